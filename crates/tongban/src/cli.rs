@@ -1,0 +1,334 @@
+//! The `tongban` command line: serve, migrate, user add, region add, department add,
+//! config check, bench.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+
+use crate::config::{DataArgs, DataSettings, ServeArgs, ServeSettings};
+use crate::db::Db;
+use crate::identity::{self, AccountKind, Identity, NewAccount};
+use crate::secrets::{KeySource, MasterKey, SecretString};
+
+#[derive(Parser, Debug)]
+#[command(name = "tongban", version, about = "通办 — integrated digital-government platform", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the platform (default data dir ./tongban-data, SQLite, demo province on first start).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DataArgs),
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage the region tree.
+    Region {
+        #[command(subcommand)]
+        command: RegionCommand,
+    },
+    /// Manage departments.
+    Department {
+        #[command(subcommand)]
+        command: DepartmentCommand,
+    },
+    /// Validate configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Measure authenticated API throughput against /healthz, idle memory and restart time.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a staff or system account. Prints a temporary password unless
+    /// --password-stdin is given; staff must change it at first sign-in.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        /// staff or system
+        #[arg(long, default_value = "staff")]
+        kind: String,
+        /// Login name (system clients: INSTANCE/CLASS/MEMBER/SUBSYSTEM).
+        #[arg(long)]
+        username: String,
+        /// Name shown in the interface.
+        #[arg(long)]
+        name: String,
+        /// Department code (the staff member's region defaults to the department's).
+        #[arg(long)]
+        department: Option<String>,
+        /// Region code, if it differs from the department's.
+        #[arg(long)]
+        region: Option<String>,
+        /// Role to grant; repeat for several (system_admin, security_admin and auditor
+        /// exclude each other).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Read the initial password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RegionCommand {
+    /// Add a region: a province (no --parent), or a child of --parent.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        parent: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DepartmentCommand {
+    /// Add a department in a region.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        region: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Resolve flags, environment and config file; print the result (secrets redacted) or
+    /// the first problem.
+    Check(ServeArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TONGBAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args.resolve()?).await,
+        Command::Migrate(args) => {
+            let data = args.resolve()?;
+            let (db, _) = open(&data).await?;
+            println!("migrations applied to {}", data.database_url_redacted());
+            db.close().await;
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Add { data, kind, username, name, department, region, roles, password_stdin },
+        } => {
+            let data = data.resolve()?;
+            let (db, identity) = open(&data).await?;
+            let kind = match kind.as_str() {
+                "staff" => AccountKind::Staff,
+                "system" => AccountKind::System,
+                other => anyhow::bail!("--kind must be staff or system, not {other}"),
+            };
+            let password = if password_stdin {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                Some(SecretString::new(text.trim_end_matches(['\r', '\n']).to_string()))
+            } else {
+                None
+            };
+            let now = Utc::now();
+            let mut tx = db.pool.begin().await?;
+            let new = NewAccount {
+                kind: Some(kind),
+                username,
+                display_name: name,
+                must_change_password: kind == AccountKind::Staff,
+                password,
+                department_code: department,
+                region_code: region,
+                ..NewAccount::default()
+            };
+            let created = identity.create_account(&mut tx, &identity::console_account_create(), new, now).await?;
+            for role in &roles {
+                identity.grant_role(&mut tx, &identity::console_role_grant(), &created.id, role, now).await?;
+            }
+            tx.commit().await?;
+            println!("created {} ({})", created.username, created.id);
+            if !roles.is_empty() {
+                println!("roles: {}", roles.join(", "));
+            }
+            if let Some(p) = created.temporary_password {
+                println!("temporary password: {}", p.expose());
+                if kind == AccountKind::Staff {
+                    println!("it must be changed at first sign-in, where an authenticator app is also enrolled");
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Region { command: RegionCommand::Add { data, code, name, parent } } => {
+            let data = data.resolve()?;
+            let (db, identity) = open(&data).await?;
+            let mut tx = db.pool.begin().await?;
+            let r = identity
+                .create_region(&mut tx, &identity::console_organisation_manage(), &code, &name, parent.as_deref())
+                .await?;
+            tx.commit().await?;
+            println!("created {} {} {} ({})", r.level, r.code, r.name, r.path);
+            db.close().await;
+            Ok(())
+        }
+        Command::Department { command: DepartmentCommand::Add { data, code, name, region } } => {
+            let data = data.resolve()?;
+            let (db, identity) = open(&data).await?;
+            let mut tx = db.pool.begin().await?;
+            let d = identity
+                .create_department(&mut tx, &identity::console_organisation_manage(), &code, &name, &region)
+                .await?;
+            tx.commit().await?;
+            println!("created department {} {}", d.code, d.name);
+            db.close().await;
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Check(args) } => {
+            let s = args.resolve()?;
+            println!("configuration is valid");
+            println!("data_dir = {}", s.data.data_dir.display());
+            println!("database_url = {}", s.data.database_url_redacted());
+            println!("master_key_file = {}", s.data.master_key_file.display());
+            println!("listen = {}", s.listen);
+            println!("demo = {}", s.demo);
+            println!("body_limit_bytes = {}", s.body_limit);
+            println!("tls = {}", s.tls.is_some());
+            println!("session_idle_minutes = {}", s.session.idle.as_secs() / 60);
+            println!("session_absolute_hours = {}", s.session.absolute.as_secs() / 3600);
+            println!("token_ttl_minutes = {}", s.session.token_ttl.as_secs() / 60);
+            Ok(())
+        }
+        Command::Bench(args) => crate::bench::run(args).await,
+    }
+}
+
+/// Data dir, master key, database and migrations: what every data command needs.
+async fn open(data: &DataSettings) -> anyhow::Result<(Db, Identity)> {
+    open_with_policy(data, crate::config::SessionPolicy::default()).await
+}
+
+async fn open_with_policy(data: &DataSettings, policy: crate::config::SessionPolicy) -> anyhow::Result<(Db, Identity)> {
+    create_private_dir(&data.data_dir)?;
+    let (key, source) = MasterKey::load_or_generate(&data.master_key_file, data.generate_master_key)?;
+    if source == KeySource::Generated {
+        println!(
+            "generated a new master key at {} (mode 0600): back it up; without it sealed secrets are lost",
+            data.master_key_file.display()
+        );
+    }
+    let db = Db::connect(data.database_url()).await?;
+    db.migrate().await?;
+    let identity = Identity::new(db.clone(), key, policy);
+    Ok((db, identity))
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    let (db, identity) = open_with_policy(&settings.data, settings.session).await?;
+    if settings.demo && identity.region_count().await? == 0 {
+        println!("seeding the demo province 云岭省 (first start) …");
+        let summary = crate::demo::seed(&identity, Utc::now()).await?;
+        println!(
+            "demo: {} regions, {} departments, {} staff, {} residents, {} enterprises",
+            summary.regions,
+            summary.departments,
+            summary.staff.len(),
+            summary.citizens,
+            summary.enterprises
+        );
+        println!("demo sign-ins (password {} for all):", crate::demo::DEMO_PASSWORD);
+        println!("  citizen.demo      resident of 明月区 (no second factor)");
+        println!("  enterprise.demo   enterprise account");
+        for (username, role, region) in &summary.staff {
+            println!("  {username:<22} {role:<17} {region}");
+        }
+        println!(
+            "staff sign in with a TOTP code; add this secret to any authenticator app: {}",
+            crate::demo::DEMO_TOTP_SECRET
+        );
+    }
+    let metrics = crate::http::metrics::Metrics::new();
+    let state = crate::http::AppState { identity, db: db.clone(), metrics, secure_cookies: settings.tls.is_some() };
+    let router = crate::http::app(state, settings.body_limit);
+    match &settings.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+            println!("tongban is serving on http://{}", listener.local_addr()?);
+            crate::http::serve(router, listener).await?;
+        }
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load TLS certificate or key: {e}"))?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                crate::http::shutdown_signal().await;
+                shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+            });
+            println!("tongban is serving on https://{}", settings.listen);
+            axum_server::bind_rustls(settings.listen, config)
+                .handle(handle)
+                .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .await?;
+        }
+    }
+    db.close().await;
+    println!("stopped cleanly");
+    Ok(())
+}

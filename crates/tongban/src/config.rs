@@ -1,0 +1,345 @@
+//! Settings: command-line flags, `TONGBAN_*` environment variables and an optional TOML
+//! file, in that order of precedence. Unknown keys and invalid values stop start-up with a
+//! message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::secrets::{SecretString, read_secret_file};
+
+/// Flags shared by every subcommand that touches data.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DataArgs {
+    /// TOML configuration file (keys as the long flags, with underscores).
+    #[arg(long, env = "TONGBAN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database, generated keys and uploads.
+    #[arg(long, env = "TONGBAN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite:PATH` or `postgres://USER@HOST/DB`; default: SQLite inside the data dir.
+    #[arg(long, env = "TONGBAN_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// File holding the database password (kept out of the URL and the process list).
+    #[arg(long, env = "TONGBAN_DATABASE_PASSWORD_FILE", value_name = "FILE")]
+    pub database_password_file: Option<PathBuf>,
+    /// File holding the base64 master key; default: generated in DATA_DIR/secrets.
+    #[arg(long, env = "TONGBAN_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// Flags of `tongban serve`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address to listen on.
+    #[arg(long, env = "TONGBAN_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Do not seed the demo province (a clean install).
+    #[arg(long, env = "TONGBAN_NO_DEMO")]
+    pub no_demo: bool,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "TONGBAN_BODY_LIMIT_BYTES", value_name = "BYTES")]
+    pub body_limit_bytes: Option<String>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "TONGBAN_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "TONGBAN_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Minutes of inactivity after which a browser session ends.
+    #[arg(long, env = "TONGBAN_SESSION_IDLE_MINUTES", value_name = "MIN")]
+    pub session_idle_minutes: Option<String>,
+    /// Hours after sign-in at which a browser session ends regardless of activity.
+    #[arg(long, env = "TONGBAN_SESSION_ABSOLUTE_HOURS", value_name = "HOURS")]
+    pub session_absolute_hours: Option<String>,
+    /// Minutes an API access token stays valid.
+    #[arg(long, env = "TONGBAN_TOKEN_TTL_MINUTES", value_name = "MIN")]
+    pub token_ttl_minutes: Option<String>,
+}
+
+/// The TOML file: every key optional, unknown keys refused.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_password_file: Option<PathBuf>,
+    master_key_file: Option<PathBuf>,
+    listen: Option<String>,
+    no_demo: Option<bool>,
+    body_limit_bytes: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    session_idle_minutes: Option<u64>,
+    session_absolute_hours: Option<u64>,
+    token_ttl_minutes: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+/// Where the data lives: resolved from [`DataArgs`].
+#[derive(Debug, Clone)]
+pub struct DataSettings {
+    pub data_dir: PathBuf,
+    database_url: SecretString,
+    pub master_key_file: PathBuf,
+    /// The master key file is ours to generate (no explicit path was given).
+    pub generate_master_key: bool,
+}
+
+impl DataSettings {
+    pub fn database_url(&self) -> &str {
+        self.database_url.expose()
+    }
+
+    /// The URL with any password removed, for logs and messages.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(self.database_url.expose())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub absolute: Duration,
+    pub token_ttl: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+            token_ttl: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub data: DataSettings,
+    pub listen: SocketAddr,
+    pub demo: bool,
+    pub body_limit: usize,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub session: SessionPolicy,
+}
+
+fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let Some(path) = path else { return Ok(FileConfig::default()) };
+    let shown = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: shown.clone(), reason: e.to_string() })?;
+    toml::from_str(&text).map_err(|e| ConfigError::File { path: shown, reason: e.message().to_string() })
+}
+
+fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, ConfigError> {
+    let data_dir =
+        args.data_dir.clone().or_else(|| file.data_dir.clone()).unwrap_or_else(|| PathBuf::from("tongban-data"));
+    if data_dir.as_os_str().is_empty() {
+        return Err(invalid("data_dir", "must not be empty"));
+    }
+    let url = match args.database_url.clone().or_else(|| file.database_url.clone()) {
+        Some(url) => url,
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("tongban.db").display()),
+    };
+    if crate::db::Backend::from_url(&url).is_none() {
+        return Err(invalid("database_url", "must start with sqlite: or postgres://"));
+    }
+    let password_file = args.database_password_file.clone().or_else(|| file.database_password_file.clone());
+    let url = match password_file {
+        Some(path) => {
+            let password = read_secret_file(&path)?;
+            with_password(&url, password.expose())
+                .ok_or_else(|| invalid("database_password_file", "the database URL must be a postgres:// URL"))?
+        }
+        None => url,
+    };
+    let explicit_key = args.master_key_file.clone().or_else(|| file.master_key_file.clone());
+    Ok(DataSettings {
+        master_key_file: explicit_key.clone().unwrap_or_else(|| data_dir.join("secrets").join("master.key")),
+        generate_master_key: explicit_key.is_none(),
+        data_dir,
+        database_url: SecretString::new(url),
+    })
+}
+
+impl DataArgs {
+    pub fn resolve(&self) -> Result<DataSettings, ConfigError> {
+        let file = load_file(self.config.as_deref())?;
+        resolve_data(self, &file)
+    }
+}
+
+fn number(key: &'static str, cli: Option<&str>, file: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match cli {
+        Some(text) => text.trim().parse::<u64>().map_err(|_| invalid(key, format!("`{text}` is not a whole number"))),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+fn positive(key: &'static str, value: u64) -> Result<u64, ConfigError> {
+    if value == 0 { Err(invalid(key, "must be greater than zero")) } else { Ok(value) }
+}
+
+impl ServeArgs {
+    pub fn resolve(&self) -> Result<ServeSettings, ConfigError> {
+        let file = load_file(self.data.config.as_deref())?;
+        let data = resolve_data(&self.data, &file)?;
+        let listen_text =
+            self.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| invalid("listen", format!("`{listen_text}` is not an address like 127.0.0.1:8080")))?;
+        let body_limit = positive(
+            "body_limit_bytes",
+            number("body_limit_bytes", self.body_limit_bytes.as_deref(), file.body_limit_bytes, 1024 * 1024)?,
+        )?;
+        let tls = match (self.tls_cert.clone().or(file.tls_cert.clone()), self.tls_key.clone().or(file.tls_key.clone()))
+        {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("tls_key", "required when tls_cert is set")),
+            (None, Some(_)) => return Err(invalid("tls_cert", "required when tls_key is set")),
+        };
+        let idle = positive(
+            "session_idle_minutes",
+            number("session_idle_minutes", self.session_idle_minutes.as_deref(), file.session_idle_minutes, 30)?,
+        )?;
+        let absolute = positive(
+            "session_absolute_hours",
+            number("session_absolute_hours", self.session_absolute_hours.as_deref(), file.session_absolute_hours, 12)?,
+        )?;
+        let token_ttl = positive(
+            "token_ttl_minutes",
+            number("token_ttl_minutes", self.token_ttl_minutes.as_deref(), file.token_ttl_minutes, 60)?,
+        )?;
+        Ok(ServeSettings {
+            data,
+            listen,
+            demo: !(self.no_demo || file.no_demo.unwrap_or(false)),
+            body_limit: usize::try_from(body_limit).map_err(|_| invalid("body_limit_bytes", "too large"))?,
+            tls,
+            session: SessionPolicy {
+                idle: Duration::from_secs(idle.saturating_mul(60)),
+                absolute: Duration::from_secs(absolute.saturating_mul(3600)),
+                token_ttl: Duration::from_secs(token_ttl.saturating_mul(60)),
+            },
+        })
+    }
+}
+
+/// Puts a percent-encoded password into a postgres:// URL; None for other schemes.
+fn with_password(url: &str, password: &str) -> Option<String> {
+    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://"))?;
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (user, host) = authority.rsplit_once('@')?;
+    let user = user.split(':').next().unwrap_or(user);
+    let encoded: String = password
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Some(format!("postgres://{user}:{encoded}@{host}{tail}"))
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let f = write("listen = \"127.0.0.1:9000\"\nlisten_port = 1\n");
+        let args =
+            ServeArgs { data: DataArgs { config: Some(f.path().into()), ..Default::default() }, ..Default::default() };
+        let err = args.resolve().unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let args = ServeArgs { listen: Some("localhost".into()), ..Default::default() };
+        assert!(args.resolve().unwrap_err().to_string().contains("`listen`"));
+        let args = ServeArgs { body_limit_bytes: Some("lots".into()), ..Default::default() };
+        assert!(args.resolve().unwrap_err().to_string().contains("`body_limit_bytes`"));
+        let args = ServeArgs {
+            data: DataArgs { database_url: Some("mysql://x".into()), ..Default::default() },
+            ..Default::default()
+        };
+        assert!(args.resolve().unwrap_err().to_string().contains("`database_url`"));
+        let f = write("session_idle_minutes = \"ten\"\n");
+        let args =
+            ServeArgs { data: DataArgs { config: Some(f.path().into()), ..Default::default() }, ..Default::default() };
+        assert!(args.resolve().unwrap_err().to_string().contains("session_idle_minutes"));
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults_apply() {
+        let f = write("listen = \"127.0.0.1:9000\"\nno_demo = true\ndata_dir = \"/tmp/x\"\n");
+        let args = ServeArgs {
+            data: DataArgs { config: Some(f.path().into()), ..Default::default() },
+            listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen.port(), 9001);
+        assert!(!s.demo);
+        assert_eq!(s.data.database_url(), "sqlite:///tmp/x/tongban.db?mode=rwc");
+        assert_eq!(s.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn password_file_goes_into_url_but_not_into_debug() {
+        let pw = write("s3cr:t/pw\n");
+        let args = DataArgs {
+            database_url: Some("postgres://tb@db.internal:5432/tongban".into()),
+            database_password_file: Some(pw.path().into()),
+            ..Default::default()
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.database_url(), "postgres://tb:s3cr%3At%2Fpw@db.internal:5432/tongban");
+        assert!(!format!("{s:?}").contains("s3cr"));
+        assert_eq!(s.database_url_redacted(), "postgres://tb:***@db.internal:5432/tongban");
+    }
+}

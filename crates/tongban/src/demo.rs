@@ -1,0 +1,379 @@
+//! The demo province 云岭省: a deterministic generator (same seed, same people, same codes).
+//! Seeded on first start unless `--no-demo`; everything goes through the identity service.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sqlx::AnyConnection;
+
+use crate::identity::{self, AccountKind, Identity, NewAccount, Profile, RegionRef, ids};
+use crate::secrets::SecretString;
+
+pub const SEED: u64 = 2026_11_21;
+/// Every demo sign-in uses this password (demo only: `--no-demo` gives a clean install).
+pub const DEMO_PASSWORD: &str = "Yunling-Demo-2026";
+/// Demo staff share this authenticator secret (base32), so testers can add it once.
+pub const DEMO_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub const CITIZENS: usize = 1000;
+pub const ENTERPRISES: usize = 200;
+
+const PROVINCE: (&str, &str) = ("990000", "云岭省");
+/// (code, name, [(code, name, pinyin)])
+const CITIES: &[(&str, &str, &[(&str, &str, &str)])] = &[
+    (
+        "990100",
+        "春城市",
+        &[("990102", "明月区", "mingyue"), ("990103", "青湖区", "qinghu"), ("990104", "金马区", "jinma")],
+    ),
+    ("990200", "彩云市", &[("990202", "星桥区", "xingqiao"), ("990203", "松林区", "songlin")]),
+    (
+        "990300",
+        "雪山市",
+        &[("990302", "白石区", "baishi"), ("990303", "溪口区", "xikou"), ("990304", "梅园区", "meiyuan")],
+    ),
+];
+const STREETS: &[&str] = &[
+    "东风", "翠湖", "南屏", "金碧", "北辰", "龙泉", "长春", "海源", "云溪", "石林", "花红", "桃源", "玉泉", "青云",
+    "望城", "凤鸣",
+];
+const COMMUNITIES: &[&str] = &["和平", "幸福", "团结", "光明", "春晖", "新村", "锦绣", "安宁"];
+
+/// (abbreviation, province name, district name)
+const DEPARTMENTS: &[(&str, &str, &str)] = &[
+    ("GA", "公安厅", "公安分局"),
+    ("MZ", "民政厅", "民政局"),
+    ("RS", "人力资源和社会保障厅", "人力资源和社会保障局"),
+    ("SJ", "市场监督管理局", "市场监督管理局"),
+    ("WJ", "卫生健康委员会", "卫生健康局"),
+    ("JY", "教育厅", "教育局"),
+    ("ZJ", "住房和城乡建设厅", "住房和城乡建设局"),
+    ("JT", "交通运输厅", "交通运输局"),
+    ("YJ", "应急管理厅", "应急管理局"),
+    ("QX", "气象局", "气象局"),
+    ("HB", "生态环境厅", "生态环境分局"),
+    ("CZ", "财政厅", "财政局"),
+    ("SG", "数据管理局", "数据管理局"),
+];
+
+/// (username prefix, role, department abbreviation)
+const STAFF_POSTS: &[(&str, &str, &str)] = &[
+    ("clerk", "window_clerk", "MZ"),
+    ("approver", "approver", "SJ"),
+    ("grid", "community_worker", "MZ"),
+    ("dataofficer", "data_officer", "SG"),
+    ("leader", "leader", "SG"),
+    ("auditor", "auditor", "CZ"),
+    ("secadmin", "security_admin", "SG"),
+    ("sysadmin", "system_admin", "SG"),
+];
+/// Districts that get one staff account per built-in role.
+const STAFFED_DISTRICTS: &[&str] = &["990102", "990103"];
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
+    "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "段", "杞", "普", "和",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "秀", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "兰",
+    "霞", "平", "刚", "桂", "英", "华", "红", "建", "文", "云", "海", "玉", "春", "雪", "松", "晨", "宇", "欣", "怡",
+    "浩", "然",
+];
+const FIRMS: &[&str] =
+    &["滇红", "彩云", "普洱", "雪峰", "翠屏", "金沙", "苍洱", "石林", "澄江", "腾云", "高原", "木棉"];
+const TRADES: &[&str] =
+    &["茶业", "餐饮管理", "建筑工程", "信息技术", "农业开发", "文化旅游", "物流", "医药", "商贸", "花卉"];
+
+#[derive(Debug)]
+pub struct DemoSummary {
+    /// (username, role code, region name)
+    pub staff: Vec<(String, String, String)>,
+    pub citizens: usize,
+    pub enterprises: usize,
+    pub regions: usize,
+    pub departments: usize,
+}
+
+fn name(rng: &mut ChaCha8Rng) -> String {
+    let mut n = pick(rng, SURNAMES).to_string();
+    for _ in 0..rng.gen_range(1..=2) {
+        n.push_str(pick(rng, GIVEN));
+    }
+    n
+}
+
+fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
+    list.get(rng.gen_range(0..list.len().max(1))).copied().unwrap_or_default()
+}
+
+fn resident_id(rng: &mut ChaCha8Rng, district: &str) -> String {
+    loop {
+        let start = NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or_default();
+        let birth = start + chrono::Duration::days(rng.gen_range(0..25_000));
+        let body = format!("{district}{}{:03}", birth.format("%Y%m%d"), rng.gen_range(1..1000));
+        if let Some(check) = ids::resident_id_check(&body) {
+            return format!("{body}{check}");
+        }
+    }
+}
+
+fn credit_code(rng: &mut ChaCha8Rng, district: &str) -> String {
+    loop {
+        let org8: String = (0..8).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
+        let Some(org_check) = ids::organisation_code_check(&org8) else { continue };
+        let body = format!("91{district}{org8}{org_check}");
+        if let Some(check) = ids::credit_code_check(&body) {
+            return format!("{body}{check}");
+        }
+    }
+}
+
+fn mobile(rng: &mut ChaCha8Rng) -> String {
+    let prefix = pick(rng, &["138", "139", "150", "151", "158", "177", "180", "187", "199"]);
+    format!("{prefix}{:08}", rng.gen_range(0..100_000_000u32))
+}
+
+/// Seeds the demo province inside one transaction: all of it or nothing.
+pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary, identity::Error> {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut tx = identity.db().pool.begin().await?;
+    let org = identity::console_organisation_manage();
+    let accounts = identity::console_account_create();
+    let roles = identity::console_role_grant();
+    let c: &mut AnyConnection = &mut tx;
+
+    let mut regions = 0usize;
+    let mut departments = 0usize;
+    identity.create_region(c, &org, PROVINCE.0, PROVINCE.1, None).await?;
+    regions += 1;
+    for (abbr, province_name, _) in DEPARTMENTS {
+        identity
+            .create_department(
+                c,
+                &org,
+                &format!("{}-{abbr}", PROVINCE.0),
+                &format!("云岭省{province_name}"),
+                PROVINCE.0,
+            )
+            .await?;
+        departments += 1;
+    }
+    let mut grids: Vec<RegionRef> = Vec::new();
+    let mut communities_by_district: Vec<(String, RegionRef)> = Vec::new();
+    let mut street_names = STREETS.iter().cycle();
+    for (city_code, city_name, districts) in CITIES {
+        identity.create_region(c, &org, city_code, city_name, Some(PROVINCE.0)).await?;
+        regions += 1;
+        for (district_code, district_name, _) in *districts {
+            identity.create_region(c, &org, district_code, district_name, Some(city_code)).await?;
+            regions += 1;
+            for (abbr, _, district_dept) in DEPARTMENTS {
+                identity
+                    .create_department(
+                        c,
+                        &org,
+                        &format!("{district_code}-{abbr}"),
+                        &format!("{district_name}{district_dept}"),
+                        district_code,
+                    )
+                    .await?;
+                departments += 1;
+            }
+            for s in 1..=2 {
+                let street_code = format!("{district_code}{s:03}");
+                let street_name = format!("{}街道", street_names.next().copied().unwrap_or("新"));
+                identity.create_region(c, &org, &street_code, &street_name, Some(district_code)).await?;
+                regions += 1;
+                for m in 1..=2 {
+                    let community_code = format!("{street_code}{m:03}");
+                    let community_name = format!("{}社区", pick(&mut rng, COMMUNITIES));
+                    let community =
+                        identity.create_region(c, &org, &community_code, &community_name, Some(&street_code)).await?;
+                    regions += 1;
+                    communities_by_district.push((district_code.to_string(), community));
+                    for g in 1..=2 {
+                        let grid_name = if g == 1 { "第一网格" } else { "第二网格" };
+                        grids.push(
+                            identity
+                                .create_region(
+                                    c,
+                                    &org,
+                                    &format!("{community_code}{g:03}"),
+                                    grid_name,
+                                    Some(&community_code),
+                                )
+                                .await?,
+                        );
+                        regions += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    let password = || Some(SecretString::new(DEMO_PASSWORD.into()));
+    let totp = ids_totp_secret();
+    let mut staff = Vec::new();
+    let province_posts: &[(&str, &str, &str)] =
+        &[("sysadmin", "system_admin", "SG"), ("secadmin", "security_admin", "SG"), ("auditor", "auditor", "CZ")];
+    for (prefix, role, dept) in province_posts {
+        let created = identity
+            .create_account(
+                c,
+                &accounts,
+                NewAccount {
+                    kind: Some(AccountKind::Staff),
+                    username: (*prefix).into(),
+                    display_name: name(&mut rng),
+                    password: password(),
+                    totp_secret: Some(totp.clone()),
+                    department_code: Some(format!("{}-{dept}", PROVINCE.0)),
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await?;
+        identity.grant_role(c, &roles, &created.id, role, now).await?;
+        staff.push((created.username, (*role).to_string(), PROVINCE.1.to_string()));
+    }
+    for district in STAFFED_DISTRICTS {
+        let Some((_, district_name, pinyin)) =
+            CITIES.iter().flat_map(|(_, _, d)| d.iter()).find(|(code, _, _)| code == district)
+        else {
+            continue;
+        };
+        for (prefix, role, dept) in STAFF_POSTS {
+            // A community worker works in one community, not the whole district.
+            let region_code = if *role == "community_worker" {
+                communities_by_district.iter().find(|(d, _)| d == district).map(|(_, r)| r.code.clone())
+            } else {
+                None
+            };
+            let created = identity
+                .create_account(
+                    c,
+                    &accounts,
+                    NewAccount {
+                        kind: Some(AccountKind::Staff),
+                        username: format!("{prefix}.{pinyin}"),
+                        display_name: name(&mut rng),
+                        password: password(),
+                        totp_secret: Some(totp.clone()),
+                        department_code: Some(format!("{district}-{dept}")),
+                        region_code,
+                        ..NewAccount::default()
+                    },
+                    now,
+                )
+                .await?;
+            identity.grant_role(c, &roles, &created.id, role, now).await?;
+            staff.push((created.username, (*role).to_string(), (*district_name).to_string()));
+        }
+    }
+
+    let mut seen_ids = HashSet::new();
+    for i in 0..CITIZENS {
+        let grid = grids
+            .get(rng.gen_range(0..grids.len().max(1)))
+            .cloned()
+            .ok_or(identity::Error::Internal("no grids".into()))?;
+        let district = grid.code.get(..6).unwrap_or(PROVINCE.0).to_string();
+        let mut id_number = resident_id(&mut rng, &district);
+        while !seen_ids.insert(id_number.clone()) {
+            id_number = resident_id(&mut rng, &district);
+        }
+        let real_name = name(&mut rng);
+        // The first resident is the demo sign-in, living in 明月区.
+        let (username, region, pw) = if i == 0 {
+            let home = grids.iter().find(|g| g.code.starts_with("990102")).cloned().unwrap_or(grid);
+            ("citizen.demo".to_string(), home, password())
+        } else {
+            (format!("resident-{i:04}"), grid, None)
+        };
+        identity
+            .create_account(
+                c,
+                &accounts,
+                NewAccount {
+                    kind: Some(AccountKind::Citizen),
+                    username,
+                    display_name: real_name.clone(),
+                    password: pw,
+                    region_code: Some(region.code.clone()),
+                    profile: Profile::Citizen { real_name, id_number, mobile: mobile(&mut rng) },
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await?;
+    }
+    let mut seen_codes = HashSet::new();
+    for i in 0..ENTERPRISES {
+        let grid = grids
+            .get(rng.gen_range(0..grids.len().max(1)))
+            .cloned()
+            .ok_or(identity::Error::Internal("no grids".into()))?;
+        let district = grid.code.get(..6).unwrap_or(PROVINCE.0).to_string();
+        let mut code = credit_code(&mut rng, &district);
+        while !seen_codes.insert(code.clone()) {
+            code = credit_code(&mut rng, &district);
+        }
+        let firm = format!("云岭{}{}有限公司", pick(&mut rng, FIRMS), pick(&mut rng, TRADES));
+        let (username, pw) =
+            if i == 0 { ("enterprise.demo".to_string(), password()) } else { (format!("enterprise-{i:04}"), None) };
+        identity
+            .create_account(
+                c,
+                &accounts,
+                NewAccount {
+                    kind: Some(AccountKind::Enterprise),
+                    username,
+                    display_name: firm.clone(),
+                    password: pw,
+                    region_code: Some(grid.code.clone()),
+                    profile: Profile::Enterprise {
+                        name: firm,
+                        credit_code: code,
+                        legal_representative: name(&mut rng),
+                    },
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(DemoSummary { staff, citizens: CITIZENS, enterprises: ENTERPRISES, regions, departments })
+}
+
+fn ids_totp_secret() -> Vec<u8> {
+    identity::mfa::secret_from_base32(DEMO_TOTP_SECRET).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_identifiers_are_valid_and_deterministic() {
+        let mut a = ChaCha8Rng::seed_from_u64(SEED);
+        let mut b = ChaCha8Rng::seed_from_u64(SEED);
+        for _ in 0..200 {
+            let id = resident_id(&mut a, "990102");
+            assert_eq!(ids::validate_resident_id(&id), Ok(id.clone()));
+            assert_eq!(id, resident_id(&mut b, "990102"));
+            let code = credit_code(&mut a, "990203");
+            assert_eq!(ids::validate_credit_code(&code), Ok(code.clone()));
+            assert_eq!(code, credit_code(&mut b, "990203"));
+        }
+    }
+
+    #[test]
+    fn demo_password_meets_the_policy() {
+        for (prefix, _, _) in STAFF_POSTS {
+            assert_eq!(identity::password::check_policy(&format!("{prefix}.mingyue"), DEMO_PASSWORD), Ok(()));
+        }
+        assert_eq!(ids_totp_secret().len(), 20);
+    }
+}

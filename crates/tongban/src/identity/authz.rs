@@ -1,0 +1,349 @@
+//! Authorization: deny by default. A [`Capability`] proves that its holder's roles grant a
+//! permission, and carries the jurisdiction and clearance that come with it. Only this
+//! module can mint one, so a domain function that takes `&Capability<P>` cannot be reached
+//! without the check.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+
+/// A permission, as a type, so that a service function names the one it needs.
+pub trait Permission {
+    const CODE: &'static str;
+}
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident => $code:literal,)*) => {
+        $( $(#[$doc])* #[derive(Debug)] pub struct $name;
+           impl Permission for $name { const CODE: &'static str = $code; } )*
+        /// Every permission code the code base checks.
+        pub const ALL_PERMISSIONS: &[&str] = &[$($code),*];
+    };
+}
+
+permissions! {
+    /// Look up a resident's record within jurisdiction.
+    ResidentRead => "resident.read",
+    /// Look up an enterprise's record within jurisdiction.
+    EnterpriseRead => "enterprise.read",
+    /// Read regions, departments and the staff directory.
+    OrganisationRead => "organisation.read",
+    /// Create regions and departments.
+    OrganisationManage => "organisation.manage",
+    /// Create staff and system accounts.
+    AccountCreate => "account.create",
+    /// Grant and revoke roles.
+    RoleGrant => "role.grant",
+    /// Read the security event trail.
+    SecurityEventRead => "security_event.read",
+}
+
+/// How far a grant reaches.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Scope {
+    /// The holder's own region and everything below it (a materialized path prefix).
+    Subtree(String),
+    /// The whole platform.
+    All,
+}
+
+impl Scope {
+    pub fn covers(&self, region_path: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Subtree(prefix) => region_path.starts_with(prefix.as_str()),
+        }
+    }
+
+    fn wider(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::All, _) | (_, Scope::All) => Scope::All,
+            // Two subtrees of one account come from the same region; keep the shorter prefix.
+            (Scope::Subtree(a), Scope::Subtree(b)) => Scope::Subtree(if a.len() <= b.len() { a } else { b }),
+        }
+    }
+}
+
+/// One role as held by an account.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HeldRole {
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    /// true: platform-wide; false: the holder's jurisdiction.
+    pub platform_wide: bool,
+    pub clearance: u8,
+    pub permissions: Vec<String>,
+}
+
+/// What a permission allows this account: the widest scope and highest clearance among the
+/// roles that grant it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allowance {
+    scope: Scope,
+    clearance: u8,
+}
+
+/// Why an authorization check failed. Both are recorded as security events by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("no role grants `{0}`")]
+    Forbidden(&'static str),
+    #[error("the record lies outside the caller's jurisdiction")]
+    OutsideJurisdiction,
+    #[error("the record's classification exceeds the caller's clearance")]
+    InsufficientClearance,
+}
+
+/// Computes per-permission allowances from roles. `region_path` is the account's region;
+/// jurisdiction-scoped roles of an account without a region grant nothing.
+fn allowances(roles: &[HeldRole], region_path: Option<&str>) -> BTreeMap<String, Allowance> {
+    let mut map: BTreeMap<String, Allowance> = BTreeMap::new();
+    for role in roles {
+        let scope = if role.platform_wide {
+            Scope::All
+        } else {
+            match region_path {
+                Some(path) => Scope::Subtree(path.to_string()),
+                None => continue,
+            }
+        };
+        for permission in &role.permissions {
+            let next = Allowance { scope: scope.clone(), clearance: role.clearance };
+            let merged = match map.remove(permission) {
+                Some(prev) => {
+                    Allowance { scope: prev.scope.wider(next.scope), clearance: prev.clearance.max(next.clearance) }
+                }
+                None => next,
+            };
+            map.insert(permission.clone(), merged);
+        }
+    }
+    map
+}
+
+/// Who is calling, with what roles, from where. Built by the identity service from a
+/// session or token; never from client input.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub kind: super::AccountKind,
+    pub region: Option<super::RegionRef>,
+    pub department: Option<super::DepartmentRef>,
+    pub roles: Vec<HeldRole>,
+    allowances: BTreeMap<String, Allowance>,
+}
+
+impl Principal {
+    pub fn new(
+        account_id: String,
+        username: String,
+        display_name: String,
+        kind: super::AccountKind,
+        region: Option<super::RegionRef>,
+        department: Option<super::DepartmentRef>,
+        roles: Vec<HeldRole>,
+    ) -> Principal {
+        let allowances = allowances(&roles, region.as_ref().map(|r| r.path.as_str()));
+        Principal { account_id, username, display_name, kind, region, department, roles, allowances }
+    }
+
+    /// The role check. Jurisdiction and classification are checked against each record
+    /// through the returned capability.
+    pub fn authorize<P: Permission>(&self) -> Result<Capability<P>, Denial> {
+        let allowance = self.allowances.get(P::CODE).ok_or(Denial::Forbidden(P::CODE))?;
+        Ok(Capability {
+            account_id: self.account_id.clone(),
+            username: self.username.clone(),
+            scope: allowance.scope.clone(),
+            clearance: allowance.clearance,
+            _permission: PhantomData,
+        })
+    }
+
+    pub fn has_permission(&self, code: &str) -> bool {
+        self.allowances.contains_key(code)
+    }
+}
+
+/// Proof that `account_id` may exercise permission `P` within `scope` up to `clearance`.
+#[derive(Debug)]
+pub struct Capability<P: Permission> {
+    account_id: String,
+    username: String,
+    scope: Scope,
+    clearance: u8,
+    _permission: PhantomData<P>,
+}
+
+impl<P: Permission> Capability<P> {
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// Checks one record: its region (materialized path) and data classification (1–4).
+    pub fn check_record(&self, region_path: &str, classification: u8) -> Result<(), Denial> {
+        if !self.scope.covers(region_path) {
+            return Err(Denial::OutsideJurisdiction);
+        }
+        if classification > self.clearance {
+            return Err(Denial::InsufficientClearance);
+        }
+        Ok(())
+    }
+
+    /// The local operator at the console (`tongban user add`, the demo seeder): whoever can
+    /// run the binary against the data directory already holds every key.
+    pub(crate) fn console() -> Capability<P> {
+        Capability {
+            account_id: "console".into(),
+            username: "console".into(),
+            scope: Scope::All,
+            clearance: 4,
+            _permission: PhantomData,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{AccountKind, RegionRef};
+
+    /// The built-in roles exactly as migration 0002 defines them.
+    fn builtin() -> Vec<HeldRole> {
+        let sql = include_str!("../../migrations/sqlite/0002_builtin_roles.sql");
+        let mut roles = Vec::new();
+        for line in sql.lines().map(str::trim) {
+            // ('window_clerk',     '窗口工作人员', 'Window clerk', 'jurisdiction', 3, NULL),
+            if line.starts_with("('") && (line.contains("'jurisdiction'") || line.contains("'all'")) {
+                let fields: Vec<String> = line
+                    .trim_start_matches('(')
+                    .trim_end_matches([',', ';', ')'])
+                    .split(',')
+                    .map(|f| f.trim().trim_matches('\'').to_string())
+                    .collect();
+                roles.push(HeldRole {
+                    code: fields[0].clone(),
+                    name_zh: fields[1].clone(),
+                    name_en: fields[2].clone(),
+                    platform_wide: fields[3] == "all",
+                    clearance: fields[4].parse().unwrap(),
+                    permissions: Vec::new(),
+                });
+            }
+        }
+        let grants = sql.split("INSERT INTO role_permissions").nth(1).unwrap();
+        for pair in grants.split("('").skip(1) {
+            let mut it = pair.split('\'');
+            let role = it.next().unwrap();
+            let permission = it.nth(1).unwrap();
+            roles.iter_mut().find(|r| r.code == role).unwrap().permissions.push(permission.into());
+        }
+        roles
+    }
+
+    fn region(path: &str) -> RegionRef {
+        RegionRef { id: path.into(), code: path.into(), name: path.into(), level: "district".into(), path: path.into() }
+    }
+
+    fn staff(roles: &[&str], path: &str) -> Principal {
+        let all = builtin();
+        let held = roles.iter().map(|code| all.iter().find(|r| r.code == *code).unwrap().clone()).collect();
+        Principal::new("a".into(), "u".into(), "U".into(), AccountKind::Staff, Some(region(path)), None, held)
+    }
+
+    const MINGYUE: &str = "/990000/990100/990102/";
+    const MINGYUE_COMMUNITY: &str = "/990000/990100/990102/990102001/990102001001/";
+    const QINGHU: &str = "/990000/990100/990103/";
+
+    #[test]
+    fn every_checked_permission_exists_in_the_migration() {
+        let sql = include_str!("../../migrations/sqlite/0002_builtin_roles.sql");
+        for code in ALL_PERMISSIONS {
+            assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");
+        }
+        assert_eq!(builtin().len(), 8);
+    }
+
+    /// role × jurisdiction × action.
+    #[test]
+    fn permission_matrix() {
+        let cases: &[(&str, &str, bool, bool, bool, bool)] = &[
+            // role, permission, own district, own community record, other district, platform-wide
+            ("window_clerk", ResidentRead::CODE, true, true, false, false),
+            ("approver", ResidentRead::CODE, true, true, false, false),
+            ("community_worker", ResidentRead::CODE, true, true, false, false),
+            ("data_officer", ResidentRead::CODE, false, false, false, false),
+            ("leader", ResidentRead::CODE, false, false, false, false),
+            ("auditor", ResidentRead::CODE, false, false, false, false),
+            ("security_admin", ResidentRead::CODE, false, false, false, false),
+            ("system_admin", ResidentRead::CODE, false, false, false, false),
+            ("window_clerk", SecurityEventRead::CODE, false, false, false, false),
+            ("auditor", SecurityEventRead::CODE, true, true, true, true),
+            ("security_admin", RoleGrant::CODE, true, true, true, true),
+            ("system_admin", RoleGrant::CODE, false, false, false, false),
+            ("system_admin", AccountCreate::CODE, true, true, true, true),
+            ("auditor", AccountCreate::CODE, false, false, false, false),
+            ("leader", OrganisationRead::CODE, true, true, false, false),
+        ];
+        for (role, permission, own, community, other, wide) in cases {
+            let p = staff(&[role], MINGYUE);
+            let check = |path: &str| -> bool {
+                let Some(a) = p.allowances.get(*permission) else { return false };
+                a.scope.covers(path)
+            };
+            assert_eq!(check(MINGYUE), *own, "{role} {permission} own district");
+            assert_eq!(check(MINGYUE_COMMUNITY), *community, "{role} {permission} own community");
+            assert_eq!(check(QINGHU), *other, "{role} {permission} other district");
+            assert_eq!(p.allowances.get(*permission).map(|a| a.scope == Scope::All).unwrap_or(false), *wide);
+        }
+    }
+
+    #[test]
+    fn capability_checks_jurisdiction_and_clearance() {
+        let clerk = staff(&["window_clerk"], MINGYUE);
+        let cap = clerk.authorize::<ResidentRead>().unwrap();
+        assert_eq!(cap.check_record(MINGYUE_COMMUNITY, 3), Ok(()));
+        assert_eq!(cap.check_record(QINGHU, 1), Err(Denial::OutsideJurisdiction));
+        assert_eq!(cap.check_record(MINGYUE, 4), Err(Denial::InsufficientClearance));
+        assert_eq!(clerk.authorize::<RoleGrant>().unwrap_err(), Denial::Forbidden("role.grant"));
+        // A community worker is confined to the community, not the district.
+        let worker = staff(&["community_worker"], MINGYUE_COMMUNITY);
+        let cap = worker.authorize::<ResidentRead>().unwrap();
+        assert_eq!(cap.check_record(MINGYUE, 1), Err(Denial::OutsideJurisdiction));
+        assert_eq!(cap.check_record(MINGYUE_COMMUNITY, 2), Ok(()));
+        assert_eq!(cap.check_record(MINGYUE_COMMUNITY, 3), Err(Denial::InsufficientClearance));
+    }
+
+    #[test]
+    fn deny_by_default() {
+        let citizen = Principal::new("c".into(), "c".into(), "C".into(), AccountKind::Citizen, None, None, vec![]);
+        for code in ALL_PERMISSIONS {
+            assert!(!citizen.has_permission(code));
+        }
+        assert!(citizen.authorize::<ResidentRead>().is_err());
+        // A jurisdiction-scoped role without a region grants nothing.
+        let clerk_role = builtin().into_iter().find(|r| r.code == "window_clerk").unwrap();
+        let lost = Principal::new("s".into(), "s".into(), "S".into(), AccountKind::Staff, None, None, vec![clerk_role]);
+        assert!(lost.authorize::<ResidentRead>().is_err());
+    }
+
+    #[test]
+    fn several_roles_combine_to_the_widest_grant() {
+        let p = staff(&["community_worker", "window_clerk"], MINGYUE);
+        let cap = p.authorize::<ResidentRead>().unwrap();
+        assert_eq!(cap.check_record(MINGYUE, 3), Ok(()));
+    }
+}

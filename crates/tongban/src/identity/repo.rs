@@ -1,0 +1,852 @@
+//! SQL for the identity tables. Nothing outside this module touches them.
+
+use sqlx::{AnyConnection, Row};
+
+use super::{AccountKind, DepartmentRef, HeldRole, RegionRef};
+
+fn region_from(row: &sqlx::any::AnyRow) -> Result<RegionRef, sqlx::Error> {
+    Ok(RegionRef {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        level: row.try_get("level")?,
+        path: row.try_get("path")?,
+    })
+}
+
+pub async fn region_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<RegionRef>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, code, name, level, path FROM regions WHERE code = $1")
+        .bind(code)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(region_from).transpose()
+}
+
+pub async fn region_count(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM regions").fetch_one(c).await?.try_get("n")
+}
+
+pub async fn insert_region(
+    c: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    name: &str,
+    level: &str,
+    parent_id: Option<&str>,
+    path: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO regions (id, code, name, level, parent_id, path) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(code)
+        .bind(name)
+        .bind(level)
+        .bind(parent_id)
+        .bind(path)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Direct children of a region, or the roots when `parent_id` is None.
+pub async fn region_children(c: &mut AnyConnection, parent_id: Option<&str>) -> Result<Vec<RegionRef>, sqlx::Error> {
+    let rows = match parent_id {
+        Some(p) => {
+            sqlx::query("SELECT id, code, name, level, path FROM regions WHERE parent_id = $1 ORDER BY code")
+                .bind(p)
+                .fetch_all(c)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT id, code, name, level, path FROM regions WHERE parent_id IS NULL ORDER BY code")
+                .fetch_all(c)
+                .await?
+        }
+    };
+    rows.iter().map(region_from).collect()
+}
+
+/// Every region under (and including) the subtree at `path`.
+pub async fn regions_in_subtree(c: &mut AnyConnection, path: &str) -> Result<Vec<RegionRef>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, code, name, level, path FROM regions WHERE path LIKE $1 ORDER BY path")
+        .bind(format!("{path}%"))
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(region_from).collect()
+}
+
+pub async fn department_by_code(
+    c: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<(DepartmentRef, String)>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, code, name, region_id FROM departments WHERE code = $1")
+        .bind(code)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| {
+        Ok((
+            DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? },
+            r.try_get("region_id")?,
+        ))
+    })
+    .transpose()
+}
+
+pub async fn insert_department(
+    c: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    name: &str,
+    region_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO departments (id, code, name, region_id) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(code)
+        .bind(name)
+        .bind(region_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn departments_in_subtree(
+    c: &mut AnyConnection,
+    path: &str,
+) -> Result<Vec<(DepartmentRef, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT d.id, d.code, d.name, r.name AS region_name FROM departments d \
+         JOIN regions r ON r.id = d.region_id WHERE r.path LIKE $1 ORDER BY r.path, d.code",
+    )
+    .bind(format!("{path}%"))
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? },
+                r.try_get("region_name")?,
+            ))
+        })
+        .collect()
+}
+
+pub struct NewAccountRow<'a> {
+    pub id: &'a str,
+    pub kind: AccountKind,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub must_change_password: bool,
+    pub totp_secret: Option<&'a str>,
+    pub region_id: Option<&'a str>,
+    pub department_id: Option<&'a str>,
+    pub created_at: i64,
+}
+
+pub async fn insert_account(c: &mut AnyConnection, a: &NewAccountRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO accounts (id, kind, username, display_name, password_hash, must_change_password, \
+         totp_secret, region_id, department_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(a.id)
+    .bind(a.kind.as_str())
+    .bind(a.username)
+    .bind(a.display_name)
+    .bind(a.password_hash)
+    .bind(i64::from(a.must_change_password))
+    .bind(a.totp_secret)
+    .bind(a.region_id)
+    .bind(a.department_id)
+    .bind(a.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn username_taken(c: &mut AnyConnection, username: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 AS one FROM accounts WHERE username = $1")
+        .bind(username)
+        .fetch_optional(c)
+        .await?
+        .is_some())
+}
+
+pub async fn insert_citizen(
+    c: &mut AnyConnection,
+    account_id: &str,
+    real_name: &str,
+    id_number: &str,
+    mobile: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO citizens (account_id, real_name, id_number, mobile) VALUES ($1, $2, $3, $4)")
+        .bind(account_id)
+        .bind(real_name)
+        .bind(id_number)
+        .bind(mobile)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_enterprise(
+    c: &mut AnyConnection,
+    account_id: &str,
+    name: &str,
+    credit_code: &str,
+    legal_representative: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO enterprises (account_id, name, credit_code, legal_representative) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(account_id)
+    .bind(name)
+    .bind(credit_code)
+    .bind(legal_representative)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// What sign-in needs to know about an account.
+pub struct Credentials {
+    pub id: String,
+    pub kind: AccountKind,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub totp_last_step: i64,
+    pub must_change_password: bool,
+}
+
+fn credentials_from(r: &sqlx::any::AnyRow) -> Result<Credentials, sqlx::Error> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Credentials {
+        id: r.try_get("id")?,
+        kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
+        username: r.try_get("username")?,
+        password_hash: r.try_get("password_hash")?,
+        totp_secret: r.try_get("totp_secret")?,
+        totp_last_step: r.try_get("totp_last_step")?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+    })
+}
+
+macro_rules! credentials_select {
+    () => {
+        "SELECT id, kind, username, password_hash, totp_secret, totp_last_step, must_change_password FROM accounts"
+    };
+}
+
+pub async fn credentials_by_username(
+    c: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    let row =
+        sqlx::query(concat!(credentials_select!(), " WHERE username = $1")).bind(username).fetch_optional(c).await?;
+    row.as_ref().map(credentials_from).transpose()
+}
+
+pub async fn credentials_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    let row = sqlx::query(concat!(credentials_select!(), " WHERE id = $1")).bind(id).fetch_optional(c).await?;
+    row.as_ref().map(credentials_from).transpose()
+}
+
+/// Profile of an account as the principal sees it.
+pub struct AccountRow {
+    pub id: String,
+    pub kind: AccountKind,
+    pub username: String,
+    pub display_name: String,
+    pub must_change_password: bool,
+    pub has_totp: bool,
+    pub locale: Option<String>,
+    pub elder_mode: bool,
+    pub region: Option<RegionRef>,
+    pub department: Option<DepartmentRef>,
+}
+
+pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT a.id, a.kind, a.username, a.display_name, a.must_change_password, \
+         CASE WHEN a.totp_secret IS NULL THEN 0 ELSE 1 END AS has_totp, a.locale, a.elder_mode, \
+         r.id AS r_id, r.code AS r_code, r.name AS r_name, r.level AS r_level, r.path AS r_path, \
+         d.id AS d_id, d.code AS d_code, d.name AS d_name \
+         FROM accounts a LEFT JOIN regions r ON r.id = a.region_id \
+         LEFT JOIN departments d ON d.id = a.department_id WHERE a.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(c)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let kind: String = r.try_get("kind")?;
+    let region = match r.try_get::<Option<String>, _>("r_id")? {
+        Some(id) => Some(RegionRef {
+            id,
+            code: r.try_get("r_code")?,
+            name: r.try_get("r_name")?,
+            level: r.try_get("r_level")?,
+            path: r.try_get("r_path")?,
+        }),
+        None => None,
+    };
+    let department = match r.try_get::<Option<String>, _>("d_id")? {
+        Some(id) => Some(DepartmentRef { id, code: r.try_get("d_code")?, name: r.try_get("d_name")? }),
+        None => None,
+    };
+    Ok(Some(AccountRow {
+        id: r.try_get("id")?,
+        kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        has_totp: r.try_get::<i64, _>("has_totp")? != 0,
+        locale: r.try_get("locale")?,
+        elder_mode: r.try_get::<i64, _>("elder_mode")? != 0,
+        region,
+        department,
+    }))
+}
+
+pub async fn roles_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<HeldRole>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT ro.code, ro.name_zh, ro.name_en, ro.scope, ro.clearance, rp.permission_code \
+         FROM account_roles ar JOIN roles ro ON ro.code = ar.role_code \
+         LEFT JOIN role_permissions rp ON rp.role_code = ro.code \
+         WHERE ar.account_id = $1 ORDER BY ro.code, rp.permission_code",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?;
+    let mut roles: Vec<HeldRole> = Vec::new();
+    for r in &rows {
+        let code: String = r.try_get("code")?;
+        let permission: Option<String> = r.try_get("permission_code")?;
+        if roles.last().map(|l| l.code != code).unwrap_or(true) {
+            let scope: String = r.try_get("scope")?;
+            roles.push(HeldRole {
+                code,
+                name_zh: r.try_get("name_zh")?,
+                name_en: r.try_get("name_en")?,
+                platform_wide: scope == "all",
+                clearance: u8::try_from(r.try_get::<i64, _>("clearance")?).unwrap_or(1),
+                permissions: Vec::new(),
+            });
+        }
+        if let (Some(p), Some(last)) = (permission, roles.last_mut()) {
+            last.permissions.push(p);
+        }
+    }
+    Ok(roles)
+}
+
+/// The duty (三员分立) a role carries, if the role exists.
+pub async fn role_duty(c: &mut AnyConnection, role: &str) -> Result<Option<Option<String>>, sqlx::Error> {
+    let row = sqlx::query("SELECT duty FROM roles WHERE code = $1").bind(role).fetch_optional(c).await?;
+    row.map(|r| r.try_get::<Option<String>, _>("duty")).transpose()
+}
+
+pub async fn duties_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT role_code, duty FROM account_roles WHERE account_id = $1 AND duty IS NOT NULL")
+        .bind(account_id)
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("role_code")?, r.try_get("duty")?))).collect()
+}
+
+pub async fn has_role(c: &mut AnyConnection, account_id: &str, role: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 AS one FROM account_roles WHERE account_id = $1 AND role_code = $2")
+        .bind(account_id)
+        .bind(role)
+        .fetch_optional(c)
+        .await?
+        .is_some())
+}
+
+pub async fn insert_account_role(
+    c: &mut AnyConnection,
+    account_id: &str,
+    role: &str,
+    duty: Option<&str>,
+    granted_at: i64,
+    granted_by: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO account_roles (account_id, role_code, duty, granted_at, granted_by) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account_id)
+    .bind(role)
+    .bind(duty)
+    .bind(granted_at)
+    .bind(granted_by)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_account_role(c: &mut AnyConnection, account_id: &str, role: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM account_roles WHERE account_id = $1 AND role_code = $2")
+        .bind(account_id)
+        .bind(role)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_password(
+    c: &mut AnyConnection,
+    account_id: &str,
+    phc: &str,
+    must_change: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET password_hash = $1, must_change_password = $2 WHERE id = $3")
+        .bind(phc)
+        .bind(i64::from(must_change))
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_totp_last_step(c: &mut AnyConnection, account_id: &str, step: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+        .bind(step)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn pending_totp(c: &mut AnyConnection, account_id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT totp_pending_secret FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(c)
+        .await?;
+    Ok(row.map(|r| r.try_get::<Option<String>, _>("totp_pending_secret")).transpose()?.flatten())
+}
+
+pub async fn set_pending_totp(c: &mut AnyConnection, account_id: &str, sealed: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET totp_pending_secret = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn enable_totp(c: &mut AnyConnection, account_id: &str, sealed: &str, step: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET totp_secret = $1, totp_pending_secret = NULL, totp_last_step = $2 WHERE id = $3")
+        .bind(sealed)
+        .bind(step)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn replace_recovery_codes(
+    c: &mut AnyConnection,
+    account_id: &str,
+    hashes: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account_id).execute(&mut *c).await?;
+    for h in hashes {
+        sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)")
+            .bind(account_id)
+            .bind(h)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Marks an unused recovery code as used; false when there is no such unused code.
+pub async fn use_recovery_code(
+    c: &mut AnyConnection,
+    account_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND code_hash = $3 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(account_id)
+    .bind(hash)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn unused_recovery_codes(c: &mut AnyConnection, account_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
+        .bind(account_id)
+        .fetch_one(c)
+        .await?
+        .try_get("n")
+}
+
+pub async fn set_preferences(
+    c: &mut AnyConnection,
+    account_id: &str,
+    locale: Option<&str>,
+    elder_mode: Option<bool>,
+) -> Result<(), sqlx::Error> {
+    if let Some(locale) = locale {
+        sqlx::query("UPDATE accounts SET locale = $1 WHERE id = $2")
+            .bind(locale)
+            .bind(account_id)
+            .execute(&mut *c)
+            .await?;
+    }
+    if let Some(elder) = elder_mode {
+        sqlx::query("UPDATE accounts SET elder_mode = $1 WHERE id = $2")
+            .bind(i64::from(elder))
+            .bind(account_id)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(())
+}
+
+// --- throttles -------------------------------------------------------------------------
+
+pub struct Throttle {
+    pub failures: i64,
+    pub last_failure: i64,
+    pub locked_until: i64,
+}
+
+pub async fn throttle(c: &mut AnyConnection, key: &str) -> Result<Option<Throttle>, sqlx::Error> {
+    let row = sqlx::query("SELECT failures, last_failure, locked_until FROM sign_in_throttles WHERE key = $1")
+        .bind(key)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| {
+        Ok(Throttle {
+            failures: r.try_get("failures")?,
+            last_failure: r.try_get("last_failure")?,
+            locked_until: r.try_get("locked_until")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn put_throttle(c: &mut AnyConnection, key: &str, t: &Throttle) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sign_in_throttles (key, failures, last_failure, locked_until) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure, \
+         locked_until = excluded.locked_until",
+    )
+    .bind(key)
+    .bind(t.failures)
+    .bind(t.last_failure)
+    .bind(t.locked_until)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn clear_throttle(c: &mut AnyConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sign_in_throttles WHERE key = $1").bind(key).execute(c).await?;
+    Ok(())
+}
+
+// --- sessions and tokens ---------------------------------------------------------------
+
+pub struct SessionRow {
+    pub id: String,
+    pub account_id: String,
+    pub stage: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub source: String,
+    pub user_agent: String,
+}
+
+fn session_from(r: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        stage: r.try_get("stage")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        expires_at: r.try_get("expires_at")?,
+        source: r.try_get("source")?,
+        user_agent: r.try_get("user_agent")?,
+    })
+}
+
+pub async fn insert_session(c: &mut AnyConnection, token_hash: &str, s: &SessionRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, id, account_id, stage, created_at, last_seen_at, expires_at, source, user_agent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(token_hash)
+    .bind(&s.id)
+    .bind(&s.account_id)
+    .bind(&s.stage)
+    .bind(s.created_at)
+    .bind(s.last_seen_at)
+    .bind(s.expires_at)
+    .bind(&s.source)
+    .bind(&s.user_agent)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn session_by_hash(c: &mut AnyConnection, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, account_id, stage, created_at, last_seen_at, expires_at, source, user_agent FROM sessions \
+         WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(c)
+    .await?;
+    row.as_ref().map(session_from).transpose()
+}
+
+pub async fn touch_session(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").bind(now).bind(id).execute(c).await?;
+    Ok(())
+}
+
+pub async fn active_sessions(
+    c: &mut AnyConnection,
+    account_id: &str,
+    now: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, stage, created_at, last_seen_at, expires_at, source, user_agent FROM sessions \
+         WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND stage = 'full' ORDER BY created_at DESC",
+    )
+    .bind(account_id)
+    .bind(now)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(session_from).collect()
+}
+
+pub async fn revoke_session(c: &mut AnyConnection, account_id: &str, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .bind(account_id)
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Revokes every session of an account except `keep` (a session id), returning how many.
+pub async fn revoke_sessions(
+    c: &mut AnyConnection,
+    account_id: &str,
+    keep: Option<&str>,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL AND id <> $3")
+            .bind(now)
+            .bind(account_id)
+            .bind(keep.unwrap_or(""))
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn insert_token(
+    c: &mut AnyConnection,
+    token_hash: &str,
+    id: &str,
+    account_id: &str,
+    created_at: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO api_tokens (token_hash, id, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(id)
+    .bind(account_id)
+    .bind(created_at)
+    .bind(expires_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// (token id, account id) of a live token.
+pub async fn live_token(
+    c: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("account_id")?))).transpose()
+}
+
+pub async fn revoke_token(c: &mut AnyConnection, token_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(token_hash)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn revoke_tokens(c: &mut AnyConnection, account_id: &str, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+        .bind(now)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+// --- security events -------------------------------------------------------------------
+
+pub struct EventRow {
+    pub id: String,
+    pub at: i64,
+    pub kind: String,
+    pub outcome: String,
+    pub account_id: Option<String>,
+    pub username: Option<String>,
+    pub source: Option<String>,
+    pub object: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub async fn insert_event(c: &mut AnyConnection, e: &EventRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO security_events (id, at, kind, outcome, account_id, username, source, object, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&e.id)
+    .bind(e.at)
+    .bind(&e.kind)
+    .bind(&e.outcome)
+    .bind(&e.account_id)
+    .bind(&e.username)
+    .bind(&e.source)
+    .bind(&e.object)
+    .bind(&e.detail)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn recent_events(
+    c: &mut AnyConnection,
+    limit: i64,
+    kind: Option<&str>,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, at, kind, outcome, account_id, username, source, object, detail FROM security_events \
+         WHERE ($1 = '' OR kind = $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(kind.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EventRow {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                kind: r.try_get("kind")?,
+                outcome: r.try_get("outcome")?,
+                account_id: r.try_get("account_id")?,
+                username: r.try_get("username")?,
+                source: r.try_get("source")?,
+                object: r.try_get("object")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}
+
+// --- people records --------------------------------------------------------------------
+
+pub struct ResidentRow {
+    pub account_id: String,
+    pub real_name: String,
+    pub id_number: String,
+    pub mobile: String,
+    pub region: RegionRef,
+}
+
+pub async fn resident(c: &mut AnyConnection, account_id: &str) -> Result<Option<ResidentRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT c.account_id, c.real_name, c.id_number, c.mobile, r.id, r.code, r.name, r.level, r.path \
+         FROM citizens c JOIN accounts a ON a.id = c.account_id JOIN regions r ON r.id = a.region_id \
+         WHERE c.account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| {
+        Ok(ResidentRow {
+            account_id: r.try_get("account_id")?,
+            real_name: r.try_get("real_name")?,
+            id_number: r.try_get("id_number")?,
+            mobile: r.try_get("mobile")?,
+            region: region_from(&r)?,
+        })
+    })
+    .transpose()
+}
+
+pub struct EnterpriseRow {
+    pub account_id: String,
+    pub name: String,
+    pub credit_code: String,
+    pub legal_representative: String,
+    pub region: RegionRef,
+}
+
+pub async fn enterprise(c: &mut AnyConnection, account_id: &str) -> Result<Option<EnterpriseRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT e.account_id, e.name AS e_name, e.credit_code, e.legal_representative, r.id, r.code, r.name, r.level, r.path \
+         FROM enterprises e JOIN accounts a ON a.id = e.account_id JOIN regions r ON r.id = a.region_id \
+         WHERE e.account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| {
+        Ok(EnterpriseRow {
+            account_id: r.try_get("account_id")?,
+            name: r.try_get("e_name")?,
+            credit_code: r.try_get("credit_code")?,
+            legal_representative: r.try_get("legal_representative")?,
+            region: region_from(&r)?,
+        })
+    })
+    .transpose()
+}
+
+/// Account ids of the residents living in a region subtree (for listings and the demo).
+pub async fn residents_in_subtree(c: &mut AnyConnection, path: &str, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.account_id FROM citizens c JOIN accounts a ON a.id = c.account_id \
+         JOIN regions r ON r.id = a.region_id WHERE r.path LIKE $1 ORDER BY c.account_id LIMIT $2",
+    )
+    .bind(format!("{path}%"))
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(|r| r.try_get("account_id")).collect()
+}
+
+pub async fn account_id_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT id FROM accounts WHERE username = $1").bind(username).fetch_optional(c).await?;
+    row.map(|r| r.try_get("id")).transpose()
+}

@@ -1,0 +1,1368 @@
+//! The identity service: every operation on accounts, sessions and tokens.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use super::authz::{
+    AccountCreate, EnterpriseRead, OrganisationManage, OrganisationRead, ResidentRead,
+    RoleGrant as RoleGrantPermission, SecurityEventRead,
+};
+use super::repo::{self, Credentials, EventRow, SessionRow, Throttle};
+use super::{
+    AccountKind, Capability, Denial, DepartmentRef, Error, Principal, RegionLevel, RegionRef, ids, mfa, password,
+};
+use crate::config::SessionPolicy;
+use crate::db::{Db, from_millis, millis, new_id};
+use crate::secrets::{MasterKey, SecretString, random_token, sha256_hex};
+
+/// Failures before an account is locked, and before a source address is.
+const ACCOUNT_THRESHOLD: i64 = 5;
+const SOURCE_THRESHOLD: i64 = 20;
+/// First lock lasts this long; each further failure doubles it, up to the cap.
+const LOCK_BASE_SECS: i64 = 30;
+const LOCK_CAP_SECS: i64 = 3600;
+/// Failures older than this no longer count.
+const FAILURE_WINDOW_SECS: i64 = 3600;
+/// How long a password-accepted sign-in waits for its second factor.
+const PENDING_SIGN_IN_SECS: i64 = 300;
+/// Sessions record activity at most this often (saves a write per request).
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+#[derive(Clone, Debug)]
+pub struct Identity {
+    db: Db,
+    key: MasterKey,
+    policy: SessionPolicy,
+}
+
+/// What the caller presented at sign-in.
+pub struct SignInAttempt<'a> {
+    pub username: &'a str,
+    pub password: &'a SecretString,
+    /// The client address, for per-source throttling and the event trail.
+    pub source: &'a str,
+}
+
+/// What a full session still has to do before the platform opens up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    Ready,
+    MustChangePassword,
+    MustEnrolMfa,
+}
+
+/// The outcome of a browser sign-in step: a new session cookie value and where to go next.
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    pub token: SecretString,
+    pub awaiting_code: bool,
+}
+
+/// A live, fully signed-in browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub principal: Principal,
+    pub gate: Gate,
+    pub locale: Option<String>,
+    pub elder_mode: bool,
+    pub has_totp: bool,
+    pub unused_recovery_codes: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub source: String,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: SecretString,
+    pub expires_in: u64,
+}
+
+/// An authenticator enrolment in progress.
+#[derive(Debug)]
+pub struct Enrolment {
+    pub uri: String,
+    pub secret_base32: String,
+    pub qr_svg: String,
+}
+
+/// A new account. `password: None` gives staff and system accounts a generated temporary
+/// password (which must be changed at first sign-in) and citizens and enterprises none.
+#[derive(Debug, Default)]
+pub struct NewAccount {
+    pub kind: Option<AccountKind>,
+    pub username: String,
+    pub display_name: String,
+    pub password: Option<SecretString>,
+    pub must_change_password: bool,
+    pub totp_secret: Option<Vec<u8>>,
+    pub region_code: Option<String>,
+    pub department_code: Option<String>,
+    pub profile: Profile,
+}
+
+#[derive(Debug, Default)]
+pub enum Profile {
+    #[default]
+    None,
+    Citizen {
+        real_name: String,
+        id_number: String,
+        mobile: String,
+    },
+    Enterprise {
+        name: String,
+        credit_code: String,
+        legal_representative: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct CreatedAccount {
+    pub id: String,
+    pub username: String,
+    /// Set when the platform generated the password.
+    pub temporary_password: Option<SecretString>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ResidentView {
+    pub id: String,
+    pub name: String,
+    /// Masked: 110105********1234.
+    pub id_number: String,
+    /// Masked: 138****5678.
+    pub mobile: String,
+    pub region: RegionRef,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnterpriseView {
+    pub id: String,
+    pub name: String,
+    pub credit_code: String,
+    pub legal_representative: String,
+    pub region: RegionRef,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SecurityEvent {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub outcome: String,
+    pub account_id: Option<String>,
+    pub username: Option<String>,
+    pub source: Option<String>,
+    pub object: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DepartmentView {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub region_name: String,
+}
+
+/// One security event about to be recorded.
+struct Event<'a> {
+    kind: &'a str,
+    outcome: &'a str,
+    account_id: Option<&'a str>,
+    username: Option<&'a str>,
+    source: Option<&'a str>,
+    object: Option<&'a str>,
+    detail: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    fn new(kind: &'a str, outcome: &'a str) -> Event<'a> {
+        Event { kind, outcome, account_id: None, username: None, source: None, object: None, detail: None }
+    }
+    fn account(mut self, id: &'a str) -> Self {
+        self.account_id = Some(id);
+        self
+    }
+    fn username(mut self, u: &'a str) -> Self {
+        self.username = Some(u);
+        self
+    }
+    fn source(mut self, s: &'a str) -> Self {
+        self.source = Some(s);
+        self
+    }
+    fn object(mut self, o: &'a str) -> Self {
+        self.object = Some(o);
+        self
+    }
+    fn detail(mut self, d: &'a str) -> Self {
+        self.detail = Some(d);
+        self
+    }
+}
+
+async fn record(c: &mut AnyConnection, e: Event<'_>, now: DateTime<Utc>) -> Result<(), Error> {
+    repo::insert_event(
+        c,
+        &EventRow {
+            id: new_id(),
+            at: millis(now),
+            kind: e.kind.into(),
+            outcome: e.outcome.into(),
+            account_id: e.account_id.map(Into::into),
+            username: e.username.map(Into::into),
+            source: e.source.map(Into::into),
+            object: e.object.map(Into::into),
+            detail: e.detail.map(Into::into),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+fn account_key(username: &str) -> String {
+    format!("account:{}", username.trim().to_lowercase())
+}
+
+fn source_key(source: &str) -> String {
+    format!("source:{source}")
+}
+
+fn totp_context(account_id: &str) -> String {
+    format!("accounts.totp_secret:{account_id}")
+}
+
+fn lock_duration_ms(failures: i64, threshold: i64) -> i64 {
+    let over = u32::try_from((failures - threshold).clamp(0, 20)).unwrap_or(20);
+    LOCK_BASE_SECS.saturating_mul(2i64.saturating_pow(over)).min(LOCK_CAP_SECS) * 1000
+}
+
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() < 10 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars.iter().take(6).collect();
+    let tail: String = chars.iter().skip(chars.len() - 4).collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
+}
+
+pub fn mask_mobile(mobile: &str) -> String {
+    let chars: Vec<char> = mobile.chars().collect();
+    if chars.len() < 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars.iter().take(3).collect();
+    let tail: String = chars.iter().skip(chars.len() - 4).collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
+}
+
+fn valid_username(u: &str) -> bool {
+    let bytes = u.as_bytes();
+    (3..=64).contains(&bytes.len())
+        && bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(b))
+}
+
+async fn hash_password(password: SecretString) -> Result<String, Error> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+async fn verify_password(password: SecretString, phc: Option<String>) -> Result<bool, Error> {
+    tokio::task::spawn_blocking(move || {
+        // Unknown users and password-less accounts cost the same as a wrong password.
+        let ok = password::verify(&password, phc.as_deref().unwrap_or(password::decoy_hash()));
+        ok && phc.is_some()
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))
+}
+
+impl Identity {
+    pub fn new(db: Db, key: MasterKey, policy: SessionPolicy) -> Identity {
+        Identity { db, key, policy }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {
+        Ok(self.db.pool.acquire().await?)
+    }
+
+    // --- sign-in -------------------------------------------------------------------------
+
+    async fn ensure_not_locked(
+        &self,
+        c: &mut AnyConnection,
+        keys: &[String],
+        username: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let now_ms = millis(now);
+        let mut wait_ms = 0;
+        for key in keys {
+            if let Some(t) = repo::throttle(c, key).await? {
+                wait_ms = wait_ms.max(t.locked_until - now_ms);
+            }
+        }
+        if wait_ms > 0 {
+            record(c, Event::new("sign_in", "denied").username(username).source(source).detail("locked"), now).await?;
+            let retry_after_secs = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1);
+            return Err(Error::Locked { retry_after_secs });
+        }
+        Ok(())
+    }
+
+    /// Counts a failure against the account and the source, locking either past its
+    /// threshold, and records it.
+    async fn fail(
+        &self,
+        c: &mut AnyConnection,
+        account_id: Option<&str>,
+        username: &str,
+        source: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let now_ms = millis(now);
+        for (key, threshold) in [(account_key(username), ACCOUNT_THRESHOLD), (source_key(source), SOURCE_THRESHOLD)] {
+            let previous = repo::throttle(c, &key).await?;
+            let failures = match previous {
+                Some(t) if now_ms - t.last_failure < FAILURE_WINDOW_SECS * 1000 => t.failures + 1,
+                _ => 1,
+            };
+            let locked_until = if failures >= threshold { now_ms + lock_duration_ms(failures, threshold) } else { 0 };
+            repo::put_throttle(c, &key, &Throttle { failures, last_failure: now_ms, locked_until }).await?;
+            if failures >= threshold {
+                let mut e = Event::new("lockout", "success").username(username).source(source).object(&key);
+                if let Some(id) = account_id {
+                    e = e.account(id);
+                }
+                record(c, e, now).await?;
+            }
+        }
+        let mut e = Event::new("sign_in", "failure").username(username).source(source).detail(reason);
+        if let Some(id) = account_id {
+            e = e.account(id);
+        }
+        record(c, e, now).await
+    }
+
+    async fn succeed(
+        &self,
+        c: &mut AnyConnection,
+        creds: &Credentials,
+        source: &str,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        repo::clear_throttle(c, &account_key(&creds.username)).await?;
+        record(
+            c,
+            Event::new("sign_in", "success").account(&creds.id).username(&creds.username).source(source).detail(how),
+            now,
+        )
+        .await
+    }
+
+    /// Throttle check and password verification.
+    async fn check_password(
+        &self,
+        c: &mut AnyConnection,
+        attempt: &SignInAttempt<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Credentials, Error> {
+        let username = attempt.username.trim().to_lowercase();
+        let keys = [account_key(&username), source_key(attempt.source)];
+        self.ensure_not_locked(c, &keys, &username, attempt.source, now).await?;
+        let creds = repo::credentials_by_username(c, &username).await?;
+        let phc = creds.as_ref().and_then(|c| c.password_hash.clone());
+        if verify_password(attempt.password.clone(), phc).await? {
+            if let Some(creds) = creds {
+                return Ok(creds);
+            }
+        }
+        self.fail(c, creds.as_ref().map(|c| c.id.as_str()), &username, attempt.source, "bad_password", now).await?;
+        Err(Error::InvalidCredentials)
+    }
+
+    /// Verifies a TOTP code (refusing a replayed step) or consumes a recovery code.
+    async fn check_code(
+        &self,
+        c: &mut AnyConnection,
+        creds: &Credentials,
+        code: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let Some(sealed) = creds.totp_secret.as_deref() else { return Err(Error::InvalidCode) };
+        let secret = self.key.open(sealed, &totp_context(&creds.id)).map_err(|e| Error::Internal(e.to_string()))?;
+        let totp = mfa::totp(&secret, &creds.username).map_err(|e| Error::Internal(e.to_string()))?;
+        let unix = u64::try_from(now.timestamp()).unwrap_or(0);
+        let accepted = match mfa::verify(&totp, code, unix) {
+            Some(step) => {
+                let step = i64::try_from(step).unwrap_or(i64::MAX);
+                if step > creds.totp_last_step {
+                    repo::set_totp_last_step(c, &creds.id, step).await?;
+                    true
+                } else {
+                    false
+                }
+            }
+            None => {
+                let used = repo::use_recovery_code(c, &creds.id, &mfa::recovery_code_hash(code), millis(now)).await?;
+                if used {
+                    record(
+                        c,
+                        Event::new("recovery_code_used", "success")
+                            .account(&creds.id)
+                            .username(&creds.username)
+                            .source(source),
+                        now,
+                    )
+                    .await?;
+                }
+                used
+            }
+        };
+        if accepted {
+            return Ok(());
+        }
+        self.fail(c, Some(&creds.id), &creds.username, source, "bad_code", now).await?;
+        Err(Error::InvalidCode)
+    }
+
+    async fn create_session(
+        &self,
+        c: &mut AnyConnection,
+        account_id: &str,
+        stage: &str,
+        source: &str,
+        user_agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SecretString, Error> {
+        let token = SecretString::new(random_token(32));
+        let now_ms = millis(now);
+        let lifetime_ms = if stage == "mfa" {
+            PENDING_SIGN_IN_SECS * 1000
+        } else {
+            i64::try_from(self.policy.absolute.as_millis()).unwrap_or(i64::MAX)
+        };
+        let ua: String = user_agent.chars().take(200).collect();
+        repo::insert_session(
+            c,
+            &sha256_hex(token.expose()),
+            &SessionRow {
+                id: new_id(),
+                account_id: account_id.into(),
+                stage: stage.into(),
+                created_at: now_ms,
+                last_seen_at: now_ms,
+                expires_at: now_ms.saturating_add(lifetime_ms),
+                source: source.into(),
+                user_agent: ua,
+            },
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// First browser step: the password. Accounts with an authenticator continue at
+    /// [`Identity::complete_sign_in`].
+    pub async fn begin_sign_in(
+        &self,
+        attempt: &SignInAttempt<'_>,
+        user_agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BrowserSignIn, Error> {
+        let mut c = self.conn().await?;
+        let creds = self.check_password(&mut c, attempt, now).await?;
+        if creds.totp_secret.is_some() {
+            let token = self.create_session(&mut c, &creds.id, "mfa", attempt.source, user_agent, now).await?;
+            return Ok(BrowserSignIn { token, awaiting_code: true });
+        }
+        self.succeed(&mut c, &creds, attempt.source, "password", now).await?;
+        let token = self.create_session(&mut c, &creds.id, "full", attempt.source, user_agent, now).await?;
+        Ok(BrowserSignIn { token, awaiting_code: false })
+    }
+
+    /// The username a pending (password-accepted) sign-in belongs to.
+    pub async fn pending_sign_in(&self, token: &str, now: DateTime<Utc>) -> Result<String, Error> {
+        let mut c = self.conn().await?;
+        let s = repo::session_by_hash(&mut c, &sha256_hex(token)).await?.ok_or(Error::Unauthenticated)?;
+        if s.stage != "mfa" || s.expires_at <= millis(now) {
+            return Err(Error::Unauthenticated);
+        }
+        let creds = repo::credentials_by_id(&mut c, &s.account_id).await?.ok_or(Error::Unauthenticated)?;
+        Ok(creds.username)
+    }
+
+    /// Second browser step: the code. Replaces the pending session with a full one.
+    pub async fn complete_sign_in(
+        &self,
+        token: &str,
+        code: &str,
+        source: &str,
+        user_agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BrowserSignIn, Error> {
+        let mut c = self.conn().await?;
+        let s = repo::session_by_hash(&mut c, &sha256_hex(token)).await?.ok_or(Error::Unauthenticated)?;
+        if s.stage != "mfa" || s.expires_at <= millis(now) {
+            return Err(Error::Unauthenticated);
+        }
+        let creds = repo::credentials_by_id(&mut c, &s.account_id).await?.ok_or(Error::Unauthenticated)?;
+        self.ensure_not_locked(&mut c, &[account_key(&creds.username)], &creds.username, source, now).await?;
+        self.check_code(&mut c, &creds, code, source, now).await?;
+        repo::revoke_session(&mut c, &creds.id, &s.id, millis(now)).await?;
+        self.succeed(&mut c, &creds, source, "password+totp", now).await?;
+        let token = self.create_session(&mut c, &creds.id, "full", source, user_agent, now).await?;
+        Ok(BrowserSignIn { token, awaiting_code: false })
+    }
+
+    async fn principal(&self, c: &mut AnyConnection, account_id: &str) -> Result<(Principal, repo::AccountRow), Error> {
+        let account = repo::account(c, account_id).await?.ok_or(Error::Unauthenticated)?;
+        let roles = repo::roles_of(c, account_id).await?;
+        let principal = Principal::new(
+            account.id.clone(),
+            account.username.clone(),
+            account.display_name.clone(),
+            account.kind,
+            account.region.clone(),
+            account.department.clone(),
+            roles,
+        );
+        Ok((principal, account))
+    }
+
+    /// The signed-in session behind a cookie value; idle and absolute timeouts apply.
+    pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Session, Error> {
+        let mut c = self.conn().await?;
+        let s = repo::session_by_hash(&mut c, &sha256_hex(token)).await?.ok_or(Error::Unauthenticated)?;
+        let now_ms = millis(now);
+        let idle_ms = i64::try_from(self.policy.idle.as_millis()).unwrap_or(i64::MAX);
+        if s.stage != "full" || s.expires_at <= now_ms {
+            return Err(Error::Unauthenticated);
+        }
+        if now_ms - s.last_seen_at > idle_ms {
+            repo::revoke_session(&mut c, &s.account_id, &s.id, now_ms).await?;
+            return Err(Error::Unauthenticated);
+        }
+        if now_ms - s.last_seen_at > TOUCH_EVERY_MS {
+            repo::touch_session(&mut c, &s.id, now_ms).await?;
+        }
+        let (principal, account) = self.principal(&mut c, &s.account_id).await?;
+        let gate = if account.must_change_password {
+            Gate::MustChangePassword
+        } else if account.kind == AccountKind::Staff && !account.has_totp {
+            Gate::MustEnrolMfa
+        } else {
+            Gate::Ready
+        };
+        let unused_recovery_codes = repo::unused_recovery_codes(&mut c, &account.id).await?;
+        Ok(Session {
+            id: s.id,
+            principal,
+            gate,
+            locale: account.locale,
+            elder_mode: account.elder_mode,
+            has_totp: account.has_totp,
+            unused_recovery_codes,
+        })
+    }
+
+    pub async fn sign_out(&self, token: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let mut c = self.conn().await?;
+        if let Some(s) = repo::session_by_hash(&mut c, &sha256_hex(token)).await? {
+            repo::revoke_session(&mut c, &s.account_id, &s.id, millis(now)).await?;
+            record(&mut c, Event::new("sign_out", "success").account(&s.account_id), now).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session and revokes every API token of the account.
+    pub async fn sign_out_everywhere(&self, account_id: &str, source: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let sessions = repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
+        let tokens = repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
+        let detail = format!("sessions={sessions} tokens={tokens}");
+        record(
+            &mut tx,
+            Event::new("sign_out_everywhere", "success").account(account_id).source(source).detail(&detail),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn sessions(
+        &self,
+        account_id: &str,
+        current: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionSummary>, Error> {
+        let mut c = self.conn().await?;
+        let idle_ms = i64::try_from(self.policy.idle.as_millis()).unwrap_or(i64::MAX);
+        let rows = repo::active_sessions(&mut c, account_id, millis(now)).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|s| millis(now) - s.last_seen_at <= idle_ms)
+            .map(|s| SessionSummary {
+                current: s.id == current,
+                id: s.id,
+                created_at: from_millis(s.created_at),
+                last_seen_at: from_millis(s.last_seen_at),
+                source: s.source,
+                user_agent: s.user_agent,
+            })
+            .collect())
+    }
+
+    pub async fn revoke_session(&self, account_id: &str, session_id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let mut c = self.conn().await?;
+        if !repo::revoke_session(&mut c, account_id, session_id, millis(now)).await? {
+            return Err(Error::NotFound("session"));
+        }
+        record(&mut c, Event::new("session_revoked", "success").account(account_id).object(session_id), now).await
+    }
+
+    // --- API tokens ----------------------------------------------------------------------
+
+    /// `POST /api/v1/auth/token`: password, and the TOTP code when the account has one.
+    pub async fn issue_token(
+        &self,
+        attempt: &SignInAttempt<'_>,
+        totp: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, Error> {
+        let mut c = self.conn().await?;
+        let creds = self.check_password(&mut c, attempt, now).await?;
+        if creds.totp_secret.is_some() {
+            let code = totp.map(str::trim).filter(|t| !t.is_empty()).ok_or(Error::MfaRequired)?;
+            self.check_code(&mut c, &creds, code, attempt.source, now).await.map_err(|e| match e {
+                Error::InvalidCode => Error::InvalidCredentials,
+                other => other,
+            })?;
+        } else if creds.kind == AccountKind::Staff {
+            return Err(Error::MfaEnrolmentRequired);
+        }
+        if creds.must_change_password {
+            return Err(Error::PasswordChangeRequired);
+        }
+        self.succeed(&mut c, &creds, attempt.source, "token", now).await?;
+        let token = SecretString::new(random_token(32));
+        let ttl_ms = i64::try_from(self.policy.token_ttl.as_millis()).unwrap_or(i64::MAX);
+        let id = new_id();
+        repo::insert_token(
+            &mut c,
+            &sha256_hex(token.expose()),
+            &id,
+            &creds.id,
+            millis(now),
+            millis(now).saturating_add(ttl_ms),
+        )
+        .await?;
+        record(
+            &mut c,
+            Event::new("token_issued", "success")
+                .account(&creds.id)
+                .username(&creds.username)
+                .source(attempt.source)
+                .object(&id),
+            now,
+        )
+        .await?;
+        Ok(IssuedToken { token, expires_in: self.policy.token_ttl.as_secs() })
+    }
+
+    pub async fn token_principal(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, Error> {
+        let mut c = self.conn().await?;
+        let (_, account_id) =
+            repo::live_token(&mut c, &sha256_hex(token), millis(now)).await?.ok_or(Error::Unauthenticated)?;
+        Ok(self.principal(&mut c, &account_id).await?.0)
+    }
+
+    pub async fn revoke_token(&self, token: &str, source: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let mut c = self.conn().await?;
+        let hash = sha256_hex(token);
+        let (id, account_id) = repo::live_token(&mut c, &hash, millis(now)).await?.ok_or(Error::Unauthenticated)?;
+        repo::revoke_token(&mut c, &hash, millis(now)).await?;
+        record(&mut c, Event::new("token_revoked", "success").account(&account_id).source(source).object(&id), now)
+            .await
+    }
+
+    // --- self-service --------------------------------------------------------------------
+
+    /// Changes the password and ends every other session and token; returns the cookie value
+    /// of a fresh session that replaces the current one.
+    pub async fn change_password(
+        &self,
+        session_id: &str,
+        account_id: &str,
+        current: &SecretString,
+        new: &SecretString,
+        source: &str,
+        user_agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SecretString, Error> {
+        let mut c = self.conn().await?;
+        let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
+        if !verify_password(current.clone(), creds.password_hash.clone()).await? {
+            self.fail(&mut c, Some(account_id), &creds.username, source, "bad_current_password", now).await?;
+            return Err(Error::InvalidCredentials);
+        }
+        password::check_policy(&creds.username, new.expose())?;
+        if new == current {
+            return Err(Error::invalid("new_password", "the new password must differ from the current one"));
+        }
+        let phc = hash_password(new.clone()).await?;
+        drop(c);
+        let mut tx = self.db.pool.begin().await?;
+        repo::set_password(&mut tx, account_id, &phc, false).await?;
+        repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
+        repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
+        record(
+            &mut tx,
+            Event::new("password_changed", "success").account(account_id).source(source).object(session_id),
+            now,
+        )
+        .await?;
+        let token = self.create_session(&mut tx, account_id, "full", source, user_agent, now).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Starts (or resumes) authenticator enrolment: the secret waits, sealed, until a code
+    /// from the app confirms it.
+    pub async fn begin_totp_enrolment(&self, account_id: &str) -> Result<Enrolment, Error> {
+        let mut c = self.conn().await?;
+        let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
+        let context = totp_context(account_id);
+        let secret = match repo::pending_totp(&mut c, account_id).await? {
+            Some(sealed) => self.key.open(&sealed, &context).map_err(|e| Error::Internal(e.to_string()))?.to_vec(),
+            None => {
+                let secret = mfa::new_secret();
+                let sealed = self.key.seal(&secret, &context).map_err(|e| Error::Internal(e.to_string()))?;
+                repo::set_pending_totp(&mut c, account_id, &sealed).await?;
+                secret
+            }
+        };
+        let totp = mfa::totp(&secret, &creds.username).map_err(|e| Error::Internal(e.to_string()))?;
+        let uri = totp.get_url();
+        let qr_svg = mfa::qr_svg(&uri).ok_or_else(|| Error::Internal("QR code".into()))?;
+        Ok(Enrolment { secret_base32: mfa::secret_base32(&secret), uri, qr_svg })
+    }
+
+    /// Confirms enrolment with a code from the app; returns the one-time recovery codes
+    /// (shown once) and a fresh session cookie value (the privilege changed).
+    pub async fn confirm_totp_enrolment(
+        &self,
+        account_id: &str,
+        code: &str,
+        source: &str,
+        user_agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<String>, SecretString), Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let creds = repo::credentials_by_id(&mut tx, account_id).await?.ok_or(Error::Unauthenticated)?;
+        let context = totp_context(account_id);
+        let sealed = repo::pending_totp(&mut tx, account_id).await?.ok_or(Error::NotFound("enrolment"))?;
+        let secret = self.key.open(&sealed, &context).map_err(|e| Error::Internal(e.to_string()))?;
+        let totp = mfa::totp(&secret, &creds.username).map_err(|e| Error::Internal(e.to_string()))?;
+        let step = mfa::verify(&totp, code, u64::try_from(now.timestamp()).unwrap_or(0)).ok_or(Error::InvalidCode)?;
+        repo::enable_totp(&mut tx, account_id, &sealed, i64::try_from(step).unwrap_or(i64::MAX)).await?;
+        let codes = mfa::new_recovery_codes();
+        let hashes: Vec<String> = codes.iter().map(|c| mfa::recovery_code_hash(c)).collect();
+        repo::replace_recovery_codes(&mut tx, account_id, &hashes).await?;
+        repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
+        record(
+            &mut tx,
+            Event::new("mfa_enrolled", "success").account(account_id).username(&creds.username).source(source),
+            now,
+        )
+        .await?;
+        let token = self.create_session(&mut tx, account_id, "full", source, user_agent, now).await?;
+        tx.commit().await?;
+        Ok((codes, token))
+    }
+
+    pub async fn set_preferences(
+        &self,
+        account_id: &str,
+        locale: Option<&str>,
+        elder_mode: Option<bool>,
+    ) -> Result<(), Error> {
+        let mut c = self.conn().await?;
+        repo::set_preferences(&mut c, account_id, locale, elder_mode).await?;
+        Ok(())
+    }
+
+    // --- authorization trail -------------------------------------------------------------
+
+    /// Records a refused authorization (a role check or a jurisdiction check).
+    pub async fn record_denial(
+        &self,
+        principal: &Principal,
+        permission: &str,
+        object: &str,
+        denial: &Denial,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut c = self.conn().await?;
+        let detail = format!("{permission}: {denial}");
+        record(
+            &mut c,
+            Event::new("access", "denied")
+                .account(&principal.account_id)
+                .username(&principal.username)
+                .source(source)
+                .object(object)
+                .detail(&detail),
+            now,
+        )
+        .await
+    }
+
+    async fn deny<P: super::Permission>(
+        &self,
+        c: &mut AnyConnection,
+        cap: &Capability<P>,
+        object: &str,
+        denial: Denial,
+        now: DateTime<Utc>,
+    ) -> Error {
+        let detail = format!("{}: {denial}", P::CODE);
+        let event = Event::new("access", "denied")
+            .account(cap.account_id())
+            .username(cap.username())
+            .object(object)
+            .detail(&detail);
+        match record(c, event, now).await {
+            Ok(()) => Error::Denied(denial),
+            Err(e) => e,
+        }
+    }
+
+    // --- organisation --------------------------------------------------------------------
+
+    /// Creates a region under `parent_code` (or the province root). Codes follow the
+    /// administrative division scheme: a child's code extends its parent's.
+    pub async fn create_region(
+        &self,
+        c: &mut AnyConnection,
+        _cap: &Capability<OrganisationManage>,
+        code: &str,
+        name: &str,
+        parent_code: Option<&str>,
+    ) -> Result<RegionRef, Error> {
+        let code = code.trim();
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(Error::invalid("name", "must be 1–64 characters"));
+        }
+        let (level, parent) = match parent_code {
+            None => (RegionLevel::Province, None),
+            Some(pc) => {
+                let parent = repo::region_by_code(c, pc).await?.ok_or(Error::NotFound("parent region"))?;
+                let level = level_of(&parent.level)
+                    .and_then(RegionLevel::child)
+                    .ok_or_else(|| Error::invalid("parent_code", "a grid has no sub-regions"))?;
+                (level, Some(parent))
+            }
+        };
+        if code.len() != level.code_len() || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::invalid("code", format!("a {} code has {} digits", level.as_str(), level.code_len())));
+        }
+        if let Some(p) = &parent {
+            let shared = match level {
+                RegionLevel::City => 2,
+                RegionLevel::District => 4,
+                _ => p.code.len(),
+            };
+            if code.get(..shared) != p.code.get(..shared) || code == p.code {
+                return Err(Error::invalid("code", format!("must extend the parent code {}", p.code)));
+            }
+        }
+        if repo::region_by_code(c, code).await?.is_some() {
+            return Err(Error::Conflict { code: "region_exists", message: format!("region {code} already exists") });
+        }
+        let path = format!("{}{code}/", parent.as_ref().map(|p| p.path.as_str()).unwrap_or("/"));
+        let id = new_id();
+        repo::insert_region(c, &id, code, name, level.as_str(), parent.as_ref().map(|p| p.id.as_str()), &path).await?;
+        Ok(RegionRef { id, code: code.into(), name: name.into(), level: level.as_str().into(), path })
+    }
+
+    pub async fn create_department(
+        &self,
+        c: &mut AnyConnection,
+        _cap: &Capability<OrganisationManage>,
+        code: &str,
+        name: &str,
+        region_code: &str,
+    ) -> Result<DepartmentRef, Error> {
+        let region = repo::region_by_code(c, region_code).await?.ok_or(Error::NotFound("region"))?;
+        if code.trim().is_empty() || name.trim().is_empty() {
+            return Err(Error::invalid("code", "code and name are required"));
+        }
+        if repo::department_by_code(c, code).await?.is_some() {
+            return Err(Error::Conflict {
+                code: "department_exists",
+                message: format!("department {code} already exists"),
+            });
+        }
+        let id = new_id();
+        repo::insert_department(c, &id, code.trim(), name.trim(), &region.id).await?;
+        Ok(DepartmentRef { id, code: code.trim().into(), name: name.trim().into() })
+    }
+
+    pub async fn region_count(&self) -> Result<i64, Error> {
+        Ok(repo::region_count(&mut *self.conn().await?).await?)
+    }
+
+    /// The region tree the caller may see: their subtree, or everything.
+    pub async fn regions(&self, cap: &Capability<OrganisationRead>) -> Result<Vec<RegionRef>, Error> {
+        let mut c = self.conn().await?;
+        let root = match cap.scope() {
+            super::Scope::All => "/".to_string(),
+            super::Scope::Subtree(p) => p.clone(),
+        };
+        Ok(repo::regions_in_subtree(&mut c, &root).await?)
+    }
+
+    pub async fn departments(&self, cap: &Capability<OrganisationRead>) -> Result<Vec<DepartmentView>, Error> {
+        let mut c = self.conn().await?;
+        let root = match cap.scope() {
+            super::Scope::All => "/".to_string(),
+            super::Scope::Subtree(p) => p.clone(),
+        };
+        Ok(repo::departments_in_subtree(&mut c, &root)
+            .await?
+            .into_iter()
+            .map(|(d, region_name)| DepartmentView { id: d.id, code: d.code, name: d.name, region_name })
+            .collect())
+    }
+
+    /// Direct children of a region (None: the roots), for generators and pickers.
+    pub async fn region_children(
+        &self,
+        c: &mut AnyConnection,
+        parent_id: Option<&str>,
+    ) -> Result<Vec<RegionRef>, Error> {
+        Ok(repo::region_children(c, parent_id).await?)
+    }
+
+    // --- accounts ------------------------------------------------------------------------
+
+    /// Creates an account of any kind, inside the caller's transaction.
+    pub async fn create_account(
+        &self,
+        c: &mut AnyConnection,
+        _cap: &Capability<AccountCreate>,
+        new: NewAccount,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedAccount, Error> {
+        let kind = new.kind.ok_or_else(|| Error::invalid("kind", "citizen, enterprise, staff or system"))?;
+        let username = new.username.trim().to_lowercase();
+        match kind {
+            AccountKind::System => {
+                if !ids::validate_client_name(new.username.trim()) {
+                    return Err(Error::invalid("username", "a system client is named INSTANCE/CLASS/MEMBER/SUBSYSTEM"));
+                }
+            }
+            _ => {
+                if !valid_username(&username) {
+                    return Err(Error::invalid("username", "3–64 characters: a–z, 0–9, '.', '_' or '-'"));
+                }
+            }
+        }
+        let username = if kind == AccountKind::System { new.username.trim().to_string() } else { username };
+        let display_name = new.display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > 100 {
+            return Err(Error::invalid("display_name", "must be 1–100 characters"));
+        }
+        let region = match &new.region_code {
+            Some(code) => Some(repo::region_by_code(c, code).await?.ok_or(Error::NotFound("region"))?),
+            None => None,
+        };
+        let department = match &new.department_code {
+            Some(code) => Some(repo::department_by_code(c, code).await?.ok_or(Error::NotFound("department"))?),
+            None => None,
+        };
+        // A staff member without an explicit region works in the department's region.
+        let region_id = match (&region, &department) {
+            (Some(r), _) => Some(r.id.clone()),
+            (None, Some((_, region_id))) => Some(region_id.clone()),
+            (None, None) => None,
+        };
+        if kind == AccountKind::Staff && region_id.is_none() {
+            return Err(Error::invalid("region_code", "staff need a region or a department"));
+        }
+        if matches!(new.profile, Profile::Citizen { .. } | Profile::Enterprise { .. }) && region_id.is_none() {
+            return Err(Error::invalid("region_code", "residents and enterprises need a region"));
+        }
+        let profile = match new.profile {
+            Profile::Citizen { real_name, id_number, mobile } => {
+                let id_number =
+                    ids::validate_resident_id(&id_number).map_err(|e| Error::invalid("id_number", e.to_string()))?;
+                let mobile = mobile.trim().to_string();
+                if mobile.len() != 11 || !mobile.starts_with('1') || !mobile.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(Error::invalid("mobile", "an 11-digit mobile number starting with 1"));
+                }
+                Profile::Citizen { real_name: real_name.trim().into(), id_number, mobile }
+            }
+            Profile::Enterprise { name, credit_code, legal_representative } => {
+                let credit_code = ids::validate_credit_code(&credit_code)
+                    .map_err(|e| Error::invalid("credit_code", e.to_string()))?;
+                Profile::Enterprise {
+                    name: name.trim().into(),
+                    credit_code,
+                    legal_representative: legal_representative.trim().into(),
+                }
+            }
+            Profile::None => Profile::None,
+        };
+        if repo::username_taken(c, &username).await? {
+            return Err(Error::Conflict {
+                code: "username_taken",
+                message: format!("the username {username} is taken"),
+            });
+        }
+        let (password, temporary, must_change) = match new.password {
+            Some(p) => {
+                password::check_policy(&username, p.expose())?;
+                (Some(p), None, new.must_change_password)
+            }
+            None if matches!(kind, AccountKind::Staff | AccountKind::System) => {
+                let p = SecretString::new(random_token(12));
+                (Some(p.clone()), Some(p), kind == AccountKind::Staff)
+            }
+            None => (None, None, false),
+        };
+        let phc = match password {
+            Some(p) => Some(hash_password(p).await?),
+            None => None,
+        };
+        let id = new_id();
+        let sealed_totp = match &new.totp_secret {
+            Some(secret) => {
+                Some(self.key.seal(secret, &totp_context(&id)).map_err(|e| Error::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        repo::insert_account(
+            c,
+            &repo::NewAccountRow {
+                id: &id,
+                kind,
+                username: &username,
+                display_name,
+                password_hash: phc.as_deref(),
+                must_change_password: must_change,
+                totp_secret: sealed_totp.as_deref(),
+                region_id: region_id.as_deref(),
+                department_id: department.as_ref().map(|(d, _)| d.id.as_str()),
+                created_at: millis(now),
+            },
+        )
+        .await?;
+        match &profile {
+            Profile::Citizen { real_name, id_number, mobile } => {
+                repo::insert_citizen(c, &id, real_name, id_number, mobile)
+                    .await
+                    .map_err(|e| unique_as(e, "id_number_taken", "a resident with this ID number exists"))?
+            }
+            Profile::Enterprise { name, credit_code, legal_representative } => {
+                repo::insert_enterprise(c, &id, name, credit_code, legal_representative)
+                    .await
+                    .map_err(|e| unique_as(e, "credit_code_taken", "an enterprise with this credit code exists"))?
+            }
+            Profile::None => {}
+        }
+        Ok(CreatedAccount { id, username, temporary_password: temporary })
+    }
+
+    /// Creates an account in its own transaction and records it.
+    pub async fn create_account_recorded(
+        &self,
+        cap: &Capability<AccountCreate>,
+        new: NewAccount,
+        now: DateTime<Utc>,
+    ) -> Result<CreatedAccount, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let created = self.create_account(&mut tx, cap, new, now).await?;
+        record(
+            &mut tx,
+            Event::new("account_created", "success")
+                .account(cap.account_id())
+                .object(&created.id)
+                .detail(&created.username),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn account_id(&self, username: &str) -> Result<String, Error> {
+        let mut c = self.conn().await?;
+        let name = username.trim();
+        let found = match repo::account_id_by_username(&mut c, name).await? {
+            Some(id) => Some(id),
+            None => repo::account_id_by_username(&mut c, &name.to_lowercase()).await?,
+        };
+        found.ok_or(Error::NotFound("account"))
+    }
+
+    /// Grants a role. Refuses a second separated duty (三员分立); the target's sessions end,
+    /// so that their next sign-in carries the new privileges.
+    pub async fn grant_role(
+        &self,
+        c: &mut AnyConnection,
+        cap: &Capability<RoleGrantPermission>,
+        account_id: &str,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let target = repo::account(c, account_id).await?.ok_or(Error::NotFound("account"))?;
+        if !matches!(target.kind, AccountKind::Staff | AccountKind::System) {
+            return Err(Error::invalid("account_id", "roles are held by staff and system accounts"));
+        }
+        let duty = repo::role_duty(c, role).await?.ok_or(Error::NotFound("role"))?;
+        if repo::has_role(c, account_id, role).await? {
+            return Ok(false);
+        }
+        if duty.is_some() {
+            if let Some((held, _)) = repo::duties_of(c, account_id).await?.into_iter().next() {
+                return Err(duty_conflict(role, &held));
+            }
+        }
+        repo::insert_account_role(c, account_id, role, duty.as_deref(), millis(now), cap.account_id()).await.map_err(
+            |e| {
+                unique_as(
+                    e,
+                    "duty_conflict",
+                    "an account holds at most one of system admin, security admin and auditor",
+                )
+            },
+        )?;
+        repo::revoke_sessions(c, account_id, None, millis(now)).await?;
+        record(
+            c,
+            Event::new("role_granted", "success")
+                .account(cap.account_id())
+                .username(cap.username())
+                .object(account_id)
+                .detail(role),
+            now,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    pub async fn grant_role_recorded(
+        &self,
+        cap: &Capability<RoleGrantPermission>,
+        account_id: &str,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let granted = self.grant_role(&mut tx, cap, account_id, role, now).await?;
+        tx.commit().await?;
+        Ok(granted)
+    }
+
+    pub async fn revoke_role(
+        &self,
+        cap: &Capability<RoleGrantPermission>,
+        account_id: &str,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut tx = self.db.pool.begin().await?;
+        if !repo::delete_account_role(&mut tx, account_id, role).await? {
+            return Err(Error::NotFound("role grant"));
+        }
+        repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
+        record(
+            &mut tx,
+            Event::new("role_revoked", "success")
+                .account(cap.account_id())
+                .username(cap.username())
+                .object(account_id)
+                .detail(role),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- people records ------------------------------------------------------------------
+
+    /// A resident's record (masked), if within the caller's jurisdiction. The basic record
+    /// is internal data (L2); plain identifiers will need a stated purpose.
+    pub async fn resident(
+        &self,
+        cap: &Capability<ResidentRead>,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ResidentView, Error> {
+        let mut c = self.conn().await?;
+        let r = repo::resident(&mut c, account_id).await?.ok_or(Error::NotFound("resident"))?;
+        if let Err(denial) = cap.check_record(&r.region.path, 2) {
+            return Err(self.deny(&mut c, cap, &format!("resident:{account_id}"), denial, now).await);
+        }
+        Ok(ResidentView {
+            id: r.account_id,
+            name: r.real_name,
+            id_number: mask_id_number(&r.id_number),
+            mobile: mask_mobile(&r.mobile),
+            region: r.region,
+        })
+    }
+
+    pub async fn enterprise(
+        &self,
+        cap: &Capability<EnterpriseRead>,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnterpriseView, Error> {
+        let mut c = self.conn().await?;
+        let e = repo::enterprise(&mut c, account_id).await?.ok_or(Error::NotFound("enterprise"))?;
+        if let Err(denial) = cap.check_record(&e.region.path, 1) {
+            return Err(self.deny(&mut c, cap, &format!("enterprise:{account_id}"), denial, now).await);
+        }
+        Ok(EnterpriseView {
+            id: e.account_id,
+            name: e.name,
+            credit_code: e.credit_code,
+            legal_representative: e.legal_representative,
+            region: e.region,
+        })
+    }
+
+    /// Residents living in a region subtree (ids only), for pickers and tests.
+    pub async fn residents_in(&self, region_path: &str, limit: i64) -> Result<Vec<String>, Error> {
+        Ok(repo::residents_in_subtree(&mut *self.conn().await?, region_path, limit).await?)
+    }
+
+    pub async fn security_events(
+        &self,
+        _cap: &Capability<SecurityEventRead>,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SecurityEvent>, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::recent_events(&mut c, limit.clamp(1, 1000), kind).await?;
+        Ok(rows
+            .into_iter()
+            .map(|e| SecurityEvent {
+                id: e.id,
+                at: from_millis(e.at),
+                kind: e.kind,
+                outcome: e.outcome,
+                account_id: e.account_id,
+                username: e.username,
+                source: e.source,
+                object: e.object,
+                detail: e.detail,
+            })
+            .collect())
+    }
+}
+
+fn level_of(s: &str) -> Option<RegionLevel> {
+    [
+        RegionLevel::Province,
+        RegionLevel::City,
+        RegionLevel::District,
+        RegionLevel::Street,
+        RegionLevel::Community,
+        RegionLevel::Grid,
+    ]
+    .into_iter()
+    .find(|l| l.as_str() == s)
+}
+
+fn duty_conflict(role: &str, held: &str) -> Error {
+    Error::Conflict {
+        code: "duty_conflict",
+        message: format!(
+            "{role} cannot be combined with {held}: system admin, security admin and auditor are separate duties"
+        ),
+    }
+}
+
+fn unique_as(e: sqlx::Error, code: &'static str, message: &str) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict { code, message: message.into() },
+        _ => Error::Storage(e),
+    }
+}
+
+/// The operator at the console may create accounts and organisation, and grant roles.
+pub fn console_account_create() -> Capability<AccountCreate> {
+    Capability::console()
+}
+
+pub fn console_organisation_manage() -> Capability<OrganisationManage> {
+    Capability::console()
+}
+
+pub fn console_role_grant() -> Capability<RoleGrantPermission> {
+    Capability::console()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_id_number("110105194912310021"), "110105********0021");
+        assert_eq!(mask_mobile("13812345678"), "138****5678");
+        assert_eq!(mask_mobile("123"), "***");
+    }
+
+    #[test]
+    fn lock_backoff_doubles_and_caps() {
+        assert_eq!(lock_duration_ms(5, 5), 30_000);
+        assert_eq!(lock_duration_ms(6, 5), 60_000);
+        assert_eq!(lock_duration_ms(7, 5), 120_000);
+        assert_eq!(lock_duration_ms(50, 5), 3_600_000);
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(valid_username("clerk.mingyue"));
+        assert!(!valid_username("Clerk"));
+        assert!(!valid_username("ab"));
+        assert!(!valid_username(".clerk"));
+        assert!(!valid_username("clerk mingyue"));
+    }
+}

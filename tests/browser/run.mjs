@@ -1,0 +1,642 @@
+#!/usr/bin/env node
+// Headless browser + accessibility checks for tongban.
+//
+// Usage: TONGBAN_BIN=target/release/tongban node tests/browser/run.mjs
+//
+// Starts `$TONGBAN_BIN serve` on a free loopback port with a fresh temporary
+// data directory (demo data is seeded on first start), drives the
+// server-rendered pages with headless Chromium (playwright-core), runs
+// axe-core on them and prints one line per check plus a final
+// "N passed, M failed" line. Exit code 0 only if every check passed.
+//
+// Environment:
+//   TONGBAN_BIN                 path to the tongban binary (required)
+//   CHROMIUM                    Chromium executable (default /usr/bin/chromium)
+//   TONGBAN_DEMO_PASSWORD       demo account password (default Yunling-Demo-2026)
+//   TONGBAN_DEMO_TOTP_SECRET    demo staff TOTP secret, base32
+//   TONGBAN_BROWSER_SCREENSHOTS directory to save a PNG of the page for each failed check
+//   TONGBAN_BROWSER_VERBOSE     if set, always print the server's log at the end
+
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, rm, readFile, mkdir } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+
+const TONGBAN_BIN = process.env.TONGBAN_BIN;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const DEMO_PASSWORD = process.env.TONGBAN_DEMO_PASSWORD || 'Yunling-Demo-2026';
+const DEMO_TOTP_SECRET = process.env.TONGBAN_DEMO_TOTP_SECRET || 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+const SCREENSHOT_DIR = process.env.TONGBAN_BROWSER_SCREENSHOTS || '';
+const VERBOSE = !!process.env.TONGBAN_BROWSER_VERBOSE;
+
+const READY_TIMEOUT_MS = 120_000;
+const ACTION_TIMEOUT_MS = 30_000;
+const STAFF_USER = 'clerk.mingyue';
+const STAFF_DISTRICT = '明月区';
+const CITIZEN_USER = 'citizen.demo';
+
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+
+// ---------------------------------------------------------------------------
+// TOTP (RFC 6238 over RFC 4226 HOTP, HMAC-SHA1, 30 s step, 6 digits)
+
+const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+function base32Decode(input) {
+  const s = String(input).toUpperCase().replace(/[\s=-]/g, '');
+  let bits = 0;
+  let value = 0;
+  const out = [];
+  for (const c of s) {
+    const i = B32.indexOf(c);
+    if (i < 0) throw new Error(`invalid base32 character ${JSON.stringify(c)} in TOTP secret`);
+    value = ((value << 5) | i) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+function hotp(key, counter, digits = 6) {
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(counter));
+  const h = createHmac('sha1', key).update(msg).digest();
+  const off = h[h.length - 1] & 0x0f;
+  const bin =
+    ((h[off] & 0x7f) << 24) | (h[off + 1] << 16) | (h[off + 2] << 8) | h[off + 3];
+  return String(bin % 10 ** digits).padStart(digits, '0');
+}
+
+function totpAt(secretBase32, unixSeconds, digits = 6) {
+  return hotp(base32Decode(secretBase32), Math.floor(unixSeconds / 30), digits);
+}
+
+// RFC 6238 Appendix B, SHA1 vectors (secret "12345678901234567890").
+function totpSelfTest() {
+  const secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
+  const vectors = [
+    [59, '94287082'],
+    [1111111109, '07081804'],
+    [1234567890, '89005924'],
+    [2000000000, '69279037'],
+  ];
+  for (const [t, want] of vectors) {
+    const got = totpAt(secret, t, 8);
+    if (got !== want) throw new Error(`TOTP self-test failed at T=${t}: got ${got}, want ${want}`);
+  }
+}
+
+// A server may refuse to accept the same time step twice for one secret
+// (replay protection), so never hand out a step that was already used and
+// avoid codes that are about to expire.
+const lastStepUsed = new Map();
+
+async function freshTotp(secretBase32) {
+  const key = String(secretBase32).toUpperCase().replace(/[\s=-]/g, '');
+  for (;;) {
+    const now = Date.now() / 1000;
+    const step = Math.floor(now / 30);
+    const remaining = (step + 1) * 30 - now;
+    const last = lastStepUsed.get(key);
+    if ((last !== undefined && step <= last) || remaining < 3) {
+      const waitMs = Math.ceil(remaining * 1000) + 250;
+      process.stdout.write(`# waiting ${Math.round(waitMs / 1000)} s for a fresh TOTP time step\n`);
+      await sleep(waitMs);
+      continue;
+    }
+    lastStepUsed.set(key, step);
+    return hotp(base32Decode(key), step);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+class CheckError extends Error {}
+
+function expect(cond, message) {
+  if (!cond) throw new CheckError(message);
+}
+
+function oneLine(s) {
+  return String(s).replace(/\s*\n\s*/g, ' | ').trim();
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Keep the last lines the server printed, for failure reports.
+function makeLogBuffer(maxLines = 200) {
+  const lines = [];
+  let partial = '';
+  return {
+    push(chunk) {
+      const text = partial + chunk.toString('utf8');
+      const parts = text.split('\n');
+      partial = parts.pop();
+      for (const p of parts) {
+        lines.push(p);
+        if (lines.length > maxLines) lines.shift();
+      }
+    },
+    tail(n = 60) {
+      const all = partial ? [...lines, partial] : lines;
+      return all.slice(-n);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Server lifecycle
+
+let serverProc = null;
+let dataDir = null;
+
+function startServer(port) {
+  const log = makeLogBuffer();
+  const child = spawn(
+    TONGBAN_BIN,
+    ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: process.env },
+  );
+  child.stdout.on('data', (d) => log.push(d));
+  child.stderr.on('data', (d) => log.push(d));
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (err) => {
+      log.push(`spawn error: ${err.message}\n`);
+      resolve({ code: null, signal: null, error: err });
+    });
+  });
+  return { child, log, exited };
+}
+
+async function waitReady(server, baseURL) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let lastErr = 'no answer yet';
+  let exitInfo = null;
+  server.exited.then((info) => {
+    exitInfo = info;
+  });
+  while (Date.now() < deadline) {
+    if (exitInfo) {
+      const how = exitInfo.error
+        ? exitInfo.error.message
+        : `exit code ${exitInfo.code}${exitInfo.signal ? `, signal ${exitInfo.signal}` : ''}`;
+      throw new Error(`server exited before becoming ready (${how})`);
+    }
+    try {
+      const res = await fetch(`${baseURL}/readyz`, { signal: AbortSignal.timeout(3000) });
+      if (res.status === 200) return;
+      lastErr = `HTTP ${res.status}`;
+    } catch (err) {
+      lastErr = err.cause?.code || err.message;
+    }
+    await sleep(250);
+  }
+  throw new Error(`GET /readyz did not answer 200 within ${READY_TIMEOUT_MS / 1000} s (last: ${lastErr})`);
+}
+
+async function stopServer(server) {
+  const { child, exited } = server;
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  child.kill('SIGTERM');
+  const done = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
+  if (!done) {
+    process.stdout.write('# server did not exit 15 s after SIGTERM; sending SIGKILL\n');
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+// Last-resort cleanup if the runner itself is interrupted.
+function emergencyCleanup() {
+  try {
+    if (serverProc && serverProc.child.exitCode === null) serverProc.child.kill('SIGKILL');
+  } catch {}
+  try {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  } catch {}
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    emergencyCleanup();
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Page helpers
+
+const SUBMIT = ':is(button:not([type]), button[type="submit"], input[type="submit"])';
+
+function pathOf(page) {
+  return new URL(page.url()).pathname;
+}
+
+async function describePage(page) {
+  let desc = `at ${new URL(page.url()).pathname}${new URL(page.url()).search}`;
+  try {
+    const h1 = await page.locator('h1').first().textContent({ timeout: 1000 });
+    if (h1) desc += `, h1=${JSON.stringify(h1.trim())}`;
+  } catch {}
+  try {
+    const alerts = await page.locator('[role="alert"]').allTextContents();
+    const text = alerts.map((t) => t.trim()).filter(Boolean).join(' / ');
+    if (text) desc += `, alert=${JSON.stringify(text)}`;
+  } catch {}
+  return desc;
+}
+
+// Click something that submits a form / follows a link and wait until the
+// resulting document (after any redirects) has loaded.
+async function clickAndWait(page, locator, what) {
+  const count = await locator.count();
+  expect(count > 0, `${what}: element not found (${await describePage(page)})`);
+  const nav = page.waitForEvent('framenavigated', {
+    predicate: (f) => f === page.mainFrame(),
+    timeout: ACTION_TIMEOUT_MS,
+  });
+  await locator.first().click();
+  try {
+    await nav;
+  } catch {
+    throw new CheckError(`${what}: no navigation happened after the click (${await describePage(page)})`);
+  }
+  await page.waitForLoadState('load');
+}
+
+async function goto(page, p) {
+  const res = await page.goto(p, { waitUntil: 'load' });
+  expect(res, `GET ${p}: no response`);
+  expect(res.status() < 500, `GET ${p}: HTTP ${res.status()} (${await describePage(page)})`);
+  return res;
+}
+
+async function htmlLang(page) {
+  return page.evaluate(() => document.documentElement.getAttribute('lang'));
+}
+
+async function expectPath(page, want, context) {
+  const got = pathOf(page);
+  expect(got === want, `${context}: expected to be on ${want}, but ${await describePage(page)}`);
+}
+
+let axeSource = null;
+
+// Basic structure every page must have + axe-core WCAG 2.1 A/AA run.
+async function checkPage(page, label) {
+  const problems = [];
+  const lang = await htmlLang(page);
+  if (!lang) problems.push('<html> has no lang attribute');
+  const h1Count = await page.locator('h1').count();
+  if (h1Count === 0) problems.push('no <h1>');
+  else {
+    const h1 = (await page.locator('h1').first().textContent()) || '';
+    if (!h1.trim()) problems.push('<h1> is empty');
+  }
+  if ((await page.locator('form.lang-switch [name="lang"]').count()) === 0)
+    problems.push('no form.lang-switch with a name="lang" button');
+  if ((await page.locator(`form.elder-switch ${SUBMIT}`).count()) === 0)
+    problems.push('no form.elder-switch with a submit button');
+
+  const hasAxe = await page.evaluate(() => typeof window.axe !== 'undefined');
+  if (!hasAxe) await page.addScriptTag({ content: axeSource });
+  const violations = await page.evaluate(async (tags) => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags } });
+    return r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      count: v.nodes.length,
+      targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')),
+    }));
+  }, AXE_TAGS);
+  if (violations.length) {
+    problems.push(
+      'axe violations: ' +
+        violations
+          .map((v) => `${v.id} [${v.impact}] x${v.count} at ${v.targets.join(', ')}`)
+          .join('; '),
+    );
+  }
+  if (problems.length) {
+    throw new CheckError(`${label} (${pathOf(page)}): ${problems.join('; ')}`);
+  }
+}
+
+async function switchLang(page, to) {
+  const btn = page.locator(`form.lang-switch [name="lang"][value="${to}"]`);
+  await clickAndWait(page, btn, `language switch to ${to}`);
+  const lang = await htmlLang(page);
+  expect(lang === to, `after clicking the lang-switch button for ${to}, <html lang> is ${JSON.stringify(lang)}, expected ${JSON.stringify(to)}`);
+}
+
+async function isElder(page) {
+  return page.evaluate(() => document.body.classList.contains('elder'));
+}
+
+async function toggleElder(page) {
+  await clickAndWait(page, page.locator(`form.elder-switch ${SUBMIT}`), 'elder mode switch');
+}
+
+async function setElder(page, on) {
+  if ((await isElder(page)) !== on) await toggleElder(page);
+  expect((await isElder(page)) === on, `elder mode should be ${on ? 'on' : 'off'} but <body> class is ${JSON.stringify(await page.evaluate(() => document.body.className))}`);
+}
+
+// Known TOTP secrets by username (the citizen's is learnt in check 7).
+const totpSecrets = new Map([[STAFF_USER, DEMO_TOTP_SECRET]]);
+
+async function submitSignin(page, username, password) {
+  await goto(page, '/signin');
+  const form = page.locator('form:has(input[name="password"]):has(input[name="username"])');
+  expect((await form.count()) > 0, `/signin: no form with inputs name="username" and name="password"`);
+  await form.first().locator('input[name="username"]').fill(username);
+  await form.first().locator('input[name="password"]').fill(password);
+  await clickAndWait(page, form.first().locator(SUBMIT), `sign-in form submit (${username})`);
+}
+
+async function submitMfaCode(page, code, what) {
+  const form = page.locator('form:has(input[name="code"])');
+  expect((await form.count()) > 0, `${what}: no form with input name="code" (${await describePage(page)})`);
+  await form.first().locator('input[name="code"]').fill(code);
+  await clickAndWait(page, form.first().locator(SUBMIT), `${what} submit`);
+}
+
+// Sign in, answering the MFA step if the server asks for it.
+async function signIn(page, username) {
+  await submitSignin(page, username, DEMO_PASSWORD);
+  if (pathOf(page) === '/signin/mfa') {
+    const secret = totpSecrets.get(username);
+    expect(secret, `${username}: server asked for MFA but no TOTP secret is known for this account`);
+    await submitMfaCode(page, await freshTotp(secret), `MFA code for ${username}`);
+  }
+  expect(!pathOf(page).startsWith('/signin'), `sign-in as ${username} did not complete: ${await describePage(page)}`);
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+const checks = [];
+function check(name, fn) {
+  checks.push({ name, fn });
+}
+
+check('home page passes axe and has lang=zh-CN', async ({ page }) => {
+  await goto(page, '/');
+  const lang = await htmlLang(page);
+  expect(lang === 'zh-CN', `home page <html lang> is ${JSON.stringify(lang)}, expected "zh-CN"`);
+  await checkPage(page, 'home page');
+});
+
+check('language switch zh-CN <-> en persists across page loads', async ({ page, context }) => {
+  await goto(page, '/');
+  expect((await htmlLang(page)) === 'zh-CN', `default language should be zh-CN, got ${JSON.stringify(await htmlLang(page))}`);
+  await switchLang(page, 'en');
+  expect((await page.locator('form.lang-switch [name="lang"][value="zh-CN"]').count()) > 0,
+    'in English the lang-switch form should offer value="zh-CN"');
+  await goto(page, '/signin');
+  let lang = await htmlLang(page);
+  const cookies = (await context.cookies()).map((c) => c.name).join(', ') || 'none';
+  expect(lang === 'en', `English was not remembered on the next page load: /signin has lang ${JSON.stringify(lang)} (cookies: ${cookies})`);
+  await switchLang(page, 'zh-CN');
+  await goto(page, '/');
+  lang = await htmlLang(page);
+  expect(lang === 'zh-CN', `switching back to zh-CN was not remembered: / has lang ${JSON.stringify(lang)}`);
+});
+
+check('elder mode toggles body.elder with font-size >= 20px', async ({ page }) => {
+  await goto(page, '/');
+  expect(!(await isElder(page)), 'elder mode should be off by default');
+  await toggleElder(page);
+  expect(await isElder(page), `after toggling elder mode <body> has no class "elder" (class=${JSON.stringify(await page.evaluate(() => document.body.className))})`);
+  const fontSize = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+  expect(fontSize >= 20, `in elder mode the computed body font-size is ${fontSize}px, expected >= 20px`);
+  await checkPage(page, 'home page in elder mode');
+  await toggleElder(page);
+  expect(!(await isElder(page)), 'toggling elder mode a second time did not remove class "elder" from <body>');
+});
+
+check('sign-in page passes axe (normal, elder, English)', async ({ page }) => {
+  await goto(page, '/signin');
+  await checkPage(page, 'sign-in page (zh-CN)');
+  await setElder(page, true);
+  await checkPage(page, 'sign-in page (elder mode)');
+  await switchLang(page, 'en');
+  await checkPage(page, 'sign-in page (English, elder mode)');
+  await setElder(page, false);
+  expect((await htmlLang(page)) === 'en', 'turning elder mode off lost the English choice');
+  await checkPage(page, 'sign-in page (English)');
+});
+
+check(`staff sign-in with MFA (${STAFF_USER}) lands on /staff`, async ({ page }) => {
+  await submitSignin(page, STAFF_USER, DEMO_PASSWORD);
+  await expectPath(page, '/signin/mfa', 'after a correct staff password');
+  await checkPage(page, 'MFA page');
+  await submitMfaCode(page, await freshTotp(DEMO_TOTP_SECRET), 'staff MFA form');
+  await expectPath(page, '/staff', 'after entering the staff TOTP code');
+  const profile = page.locator('#staff-profile');
+  expect((await profile.count()) > 0, '/staff has no element with id="staff-profile"');
+  const text = (await profile.first().innerText()).trim();
+  expect(text.includes(STAFF_DISTRICT), `#staff-profile should mention ${STAFF_DISTRICT}, got ${JSON.stringify(text.slice(0, 200))}`);
+  await checkPage(page, 'staff landing page');
+  await goto(page, '/account');
+  await expectPath(page, '/account', 'signed-in staff opening /account');
+  await checkPage(page, 'account page (staff)');
+});
+
+check('wrong password shows an alert on /signin', async ({ page }) => {
+  await submitSignin(page, CITIZEN_USER, `${DEMO_PASSWORD}-wrong`);
+  await expectPath(page, '/signin', 'after a wrong password');
+  const alert = page.locator('[role="alert"]');
+  expect((await alert.count()) > 0, 'after a wrong password there is no element with role="alert"');
+  const visible = await alert.first().isVisible();
+  expect(visible, 'the role="alert" element is not visible');
+  const text = ((await alert.first().innerText()) || '').trim();
+  expect(text.length > 0, 'the role="alert" element has no text');
+  await checkPage(page, 'sign-in page with error');
+});
+
+check(`citizen sign-in (${CITIZEN_USER}) and MFA enrolment with recovery codes`, async ({ page }) => {
+  await submitSignin(page, CITIZEN_USER, DEMO_PASSWORD);
+  await expectPath(page, '/account', 'after citizen sign-in (no MFA expected)');
+  await checkPage(page, 'account page (citizen)');
+  await goto(page, '/account/mfa');
+  await expectPath(page, '/account/mfa', 'opening MFA enrolment');
+  const svgCount = await page.locator('#mfa-qr svg').count();
+  expect(svgCount > 0, `#mfa-qr should contain an inline <svg> QR code (found ${await page.locator('#mfa-qr').count()} #mfa-qr, ${svgCount} svg)`);
+  expect((await page.locator('#mfa-uri').count()) > 0, '/account/mfa has no element with id="mfa-uri"');
+  const uri = ((await page.locator('#mfa-uri').first().textContent()) || '').replace(/\s+/g, '');
+  expect(uri.startsWith('otpauth://totp/'), `#mfa-uri should start with "otpauth://totp/", got ${JSON.stringify(uri.slice(0, 80))}`);
+  await checkPage(page, 'MFA enrolment page');
+  let secret;
+  try {
+    secret = new URL(uri).searchParams.get('secret');
+  } catch (err) {
+    throw new CheckError(`#mfa-uri is not a parseable URI: ${err.message}`);
+  }
+  expect(secret, `#mfa-uri has no secret= parameter: ${JSON.stringify(uri)}`);
+  try {
+    base32Decode(secret);
+  } catch (err) {
+    throw new CheckError(`#mfa-uri secret is not base32: ${err.message}`);
+  }
+  totpSecrets.set(CITIZEN_USER, secret);
+  await submitMfaCode(page, await freshTotp(secret), 'MFA enrolment form');
+  const codes = page.locator('#recovery-codes li');
+  const n = await codes.count();
+  expect(n >= 8, `after confirming MFA expected #recovery-codes with >= 8 <li>, found ${n} (${await describePage(page)})`);
+  const texts = (await codes.allTextContents()).map((t) => t.trim());
+  expect(texts.every((t) => t.length > 0), 'some recovery code <li> is empty');
+  await checkPage(page, 'recovery codes page');
+});
+
+check('sign-out ends the session (/account then redirects to /signin)', async ({ page }) => {
+  // citizen.demo has MFA after the previous check; signIn() answers it.
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/account');
+  await expectPath(page, '/account', 'signed in, opening /account');
+  const signout = page.locator(`form.signout ${SUBMIT}`);
+  await clickAndWait(page, signout, 'sign-out button (form.signout)');
+  expect(!pathOf(page).startsWith('/account'), `after sign-out still on an account page: ${await describePage(page)}`);
+  expect((await page.locator('form.signout').count()) === 0,
+    `after sign-out the page still shows a sign-out form (${await describePage(page)})`);
+  await goto(page, '/account');
+  await expectPath(page, '/signin', 'opening /account after sign-out');
+});
+
+// ---------------------------------------------------------------------------
+// Main
+
+async function main() {
+  if (!TONGBAN_BIN) {
+    console.error('TONGBAN_BIN must be set to the path of the tongban binary');
+    console.log(`0 passed, ${checks.length} failed`);
+    return 2;
+  }
+  totpSelfTest();
+  axeSource = await readFile(require.resolve('axe-core/axe.min.js'), 'utf8');
+  if (SCREENSHOT_DIR) await mkdir(SCREENSHOT_DIR, { recursive: true });
+
+  let passed = 0;
+  let failed = 0;
+  let browser = null;
+  let showServerLog = VERBOSE;
+
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'tongban-browser-'));
+  try {
+    const port = await freePort();
+    const baseURL = `http://127.0.0.1:${port}`;
+    serverProc = startServer(port);
+    let setupError = null;
+    const t0 = Date.now();
+    try {
+      await waitReady(serverProc, baseURL);
+      process.stdout.write(`# server ready at ${baseURL} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+    } catch (err) {
+      setupError = oneLine(err.message);
+    }
+
+    for (const { name, fn } of checks) {
+      if (setupError) {
+        console.log(`not ok - ${name}: setup failed: ${setupError}`);
+        failed++;
+        continue;
+      }
+      const context = await browser.newContext({ baseURL, bypassCSP: true });
+      context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+      context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+      const page = await context.newPage();
+      const pageErrors = [];
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      try {
+        await fn({ page, context });
+        console.log(`ok - ${name}`);
+        passed++;
+      } catch (err) {
+        let reason = err instanceof CheckError ? err.message : `${err.name}: ${err.message}`;
+        if (!(err instanceof CheckError)) {
+          try {
+            reason += ` (${await describePage(page)})`;
+          } catch {}
+        }
+        if (pageErrors.length) reason += ` [page errors: ${pageErrors.join('; ')}]`;
+        console.log(`not ok - ${name}: ${oneLine(reason)}`);
+        failed++;
+        if (SCREENSHOT_DIR) {
+          const file = path.join(SCREENSHOT_DIR, `${checks.findIndex((c) => c.name === name) + 1}.png`);
+          try {
+            await page.screenshot({ path: file, fullPage: true });
+            process.stdout.write(`# screenshot: ${file}\n`);
+          } catch {}
+        }
+      } finally {
+        await context.close().catch(() => {});
+      }
+    }
+    if (failed > 0) showServerLog = true;
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    if (serverProc) {
+      await stopServer(serverProc).catch(() => {});
+      if (showServerLog) {
+        const tail = serverProc.log.tail();
+        if (tail.length) {
+          process.stderr.write('# --- last lines of the server log ---\n');
+          for (const l of tail) process.stderr.write(`# ${l}\n`);
+        }
+      }
+    }
+    await rm(dataDir, { recursive: true, force: true }).catch(() => {});
+    dataDir = null;
+  }
+
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 && passed === checks.length ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err && err.stack ? err.stack : String(err));
+    emergencyCleanup();
+    console.log(`0 passed, ${checks.length} failed`);
+    process.exitCode = 1;
+  },
+);
