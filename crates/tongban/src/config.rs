@@ -146,7 +146,7 @@ fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: shown.clone(), reason: e.to_string() })?;
-    toml::from_str(&text).map_err(|e| ConfigError::File { path: shown, reason: e.message().to_string() })
+    toml::from_str(&text).map_err(|e| ConfigError::File { path: shown, reason: e.to_string() })
 }
 
 fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, ConfigError> {

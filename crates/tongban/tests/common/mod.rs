@@ -1,0 +1,119 @@
+//! Test support: a fresh database per test on SQLite (temp dir) or PostgreSQL (a throwaway
+//! database on the server named by TONGBAN_TEST_DATABASE_URL, else 127.0.0.1:5432).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::time::Duration;
+
+use sqlx::Connection;
+use tongban::config::SessionPolicy;
+use tongban::db::Db;
+use tongban::identity::Identity;
+use tongban::secrets::MasterKey;
+
+pub fn admin_url() -> String {
+    std::env::var("TONGBAN_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that is removed when dropped.
+pub enum Scratch {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin: String, name: String },
+}
+
+impl Scratch {
+    pub async fn sqlite() -> (Scratch, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        (Scratch::Sqlite(dir), url)
+    }
+
+    pub async fn postgres() -> (Scratch, String) {
+        sqlx::any::install_default_drivers();
+        let admin = admin_url();
+        let name = format!("tb_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin} is not reachable ({e}); run the README test command or set TONGBAN_TEST_DATABASE_URL")
+        });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        conn.close().await.ok();
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("bad admin url {admin}"),
+        };
+        (Scratch::Postgres { admin, name }, url)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Scratch::Postgres { admin, name } = self {
+            let (admin, name) = (admin.clone(), name.clone());
+            // Drop runs outside async; use a private runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin).await {
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                            .execute(&mut conn)
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestDb {
+    pub db: Db,
+    pub identity: Identity,
+    pub backend: &'static str,
+    _scratch: Scratch,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let (scratch, url) = Scratch::sqlite().await;
+        TestDb::open(scratch, &url, "sqlite").await
+    }
+
+    pub async fn postgres() -> TestDb {
+        let (scratch, url) = Scratch::postgres().await;
+        TestDb::open(scratch, &url, "postgres").await
+    }
+
+    async fn open(scratch: Scratch, url: &str, backend: &'static str) -> TestDb {
+        let db = Db::connect(url).await.unwrap();
+        db.migrate().await.unwrap();
+        let policy = SessionPolicy {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+            token_ttl: Duration::from_secs(3600),
+        };
+        let identity = Identity::new(db.clone(), MasterKey::from_bytes([42u8; 32]), policy);
+        TestDb { db, identity, backend, _scratch: scratch }
+    }
+}
+
+/// Generates one test per database for each named `async fn(TestDb)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::common::TestDb::sqlite().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::common::TestDb::postgres().await).await
+            }
+        }
+    )*};
+}
+
+/// The current TOTP code for a base32 secret at `unix` seconds.
+pub fn totp_at(secret_base32: &str, unix: i64) -> String {
+    let secret = tongban::identity::mfa::secret_from_base32(secret_base32).unwrap();
+    tongban::identity::mfa::totp(&secret, "test").unwrap().generate(unix as u64)
+}

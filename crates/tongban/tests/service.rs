@@ -1,0 +1,546 @@
+//! Service tests of the identity module, each run on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{TestDb, totp_at};
+use sqlx::Row;
+use tongban::identity::{
+    self, AccountKind, Denial, Error, Gate, Identity, NewAccount, Profile, SignInAttempt, authz::ResidentRead,
+    authz::SecurityEventRead,
+};
+use tongban::secrets::SecretString;
+
+const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
+}
+
+struct Fixture {
+    resident_mingyue: String,
+    resident_qinghu: String,
+}
+
+/// A province, two districts with a grid each, a clerk per district, an auditor, and one
+/// resident per district.
+async fn fixture(t: &TestDb) -> Fixture {
+    let id = &t.identity;
+    let org = identity::console_organisation_manage();
+    let acc = identity::console_account_create();
+    let roles = identity::console_role_grant();
+    let now = t0();
+    let mut tx = t.db.pool.begin().await.unwrap();
+    id.create_region(&mut tx, &org, "990000", "云岭省", None).await.unwrap();
+    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000")).await.unwrap();
+    for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
+        id.create_region(&mut tx, &org, district, name, Some("990100")).await.unwrap();
+        id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district)).await.unwrap();
+        id.create_region(&mut tx, &org, &format!("{district}001001"), "和平社区", Some(&format!("{district}001"))).await.unwrap();
+        id.create_region(&mut tx, &org, &format!("{district}001001001"), "第一网格", Some(&format!("{district}001001")))
+            .await
+            .unwrap();
+        id.create_department(&mut tx, &org, &format!("{district}-MZ"), &format!("{name}民政局"), district).await.unwrap();
+    }
+    id.create_department(&mut tx, &org, "990000-CZ", "云岭省财政厅", "990000").await.unwrap();
+    let staff = [
+        ("clerk.mingyue", "990102-MZ", "window_clerk"),
+        ("clerk.qinghu", "990103-MZ", "window_clerk"),
+        ("auditor", "990000-CZ", "auditor"),
+    ];
+    for (username, dept, role) in staff {
+        let created = id
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Staff),
+                    username: username.into(),
+                    display_name: "测试".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                    department_code: Some(dept.into()),
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        id.grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+    }
+    let mut residents = Vec::new();
+    for (username, grid, id_number) in
+        [("citizen.a", "990102001001001", "11010519491231002X"), ("citizen.b", "990103001001001", "440524188001010014")]
+    {
+        let created = id
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Citizen),
+                    username: username.into(),
+                    display_name: "张三".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    region_code: Some(grid.into()),
+                    profile: Profile::Citizen {
+                        real_name: "张三".into(),
+                        id_number: id_number.into(),
+                        mobile: "13812345678".into(),
+                    },
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        residents.push(created.id);
+    }
+    tx.commit().await.unwrap();
+    Fixture { resident_mingyue: residents[0].clone(), resident_qinghu: residents[1].clone() }
+}
+
+fn attempt<'a>(username: &'a str, password: &'a SecretString, source: &'a str) -> SignInAttempt<'a> {
+    SignInAttempt { username, password, source }
+}
+
+async fn token_for(id: &Identity, username: &str, now: DateTime<Utc>) -> String {
+    let pw = SecretString::new(PASSWORD.into());
+    let code = totp_at(TOTP, now.timestamp());
+    id.issue_token(&attempt(username, &pw, "10.0.0.1"), Some(&code), now).await.unwrap().token.expose().to_string()
+}
+
+struct Event {
+    outcome: String,
+    username: Option<String>,
+    detail: Option<String>,
+}
+
+/// The trail as stored (read directly: the auditor's API is tested elsewhere).
+async fn events(t: &TestDb, kind: &str) -> Vec<Event> {
+    sqlx::query("SELECT outcome, username, detail FROM security_events WHERE kind = $1 ORDER BY id")
+        .bind(kind)
+        .fetch_all(&t.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| Event { outcome: r.get("outcome"), username: r.get("username"), detail: r.get("detail") })
+        .collect()
+}
+
+on_both_databases!(
+    demo_province_is_complete_and_deterministic,
+    browser_sign_in_needs_the_code_and_refuses_a_replayed_step,
+    lockout_backs_off_and_is_recorded,
+    source_address_is_throttled_across_usernames,
+    api_tokens_expire_and_can_be_revoked,
+    sessions_time_out_and_sign_out_everywhere_ends_them,
+    clerk_is_confined_to_her_district,
+    separated_duties_cannot_be_combined,
+    security_events_cannot_be_edited_or_deleted,
+    first_sign_in_forces_password_change_then_authenticator,
+    region_codes_must_extend_their_parent,
+    bad_identifiers_are_refused_without_half_written_accounts,
+);
+
+async fn demo_province_is_complete_and_deterministic(t: TestDb) {
+    let summary = tongban::demo::seed(&t.identity, t0()).await.unwrap();
+    assert_eq!(summary.citizens, 1000);
+    assert_eq!(summary.enterprises, 200);
+    // 1 province, 3 cities, 8 districts, each with 2 streets × 2 communities × 2 grids
+    assert_eq!(summary.regions, 1 + 3 + 8 * (1 + 2 + 4 + 8));
+    assert_eq!(summary.departments, 13 * 9);
+    for role in ["window_clerk", "approver", "community_worker", "data_officer", "leader", "auditor", "security_admin", "system_admin"] {
+        let districts: std::collections::HashSet<_> =
+            summary.staff.iter().filter(|(_, r, _)| r == role).map(|(_, _, d)| d.clone()).collect();
+        assert!(districts.contains("明月区") && districts.contains("青湖区"), "{role}: {districts:?}");
+    }
+    let rows = sqlx::query("SELECT c.id_number, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id ORDER BY a.username")
+        .fetch_all(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1000);
+    for r in &rows {
+        let id: String = r.try_get("id_number").unwrap();
+        assert!(identity::ids::validate_resident_id(&id).is_ok(), "{id}");
+    }
+    let codes = sqlx::query("SELECT credit_code FROM enterprises").fetch_all(&t.db.pool).await.unwrap();
+    assert_eq!(codes.len(), 200);
+    for r in &codes {
+        let code: String = r.try_get("credit_code").unwrap();
+        assert!(identity::ids::validate_credit_code(&code).is_ok(), "{code}");
+    }
+    // Same seed, same people: a second province seeded elsewhere has the same first resident.
+    let first: String = rows.iter().find(|r| r.try_get::<String, _>("username").unwrap() == "resident-0001").unwrap().try_get("id_number").unwrap();
+    let other = TestDb::sqlite().await;
+    tongban::demo::seed(&other.identity, t0()).await.unwrap();
+    let again: String = sqlx::query("SELECT c.id_number FROM citizens c JOIN accounts a ON a.id = c.account_id WHERE a.username = 'resident-0001'")
+        .fetch_one(&other.db.pool)
+        .await
+        .unwrap()
+        .try_get("id_number")
+        .unwrap();
+    assert_eq!(first, again);
+    // Subtree: 明月区 holds 15 regions (itself, 2 streets, 4 communities, 8 grids).
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM regions WHERE path LIKE '/990000/990100/990102/%'")
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(n, 15);
+}
+
+async fn browser_sign_in_needs_the_code_and_refuses_a_replayed_step(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let pw = SecretString::new(PASSWORD.into());
+    let step = id.begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
+    assert!(step.awaiting_code);
+    // A pending sign-in is not a session.
+    assert!(matches!(id.session(step.token.expose(), now).await, Err(Error::Unauthenticated)));
+    assert!(matches!(
+        id.complete_sign_in(step.token.expose(), "000000", "10.0.0.1", "test", now).await,
+        Err(Error::InvalidCode)
+    ));
+    let code = totp_at(TOTP, now.timestamp());
+    let full = id.complete_sign_in(step.token.expose(), &code, "10.0.0.1", "test", now).await.unwrap();
+    let session = id.session(full.token.expose(), now).await.unwrap();
+    assert_eq!(session.gate, Gate::Ready);
+    assert_eq!(session.principal.region.as_ref().unwrap().name, "明月区");
+    assert_eq!(session.principal.department.as_ref().unwrap().name, "明月区民政局");
+    // The pending token was replaced (rotation), and the same code cannot be used again.
+    assert!(id.pending_sign_in(step.token.expose(), now).await.is_err());
+    let again = id.begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
+    assert!(matches!(id.complete_sign_in(again.token.expose(), &code, "10.0.0.1", "test", now).await, Err(Error::InvalidCode)));
+    let ok = events(&t, "sign_in").await;
+    assert!(ok.iter().any(|e| e.outcome == "success" && e.username.as_deref() == Some("clerk.mingyue")));
+    assert!(ok.iter().any(|e| e.outcome == "failure" && e.detail.as_deref() == Some("bad_code")));
+}
+
+async fn lockout_backs_off_and_is_recorded(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let wrong = SecretString::new("not-the-password".into());
+    let right = SecretString::new(PASSWORD.into());
+    let now = t0();
+    for i in 0..5 {
+        let e = id.begin_sign_in(&attempt("citizen.a", &wrong, &format!("10.0.1.{i}")), "t", now).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidCredentials), "{e:?}");
+    }
+    // Locked now, even with the right password, and from another address.
+    match id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", now).await {
+        Err(Error::Locked { retry_after_secs }) => assert_eq!(retry_after_secs, 30),
+        other => panic!("{other:?}"),
+    }
+    // One more failure after the lock ends doubles the next lock.
+    let later = now + Duration::seconds(31);
+    assert!(matches!(
+        id.begin_sign_in(&attempt("citizen.a", &wrong, "10.0.1.9"), "t", later).await,
+        Err(Error::InvalidCredentials)
+    ));
+    match id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", later).await {
+        Err(Error::Locked { retry_after_secs }) => assert_eq!(retry_after_secs, 60),
+        other => panic!("{other:?}"),
+    }
+    // Once it expires the right password works and the count starts again.
+    let after = later + Duration::seconds(61);
+    id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", after).await.unwrap();
+    assert!(matches!(
+        id.begin_sign_in(&attempt("citizen.a", &wrong, "10.0.1.9"), "t", after).await,
+        Err(Error::InvalidCredentials)
+    ));
+    id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", after).await.unwrap();
+    assert_eq!(events(&t, "lockout").await.len(), 2);
+    let sign_ins = events(&t, "sign_in").await;
+    assert_eq!(sign_ins.iter().filter(|e| e.outcome == "failure").count(), 7);
+    assert_eq!(sign_ins.iter().filter(|e| e.outcome == "denied").count(), 2);
+    assert_eq!(sign_ins.iter().filter(|e| e.outcome == "success").count(), 2);
+}
+
+async fn source_address_is_throttled_across_usernames(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let wrong = SecretString::new("not-the-password".into());
+    let now = t0();
+    for i in 0..20 {
+        let _ = id.begin_sign_in(&attempt(&format!("nobody{i}"), &wrong, "203.0.113.7"), "t", now).await;
+    }
+    let right = SecretString::new(PASSWORD.into());
+    assert!(matches!(
+        id.begin_sign_in(&attempt("citizen.b", &right, "203.0.113.7"), "t", now).await,
+        Err(Error::Locked { .. })
+    ));
+    // Other addresses are unaffected.
+    id.begin_sign_in(&attempt("citizen.b", &right, "203.0.113.8"), "t", now).await.unwrap();
+}
+
+async fn api_tokens_expire_and_can_be_revoked(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let pw = SecretString::new(PASSWORD.into());
+    assert!(matches!(id.issue_token(&attempt("clerk.mingyue", &pw, "s"), None, now).await, Err(Error::MfaRequired)));
+    assert!(matches!(
+        id.issue_token(&attempt("clerk.mingyue", &pw, "s"), Some("123456"), now).await,
+        Err(Error::InvalidCredentials)
+    ));
+    let bad = SecretString::new("wrong-password-x".into());
+    assert!(matches!(
+        id.issue_token(&attempt("clerk.mingyue", &bad, "s"), Some("123456"), now).await,
+        Err(Error::InvalidCredentials)
+    ));
+    let token = token_for(id, "clerk.mingyue", now).await;
+    let p = id.token_principal(&token, now).await.unwrap();
+    assert_eq!(p.username, "clerk.mingyue");
+    assert!(p.has_permission("resident.read"));
+    // Expiry
+    assert!(matches!(id.token_principal(&token, now + Duration::minutes(61)).await, Err(Error::Unauthenticated)));
+    // Revocation
+    id.revoke_token(&token, "s", now).await.unwrap();
+    assert!(matches!(id.token_principal(&token, now).await, Err(Error::Unauthenticated)));
+    assert_eq!(events(&t, "token_revoked").await.len(), 1);
+    // Citizens without a second factor get tokens with the password alone.
+    id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
+}
+
+async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let pw = SecretString::new(PASSWORD.into());
+    let a = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
+    assert!(!a.awaiting_code);
+    let s = id.session(a.token.expose(), now + Duration::minutes(20)).await.unwrap();
+    assert_eq!(s.principal.kind, AccountKind::Citizen);
+    // Activity at +20 min keeps it alive until +49; idle past 30 minutes ends it.
+    id.session(a.token.expose(), now + Duration::minutes(45)).await.unwrap();
+    assert!(id.session(a.token.expose(), now + Duration::minutes(80)).await.is_err());
+    // Absolute timeout even with activity.
+    let b = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
+    let mut at = now;
+    for _ in 0..30 {
+        at += Duration::minutes(25);
+        if at > now + Duration::hours(12) {
+            break;
+        }
+        id.session(b.token.expose(), at).await.unwrap();
+    }
+    assert!(id.session(b.token.expose(), now + Duration::hours(12) + Duration::minutes(1)).await.is_err());
+    // Sign out everywhere ends sessions and tokens.
+    let c = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "tablet", now).await.unwrap();
+    let d = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "desktop", now).await.unwrap();
+    let token = id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
+    let s = id.session(c.token.expose(), now).await.unwrap();
+    assert_eq!(id.sessions(&s.principal.account_id, &s.id, now).await.unwrap().len(), 3);
+    id.sign_out_everywhere(&s.principal.account_id, "s", now).await.unwrap();
+    assert!(id.session(c.token.expose(), now).await.is_err());
+    assert!(id.session(d.token.expose(), now).await.is_err());
+    assert!(id.token_principal(token.token.expose(), now).await.is_err());
+}
+
+async fn clerk_is_confined_to_her_district(t: TestDb) {
+    let f = fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let token = token_for(id, "clerk.mingyue", now).await;
+    let clerk = id.token_principal(&token, now).await.unwrap();
+    let cap = clerk.authorize::<ResidentRead>().unwrap();
+    let own = id.resident(&cap, &f.resident_mingyue, now).await.unwrap();
+    assert_eq!(own.id_number, "110105********002X");
+    assert_eq!(own.mobile, "138****5678");
+    match id.resident(&cap, &f.resident_qinghu, now).await {
+        Err(Error::Denied(Denial::OutsideJurisdiction)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(id.resident(&cap, "no-such-id", now).await, Err(Error::NotFound(_))));
+    // The refused attempt is on the trail, and the auditor can read it.
+    let auditor = id.token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
+    let trail =
+        id.security_events(&auditor.authorize::<SecurityEventRead>().unwrap(), Some("access"), 10).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].outcome, "denied");
+    assert_eq!(trail[0].object.as_deref(), Some(format!("resident:{}", f.resident_qinghu).as_str()));
+    assert!(clerk.authorize::<SecurityEventRead>().is_err());
+    // The other district's clerk sees her own resident.
+    let other = id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
+    id.resident(&other.authorize::<ResidentRead>().unwrap(), &f.resident_qinghu, now).await.unwrap();
+}
+
+async fn separated_duties_cannot_be_combined(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let roles = identity::console_role_grant();
+    let auditor = id.account_id("auditor").await.unwrap();
+    for duty in ["system_admin", "security_admin"] {
+        match id.grant_role_recorded(&roles, &auditor, duty, now).await {
+            Err(Error::Conflict { code: "duty_conflict", .. }) => {}
+            other => panic!("{duty}: {other:?}"),
+        }
+    }
+    // A non-duty role can be added, and granting again is a no-op.
+    assert!(id.grant_role_recorded(&roles, &auditor, "leader", now).await.unwrap());
+    assert!(!id.grant_role_recorded(&roles, &auditor, "leader", now).await.unwrap());
+    assert!(matches!(id.grant_role_recorded(&roles, &auditor, "no_such_role", now).await, Err(Error::NotFound(_))));
+    // The database itself refuses a second duty, whoever writes.
+    let direct = sqlx::query(
+        "INSERT INTO account_roles (account_id, role_code, duty, granted_at) VALUES ($1, 'system_admin', 'system_admin', 0)",
+    )
+    .bind(&auditor)
+    .execute(&t.db.pool)
+    .await;
+    assert!(direct.is_err());
+    // Roles are held by staff, not residents.
+    let citizen = id.account_id("citizen.a").await.unwrap();
+    assert!(matches!(id.grant_role_recorded(&roles, &citizen, "leader", now).await, Err(Error::Invalid { .. })));
+}
+
+async fn security_events_cannot_be_edited_or_deleted(t: TestDb) {
+    fixture(&t).await;
+    let pw = SecretString::new("wrong-password-x".into());
+    let _ = t.identity.begin_sign_in(&attempt("citizen.a", &pw, "s"), "t", t0()).await;
+    assert_eq!(events(&t, "sign_in").await.len(), 1);
+    assert!(sqlx::query("UPDATE security_events SET outcome = 'success'").execute(&t.db.pool).await.is_err());
+    assert!(sqlx::query("DELETE FROM security_events").execute(&t.db.pool).await.is_err());
+    let e = events(&t, "sign_in").await;
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].outcome, "failure");
+}
+
+async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let created = id
+        .create_account_recorded(
+            &identity::console_account_create(),
+            NewAccount {
+                kind: Some(AccountKind::Staff),
+                username: "new.clerk".into(),
+                display_name: "新同事".into(),
+                department_code: Some("990102-MZ".into()),
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let temp = created.temporary_password.unwrap();
+    assert!(matches!(
+        id.issue_token(&attempt("new.clerk", &temp, "s"), None, now).await,
+        Err(Error::MfaEnrolmentRequired | Error::PasswordChangeRequired)
+    ));
+    let step = id.begin_sign_in(&attempt("new.clerk", &temp, "s"), "t", now).await.unwrap();
+    let s = id.session(step.token.expose(), now).await.unwrap();
+    assert_eq!(s.gate, Gate::MustChangePassword);
+    let weak = SecretString::new("1234567890".into());
+    assert!(matches!(
+        id.change_password(&s.id, &s.principal.account_id, &temp, &weak, "s", "t", now).await,
+        Err(Error::WeakPassword(identity::PolicyViolation::Common))
+    ));
+    let mine = SecretString::new("my-own-passphrase-2026".into());
+    assert!(matches!(
+        id.change_password(&s.id, &s.principal.account_id, &mine, &mine, "s", "t", now).await,
+        Err(Error::InvalidCredentials)
+    ));
+    let token = id.change_password(&s.id, &s.principal.account_id, &temp, &mine, "s", "t", now).await.unwrap();
+    // The old session ended; the new one must enrol an authenticator next.
+    assert!(id.session(step.token.expose(), now).await.is_err());
+    let s = id.session(token.expose(), now).await.unwrap();
+    assert_eq!(s.gate, Gate::MustEnrolMfa);
+    let enrolment = id.begin_totp_enrolment(&s.principal.account_id).await.unwrap();
+    assert!(enrolment.uri.starts_with("otpauth://totp/tongban:new.clerk?"));
+    // Resuming shows the same secret until confirmed.
+    assert_eq!(id.begin_totp_enrolment(&s.principal.account_id).await.unwrap().secret_base32, enrolment.secret_base32);
+    assert!(matches!(
+        id.confirm_totp_enrolment(&s.principal.account_id, "000000", "s", "t", now).await,
+        Err(Error::InvalidCode)
+    ));
+    let code = totp_at(&enrolment.secret_base32, now.timestamp());
+    let (codes, token) = id.confirm_totp_enrolment(&s.principal.account_id, &code, "s", "t", now).await.unwrap();
+    assert_eq!(codes.len(), 10);
+    let s = id.session(token.expose(), now).await.unwrap();
+    assert_eq!(s.gate, Gate::Ready);
+    assert_eq!(s.unused_recovery_codes, 10);
+    // A recovery code stands in for the authenticator, once.
+    let later = now + Duration::minutes(5);
+    let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
+    id.complete_sign_in(step.token.expose(), &codes[3].to_uppercase(), "s", "t", later).await.unwrap();
+    let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
+    assert!(matches!(id.complete_sign_in(step.token.expose(), &codes[3], "s", "t", later).await, Err(Error::InvalidCode)));
+    let t2 = id.issue_token(&attempt("new.clerk", &mine, "s"), Some(&totp_at(&enrolment.secret_base32, later.timestamp())), later).await;
+    assert!(t2.is_ok(), "{t2:?}");
+}
+
+async fn region_codes_must_extend_their_parent(t: TestDb) {
+    fixture(&t).await;
+    let org = identity::console_organisation_manage();
+    let mut tx = t.db.pool.begin().await.unwrap();
+    let id = &t.identity;
+    for (code, parent) in [
+        ("880100", Some("990000")),    // city outside the province
+        ("99010", Some("990000")),     // too short
+        ("990102002", Some("990100")), // street code under a city
+        ("990102", Some("990100")),    // exists
+        ("99a102", Some("990100")),    // not digits
+    ] {
+        let e = id.create_region(&mut tx, &org, code, "X", parent).await.unwrap_err();
+        assert!(matches!(e, Error::Invalid { .. } | Error::Conflict { .. }), "{code}: {e:?}");
+    }
+    assert!(matches!(id.create_region(&mut tx, &org, "990105", "X", Some("999999")).await, Err(Error::NotFound(_))));
+    let r = id.create_region(&mut tx, &org, "990105", "新区", Some("990100")).await.unwrap();
+    assert_eq!(r.level, "district");
+    assert_eq!(r.path, "/990000/990100/990105/");
+    tx.commit().await.unwrap();
+}
+
+async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let acc = identity::console_account_create();
+    let citizen = |username: &str, id_number: &str| NewAccount {
+        kind: Some(AccountKind::Citizen),
+        username: username.into(),
+        display_name: "李四".into(),
+        region_code: Some("990102001001001".into()),
+        profile: Profile::Citizen { real_name: "李四".into(), id_number: id_number.into(), mobile: "13912345678".into() },
+        ..NewAccount::default()
+    };
+    assert!(matches!(
+        id.create_account_recorded(&acc, citizen("citizen.c", "110105194912310021"), t0()).await,
+        Err(Error::Invalid { field: "id_number", .. })
+    ));
+    // A duplicate ID number fails after the account row was written: the transaction
+    // rolls back, so no account without a profile is left behind.
+    match id.create_account_recorded(&acc, citizen("citizen.d", "11010519491231002X"), t0()).await {
+        Err(Error::Conflict { code: "id_number_taken", .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(id.account_id("citizen.d").await, Err(Error::NotFound(_))));
+    let enterprise = NewAccount {
+        kind: Some(AccountKind::Enterprise),
+        username: "firm.x".into(),
+        display_name: "X".into(),
+        region_code: Some("990102".into()),
+        profile: Profile::Enterprise {
+            name: "X".into(),
+            credit_code: "91350100M000100Y44".into(),
+            legal_representative: "王五".into(),
+        },
+        ..NewAccount::default()
+    };
+    assert!(matches!(
+        id.create_account_recorded(&acc, enterprise, t0()).await,
+        Err(Error::Invalid { field: "credit_code", .. })
+    ));
+    let system = NewAccount {
+        kind: Some(AccountKind::System),
+        username: "not a client name".into(),
+        display_name: "X".into(),
+        ..NewAccount::default()
+    };
+    assert!(matches!(id.create_account_recorded(&acc, system, t0()).await, Err(Error::Invalid { field: "username", .. })));
+}
