@@ -38,11 +38,21 @@ async fn fixture(t: &TestDb) -> Fixture {
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
         id.create_region(&mut tx, &org, district, name, Some("990100")).await.unwrap();
         id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district)).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001001"), "和平社区", Some(&format!("{district}001"))).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001001001"), "第一网格", Some(&format!("{district}001001")))
+        id.create_region(&mut tx, &org, &format!("{district}001001"), "和平社区", Some(&format!("{district}001")))
             .await
             .unwrap();
-        id.create_department(&mut tx, &org, &format!("{district}-MZ"), &format!("{name}民政局"), district).await.unwrap();
+        id.create_region(
+            &mut tx,
+            &org,
+            &format!("{district}001001001"),
+            "第一网格",
+            Some(&format!("{district}001001")),
+        )
+        .await
+        .unwrap();
+        id.create_department(&mut tx, &org, &format!("{district}-MZ"), &format!("{name}民政局"), district)
+            .await
+            .unwrap();
     }
     id.create_department(&mut tx, &org, "990000-CZ", "云岭省财政厅", "990000").await.unwrap();
     let staff = [
@@ -151,15 +161,26 @@ async fn demo_province_is_complete_and_deterministic(t: TestDb) {
     // 1 province, 3 cities, 8 districts, each with 2 streets × 2 communities × 2 grids
     assert_eq!(summary.regions, 1 + 3 + 8 * (1 + 2 + 4 + 8));
     assert_eq!(summary.departments, 13 * 9);
-    for role in ["window_clerk", "approver", "community_worker", "data_officer", "leader", "auditor", "security_admin", "system_admin"] {
+    for role in [
+        "window_clerk",
+        "approver",
+        "community_worker",
+        "data_officer",
+        "leader",
+        "auditor",
+        "security_admin",
+        "system_admin",
+    ] {
         let districts: std::collections::HashSet<_> =
             summary.staff.iter().filter(|(_, r, _)| r == role).map(|(_, _, d)| d.clone()).collect();
         assert!(districts.contains("明月区") && districts.contains("青湖区"), "{role}: {districts:?}");
     }
-    let rows = sqlx::query("SELECT c.id_number, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id ORDER BY a.username")
-        .fetch_all(&t.db.pool)
-        .await
-        .unwrap();
+    let rows = sqlx::query(
+        "SELECT c.id_number, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id ORDER BY a.username",
+    )
+    .fetch_all(&t.db.pool)
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 1000);
     for r in &rows {
         let id: String = r.try_get("id_number").unwrap();
@@ -172,15 +193,22 @@ async fn demo_province_is_complete_and_deterministic(t: TestDb) {
         assert!(identity::ids::validate_credit_code(&code).is_ok(), "{code}");
     }
     // Same seed, same people: a second province seeded elsewhere has the same first resident.
-    let first: String = rows.iter().find(|r| r.try_get::<String, _>("username").unwrap() == "resident-0001").unwrap().try_get("id_number").unwrap();
-    let other = TestDb::sqlite().await;
-    tongban::demo::seed(&other.identity, t0()).await.unwrap();
-    let again: String = sqlx::query("SELECT c.id_number FROM citizens c JOIN accounts a ON a.id = c.account_id WHERE a.username = 'resident-0001'")
-        .fetch_one(&other.db.pool)
-        .await
+    let first: String = rows
+        .iter()
+        .find(|r| r.try_get::<String, _>("username").unwrap() == "resident-0001")
         .unwrap()
         .try_get("id_number")
         .unwrap();
+    let other = TestDb::sqlite().await;
+    tongban::demo::seed(&other.identity, t0()).await.unwrap();
+    let again: String = sqlx::query(
+        "SELECT c.id_number FROM citizens c JOIN accounts a ON a.id = c.account_id WHERE a.username = 'resident-0001'",
+    )
+    .fetch_one(&other.db.pool)
+    .await
+    .unwrap()
+    .try_get("id_number")
+    .unwrap();
     assert_eq!(first, again);
     // Subtree: 明月区 holds 15 regions (itself, 2 streets, 4 communities, 8 grids).
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM regions WHERE path LIKE '/990000/990100/990102/%'")
@@ -214,7 +242,10 @@ async fn browser_sign_in_needs_the_code_and_refuses_a_replayed_step(t: TestDb) {
     // The pending token was replaced (rotation), and the same code cannot be used again.
     assert!(id.pending_sign_in(step.token.expose(), now).await.is_err());
     let again = id.begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
-    assert!(matches!(id.complete_sign_in(again.token.expose(), &code, "10.0.0.1", "test", now).await, Err(Error::InvalidCode)));
+    assert!(matches!(
+        id.complete_sign_in(again.token.expose(), &code, "10.0.0.1", "test", now).await,
+        Err(Error::InvalidCode)
+    ));
     let ok = events(&t, "sign_in").await;
     assert!(ok.iter().any(|e| e.outcome == "success" && e.username.as_deref() == Some("clerk.mingyue")));
     assert!(ok.iter().any(|e| e.outcome == "failure" && e.detail.as_deref() == Some("bad_code")));
@@ -365,7 +396,8 @@ async fn clerk_is_confined_to_her_district(t: TestDb) {
     assert_eq!(trail[0].object.as_deref(), Some(format!("resident:{}", f.resident_qinghu).as_str()));
     assert!(clerk.authorize::<SecurityEventRead>().is_err());
     // The other district's clerk sees her own resident.
-    let other = id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
+    let other =
+        id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
     id.resident(&other.authorize::<ResidentRead>().unwrap(), &f.resident_qinghu, now).await.unwrap();
 }
 
@@ -470,8 +502,17 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
     id.complete_sign_in(step.token.expose(), &codes[3].to_uppercase(), "s", "t", later).await.unwrap();
     let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
-    assert!(matches!(id.complete_sign_in(step.token.expose(), &codes[3], "s", "t", later).await, Err(Error::InvalidCode)));
-    let t2 = id.issue_token(&attempt("new.clerk", &mine, "s"), Some(&totp_at(&enrolment.secret_base32, later.timestamp())), later).await;
+    assert!(matches!(
+        id.complete_sign_in(step.token.expose(), &codes[3], "s", "t", later).await,
+        Err(Error::InvalidCode)
+    ));
+    let t2 = id
+        .issue_token(
+            &attempt("new.clerk", &mine, "s"),
+            Some(&totp_at(&enrolment.secret_base32, later.timestamp())),
+            later,
+        )
+        .await;
     assert!(t2.is_ok(), "{t2:?}");
 }
 
@@ -506,7 +547,11 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         username: username.into(),
         display_name: "李四".into(),
         region_code: Some("990102001001001".into()),
-        profile: Profile::Citizen { real_name: "李四".into(), id_number: id_number.into(), mobile: "13912345678".into() },
+        profile: Profile::Citizen {
+            real_name: "李四".into(),
+            id_number: id_number.into(),
+            mobile: "13912345678".into(),
+        },
         ..NewAccount::default()
     };
     assert!(matches!(
@@ -542,5 +587,8 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         display_name: "X".into(),
         ..NewAccount::default()
     };
-    assert!(matches!(id.create_account_recorded(&acc, system, t0()).await, Err(Error::Invalid { field: "username", .. })));
+    assert!(matches!(
+        id.create_account_recorded(&acc, system, t0()).await,
+        Err(Error::Invalid { field: "username", .. })
+    ));
 }

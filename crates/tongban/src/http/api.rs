@@ -49,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(issue_token))
         .routes(routes!(revoke_token))
         .routes(routes!(me))
+        .routes(routes!(residents))
         .routes(routes!(resident))
         .routes(routes!(enterprise))
         .routes(routes!(regions))
@@ -159,6 +160,28 @@ async fn me(Caller(p): Caller) -> Json<MeResponse> {
             .collect(),
         permissions,
     })
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// At most this many (1–500, default 100).
+    limit: Option<i64>,
+}
+
+/// Residents within the caller's jurisdiction (identifiers masked).
+#[utoipa::path(get, path = "/api/v1/residents", tag = "identity", params(ListQuery),
+    responses(
+        (status = 200, body = Vec<ResidentView>),
+        (status = 401, description = "unauthenticated", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn residents(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ResidentRead>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Vec<ResidentView>>, ApiError> {
+    Ok(Json(state.identity.residents(&cap, q.limit.unwrap_or(100)).await?))
 }
 
 /// A resident's record (identifiers masked), within the caller's jurisdiction.

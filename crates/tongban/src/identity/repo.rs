@@ -792,16 +792,17 @@ pub async fn resident(c: &mut AnyConnection, account_id: &str) -> Result<Option<
     .bind(account_id)
     .fetch_optional(c)
     .await?;
-    row.map(|r| {
-        Ok(ResidentRow {
-            account_id: r.try_get("account_id")?,
-            real_name: r.try_get("real_name")?,
-            id_number: r.try_get("id_number")?,
-            mobile: r.try_get("mobile")?,
-            region: region_from(&r)?,
-        })
+    row.as_ref().map(resident_from).transpose()
+}
+
+fn resident_from(r: &sqlx::any::AnyRow) -> Result<ResidentRow, sqlx::Error> {
+    Ok(ResidentRow {
+        account_id: r.try_get("account_id")?,
+        real_name: r.try_get("real_name")?,
+        id_number: r.try_get("id_number")?,
+        mobile: r.try_get("mobile")?,
+        region: region_from(r)?,
     })
-    .transpose()
 }
 
 pub struct EnterpriseRow {
@@ -833,17 +834,22 @@ pub async fn enterprise(c: &mut AnyConnection, account_id: &str) -> Result<Optio
     .transpose()
 }
 
-/// Account ids of the residents living in a region subtree (for listings and the demo).
-pub async fn residents_in_subtree(c: &mut AnyConnection, path: &str, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+/// Residents living in a region subtree, in a stable order.
+pub async fn residents_in_subtree(
+    c: &mut AnyConnection,
+    path: &str,
+    limit: i64,
+) -> Result<Vec<ResidentRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT c.account_id FROM citizens c JOIN accounts a ON a.id = c.account_id \
-         JOIN regions r ON r.id = a.region_id WHERE r.path LIKE $1 ORDER BY c.account_id LIMIT $2",
+        "SELECT c.account_id, c.real_name, c.id_number, c.mobile, r.id, r.code, r.name, r.level, r.path \
+         FROM citizens c JOIN accounts a ON a.id = c.account_id JOIN regions r ON r.id = a.region_id \
+         WHERE r.path LIKE $1 ORDER BY c.account_id LIMIT $2",
     )
     .bind(format!("{path}%"))
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter().map(|r| r.try_get("account_id")).collect()
+    rows.iter().map(resident_from).collect()
 }
 
 pub async fn account_id_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<String>, sqlx::Error> {

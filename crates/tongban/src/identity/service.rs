@@ -1237,13 +1237,7 @@ impl Identity {
         if let Err(denial) = cap.check_record(&r.region.path, 2) {
             return Err(self.deny(&mut c, cap, &format!("resident:{account_id}"), denial, now).await);
         }
-        Ok(ResidentView {
-            id: r.account_id,
-            name: r.real_name,
-            id_number: mask_id_number(&r.id_number),
-            mobile: mask_mobile(&r.mobile),
-            region: r.region,
-        })
+        Ok(resident_view(r))
     }
 
     pub async fn enterprise(
@@ -1266,9 +1260,15 @@ impl Identity {
         })
     }
 
-    /// Residents living in a region subtree (ids only), for pickers and tests.
-    pub async fn residents_in(&self, region_path: &str, limit: i64) -> Result<Vec<String>, Error> {
-        Ok(repo::residents_in_subtree(&mut *self.conn().await?, region_path, limit).await?)
+    /// Residents within the caller's jurisdiction (masked), at most `limit`.
+    pub async fn residents(&self, cap: &Capability<ResidentRead>, limit: i64) -> Result<Vec<ResidentView>, Error> {
+        let mut c = self.conn().await?;
+        let root = match cap.scope() {
+            super::Scope::All => "/".to_string(),
+            super::Scope::Subtree(p) => p.clone(),
+        };
+        let rows = repo::residents_in_subtree(&mut c, &root, limit.clamp(1, 500)).await?;
+        Ok(rows.into_iter().map(resident_view).collect())
     }
 
     pub async fn security_events(
@@ -1293,6 +1293,16 @@ impl Identity {
                 detail: e.detail,
             })
             .collect())
+    }
+}
+
+fn resident_view(r: repo::ResidentRow) -> ResidentView {
+    ResidentView {
+        id: r.account_id,
+        name: r.real_name,
+        id_number: mask_id_number(&r.id_number),
+        mobile: mask_mobile(&r.mobile),
+        region: r.region,
     }
 }
 

@@ -1,0 +1,575 @@
+//! End-to-end: the real `tongban` binary on a free port, driven over HTTP, on SQLite and on
+//! PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Scratch, totp_at};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tongban");
+const PASSWORD: &str = tongban::demo::DEMO_PASSWORD;
+const TOTP: &str = tongban::demo::DEMO_TOTP_SECRET;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running `tongban serve`; killed and cleaned up on drop.
+struct Server {
+    child: Option<Child>,
+    base: String,
+    data: tempfile::TempDir,
+    database_url: Option<String>,
+    _scratch: Option<Scratch>,
+    client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    async fn start(backend: Backend, extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let (scratch, database_url) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => {
+                let (s, url) = Scratch::postgres().await;
+                (Some(s), Some(url))
+            }
+        };
+        let mut server = Server {
+            child: None,
+            base: String::new(),
+            data,
+            database_url,
+            _scratch: scratch,
+            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        };
+        server.launch(extra).await;
+        server
+    }
+
+    fn data_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_string(), self.data.path().display().to_string()];
+        if let Some(url) = &self.database_url {
+            args.push("--database-url".into());
+            args.push(url.clone());
+        }
+        args
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data.path().join("server.log")
+    }
+
+    async fn launch(&mut self, extra: &[&str]) {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .args(self.data_args())
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {status}: {}", self.log());
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "server not ready: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then wait: returns whether the process exited successfully.
+    fn stop(&mut self) -> bool {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                child.kill().ok();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    async fn token(&self, username: &str) -> String {
+        // A fresh TOTP step per token: the same code is never accepted twice.
+        let code = totp_at(TOTP, chrono::Utc::now().timestamp());
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({"username": username, "password": PASSWORD, "totp": code}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let r = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name(super::Backend::Postgres).await }
+        }
+    )*};
+}
+
+on_both_databases!(
+    token_sign_in_with_totp_and_revocation,
+    lockout_answers_429_with_retry_after,
+    clerk_is_denied_another_districts_record,
+    bad_input_gets_a_clear_4xx,
+    health_metrics_and_openapi,
+    clean_install_first_admin_and_separated_duties,
+    graceful_shutdown_and_quick_restart,
+);
+
+/// Every error: a JSON body {code, message, request_id} whose id matches the header.
+async fn expect_error(r: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status, "expected {code}");
+    let header = r.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_string();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(!body["message"].as_str().unwrap().is_empty());
+    assert_eq!(body["request_id"], header);
+    body
+}
+
+async fn token_sign_in_with_totp_and_revocation(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let url = s.url("/api/v1/auth/token");
+    let r = s.client.post(&url).json(&json!({"username": "clerk.mingyue", "password": PASSWORD})).send().await.unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "mfa_required").await;
+    let r = s
+        .client
+        .post(&url)
+        .json(&json!({"username": "clerk.mingyue", "password": PASSWORD, "totp": "000000"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let r = s
+        .client
+        .post(&url)
+        .json(&json!({"username": "clerk.mingyue", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    let code = totp_at(TOTP, chrono::Utc::now().timestamp());
+    let r = s
+        .client
+        .post(&url)
+        .json(&json!({"username": "clerk.mingyue", "password": PASSWORD, "totp": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    let token = body["access_token"].as_str().unwrap();
+
+    let (status, me) = s.get("/api/v1/me", token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["username"], "clerk.mingyue");
+    assert_eq!(me["kind"], "staff");
+    assert_eq!(me["region"]["name"], "明月区");
+    assert_eq!(me["department"]["name"], "明月区民政局");
+    assert_eq!(me["roles"][0]["code"], "window_clerk");
+    assert!(me["permissions"].as_array().unwrap().iter().any(|p| p == "resident.read"));
+
+    let r = s.client.post(s.url("/api/v1/auth/revoke")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = s.client.get(s.url("/api/v1/me")).bearer_auth(token).send().await.unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+
+    // Citizens without a second factor sign in with the password alone.
+    let r = s.client.post(&url).json(&json!({"username": "citizen.demo", "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn lockout_answers_429_with_retry_after(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let url = s.url("/api/v1/auth/token");
+    for _ in 0..5 {
+        let r = s
+            .client
+            .post(&url)
+            .json(&json!({"username": "citizen.demo", "password": "guess-guess-guess"}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(r, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+    let r = s.client.post(&url).json(&json!({"username": "citizen.demo", "password": PASSWORD})).send().await.unwrap();
+    let retry: u64 = r.headers().get("retry-after").expect("Retry-After").to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "locked").await;
+    // The web form says so too, in a page with an alert.
+    let page = s.client.get(s.url("/signin")).send().await.unwrap();
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|c| c.to_str().unwrap().strip_prefix("tb_csrf=").map(|v| v.split(';').next().unwrap().to_string()))
+        .unwrap();
+    let r = s
+        .client
+        .post(s.url("/signin"))
+        .header("cookie", format!("tb_csrf={csrf}"))
+        .form(&[("_csrf", csrf.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("role=\"alert\"") && html.contains("登录失败次数过多"), "{html}");
+}
+
+async fn clerk_is_denied_another_districts_record(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let qinghu = s.token("clerk.qinghu").await;
+    let (status, list) = s.get("/api/v1/residents?limit=5", &qinghu).await;
+    assert_eq!(status, StatusCode::OK);
+    let theirs = list[0]["id"].as_str().unwrap().to_string();
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["region"]["path"].as_str().unwrap().starts_with("/990000/990100/990103/"))
+    );
+
+    let mingyue = s.token("clerk.mingyue").await;
+    let (status, own) = s.get("/api/v1/residents?limit=500", &mingyue).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!own.as_array().unwrap().iter().any(|r| r["id"] == theirs.as_str()));
+    let mine = own[0]["id"].as_str().unwrap();
+    let (status, record) = s.get(&format!("/api/v1/residents/{mine}"), &mingyue).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(record["id_number"].as_str().unwrap().contains("********"), "{record}");
+
+    let r = s.client.get(s.url(&format!("/api/v1/residents/{theirs}"))).bearer_auth(&mingyue).send().await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let r = s.client.get(s.url("/api/v1/security-events")).bearer_auth(&mingyue).send().await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Both refusals are on the trail, for the auditor.
+    let auditor = s.token("auditor").await;
+    let (status, trail) = s.get("/api/v1/security-events?kind=access", &auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    let trail = trail.as_array().unwrap();
+    assert!(
+        trail.iter().any(|e| e["object"] == format!("resident:{theirs}").as_str() && e["outcome"] == "denied"),
+        "{trail:?}"
+    );
+    assert!(trail.iter().any(|e| e["object"] == "/api/v1/security-events" && e["username"] == "clerk.mingyue"));
+    let (_, sign_ins) = s.get("/api/v1/security-events?kind=sign_in", &auditor).await;
+    assert!(sign_ins.as_array().unwrap().len() >= 3);
+}
+
+async fn bad_input_gets_a_clear_4xx(backend: Backend) {
+    let s = Server::start(backend, &["--body-limit-bytes", "4096"]).await;
+    let url = s.url("/api/v1/auth/token");
+    let post = |body: &'static str, ct: Option<&'static str>| {
+        let mut req = s.client.post(&url).body(body);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    expect_error(
+        post("{\"username\": ", Some("application/json")).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await;
+    expect_error(
+        post("{\"username\": 5, \"password\": []}", Some("application/json")).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    expect_error(
+        post("{\"username\": \"a\", \"password\": \"b\", \"admin\": true}", Some("application/json")).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+    )
+    .await;
+    expect_error(post("{}", None).await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let big = format!("{{\"username\": \"{}\", \"password\": \"x\"}}", "a".repeat(10_000));
+    let r = s.client.post(&url).header("content-type", "application/json").body(big).send().await.unwrap();
+    expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
+
+    expect_error(s.client.get(s.url("/api/v1/nothing-here")).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found")
+        .await;
+    expect_error(
+        s.client.delete(s.url("/api/v1/me")).send().await.unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    expect_error(s.client.get(s.url("/api/v1/me")).send().await.unwrap(), StatusCode::UNAUTHORIZED, "unauthenticated")
+        .await;
+    expect_error(
+        s.client.get(s.url("/api/v1/me")).bearer_auth("forged-token").send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let token = s.token("clerk.mingyue").await;
+    expect_error(
+        s.client.get(s.url("/api/v1/residents/01234567-no-such")).bearer_auth(&token).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        s.client.get(s.url("/api/v1/residents?limit=many")).bearer_auth(&token).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+
+    // Pages answer with pages: an unknown page, and a form post without its CSRF token.
+    let r = s.client.get(s.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("<h1>出错了 (404)</h1>"));
+    let r = s
+        .client
+        .post(s.url("/signin"))
+        .form(&[("username", "clerk.mingyue"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("页面已过期"));
+    // A rejected admin request leaves nothing behind.
+    let sysadmin = s.token("sysadmin").await;
+    let r = s
+        .client
+        .post(s.url("/api/v1/accounts"))
+        .bearer_auth(&sysadmin)
+        .json(&json!({"kind": "staff", "username": "x", "display_name": "X", "department_code": "990102-MZ"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let r = s
+        .client
+        .post(s.url("/api/v1/accounts"))
+        .bearer_auth(&sysadmin)
+        .json(
+            &json!({"kind": "staff", "username": "clerk.mingyue", "display_name": "X", "department_code": "990102-MZ"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::CONFLICT, "username_taken").await;
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
+async fn health_metrics_and_openapi(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    for path in ["/", "/healthz", "/readyz", "/static/app.css", "/api/v1/me"] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert!(r.status() == StatusCode::OK || path == "/api/v1/me", "{path}");
+        let h = r.headers();
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline")
+                && csp.contains("frame-ancestors 'none'")
+        );
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
+        assert!(h.get("referrer-policy").is_some() && h.get("x-request-id").is_some(), "{path}");
+    }
+    let metrics = s.client.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("tongban_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tongban_http_request_duration_seconds_bucket{"));
+    assert!(metrics.contains("tongban_db_pool_connections"));
+
+    let doc: Value = s.client.get(s.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/token",
+        "/api/v1/auth/revoke",
+        "/api/v1/me",
+        "/api/v1/residents",
+        "/api/v1/residents/{id}",
+        "/api/v1/enterprises/{id}",
+        "/api/v1/regions",
+        "/api/v1/departments",
+        "/api/v1/accounts",
+        "/api/v1/accounts/{id}/roles",
+        "/api/v1/accounts/{id}/roles/{role}",
+        "/api/v1/security-events",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing from OpenAPI");
+    }
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().unwrap();
+    for c in tongban::http::error::ALL_CODES {
+        assert!(codes.iter().any(|x| x == c.as_str()), "{}", c.as_str());
+    }
+}
+
+fn run(args: &[String]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+async fn clean_install_first_admin_and_separated_duties(backend: Backend) {
+    let mut s = Server::start(backend, &["--no-demo"]).await;
+    let data = s.data_args();
+    let with = |rest: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = rest.iter().map(|x| x.to_string()).collect();
+        v.extend(data.iter().cloned());
+        v
+    };
+    assert!(!s.log().contains("seeding"));
+    assert!(run(&with(&["region", "add", "--code", "530000", "--name", "云南省"])).0);
+    assert!(run(&with(&["department", "add", "--code", "530000-SG", "--name", "省数据局", "--region", "530000"])).0);
+    let (ok, out) = run(&with(&[
+        "user",
+        "add",
+        "--username",
+        "root.admin",
+        "--name",
+        "管理员",
+        "--department",
+        "530000-SG",
+        "--role",
+        "system_admin",
+        "--role",
+        "auditor",
+    ]));
+    assert!(!ok && out.contains("separate duties"), "{out}");
+    let (ok, out) = run(&with(&[
+        "user",
+        "add",
+        "--username",
+        "root.admin",
+        "--name",
+        "管理员",
+        "--department",
+        "530000-SG",
+        "--role",
+        "system_admin",
+    ]));
+    assert!(ok, "{out}");
+    let temp = out.lines().find_map(|l| l.strip_prefix("temporary password: ")).unwrap().to_string();
+    // The first duty attempt rolled back entirely: one account, one role.
+    let r = s
+        .client
+        .post(s.url("/api/v1/auth/token"))
+        .json(&json!({"username": "root.admin", "password": temp}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "mfa_enrolment_required").await;
+    assert!(s.stop());
+}
+
+async fn graceful_shutdown_and_quick_restart(backend: Backend) {
+    let mut s = Server::start(backend, &[]).await;
+    assert!(s.log().contains("seeding the demo province"));
+    assert!(s.log().contains("clerk.mingyue"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.data.path().join("secrets/master.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let token = s.token("clerk.mingyue").await;
+    assert!(s.stop(), "{}", s.log());
+    assert!(s.log().contains("stopped cleanly"));
+    s.launch(&[]).await;
+    assert_eq!(s.log().matches("seeding the demo province").count(), 1, "demo seeded twice");
+    // Tokens live in the database: they survive a restart.
+    let (status, _) = s.get("/api/v1/me", &token).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tongban.toml");
+    std::fs::write(&file, "listn = \"127.0.0.1:1\"\n").unwrap();
+    let (ok, out) = run(&["config".into(), "check".into(), "--config".into(), file.display().to_string()]);
+    assert!(!ok && out.contains("listn"), "{out}");
+    let (ok, out) = run(&["serve".into(), "--config".into(), file.display().to_string()]);
+    assert!(!ok && out.contains("listn"), "{out}");
+    let (ok, out) = run(&["config".into(), "check".into(), "--listen".into(), "everywhere".into()]);
+    assert!(!ok && out.contains("`listen`"), "{out}");
+    let out = Command::new(BIN).args(["config", "check"]).env("TONGBAN_SESSION_IDLE_MINUTES", "0").output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("session_idle_minutes"));
+    std::fs::write(&file, "listen = \"127.0.0.1:9999\"\n").unwrap();
+    let (ok, out) = run(&["config".into(), "check".into(), "--config".into(), file.display().to_string()]);
+    assert!(ok && out.contains("listen = 127.0.0.1:9999"), "{out}");
+    for sub in
+        [&["serve", "--help"][..], &["migrate", "--help"], &["user", "add", "--help"], &["config", "check", "--help"]]
+    {
+        let args: Vec<String> = sub.iter().map(|s| s.to_string()).collect();
+        let (ok, out) = run(&args);
+        assert!(ok && out.contains("--data-dir"), "{sub:?}: {out}");
+    }
+}
