@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Minutes an API access token stays valid.
     #[arg(long, env = "TONGBAN_TOKEN_TTL_MINUTES", value_name = "MIN")]
     pub token_ttl_minutes: Option<String>,
+    /// Seconds a node may reuse a verified API token without asking the database again
+    /// (revocation on another node takes at most this long; 0 disables).
+    #[arg(long, env = "TONGBAN_AUTH_CACHE_SECONDS", value_name = "SECS")]
+    pub auth_cache_seconds: Option<String>,
 }
 
 /// The TOML file: every key optional, unknown keys refused.
@@ -77,6 +81,7 @@ struct FileConfig {
     session_idle_minutes: Option<u64>,
     session_absolute_hours: Option<u64>,
     token_ttl_minutes: Option<u64>,
+    auth_cache_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +124,8 @@ pub struct SessionPolicy {
     pub idle: Duration,
     pub absolute: Duration,
     pub token_ttl: Duration,
+    /// How long a verified API token may be reused from memory.
+    pub auth_cache: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -127,6 +134,7 @@ impl Default for SessionPolicy {
             idle: Duration::from_secs(30 * 60),
             absolute: Duration::from_secs(12 * 3600),
             token_ttl: Duration::from_secs(60 * 60),
+            auth_cache: Duration::from_secs(2),
         }
     }
 }
@@ -230,6 +238,10 @@ impl ServeArgs {
             "token_ttl_minutes",
             number("token_ttl_minutes", self.token_ttl_minutes.as_deref(), file.token_ttl_minutes, 60)?,
         )?;
+        let auth_cache = number("auth_cache_seconds", self.auth_cache_seconds.as_deref(), file.auth_cache_seconds, 2)?;
+        if auth_cache > 60 {
+            return Err(invalid("auth_cache_seconds", "at most 60 seconds"));
+        }
         Ok(ServeSettings {
             data,
             listen,
@@ -240,6 +252,7 @@ impl ServeArgs {
                 idle: Duration::from_secs(idle.saturating_mul(60)),
                 absolute: Duration::from_secs(absolute.saturating_mul(3600)),
                 token_ttl: Duration::from_secs(token_ttl.saturating_mul(60)),
+                auth_cache: Duration::from_secs(auth_cache),
             },
         })
     }

@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use crate::identity::{self, AccountKind, Identity, NewAccount, Profile, RegionRef, ids};
 use crate::secrets::SecretString;
 
-pub const SEED: u64 = 2026_11_21;
+pub const SEED: u64 = 20_261_121;
 /// Every demo sign-in uses this password (demo only: `--no-demo` gives a clean install).
 pub const DEMO_PASSWORD: &str = "Yunling-Demo-2026";
 /// Demo staff share this authenticator secret (base32), so testers can add it once.
@@ -20,8 +20,10 @@ pub const CITIZENS: usize = 1000;
 pub const ENTERPRISES: usize = 200;
 
 const PROVINCE: (&str, &str) = ("990000", "云岭省");
-/// (code, name, [(code, name, pinyin)])
-const CITIES: &[(&str, &str, &[(&str, &str, &str)])] = &[
+/// (code, name, pinyin)
+type District = (&'static str, &'static str, &'static str);
+/// (code, name, districts)
+const CITIES: &[(&str, &str, &[District])] = &[
     (
         "990100",
         "春城市",

@@ -87,10 +87,10 @@ impl Server {
         self.base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         loop {
-            if let Ok(r) = self.client.get(self.url("/readyz")).send().await {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited with {status}: {}", self.log());

@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::{TestDb, totp_at};
 use sqlx::Row;
 use tongban::identity::{
-    self, AccountKind, Denial, Error, Gate, Identity, NewAccount, Profile, SignInAttempt, authz::ResidentRead,
-    authz::SecurityEventRead,
+    self, AccountKind, Denial, Error, Gate, Identity, NewAccount, PasswordChange, Profile, SignInAttempt,
+    authz::ResidentRead, authz::SecurityEventRead,
 };
 use tongban::secrets::SecretString;
 
@@ -145,6 +145,7 @@ on_both_databases!(
     lockout_backs_off_and_is_recorded,
     source_address_is_throttled_across_usernames,
     api_tokens_expire_and_can_be_revoked,
+    revocation_reaches_other_nodes_within_the_cache_time,
     sessions_time_out_and_sign_out_everywhere_ends_them,
     clerk_is_confined_to_her_district,
     separated_duties_cannot_be_combined,
@@ -337,6 +338,28 @@ async fn api_tokens_expire_and_can_be_revoked(t: TestDb) {
     id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
 }
 
+async fn revocation_reaches_other_nodes_within_the_cache_time(t: TestDb) {
+    fixture(&t).await;
+    let a = &t.identity;
+    let b = t.another_node();
+    let now = t0();
+    let token = token_for(a, "clerk.mingyue", now).await;
+    b.token_principal(&token, now).await.unwrap();
+    a.token_principal(&token, now).await.unwrap();
+    a.revoke_token(&token, "s", now).await.unwrap();
+    // This node forgets at once; the other node trusts its copy for at most the cache time.
+    assert!(a.token_principal(&token, now).await.is_err());
+    assert!(b.token_principal(&token, now + Duration::seconds(1)).await.is_ok());
+    assert!(b.token_principal(&token, now + Duration::seconds(2)).await.is_err());
+    // Role changes apply at once on the node that made them.
+    let token = token_for(a, "clerk.qinghu", now + Duration::seconds(30)).await;
+    let p = a.token_principal(&token, now).await.unwrap();
+    assert_eq!(p.roles.len(), 1);
+    let id = a.account_id("clerk.qinghu").await.unwrap();
+    a.grant_role_recorded(&identity::console_role_grant(), &id, "leader", now).await.unwrap();
+    assert_eq!(a.token_principal(&token, now).await.unwrap().roles.len(), 2);
+}
+
 async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
     fixture(&t).await;
     let id = &t.identity;
@@ -470,15 +493,34 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     assert_eq!(s.gate, Gate::MustChangePassword);
     let weak = SecretString::new("1234567890".into());
     assert!(matches!(
-        id.change_password(&s.id, &s.principal.account_id, &temp, &weak, "s", "t", now).await,
+        id.change_password(
+            &s.id,
+            &s.principal.account_id,
+            PasswordChange { current: &temp, new: &weak },
+            "s",
+            "t",
+            now
+        )
+        .await,
         Err(Error::WeakPassword(identity::PolicyViolation::Common))
     ));
     let mine = SecretString::new("my-own-passphrase-2026".into());
     assert!(matches!(
-        id.change_password(&s.id, &s.principal.account_id, &mine, &mine, "s", "t", now).await,
+        id.change_password(
+            &s.id,
+            &s.principal.account_id,
+            PasswordChange { current: &mine, new: &mine },
+            "s",
+            "t",
+            now
+        )
+        .await,
         Err(Error::InvalidCredentials)
     ));
-    let token = id.change_password(&s.id, &s.principal.account_id, &temp, &mine, "s", "t", now).await.unwrap();
+    let token = id
+        .change_password(&s.id, &s.principal.account_id, PasswordChange { current: &temp, new: &mine }, "s", "t", now)
+        .await
+        .unwrap();
     // The old session ended; the new one must enrol an authenticator next.
     assert!(id.session(step.token.expose(), now).await.is_err());
     let s = id.session(token.expose(), now).await.unwrap();

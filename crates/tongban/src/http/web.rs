@@ -17,7 +17,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::ClientAddr;
 use super::i18n::{Lang, text};
-use crate::identity::{AccountKind, Gate, Session, SessionSummary, SignInAttempt};
+use crate::identity::{AccountKind, Gate, PasswordChange, Session, SessionSummary, SignInAttempt};
 use crate::secrets::{SecretString, random_token};
 
 const SESSION_COOKIE: &str = "tb_session";
@@ -101,10 +101,10 @@ impl FromRequestParts<AppState> for PageCtx {
         };
         // The account's remembered choices apply where this browser has made none.
         if let Some(s) = &session {
-            if !prefs.lang_set {
-                if let Some(l) = s.locale.as_deref().and_then(Lang::parse) {
-                    prefs.lang = l;
-                }
+            if !prefs.lang_set
+                && let Some(l) = s.locale.as_deref().and_then(Lang::parse)
+            {
+                prefs.lang = l;
             }
             if !prefs.elder_set {
                 prefs.elder = s.elder_mode;
@@ -191,19 +191,19 @@ impl PageCtx {
     }
 
     /// The session, if it is fully open; otherwise where to send the browser.
-    fn ready(&self) -> Result<&Session, Response> {
+    fn ready(&self) -> Result<&Session, Box<Response>> {
         match &self.session {
-            None => Err(Redirect::to("/signin").into_response()),
+            None => Err(Box::new(Redirect::to("/signin").into_response())),
             Some(s) => match s.gate {
                 Gate::Ready => Ok(s),
-                Gate::MustChangePassword => Err(Redirect::to("/account/password").into_response()),
-                Gate::MustEnrolMfa => Err(Redirect::to("/account/mfa").into_response()),
+                Gate::MustChangePassword => Err(Box::new(Redirect::to("/account/password").into_response())),
+                Gate::MustEnrolMfa => Err(Box::new(Redirect::to("/account/mfa").into_response())),
             },
         }
     }
 
-    fn signed_in(&self) -> Result<&Session, Response> {
-        self.session.as_ref().ok_or_else(|| Redirect::to("/signin").into_response())
+    fn signed_in(&self) -> Result<&Session, Box<Response>> {
+        self.session.as_ref().ok_or_else(|| Box::new(Redirect::to("/signin").into_response()))
     }
 }
 
@@ -418,10 +418,10 @@ async fn set_prefs(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): 
     if let Some(e) = elder {
         cookies.push(set_cookie(ELDER_COOKIE, if e { "1" } else { "0" }, Some(YEAR), ctx.secure));
     }
-    if let Some(s) = &ctx.session {
-        if let Err(e) = state.identity.set_preferences(&s.principal.account_id, lang.map(Lang::code), elder).await {
-            return ApiError::from(e).into_response();
-        }
+    if let Some(s) = &ctx.session
+        && let Err(e) = state.identity.set_preferences(&s.principal.account_id, lang.map(Lang::code), elder).await
+    {
+        return ApiError::from(e).into_response();
     }
     redirect_with_cookies(local_path(&form.return_to), cookies)
 }
@@ -467,10 +467,10 @@ async fn signin(
                 error: Some(error_text(ctx.prefs.lang, &e)),
             };
             let mut r = ctx.page(e.status, &page);
-            if let Some(secs) = e.retry_after {
-                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                    r.headers_mut().insert(header::RETRY_AFTER, v);
-                }
+            if let Some(secs) = e.retry_after
+                && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+            {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             r
         }
@@ -534,10 +534,10 @@ async fn signout(
     headers: HeaderMap,
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        if let Err(e) = state.identity.sign_out(token, Utc::now()).await {
-            return ApiError::from(e).into_response();
-        }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state.identity.sign_out(token, Utc::now()).await
+    {
+        return ApiError::from(e).into_response();
     }
     redirect_with_cookies("/", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)])
 }
@@ -545,7 +545,7 @@ async fn signout(
 async fn account(State(state): State<AppState>, ctx: PageCtx) -> Response {
     let s = match ctx.ready() {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let sessions = match state.identity.sessions(&s.principal.account_id, &s.id, Utc::now()).await {
         Ok(list) => list,
@@ -566,7 +566,7 @@ async fn account(State(state): State<AppState>, ctx: PageCtx) -> Response {
 async fn password_page(ctx: PageCtx) -> Response {
     let s = match ctx.signed_in() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let forced = s.gate == Gate::MustChangePassword;
     ctx.page(StatusCode::OK, &PasswordPage { l: ctx.layout("password.title"), forced, errors: vec![] })
@@ -591,7 +591,7 @@ async fn change_password(
 ) -> Response {
     let s = match ctx.signed_in() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let forced = s.gate == Gate::MustChangePassword;
     let fail = |field: &str, e: &ApiError| {
@@ -616,8 +616,7 @@ async fn change_password(
         .change_password(
             &s.id,
             &s.principal.account_id,
-            &form.current_password,
-            &form.new_password,
+            PasswordChange { current: &form.current_password, new: &form.new_password },
             &source,
             &user_agent(&headers),
             Utc::now(),
@@ -642,7 +641,7 @@ async fn change_password(
 async fn enrol_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
     let s = match ctx.signed_in() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.gate == Gate::MustChangePassword {
         return Redirect::to("/account/password").into_response();
@@ -686,7 +685,7 @@ async fn enrol(
 ) -> Response {
     let s = match ctx.signed_in() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = state
         .identity
@@ -728,7 +727,7 @@ struct RevokeForm {
 async fn revoke_session(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): CsrfForm<RevokeForm>) -> Response {
     let s = match ctx.ready() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.identity.revoke_session(&s.principal.account_id, &form.session_id, Utc::now()).await {
         Ok(()) if form.session_id == s.id => {
@@ -747,7 +746,7 @@ async fn signout_everywhere(
 ) -> Response {
     let s = match ctx.signed_in() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.identity.sign_out_everywhere(&s.principal.account_id, &source, Utc::now()).await {
         Ok(()) => redirect_with_cookies("/signin", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)]),
@@ -758,7 +757,7 @@ async fn signout_everywhere(
 async fn staff(ctx: PageCtx) -> Response {
     let s = match ctx.ready() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if s.principal.kind != AccountKind::Staff {
         return ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "staff only").into_response();

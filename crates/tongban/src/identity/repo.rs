@@ -251,6 +251,7 @@ pub async fn credentials_by_id(c: &mut AnyConnection, id: &str) -> Result<Option
 }
 
 /// Profile of an account as the principal sees it.
+#[derive(Clone)]
 pub struct AccountRow {
     pub id: String,
     pub kind: AccountKind,
@@ -264,19 +265,28 @@ pub struct AccountRow {
     pub department: Option<DepartmentRef>,
 }
 
-pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row = sqlx::query(
+macro_rules! account_select {
+    () => {
         "SELECT a.id, a.kind, a.username, a.display_name, a.must_change_password, \
          CASE WHEN a.totp_secret IS NULL THEN 0 ELSE 1 END AS has_totp, a.locale, a.elder_mode, \
          r.id AS r_id, r.code AS r_code, r.name AS r_name, r.level AS r_level, r.path AS r_path, \
-         d.id AS d_id, d.code AS d_code, d.name AS d_name \
-         FROM accounts a LEFT JOIN regions r ON r.id = a.region_id \
-         LEFT JOIN departments d ON d.id = a.department_id WHERE a.id = $1",
-    )
+         d.id AS d_id, d.code AS d_code, d.name AS d_name"
+    };
+}
+
+pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        account_select!(),
+        " FROM accounts a LEFT JOIN regions r ON r.id = a.region_id \
+         LEFT JOIN departments d ON d.id = a.department_id WHERE a.id = $1"
+    ))
     .bind(id)
     .fetch_optional(c)
     .await?;
-    let Some(r) = row else { return Ok(None) };
+    row.as_ref().map(account_from).transpose()
+}
+
+fn account_from(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
     let kind: String = r.try_get("kind")?;
     let region = match r.try_get::<Option<String>, _>("r_id")? {
         Some(id) => Some(RegionRef {
@@ -292,7 +302,7 @@ pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRo
         Some(id) => Some(DepartmentRef { id, code: r.try_get("d_code")?, name: r.try_get("d_name")? }),
         None => None,
     };
-    Ok(Some(AccountRow {
+    Ok(AccountRow {
         id: r.try_get("id")?,
         kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
         username: r.try_get("username")?,
@@ -303,7 +313,7 @@ pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRo
         elder_mode: r.try_get::<i64, _>("elder_mode")? != 0,
         region,
         department,
-    }))
+    })
 }
 
 pub async fn roles_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<HeldRole>, sqlx::Error> {
@@ -316,9 +326,14 @@ pub async fn roles_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<Hel
     .bind(account_id)
     .fetch_all(c)
     .await?;
+    roles_from(&rows)
+}
+
+/// Folds (role, permission) rows into roles; rows without a role are skipped.
+fn roles_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<HeldRole>, sqlx::Error> {
     let mut roles: Vec<HeldRole> = Vec::new();
-    for r in &rows {
-        let code: String = r.try_get("code")?;
+    for r in rows {
+        let Some(code) = r.try_get::<Option<String>, _>("code")? else { continue };
         let permission: Option<String> = r.try_get("permission_code")?;
         if roles.last().map(|l| l.code != code).unwrap_or(true) {
             let scope: String = r.try_get("scope")?;
@@ -336,6 +351,31 @@ pub async fn roles_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<Hel
         }
     }
     Ok(roles)
+}
+
+/// The account behind a live API token with its roles, in one round trip (every API
+/// request pays for this).
+pub async fn token_account(
+    c: &mut AnyConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(AccountRow, Vec<HeldRole>, i64)>, sqlx::Error> {
+    let rows = sqlx::query(concat!(
+        account_select!(),
+        ", t.expires_at AS token_expires_at, ro.code, ro.name_zh, ro.name_en, ro.scope, ro.clearance, \
+         rp.permission_code FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+         LEFT JOIN regions r ON r.id = a.region_id LEFT JOIN departments d ON d.id = a.department_id \
+         LEFT JOIN account_roles ar ON ar.account_id = a.id LEFT JOIN roles ro ON ro.code = ar.role_code \
+         LEFT JOIN role_permissions rp ON rp.role_code = ro.code \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
+         ORDER BY ro.code, rp.permission_code"
+    ))
+    .bind(token_hash)
+    .bind(now)
+    .fetch_all(c)
+    .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    Ok(Some((account_from(first)?, roles_from(&rows)?, first.try_get("token_expires_at")?)))
 }
 
 /// The duty (三员分立) a role carries, if the role exists.

@@ -1,5 +1,8 @@
 //! The identity service: every operation on accounts, sessions and tokens.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::AnyConnection;
@@ -34,6 +37,60 @@ pub struct Identity {
     db: Db,
     key: MasterKey,
     policy: SessionPolicy,
+    tokens: Arc<TokenCache>,
+}
+
+/// Verified API tokens, reused for `policy.auth_cache` so that a busy API client does not
+/// cost a database round trip per request. Every revocation path on this node forgets the
+/// affected entries at once; other nodes notice within the cache time.
+#[derive(Debug, Default)]
+struct TokenCache {
+    entries: Mutex<HashMap<String, CachedToken>>,
+}
+
+#[derive(Debug)]
+struct CachedToken {
+    principal: Principal,
+    cached_at: i64,
+    expires_at: i64,
+}
+
+/// Bounds memory; a full cache is simply emptied.
+const TOKEN_CACHE_LIMIT: usize = 10_000;
+
+impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedToken>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, hash: &str, now: i64, ttl_ms: i64) -> Option<Principal> {
+        let entries = self.lock();
+        let e = entries.get(hash)?;
+        (now < e.expires_at && now - e.cached_at < ttl_ms && now >= e.cached_at).then(|| e.principal.clone())
+    }
+
+    fn put(&self, hash: String, principal: Principal, now: i64, expires_at: i64) {
+        let mut entries = self.lock();
+        if entries.len() >= TOKEN_CACHE_LIMIT {
+            entries.clear();
+        }
+        entries.insert(hash, CachedToken { principal, cached_at: now, expires_at });
+    }
+
+    fn forget(&self, hash: &str) {
+        self.lock().remove(hash);
+    }
+
+    fn forget_account(&self, account_id: &str) {
+        self.lock().retain(|_, e| e.principal.account_id != account_id);
+    }
+}
+
+/// The current and the new password, as typed.
+#[derive(Clone, Copy)]
+pub struct PasswordChange<'a> {
+    pub current: &'a SecretString,
+    pub new: &'a SecretString,
 }
 
 /// What the caller presented at sign-in.
@@ -295,7 +352,7 @@ async fn verify_password(password: SecretString, phc: Option<String>) -> Result<
 
 impl Identity {
     pub fn new(db: Db, key: MasterKey, policy: SessionPolicy) -> Identity {
-        Identity { db, key, policy }
+        Identity { db, key, policy, tokens: Arc::new(TokenCache::default()) }
     }
 
     pub fn db(&self) -> &Db {
@@ -399,10 +456,10 @@ impl Identity {
         self.ensure_not_locked(c, &keys, &username, attempt.source, now).await?;
         let creds = repo::credentials_by_username(c, &username).await?;
         let phc = creds.as_ref().and_then(|c| c.password_hash.clone());
-        if verify_password(attempt.password.clone(), phc).await? {
-            if let Some(creds) = creds {
-                return Ok(creds);
-            }
+        if verify_password(attempt.password.clone(), phc).await?
+            && let Some(creds) = creds
+        {
+            return Ok(creds);
         }
         self.fail(c, creds.as_ref().map(|c| c.id.as_str()), &username, attempt.source, "bad_password", now).await?;
         Err(Error::InvalidCredentials)
@@ -545,16 +602,7 @@ impl Identity {
     async fn principal(&self, c: &mut AnyConnection, account_id: &str) -> Result<(Principal, repo::AccountRow), Error> {
         let account = repo::account(c, account_id).await?.ok_or(Error::Unauthenticated)?;
         let roles = repo::roles_of(c, account_id).await?;
-        let principal = Principal::new(
-            account.id.clone(),
-            account.username.clone(),
-            account.display_name.clone(),
-            account.kind,
-            account.region.clone(),
-            account.department.clone(),
-            roles,
-        );
-        Ok((principal, account))
+        Ok((principal_of(account.clone(), roles), account))
     }
 
     /// The signed-in session behind a cookie value; idle and absolute timeouts apply.
@@ -615,6 +663,7 @@ impl Identity {
         )
         .await?;
         tx.commit().await?;
+        self.tokens.forget_account(account_id);
         Ok(())
     }
 
@@ -699,10 +748,22 @@ impl Identity {
     }
 
     pub async fn token_principal(&self, token: &str, now: DateTime<Utc>) -> Result<Principal, Error> {
+        let hash = sha256_hex(token);
+        let now_ms = millis(now);
+        let ttl_ms = i64::try_from(self.policy.auth_cache.as_millis()).unwrap_or(0);
+        if ttl_ms > 0
+            && let Some(p) = self.tokens.get(&hash, now_ms, ttl_ms)
+        {
+            return Ok(p);
+        }
         let mut c = self.conn().await?;
-        let (_, account_id) =
-            repo::live_token(&mut c, &sha256_hex(token), millis(now)).await?.ok_or(Error::Unauthenticated)?;
-        Ok(self.principal(&mut c, &account_id).await?.0)
+        let (account, roles, expires_at) =
+            repo::token_account(&mut c, &hash, now_ms).await?.ok_or(Error::Unauthenticated)?;
+        let principal = principal_of(account, roles);
+        if ttl_ms > 0 {
+            self.tokens.put(hash, principal.clone(), now_ms, expires_at);
+        }
+        Ok(principal)
     }
 
     pub async fn revoke_token(&self, token: &str, source: &str, now: DateTime<Utc>) -> Result<(), Error> {
@@ -710,6 +771,7 @@ impl Identity {
         let hash = sha256_hex(token);
         let (id, account_id) = repo::live_token(&mut c, &hash, millis(now)).await?.ok_or(Error::Unauthenticated)?;
         repo::revoke_token(&mut c, &hash, millis(now)).await?;
+        self.tokens.forget(&hash);
         record(&mut c, Event::new("token_revoked", "success").account(&account_id).source(source).object(&id), now)
             .await
     }
@@ -722,13 +784,13 @@ impl Identity {
         &self,
         session_id: &str,
         account_id: &str,
-        current: &SecretString,
-        new: &SecretString,
+        change: PasswordChange<'_>,
         source: &str,
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<SecretString, Error> {
         let mut c = self.conn().await?;
+        let PasswordChange { current, new } = change;
         let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
         if !verify_password(current.clone(), creds.password_hash.clone()).await? {
             self.fail(&mut c, Some(account_id), &creds.username, source, "bad_current_password", now).await?;
@@ -752,6 +814,7 @@ impl Identity {
         .await?;
         let token = self.create_session(&mut tx, account_id, "full", source, user_agent, now).await?;
         tx.commit().await?;
+        self.tokens.forget_account(account_id);
         Ok(token)
     }
 
@@ -1155,10 +1218,10 @@ impl Identity {
         if repo::has_role(c, account_id, role).await? {
             return Ok(false);
         }
-        if duty.is_some() {
-            if let Some((held, _)) = repo::duties_of(c, account_id).await?.into_iter().next() {
-                return Err(duty_conflict(role, &held));
-            }
+        if duty.is_some()
+            && let Some((held, _)) = repo::duties_of(c, account_id).await?.into_iter().next()
+        {
+            return Err(duty_conflict(role, &held));
         }
         repo::insert_account_role(c, account_id, role, duty.as_deref(), millis(now), cap.account_id()).await.map_err(
             |e| {
@@ -1193,6 +1256,7 @@ impl Identity {
         let mut tx = self.db.pool.begin().await?;
         let granted = self.grant_role(&mut tx, cap, account_id, role, now).await?;
         tx.commit().await?;
+        self.tokens.forget_account(account_id);
         Ok(granted)
     }
 
@@ -1219,6 +1283,7 @@ impl Identity {
         )
         .await?;
         tx.commit().await?;
+        self.tokens.forget_account(account_id);
         Ok(())
     }
 
@@ -1294,6 +1359,18 @@ impl Identity {
             })
             .collect())
     }
+}
+
+fn principal_of(account: repo::AccountRow, roles: Vec<super::HeldRole>) -> Principal {
+    Principal::new(
+        account.id,
+        account.username,
+        account.display_name,
+        account.kind,
+        account.region,
+        account.department,
+        roles,
+    )
 }
 
 fn resident_view(r: repo::ResidentRow) -> ResidentView {

@@ -66,6 +66,8 @@ impl Drop for Scratch {
 }
 
 pub struct TestDb {
+    pub policy: SessionPolicy,
+    pub key: [u8; 32],
     pub db: Db,
     pub identity: Identity,
     pub backend: &'static str,
@@ -73,6 +75,11 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A second node on the same database (its own caches).
+    pub fn another_node(&self) -> Identity {
+        Identity::new(self.db.clone(), MasterKey::from_bytes(self.key), self.policy)
+    }
+
     pub async fn sqlite() -> TestDb {
         let (scratch, url) = Scratch::sqlite().await;
         TestDb::open(scratch, &url, "sqlite").await
@@ -90,9 +97,10 @@ impl TestDb {
             idle: Duration::from_secs(30 * 60),
             absolute: Duration::from_secs(12 * 3600),
             token_ttl: Duration::from_secs(3600),
+            auth_cache: Duration::from_secs(2),
         };
         let identity = Identity::new(db.clone(), MasterKey::from_bytes([42u8; 32]), policy);
-        TestDb { db, identity, backend, _scratch: scratch }
+        TestDb { policy, key: [42u8; 32], db, identity, backend, _scratch: scratch }
     }
 }
 
