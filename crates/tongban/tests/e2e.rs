@@ -486,6 +486,8 @@ async fn clean_install_first_admin_and_separated_duties(backend: Backend) {
         v
     };
     assert!(!s.log().contains("seeding"));
+    let (ok, out) = run(&with(&["migrate"]));
+    assert!(ok && out.contains("migrations applied"), "{out}");
     assert!(run(&with(&["region", "add", "--code", "530000", "--name", "云南省"])).0);
     assert!(run(&with(&["department", "add", "--code", "530000-SG", "--name", "省数据局", "--region", "530000"])).0);
     let (ok, out) = run(&with(&[
@@ -572,4 +574,64 @@ fn config_errors_name_the_key() {
         let (ok, out) = run(&args);
         assert!(ok && out.contains("--data-dir"), "{sub:?}: {out}");
     }
+}
+
+/// HTTPS with rustls from PEM files; cookies become `Secure`. Uses the `openssl` and `curl`
+/// command-line tools (Debian's) to make a certificate and to speak TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_with_secure_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed for this test");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = free_port();
+    let log = dir.path().join("log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--no-demo", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let curl = |path: &str| {
+        Command::new("curl")
+            .args(["-s", "-i", "--cacert"])
+            .arg(&cert)
+            .arg(format!("https://127.0.0.1:{port}{path}"))
+            .output()
+            .expect("curl is needed for this test")
+    };
+    let started = Instant::now();
+    let answer = loop {
+        let out = curl("/readyz");
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", std::fs::read_to_string(&log).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(answer.starts_with("HTTP/") && answer.contains(" 200") && answer.ends_with("ready"), "{answer}");
+    let page = String::from_utf8_lossy(&curl("/signin").stdout).to_string();
+    let cookie =
+        page.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: tb_csrf=")).expect("csrf cookie");
+    assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    // Plain HTTP on the TLS port is refused.
+    let plain = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{port}/readyz")])
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
 }

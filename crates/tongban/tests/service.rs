@@ -147,6 +147,7 @@ on_both_databases!(
     api_tokens_expire_and_can_be_revoked,
     revocation_reaches_other_nodes_within_the_cache_time,
     sessions_time_out_and_sign_out_everywhere_ends_them,
+    language_and_elder_mode_are_remembered_per_account,
     clerk_is_confined_to_her_district,
     separated_duties_cannot_be_combined,
     security_events_cannot_be_edited_or_deleted,
@@ -393,6 +394,24 @@ async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
     assert!(id.session(c.token.expose(), now).await.is_err());
     assert!(id.session(d.token.expose(), now).await.is_err());
     assert!(id.token_principal(token.token.expose(), now).await.is_err());
+}
+
+async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {
+    fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let pw = SecretString::new(PASSWORD.into());
+    let first = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
+    let s = id.session(first.token.expose(), now).await.unwrap();
+    assert_eq!((s.locale.as_deref(), s.elder_mode), (None, false));
+    id.set_preferences(&s.principal.account_id, Some("en"), Some(true)).await.unwrap();
+    // Another device, another session: the choice follows the account.
+    let second = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
+    let s = id.session(second.token.expose(), now).await.unwrap();
+    assert_eq!((s.locale.as_deref(), s.elder_mode), (Some("en"), true));
+    id.set_preferences(&s.principal.account_id, None, Some(false)).await.unwrap();
+    let s = id.session(second.token.expose(), now).await.unwrap();
+    assert_eq!((s.locale.as_deref(), s.elder_mode), (Some("en"), false));
 }
 
 async fn clerk_is_confined_to_her_district(t: TestDb) {
