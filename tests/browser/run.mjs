@@ -463,6 +463,27 @@ check(`staff sign-in with MFA (${STAFF_USER}) lands on /staff`, async ({ page })
   await goto(page, '/account');
   await expectPath(page, '/account', 'signed-in staff opening /account');
   await checkPage(page, 'account page (staff)');
+  await goto(page, '/account/password');
+  await expectPath(page, '/account/password', 'signed-in staff opening /account/password');
+  await checkPage(page, 'change-password page');
+  // A wrong current password: the error summary links to the field, and the page still passes.
+  await page.fill('#current_password', 'not-my-password');
+  await page.fill('#new_password', 'a-brand-new-passphrase');
+  await page.fill('#confirm_password', 'a-brand-new-passphrase');
+  await clickAndWait(page, page.locator('form[action="/account/password"] button[type=submit]'), 'change-password form');
+  expect((await page.locator('.error-summary[role=alert] a[href="#current_password"]').count()) === 1,
+    'the error summary should link to the current-password field');
+  await checkPage(page, 'change-password page with an error');
+});
+
+check('error pages pass axe in both languages', async ({ page }) => {
+  const r = await goto(page, '/no/such/page');
+  expect(r.status() === 404, `expected 404, got ${r.status()}`);
+  await checkPage(page, '404 page');
+  await switchLang(page, 'en');
+  await checkPage(page, '404 page in English');
+  await setElder(page, true);
+  await checkPage(page, '404 page in English, elder mode');
 });
 
 check('wrong password shows an alert on /signin', async ({ page }) => {

@@ -171,7 +171,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 None
             };
             let now = Utc::now();
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.begin().await?;
             let new = NewAccount {
                 kind: Some(kind),
                 username,
@@ -203,9 +203,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Region { command: RegionCommand::Add { data, code, name, parent } } => {
             let data = data.resolve()?;
             let (db, identity) = open(&data).await?;
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.begin().await?;
             let r = identity
-                .create_region(&mut tx, &identity::console_organisation_manage(), &code, &name, parent.as_deref())
+                .create_region(
+                    &mut tx,
+                    &identity::console_organisation_manage(),
+                    &code,
+                    &name,
+                    parent.as_deref(),
+                    Utc::now(),
+                )
                 .await?;
             tx.commit().await?;
             println!("created {} {} {} ({})", r.level, r.code, r.name, r.path);
@@ -215,9 +222,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Department { command: DepartmentCommand::Add { data, code, name, region } } => {
             let data = data.resolve()?;
             let (db, identity) = open(&data).await?;
-            let mut tx = db.pool.begin().await?;
+            let mut tx = db.begin().await?;
             let d = identity
-                .create_department(&mut tx, &identity::console_organisation_manage(), &code, &name, &region)
+                .create_department(&mut tx, &identity::console_organisation_manage(), &code, &name, &region, Utc::now())
                 .await?;
             tx.commit().await?;
             println!("created department {} {}", d.code, d.name);
@@ -259,6 +266,7 @@ async fn open_with_policy(data: &DataSettings, policy: crate::config::SessionPol
     }
     let db = Db::connect(data.database_url()).await?;
     db.migrate().await?;
+    db.bind_master_key(key.id()).await?;
     let identity = Identity::new(db.clone(), key, policy);
     Ok((db, identity))
 }
@@ -276,6 +284,13 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    if settings.demo && !settings.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the demo province has published passwords: it is only served on a loopback address. \
+             Use --no-demo to serve {} (or listen on 127.0.0.1)",
+            settings.listen
+        );
+    }
     let (db, identity) = open_with_policy(&settings.data, settings.session).await?;
     if settings.demo && identity.region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -53,6 +53,13 @@ pub enum DbError {
     Connect(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[source] sqlx::Error),
+    #[error(
+        "this database is bound to master key {stored}, but the key given is {given}: start every node with the same \
+         master key file"
+    )]
+    MasterKeyMismatch { stored: String, given: String },
 }
 
 impl Db {
@@ -88,6 +95,42 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a deferred transaction that reads first would fail with SQLITE_BUSY when another
+    /// connection commits before its first write.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Binds the database to a master key on first use; afterwards refuses another key, so
+    /// that a node started with a different (say, freshly generated) key cannot serve
+    /// secrets it cannot open.
+    pub async fn bind_master_key(&self, key_id: &str) -> Result<(), DbError> {
+        let mut tx = self.begin().await.map_err(DbError::Query)?;
+        let stored: Option<String> = sqlx::query("SELECT value FROM platform_settings WHERE key = 'master_key_id'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(DbError::Query)?
+            .map(|r| r.try_get("value"))
+            .transpose()
+            .map_err(DbError::Query)?;
+        match stored {
+            Some(id) if id == key_id => Ok(()),
+            Some(id) => Err(DbError::MasterKeyMismatch { stored: id, given: key_id.to_string() }),
+            None => {
+                sqlx::query("INSERT INTO platform_settings (key, value) VALUES ('master_key_id', $1)")
+                    .bind(key_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(DbError::Query)?;
+                tx.commit().await.map_err(DbError::Query)
+            }
+        }
     }
 
     /// True when the database answers a trivial query.

@@ -139,7 +139,7 @@ fn mobile(rng: &mut ChaCha8Rng) -> String {
 /// Seeds the demo province inside one transaction: all of it or nothing.
 pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary, identity::Error> {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let mut tx = identity.db().pool.begin().await?;
+    let mut tx = identity.db().begin().await?;
     let org = identity::console_organisation_manage();
     let accounts = identity::console_account_create();
     let roles = identity::console_role_grant();
@@ -147,7 +147,7 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
 
     let mut regions = 0usize;
     let mut departments = 0usize;
-    identity.create_region(c, &org, PROVINCE.0, PROVINCE.1, None).await?;
+    identity.create_region(c, &org, PROVINCE.0, PROVINCE.1, None, now).await?;
     regions += 1;
     for (abbr, province_name, _) in DEPARTMENTS {
         identity
@@ -157,6 +157,7 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
                 &format!("{}-{abbr}", PROVINCE.0),
                 &format!("云岭省{province_name}"),
                 PROVINCE.0,
+                now,
             )
             .await?;
         departments += 1;
@@ -165,10 +166,10 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
     let mut communities_by_district: Vec<(String, RegionRef)> = Vec::new();
     let mut street_names = STREETS.iter().cycle();
     for (city_code, city_name, districts) in CITIES {
-        identity.create_region(c, &org, city_code, city_name, Some(PROVINCE.0)).await?;
+        identity.create_region(c, &org, city_code, city_name, Some(PROVINCE.0), now).await?;
         regions += 1;
         for (district_code, district_name, _) in *districts {
-            identity.create_region(c, &org, district_code, district_name, Some(city_code)).await?;
+            identity.create_region(c, &org, district_code, district_name, Some(city_code), now).await?;
             regions += 1;
             for (abbr, _, district_dept) in DEPARTMENTS {
                 identity
@@ -178,6 +179,7 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
                         &format!("{district_code}-{abbr}"),
                         &format!("{district_name}{district_dept}"),
                         district_code,
+                        now,
                     )
                     .await?;
                 departments += 1;
@@ -185,13 +187,14 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
             for s in 1..=2 {
                 let street_code = format!("{district_code}{s:03}");
                 let street_name = format!("{}街道", street_names.next().copied().unwrap_or("新"));
-                identity.create_region(c, &org, &street_code, &street_name, Some(district_code)).await?;
+                identity.create_region(c, &org, &street_code, &street_name, Some(district_code), now).await?;
                 regions += 1;
                 for m in 1..=2 {
                     let community_code = format!("{street_code}{m:03}");
                     let community_name = format!("{}社区", pick(&mut rng, COMMUNITIES));
-                    let community =
-                        identity.create_region(c, &org, &community_code, &community_name, Some(&street_code)).await?;
+                    let community = identity
+                        .create_region(c, &org, &community_code, &community_name, Some(&street_code), now)
+                        .await?;
                     regions += 1;
                     communities_by_district.push((district_code.to_string(), community));
                     for g in 1..=2 {
@@ -204,6 +207,7 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
                                     &format!("{community_code}{g:03}"),
                                     grid_name,
                                     Some(&community_code),
+                                    now,
                                 )
                                 .await?,
                         );

@@ -544,6 +544,13 @@ async fn graceful_shutdown_and_quick_restart(backend: Backend) {
     let token = s.token("clerk.mingyue").await;
     assert!(s.stop(), "{}", s.log());
     assert!(s.log().contains("stopped cleanly"));
+    // A node with another master key is refused before it serves anything.
+    let other_key = s.data.path().join("other.key");
+    std::fs::write(&other_key, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let mut args = vec!["migrate".to_string(), "--master-key-file".into(), other_key.display().to_string()];
+    args.extend(s.data_args());
+    let (ok, out) = run(&args);
+    assert!(!ok && out.contains("bound to master key"), "{out}");
     s.launch(&[]).await;
     assert_eq!(s.log().matches("seeding the demo province").count(), 1, "demo seeded twice");
     // Tokens live in the database: they survive a restart.
@@ -560,6 +567,16 @@ fn config_errors_name_the_key() {
     assert!(!ok && out.contains("listn"), "{out}");
     let (ok, out) = run(&["serve".into(), "--config".into(), file.display().to_string()]);
     assert!(!ok && out.contains("listn"), "{out}");
+    // The demo's published passwords never face a network.
+    let (ok, out) = run(&[
+        "serve".into(),
+        "--listen".into(),
+        "0.0.0.0:0".into(),
+        "--data-dir".into(),
+        dir.path().join("d").display().to_string(),
+    ]);
+    assert!(!ok && out.contains("--no-demo"), "{out}");
+    assert!(!dir.path().join("d").exists());
     let (ok, out) = run(&["config".into(), "check".into(), "--listen".into(), "everywhere".into()]);
     assert!(!ok && out.contains("`listen`"), "{out}");
     let out = Command::new(BIN).args(["config", "check"]).env("TONGBAN_SESSION_IDLE_MINUTES", "0").output().unwrap();
@@ -593,7 +610,14 @@ async fn serves_https_with_secure_cookies() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let port = free_port();
     let log = dir.path().join("log");
-    let mut child = Command::new(BIN)
+    struct Guard(Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+    let child = Command::new(BIN)
         .args(["serve", "--no-demo", "--data-dir"])
         .arg(dir.path().join("data"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--tls-cert"])
@@ -604,6 +628,7 @@ async fn serves_https_with_secure_cookies() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = Guard(child);
     let curl = |path: &str| {
         Command::new("curl")
             .args(["-s", "-i", "--cacert"])
@@ -632,6 +657,6 @@ async fn serves_https_with_secure_cookies() {
         .output()
         .unwrap();
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(child.wait().unwrap().success());
+    Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(child.0.wait().unwrap().success());
 }

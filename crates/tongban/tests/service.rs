@@ -32,13 +32,13 @@ async fn fixture(t: &TestDb) -> Fixture {
     let acc = identity::console_account_create();
     let roles = identity::console_role_grant();
     let now = t0();
-    let mut tx = t.db.pool.begin().await.unwrap();
-    id.create_region(&mut tx, &org, "990000", "云岭省", None).await.unwrap();
-    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000")).await.unwrap();
+    let mut tx = t.db.begin().await.unwrap();
+    id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.create_region(&mut tx, &org, district, name, Some("990100")).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district)).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001001"), "和平社区", Some(&format!("{district}001")))
+        id.create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now).await.unwrap();
+        id.create_region(&mut tx, &org, &format!("{district}001001"), "和平社区", Some(&format!("{district}001")), now)
             .await
             .unwrap();
         id.create_region(
@@ -47,14 +47,15 @@ async fn fixture(t: &TestDb) -> Fixture {
             &format!("{district}001001001"),
             "第一网格",
             Some(&format!("{district}001001")),
+            now,
         )
         .await
         .unwrap();
-        id.create_department(&mut tx, &org, &format!("{district}-MZ"), &format!("{name}民政局"), district)
+        id.create_department(&mut tx, &org, &format!("{district}-MZ"), &format!("{name}民政局"), district, now)
             .await
             .unwrap();
     }
-    id.create_department(&mut tx, &org, "990000-CZ", "云岭省财政厅", "990000").await.unwrap();
+    id.create_department(&mut tx, &org, "990000-CZ", "云岭省财政厅", "990000", now).await.unwrap();
     let staff = [
         ("clerk.mingyue", "990102-MZ", "window_clerk"),
         ("clerk.qinghu", "990103-MZ", "window_clerk"),
@@ -147,6 +148,9 @@ on_both_databases!(
     api_tokens_expire_and_can_be_revoked,
     revocation_reaches_other_nodes_within_the_cache_time,
     sessions_time_out_and_sign_out_everywhere_ends_them,
+    a_code_is_accepted_once_even_when_raced,
+    parallel_guesses_are_each_counted,
+    system_clients_get_tokens_with_their_secret,
     language_and_elder_mode_are_remembered_per_account,
     clerk_is_confined_to_her_district,
     separated_duties_cannot_be_combined,
@@ -396,6 +400,82 @@ async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
     assert!(id.token_principal(token.token.expose(), now).await.is_err());
 }
 
+async fn a_code_is_accepted_once_even_when_raced(t: TestDb) {
+    fixture(&t).await;
+    let now = t0();
+    let pw = SecretString::new(PASSWORD.into());
+    let code = totp_at(TOTP, now.timestamp());
+    let mut pending = Vec::new();
+    for _ in 0..4 {
+        pending.push(t.identity.begin_sign_in(&attempt("clerk.mingyue", &pw, "s"), "t", now).await.unwrap().token);
+    }
+    let tasks: Vec<_> = pending
+        .into_iter()
+        .map(|token| {
+            let id = t.identity.clone();
+            let code = code.clone();
+            tokio::spawn(async move { id.complete_sign_in(token.expose(), &code, "s", "t", now).await.is_ok() })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += usize::from(task.await.unwrap());
+    }
+    assert_eq!(accepted, 1);
+}
+
+async fn parallel_guesses_are_each_counted(t: TestDb) {
+    fixture(&t).await;
+    let now = t0();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let id = t.identity.clone();
+            tokio::spawn(async move {
+                let wrong = SecretString::new(format!("guess-number-{i}"));
+                id.begin_sign_in(&attempt("citizen.b", &wrong, &format!("10.9.0.{i}")), "t", now).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().is_err());
+    }
+    let failures = events(&t, "sign_in").await.into_iter().filter(|e| e.outcome == "failure").count();
+    let refused = events(&t, "sign_in").await.into_iter().filter(|e| e.outcome == "denied").count();
+    assert_eq!(failures + refused, 8);
+    // However they interleaved, at least five failures were counted and the account is locked.
+    assert!(failures >= 5, "{failures}");
+    let right = SecretString::new(PASSWORD.into());
+    assert!(matches!(
+        t.identity.begin_sign_in(&attempt("citizen.b", &right, "10.9.1.1"), "t", now).await,
+        Err(Error::Locked { .. })
+    ));
+}
+
+async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
+    fixture(&t).await;
+    let now = t0();
+    let created = t
+        .identity
+        .create_account_recorded(
+            &identity::console_account_create(),
+            NewAccount {
+                kind: Some(AccountKind::System),
+                username: "CN-YL/GOV/DEPT-PSB/population".into(),
+                display_name: "公安人口库".into(),
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.username, "cn-yl/gov/dept-psb/population");
+    let secret = created.temporary_password.unwrap();
+    let token =
+        t.identity.issue_token(&attempt("CN-YL/GOV/DEPT-PSB/population", &secret, "s"), None, now).await.unwrap();
+    let p = t.identity.token_principal(token.token.expose(), now).await.unwrap();
+    assert_eq!(p.kind, AccountKind::System);
+}
+
 async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {
     fixture(&t).await;
     let id = &t.identity;
@@ -455,10 +535,46 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
             other => panic!("{duty}: {other:?}"),
         }
     }
-    // A non-duty role can be added, and granting again is a no-op.
-    assert!(id.grant_role_recorded(&roles, &auditor, "leader", now).await.unwrap());
-    assert!(!id.grant_role_recorded(&roles, &auditor, "leader", now).await.unwrap());
-    assert!(matches!(id.grant_role_recorded(&roles, &auditor, "no_such_role", now).await, Err(Error::NotFound(_))));
+    // An administrative duty is held alone: no business role beside it, and a clerk cannot
+    // become an administrator.
+    assert!(matches!(
+        id.grant_role_recorded(&roles, &auditor, "leader", now).await,
+        Err(Error::Conflict { code: "duty_conflict", .. })
+    ));
+    let clerk = id.account_id("clerk.mingyue").await.unwrap();
+    assert!(matches!(
+        id.grant_role_recorded(&roles, &clerk, "security_admin", now).await,
+        Err(Error::Conflict { code: "duty_conflict", .. })
+    ));
+    // Business roles combine; granting again is a no-op.
+    assert!(id.grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
+    assert!(!id.grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
+    assert!(matches!(id.grant_role_recorded(&roles, &clerk, "no_such_role", now).await, Err(Error::NotFound(_))));
+    // Nobody grants roles to themselves, whatever their permission.
+    let secadmin = id
+        .create_account_recorded(
+            &identity::console_account_create(),
+            NewAccount {
+                kind: Some(AccountKind::Staff),
+                username: "sec.admin".into(),
+                display_name: "安全管理员".into(),
+                password: Some(SecretString::new(PASSWORD.into())),
+                totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                department_code: Some("990000-CZ".into()),
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    id.grant_role_recorded(&roles, &secadmin.id, "security_admin", now).await.unwrap();
+    let p = id.token_principal(&token_for(id, "sec.admin", now).await, now).await.unwrap();
+    let cap = p.authorize::<identity::authz::RoleGrant>().unwrap();
+    assert!(matches!(
+        id.grant_role_recorded(&cap, &secadmin.id, "window_clerk", now).await,
+        Err(Error::Denied(Denial::OwnAccount))
+    ));
+    assert!(id.grant_role_recorded(&cap, &clerk, "approver", now).await.unwrap());
     // The database itself refuses a second duty, whoever writes.
     let direct = sqlx::query(
         "INSERT INTO account_roles (account_id, role_code, duty, granted_at) VALUES ($1, 'system_admin', 'system_admin', 0)",
@@ -558,6 +674,15 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     let s = id.session(token.expose(), now).await.unwrap();
     assert_eq!(s.gate, Gate::Ready);
     assert_eq!(s.unused_recovery_codes, 10);
+    // A working authenticator cannot be replaced from a session alone.
+    assert!(matches!(
+        id.begin_totp_enrolment(&s.principal.account_id).await,
+        Err(Error::Conflict { code: "mfa_already_enrolled", .. })
+    ));
+    assert!(matches!(
+        id.confirm_totp_enrolment(&s.principal.account_id, &code, "s", "t", now).await,
+        Err(Error::Conflict { code: "mfa_already_enrolled", .. })
+    ));
     // A recovery code stands in for the authenticator, once.
     let later = now + Duration::minutes(5);
     let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
@@ -579,8 +704,9 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
 
 async fn region_codes_must_extend_their_parent(t: TestDb) {
     fixture(&t).await;
+    let now = t0();
     let org = identity::console_organisation_manage();
-    let mut tx = t.db.pool.begin().await.unwrap();
+    let mut tx = t.db.begin().await.unwrap();
     let id = &t.identity;
     for (code, parent) in [
         ("880100", Some("990000")),    // city outside the province
@@ -589,11 +715,14 @@ async fn region_codes_must_extend_their_parent(t: TestDb) {
         ("990102", Some("990100")),    // exists
         ("99a102", Some("990100")),    // not digits
     ] {
-        let e = id.create_region(&mut tx, &org, code, "X", parent).await.unwrap_err();
+        let e = id.create_region(&mut tx, &org, code, "X", parent, now).await.unwrap_err();
         assert!(matches!(e, Error::Invalid { .. } | Error::Conflict { .. }), "{code}: {e:?}");
     }
-    assert!(matches!(id.create_region(&mut tx, &org, "990105", "X", Some("999999")).await, Err(Error::NotFound(_))));
-    let r = id.create_region(&mut tx, &org, "990105", "新区", Some("990100")).await.unwrap();
+    assert!(matches!(
+        id.create_region(&mut tx, &org, "990105", "X", Some("999999"), now).await,
+        Err(Error::NotFound(_))
+    ));
+    let r = id.create_region(&mut tx, &org, "990105", "新区", Some("990100"), now).await.unwrap();
     assert_eq!(r.level, "district");
     assert_eq!(r.path, "/990000/990100/990105/");
     tx.commit().await.unwrap();

@@ -181,7 +181,7 @@ async fn residents(
     Authorized(cap): Authorized<ResidentRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ResidentView>>, ApiError> {
-    Ok(Json(state.identity.residents(&cap, q.limit.unwrap_or(100)).await?))
+    Ok(Json(state.identity.residents(&cap, q.limit.unwrap_or(100), Utc::now()).await?))
 }
 
 /// A resident's record (identifiers masked), within the caller's jurisdiction.

@@ -33,6 +33,7 @@ pub enum ErrorCode {
     InsufficientClearance,
     CsrfFailed,
     Conflict,
+    MfaAlreadyEnrolled,
     UsernameTaken,
     DutyConflict,
     RegionExists,
@@ -71,6 +72,7 @@ impl ErrorCode {
             ErrorCode::InsufficientClearance => "insufficient_clearance",
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::MfaAlreadyEnrolled => "mfa_already_enrolled",
             ErrorCode::UsernameTaken => "username_taken",
             ErrorCode::DutyConflict => "duty_conflict",
             ErrorCode::RegionExists => "region_exists",
@@ -131,6 +133,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::InsufficientClearance,
     ErrorCode::CsrfFailed,
     ErrorCode::Conflict,
+    ErrorCode::MfaAlreadyEnrolled,
     ErrorCode::UsernameTaken,
     ErrorCode::DutyConflict,
     ErrorCode::RegionExists,
@@ -248,6 +251,7 @@ impl From<identity::Denial> for ApiError {
             identity::Denial::Forbidden(_) => ErrorCode::Forbidden,
             identity::Denial::OutsideJurisdiction => ErrorCode::OutsideJurisdiction,
             identity::Denial::InsufficientClearance => ErrorCode::InsufficientClearance,
+            identity::Denial::OwnAccount => ErrorCode::Forbidden,
         };
         ApiError::new(StatusCode::FORBIDDEN, code, d.to_string())
     }

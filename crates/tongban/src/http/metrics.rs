@@ -55,7 +55,11 @@ impl Metrics {
 }
 
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    // Only the standard methods become label values: arbitrary ones would grow series forever.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_string(),
+        _ => "OTHER".to_string(),
+    };
     let route = super::route_of(&request);
     let started = Instant::now();
     let response = next.run(request).await;

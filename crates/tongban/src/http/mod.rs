@@ -76,7 +76,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
-        .layer(middleware::from_fn(render_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -105,10 +105,11 @@ fn is_page(path: &str) -> bool {
 
 /// Gives every error response its body: `{code, message, request_id}` for API clients, an
 /// error page for browsers. Responses that already carry a JSON or HTML body are left alone.
-async fn render_errors(request: Request, next: Next) -> Response {
+async fn render_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let page = is_page(request.uri().path())
         .then(|| (web::PagePrefs::from_headers(request.headers()), web::csrf_of(request.headers())));
+    let secure = state.secure_cookies;
     let started = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
@@ -147,6 +148,15 @@ async fn render_errors(request: Request, next: Next) -> Response {
     let body = match page {
         Some((prefs, csrf)) => {
             parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            // The page's forms (language, elder mode) need a CSRF cookie like any other page.
+            let csrf = match csrf {
+                Some(c) => c,
+                None => {
+                    let fresh = crate::secrets::random_token(32);
+                    parts.headers.append(header::SET_COOKIE, web::csrf_cookie(&fresh, secure));
+                    fresh
+                }
+            };
             Body::from(web::error_page(&prefs, &csrf, &error, &request_id))
         }
         None => {

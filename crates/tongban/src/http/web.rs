@@ -64,8 +64,12 @@ pub struct PagePrefs {
 }
 
 /// The CSRF cookie of a request, for forms on pages rendered outside a handler.
-pub fn csrf_of(headers: &HeaderMap) -> String {
-    cookie(headers, CSRF_COOKIE).unwrap_or_default().to_string()
+pub fn csrf_of(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, CSRF_COOKIE).filter(|v| v.len() >= 32).map(str::to_string)
+}
+
+pub fn csrf_cookie(value: &str, secure: bool) -> HeaderValue {
+    set_cookie(CSRF_COOKIE, value, None, secure)
 }
 
 impl PagePrefs {
@@ -110,7 +114,7 @@ impl FromRequestParts<AppState> for PageCtx {
                 prefs.elder = s.elder_mode;
             }
         }
-        let existing = cookie(&parts.headers, CSRF_COOKIE).filter(|v| v.len() >= 32).map(str::to_string);
+        let existing = csrf_of(&parts.headers);
         let new_csrf = existing.is_none();
         Ok(PageCtx {
             prefs,
@@ -254,9 +258,10 @@ fn user_agent(headers: &HeaderMap) -> String {
     headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
-/// Only local paths: never an open redirect.
+/// Only plain local paths: never an open redirect, never a header that cannot be built.
 fn local_path(p: &str) -> &str {
-    if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') { p } else { "/" }
+    let plain = p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
+    if plain && p.starts_with('/') && !p.starts_with("//") && p.len() <= 200 { p } else { "/" }
 }
 
 fn redirect_with_cookies(to: &str, cookies: Vec<HeaderValue>) -> Response {
@@ -783,4 +788,17 @@ async fn staff(ctx: PageCtx) -> Response {
             .collect(),
     };
     ctx.page(StatusCode::OK, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn return_paths_stay_local() {
+        for ok in ["/", "/account", "/signin/mfa", "/static/app.css"] {
+            assert_eq!(super::local_path(ok), ok);
+        }
+        for bad in ["//evil.example", "/\t/evil.example", "/\n", "https://evil.example", "/a?b=c", "", "/\\evil"] {
+            assert_eq!(super::local_path(bad), "/", "{bad:?}");
+        }
+    }
 }

@@ -94,6 +94,8 @@ pub enum Denial {
     OutsideJurisdiction,
     #[error("the record's classification exceeds the caller's clearance")]
     InsufficientClearance,
+    #[error("nobody changes the roles of their own account")]
+    OwnAccount,
 }
 
 /// Computes per-permission allowances from roles. `region_path` is the account's region;
@@ -138,7 +140,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    pub fn new(
+    pub(in crate::identity) fn new(
         account_id: String,
         username: String,
         display_name: String,

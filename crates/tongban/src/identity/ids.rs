@@ -34,6 +34,9 @@ pub fn validate_resident_id(id: &str) -> Result<String, IdError> {
     if id.chars().count() != 18 {
         return Err(IdError::Length);
     }
+    if !id.is_ascii() {
+        return Err(IdError::Charset);
+    }
     let (body, check) = id.split_at(17);
     if !body.bytes().all(|b| b.is_ascii_digit()) || !(check == "X" || check.bytes().all(|b| b.is_ascii_digit())) {
         return Err(IdError::Charset);
@@ -122,6 +125,7 @@ mod tests {
         assert_eq!(validate_resident_id("11010519491231002"), Err(IdError::Length));
         assert_eq!(validate_resident_id("1101051949123100AX"), Err(IdError::Charset));
         assert_eq!(validate_resident_id("110105194913310029"), Err(IdError::BirthDate));
+        assert_eq!(validate_resident_id("一一〇一〇五一九四九一二三一〇〇二X"), Err(IdError::Charset));
     }
 
     #[test]

@@ -74,10 +74,15 @@ pub fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-/// The stored form of a recovery code: hyphens and case do not matter to the user.
-pub fn recovery_code_hash(code: &str) -> String {
+/// The stored form of a recovery code: HMAC-SHA-256 under a key derived from the master
+/// key, so a database dump alone does not allow guessing codes offline. Hyphens and case do
+/// not matter to the user.
+pub fn recovery_code_hash(key: &[u8; 32], code: &str) -> String {
+    use hmac::{Hmac, Mac};
     let normal: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase();
-    crate::secrets::sha256_hex(&normal)
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else { return String::new() };
+    mac.update(normal.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cfg(test)]
@@ -136,6 +141,8 @@ mod tests {
         let unique: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(unique.len(), RECOVERY_CODES);
         let c = &codes[0];
-        assert_eq!(recovery_code_hash(c), recovery_code_hash(&c.to_uppercase().replace('-', " ")));
+        let key = [5u8; 32];
+        assert_eq!(recovery_code_hash(&key, c), recovery_code_hash(&key, &c.to_uppercase().replace('-', " ")));
+        assert_ne!(recovery_code_hash(&key, c), recovery_code_hash(&[6u8; 32], c));
     }
 }

@@ -65,12 +65,26 @@ pub async fn region_children(c: &mut AnyConnection, parent_id: Option<&str>) -> 
     rows.iter().map(region_from).collect()
 }
 
+/// The bounds of a materialized-path subtree as a range (`path <= x < upper`), which both
+/// databases answer from the unique index; `LIKE 'prefix%'` with a parameter cannot.
+fn subtree_bounds(path: &str) -> (String, String) {
+    // Paths end with '/', and '0' is the character after '/'.
+    let upper = match path.strip_suffix('/') {
+        Some(stem) => format!("{stem}0"),
+        None => format!("{path}\u{10ffff}"),
+    };
+    (path.to_string(), upper)
+}
+
 /// Every region under (and including) the subtree at `path`.
 pub async fn regions_in_subtree(c: &mut AnyConnection, path: &str) -> Result<Vec<RegionRef>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, code, name, level, path FROM regions WHERE path LIKE $1 ORDER BY path")
-        .bind(format!("{path}%"))
-        .fetch_all(c)
-        .await?;
+    let (low, high) = subtree_bounds(path);
+    let rows =
+        sqlx::query("SELECT id, code, name, level, path FROM regions WHERE path >= $1 AND path < $2 ORDER BY path")
+            .bind(low)
+            .bind(high)
+            .fetch_all(c)
+            .await?;
     rows.iter().map(region_from).collect()
 }
 
@@ -114,9 +128,10 @@ pub async fn departments_in_subtree(
 ) -> Result<Vec<(DepartmentRef, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT d.id, d.code, d.name, r.name AS region_name FROM departments d \
-         JOIN regions r ON r.id = d.region_id WHERE r.path LIKE $1 ORDER BY r.path, d.code",
+         JOIN regions r ON r.id = d.region_id WHERE r.path >= $1 AND r.path < $2 ORDER BY r.path, d.code",
     )
-    .bind(format!("{path}%"))
+    .bind(subtree_bounds(path).0)
+    .bind(subtree_bounds(path).1)
     .fetch_all(c)
     .await?;
     rows.iter()
@@ -384,21 +399,16 @@ pub async fn role_duty(c: &mut AnyConnection, role: &str) -> Result<Option<Optio
     row.map(|r| r.try_get::<Option<String>, _>("duty")).transpose()
 }
 
-pub async fn duties_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT role_code, duty FROM account_roles WHERE account_id = $1 AND duty IS NOT NULL")
+/// The roles an account holds, with the duty each carries.
+pub async fn role_codes_of(
+    c: &mut AnyConnection,
+    account_id: &str,
+) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT role_code, duty FROM account_roles WHERE account_id = $1 ORDER BY role_code")
         .bind(account_id)
         .fetch_all(c)
         .await?;
     rows.iter().map(|r| Ok((r.try_get("role_code")?, r.try_get("duty")?))).collect()
-}
-
-pub async fn has_role(c: &mut AnyConnection, account_id: &str, role: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 AS one FROM account_roles WHERE account_id = $1 AND role_code = $2")
-        .bind(account_id)
-        .bind(role)
-        .fetch_optional(c)
-        .await?
-        .is_some())
 }
 
 pub async fn insert_account_role(
@@ -446,13 +456,15 @@ pub async fn set_password(
     Ok(())
 }
 
-pub async fn set_totp_last_step(c: &mut AnyConnection, account_id: &str, step: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
+/// Claims a TOTP time step: true only for the one request that moves the step forward, so
+/// a code cannot be used twice even by concurrent requests on several nodes.
+pub async fn claim_totp_step(c: &mut AnyConnection, account_id: &str, step: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE accounts SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
         .bind(step)
         .bind(account_id)
         .execute(c)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn pending_totp(c: &mut AnyConnection, account_id: &str) -> Result<Option<String>, sqlx::Error> {
@@ -549,39 +561,36 @@ pub async fn set_preferences(
 
 // --- throttles -------------------------------------------------------------------------
 
-pub struct Throttle {
-    pub failures: i64,
-    pub last_failure: i64,
-    pub locked_until: i64,
+/// Until when `key` is locked (0: not locked).
+pub async fn locked_until(c: &mut AnyConnection, key: &str) -> Result<i64, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT locked_until FROM sign_in_throttles WHERE key = $1").bind(key).fetch_optional(c).await?;
+    Ok(row.map(|r| r.try_get("locked_until")).transpose()?.unwrap_or(0))
 }
 
-pub async fn throttle(c: &mut AnyConnection, key: &str) -> Result<Option<Throttle>, sqlx::Error> {
-    let row = sqlx::query("SELECT failures, last_failure, locked_until FROM sign_in_throttles WHERE key = $1")
-        .bind(key)
-        .fetch_optional(c)
-        .await?;
-    row.map(|r| {
-        Ok(Throttle {
-            failures: r.try_get("failures")?,
-            last_failure: r.try_get("last_failure")?,
-            locked_until: r.try_get("locked_until")?,
-        })
-    })
-    .transpose()
-}
-
-pub async fn put_throttle(c: &mut AnyConnection, key: &str, t: &Throttle) -> Result<(), sqlx::Error> {
+/// Counts one failure atomically (failures older than `window_start` no longer count) and
+/// returns the new count, so parallel guesses cannot share one increment.
+pub async fn count_failure(c: &mut AnyConnection, key: &str, now: i64, window_start: i64) -> Result<i64, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO sign_in_throttles (key, failures, last_failure, locked_until) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure = excluded.last_failure, \
-         locked_until = excluded.locked_until",
+        "INSERT INTO sign_in_throttles (key, failures, last_failure, locked_until) VALUES ($1, 1, $2, 0) \
+         ON CONFLICT (key) DO UPDATE SET \
+         failures = CASE WHEN sign_in_throttles.last_failure >= $3 THEN sign_in_throttles.failures + 1 ELSE 1 END, \
+         last_failure = $2 RETURNING failures",
     )
     .bind(key)
-    .bind(t.failures)
-    .bind(t.last_failure)
-    .bind(t.locked_until)
-    .execute(c)
-    .await?;
+    .bind(now)
+    .bind(window_start)
+    .fetch_one(c)
+    .await?
+    .try_get("failures")
+}
+
+pub async fn lock_until(c: &mut AnyConnection, key: &str, until: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sign_in_throttles SET locked_until = $1 WHERE key = $2 AND locked_until < $1")
+        .bind(until)
+        .bind(key)
+        .execute(c)
+        .await?;
     Ok(())
 }
 
@@ -883,9 +892,10 @@ pub async fn residents_in_subtree(
     let rows = sqlx::query(
         "SELECT c.account_id, c.real_name, c.id_number, c.mobile, r.id, r.code, r.name, r.level, r.path \
          FROM citizens c JOIN accounts a ON a.id = c.account_id JOIN regions r ON r.id = a.region_id \
-         WHERE r.path LIKE $1 ORDER BY c.account_id LIMIT $2",
+         WHERE r.path >= $1 AND r.path < $2 ORDER BY c.account_id LIMIT $3",
     )
-    .bind(format!("{path}%"))
+    .bind(subtree_bounds(path).0)
+    .bind(subtree_bounds(path).1)
     .bind(limit)
     .fetch_all(c)
     .await?;
@@ -895,4 +905,18 @@ pub async fn residents_in_subtree(
 pub async fn account_id_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<String>, sqlx::Error> {
     let row = sqlx::query("SELECT id FROM accounts WHERE username = $1").bind(username).fetch_optional(c).await?;
     row.map(|r| r.try_get("id")).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subtree_bounds_cover_exactly_the_subtree() {
+        let (low, high) = super::subtree_bounds("/990000/990100/990102/");
+        for inside in ["/990000/990100/990102/", "/990000/990100/990102/990102001/"] {
+            assert!(low.as_str() <= inside && inside < high.as_str(), "{inside}");
+        }
+        for outside in ["/990000/990100/990103/", "/990000/990100/9901020/", "/990000/990100/"] {
+            assert!(!(low.as_str() <= outside && outside < high.as_str()), "{outside}");
+        }
+    }
 }

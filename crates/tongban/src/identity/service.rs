@@ -11,7 +11,7 @@ use super::authz::{
     AccountCreate, EnterpriseRead, OrganisationManage, OrganisationRead, ResidentRead,
     RoleGrant as RoleGrantPermission, SecurityEventRead,
 };
-use super::repo::{self, Credentials, EventRow, SessionRow, Throttle};
+use super::repo::{self, Credentials, EventRow, SessionRow};
 use super::{
     AccountKind, Capability, Denial, DepartmentRef, Error, Principal, RegionLevel, RegionRef, ids, mfa, password,
 };
@@ -359,6 +359,10 @@ impl Identity {
         &self.db
     }
 
+    fn recovery_code_hash(&self, code: &str) -> String {
+        mfa::recovery_code_hash(&self.key.derive("recovery-codes"), code)
+    }
+
     pub fn policy(&self) -> &SessionPolicy {
         &self.policy
     }
@@ -380,9 +384,7 @@ impl Identity {
         let now_ms = millis(now);
         let mut wait_ms = 0;
         for key in keys {
-            if let Some(t) = repo::throttle(c, key).await? {
-                wait_ms = wait_ms.max(t.locked_until - now_ms);
-            }
+            wait_ms = wait_ms.max(repo::locked_until(c, key).await? - now_ms);
         }
         if wait_ms > 0 {
             record(c, Event::new("sign_in", "denied").username(username).source(source).detail("locked"), now).await?;
@@ -405,14 +407,9 @@ impl Identity {
     ) -> Result<(), Error> {
         let now_ms = millis(now);
         for (key, threshold) in [(account_key(username), ACCOUNT_THRESHOLD), (source_key(source), SOURCE_THRESHOLD)] {
-            let previous = repo::throttle(c, &key).await?;
-            let failures = match previous {
-                Some(t) if now_ms - t.last_failure < FAILURE_WINDOW_SECS * 1000 => t.failures + 1,
-                _ => 1,
-            };
-            let locked_until = if failures >= threshold { now_ms + lock_duration_ms(failures, threshold) } else { 0 };
-            repo::put_throttle(c, &key, &Throttle { failures, last_failure: now_ms, locked_until }).await?;
+            let failures = repo::count_failure(c, &key, now_ms, now_ms - FAILURE_WINDOW_SECS * 1000).await?;
             if failures >= threshold {
+                repo::lock_until(c, &key, now_ms + lock_duration_ms(failures, threshold)).await?;
                 let mut e = Event::new("lockout", "success").username(username).source(source).object(&key);
                 if let Some(id) = account_id {
                     e = e.account(id);
@@ -445,23 +442,25 @@ impl Identity {
     }
 
     /// Throttle check and password verification.
-    async fn check_password(
-        &self,
-        c: &mut AnyConnection,
-        attempt: &SignInAttempt<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Credentials, Error> {
+    /// Throttle check and password verification. No database connection is held while
+    /// argon2 runs, so a burst of sign-ins cannot starve the pool.
+    async fn check_password(&self, attempt: &SignInAttempt<'_>, now: DateTime<Utc>) -> Result<Credentials, Error> {
         let username = attempt.username.trim().to_lowercase();
         let keys = [account_key(&username), source_key(attempt.source)];
-        self.ensure_not_locked(c, &keys, &username, attempt.source, now).await?;
-        let creds = repo::credentials_by_username(c, &username).await?;
+        let creds = {
+            let mut c = self.conn().await?;
+            self.ensure_not_locked(&mut c, &keys, &username, attempt.source, now).await?;
+            repo::credentials_by_username(&mut c, &username).await?
+        };
         let phc = creds.as_ref().and_then(|c| c.password_hash.clone());
         if verify_password(attempt.password.clone(), phc).await?
             && let Some(creds) = creds
         {
             return Ok(creds);
         }
-        self.fail(c, creds.as_ref().map(|c| c.id.as_str()), &username, attempt.source, "bad_password", now).await?;
+        let mut c = self.conn().await?;
+        self.fail(&mut c, creds.as_ref().map(|c| c.id.as_str()), &username, attempt.source, "bad_password", now)
+            .await?;
         Err(Error::InvalidCredentials)
     }
 
@@ -481,15 +480,10 @@ impl Identity {
         let accepted = match mfa::verify(&totp, code, unix) {
             Some(step) => {
                 let step = i64::try_from(step).unwrap_or(i64::MAX);
-                if step > creds.totp_last_step {
-                    repo::set_totp_last_step(c, &creds.id, step).await?;
-                    true
-                } else {
-                    false
-                }
+                step > creds.totp_last_step && repo::claim_totp_step(c, &creds.id, step).await?
             }
             None => {
-                let used = repo::use_recovery_code(c, &creds.id, &mfa::recovery_code_hash(code), millis(now)).await?;
+                let used = repo::use_recovery_code(c, &creds.id, &self.recovery_code_hash(code), millis(now)).await?;
                 if used {
                     record(
                         c,
@@ -554,8 +548,8 @@ impl Identity {
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<BrowserSignIn, Error> {
+        let creds = self.check_password(attempt, now).await?;
         let mut c = self.conn().await?;
-        let creds = self.check_password(&mut c, attempt, now).await?;
         if creds.totp_secret.is_some() {
             let token = self.create_session(&mut c, &creds.id, "mfa", attempt.source, user_agent, now).await?;
             return Ok(BrowserSignIn { token, awaiting_code: true });
@@ -652,7 +646,7 @@ impl Identity {
 
     /// Ends every session and revokes every API token of the account.
     pub async fn sign_out_everywhere(&self, account_id: &str, source: &str, now: DateTime<Utc>) -> Result<(), Error> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let sessions = repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
         let tokens = repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
         let detail = format!("sessions={sessions} tokens={tokens}");
@@ -707,19 +701,32 @@ impl Identity {
         totp: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, Error> {
+        let creds = self.check_password(attempt, now).await?;
         let mut c = self.conn().await?;
-        let creds = self.check_password(&mut c, attempt, now).await?;
-        if creds.totp_secret.is_some() {
-            let code = totp.map(str::trim).filter(|t| !t.is_empty()).ok_or(Error::MfaRequired)?;
-            self.check_code(&mut c, &creds, code, attempt.source, now).await.map_err(|e| match e {
-                Error::InvalidCode => Error::InvalidCredentials,
-                other => other,
-            })?;
+        let refusal = if creds.totp_secret.is_some() {
+            match totp.map(str::trim).filter(|t| !t.is_empty()) {
+                None => Some(Error::MfaRequired),
+                Some(code) => match self.check_code(&mut c, &creds, code, attempt.source, now).await {
+                    Ok(()) => None,
+                    Err(Error::InvalidCode) => return Err(Error::InvalidCredentials),
+                    Err(other) => return Err(other),
+                },
+            }
         } else if creds.kind == AccountKind::Staff {
-            return Err(Error::MfaEnrolmentRequired);
-        }
-        if creds.must_change_password {
-            return Err(Error::PasswordChangeRequired);
+            Some(Error::MfaEnrolmentRequired)
+        } else {
+            None
+        };
+        let refusal = refusal.or(creds.must_change_password.then_some(Error::PasswordChangeRequired));
+        if let Some(refusal) = refusal {
+            let reason = match refusal {
+                Error::MfaRequired => "mfa_required",
+                Error::MfaEnrolmentRequired => "mfa_enrolment_required",
+                _ => "password_change_required",
+            };
+            let e = Event::new("sign_in", "denied").account(&creds.id).username(&creds.username).source(attempt.source);
+            record(&mut c, e.detail(reason), now).await?;
+            return Err(refusal);
         }
         self.succeed(&mut c, &creds, attempt.source, "token", now).await?;
         let token = SecretString::new(random_token(32));
@@ -789,10 +796,16 @@ impl Identity {
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<SecretString, Error> {
-        let mut c = self.conn().await?;
         let PasswordChange { current, new } = change;
-        let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
+        let creds = {
+            let mut c = self.conn().await?;
+            let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
+            // Guessing the current password from a borrowed session is throttled too.
+            self.ensure_not_locked(&mut c, &[account_key(&creds.username)], &creds.username, source, now).await?;
+            creds
+        };
         if !verify_password(current.clone(), creds.password_hash.clone()).await? {
+            let mut c = self.conn().await?;
             self.fail(&mut c, Some(account_id), &creds.username, source, "bad_current_password", now).await?;
             return Err(Error::InvalidCredentials);
         }
@@ -801,8 +814,7 @@ impl Identity {
             return Err(Error::invalid("new_password", "the new password must differ from the current one"));
         }
         let phc = hash_password(new.clone()).await?;
-        drop(c);
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         repo::set_password(&mut tx, account_id, &phc, false).await?;
         repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
         repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
@@ -823,6 +835,9 @@ impl Identity {
     pub async fn begin_totp_enrolment(&self, account_id: &str) -> Result<Enrolment, Error> {
         let mut c = self.conn().await?;
         let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
+        if creds.totp_secret.is_some() {
+            return Err(already_enrolled());
+        }
         let context = totp_context(account_id);
         let secret = match repo::pending_totp(&mut c, account_id).await? {
             Some(sealed) => self.key.open(&sealed, &context).map_err(|e| Error::Internal(e.to_string()))?.to_vec(),
@@ -849,8 +864,12 @@ impl Identity {
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<(Vec<String>, SecretString), Error> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let creds = repo::credentials_by_id(&mut tx, account_id).await?.ok_or(Error::Unauthenticated)?;
+        // Replacing a working authenticator needs more than a session: refuse.
+        if creds.totp_secret.is_some() {
+            return Err(already_enrolled());
+        }
         let context = totp_context(account_id);
         let sealed = repo::pending_totp(&mut tx, account_id).await?.ok_or(Error::NotFound("enrolment"))?;
         let secret = self.key.open(&sealed, &context).map_err(|e| Error::Internal(e.to_string()))?;
@@ -858,7 +877,7 @@ impl Identity {
         let step = mfa::verify(&totp, code, u64::try_from(now.timestamp()).unwrap_or(0)).ok_or(Error::InvalidCode)?;
         repo::enable_totp(&mut tx, account_id, &sealed, i64::try_from(step).unwrap_or(i64::MAX)).await?;
         let codes = mfa::new_recovery_codes();
-        let hashes: Vec<String> = codes.iter().map(|c| mfa::recovery_code_hash(c)).collect();
+        let hashes: Vec<String> = codes.iter().map(|c| self.recovery_code_hash(c)).collect();
         repo::replace_recovery_codes(&mut tx, account_id, &hashes).await?;
         repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
         record(
@@ -937,10 +956,11 @@ impl Identity {
     pub async fn create_region(
         &self,
         c: &mut AnyConnection,
-        _cap: &Capability<OrganisationManage>,
+        cap: &Capability<OrganisationManage>,
         code: &str,
         name: &str,
         parent_code: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<RegionRef, Error> {
         let code = code.trim();
         let name = name.trim();
@@ -976,16 +996,19 @@ impl Identity {
         let path = format!("{}{code}/", parent.as_ref().map(|p| p.path.as_str()).unwrap_or("/"));
         let id = new_id();
         repo::insert_region(c, &id, code, name, level.as_str(), parent.as_ref().map(|p| p.id.as_str()), &path).await?;
+        record(c, Event::new("region_created", "success").account(cap.account_id()).object(&path).detail(name), now)
+            .await?;
         Ok(RegionRef { id, code: code.into(), name: name.into(), level: level.as_str().into(), path })
     }
 
     pub async fn create_department(
         &self,
         c: &mut AnyConnection,
-        _cap: &Capability<OrganisationManage>,
+        cap: &Capability<OrganisationManage>,
         code: &str,
         name: &str,
         region_code: &str,
+        now: DateTime<Utc>,
     ) -> Result<DepartmentRef, Error> {
         let region = repo::region_by_code(c, region_code).await?.ok_or(Error::NotFound("region"))?;
         if code.trim().is_empty() || name.trim().is_empty() {
@@ -999,6 +1022,8 @@ impl Identity {
         }
         let id = new_id();
         repo::insert_department(c, &id, code.trim(), name.trim(), &region.id).await?;
+        let event = Event::new("department_created", "success").account(cap.account_id()).object(code.trim());
+        record(c, event.detail(name.trim()), now).await?;
         Ok(DepartmentRef { id, code: code.trim().into(), name: name.trim().into() })
     }
 
@@ -1044,10 +1069,11 @@ impl Identity {
     pub async fn create_account(
         &self,
         c: &mut AnyConnection,
-        _cap: &Capability<AccountCreate>,
+        cap: &Capability<AccountCreate>,
         new: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<CreatedAccount, Error> {
+        // Usernames, system client names included, are case-insensitive: stored lower-case.
         let kind = new.kind.ok_or_else(|| Error::invalid("kind", "citizen, enterprise, staff or system"))?;
         let username = new.username.trim().to_lowercase();
         match kind {
@@ -1062,7 +1088,6 @@ impl Identity {
                 }
             }
         }
-        let username = if kind == AccountKind::System { new.username.trim().to_string() } else { username };
         let display_name = new.display_name.trim();
         if display_name.is_empty() || display_name.chars().count() > 100 {
             return Err(Error::invalid("display_name", "must be 1–100 characters"));
@@ -1151,7 +1176,8 @@ impl Identity {
                 created_at: millis(now),
             },
         )
-        .await?;
+        .await
+        .map_err(|e| unique_as(e, "username_taken", "the username is taken"))?;
         match &profile {
             Profile::Citizen { real_name, id_number, mobile } => {
                 repo::insert_citizen(c, &id, real_name, id_number, mobile)
@@ -1165,6 +1191,8 @@ impl Identity {
             }
             Profile::None => {}
         }
+        let event = Event::new("account_created", "success").account(cap.account_id()).object(&id).detail(&username);
+        record(c, event, now).await?;
         Ok(CreatedAccount { id, username, temporary_password: temporary })
     }
 
@@ -1175,29 +1203,15 @@ impl Identity {
         new: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<CreatedAccount, Error> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let created = self.create_account(&mut tx, cap, new, now).await?;
-        record(
-            &mut tx,
-            Event::new("account_created", "success")
-                .account(cap.account_id())
-                .object(&created.id)
-                .detail(&created.username),
-            now,
-        )
-        .await?;
         tx.commit().await?;
         Ok(created)
     }
 
     pub async fn account_id(&self, username: &str) -> Result<String, Error> {
         let mut c = self.conn().await?;
-        let name = username.trim();
-        let found = match repo::account_id_by_username(&mut c, name).await? {
-            Some(id) => Some(id),
-            None => repo::account_id_by_username(&mut c, &name.to_lowercase()).await?,
-        };
-        found.ok_or(Error::NotFound("account"))
+        repo::account_id_by_username(&mut c, &username.trim().to_lowercase()).await?.ok_or(Error::NotFound("account"))
     }
 
     /// Grants a role. Refuses a second separated duty (三员分立); the target's sessions end,
@@ -1210,18 +1224,23 @@ impl Identity {
         role: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
+        if account_id == cap.account_id() {
+            return Err(Error::Denied(Denial::OwnAccount));
+        }
         let target = repo::account(c, account_id).await?.ok_or(Error::NotFound("account"))?;
         if !matches!(target.kind, AccountKind::Staff | AccountKind::System) {
             return Err(Error::invalid("account_id", "roles are held by staff and system accounts"));
         }
         let duty = repo::role_duty(c, role).await?.ok_or(Error::NotFound("role"))?;
-        if repo::has_role(c, account_id, role).await? {
+        let held = repo::role_codes_of(c, account_id).await?;
+        if held.iter().any(|(code, _)| code == role) {
             return Ok(false);
         }
-        if duty.is_some()
-            && let Some((held, _)) = repo::duties_of(c, account_id).await?.into_iter().next()
-        {
-            return Err(duty_conflict(role, &held));
+        // 三员分立: an administrative duty is the account's only role, so an administrator
+        // never also reads residents' records.
+        let clash = if duty.is_some() { held.first() } else { held.iter().find(|(_, d)| d.is_some()) };
+        if let Some((other, _)) = clash {
+            return Err(duty_conflict(role, other));
         }
         repo::insert_account_role(c, account_id, role, duty.as_deref(), millis(now), cap.account_id()).await.map_err(
             |e| {
@@ -1253,7 +1272,7 @@ impl Identity {
         role: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let granted = self.grant_role(&mut tx, cap, account_id, role, now).await?;
         tx.commit().await?;
         self.tokens.forget_account(account_id);
@@ -1267,7 +1286,7 @@ impl Identity {
         role: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let mut tx = self.db.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         if !repo::delete_account_role(&mut tx, account_id, role).await? {
             return Err(Error::NotFound("role grant"));
         }
@@ -1326,12 +1345,21 @@ impl Identity {
     }
 
     /// Residents within the caller's jurisdiction (masked), at most `limit`.
-    pub async fn residents(&self, cap: &Capability<ResidentRead>, limit: i64) -> Result<Vec<ResidentView>, Error> {
+    pub async fn residents(
+        &self,
+        cap: &Capability<ResidentRead>,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ResidentView>, Error> {
         let mut c = self.conn().await?;
         let root = match cap.scope() {
             super::Scope::All => "/".to_string(),
             super::Scope::Subtree(p) => p.clone(),
         };
+        // The list shows basic (L2) records: the caller's clearance must cover that.
+        if let Err(denial) = cap.check_record(&root, 2) {
+            return Err(self.deny(&mut c, cap, "residents", denial, now).await);
+        }
         let rows = repo::residents_in_subtree(&mut c, &root, limit.clamp(1, 500)).await?;
         Ok(rows.into_iter().map(resident_view).collect())
     }
@@ -1396,11 +1424,19 @@ fn level_of(s: &str) -> Option<RegionLevel> {
     .find(|l| l.as_str() == s)
 }
 
+fn already_enrolled() -> Error {
+    Error::Conflict {
+        code: "mfa_already_enrolled",
+        message: "two-step verification is already on for this account".into(),
+    }
+}
+
 fn duty_conflict(role: &str, held: &str) -> Error {
     Error::Conflict {
         code: "duty_conflict",
         message: format!(
-            "{role} cannot be combined with {held}: system admin, security admin and auditor are separate duties"
+            "{role} cannot be combined with {held}: system admin, security admin and auditor are separate duties, \
+             each held alone"
         ),
     }
 }
