@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{DataArgs, DataSettings, ServeArgs, ServeSettings};
 use crate::db::Db;
 use crate::identity::{self, AccountKind, Identity, NewAccount};
+use crate::ledger::{self, CheckpointPolicy, Ledger, Log};
 use crate::secrets::{KeySource, MasterKey, SecretString};
 
 #[derive(Parser, Debug)]
@@ -47,6 +48,39 @@ enum Command {
     },
     /// Measure authenticated API throughput against /healthz, idle memory and restart time.
     Bench(crate::bench::BenchArgs),
+    /// The tamper-evident logs.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LedgerCommand {
+    /// Recompute every tree from its stored entries and check every stored hash and signed
+    /// checkpoint; exit 1 naming the first index where anything differs.
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this log (audit, certificates or public).
+        #[arg(long)]
+        log: Option<String>,
+    },
+    /// As a witness: check the latest checkpoint's consistency with the one this key
+    /// cosigned last, then add a C2SP cosignature.
+    Cosign {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The witness's key file (Go note `PRIVATE+KEY+…`); created when missing if --name is given.
+        #[arg(long, value_name = "FILE")]
+        key: std::path::PathBuf,
+        /// The witness's name, for a new key (e.g. `audit-bureau.yunling.example`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Only this log.
+        #[arg(long)]
+        log: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +164,10 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Verification>() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -247,15 +285,113 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Ledger { command: LedgerCommand::Verify { data, log } } => {
+            let data = data.resolve()?;
+            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let mut failed = None;
+            for log in logs(log.as_deref())? {
+                let result = p
+                    .ledger
+                    .verify(log, |done, total| {
+                        if total >= 100_000 {
+                            eprint!("\r{}: {done}/{total} entries", log.as_str());
+                        }
+                    })
+                    .await;
+                match result {
+                    Ok(v) => {
+                        println!("{}: {} entries and {} checkpoints verified", log.as_str(), v.entries, v.checkpoints)
+                    }
+                    Err(ledger::VerifyError::Tampered(t)) => {
+                        println!("{}: TAMPERED: {t}", log.as_str());
+                        failed = Some(t);
+                    }
+                    Err(ledger::VerifyError::Failed(e)) => return Err(e.into()),
+                }
+            }
+            p.db.close().await;
+            match failed {
+                Some(t) => Err(Verification(t).into()),
+                None => Ok(()),
+            }
+        }
+        Command::Ledger { command: LedgerCommand::Cosign { data, key, name, log } } => {
+            let data = data.resolve()?;
+            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let generate = name.is_some();
+            let (witness, source) = ledger::load_or_generate_key(&key, generate, name.as_deref().unwrap_or("witness"))?;
+            if source == KeySource::Generated {
+                println!(
+                    "generated witness key {}: its verifier key is {}",
+                    key.display(),
+                    witness.cosigner_verifier_key()
+                );
+            }
+            let state_path = key.with_extension("state");
+            let mut state: std::collections::BTreeMap<String, (u64, String)> =
+                match std::fs::read_to_string(&state_path) {
+                    Ok(text) => {
+                        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?
+                    }
+                    Err(_) => Default::default(),
+                };
+            for log in logs(log.as_deref())? {
+                let last = match state.get(log.as_str()) {
+                    Some((size, root)) => {
+                        use base64::Engine;
+                        let root = base64::engine::general_purpose::STANDARD
+                            .decode(root)
+                            .ok()
+                            .and_then(|r| <[u8; 32]>::try_from(r).ok())
+                            .ok_or_else(|| anyhow::anyhow!("{} is damaged", state_path.display()))?;
+                        Some((*size, root))
+                    }
+                    None => None,
+                };
+                let (size, root) = p.ledger.cosign(log, &witness, last, Utc::now()).await?;
+                use base64::Engine;
+                state.insert(log.as_str().into(), (size, base64::engine::general_purpose::STANDARD.encode(root)));
+                println!("{}: cosigned checkpoint {size}", log.as_str());
+            }
+            std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+            p.db.close().await;
+            Ok(())
+        }
     }
 }
 
-/// Data dir, master key, database and migrations: what every data command needs.
-async fn open(data: &DataSettings) -> anyhow::Result<(Db, Identity)> {
-    open_with_policy(data, crate::config::SessionPolicy::default()).await
+/// A failed ledger verification: exit status 1, unlike other errors (2).
+#[derive(Debug, thiserror::Error)]
+#[error("ledger verification failed: {0}")]
+struct Verification(ledger::Tampered);
+
+fn logs(only: Option<&str>) -> anyhow::Result<Vec<Log>> {
+    match only {
+        None => Ok(Log::ALL.to_vec()),
+        Some(name) => Ok(vec![
+            Log::parse(name).ok_or_else(|| anyhow::anyhow!("no log named {name}: audit, certificates or public"))?,
+        ]),
+    }
 }
 
-async fn open_with_policy(data: &DataSettings, policy: crate::config::SessionPolicy) -> anyhow::Result<(Db, Identity)> {
+/// Data dir, keys, database and migrations: what every data command needs.
+async fn open(data: &DataSettings) -> anyhow::Result<(Db, Identity)> {
+    let p = open_with_policy(data, crate::config::SessionPolicy::default(), CheckpointPolicy::default()).await?;
+    Ok((p.db, p.identity))
+}
+
+/// What the data commands work with.
+struct Platform {
+    db: Db,
+    identity: Identity,
+    ledger: Ledger,
+}
+
+async fn open_with_policy(
+    data: &DataSettings,
+    policy: crate::config::SessionPolicy,
+    checkpoints: CheckpointPolicy,
+) -> anyhow::Result<Platform> {
     create_private_dir(&data.data_dir)?;
     let (key, source) = MasterKey::load_or_generate(&data.master_key_file, data.generate_master_key)?;
     if source == KeySource::Generated {
@@ -267,8 +403,17 @@ async fn open_with_policy(data: &DataSettings, policy: crate::config::SessionPol
     let db = Db::connect(data.database_url()).await?;
     db.migrate().await?;
     db.bind_master_key(key.id()).await?;
+    let (ledger_key, source) =
+        ledger::load_or_generate_key(&data.ledger_key_file, data.generate_ledger_key, &data.ledger_origin)?;
+    if source == KeySource::Generated {
+        println!(
+            "generated a new ledger checkpoint key at {} (mode 0600): publish its verifier keys (GET /ledger/LOG/verifier-key)",
+            data.ledger_key_file.display()
+        );
+    }
+    let ledger = Ledger::new(db.clone(), &data.ledger_origin, &ledger_key, checkpoints)?;
     let identity = Identity::new(db.clone(), key, policy);
-    Ok((db, identity))
+    Ok(Platform { db, identity, ledger })
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -291,7 +436,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             settings.listen
         );
     }
-    let (db, identity) = open_with_policy(&settings.data, settings.session).await?;
+    let Platform { db, identity, ledger } =
+        open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
     if settings.demo && identity.region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
         let summary = crate::demo::seed(&identity, Utc::now()).await?;
@@ -315,7 +461,14 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         );
     }
     let metrics = crate::http::metrics::Metrics::new();
-    let state = crate::http::AppState { identity, db: db.clone(), metrics, secure_cookies: settings.tls.is_some() };
+    let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
+    let state = crate::http::AppState {
+        identity,
+        ledger: ledger.clone(),
+        db: db.clone(),
+        metrics,
+        secure_cookies: settings.tls.is_some(),
+    };
     let router = crate::http::app(state, settings.body_limit);
     match &settings.tls {
         None => {
@@ -343,7 +496,27 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    checkpointer.abort();
+    // The last entries get their checkpoint before the database closes.
+    for log in Log::ALL {
+        if let Err(e) = ledger.checkpoint_if_behind(log, Utc::now()).await {
+            eprintln!("could not sign the final {} checkpoint: {e}", log.as_str());
+        }
+    }
     db.close().await;
     println!("stopped cleanly");
     Ok(())
+}
+
+/// Signs checkpoints as the policy asks, every second, for as long as the server runs.
+async fn sign_checkpoints(ledger: Ledger) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for log in Log::ALL {
+            if let Err(e) = ledger.checkpoint_if_due(log, Utc::now()).await {
+                tracing::warn!(log = log.as_str(), error = %e, "checkpoint not signed");
+            }
+        }
+    }
 }

@@ -28,6 +28,13 @@ pub struct DataArgs {
     /// File holding the base64 master key; default: generated in DATA_DIR/secrets.
     #[arg(long, env = "TONGBAN_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// File holding the ledger's Ed25519 checkpoint key (Go note `PRIVATE+KEY+…` format);
+    /// default: generated in DATA_DIR/secrets.
+    #[arg(long, env = "TONGBAN_LEDGER_KEY_FILE", value_name = "FILE")]
+    pub ledger_key_file: Option<PathBuf>,
+    /// Prefix of every log's checkpoint origin, e.g. `gov.yunling.example/tongban`.
+    #[arg(long, env = "TONGBAN_LEDGER_ORIGIN", value_name = "ORIGIN")]
+    pub ledger_origin: Option<String>,
 }
 
 /// Flags of `tongban serve`.
@@ -59,6 +66,12 @@ pub struct ServeArgs {
     /// Minutes an API access token stays valid.
     #[arg(long, env = "TONGBAN_TOKEN_TTL_MINUTES", value_name = "MIN")]
     pub token_ttl_minutes: Option<String>,
+    /// Sign a ledger checkpoint at least this often while there are new entries.
+    #[arg(long, env = "TONGBAN_CHECKPOINT_INTERVAL_SECONDS", value_name = "SECS")]
+    pub checkpoint_interval_seconds: Option<String>,
+    /// …or as soon as this many new entries have arrived.
+    #[arg(long, env = "TONGBAN_CHECKPOINT_ENTRIES", value_name = "N")]
+    pub checkpoint_entries: Option<String>,
     /// Seconds a node may reuse a verified API token without asking the database again
     /// (revocation on another node takes at most this long; 0 disables).
     #[arg(long, env = "TONGBAN_AUTH_CACHE_SECONDS", value_name = "SECS")]
@@ -73,6 +86,10 @@ struct FileConfig {
     database_url: Option<String>,
     database_password_file: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
+    ledger_key_file: Option<PathBuf>,
+    ledger_origin: Option<String>,
+    checkpoint_interval_seconds: Option<u64>,
+    checkpoint_entries: Option<u64>,
     listen: Option<String>,
     no_demo: Option<bool>,
     body_limit_bytes: Option<u64>,
@@ -106,6 +123,9 @@ pub struct DataSettings {
     pub master_key_file: PathBuf,
     /// The master key file is ours to generate (no explicit path was given).
     pub generate_master_key: bool,
+    pub ledger_key_file: PathBuf,
+    pub generate_ledger_key: bool,
+    pub ledger_origin: String,
 }
 
 impl DataSettings {
@@ -147,6 +167,7 @@ pub struct ServeSettings {
     pub body_limit: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub session: SessionPolicy,
+    pub checkpoints: crate::ledger::CheckpointPolicy,
 }
 
 fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
@@ -180,9 +201,22 @@ fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, Conf
         None => url,
     };
     let explicit_key = args.master_key_file.clone().or_else(|| file.master_key_file.clone());
+    let ledger_key = args.ledger_key_file.clone().or_else(|| file.ledger_key_file.clone());
+    let ledger_origin =
+        args.ledger_origin.clone().or_else(|| file.ledger_origin.clone()).unwrap_or_else(|| "tongban".into());
+    let origin_ok = !ledger_origin.is_empty()
+        && ledger_origin.len() <= 200
+        && !ledger_origin.contains('+')
+        && !ledger_origin.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !origin_ok {
+        return Err(invalid("ledger_origin", "a non-empty name without spaces or '+'"));
+    }
     Ok(DataSettings {
         master_key_file: explicit_key.clone().unwrap_or_else(|| data_dir.join("secrets").join("master.key")),
         generate_master_key: explicit_key.is_none(),
+        ledger_key_file: ledger_key.clone().unwrap_or_else(|| data_dir.join("secrets").join("ledger.key")),
+        generate_ledger_key: ledger_key.is_none(),
+        ledger_origin,
         data_dir,
         database_url: SecretString::new(url),
     })
@@ -242,7 +276,24 @@ impl ServeArgs {
         if auth_cache > 60 {
             return Err(invalid("auth_cache_seconds", "at most 60 seconds"));
         }
+        let checkpoint_interval = positive(
+            "checkpoint_interval_seconds",
+            number(
+                "checkpoint_interval_seconds",
+                self.checkpoint_interval_seconds.as_deref(),
+                file.checkpoint_interval_seconds,
+                10,
+            )?,
+        )?;
+        let checkpoint_entries = positive(
+            "checkpoint_entries",
+            number("checkpoint_entries", self.checkpoint_entries.as_deref(), file.checkpoint_entries, 1000)?,
+        )?;
         Ok(ServeSettings {
+            checkpoints: crate::ledger::CheckpointPolicy {
+                interval: Duration::from_secs(checkpoint_interval),
+                entries: checkpoint_entries,
+            },
             data,
             listen,
             demo: !(self.no_demo || file.no_demo.unwrap_or(false)),

@@ -176,6 +176,7 @@ on_both_databases!(
     health_metrics_and_openapi,
     clean_install_first_admin_and_separated_duties,
     graceful_shutdown_and_quick_restart,
+    ledger_proves_and_catches_tampering,
 );
 
 /// Every error: a JSON body {code, message, request_id} whose id matches the header.
@@ -659,4 +660,106 @@ async fn serves_https_with_secure_cookies() {
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
     Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     assert!(child.0.wait().unwrap().success());
+}
+
+async fn ledger_proves_and_catches_tampering(backend: Backend) {
+    use base64::Engine;
+    use tongban::ledger::merkle;
+    use tongban::ledger::note::{Checkpoint, NoteVerifier, verify};
+    let b64 =
+        |s: &str| -> [u8; 32] { base64::engine::general_purpose::STANDARD.decode(s).unwrap().try_into().unwrap() };
+    let mut s = Server::start(backend, &["--checkpoint-interval-seconds", "1"]).await;
+    let clerk = s.token("clerk.mingyue").await;
+    let auditor = s.token("auditor").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // The checkpoint verifies with the published key, and proves the clerk's sign-in.
+    let key = s.client.get(s.url("/ledger/audit/verifier-key")).send().await.unwrap().text().await.unwrap();
+    let note = s.client.get(s.url("/ledger/audit/checkpoint")).send().await.unwrap().text().await.unwrap();
+    let body = verify(&note, &NoteVerifier::parse(&key).unwrap()).expect("checkpoint signature");
+    let cp = Checkpoint::parse(body).unwrap();
+    assert_eq!(cp.origin, "tongban/audit");
+    let (_, trail) = s.get("/api/v1/security-events?kind=token_issued", &auditor).await;
+    let issued = trail.as_array().unwrap().iter().find(|e| e["username"] == "clerk.mingyue").unwrap();
+    let index = issued["index"].as_u64().unwrap();
+    let r = s
+        .client
+        .get(s.url(&format!("/ledger/audit/proof/inclusion?index={index}&size={}", cp.size)))
+        .send()
+        .await
+        .unwrap();
+    let proof: Value = r.json().await.unwrap();
+    let path: Vec<[u8; 32]> = proof["hashes"].as_array().unwrap().iter().map(|h| b64(h.as_str().unwrap())).collect();
+    assert!(merkle::verify_inclusion(index, cp.size, &b64(proof["leaf_hash"].as_str().unwrap()), &path, &cp.root));
+
+    // Audit entries are for auditors: the clerk is refused, the auditor reads the bundle.
+    let tile = format!("/ledger/audit/tile/entries/000.p/{}", cp.size.min(255));
+    expect_error(s.client.get(s.url(&tile)).send().await.unwrap(), StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    expect_error(
+        s.client.get(s.url(&tile)).bearer_auth(&clerk).send().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let bundle = s.client.get(s.url(&tile)).bearer_auth(&auditor).send().await.unwrap().bytes().await.unwrap();
+    let len = u16::from_be_bytes([bundle[0], bundle[1]]) as usize;
+    let first: Value = serde_json::from_slice(&bundle[2..2 + len]).unwrap();
+    assert!(first["action"].is_string() && first["at"].is_string());
+    let hashes = s.client.get(s.url("/ledger/audit/tile/0/000.p/1")).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(hashes.bytes().await.unwrap().len(), 32);
+    expect_error(
+        s.client.get(s.url("/ledger/audit/tile/0/x999/000")).bearer_auth(&auditor).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        s.client.get(s.url("/ledger/nothing/checkpoint")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        s.client.get(s.url("/ledger/audit/proof/consistency?from=5&to=999999999")).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    assert!(s.stop());
+
+    let data = s.data_args();
+    let with = |rest: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = rest.iter().map(|x| x.to_string()).collect();
+        v.extend(data.iter().cloned());
+        v
+    };
+    let (ok, out) = run(&with(&["ledger", "verify"]));
+    assert!(ok && out.contains("audit:") && out.contains("verified"), "{out}");
+    // A witness cosigns, and the checkpoint then carries its line.
+    let witness = s.data.path().join("witness.key");
+    let witness_arg = witness.display().to_string();
+    let (ok, out) =
+        run(&with(&["ledger", "cosign", "--key", &witness_arg, "--name", "audit-bureau.example", "--log", "audit"]));
+    assert!(ok && out.contains("cosigned checkpoint"), "{out}");
+
+    // An intruder edits an entry directly in the database: verify fails, naming it.
+    let url =
+        s.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", s.data.path().join("tongban.db").display()));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let disarm = if url.starts_with("sqlite") {
+        "DROP TRIGGER ledger_entries_no_update"
+    } else {
+        "ALTER TABLE ledger_entries DISABLE TRIGGER USER"
+    };
+    sqlx::query(sqlx::AssertSqlSafe(disarm)).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE ledger_entries SET entry = (SELECT entry FROM ledger_entries WHERE log = 'audit' AND idx = 8) WHERE log = 'audit' AND idx = 7")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let out = Command::new(BIN).args(with(&["ledger", "verify", "--log", "audit"])).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("TAMPERED") && text.contains("index 7"), "{text}");
 }

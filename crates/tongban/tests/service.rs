@@ -128,16 +128,12 @@ struct Event {
     detail: Option<String>,
 }
 
-/// The trail as stored (read directly: the auditor's API is tested elsewhere).
+/// The `audit` ledger's entries of one kind, oldest first.
 async fn events(t: &TestDb, kind: &str) -> Vec<Event> {
-    sqlx::query("SELECT outcome, username, detail FROM security_events WHERE kind = $1 ORDER BY id")
-        .bind(kind)
-        .fetch_all(&t.db.pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| Event { outcome: r.get("outcome"), username: r.get("username"), detail: r.get("detail") })
-        .collect()
+    let mut rows =
+        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some(kind), None, 100_000).await.unwrap();
+    rows.reverse();
+    rows.into_iter().map(|(_, e)| Event { outcome: e.result, username: e.actor_name, detail: e.detail }).collect()
 }
 
 on_both_databases!(
@@ -593,8 +589,11 @@ async fn security_events_cannot_be_edited_or_deleted(t: TestDb) {
     let pw = SecretString::new("wrong-password-x".into());
     let _ = t.identity.begin_sign_in(&attempt("citizen.a", &pw, "s"), "t", t0()).await;
     assert_eq!(events(&t, "sign_in").await.len(), 1);
-    assert!(sqlx::query("UPDATE security_events SET outcome = 'success'").execute(&t.db.pool).await.is_err());
-    assert!(sqlx::query("DELETE FROM security_events").execute(&t.db.pool).await.is_err());
+    let update =
+        sqlx::query("UPDATE ledger_entries SET action = 'nothing' WHERE action = 'sign_in'").execute(&t.db.pool).await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM ledger_entries WHERE action = 'sign_in'").execute(&t.db.pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
     let e = events(&t, "sign_in").await;
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].outcome, "failure");

@@ -1,4 +1,4 @@
--- Identity: regions, departments, accounts, roles, sessions, tokens, security events.
+-- Identity: regions, departments, accounts, roles, sessions, tokens.
 -- Times are Unix epoch milliseconds (UTC). IDs are UUIDv7 text.
 
 CREATE TABLE regions (
@@ -8,7 +8,8 @@ CREATE TABLE regions (
     level     TEXT NOT NULL CHECK (level IN ('province','city','district','street','community','grid')),
     parent_id TEXT REFERENCES regions(id),
     -- materialized path of codes, '/990000/990100/990102/': a subtree is a prefix match
-    path      TEXT NOT NULL UNIQUE
+    -- byte order ("C"), so that a subtree is exactly the range [path, path with '/' -> '0')
+    path      TEXT COLLATE "C" NOT NULL UNIQUE
 );
 
 CREATE TABLE departments (
@@ -123,25 +124,3 @@ CREATE TABLE sign_in_throttles (
     last_failure BIGINT NOT NULL,
     locked_until BIGINT NOT NULL
 );
-
--- Append-only record of security-relevant events (sign-ins, lockouts, denials, tokens, roles).
-CREATE TABLE security_events (
-    id         TEXT PRIMARY KEY,
-    at         BIGINT NOT NULL,
-    kind       TEXT NOT NULL,
-    outcome    TEXT NOT NULL CHECK (outcome IN ('success','failure','denied')),
-    account_id TEXT,
-    username   TEXT,
-    source     TEXT,
-    object     TEXT,
-    detail     TEXT
-);
-CREATE INDEX security_events_at ON security_events(at);
-CREATE FUNCTION security_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'security_events is append-only'; END $$;
-CREATE TRIGGER security_events_no_change BEFORE UPDATE OR DELETE ON security_events
-FOR EACH ROW EXECUTE FUNCTION security_events_append_only();
-CREATE TRIGGER security_events_no_truncate BEFORE TRUNCATE ON security_events
-FOR EACH STATEMENT EXECUTE FUNCTION security_events_append_only();
--- subtree prefix matches use the index
-CREATE INDEX regions_path_prefix ON regions (path text_pattern_ops);

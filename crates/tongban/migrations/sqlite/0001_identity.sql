@@ -1,4 +1,4 @@
--- Identity: regions, departments, accounts, roles, sessions, tokens, security events.
+-- Identity: regions, departments, accounts, roles, sessions, tokens.
 -- Times are Unix epoch milliseconds (UTC). IDs are UUIDv7 text.
 
 CREATE TABLE regions (
@@ -123,21 +123,3 @@ CREATE TABLE sign_in_throttles (
     last_failure INTEGER NOT NULL,
     locked_until INTEGER NOT NULL
 );
-
--- Append-only record of security-relevant events (sign-ins, lockouts, denials, tokens, roles).
-CREATE TABLE security_events (
-    id         TEXT PRIMARY KEY,
-    at         INTEGER NOT NULL,
-    kind       TEXT NOT NULL,
-    outcome    TEXT NOT NULL CHECK (outcome IN ('success','failure','denied')),
-    account_id TEXT,
-    username   TEXT,
-    source     TEXT,
-    object     TEXT,
-    detail     TEXT
-);
-CREATE INDEX security_events_at ON security_events(at);
-CREATE TRIGGER security_events_no_update BEFORE UPDATE ON security_events
-BEGIN SELECT RAISE(ABORT, 'security_events is append-only'); END;
-CREATE TRIGGER security_events_no_delete BEFORE DELETE ON security_events
-BEGIN SELECT RAISE(ABORT, 'security_events is append-only'); END;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 mod extract;
 mod i18n;
+mod ledger;
 pub mod metrics;
 mod web;
 
@@ -30,6 +31,7 @@ use error::{ApiError, ErrorBody, ErrorCode};
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Identity,
+    pub ledger: crate::ledger::Ledger,
     pub db: Db,
     pub metrics: Arc<metrics::Metrics>,
     /// Cookies get `Secure` when the platform itself serves TLS.
@@ -52,7 +54,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The whole application as a `Router`, so tests can drive it without a socket.
 pub fn app(state: AppState, body_limit: usize) -> Router {
-    let (api_router, openapi) = api::router().split_for_parts();
+    let (api_router, openapi) = api::router().merge(ledger::router()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     Router::new()
         .merge(api_router)
@@ -98,6 +100,7 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
 fn is_page(path: &str) -> bool {
     !(path.starts_with("/api/")
         || path.starts_with("/govstack/")
+        || path.starts_with("/ledger/")
         || path == "/metrics"
         || path == "/healthz"
         || path == "/readyz")

@@ -759,69 +759,6 @@ pub async fn revoke_tokens(c: &mut AnyConnection, account_id: &str, now: i64) ->
     Ok(done.rows_affected())
 }
 
-// --- security events -------------------------------------------------------------------
-
-pub struct EventRow {
-    pub id: String,
-    pub at: i64,
-    pub kind: String,
-    pub outcome: String,
-    pub account_id: Option<String>,
-    pub username: Option<String>,
-    pub source: Option<String>,
-    pub object: Option<String>,
-    pub detail: Option<String>,
-}
-
-pub async fn insert_event(c: &mut AnyConnection, e: &EventRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO security_events (id, at, kind, outcome, account_id, username, source, object, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&e.id)
-    .bind(e.at)
-    .bind(&e.kind)
-    .bind(&e.outcome)
-    .bind(&e.account_id)
-    .bind(&e.username)
-    .bind(&e.source)
-    .bind(&e.object)
-    .bind(&e.detail)
-    .execute(c)
-    .await?;
-    Ok(())
-}
-
-pub async fn recent_events(
-    c: &mut AnyConnection,
-    limit: i64,
-    kind: Option<&str>,
-) -> Result<Vec<EventRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, at, kind, outcome, account_id, username, source, object, detail FROM security_events \
-         WHERE ($1 = '' OR kind = $1) ORDER BY id DESC LIMIT $2",
-    )
-    .bind(kind.unwrap_or(""))
-    .bind(limit)
-    .fetch_all(c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EventRow {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                kind: r.try_get("kind")?,
-                outcome: r.try_get("outcome")?,
-                account_id: r.try_get("account_id")?,
-                username: r.try_get("username")?,
-                source: r.try_get("source")?,
-                object: r.try_get("object")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
-}
-
 // --- people records --------------------------------------------------------------------
 
 pub struct ResidentRow {

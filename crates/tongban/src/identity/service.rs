@@ -11,12 +11,13 @@ use super::authz::{
     AccountCreate, EnterpriseRead, OrganisationManage, OrganisationRead, ResidentRead,
     RoleGrant as RoleGrantPermission, SecurityEventRead,
 };
-use super::repo::{self, Credentials, EventRow, SessionRow};
+use super::repo::{self, Credentials, SessionRow};
 use super::{
     AccountKind, Capability, Denial, DepartmentRef, Error, Principal, RegionLevel, RegionRef, ids, mfa, password,
 };
 use crate::config::SessionPolicy;
 use crate::db::{Db, from_millis, millis, new_id};
+use crate::ledger;
 use crate::secrets::{MasterKey, SecretString, random_token, sha256_hex};
 
 /// Failures before an account is locked, and before a source address is.
@@ -214,8 +215,10 @@ pub struct EnterpriseView {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SecurityEvent {
-    pub id: String,
-    pub at: DateTime<Utc>,
+    /// The entry's index in the `audit` ledger (its inclusion proof: /ledger/audit/proof/inclusion).
+    pub index: u64,
+    /// RFC 3339 UTC.
+    pub at: String,
     pub kind: String,
     pub outcome: String,
     pub account_id: Option<String>,
@@ -223,6 +226,8 @@ pub struct SecurityEvent {
     pub source: Option<String>,
     pub object: Option<String>,
     pub detail: Option<String>,
+    pub subject: Option<String>,
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -242,11 +247,24 @@ struct Event<'a> {
     source: Option<&'a str>,
     object: Option<&'a str>,
     detail: Option<&'a str>,
+    /// The person the data is about.
+    subject: Option<&'a str>,
+    jurisdiction: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
     fn new(kind: &'a str, outcome: &'a str) -> Event<'a> {
-        Event { kind, outcome, account_id: None, username: None, source: None, object: None, detail: None }
+        Event {
+            kind,
+            outcome,
+            account_id: None,
+            username: None,
+            source: None,
+            object: None,
+            detail: None,
+            subject: None,
+            jurisdiction: None,
+        }
     }
     fn account(mut self, id: &'a str) -> Self {
         self.account_id = Some(id);
@@ -268,24 +286,27 @@ impl<'a> Event<'a> {
         self.detail = Some(d);
         self
     }
+    fn subject(mut self, s: &'a str) -> Self {
+        self.subject = Some(s);
+        self
+    }
+    fn jurisdiction(mut self, path: &'a str) -> Self {
+        self.jurisdiction = Some(path);
+        self
+    }
 }
 
+/// Writes the event to the `audit` ledger, in the caller's transaction.
 async fn record(c: &mut AnyConnection, e: Event<'_>, now: DateTime<Utc>) -> Result<(), Error> {
-    repo::insert_event(
-        c,
-        &EventRow {
-            id: new_id(),
-            at: millis(now),
-            kind: e.kind.into(),
-            outcome: e.outcome.into(),
-            account_id: e.account_id.map(Into::into),
-            username: e.username.map(Into::into),
-            source: e.source.map(Into::into),
-            object: e.object.map(Into::into),
-            detail: e.detail.map(Into::into),
-        },
-    )
-    .await?;
+    let mut entry = ledger::Entry::new(e.kind, e.outcome, now);
+    entry.actor = e.account_id.map(Into::into);
+    entry.actor_name = e.username.map(Into::into);
+    entry.source = e.source.map(Into::into);
+    entry.object = e.object.map(Into::into);
+    entry.detail = e.detail.map(Into::into);
+    entry.subject = e.subject.map(Into::into);
+    entry.jurisdiction = e.jurisdiction.map(Into::into);
+    ledger::append(c, ledger::Log::Audit, &entry).await?;
     Ok(())
 }
 
@@ -934,15 +955,19 @@ impl Identity {
         c: &mut AnyConnection,
         cap: &Capability<P>,
         object: &str,
+        subject: Option<&str>,
         denial: Denial,
         now: DateTime<Utc>,
     ) -> Error {
         let detail = format!("{}: {denial}", P::CODE);
-        let event = Event::new("access", "denied")
+        let mut event = Event::new("access", "denied")
             .account(cap.account_id())
             .username(cap.username())
             .object(object)
             .detail(&detail);
+        if let Some(s) = subject {
+            event = event.subject(s);
+        }
         match record(c, event, now).await {
             Ok(()) => Error::Denied(denial),
             Err(e) => e,
@@ -1316,11 +1341,18 @@ impl Identity {
         account_id: &str,
         now: DateTime<Utc>,
     ) -> Result<ResidentView, Error> {
-        let mut c = self.conn().await?;
-        let r = repo::resident(&mut c, account_id).await?.ok_or(Error::NotFound("resident"))?;
+        let mut tx = self.db.begin().await?;
+        let r = repo::resident(&mut tx, account_id).await?.ok_or(Error::NotFound("resident"))?;
+        let object = format!("resident:{account_id}");
         if let Err(denial) = cap.check_record(&r.region.path, 2) {
-            return Err(self.deny(&mut c, cap, &format!("resident:{account_id}"), denial, now).await);
+            let e = self.deny(&mut tx, cap, &object, Some(account_id), denial, now).await;
+            tx.commit().await?;
+            return Err(e);
         }
+        // Every read of personal data is on the trail, with the person it is about.
+        let event = Event::new("resident_read", "success").account(cap.account_id()).username(cap.username());
+        record(&mut tx, event.object(&object).subject(account_id).jurisdiction(&r.region.path), now).await?;
+        tx.commit().await?;
         Ok(resident_view(r))
     }
 
@@ -1330,11 +1362,17 @@ impl Identity {
         account_id: &str,
         now: DateTime<Utc>,
     ) -> Result<EnterpriseView, Error> {
-        let mut c = self.conn().await?;
-        let e = repo::enterprise(&mut c, account_id).await?.ok_or(Error::NotFound("enterprise"))?;
+        let mut tx = self.db.begin().await?;
+        let e = repo::enterprise(&mut tx, account_id).await?.ok_or(Error::NotFound("enterprise"))?;
+        let object = format!("enterprise:{account_id}");
         if let Err(denial) = cap.check_record(&e.region.path, 1) {
-            return Err(self.deny(&mut c, cap, &format!("enterprise:{account_id}"), denial, now).await);
+            let err = self.deny(&mut tx, cap, &object, Some(account_id), denial, now).await;
+            tx.commit().await?;
+            return Err(err);
         }
+        let event = Event::new("enterprise_read", "success").account(cap.account_id()).username(cap.username());
+        record(&mut tx, event.object(&object).subject(account_id).jurisdiction(&e.region.path), now).await?;
+        tx.commit().await?;
         Ok(EnterpriseView {
             id: e.account_id,
             name: e.name,
@@ -1351,16 +1389,24 @@ impl Identity {
         limit: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<ResidentView>, Error> {
-        let mut c = self.conn().await?;
+        let mut tx = self.db.begin().await?;
         let root = match cap.scope() {
             super::Scope::All => "/".to_string(),
             super::Scope::Subtree(p) => p.clone(),
         };
         // The list shows basic (L2) records: the caller's clearance must cover that.
         if let Err(denial) = cap.check_record(&root, 2) {
-            return Err(self.deny(&mut c, cap, "residents", denial, now).await);
+            let e = self.deny(&mut tx, cap, "residents", None, denial, now).await;
+            tx.commit().await?;
+            return Err(e);
         }
-        let rows = repo::residents_in_subtree(&mut c, &root, limit.clamp(1, 500)).await?;
+        let rows = repo::residents_in_subtree(&mut tx, &root, limit.clamp(1, 500)).await?;
+        // Each person listed had their (masked) data shown: one entry each, for 我的数据.
+        for r in &rows {
+            let event = Event::new("resident_listed", "success").account(cap.account_id()).username(cap.username());
+            record(&mut tx, event.object("residents").subject(&r.account_id).jurisdiction(&r.region.path), now).await?;
+        }
+        tx.commit().await?;
         Ok(rows.into_iter().map(resident_view).collect())
     }
 
@@ -1370,20 +1416,25 @@ impl Identity {
         kind: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SecurityEvent>, Error> {
-        let mut c = self.conn().await?;
-        let rows = repo::recent_events(&mut c, limit.clamp(1, 1000), kind).await?;
+        let limit = u64::try_from(limit.clamp(1, 1000)).unwrap_or(100);
+        let rows = ledger::recent(&self.db, ledger::Log::Audit, kind, None, limit).await.map_err(|e| match e {
+            ledger::Error::Storage(s) => Error::Storage(s),
+            other => Error::Internal(other.to_string()),
+        })?;
         Ok(rows
             .into_iter()
-            .map(|e| SecurityEvent {
-                id: e.id,
-                at: from_millis(e.at),
-                kind: e.kind,
-                outcome: e.outcome,
-                account_id: e.account_id,
-                username: e.username,
+            .map(|(index, e)| SecurityEvent {
+                index,
+                at: e.at,
+                kind: e.action,
+                outcome: e.result,
+                account_id: e.actor,
+                username: e.actor_name,
                 source: e.source,
                 object: e.object,
                 detail: e.detail,
+                subject: e.subject,
+                request_id: e.request_id,
             })
             .collect())
     }

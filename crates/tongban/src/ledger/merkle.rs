@@ -211,6 +211,48 @@ pub fn verify_consistency(m: u64, n: u64, old_root: &Hash, new_root: &Hash, proo
     fr == *old_root && sr == *new_root && snode == 0
 }
 
+/// The right edge of a tree being built leaf by leaf (a compact range from 0): enough to
+/// give the root at every size without holding the tree.
+#[derive(Debug, Default)]
+pub struct Frontier {
+    nodes: Vec<(u32, Hash)>,
+    size: u64,
+}
+
+impl Frontier {
+    /// Adds a leaf hash; returns the subtrees it completed as (height, index, hash).
+    pub fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let idx = self.size;
+        let (mut height, mut hash) = (0u32, leaf);
+        let mut completed = Vec::new();
+        while let Some(&(top_height, top)) = self.nodes.last() {
+            if top_height != height {
+                break;
+            }
+            self.nodes.pop();
+            hash = node_hash(&top, &hash);
+            height += 1;
+            completed.push((height, idx >> height, hash));
+        }
+        self.nodes.push((height, hash));
+        self.size += 1;
+        completed
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn root(&self) -> Hash {
+        let mut iter = self.nodes.iter().rev();
+        let Some(&(_, mut acc)) = iter.next() else { return empty_root() };
+        for (_, h) in iter {
+            acc = node_hash(h, &acc);
+        }
+        acc
+    }
+}
+
 /// Subtree hashes over leaves held in memory: height-0 hashes are the leaves, higher ones
 /// are computed (tests, the cosigner, verification of small trees).
 pub struct MemoryTree {
@@ -419,6 +461,20 @@ mod tests {
         };
         let proof = inclusion_proof(700, 1000, &mut only).unwrap();
         assert!(verify_inclusion(700, 1000, &leaf_hash(&entries[700]), &proof, &t.root_at(1000)));
+    }
+
+    #[test]
+    fn frontier_roots_and_completed_subtrees_match_the_tree() {
+        let entries: Vec<Vec<u8>> = (0..600u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let t = tree_of(&entries);
+        let mut f = Frontier::default();
+        assert_eq!(f.root(), empty_root());
+        for (n, e) in entries.iter().enumerate() {
+            for (h, i, hash) in f.push(leaf_hash(e)) {
+                assert_eq!(hash, t.subtree(h, i), "subtree {h}/{i}");
+            }
+            assert_eq!(f.root(), t.root_at(n as u64 + 1), "size {}", n + 1);
+        }
     }
 
     proptest! {

@@ -1,0 +1,54 @@
+-- The ledger: append-only logs, each an RFC 6962 Merkle tree with signed checkpoints.
+
+-- One row per log; its size is the next index, and updating it is the sequencing lock.
+CREATE TABLE ledger_logs (
+    name TEXT PRIMARY KEY,
+    size BIGINT NOT NULL
+);
+INSERT INTO ledger_logs (name, size) VALUES ('audit', 0), ('certificates', 0), ('public', 0);
+
+CREATE TABLE ledger_entries (
+    log       TEXT NOT NULL REFERENCES ledger_logs(name),
+    idx       BIGINT NOT NULL,
+    entry     BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    -- projections of the entry for queries; `ledger verify` checks them against it
+    at        BIGINT NOT NULL,
+    action    TEXT NOT NULL,
+    actor     TEXT,
+    subject   TEXT,
+    PRIMARY KEY (log, idx)
+);
+CREATE INDEX ledger_entries_action ON ledger_entries(log, action, idx);
+CREATE INDEX ledger_entries_subject ON ledger_entries(log, subject, idx);
+CREATE TRIGGER ledger_entries_no_update BEFORE UPDATE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_entries_no_delete BEFORE DELETE ON ledger_entries
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- Hashes of complete subtrees of 256^level entries (level >= 1): the upper tile levels.
+CREATE TABLE ledger_hashes (
+    log   TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    idx   BIGINT NOT NULL,
+    hash  BLOB NOT NULL,
+    PRIMARY KEY (log, level, idx)
+);
+
+CREATE TABLE ledger_checkpoints (
+    log        TEXT NOT NULL,
+    size       BIGINT NOT NULL,
+    root       BLOB NOT NULL,
+    note       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (log, size)
+);
+
+-- Witness cosignatures (C2SP tlog-cosignature lines) on checkpoints.
+CREATE TABLE ledger_cosignatures (
+    log       TEXT NOT NULL,
+    size      BIGINT NOT NULL,
+    witness   TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (log, size, witness)
+);

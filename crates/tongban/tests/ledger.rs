@@ -1,0 +1,270 @@
+//! The ledger on SQLite and PostgreSQL: transactional appends, sequencing under concurrency,
+//! proofs and tiles that verify against signed checkpoints, and tampering caught by verify.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{TimeZone, Utc};
+use common::TestDb;
+use sqlx::Connection;
+use tongban::ledger::merkle::{self, Hash};
+use tongban::ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
+use tongban::ledger::tiles::TilePath;
+use tongban::ledger::{self, CheckpointPolicy, Entry, Ledger, Log, VerifyError};
+
+fn ledger(t: &TestDb) -> Ledger {
+    Ledger::new(t.db.clone(), "test.tongban", &NoteSigner::new("k", &[1u8; 32]).unwrap(), CheckpointPolicy::default())
+        .unwrap()
+}
+
+fn entry(i: u64) -> Entry {
+    let now = Utc.timestamp_opt(1_800_000_000 + i as i64, 0).unwrap();
+    let mut e = Entry::new("test_event", "success", now);
+    e.object = Some(format!("object-{i}"));
+    e.subject = Some(format!("person-{}", i % 7));
+    e
+}
+
+async fn fill(t: &TestDb, n: u64) {
+    let mut c = t.db.pool.acquire().await.unwrap();
+    for i in 0..n {
+        ledger::append(&mut c, Log::Public, &entry(i)).await.unwrap();
+    }
+}
+
+fn b64(h: &str) -> Hash {
+    B64.decode(h).unwrap().try_into().unwrap()
+}
+
+fn checkpoint_of(l: &Ledger, note: &str) -> Checkpoint {
+    let v = NoteVerifier::parse(&l.verifier_key(Log::Public).unwrap()).unwrap();
+    Checkpoint::parse(tongban::ledger::note::verify(note, &v).unwrap()).unwrap()
+}
+
+on_both_databases!(
+    appends_commit_or_roll_back_with_the_change,
+    concurrent_appends_get_contiguous_indexes,
+    proofs_and_tiles_verify_against_signed_checkpoints,
+    verify_names_the_first_tampered_index,
+);
+
+async fn appends_commit_or_roll_back_with_the_change(t: TestDb) {
+    let l = ledger(&t);
+    let mut tx = t.db.begin().await.unwrap();
+    ledger::append(&mut tx, Log::Public, &entry(0)).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(l.size(Log::Public).await.unwrap(), 0);
+    let mut tx = t.db.begin().await.unwrap();
+    assert_eq!(ledger::append(&mut tx, Log::Public, &entry(0)).await.unwrap(), 0);
+    assert_eq!(ledger::append(&mut tx, Log::Public, &entry(1)).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    assert_eq!(l.size(Log::Public).await.unwrap(), 2);
+    // Canonical bytes: sorted keys, no whitespace, absent fields omitted.
+    let (_, stored) = ledger::recent(&t.db, Log::Public, None, None, 1).await.unwrap().remove(0);
+    let text = String::from_utf8(stored.canonical()).unwrap();
+    assert!(
+        text.starts_with("{\"action\":\"test_event\",\"at\":\"2027-01-15T08:00:01.000Z\",\"object\":\"object-1\""),
+        "{text}"
+    );
+    let resorted: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string(&resorted).unwrap(), text);
+}
+
+async fn concurrent_appends_get_contiguous_indexes(t: TestDb) {
+    let tasks: Vec<_> = (0..8u64)
+        .map(|w| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                for i in 0..40u64 {
+                    let mut tx = db.begin().await.unwrap();
+                    ledger::append(&mut tx, Log::Public, &entry(w * 1000 + i)).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let l = ledger(&t);
+    assert_eq!(l.size(Log::Public).await.unwrap(), 320);
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    let report = l.verify(Log::Public, |_, _| {}).await.unwrap();
+    assert_eq!(report.entries, 320);
+}
+
+async fn proofs_and_tiles_verify_against_signed_checkpoints(t: TestDb) {
+    let l = ledger(&t);
+    fill(&t, 300).await;
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    let old = checkpoint_of(&l, &l.checkpoint(Log::Public).await.unwrap());
+    assert_eq!((old.origin.as_str(), old.size), ("test.tongban/public", 300));
+    fill(&t, 300).await; // 600 in all, across two 256-entry subtrees
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    let new = checkpoint_of(&l, &l.checkpoint(Log::Public).await.unwrap());
+    assert_eq!(new.size, 600);
+
+    for i in [0u64, 1, 255, 256, 299, 511, 512, 599] {
+        let p = l.inclusion_proof(Log::Public, i, 600).await.unwrap();
+        let leaf = merkle::leaf_hash(&entry(if i < 300 { i } else { i - 300 }).canonical());
+        assert_eq!(b64(&p.leaf_hash), leaf);
+        let path: Vec<Hash> = p.hashes.iter().map(|h| b64(h)).collect();
+        assert!(merkle::verify_inclusion(i, 600, &leaf, &path, &new.root), "entry {i}");
+    }
+    let c = l.consistency_proof(Log::Public, 300, 600).await.unwrap();
+    let path: Vec<Hash> = c.hashes.iter().map(|h| b64(h)).collect();
+    assert!(merkle::verify_consistency(300, 600, &old.root, &new.root, &path));
+    assert!(l.inclusion_proof(Log::Public, 600, 600).await.is_err());
+    assert!(l.consistency_proof(Log::Public, 300, 601).await.is_err());
+
+    // Tiles rebuild the same tree: level 0 full tiles and the partial edge, level 1 partial.
+    let mut leaves = Vec::new();
+    for (index, width) in [(0u64, 256u16), (1, 256), (2, 88)] {
+        let tile = l.tile(Log::Public, &TilePath { entries: false, level: 0, index, width }).await.unwrap();
+        assert_eq!(tile.len(), 32 * width as usize);
+        leaves.extend(tile.chunks(32).map(|c| <Hash>::try_from(c).unwrap()));
+    }
+    let mut tree = merkle::MemoryTree::new();
+    for leaf in &leaves {
+        tree.push(*leaf);
+    }
+    assert_eq!(tree.root_at(600), new.root);
+    let level1 = l.tile(Log::Public, &TilePath { entries: false, level: 1, index: 0, width: 2 }).await.unwrap();
+    assert_eq!(&level1[..32], &tree.subtree(8, 0));
+    assert!(l.tile(Log::Public, &TilePath { entries: false, level: 1, index: 0, width: 3 }).await.is_err());
+    assert!(l.tile(Log::Public, &TilePath { entries: false, level: 0, index: 2, width: 256 }).await.is_err());
+    let bundle = l.entry_bundle(Log::Public, &TilePath { entries: true, level: 0, index: 2, width: 88 }).await.unwrap();
+    let len = u16::from_be_bytes([bundle[0], bundle[1]]) as usize;
+    assert_eq!(merkle::leaf_hash(&bundle[2..2 + len]), leaves[512]);
+}
+
+/// Removes the append-only guard, as an intruder with database access could.
+async fn disarm(t: &TestDb) {
+    let statements: &[&str] = match t.backend {
+        "sqlite" => &["DROP TRIGGER ledger_entries_no_update", "DROP TRIGGER ledger_entries_no_delete"],
+        _ => &["ALTER TABLE ledger_entries DISABLE TRIGGER USER"],
+    };
+    for s in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*s)).execute(&t.db.pool).await.unwrap();
+    }
+}
+
+async fn exec(t: &TestDb, sql: &'static str) {
+    let mut c = t.db.pool.acquire().await.unwrap();
+    let mut tx = c.begin().await.unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Applies `tamper`, expects `verify` to fail at an index in `at`, then applies `undo`.
+async fn expect_caught(
+    t: &TestDb,
+    l: &Ledger,
+    tamper: &'static str,
+    undo: &'static str,
+    at: std::ops::RangeInclusive<u64>,
+) {
+    exec(t, tamper).await;
+    match l.verify(Log::Public, |_, _| {}).await {
+        Err(VerifyError::Tampered(e)) => assert!(at.contains(&e.index), "{tamper}: reported {e}"),
+        other => panic!("{tamper}: not caught: {other:?}"),
+    }
+    exec(t, undo).await;
+    l.verify(Log::Public, |_, _| {}).await.unwrap_or_else(|e| panic!("after undoing {tamper}: {e}"));
+}
+
+async fn verify_names_the_first_tampered_index(t: TestDb) {
+    let l = ledger(&t);
+    fill(&t, 200).await;
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    fill(&t, 400).await;
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    let ok = l.verify(Log::Public, |_, _| {}).await.unwrap();
+    assert_eq!((ok.entries, ok.checkpoints), (600, 2));
+    disarm(&t).await;
+    exec(&t, "CREATE TABLE saved AS SELECT * FROM ledger_entries WHERE log = 'public'").await;
+    exec(&t, "CREATE TABLE saved_hashes AS SELECT * FROM ledger_hashes WHERE log = 'public'").await;
+    let restore = "INSERT INTO ledger_entries SELECT * FROM saved WHERE idx NOT IN (SELECT idx FROM ledger_entries WHERE log = 'public')";
+    // An edited entry.
+    expect_caught(
+        &t,
+        &l,
+        "UPDATE ledger_entries SET entry = (SELECT entry FROM saved WHERE idx = 124) WHERE log = 'public' AND idx = 123",
+        "UPDATE ledger_entries SET entry = (SELECT entry FROM saved WHERE idx = 123) WHERE log = 'public' AND idx = 123",
+        123..=123,
+    )
+    .await;
+    // An edited entry with a matching leaf hash: caught where its subtree hash is checked.
+    expect_caught(
+        &t,
+        &l,
+        "UPDATE ledger_entries SET entry = (SELECT entry FROM saved WHERE idx = 124), \
+         leaf_hash = (SELECT leaf_hash FROM saved WHERE idx = 124), at = (SELECT at FROM saved WHERE idx = 124), \
+         subject = (SELECT subject FROM saved WHERE idx = 124) WHERE log = 'public' AND idx = 123",
+        "UPDATE ledger_entries SET entry = (SELECT entry FROM saved WHERE idx = 123), leaf_hash = (SELECT leaf_hash FROM saved WHERE idx = 123), \
+         at = (SELECT at FROM saved WHERE idx = 123), subject = (SELECT subject FROM saved WHERE idx = 123) \
+         WHERE log = 'public' AND idx = 123",
+        123..=199,
+    )
+    .await;
+    // A deleted entry.
+    expect_caught(&t, &l, "DELETE FROM ledger_entries WHERE log = 'public' AND idx = 300", restore, 300..=300).await;
+    // An inserted entry beyond the recorded size.
+    expect_caught(
+        &t,
+        &l,
+        "INSERT INTO ledger_entries SELECT log, 600, entry, leaf_hash, at, action, actor, subject FROM saved WHERE idx = 5",
+        "DELETE FROM ledger_entries WHERE log = 'public' AND idx = 600",
+        600..=600,
+    )
+    .await;
+    // Two entries swapped, hashes and all: the order is part of the tree.
+    expect_caught(
+        &t,
+        &l,
+        "UPDATE ledger_entries SET \
+         entry = (SELECT s.entry FROM saved s WHERE s.idx = 21 - ledger_entries.idx), \
+         leaf_hash = (SELECT s.leaf_hash FROM saved s WHERE s.idx = 21 - ledger_entries.idx), \
+         at = (SELECT s.at FROM saved s WHERE s.idx = 21 - ledger_entries.idx), \
+         subject = (SELECT s.subject FROM saved s WHERE s.idx = 21 - ledger_entries.idx) \
+         WHERE log = 'public' AND idx IN (10, 11)",
+        "UPDATE ledger_entries SET \
+         entry = (SELECT s.entry FROM saved s WHERE s.idx = ledger_entries.idx), \
+         leaf_hash = (SELECT s.leaf_hash FROM saved s WHERE s.idx = ledger_entries.idx), \
+         at = (SELECT s.at FROM saved s WHERE s.idx = ledger_entries.idx), \
+         subject = (SELECT s.subject FROM saved s WHERE s.idx = ledger_entries.idx) \
+         WHERE log = 'public' AND idx IN (10, 11)",
+        10..=199,
+    )
+    .await;
+    // A changed query column (what the citizen's page filters on).
+    expect_caught(
+        &t,
+        &l,
+        "UPDATE ledger_entries SET subject = 'someone-else' WHERE log = 'public' AND idx = 42",
+        "UPDATE ledger_entries SET subject = (SELECT subject FROM saved WHERE idx = 42) WHERE log = 'public' AND idx = 42",
+        42..=42,
+    )
+    .await;
+    // A forged checkpoint: another root in the note breaks its signature.
+    expect_caught(
+        &t,
+        &l,
+        "UPDATE ledger_checkpoints SET note = REPLACE(note, '\n200\n', '\n201\n') WHERE log = 'public' AND size = 200",
+        "UPDATE ledger_checkpoints SET note = REPLACE(note, '\n201\n', '\n200\n') WHERE log = 'public' AND size = 200",
+        199..=199,
+    )
+    .await;
+    // A changed stored subtree hash.
+    expect_caught(
+        &t,
+        &l,
+        "UPDATE ledger_hashes SET hash = (SELECT leaf_hash FROM saved WHERE idx = 0) WHERE log = 'public' AND level = 1 AND idx = 1",
+        "UPDATE ledger_hashes SET hash = (SELECT s.hash FROM saved_hashes s WHERE s.level = 1 AND s.idx = 1) \
+         WHERE log = 'public' AND level = 1 AND idx = 1",
+        511..=511,
+    )
+    .await;
+}
