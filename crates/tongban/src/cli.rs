@@ -48,10 +48,33 @@ enum Command {
     },
     /// Measure authenticated API throughput against /healthz, idle memory and restart time.
     Bench(crate::bench::BenchArgs),
+    /// Data keys of the field encryption.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The tamper-evident logs.
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// List data keys and how many values each seals.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Make a new data key active, re-seal every value under it in batches (safe while the
+    /// server runs), then retire the keys nothing uses any more.
+    Rotate {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Values re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
     },
 }
 
@@ -285,6 +308,51 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Keys { command: KeysCommand::List { data } } => {
+            let data = data.resolve()?;
+            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let protector = p.identity.protector();
+            let active = protector.active_key_id().await?;
+            for k in protector.keys().await? {
+                let state = match (&k.retired_at, k.id == active) {
+                    (Some(at), _) => format!("retired {}", at.format("%Y-%m-%d %H:%M")),
+                    (None, true) => "active".into(),
+                    (None, false) => "retiring".into(),
+                };
+                let used = p.identity.citizens_under_key(&k.id).await?;
+                println!("{}  created {}  {state}  seals {used} records", k.id, k.created_at.format("%Y-%m-%d %H:%M"));
+            }
+            p.db.close().await;
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Rotate { data, batch } } => {
+            let data = data.resolve()?;
+            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let protector = p.identity.protector();
+            let new = protector.rotate(Utc::now()).await?;
+            println!("new data key {new} is active; re-sealing existing values …");
+            // Servers pick up the new key within seconds; values they seal meanwhile under
+            // the old key are caught by the next batch.
+            let mut done = 0usize;
+            loop {
+                let (n, remaining) = p.identity.reseal_citizens(batch).await?;
+                done += n;
+                eprint!("\rre-sealed {done} records, {remaining} to go   ");
+                if remaining == 0 {
+                    break;
+                }
+            }
+            eprintln!();
+            for k in protector.keys().await? {
+                if k.retired_at.is_none() && k.id != new {
+                    let used = p.identity.citizens_under_key(&k.id).await?;
+                    protector.retire(&k.id, used, Utc::now()).await?;
+                    println!("retired data key {}", k.id);
+                }
+            }
+            p.db.close().await;
+            Ok(())
+        }
         Command::Ledger { command: LedgerCommand::Verify { data, log } } => {
             let data = data.resolve()?;
             let p = open_with_policy(&data, Default::default(), Default::default()).await?;
@@ -413,6 +481,7 @@ async fn open_with_policy(
     }
     let ledger = Ledger::new(db.clone(), &data.ledger_origin, &ledger_key, checkpoints)?;
     let identity = Identity::new(db.clone(), key, policy);
+    identity.protector().ensure_key(Utc::now()).await?;
     Ok(Platform { db, identity, ledger })
 }
 

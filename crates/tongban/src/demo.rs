@@ -307,7 +307,12 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
                     display_name: real_name.clone(),
                     password: pw,
                     region_code: Some(region.code.clone()),
-                    profile: Profile::Citizen { real_name, id_number, mobile: mobile(&mut rng) },
+                    profile: Profile::Citizen {
+                        real_name,
+                        id_number,
+                        mobile: mobile(&mut rng),
+                        address: Some(format!("{}{}号", region.name, rng.gen_range(1..200))),
+                    },
                     ..NewAccount::default()
                 },
                 now,

@@ -8,4 +8,5 @@ pub mod demo;
 pub mod http;
 pub mod identity;
 pub mod ledger;
+pub mod protect;
 pub mod secrets;

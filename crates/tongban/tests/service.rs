@@ -99,6 +99,7 @@ async fn fixture(t: &TestDb) -> Fixture {
                         real_name: "张三".into(),
                         id_number: id_number.into(),
                         mobile: "13812345678".into(),
+                        address: Some("春城市明月区东风街道和平社区8号".into()),
                     },
                     ..NewAccount::default()
                 },
@@ -148,6 +149,8 @@ on_both_databases!(
     parallel_guesses_are_each_counted,
     system_clients_get_tokens_with_their_secret,
     language_and_elder_mode_are_remembered_per_account,
+    identifiers_are_sealed_and_unmasked_only_with_a_purpose,
+    key_rotation_reseals_everything_then_retires_the_old_key,
     clerk_is_confined_to_her_district,
     separated_duties_cannot_be_combined,
     security_events_cannot_be_edited_or_deleted,
@@ -177,16 +180,19 @@ async fn demo_province_is_complete_and_deterministic(t: TestDb) {
             summary.staff.iter().filter(|(_, r, _)| r == role).map(|(_, _, d)| d.clone()).collect();
         assert!(districts.contains("明月区") && districts.contains("青湖区"), "{role}: {districts:?}");
     }
+    // Every ID number opens (from its sealed form) and is valid.
     let rows = sqlx::query(
-        "SELECT c.id_number, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id ORDER BY a.username",
+        "SELECT c.account_id, c.id_number_enc, c.id_number_bidx, a.username FROM citizens c \
+         JOIN accounts a ON a.id = c.account_id ORDER BY a.username",
     )
     .fetch_all(&t.db.pool)
     .await
     .unwrap();
     assert_eq!(rows.len(), 1000);
     for r in &rows {
-        let id: String = r.try_get("id_number").unwrap();
-        assert!(identity::ids::validate_resident_id(&id).is_ok(), "{id}");
+        let (account, sealed): (String, String) = (r.get("account_id"), r.get("id_number_enc"));
+        let id = t.identity.protector().open(&sealed, &format!("citizens.id_number:{account}")).await.unwrap();
+        assert!(identity::ids::validate_resident_id(&id).is_ok(), "{}", *id);
     }
     let codes = sqlx::query("SELECT credit_code FROM enterprises").fetch_all(&t.db.pool).await.unwrap();
     assert_eq!(codes.len(), 200);
@@ -194,24 +200,22 @@ async fn demo_province_is_complete_and_deterministic(t: TestDb) {
         let code: String = r.try_get("credit_code").unwrap();
         assert!(identity::ids::validate_credit_code(&code).is_ok(), "{code}");
     }
-    // Same seed, same people: a second province seeded elsewhere has the same first resident.
-    let first: String = rows
-        .iter()
-        .find(|r| r.try_get::<String, _>("username").unwrap() == "resident-0001")
-        .unwrap()
-        .try_get("id_number")
-        .unwrap();
+    // Same seed, same people: a province seeded elsewhere (same master key, so the same
+    // blind index) has the same first resident.
+    let bidx = |rows: &[sqlx::any::AnyRow]| -> String {
+        rows.iter().find(|r| r.get::<String, _>("username") == "resident-0001").unwrap().get("id_number_bidx")
+    };
+    let first = bidx(&rows);
     let other = TestDb::sqlite().await;
     tongban::demo::seed(&other.identity, t0()).await.unwrap();
-    let again: String = sqlx::query(
-        "SELECT c.id_number FROM citizens c JOIN accounts a ON a.id = c.account_id WHERE a.username = 'resident-0001'",
+    let again = sqlx::query(
+        "SELECT c.id_number_bidx, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id \
+         WHERE a.username = 'resident-0001'",
     )
-    .fetch_one(&other.db.pool)
+    .fetch_all(&other.db.pool)
     .await
-    .unwrap()
-    .try_get("id_number")
     .unwrap();
-    assert_eq!(first, again);
+    assert_eq!(first, bidx(&again));
     // Subtree: 明月区 holds 15 regions (itself, 2 streets, 4 communities, 8 grids).
     let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM regions WHERE path LIKE '/990000/990100/990102/%'")
         .fetch_one(&t.db.pool)
@@ -472,6 +476,110 @@ async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
     assert_eq!(p.kind, AccountKind::System);
 }
 
+async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
+    let f = fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    // Stored sealed: the plain ID number and mobile appear nowhere in the row.
+    let row = sqlx::query("SELECT * FROM citizens WHERE account_id = $1")
+        .bind(&f.resident_mingyue)
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+    for col in ["id_number_enc", "mobile_enc", "address_enc", "id_number_bidx", "mobile_bidx"] {
+        let v: String = row.get(col);
+        assert!(
+            !v.contains("11010519491231002X") && !v.contains("13812345678") && !v.contains("和平社区"),
+            "{col}: {v}"
+        );
+    }
+    let clerk = id.token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
+    let cap = clerk.authorize::<ResidentRead>().unwrap();
+    // A stated purpose shows plain values, and the trail names the purpose and the person.
+    let plain = id.resident(&cap, &f.resident_mingyue, Some("办理户籍迁移 YL-20261121-000001"), now).await.unwrap();
+    assert_eq!(
+        (plain.id_number.as_str(), plain.mobile.as_str(), plain.name.as_str()),
+        ("11010519491231002X", "13812345678", "张三")
+    );
+    assert!(!plain.masked);
+    let trail =
+        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("resident_unmasked"), None, 10).await.unwrap();
+    assert_eq!(trail.len(), 1);
+    assert_eq!(trail[0].1.purpose.as_deref(), Some("办理户籍迁移 YL-20261121-000001"));
+    assert_eq!(trail[0].1.subject.as_deref(), Some(f.resident_mingyue.as_str()));
+    assert!(matches!(
+        id.resident(&cap, &f.resident_mingyue, Some("  "), now).await,
+        Err(Error::Invalid { field: "purpose", .. })
+    ));
+    // Lookup by ID number uses the blind index.
+    let found = id.resident_by_id_number(&cap, "11010519491231002x", None, now).await.unwrap();
+    assert_eq!(found.id, f.resident_mingyue);
+    assert!(matches!(
+        id.resident_by_id_number(&cap, "440524188001010014", None, now).await,
+        Err(Error::Denied(Denial::OutsideJurisdiction))
+    ));
+    assert!(matches!(
+        id.resident_by_id_number(&cap, "110105194912310029", None, now).await,
+        Err(Error::Invalid { .. })
+    ));
+    // A role that policy keeps masked cannot unmask, whatever the purpose.
+    let worker = id
+        .create_account_recorded(
+            &identity::console_account_create(),
+            NewAccount {
+                kind: Some(AccountKind::Staff),
+                username: "grid.mingyue".into(),
+                display_name: "网格员".into(),
+                password: Some(SecretString::new(PASSWORD.into())),
+                totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                department_code: Some("990102-MZ".into()),
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    id.grant_role_recorded(&identity::console_role_grant(), &worker.id, "community_worker", now).await.unwrap();
+    let p = id.token_principal(&token_for(id, "grid.mingyue", now).await, now).await.unwrap();
+    let cap = p.authorize::<ResidentRead>().unwrap();
+    assert!(matches!(
+        id.resident(&cap, &f.resident_mingyue, Some("核实"), now).await,
+        Err(Error::Denied(Denial::MaskedForRole))
+    ));
+    assert!(id.resident(&cap, &f.resident_mingyue, None, now).await.unwrap().masked);
+}
+
+async fn key_rotation_reseals_everything_then_retires_the_old_key(t: TestDb) {
+    let f = fixture(&t).await;
+    let id = &t.identity;
+    let p = id.protector();
+    let now = t0();
+    let old = p.active_key_id().await.unwrap();
+    assert_eq!(id.citizens_under_key(&old).await.unwrap(), 2);
+    let new = p.rotate(now).await.unwrap();
+    assert_ne!(old, new);
+    // The old key cannot retire while values use it.
+    assert!(p.retire(&old, id.citizens_under_key(&old).await.unwrap(), now).await.is_err());
+    let (done, remaining) = id.reseal_citizens(1).await.unwrap();
+    assert_eq!((done, remaining), (1, 1));
+    let (done, remaining) = id.reseal_citizens(100).await.unwrap();
+    assert_eq!((done, remaining), (1, 0));
+    assert_eq!(id.reseal_citizens(100).await.unwrap(), (0, 0));
+    p.retire(&old, id.citizens_under_key(&old).await.unwrap(), now).await.unwrap();
+    assert!(p.keys().await.unwrap().iter().any(|k| k.id == old && k.retired_at.is_some()));
+    // Everything still opens, under the new key, on a node that has never seen either key.
+    let fresh = t.another_node();
+    let clerk = fresh.token_principal(&token_for(&fresh, "clerk.mingyue", now).await, now).await.unwrap();
+    let r = fresh
+        .resident(&clerk.authorize::<ResidentRead>().unwrap(), &f.resident_mingyue, Some("核验"), now)
+        .await
+        .unwrap();
+    assert_eq!(r.id_number, "11010519491231002X");
+    let audit =
+        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("data_key_retired"), None, 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+}
+
 async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {
     fixture(&t).await;
     let id = &t.identity;
@@ -497,14 +605,17 @@ async fn clerk_is_confined_to_her_district(t: TestDb) {
     let token = token_for(id, "clerk.mingyue", now).await;
     let clerk = id.token_principal(&token, now).await.unwrap();
     let cap = clerk.authorize::<ResidentRead>().unwrap();
-    let own = id.resident(&cap, &f.resident_mingyue, now).await.unwrap();
+    let own = id.resident(&cap, &f.resident_mingyue, None, now).await.unwrap();
     assert_eq!(own.id_number, "110105********002X");
     assert_eq!(own.mobile, "138****5678");
-    match id.resident(&cap, &f.resident_qinghu, now).await {
+    assert_eq!(own.name, "张*");
+    assert_eq!(own.address.as_deref(), Some("春城市明月区***"));
+    assert!(own.masked);
+    match id.resident(&cap, &f.resident_qinghu, None, now).await {
         Err(Error::Denied(Denial::OutsideJurisdiction)) => {}
         other => panic!("{other:?}"),
     }
-    assert!(matches!(id.resident(&cap, "no-such-id", now).await, Err(Error::NotFound(_))));
+    assert!(matches!(id.resident(&cap, "no-such-id", None, now).await, Err(Error::NotFound(_))));
     // The refused attempt is on the trail, and the auditor can read it.
     let auditor = id.token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
     let trail =
@@ -516,7 +627,7 @@ async fn clerk_is_confined_to_her_district(t: TestDb) {
     // The other district's clerk sees her own resident.
     let other =
         id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
-    id.resident(&other.authorize::<ResidentRead>().unwrap(), &f.resident_qinghu, now).await.unwrap();
+    id.resident(&other.authorize::<ResidentRead>().unwrap(), &f.resident_qinghu, None, now).await.unwrap();
 }
 
 async fn separated_duties_cannot_be_combined(t: TestDb) {
@@ -740,6 +851,7 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
             real_name: "李四".into(),
             id_number: id_number.into(),
             mobile: "13912345678".into(),
+            address: None,
         },
         ..NewAccount::default()
     };

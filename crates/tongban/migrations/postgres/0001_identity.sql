@@ -38,12 +38,21 @@ CREATE TABLE accounts (
 );
 CREATE INDEX accounts_region ON accounts(region_id);
 
+-- Identifiers are sealed under a data key (envelope encryption, see `protect`); the
+-- *_bidx columns are keyed blind indexes (HMAC-SHA-256) for equality lookup.
 CREATE TABLE citizens (
-    account_id TEXT PRIMARY KEY REFERENCES accounts(id),
-    real_name  TEXT NOT NULL,
-    id_number  TEXT NOT NULL UNIQUE,
-    mobile     TEXT NOT NULL
+    account_id     TEXT PRIMARY KEY REFERENCES accounts(id),
+    real_name      TEXT NOT NULL,
+    id_number_enc  TEXT NOT NULL,
+    id_number_bidx TEXT NOT NULL UNIQUE,
+    mobile_enc     TEXT NOT NULL,
+    mobile_bidx    TEXT NOT NULL,
+    address_enc    TEXT,
+    -- the data key the row's ciphertexts use (key rotation re-encrypts by this)
+    key_id         TEXT NOT NULL
 );
+CREATE INDEX citizens_mobile_bidx ON citizens(mobile_bidx);
+CREATE INDEX citizens_key ON citizens(key_id);
 
 CREATE TABLE enterprises (
     account_id           TEXT PRIMARY KEY REFERENCES accounts(id),

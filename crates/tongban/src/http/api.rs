@@ -166,6 +166,15 @@ async fn me(Caller(p): Caller) -> Json<MeResponse> {
 pub struct ListQuery {
     /// At most this many (1–500, default 100).
     limit: Option<i64>,
+    /// Find the one resident with this 18-digit ID number (looked up by blind index).
+    id_number: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RecordQuery {
+    /// Why plain values are needed (for example `办理户籍迁移 YL-20261121-000123`). With a
+    /// purpose, roles that policy allows see plain values, and the access is audited with it.
+    purpose: Option<String>,
 }
 
 /// Residents within the caller's jurisdiction (identifiers masked).
@@ -181,11 +190,15 @@ async fn residents(
     Authorized(cap): Authorized<ResidentRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<ResidentView>>, ApiError> {
-    Ok(Json(state.identity.residents(&cap, q.limit.unwrap_or(100), Utc::now()).await?))
+    let now = Utc::now();
+    if let Some(id_number) = q.id_number.as_deref() {
+        return Ok(Json(vec![state.identity.resident_by_id_number(&cap, id_number, None, now).await?]));
+    }
+    Ok(Json(state.identity.residents(&cap, q.limit.unwrap_or(100), now).await?))
 }
 
 /// A resident's record (identifiers masked), within the caller's jurisdiction.
-#[utoipa::path(get, path = "/api/v1/residents/{id}", tag = "identity", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/residents/{id}", tag = "identity", params(("id" = String, Path), RecordQuery),
     responses(
         (status = 200, body = ResidentView),
         (status = 401, description = "unauthenticated", body = ErrorBody),
@@ -197,8 +210,9 @@ async fn resident(
     State(state): State<AppState>,
     Authorized(cap): Authorized<ResidentRead>,
     ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RecordQuery>,
 ) -> Result<Json<ResidentView>, ApiError> {
-    Ok(Json(state.identity.resident(&cap, &id, Utc::now()).await?))
+    Ok(Json(state.identity.resident(&cap, &id, q.purpose.as_deref(), Utc::now()).await?))
 }
 
 /// An enterprise's record, within the caller's jurisdiction.

@@ -251,7 +251,7 @@ impl From<identity::Denial> for ApiError {
             identity::Denial::Forbidden(_) => ErrorCode::Forbidden,
             identity::Denial::OutsideJurisdiction => ErrorCode::OutsideJurisdiction,
             identity::Denial::InsufficientClearance => ErrorCode::InsufficientClearance,
-            identity::Denial::OwnAccount => ErrorCode::Forbidden,
+            identity::Denial::OwnAccount | identity::Denial::MaskedForRole => ErrorCode::Forbidden,
         };
         ApiError::new(StatusCode::FORBIDDEN, code, d.to_string())
     }

@@ -96,6 +96,8 @@ pub enum Denial {
     InsufficientClearance,
     #[error("nobody changes the roles of their own account")]
     OwnAccount,
+    #[error("the caller's roles may not see this value unmasked")]
+    MaskedForRole,
 }
 
 /// Computes per-permission allowances from roles. `region_path` is the account's region;
@@ -162,6 +164,7 @@ impl Principal {
             username: self.username.clone(),
             scope: allowance.scope.clone(),
             clearance: allowance.clearance,
+            roles: self.roles.iter().map(|r| r.code.clone()).collect(),
             _permission: PhantomData,
         })
     }
@@ -178,6 +181,8 @@ pub struct Capability<P: Permission> {
     username: String,
     scope: Scope,
     clearance: u8,
+    /// The holder's role codes, for data policies keyed by role (masking).
+    roles: Vec<String>,
     _permission: PhantomData<P>,
 }
 
@@ -192,6 +197,10 @@ impl<P: Permission> Capability<P> {
 
     pub fn scope(&self) -> &Scope {
         &self.scope
+    }
+
+    pub fn roles(&self) -> &[String] {
+        &self.roles
     }
 
     /// Checks one record: its region (materialized path) and data classification (1–4).
@@ -213,6 +222,7 @@ impl<P: Permission> Capability<P> {
             username: "console".into(),
             scope: Scope::All,
             clearance: 4,
+            roles: Vec::new(),
             _permission: PhantomData,
         }
     }

@@ -4,6 +4,14 @@ use sqlx::{AnyConnection, Row};
 
 use super::{AccountKind, DepartmentRef, HeldRole, RegionRef};
 
+macro_rules! resident_select {
+    () => {
+        "SELECT c.account_id, c.real_name, c.id_number_enc, c.mobile_enc, c.address_enc, \
+         r.id, r.code, r.name, r.level, r.path \
+         FROM citizens c JOIN accounts a ON a.id = c.account_id JOIN regions r ON r.id = a.region_id"
+    };
+}
+
 fn region_from(row: &sqlx::any::AnyRow) -> Result<RegionRef, sqlx::Error> {
     Ok(RegionRef {
         id: row.try_get("id")?,
@@ -185,21 +193,90 @@ pub async fn username_taken(c: &mut AnyConnection, username: &str) -> Result<boo
         .is_some())
 }
 
+/// A citizen's protected identifiers as stored: sealed values and blind indexes.
+pub struct SealedCitizen<'a> {
+    pub id_number_enc: &'a str,
+    pub id_number_bidx: &'a str,
+    pub mobile_enc: &'a str,
+    pub mobile_bidx: &'a str,
+    pub address_enc: Option<&'a str>,
+    pub key_id: &'a str,
+}
+
 pub async fn insert_citizen(
     c: &mut AnyConnection,
     account_id: &str,
     real_name: &str,
-    id_number: &str,
-    mobile: &str,
+    s: &SealedCitizen<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO citizens (account_id, real_name, id_number, mobile) VALUES ($1, $2, $3, $4)")
-        .bind(account_id)
-        .bind(real_name)
-        .bind(id_number)
-        .bind(mobile)
-        .execute(c)
-        .await?;
+    sqlx::query(
+        "INSERT INTO citizens (account_id, real_name, id_number_enc, id_number_bidx, mobile_enc, mobile_bidx, \
+         address_enc, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(account_id)
+    .bind(real_name)
+    .bind(s.id_number_enc)
+    .bind(s.id_number_bidx)
+    .bind(s.mobile_enc)
+    .bind(s.mobile_bidx)
+    .bind(s.address_enc)
+    .bind(s.key_id)
+    .execute(c)
+    .await?;
     Ok(())
+}
+
+/// Rows whose ciphertexts are not under `key_id`, for re-encryption.
+pub async fn citizens_not_under(
+    c: &mut AnyConnection,
+    key_id: &str,
+    limit: i64,
+) -> Result<Vec<ResidentRow>, sqlx::Error> {
+    let rows = sqlx::query(concat!(resident_select!(), " WHERE c.key_id <> $1 ORDER BY c.account_id LIMIT $2"))
+        .bind(key_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(resident_from).collect()
+}
+
+pub async fn reseal_citizen(
+    c: &mut AnyConnection,
+    account_id: &str,
+    id_number_enc: &str,
+    mobile_enc: &str,
+    address_enc: Option<&str>,
+    key_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE citizens SET id_number_enc = $1, mobile_enc = $2, address_enc = $3, key_id = $4 WHERE account_id = $5",
+    )
+    .bind(id_number_enc)
+    .bind(mobile_enc)
+    .bind(address_enc)
+    .bind(key_id)
+    .bind(account_id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// How many citizens' ciphertexts use `key_id`, and how many do not.
+pub async fn citizens_by_key(c: &mut AnyConnection, key_id: &str) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN key_id = $1 THEN 1 ELSE 0 END), 0) AS under, \
+         COALESCE(SUM(CASE WHEN key_id <> $1 THEN 1 ELSE 0 END), 0) AS other FROM citizens",
+    )
+    .bind(key_id)
+    .fetch_one(c)
+    .await?;
+    Ok((row.try_get("under")?, row.try_get("other")?))
+}
+
+pub async fn citizen_by_id_number_index(c: &mut AnyConnection, bidx: &str) -> Result<Option<String>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT account_id FROM citizens WHERE id_number_bidx = $1").bind(bidx).fetch_optional(c).await?;
+    row.map(|r| r.try_get("account_id")).transpose()
 }
 
 pub async fn insert_enterprise(
@@ -764,20 +841,15 @@ pub async fn revoke_tokens(c: &mut AnyConnection, account_id: &str, now: i64) ->
 pub struct ResidentRow {
     pub account_id: String,
     pub real_name: String,
-    pub id_number: String,
-    pub mobile: String,
+    pub id_number_enc: String,
+    pub mobile_enc: String,
+    pub address_enc: Option<String>,
     pub region: RegionRef,
 }
 
 pub async fn resident(c: &mut AnyConnection, account_id: &str) -> Result<Option<ResidentRow>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT c.account_id, c.real_name, c.id_number, c.mobile, r.id, r.code, r.name, r.level, r.path \
-         FROM citizens c JOIN accounts a ON a.id = c.account_id JOIN regions r ON r.id = a.region_id \
-         WHERE c.account_id = $1",
-    )
-    .bind(account_id)
-    .fetch_optional(c)
-    .await?;
+    let row =
+        sqlx::query(concat!(resident_select!(), " WHERE c.account_id = $1")).bind(account_id).fetch_optional(c).await?;
     row.as_ref().map(resident_from).transpose()
 }
 
@@ -785,8 +857,9 @@ fn resident_from(r: &sqlx::any::AnyRow) -> Result<ResidentRow, sqlx::Error> {
     Ok(ResidentRow {
         account_id: r.try_get("account_id")?,
         real_name: r.try_get("real_name")?,
-        id_number: r.try_get("id_number")?,
-        mobile: r.try_get("mobile")?,
+        id_number_enc: r.try_get("id_number_enc")?,
+        mobile_enc: r.try_get("mobile_enc")?,
+        address_enc: r.try_get("address_enc")?,
         region: region_from(r)?,
     })
 }
@@ -826,16 +899,13 @@ pub async fn residents_in_subtree(
     path: &str,
     limit: i64,
 ) -> Result<Vec<ResidentRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT c.account_id, c.real_name, c.id_number, c.mobile, r.id, r.code, r.name, r.level, r.path \
-         FROM citizens c JOIN accounts a ON a.id = c.account_id JOIN regions r ON r.id = a.region_id \
-         WHERE r.path >= $1 AND r.path < $2 ORDER BY c.account_id LIMIT $3",
-    )
-    .bind(subtree_bounds(path).0)
-    .bind(subtree_bounds(path).1)
-    .bind(limit)
-    .fetch_all(c)
-    .await?;
+    let rows =
+        sqlx::query(concat!(resident_select!(), " WHERE r.path >= $1 AND r.path < $2 ORDER BY c.account_id LIMIT $3"))
+            .bind(subtree_bounds(path).0)
+            .bind(subtree_bounds(path).1)
+            .bind(limit)
+            .fetch_all(c)
+            .await?;
     rows.iter().map(resident_from).collect()
 }
 

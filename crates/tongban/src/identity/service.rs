@@ -18,6 +18,7 @@ use super::{
 use crate::config::SessionPolicy;
 use crate::db::{Db, from_millis, millis, new_id};
 use crate::ledger;
+use crate::protect::{self, Protector};
 use crate::secrets::{MasterKey, SecretString, random_token, sha256_hex};
 
 /// Failures before an account is locked, and before a source address is.
@@ -39,6 +40,7 @@ pub struct Identity {
     key: MasterKey,
     policy: SessionPolicy,
     tokens: Arc<TokenCache>,
+    protector: Protector,
 }
 
 /// Verified API tokens, reused for `policy.auth_cache` so that a busy API client does not
@@ -177,6 +179,7 @@ pub enum Profile {
         real_name: String,
         id_number: String,
         mobile: String,
+        address: Option<String>,
     },
     Enterprise {
         name: String,
@@ -196,11 +199,15 @@ pub struct CreatedAccount {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResidentView {
     pub id: String,
+    /// Masked (张*) unless unmasked with a stated purpose.
     pub name: String,
     /// Masked: 110105********1234.
     pub id_number: String,
     /// Masked: 138****5678.
     pub mobile: String,
+    pub address: Option<String>,
+    /// false when plain values were shown for a stated purpose (and audited).
+    pub masked: bool,
     pub region: RegionRef,
 }
 
@@ -250,6 +257,7 @@ struct Event<'a> {
     /// The person the data is about.
     subject: Option<&'a str>,
     jurisdiction: Option<&'a str>,
+    purpose: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -264,6 +272,7 @@ impl<'a> Event<'a> {
             detail: None,
             subject: None,
             jurisdiction: None,
+            purpose: None,
         }
     }
     fn account(mut self, id: &'a str) -> Self {
@@ -294,6 +303,10 @@ impl<'a> Event<'a> {
         self.jurisdiction = Some(path);
         self
     }
+    fn purpose(mut self, p: &'a str) -> Self {
+        self.purpose = Some(p);
+        self
+    }
 }
 
 /// Writes the event to the `audit` ledger, in the caller's transaction.
@@ -306,6 +319,7 @@ async fn record(c: &mut AnyConnection, e: Event<'_>, now: DateTime<Utc>) -> Resu
     entry.detail = e.detail.map(Into::into);
     entry.subject = e.subject.map(Into::into);
     entry.jurisdiction = e.jurisdiction.map(Into::into);
+    entry.purpose = e.purpose.map(Into::into);
     ledger::append(c, ledger::Log::Audit, &entry).await?;
     Ok(())
 }
@@ -325,26 +339,6 @@ fn totp_context(account_id: &str) -> String {
 fn lock_duration_ms(failures: i64, threshold: i64) -> i64 {
     let over = u32::try_from((failures - threshold).clamp(0, 20)).unwrap_or(20);
     LOCK_BASE_SECS.saturating_mul(2i64.saturating_pow(over)).min(LOCK_CAP_SECS) * 1000
-}
-
-pub fn mask_id_number(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    if chars.len() < 10 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars.iter().take(6).collect();
-    let tail: String = chars.iter().skip(chars.len() - 4).collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
-}
-
-pub fn mask_mobile(mobile: &str) -> String {
-    let chars: Vec<char> = mobile.chars().collect();
-    if chars.len() < 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars.iter().take(3).collect();
-    let tail: String = chars.iter().skip(chars.len() - 4).collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
 fn valid_username(u: &str) -> bool {
@@ -373,7 +367,13 @@ async fn verify_password(password: SecretString, phc: Option<String>) -> Result<
 
 impl Identity {
     pub fn new(db: Db, key: MasterKey, policy: SessionPolicy) -> Identity {
-        Identity { db, key, policy, tokens: Arc::new(TokenCache::default()) }
+        let protector = Protector::new(db.clone(), key.clone());
+        Identity { db, key, policy, tokens: Arc::new(TokenCache::default()), protector }
+    }
+
+    /// The encryption and masking service this module seals residents' identifiers with.
+    pub fn protector(&self) -> &Protector {
+        &self.protector
     }
 
     pub fn db(&self) -> &Db {
@@ -1138,14 +1138,18 @@ impl Identity {
             return Err(Error::invalid("region_code", "residents and enterprises need a region"));
         }
         let profile = match new.profile {
-            Profile::Citizen { real_name, id_number, mobile } => {
+            Profile::Citizen { real_name, id_number, mobile, address } => {
                 let id_number =
                     ids::validate_resident_id(&id_number).map_err(|e| Error::invalid("id_number", e.to_string()))?;
                 let mobile = mobile.trim().to_string();
                 if mobile.len() != 11 || !mobile.starts_with('1') || !mobile.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(Error::invalid("mobile", "an 11-digit mobile number starting with 1"));
                 }
-                Profile::Citizen { real_name: real_name.trim().into(), id_number, mobile }
+                let address = address.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+                if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
+                    return Err(Error::invalid("address", "at most 200 characters"));
+                }
+                Profile::Citizen { real_name: real_name.trim().into(), id_number, mobile, address }
             }
             Profile::Enterprise { name, credit_code, legal_representative } => {
                 let credit_code = ids::validate_credit_code(&credit_code)
@@ -1204,8 +1208,24 @@ impl Identity {
         .await
         .map_err(|e| unique_as(e, "username_taken", "the username is taken"))?;
         match &profile {
-            Profile::Citizen { real_name, id_number, mobile } => {
-                repo::insert_citizen(c, &id, real_name, id_number, mobile)
+            Profile::Citizen { real_name, id_number, mobile, address } => {
+                let p = &self.protector;
+                let id_number_enc =
+                    p.seal(id_number, &citizen_context("id_number", &id)).await.map_err(protect_error)?;
+                let mobile_enc = p.seal(mobile, &citizen_context("mobile", &id)).await.map_err(protect_error)?;
+                let address_enc = match address {
+                    Some(a) => Some(p.seal(a, &citizen_context("address", &id)).await.map_err(protect_error)?),
+                    None => None,
+                };
+                let sealed = repo::SealedCitizen {
+                    id_number_enc: &id_number_enc,
+                    id_number_bidx: &p.blind_index("id_number", id_number),
+                    mobile_enc: &mobile_enc,
+                    mobile_bidx: &p.blind_index("mobile", mobile),
+                    address_enc: address_enc.as_deref(),
+                    key_id: Protector::key_of(&id_number_enc).unwrap_or_default(),
+                };
+                repo::insert_citizen(c, &id, real_name, &sealed)
                     .await
                     .map_err(|e| unique_as(e, "id_number_taken", "a resident with this ID number exists"))?
             }
@@ -1339,21 +1359,86 @@ impl Identity {
         &self,
         cap: &Capability<ResidentRead>,
         account_id: &str,
+        purpose: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ResidentView, Error> {
+        let purpose = stated_purpose(purpose)?;
+        let policy = self.protector.policy().await.map_err(protect_error)?;
         let mut tx = self.db.begin().await?;
         let r = repo::resident(&mut tx, account_id).await?.ok_or(Error::NotFound("resident"))?;
         let object = format!("resident:{account_id}");
-        if let Err(denial) = cap.check_record(&r.region.path, 2) {
+        let mut check = cap.check_record(&r.region.path, 2);
+        let unmask = purpose.is_some();
+        if check.is_ok() && unmask && !policy.may_unmask("resident.id_number", cap.roles()) {
+            check = Err(Denial::MaskedForRole);
+        }
+        if let Err(denial) = check {
             let e = self.deny(&mut tx, cap, &object, Some(account_id), denial, now).await;
             tx.commit().await?;
             return Err(e);
         }
-        // Every read of personal data is on the trail, with the person it is about.
-        let event = Event::new("resident_read", "success").account(cap.account_id()).username(cap.username());
-        record(&mut tx, event.object(&object).subject(account_id).jurisdiction(&r.region.path), now).await?;
+        // Every read of personal data is on the trail, with the person it is about; showing
+        // plain values also names the stated purpose.
+        let action = if unmask { "resident_unmasked" } else { "resident_read" };
+        let event = Event::new(action, "success").account(cap.account_id()).username(cap.username());
+        let mut event = event.object(&object).subject(account_id).jurisdiction(&r.region.path);
+        if let Some(p) = purpose {
+            event = event.purpose(p);
+        }
+        record(&mut tx, event, now).await?;
         tx.commit().await?;
-        Ok(resident_view(r))
+        let open = open_resident(&self.protector, &r).await?;
+        Ok(resident_view(r, &open, &policy, cap.roles(), unmask))
+    }
+
+    /// The resident with this ID number, found by its blind index (no table is decrypted).
+    pub async fn resident_by_id_number(
+        &self,
+        cap: &Capability<ResidentRead>,
+        id_number: &str,
+        purpose: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ResidentView, Error> {
+        let id_number = ids::validate_resident_id(id_number).map_err(|e| Error::invalid("id_number", e.to_string()))?;
+        let bidx = self.protector.blind_index("id_number", &id_number);
+        let account_id = {
+            let mut c = self.conn().await?;
+            repo::citizen_by_id_number_index(&mut c, &bidx).await?.ok_or(Error::NotFound("resident"))?
+        };
+        self.resident(cap, &account_id, purpose, now).await
+    }
+
+    /// Re-seals up to `batch` citizens whose values are not under the active data key;
+    /// returns (re-sealed now, still to do). Key rotation calls this until nothing is left.
+    pub async fn reseal_citizens(&self, batch: i64) -> Result<(usize, i64), Error> {
+        let p = &self.protector;
+        let active = p.active_key_id().await.map_err(protect_error)?;
+        let rows = {
+            let mut c = self.conn().await?;
+            repo::citizens_not_under(&mut c, &active, batch.clamp(1, 10_000)).await?
+        };
+        let mut tx = self.db.begin().await?;
+        for r in &rows {
+            let open = open_resident(p, r).await?;
+            let id = &r.account_id;
+            let id_number = p.seal(&open.id_number, &citizen_context("id_number", id)).await.map_err(protect_error)?;
+            let mobile = p.seal(&open.mobile, &citizen_context("mobile", id)).await.map_err(protect_error)?;
+            let address = match &open.address {
+                Some(a) => Some(p.seal(a, &citizen_context("address", id)).await.map_err(protect_error)?),
+                None => None,
+            };
+            let key = Protector::key_of(&id_number).unwrap_or_default();
+            repo::reseal_citizen(&mut tx, id, &id_number, &mobile, address.as_deref(), key).await?;
+        }
+        let (_, remaining) = repo::citizens_by_key(&mut tx, &active).await?;
+        tx.commit().await?;
+        Ok((rows.len(), remaining))
+    }
+
+    /// How many citizens' values are sealed under `key_id`.
+    pub async fn citizens_under_key(&self, key_id: &str) -> Result<i64, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::citizens_by_key(&mut c, key_id).await?.0)
     }
 
     pub async fn enterprise(
@@ -1407,7 +1492,13 @@ impl Identity {
             record(&mut tx, event.object("residents").subject(&r.account_id).jurisdiction(&r.region.path), now).await?;
         }
         tx.commit().await?;
-        Ok(rows.into_iter().map(resident_view).collect())
+        let policy = self.protector.policy().await.map_err(protect_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let open = open_resident(&self.protector, &r).await?;
+            out.push(resident_view(r, &open, &policy, cap.roles(), false));
+        }
+        Ok(out)
     }
 
     pub async fn security_events(
@@ -1452,12 +1543,63 @@ fn principal_of(account: repo::AccountRow, roles: Vec<super::HeldRole>) -> Princ
     )
 }
 
-fn resident_view(r: repo::ResidentRow) -> ResidentView {
+/// The AEAD context of a citizen's sealed field: a ciphertext copied to another row or
+/// column does not open.
+fn citizen_context(field: &str, account_id: &str) -> String {
+    format!("citizens.{field}:{account_id}")
+}
+
+/// A purpose for seeing plain personal data: stated in words, not blank, not an essay.
+fn stated_purpose(purpose: Option<&str>) -> Result<Option<&str>, Error> {
+    match purpose.map(str::trim) {
+        None => Ok(None),
+        Some("") => Err(Error::invalid("purpose", "state why the plain value is needed")),
+        Some(p) if p.chars().count() > 200 => Err(Error::invalid("purpose", "at most 200 characters")),
+        Some(p) => Ok(Some(p)),
+    }
+}
+
+fn protect_error(e: protect::Error) -> Error {
+    match e {
+        protect::Error::Storage(s) => Error::Storage(s),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// A resident's sealed fields, opened; zeroized when dropped.
+struct OpenResident {
+    id_number: zeroize::Zeroizing<String>,
+    mobile: zeroize::Zeroizing<String>,
+    address: Option<zeroize::Zeroizing<String>>,
+}
+
+async fn open_resident(p: &Protector, r: &repo::ResidentRow) -> Result<OpenResident, Error> {
+    let id = &r.account_id;
+    Ok(OpenResident {
+        id_number: p.open(&r.id_number_enc, &citizen_context("id_number", id)).await.map_err(protect_error)?,
+        mobile: p.open(&r.mobile_enc, &citizen_context("mobile", id)).await.map_err(protect_error)?,
+        address: match &r.address_enc {
+            Some(a) => Some(p.open(a, &citizen_context("address", id)).await.map_err(protect_error)?),
+            None => None,
+        },
+    })
+}
+
+/// The record as `roles` may see it: masked, or plain where policy allows and `unmask` asks.
+fn resident_view(
+    r: repo::ResidentRow,
+    open: &OpenResident,
+    policy: &protect::MaskingPolicy,
+    roles: &[String],
+    unmask: bool,
+) -> ResidentView {
     ResidentView {
+        name: policy.show("resident.name", &r.real_name, roles, unmask),
+        id_number: policy.show("resident.id_number", &open.id_number, roles, unmask),
+        mobile: policy.show("resident.mobile", &open.mobile, roles, unmask),
+        address: open.address.as_ref().map(|a| policy.show("resident.address", a, roles, unmask)),
+        masked: !unmask,
         id: r.account_id,
-        name: r.real_name,
-        id_number: mask_id_number(&r.id_number),
-        mobile: mask_mobile(&r.mobile),
         region: r.region,
     }
 }
@@ -1515,13 +1657,6 @@ pub fn console_role_grant() -> Capability<RoleGrantPermission> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks() {
-        assert_eq!(mask_id_number("110105194912310021"), "110105********0021");
-        assert_eq!(mask_mobile("13812345678"), "138****5678");
-        assert_eq!(mask_mobile("123"), "***");
-    }
 
     #[test]
     fn lock_backoff_doubles_and_caps() {

@@ -100,6 +100,7 @@ impl TestDb {
             auth_cache: Duration::from_secs(2),
         };
         let identity = Identity::new(db.clone(), MasterKey::from_bytes([42u8; 32]), policy);
+        identity.protector().ensure_key(chrono::Utc::now()).await.unwrap();
         TestDb { policy, key: [42u8; 32], db, identity, backend, _scratch: scratch }
     }
 }
