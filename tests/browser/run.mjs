@@ -502,6 +502,18 @@ check(`citizen sign-in (${CITIZEN_USER}) and MFA enrolment with recovery codes`,
   await submitSignin(page, CITIZEN_USER, DEMO_PASSWORD);
   await expectPath(page, '/account', 'after citizen sign-in (no MFA expected)');
   await checkPage(page, 'account page (citizen)');
+  // 我的数据: own data, the uses of it, and a correction request.
+  await goto(page, '/account/data');
+  await expectPath(page, '/account/data', 'opening 我的数据');
+  expect((await page.locator('#my-profile').count()) === 1, '/account/data should show the resident record in #my-profile');
+  await checkPage(page, 'my data page');
+  await page.selectOption('#field', 'address');
+  await page.fill('#requested', '春城市明月区东风街道和平社区9号');
+  await page.fill('#reason', '门牌号有误');
+  await clickAndWait(page, page.locator('form[action="/account/data/corrections"] button[type=submit]'), 'correction form');
+  expect((await page.locator('.notice[role=status]').count()) === 1, 'a confirmation should follow the correction request');
+  expect((await page.locator('#my-corrections li').count()) >= 1, 'the request should be listed under my requests');
+  await checkPage(page, 'my data page after a correction request');
   await goto(page, '/account/mfa');
   await expectPath(page, '/account/mfa', 'opening MFA enrolment');
   const svgCount = await page.locator('#mfa-qr svg').count();

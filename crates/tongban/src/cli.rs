@@ -165,6 +165,10 @@ enum DepartmentCommand {
         name: String,
         #[arg(long)]
         region: String,
+        /// Line of work by abbreviation (GA 公安, MZ 民政, RS 人社, …): routes requests such as
+        /// data corrections to the right department.
+        #[arg(long)]
+        kind: Option<String>,
     },
 }
 
@@ -280,12 +284,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
-        Command::Department { command: DepartmentCommand::Add { data, code, name, region } } => {
+        Command::Department { command: DepartmentCommand::Add { data, code, name, region, kind } } => {
             let data = data.resolve()?;
             let (db, identity) = open(&data).await?;
             let mut tx = db.begin().await?;
             let d = identity
-                .create_department(&mut tx, &identity::console_organisation_manage(), &code, &name, &region, Utc::now())
+                .create_department(
+                    &mut tx,
+                    &identity::console_organisation_manage(),
+                    identity::NewDepartment { code: &code, name: &name, region_code: &region, kind: kind.as_deref() },
+                    Utc::now(),
+                )
                 .await?;
             tx.commit().await?;
             println!("created department {} {}", d.code, d.name);

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sqlx::AnyConnection;
 
-use crate::identity::{self, AccountKind, Identity, NewAccount, Profile, RegionRef, ids};
+use crate::identity::{self, AccountKind, Identity, NewAccount, NewDepartment, Profile, RegionRef, ids};
 use crate::secrets::SecretString;
 
 pub const SEED: u64 = 20_261_121;
@@ -154,9 +154,12 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
             .create_department(
                 c,
                 &org,
-                &format!("{}-{abbr}", PROVINCE.0),
-                &format!("云岭省{province_name}"),
-                PROVINCE.0,
+                NewDepartment {
+                    code: &format!("{}-{abbr}", PROVINCE.0),
+                    name: &format!("云岭省{province_name}"),
+                    region_code: PROVINCE.0,
+                    kind: Some(abbr),
+                },
                 now,
             )
             .await?;
@@ -176,9 +179,12 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
                     .create_department(
                         c,
                         &org,
-                        &format!("{district_code}-{abbr}"),
-                        &format!("{district_name}{district_dept}"),
-                        district_code,
+                        NewDepartment {
+                            code: &format!("{district_code}-{abbr}"),
+                            name: &format!("{district_name}{district_dept}"),
+                            region_code: district_code,
+                            kind: Some(abbr),
+                        },
                         now,
                     )
                     .await?;

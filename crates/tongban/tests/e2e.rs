@@ -322,6 +322,32 @@ async fn clerk_is_denied_another_districts_record(backend: Backend) {
     assert!(trail.iter().any(|e| e["object"] == "/api/v1/security-events" && e["username"] == "clerk.mingyue"));
     let (_, sign_ins) = s.get("/api/v1/security-events?kind=sign_in", &auditor).await;
     assert!(sign_ins.as_array().unwrap().len() >= 3);
+
+    // The resident whose record the clerk read sees it in 我的数据, and can export it.
+    let r = s
+        .client
+        .post(s.url("/api/v1/auth/token"))
+        .json(&json!({"username": "citizen.demo", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let citizen = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let (status, me) = s.get("/api/v1/me", &citizen).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = s.get(&format!("/api/v1/residents/{}", me["id"].as_str().unwrap()), &mingyue).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, data) = s.get("/api/v1/me/data", &citizen).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(data["profile"]["id_number"].as_str().unwrap().len() == 18);
+    assert!(
+        data["accesses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "resident_read" && a["department"] == "明月区民政局")
+    );
+    let export = s.client.get(s.url("/api/v1/me/data/export")).bearer_auth(&citizen).send().await.unwrap();
+    assert!(export.headers()["content-disposition"].to_str().unwrap().contains("my-data.json"));
 }
 
 async fn bad_input_gets_a_clear_4xx(backend: Backend) {

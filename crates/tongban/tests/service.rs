@@ -51,11 +51,20 @@ async fn fixture(t: &TestDb) -> Fixture {
         )
         .await
         .unwrap();
-        id.create_department(&mut tx, &org, &format!("{district}-MZ"), &format!("{name}民政局"), district, now)
-            .await
-            .unwrap();
+        let dept = identity::NewDepartment {
+            code: &format!("{district}-MZ"),
+            name: &format!("{name}民政局"),
+            region_code: district,
+            kind: Some("MZ"),
+        };
+        id.create_department(&mut tx, &org, dept, now).await.unwrap();
     }
-    id.create_department(&mut tx, &org, "990000-CZ", "云岭省财政厅", "990000", now).await.unwrap();
+    for (code, name, region_code, kind) in
+        [("990000-CZ", "云岭省财政厅", "990000", "CZ"), ("990102-GA", "明月区公安分局", "990102", "GA")]
+    {
+        let dept = identity::NewDepartment { code, name, region_code, kind: Some(kind) };
+        id.create_department(&mut tx, &org, dept, now).await.unwrap();
+    }
     let staff = [
         ("clerk.mingyue", "990102-MZ", "window_clerk"),
         ("clerk.qinghu", "990103-MZ", "window_clerk"),
@@ -151,6 +160,7 @@ on_both_databases!(
     language_and_elder_mode_are_remembered_per_account,
     identifiers_are_sealed_and_unmasked_only_with_a_purpose,
     key_rotation_reseals_everything_then_retires_the_old_key,
+    citizens_see_their_data_who_used_it_and_ask_for_corrections,
     clerk_is_confined_to_her_district,
     separated_duties_cannot_be_combined,
     security_events_cannot_be_edited_or_deleted,
@@ -578,6 +588,61 @@ async fn key_rotation_reseals_everything_then_retires_the_old_key(t: TestDb) {
     let audit =
         tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("data_key_retired"), None, 10).await.unwrap();
     assert_eq!(audit.len(), 1);
+}
+
+async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) {
+    let f = fixture(&t).await;
+    let id = &t.identity;
+    let now = t0();
+    let clerk = id.token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
+    id.resident(&clerk.authorize::<ResidentRead>().unwrap(), &f.resident_mingyue, Some("核验身份 YL-1"), now)
+        .await
+        .unwrap();
+    let pw = SecretString::new(PASSWORD.into());
+    let me = id
+        .token_principal(id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap().token.expose(), now)
+        .await
+        .unwrap();
+    let data = id.my_data(&me, now).await.unwrap();
+    let profile = data.profile.unwrap();
+    assert_eq!((profile.id_number.as_str(), profile.mobile.as_str()), ("11010519491231002X", "13812345678"));
+    let read = data.accesses.iter().find(|a| a.action == "resident_unmasked").expect("the clerk's read is listed");
+    assert_eq!(read.department.as_deref(), Some("明月区民政局"));
+    assert_eq!(read.post.as_deref(), Some("窗口工作人员"));
+    assert_eq!(read.staff.as_deref(), Some("测*"));
+    assert_eq!(read.purpose.as_deref(), Some("核验身份 YL-1"));
+    assert!(!read.by_self);
+    // The index really is that entry in the audit ledger.
+    let (_, entry) = tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("resident_unmasked"), None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(entry.subject.as_deref(), Some(f.resident_mingyue.as_str()));
+    // Another person sees none of it.
+    let other = id
+        .token_principal(id.issue_token(&attempt("citizen.b", &pw, "s"), None, now).await.unwrap().token.expose(), now)
+        .await
+        .unwrap();
+    assert!(id.my_data(&other, now).await.unwrap().accesses.iter().all(|a| a.action != "resident_unmasked"));
+
+    // A correction goes to the public-security bureau of the person's district.
+    assert!(matches!(
+        id.request_correction(&me, "salary", "x", "y", now).await,
+        Err(Error::Invalid { field: "field", .. })
+    ));
+    assert!(matches!(
+        id.request_correction(&me, "address", "x", " ", now).await,
+        Err(Error::Invalid { field: "reason", .. })
+    ));
+    let q = id.request_correction(&me, "address", "春城市明月区东风街道和平社区9号", "门牌号有误", now).await.unwrap();
+    assert_eq!(q.department, "明月区公安分局");
+    assert_eq!(id.my_data(&me, now).await.unwrap().corrections.len(), 1);
+    let inbox = id.corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].requested.as_deref(), Some("春城市明月区东风街道和平社区9号"));
+    let elsewhere =
+        id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
+    assert!(id.corrections(&elsewhere.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
 }
 
 async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {

@@ -15,7 +15,10 @@ CREATE TABLE departments (
     id        TEXT PRIMARY KEY,
     code      TEXT NOT NULL UNIQUE,
     name      TEXT NOT NULL,
-    region_id TEXT NOT NULL REFERENCES regions(id)
+    region_id TEXT NOT NULL REFERENCES regions(id),
+    -- the line of work, by its usual abbreviation (GA 公安, MZ 民政, …): routes requests
+    -- such as data corrections to the department that owns the data
+    kind      TEXT
 );
 CREATE INDEX departments_region ON departments(region_id);
 

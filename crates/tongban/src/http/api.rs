@@ -17,8 +17,8 @@ use crate::identity::authz::{
     AccountCreate, EnterpriseRead, OrganisationRead, ResidentRead, RoleGrant, SecurityEventRead,
 };
 use crate::identity::{
-    AccountKind, DepartmentRef, DepartmentView, EnterpriseView, NewAccount, RegionRef, ResidentView, SecurityEvent,
-    SignInAttempt,
+    AccountKind, CorrectionView, DepartmentRef, DepartmentView, EnterpriseView, MyData, NewAccount, RegionRef,
+    ResidentView, SecurityEvent, SignInAttempt,
 };
 use crate::secrets::SecretString;
 
@@ -58,6 +58,68 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(grant_role))
         .routes(routes!(revoke_role))
         .routes(routes!(security_events))
+        .routes(routes!(my_data))
+        .routes(routes!(my_data_export))
+        .routes(routes!(request_correction))
+        .routes(routes!(corrections))
+}
+
+/// 我的数据: the personal data the platform holds about the caller, every recorded access
+/// to it (with department, post and purpose; staff names masked) and correction requests.
+#[utoipa::path(get, path = "/api/v1/me/data", tag = "identity",
+    responses((status = 200, body = MyData), (status = 401, description = "unauthenticated", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn my_data(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<MyData>, ApiError> {
+    Ok(Json(state.identity.my_data(&p, Utc::now()).await?))
+}
+
+/// The same, as a file to keep (`my-data.json`).
+#[utoipa::path(get, path = "/api/v1/me/data/export", tag = "identity",
+    responses((status = 200, body = MyData), (status = 401, description = "unauthenticated", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn my_data_export(State(state): State<AppState>, Caller(p): Caller) -> Result<impl IntoResponse, ApiError> {
+    let data = state.identity.my_data(&p, Utc::now()).await?;
+    Ok(([(axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\"")], Json(data)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionRequest {
+    /// name, id_number, mobile or address
+    field: String,
+    /// The correct value.
+    requested: String,
+    /// Why the held value is wrong.
+    reason: String,
+}
+
+/// Ask the department that owns a piece of one's data to correct it.
+#[utoipa::path(post, path = "/api/v1/me/corrections", tag = "identity", request_body = CorrectionRequest,
+    responses(
+        (status = 201, body = CorrectionView),
+        (status = 401, description = "unauthenticated", body = ErrorBody),
+        (status = 404, description = "not_found: no resident record", body = ErrorBody),
+        (status = 422, description = "invalid_field, invalid_body", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn request_correction(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ApiJson(body): ApiJson<CorrectionRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let view = state.identity.request_correction(&p, &body.field, &body.requested, &body.reason, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Open correction requests addressed to departments in the caller's jurisdiction.
+#[utoipa::path(get, path = "/api/v1/corrections", tag = "identity",
+    responses((status = 200, body = Vec<CorrectionView>), (status = 401, body = ErrorBody), (status = 403, description = "forbidden", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn corrections(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ResidentRead>,
+) -> Result<Json<Vec<CorrectionView>>, ApiError> {
+    Ok(Json(state.identity.corrections(&cap, Utc::now()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -41,6 +41,9 @@ pub fn router() -> Router<AppState> {
         .route("/account/sessions/revoke", post(revoke_session))
         .route("/account/signout-everywhere", post(signout_everywhere))
         .route("/staff", get(staff))
+        .route("/account/data", get(my_data))
+        .route("/account/data/export", get(my_data_export))
+        .route("/account/data/corrections", post(request_correction))
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -347,6 +350,24 @@ struct StaffPage {
     region: String,
     region_path: String,
     roles: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "my_data.html")]
+struct MyDataPage {
+    l: Layout,
+    data: crate::identity::MyData,
+    /// The audit tree size the proof links refer to.
+    tree_size: u64,
+    error: Option<(String, String)>,
+    notice: Option<String>,
+}
+
+impl MyDataPage {
+    fn action(&self, action: &str) -> String {
+        let label = text(self.l.lang, &format!("action.{action}"));
+        if label.is_empty() { action.to_string() } else { label.to_string() }
+    }
 }
 
 #[derive(Template)]
@@ -799,6 +820,83 @@ mod tests {
         }
         for bad in ["//evil.example", "/\t/evil.example", "/\n", "https://evil.example", "/a?b=c", "", "/\\evil"] {
             assert_eq!(super::local_path(bad), "/", "{bad:?}");
+        }
+    }
+}
+
+async fn my_data_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    error: Option<(String, String)>,
+    notice: Option<String>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let data = match state.identity.my_data(&s.principal, Utc::now()).await {
+        Ok(d) => d,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let tree_size = state.ledger.size(crate::ledger::Log::Audit).await.unwrap_or(0);
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    ctx.page(status, &MyDataPage { l: ctx.layout("mydata.title"), data, tree_size, error, notice })
+}
+
+async fn my_data(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    my_data_page(&state, &ctx, None, None).await
+}
+
+async fn my_data_export(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.identity.my_data(&s.principal, Utc::now()).await {
+        Ok(d) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\""),
+            ],
+            serde_json::to_string_pretty(&d).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CorrectionForm {
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    requested: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn request_correction(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    CsrfForm(form): CsrfForm<CorrectionForm>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.identity.request_correction(&s.principal, &form.field, &form.requested, &form.reason, Utc::now()).await
+    {
+        Ok(view) => {
+            let notice = format!("{} {}", text(ctx.prefs.lang, "mydata.sent_to"), view.department);
+            my_data_page(&state, &ctx, None, Some(notice)).await
+        }
+        Err(e) => {
+            let field = match &e {
+                crate::identity::Error::Invalid { field, .. } => (*field).to_string(),
+                _ => "requested".to_string(),
+            };
+            let message = error_text(ctx.prefs.lang, &ApiError::from(e));
+            my_data_page(&state, &ctx, Some((field, message)), None).await
         }
     }
 }

@@ -119,15 +119,153 @@ pub async fn insert_department(
     code: &str,
     name: &str,
     region_id: &str,
+    kind: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO departments (id, code, name, region_id) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO departments (id, code, name, region_id, kind) VALUES ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(code)
         .bind(name)
         .bind(region_id)
+        .bind(kind)
         .execute(c)
         .await?;
     Ok(())
+}
+
+/// The department of `kind` nearest to a region: in it, or in the closest region above.
+pub async fn nearest_department(
+    c: &mut AnyConnection,
+    region_path: &str,
+    kind: &str,
+) -> Result<Option<DepartmentRef>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT d.id, d.code, d.name FROM departments d JOIN regions r ON r.id = d.region_id \
+         WHERE d.kind = $1 AND substr($2, 1, length(r.path)) = r.path ORDER BY length(r.path) DESC, d.code LIMIT 1",
+    )
+    .bind(kind)
+    .bind(region_path)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| Ok(DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? }))
+        .transpose()
+}
+
+/// Who an acting account is: name, department and role names.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub name: String,
+    pub department: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// An acting account's post, for showing who accessed data.
+pub async fn post_of(c: &mut AnyConnection, account_id: &str) -> Result<Option<Post>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT a.display_name, d.name AS department FROM accounts a LEFT JOIN departments d ON d.id = a.department_id \
+         WHERE a.id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let roles = sqlx::query(
+        "SELECT ro.name_zh FROM account_roles ar JOIN roles ro ON ro.code = ar.role_code WHERE ar.account_id = $1 ORDER BY ro.code",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(|r| r.try_get("name_zh"))
+    .collect::<Result<Vec<String>, _>>()?;
+    Ok(Some(Post { name: row.try_get("display_name")?, department: row.try_get("department")?, roles }))
+}
+
+pub struct CorrectionRow {
+    pub id: String,
+    pub account_id: String,
+    pub department: String,
+    pub field: String,
+    pub requested_enc: String,
+    pub reason: String,
+    pub status: String,
+    pub created_at: i64,
+    pub region_path: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_correction(
+    c: &mut AnyConnection,
+    id: &str,
+    account_id: &str,
+    department_id: &str,
+    field: &str,
+    requested_enc: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO correction_requests (id, account_id, department_id, field, requested_enc, reason, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'open', $7)",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(department_id)
+    .bind(field)
+    .bind(requested_enc)
+    .bind(reason)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+macro_rules! correction_select {
+    () => {
+        "SELECT q.id, q.account_id, d.name AS department, q.field, q.requested_enc, q.reason, q.status, q.created_at, \
+         r.path AS region_path FROM correction_requests q JOIN departments d ON d.id = q.department_id \
+         JOIN regions r ON r.id = d.region_id"
+    };
+}
+
+fn correction_from(r: &sqlx::any::AnyRow) -> Result<CorrectionRow, sqlx::Error> {
+    Ok(CorrectionRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        department: r.try_get("department")?,
+        field: r.try_get("field")?,
+        requested_enc: r.try_get("requested_enc")?,
+        reason: r.try_get("reason")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+        region_path: r.try_get("region_path")?,
+    })
+}
+
+pub async fn corrections_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<CorrectionRow>, sqlx::Error> {
+    let rows = sqlx::query(concat!(correction_select!(), " WHERE q.account_id = $1 ORDER BY q.created_at DESC"))
+        .bind(account_id)
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(correction_from).collect()
+}
+
+/// Open requests addressed to departments in a region subtree, oldest first.
+pub async fn corrections_in_subtree(
+    c: &mut AnyConnection,
+    path: &str,
+    limit: i64,
+) -> Result<Vec<CorrectionRow>, sqlx::Error> {
+    let (low, high) = subtree_bounds(path);
+    let rows = sqlx::query(concat!(
+        correction_select!(),
+        " WHERE q.status = 'open' AND r.path >= $1 AND r.path < $2 ORDER BY q.created_at LIMIT $3"
+    ))
+    .bind(low)
+    .bind(high)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(correction_from).collect()
 }
 
 pub async fn departments_in_subtree(

@@ -237,12 +237,73 @@ pub struct SecurityEvent {
     pub request_id: Option<String>,
 }
 
+/// 我的数据: what the platform holds about a person and who used it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MyData {
+    pub username: String,
+    pub display_name: String,
+    pub kind: AccountKind,
+    /// The resident record, in plain (it is the person's own).
+    pub profile: Option<OwnProfile>,
+    /// Every recorded access, newest first.
+    pub accesses: Vec<DataAccess>,
+    pub corrections: Vec<CorrectionView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OwnProfile {
+    pub name: String,
+    pub id_number: String,
+    pub mobile: String,
+    pub address: Option<String>,
+    pub region: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DataAccess {
+    /// Index in the `audit` ledger: `/ledger/audit/proof/inclusion?index=…&size=…` proves it.
+    pub index: u64,
+    pub at: String,
+    pub action: String,
+    pub result: String,
+    /// The person's own action (a sign-in, a correction request).
+    pub by_self: bool,
+    /// The staff member, masked (王*).
+    pub staff: Option<String>,
+    pub department: Option<String>,
+    /// The staff member's roles.
+    pub post: Option<String>,
+    pub purpose: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CorrectionView {
+    pub id: String,
+    pub field: String,
+    /// Shown to the department handling it.
+    pub requested: Option<String>,
+    pub reason: String,
+    pub department: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DepartmentView {
     pub id: String,
     pub code: String,
     pub name: String,
     pub region_name: String,
+}
+
+/// A department to create: code, name, the region it serves, and its line of work.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDepartment<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub region_code: &'a str,
+    /// GA 公安, MZ 民政, … (routes data-correction requests).
+    pub kind: Option<&'a str>,
 }
 
 /// One security event about to be recorded.
@@ -1030,11 +1091,10 @@ impl Identity {
         &self,
         c: &mut AnyConnection,
         cap: &Capability<OrganisationManage>,
-        code: &str,
-        name: &str,
-        region_code: &str,
+        new: NewDepartment<'_>,
         now: DateTime<Utc>,
     ) -> Result<DepartmentRef, Error> {
+        let NewDepartment { code, name, region_code, kind } = new;
         let region = repo::region_by_code(c, region_code).await?.ok_or(Error::NotFound("region"))?;
         if code.trim().is_empty() || name.trim().is_empty() {
             return Err(Error::invalid("code", "code and name are required"));
@@ -1046,7 +1106,7 @@ impl Identity {
             });
         }
         let id = new_id();
-        repo::insert_department(c, &id, code.trim(), name.trim(), &region.id).await?;
+        repo::insert_department(c, &id, code.trim(), name.trim(), &region.id, kind).await?;
         let event = Event::new("department_created", "success").account(cap.account_id()).object(code.trim());
         record(c, event.detail(name.trim()), now).await?;
         Ok(DepartmentRef { id, code: code.trim().into(), name: name.trim().into() })
@@ -1433,6 +1493,172 @@ impl Identity {
         let (_, remaining) = repo::citizens_by_key(&mut tx, &active).await?;
         tx.commit().await?;
         Ok((rows.len(), remaining))
+    }
+
+    // --- 我的数据: the citizen's own data and who used it ------------------------------
+
+    /// Everything the platform holds about the signed-in person, and every recorded access
+    /// to it (newest first), read from the `audit` ledger. Staff names are masked.
+    pub async fn my_data(&self, me: &Principal, now: DateTime<Utc>) -> Result<MyData, Error> {
+        let mut c = self.conn().await?;
+        let profile = match repo::resident(&mut c, &me.account_id).await? {
+            Some(r) => {
+                let open = open_resident(&self.protector, &r).await?;
+                Some(OwnProfile {
+                    name: r.real_name.clone(),
+                    id_number: open.id_number.to_string(),
+                    mobile: open.mobile.to_string(),
+                    address: open.address.as_ref().map(|a| a.to_string()),
+                    region: r.region.name.clone(),
+                })
+            }
+            None => None,
+        };
+        let entries = ledger::recent(&self.db, ledger::Log::Audit, None, Some(&me.account_id), 1000)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut posts: std::collections::HashMap<String, Option<repo::Post>> = std::collections::HashMap::new();
+        let mut accesses = Vec::with_capacity(entries.len());
+        for (index, e) in entries {
+            let post = match &e.actor {
+                Some(actor) if actor != &me.account_id => {
+                    if !posts.contains_key(actor) {
+                        let found = repo::post_of(&mut c, actor).await?;
+                        posts.insert(actor.clone(), found);
+                    }
+                    posts.get(actor).cloned().flatten()
+                }
+                _ => None,
+            };
+            let by_self = e.actor.as_deref() == Some(me.account_id.as_str());
+            accesses.push(DataAccess {
+                index,
+                at: e.at,
+                action: e.action,
+                result: e.result,
+                by_self,
+                staff: post.as_ref().map(|p| protect::Mask::Name.apply(&p.name)),
+                department: post.as_ref().and_then(|p| p.department.clone()),
+                post: post.map(|p| p.roles.join("、")).filter(|r| !r.is_empty()),
+                purpose: e.purpose,
+            });
+        }
+        let corrections = repo::corrections_of(&mut c, &me.account_id)
+            .await?
+            .into_iter()
+            .map(|q| CorrectionView {
+                id: q.id,
+                field: q.field,
+                requested: None,
+                reason: q.reason,
+                department: q.department,
+                status: q.status,
+                created_at: from_millis(q.created_at),
+            })
+            .collect();
+        drop(c);
+        // Opening sealed data is audited, even for its owner.
+        if profile.is_some() {
+            let mut c = self.conn().await?;
+            let event = Event::new("own_data_viewed", "success").account(&me.account_id).username(&me.username);
+            record(&mut c, event.subject(&me.account_id), now).await?;
+        }
+        Ok(MyData {
+            username: me.username.clone(),
+            display_name: me.display_name.clone(),
+            kind: me.kind,
+            profile,
+            accesses,
+            corrections,
+        })
+    }
+
+    /// Files a correction request with the department that owns the field (for residents'
+    /// identity data: the nearest public-security bureau, 公安).
+    pub async fn request_correction(
+        &self,
+        me: &Principal,
+        field: &str,
+        requested: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CorrectionView, Error> {
+        const FIELDS: [&str; 4] = ["name", "id_number", "mobile", "address"];
+        if !FIELDS.contains(&field) {
+            return Err(Error::invalid("field", "one of name, id_number, mobile, address"));
+        }
+        let (requested, reason) = (requested.trim(), reason.trim());
+        if requested.is_empty() || requested.chars().count() > 200 {
+            return Err(Error::invalid("requested", "the corrected value, at most 200 characters"));
+        }
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::invalid("reason", "why the value is wrong, at most 500 characters"));
+        }
+        let region = me.region.as_ref().ok_or(Error::NotFound("resident record"))?;
+        let mut tx = self.db.begin().await?;
+        if repo::resident(&mut tx, &me.account_id).await?.is_none() {
+            return Err(Error::NotFound("resident record"));
+        }
+        let department = repo::nearest_department(&mut tx, &region.path, "GA")
+            .await?
+            .ok_or(Error::NotFound("department owning this data"))?;
+        let id = new_id();
+        let sealed = self
+            .protector
+            .seal(requested, &format!("correction_requests.requested:{id}"))
+            .await
+            .map_err(protect_error)?;
+        repo::insert_correction(&mut tx, &id, &me.account_id, &department.id, field, &sealed, reason, millis(now))
+            .await?;
+        let event = Event::new("correction_requested", "success").account(&me.account_id).username(&me.username);
+        record(&mut tx, event.subject(&me.account_id).object(&format!("correction:{id}")).detail(field), now).await?;
+        tx.commit().await?;
+        Ok(CorrectionView {
+            id,
+            field: field.into(),
+            requested: None,
+            reason: reason.into(),
+            department: department.name,
+            status: "open".into(),
+            created_at: now,
+        })
+    }
+
+    /// Open correction requests for departments in the caller's jurisdiction, with the
+    /// requested values (opening them is audited like any personal-data read).
+    pub async fn corrections(
+        &self,
+        cap: &Capability<ResidentRead>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CorrectionView>, Error> {
+        let root = match cap.scope() {
+            super::Scope::All => "/".to_string(),
+            super::Scope::Subtree(p) => p.clone(),
+        };
+        let mut tx = self.db.begin().await?;
+        let rows = repo::corrections_in_subtree(&mut tx, &root, 200).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for q in rows {
+            let requested = self
+                .protector
+                .open(&q.requested_enc, &format!("correction_requests.requested:{}", q.id))
+                .await
+                .map_err(protect_error)?;
+            let event = Event::new("correction_read", "success").account(cap.account_id()).username(cap.username());
+            let object = format!("correction:{}", q.id);
+            record(&mut tx, event.subject(&q.account_id).object(&object).jurisdiction(&q.region_path), now).await?;
+            out.push(CorrectionView {
+                id: q.id,
+                field: q.field,
+                requested: Some(requested.to_string()),
+                reason: q.reason,
+                department: q.department,
+                status: q.status,
+                created_at: from_millis(q.created_at),
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// How many citizens' values are sealed under `key_id`.
