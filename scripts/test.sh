@@ -40,6 +40,8 @@ if [ -z "${TONGBAN_TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 echo "PostgreSQL for tests: $TONGBAN_TEST_DATABASE_URL"
+# Backups of PostgreSQL use pg_dump / pg_restore.
+if ! command -v pg_dump >/dev/null 2>&1; then apt_install postgresql-client; fi
 
 say "format"
 cargo fmt --all -- --check

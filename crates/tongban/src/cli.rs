@@ -11,6 +11,7 @@ use crate::config::{DataArgs, DataSettings, ServeArgs, ServeSettings};
 use crate::db::Db;
 use crate::identity::{self, AccountKind, Identity, NewAccount};
 use crate::ledger::{self, CheckpointPolicy, Ledger, Log};
+use crate::protect::backup;
 use crate::secrets::{KeySource, MasterKey, SecretString};
 
 #[derive(Parser, Debug)]
@@ -48,6 +49,22 @@ enum Command {
     },
     /// Measure authenticated API throughput against /healthz, idle memory and restart time.
     Bench(crate::bench::BenchArgs),
+    /// Take an online, consistent backup with a manifest into a new directory.
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The directory to create (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
+    /// Restore a backup after checking its manifest and every ledger in it. Stop the server
+    /// first; the master key file must be the one the backup names.
+    Restore {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_name = "DIR")]
+        from: std::path::PathBuf,
+    },
     /// Data keys of the field encryption.
     Keys {
         #[command(subcommand)]
@@ -182,6 +199,8 @@ enum ConfigCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    // Every database connection goes through sqlx's Any driver; install it before any.
+    sqlx::any::install_default_drivers();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -317,6 +336,39 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Backup { data, out } => {
+            let data = data.resolve()?;
+            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let key_id = p.identity.protector().master_key_id().to_string();
+            let m = backup::backup(&p.db, data.database_url(), &key_id, &p.ledger, &out, Utc::now()).await?;
+            println!("backup written to {} (schema {}, {} file(s))", out.display(), m.schema_version, m.files.len());
+            for (log, (size, _)) in &m.checkpoints {
+                println!("  {log}: checkpoint {size}");
+            }
+            p.db.close().await;
+            Ok(())
+        }
+        Command::Restore { data, from } => {
+            let data = data.resolve()?;
+            create_private_dir(&data.data_dir)?;
+            let (key, _) = MasterKey::load_or_generate(&data.master_key_file, false)?;
+            let (ledger_key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
+            let sqlite_path = match crate::db::Backend::from_url(data.database_url()) {
+                Some(crate::db::Backend::Sqlite) => Some(sqlite_file(data.database_url())),
+                _ => None,
+            };
+            let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key_id: key.id() };
+            let origin = data.ledger_origin.clone();
+            let restored = backup::restore(&from, &target, |db| {
+                Ledger::new(db, &origin, &ledger_key, CheckpointPolicy::default()).map_err(|e| e.to_string())
+            })
+            .await?;
+            println!("restored the backup of {} into {}", restored.manifest.created_at, data.database_url_redacted());
+            for (log, entries) in restored.verified {
+                println!("  {log}: {entries} entries verified");
+            }
+            Ok(())
+        }
         Command::Keys { command: KeysCommand::List { data } } => {
             let data = data.resolve()?;
             let p = open_with_policy(&data, Default::default(), Default::default()).await?;
@@ -494,6 +546,12 @@ async fn open_with_policy(
     Ok(Platform { db, identity, ledger })
 }
 
+/// The file path inside a `sqlite://PATH?…` URL.
+fn sqlite_file(url: &str) -> std::path::PathBuf {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest))
+}
+
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
@@ -540,6 +598,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     let metrics = crate::http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
+    let backups = settings.backups.clone().map(|schedule| {
+        let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
+        let key_id = identity.protector().master_key_id().to_string();
+        tokio::spawn(scheduled_backups(schedule, db, ledger, url, key_id))
+    });
     let state = crate::http::AppState {
         identity,
         ledger: ledger.clone(),
@@ -575,6 +638,9 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         }
     }
     checkpointer.abort();
+    if let Some(task) = backups {
+        task.abort();
+    }
     // The last entries get their checkpoint before the database closes.
     for log in Log::ALL {
         if let Err(e) = ledger.checkpoint_if_behind(log, Utc::now()).await {
@@ -584,6 +650,29 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     db.close().await;
     println!("stopped cleanly");
     Ok(())
+}
+
+/// Takes a backup every `interval` into `dir/tongban-YYYYMMDD-HHMMSS`, keeping the newest.
+async fn scheduled_backups(
+    schedule: crate::config::BackupSchedule,
+    db: Db,
+    ledger: Ledger,
+    url: String,
+    key_id: String,
+) {
+    let mut tick = tokio::time::interval(schedule.interval);
+    loop {
+        tick.tick().await;
+        let now = Utc::now();
+        let out = schedule.dir.join(format!("tongban-{}", now.format("%Y%m%d-%H%M%S")));
+        match backup::backup(&db, &url, &key_id, &ledger, &out, now).await {
+            Ok(_) => tracing::info!(dir = %out.display(), "scheduled backup written"),
+            Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+        }
+        if let Err(e) = backup::prune(&schedule.dir, schedule.keep) {
+            tracing::warn!(error = %e, "old backups not pruned");
+        }
+    }
 }
 
 /// Signs checkpoints as the policy asks, every second, for as long as the server runs.

@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// …or as soon as this many new entries have arrived.
     #[arg(long, env = "TONGBAN_CHECKPOINT_ENTRIES", value_name = "N")]
     pub checkpoint_entries: Option<String>,
+    /// Take scheduled backups into this directory (one subdirectory per backup).
+    #[arg(long, env = "TONGBAN_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Hours between scheduled backups.
+    #[arg(long, env = "TONGBAN_BACKUP_INTERVAL_HOURS", value_name = "HOURS")]
+    pub backup_interval_hours: Option<String>,
+    /// Scheduled backups to keep.
+    #[arg(long, env = "TONGBAN_BACKUP_KEEP", value_name = "N")]
+    pub backup_keep: Option<String>,
     /// Seconds a node may reuse a verified API token without asking the database again
     /// (revocation on another node takes at most this long; 0 disables).
     #[arg(long, env = "TONGBAN_AUTH_CACHE_SECONDS", value_name = "SECS")]
@@ -90,6 +99,9 @@ struct FileConfig {
     ledger_origin: Option<String>,
     checkpoint_interval_seconds: Option<u64>,
     checkpoint_entries: Option<u64>,
+    backup_dir: Option<PathBuf>,
+    backup_interval_hours: Option<u64>,
+    backup_keep: Option<u64>,
     listen: Option<String>,
     no_demo: Option<bool>,
     body_limit_bytes: Option<u64>,
@@ -168,6 +180,14 @@ pub struct ServeSettings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub session: SessionPolicy,
     pub checkpoints: crate::ledger::CheckpointPolicy,
+    pub backups: Option<BackupSchedule>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    pub dir: PathBuf,
+    pub interval: Duration,
+    pub keep: usize,
 }
 
 fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
@@ -289,7 +309,29 @@ impl ServeArgs {
             "checkpoint_entries",
             number("checkpoint_entries", self.checkpoint_entries.as_deref(), file.checkpoint_entries, 1000)?,
         )?;
+        let backups = match self.backup_dir.clone().or(file.backup_dir.clone()) {
+            None => None,
+            Some(dir) => {
+                let hours = positive(
+                    "backup_interval_hours",
+                    number(
+                        "backup_interval_hours",
+                        self.backup_interval_hours.as_deref(),
+                        file.backup_interval_hours,
+                        24,
+                    )?,
+                )?;
+                let keep =
+                    positive("backup_keep", number("backup_keep", self.backup_keep.as_deref(), file.backup_keep, 7)?)?;
+                Some(BackupSchedule {
+                    dir,
+                    interval: Duration::from_secs(hours.saturating_mul(3600)),
+                    keep: usize::try_from(keep).unwrap_or(usize::MAX),
+                })
+            }
+        };
         Ok(ServeSettings {
+            backups,
             checkpoints: crate::ledger::CheckpointPolicy {
                 interval: Duration::from_secs(checkpoint_interval),
                 entries: checkpoint_entries,

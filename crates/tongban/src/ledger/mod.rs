@@ -386,6 +386,21 @@ impl Ledger {
         Ok(size)
     }
 
+    /// The latest checkpoint's size and root.
+    pub async fn latest_checkpoint(&self, log: Log) -> Result<Option<(u64, Hash)>, Error> {
+        let mut c = self.db.pool.acquire().await?;
+        let cp = store::latest_checkpoint(&mut c, log.as_str()).await?;
+        cp.map(|cp| Ok((cp.size, <Hash>::try_from(cp.root).map_err(|_| Error::Corrupt("checkpoint root".into()))?)))
+            .transpose()
+    }
+
+    /// The root of the stored checkpoint of `size`, if there is one.
+    pub async fn checkpoint_root(&self, log: Log, size: u64) -> Result<Option<Hash>, Error> {
+        let mut c = self.db.pool.acquire().await?;
+        let found = store::checkpoints(&mut c, log.as_str()).await?.into_iter().find(|cp| cp.size == size);
+        found.map(|cp| <Hash>::try_from(cp.root).map_err(|_| Error::Corrupt("checkpoint root".into()))).transpose()
+    }
+
     /// The latest signed checkpoint as a note, with any witness cosignatures.
     pub async fn checkpoint(&self, log: Log) -> Result<String, Error> {
         let mut c = self.db.pool.acquire().await?;

@@ -2,6 +2,7 @@
 //! under the master key; every ciphertext names its key), keyed blind indexes for equality
 //! lookup, key rotation, and masking policy as data.
 
+pub mod backup;
 mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -99,6 +100,11 @@ impl Protector {
         let key = Arc::new(Zeroizing::new(key));
         Self::lock(&self.inner.keys).insert(id.to_string(), key.clone());
         Ok(key)
+    }
+
+    /// The id of the master key that wraps the data keys.
+    pub fn master_key_id(&self) -> &str {
+        self.inner.master.id()
     }
 
     /// Creates the first data key if there is none. Called at start-up, before anything is
