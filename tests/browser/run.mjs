@@ -476,6 +476,16 @@ check(`staff sign-in with MFA (${STAFF_USER}) lands on /staff`, async ({ page })
   await checkPage(page, 'change-password page with an error');
 });
 
+check('security admin sees the alerts page', async ({ page }) => {
+  await submitSignin(page, 'secadmin', DEMO_PASSWORD);
+  await expectPath(page, '/signin/mfa', 'after the security admin password');
+  await submitMfaCode(page, await freshTotp(DEMO_TOTP_SECRET), 'security admin MFA form');
+  await goto(page, '/security');
+  await expectPath(page, '/security', 'opening /security');
+  expect((await page.locator('#open-alerts').count()) === 1, '/security should show the open alert count');
+  await checkPage(page, 'security alerts page');
+});
+
 check('error pages pass axe in both languages', async ({ page }) => {
   const r = await goto(page, '/no/such/page');
   expect(r.status() === 404, `expected 404, got ${r.status()}`);

@@ -433,6 +433,16 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     }
                     Err(ledger::VerifyError::Tampered(t)) => {
                         println!("{}: TAMPERED: {t}", log.as_str());
+                        let c = crate::insight::security::Candidate {
+                            rule: "ledger_verification",
+                            key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
+                            severity: "critical",
+                            summary: t.to_string(),
+                            first_index: t.index,
+                        };
+                        if let Err(e) = crate::insight::security::raise(&p.db, &c, Utc::now()).await {
+                            eprintln!("could not raise an alert: {e}");
+                        }
                         failed = Some(t);
                     }
                     Err(ledger::VerifyError::Failed(e)) => return Err(e.into()),
@@ -598,6 +608,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     let metrics = crate::http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
+    let monitor = tokio::spawn(monitor(db.clone(), ledger.clone(), settings.monitoring.clone(), settings.mail.clone()));
     let backups = settings.backups.clone().map(|schedule| {
         let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
         let key_id = identity.protector().master_key_id().to_string();
@@ -638,6 +649,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         }
     }
     checkpointer.abort();
+    monitor.abort();
     if let Some(task) = backups {
         task.abort();
     }
@@ -671,6 +683,45 @@ async fn scheduled_backups(
         }
         if let Err(e) = backup::prune(&schedule.dir, schedule.keep) {
             tracing::warn!(error = %e, "old backups not pruned");
+        }
+    }
+}
+
+/// Security monitoring: scans the audit trail every ten seconds, delivers the outbox, and
+/// re-verifies every ledger at start and daily (a failed verification is an alert).
+async fn monitor(
+    db: Db,
+    ledger: Ledger,
+    thresholds: crate::insight::security::Thresholds,
+    mail: Option<crate::outbox::Mail>,
+) {
+    use crate::insight::security;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    let mut last_verify: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        if let Err(e) = security::scan(&db, &thresholds, Utc::now()).await {
+            tracing::warn!(error = %e, "security scan failed");
+        }
+        if let Err(e) = crate::outbox::deliver(&db, mail.as_ref(), Utc::now()).await {
+            tracing::warn!(error = %e, "outbox delivery failed");
+        }
+        if last_verify.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(24 * 3600)) {
+            last_verify = Some(std::time::Instant::now());
+            for log in Log::ALL {
+                if let Err(ledger::VerifyError::Tampered(t)) = ledger.verify(log, |_, _| {}).await {
+                    let c = security::Candidate {
+                        rule: "ledger_verification",
+                        key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
+                        severity: "critical",
+                        summary: t.to_string(),
+                        first_index: t.index,
+                    };
+                    if let Err(e) = security::raise(&db, &c, Utc::now()).await {
+                        tracing::error!(error = %e, "could not raise the ledger alert");
+                    }
+                }
+            }
         }
     }
 }

@@ -81,6 +81,16 @@ pub struct ServeArgs {
     /// Scheduled backups to keep.
     #[arg(long, env = "TONGBAN_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<String>,
+    /// Send security alerts by email through this relay: `smtp://HOST[:PORT]` (plain SMTP to
+    /// an internal relay).
+    #[arg(long, env = "TONGBAN_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of alert email.
+    #[arg(long, env = "TONGBAN_SMTP_FROM", value_name = "ADDR")]
+    pub smtp_from: Option<String>,
+    /// Recipients of alert email, comma-separated.
+    #[arg(long, env = "TONGBAN_ALERT_EMAIL_TO", value_name = "ADDRS")]
+    pub alert_email_to: Option<String>,
     /// Seconds a node may reuse a verified API token without asking the database again
     /// (revocation on another node takes at most this long; 0 disables).
     #[arg(long, env = "TONGBAN_AUTH_CACHE_SECONDS", value_name = "SECS")]
@@ -102,6 +112,11 @@ struct FileConfig {
     backup_dir: Option<PathBuf>,
     backup_interval_hours: Option<u64>,
     backup_keep: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    alert_email_to: Option<String>,
+    /// Security monitoring thresholds (see `insight::security::Thresholds`).
+    monitoring: Option<crate::insight::security::Thresholds>,
     listen: Option<String>,
     no_demo: Option<bool>,
     body_limit_bytes: Option<u64>,
@@ -181,6 +196,8 @@ pub struct ServeSettings {
     pub session: SessionPolicy,
     pub checkpoints: crate::ledger::CheckpointPolicy,
     pub backups: Option<BackupSchedule>,
+    pub monitoring: crate::insight::security::Thresholds,
+    pub mail: Option<crate::outbox::Mail>,
 }
 
 #[derive(Debug, Clone)]
@@ -330,7 +347,55 @@ impl ServeArgs {
                 })
             }
         };
+        let mail = match self.smtp_url.clone().or(file.smtp_url.clone()) {
+            None => None,
+            Some(url) => {
+                let rest =
+                    url.strip_prefix("smtp://").ok_or_else(|| invalid("smtp_url", "must look like smtp://relay:25"))?;
+                let (relay, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+                    Some((h, p)) => {
+                        (h.to_string(), p.parse().map_err(|_| invalid("smtp_url", format!("bad port {p}")))?)
+                    }
+                    None => (rest.trim_end_matches('/').to_string(), 25),
+                };
+                let from = self
+                    .smtp_from
+                    .clone()
+                    .or(file.smtp_from.clone())
+                    .ok_or_else(|| invalid("smtp_from", "required with smtp_url"))?;
+                let to: Vec<String> = self
+                    .alert_email_to
+                    .clone()
+                    .or(file.alert_email_to.clone())
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                if to.is_empty() {
+                    return Err(invalid("alert_email_to", "required with smtp_url"));
+                }
+                for address in std::iter::once(&from).chain(to.iter()) {
+                    if address.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(invalid("alert_email_to", format!("{address} is not an email address")));
+                    }
+                }
+                Some(crate::outbox::Mail { relay, port, from, to })
+            }
+        };
+        let monitoring = file.monitoring.clone().unwrap_or_default();
+        if monitoring.window_minutes <= 0
+            || monitoring.bulk_window_minutes <= 0
+            || monitoring.working_hours.0 >= monitoring.working_hours.1
+        {
+            return Err(invalid(
+                "monitoring",
+                "windows must be positive and working_hours [start, end) with start < end",
+            ));
+        }
         Ok(ServeSettings {
+            mail,
+            monitoring,
             backups,
             checkpoints: crate::ledger::CheckpointPolicy {
                 interval: Duration::from_secs(checkpoint_interval),

@@ -7,6 +7,8 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod identity;
+pub mod insight;
 pub mod ledger;
+pub mod outbox;
 pub mod protect;
 pub mod secrets;

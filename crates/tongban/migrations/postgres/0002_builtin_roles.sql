@@ -6,7 +6,8 @@ INSERT INTO permissions (code, description) VALUES
     ('organisation.manage', 'Create regions and departments'),
     ('account.create',      'Create staff and system accounts'),
     ('role.grant',          'Grant and revoke roles'),
-    ('security_event.read', 'Read the security event trail');
+    ('security_event.read', 'Read the security event trail'),
+    ('security_alert.handle', 'See and acknowledge security alerts');
 
 INSERT INTO roles (code, name_zh, name_en, scope, clearance, duty) VALUES
     ('window_clerk',     '窗口工作人员', 'Window clerk',            'jurisdiction', 3, NULL),
@@ -26,5 +27,6 @@ INSERT INTO role_permissions (role_code, permission_code) VALUES
     ('leader', 'organisation.read'),
     ('auditor', 'security_event.read'), ('auditor', 'organisation.read'),
     ('security_admin', 'role.grant'), ('security_admin', 'organisation.read'),
+    ('security_admin', 'security_alert.handle'), ('auditor', 'security_alert.handle'),
     ('system_admin', 'account.create'), ('system_admin', 'organisation.read'),
     ('system_admin', 'organisation.manage');

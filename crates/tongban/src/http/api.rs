@@ -14,12 +14,13 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Bearer, Caller, ClientAddr};
 use crate::identity::authz::{
-    AccountCreate, EnterpriseRead, OrganisationRead, ResidentRead, RoleGrant, SecurityEventRead,
+    AccountCreate, EnterpriseRead, OrganisationRead, ResidentRead, RoleGrant, SecurityAlertHandle, SecurityEventRead,
 };
 use crate::identity::{
     AccountKind, CorrectionView, DepartmentRef, DepartmentView, EnterpriseView, MyData, NewAccount, RegionRef,
     ResidentView, SecurityEvent, SignInAttempt,
 };
+use crate::insight::security;
 use crate::secrets::SecretString;
 
 struct BearerScheme;
@@ -62,6 +63,42 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(my_data_export))
         .routes(routes!(request_correction))
         .routes(routes!(corrections))
+        .routes(routes!(alerts))
+        .routes(routes!(acknowledge_alert))
+}
+
+impl From<security::Error> for ApiError {
+    fn from(e: security::Error) -> ApiError {
+        match e {
+            security::Error::NotFound => ApiError::not_found("open alert"),
+            security::Error::Storage(s) => crate::identity::Error::Storage(s).into(),
+            security::Error::Ledger(cause) => crate::identity::Error::Internal(cause).into(),
+        }
+    }
+}
+
+/// Security alerts raised by the monitoring rules, open ones first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "identity",
+    responses((status = 200, body = Vec<security::Alert>), (status = 401, body = ErrorBody), (status = 403, description = "forbidden", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn alerts(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<SecurityAlertHandle>,
+) -> Result<Json<Vec<security::Alert>>, ApiError> {
+    Ok(Json(security::alerts(&state.db, &cap, 200).await?))
+}
+
+/// Acknowledge an alert (recorded in the audit ledger).
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "identity", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn acknowledge_alert(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<SecurityAlertHandle>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    security::acknowledge(&state.db, &cap, &id, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// 我的数据: the personal data the platform holds about the caller, every recorded access

@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/sessions/revoke", post(revoke_session))
         .route("/account/signout-everywhere", post(signout_everywhere))
         .route("/staff", get(staff))
+        .route("/security", get(security_page))
+        .route("/security/acknowledge", post(acknowledge_alert))
         .route("/account/data", get(my_data))
         .route("/account/data/export", get(my_data_export))
         .route("/account/data/corrections", post(request_correction))
@@ -149,6 +151,8 @@ pub struct Layout {
     pub here: String,
     pub signed_in: bool,
     pub is_staff: bool,
+    /// Sees security alerts.
+    pub can_alerts: bool,
     pub display_name: String,
     pub title: String,
 }
@@ -175,6 +179,7 @@ impl PageCtx {
             here: self.path.clone(),
             signed_in: self.session.is_some(),
             is_staff: session.is_some_and(|s| s.principal.kind == AccountKind::Staff),
+            can_alerts: session.is_some_and(|s| s.principal.has_permission("security_alert.handle")),
             display_name: self.session.as_ref().map(|s| s.principal.display_name.clone()).unwrap_or_default(),
             title: text(self.prefs.lang, title_key).to_string(),
         }
@@ -371,6 +376,14 @@ impl MyDataPage {
 }
 
 #[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    l: Layout,
+    alerts: Vec<crate::insight::security::Alert>,
+    open: usize,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
     l: Layout,
@@ -388,6 +401,7 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         here: "/".into(),
         signed_in: false,
         is_staff: false,
+        can_alerts: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),
     };
@@ -898,5 +912,48 @@ async fn request_correction(
             let message = error_text(ctx.prefs.lang, &ApiError::from(e));
             my_data_page(&state, &ctx, Some((field, message)), None).await
         }
+    }
+}
+
+async fn security_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let cap = match s.principal.authorize::<crate::identity::authz::SecurityAlertHandle>() {
+        Ok(cap) => cap,
+        Err(denial) => return ApiError::from(denial).into_response(),
+    };
+    match crate::insight::security::alerts(&state.db, &cap, 200).await {
+        Ok(alerts) => {
+            let open = crate::insight::security::open_count(&alerts);
+            ctx.page(StatusCode::OK, &SecurityPage { l: ctx.layout("security.title"), alerts, open })
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AcknowledgeForm {
+    #[serde(default)]
+    alert_id: String,
+}
+
+async fn acknowledge_alert(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    CsrfForm(form): CsrfForm<AcknowledgeForm>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let cap = match s.principal.authorize::<crate::identity::authz::SecurityAlertHandle>() {
+        Ok(cap) => cap,
+        Err(denial) => return ApiError::from(denial).into_response(),
+    };
+    match crate::insight::security::acknowledge(&state.db, &cap, &form.alert_id, Utc::now()).await {
+        Ok(()) => Redirect::to("/security").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }

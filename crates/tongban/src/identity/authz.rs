@@ -37,6 +37,8 @@ permissions! {
     RoleGrant => "role.grant",
     /// Read the security event trail.
     SecurityEventRead => "security_event.read",
+    /// See and acknowledge security alerts.
+    SecurityAlertHandle => "security_alert.handle",
 }
 
 /// How far a grant reaches.

@@ -208,6 +208,19 @@ pub async fn recent(
         .collect()
 }
 
+/// Entries recorded at or after `from`, oldest first (for monitoring rules).
+pub async fn since(db: &Db, log: Log, from: DateTime<Utc>) -> Result<Vec<(u64, Entry)>, Error> {
+    let mut c = db.pool.acquire().await?;
+    let rows = store::since(&mut c, log.as_str(), millis(from)).await?;
+    rows.into_iter()
+        .map(|r| {
+            let entry =
+                serde_json::from_slice(&r.entry).map_err(|e| Error::Corrupt(format!("entry {}: {e}", r.idx)))?;
+            Ok((r.idx, entry))
+        })
+        .collect()
+}
+
 /// The hash of a complete subtree from its 2^k leaves (or lower subtrees).
 fn fold(hashes: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = hashes.to_vec();

@@ -170,6 +170,18 @@ pub async fn recent(
     rows.iter().map(stored_from).collect()
 }
 
+pub async fn since(c: &mut AnyConnection, log: &str, from: i64) -> Result<Vec<StoredEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT idx, entry, leaf_hash, at, action, actor, subject FROM ledger_entries \
+         WHERE log = $1 AND at >= $2 ORDER BY idx LIMIT 200000",
+    )
+    .bind(log)
+    .bind(from)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(stored_from).collect()
+}
+
 pub struct CheckpointRow {
     pub size: u64,
     pub root: Vec<u8>,

@@ -1,0 +1,3 @@
+//! Insight: supervision rules and alerts. Today: security monitoring over the audit ledger.
+
+pub mod security;

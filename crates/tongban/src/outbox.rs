@@ -1,0 +1,122 @@
+//! The outbox: messages written in the same transaction as the change that causes them and
+//! delivered afterwards, so nothing is lost on a crash. Today it carries security alerts to
+//! email (when SMTP is configured); the same rows can feed an external broker later.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+
+use crate::db::{Db, millis, new_id};
+
+pub async fn enqueue(
+    c: &mut AnyConnection,
+    topic: &str,
+    payload: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (id, topic, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(new_id())
+        .bind(topic)
+        .bind(payload.to_string())
+        .bind(millis(now))
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct Message {
+    pub id: String,
+    pub topic: String,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
+}
+
+pub async fn pending(db: &Db, limit: i64) -> Result<Vec<Message>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, topic, payload, attempts FROM outbox WHERE delivered_at IS NULL AND attempts < 10 \
+         ORDER BY created_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let payload: String = r.try_get("payload")?;
+            Ok(Message {
+                id: r.try_get("id")?,
+                topic: r.try_get("topic")?,
+                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn delivered(db: &Db, id: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
+        .bind(millis(now))
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn failed(db: &Db, id: &str, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Where alert email goes. Plain SMTP (`smtp://relay:25`) to an internal relay.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub relay: String,
+    pub port: u16,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl Mail {
+    async fn send(&self, subject: &str, body: &str) -> Result<(), String> {
+        use lettre::message::Mailbox;
+        use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Email, Tokio1Executor};
+        let from: Mailbox = self.from.parse().map_err(|e| format!("from: {e}"))?;
+        let mut builder = Email::builder().from(from).subject(subject);
+        for to in &self.to {
+            builder = builder.to(to.parse::<Mailbox>().map_err(|e| format!("to: {e}"))?);
+        }
+        let email = builder.body(body.to_string()).map_err(|e| e.to_string())?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.relay).port(self.port).build();
+        transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// Delivers pending messages: alerts by email when `mail` is set; without a channel they are
+/// marked delivered (they remain on the alerts page and in the audit ledger).
+pub async fn deliver(db: &Db, mail: Option<&Mail>, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    let mut sent = 0;
+    for m in pending(db, 50).await? {
+        let result = match (m.topic.as_str(), mail) {
+            ("alert", Some(mail)) => {
+                let summary = m.payload.get("summary").and_then(|s| s.as_str()).unwrap_or("security alert");
+                let subject = format!("[tongban] {summary}");
+                mail.send(&subject, &serde_json::to_string_pretty(&m.payload).unwrap_or_default()).await
+            }
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                delivered(db, &m.id, now).await?;
+                sent += 1;
+            }
+            Err(e) => {
+                tracing::warn!(id = m.id, attempts = m.attempts + 1, error = e, "outbox delivery failed");
+                failed(db, &m.id, &e).await?;
+            }
+        }
+    }
+    Ok(sent)
+}
