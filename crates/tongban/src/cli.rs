@@ -606,6 +606,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             crate::demo::DEMO_TOTP_SECRET
         );
     }
+    record_configuration(&db, &settings).await?;
     let metrics = crate::http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
     let monitor = tokio::spawn(monitor(db.clone(), ledger.clone(), settings.monitoring.clone(), settings.mail.clone()));
@@ -661,6 +662,23 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     db.close().await;
     println!("stopped cleanly");
+    Ok(())
+}
+
+/// Appends `configuration_changed` to the audit ledger when the effective settings differ
+/// from those of the previous start (the first start records them too).
+async fn record_configuration(db: &Db, settings: &ServeSettings) -> anyhow::Result<()> {
+    let summary = settings.summary();
+    let digest = crate::secrets::sha256_hex(&summary);
+    let mut tx = db.begin().await?;
+    if crate::db::read_setting(&mut tx, "config_digest").await?.as_deref() != Some(digest.as_str()) {
+        let mut entry = ledger::Entry::new("configuration_changed", "success", Utc::now());
+        entry.actor = Some("console".into());
+        entry.detail = Some(summary);
+        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        crate::db::write_setting(&mut tx, "config_digest", &digest).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

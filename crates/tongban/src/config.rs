@@ -207,6 +207,40 @@ pub struct BackupSchedule {
     pub keep: usize,
 }
 
+impl ServeSettings {
+    /// The effective settings as `key = value` lines, secrets left out: what an operator
+    /// changed between two starts shows up on the audit trail.
+    pub fn summary(&self) -> String {
+        let mut lines = vec![
+            format!("listen = {}", self.listen),
+            format!("database_url = {}", self.data.database_url_redacted()),
+            format!("demo = {}", self.demo),
+            format!("body_limit_bytes = {}", self.body_limit),
+            format!("tls = {}", self.tls.is_some()),
+            format!("session_idle_minutes = {}", self.session.idle.as_secs() / 60),
+            format!("session_absolute_hours = {}", self.session.absolute.as_secs() / 3600),
+            format!("token_ttl_minutes = {}", self.session.token_ttl.as_secs() / 60),
+            format!("auth_cache_seconds = {}", self.session.auth_cache.as_secs()),
+            format!("checkpoint_interval_seconds = {}", self.checkpoints.interval.as_secs()),
+            format!("checkpoint_entries = {}", self.checkpoints.entries),
+            format!("ledger_origin = {}", self.data.ledger_origin),
+            format!("monitoring = {:?}", self.monitoring),
+        ];
+        if let Some(b) = &self.backups {
+            lines.push(format!(
+                "backup_dir = {} every {} h keeping {}",
+                b.dir.display(),
+                b.interval.as_secs() / 3600,
+                b.keep
+            ));
+        }
+        if let Some(m) = &self.mail {
+            lines.push(format!("smtp = {}:{} from {} to {}", m.relay, m.port, m.from, m.to.join(",")));
+        }
+        lines.join("\n")
+    }
+}
+
 fn load_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
     let Some(path) = path else { return Ok(FileConfig::default()) };
     let shown = path.display().to_string();

@@ -143,6 +143,23 @@ impl Db {
     }
 }
 
+/// A fact in `platform_settings`.
+pub async fn read_setting(c: &mut sqlx::AnyConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT value FROM platform_settings WHERE key = $1").bind(key).fetch_optional(c).await?;
+    row.map(|r| r.try_get("value")).transpose()
+}
+
+pub async fn write_setting(c: &mut sqlx::AnyConnection, key: &str, value: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO platform_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch, the storage form of every timestamp (always UTC).
 pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()

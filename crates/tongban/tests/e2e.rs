@@ -72,7 +72,11 @@ impl Server {
     }
 
     async fn launch(&mut self, extra: &[&str]) {
-        let port = free_port();
+        // A relaunch keeps its address: the listen address is part of the configuration.
+        let port = match self.base.rsplit_once(':') {
+            Some((_, p)) => p.parse().unwrap_or_else(|_| free_port()),
+            None => free_port(),
+        };
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let child = Command::new(BIN)
             .arg("serve")
@@ -584,6 +588,16 @@ async fn graceful_shutdown_and_quick_restart(backend: Backend) {
     // Tokens live in the database: they survive a restart.
     let (status, _) = s.get("/api/v1/me", &token).await;
     assert_eq!(status, StatusCode::OK);
+    // A restart with the same settings records nothing; a changed setting is on the trail.
+    let auditor = s.token("auditor").await;
+    let (_, changes) = s.get("/api/v1/security-events?kind=configuration_changed", &auditor).await;
+    assert_eq!(changes.as_array().unwrap().len(), 1);
+    assert!(s.stop());
+    s.launch(&["--body-limit-bytes", "2048"]).await;
+    let (_, changes) = s.get("/api/v1/security-events?kind=configuration_changed", &auditor).await;
+    let changes = changes.as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert!(changes[0]["detail"].as_str().unwrap().contains("body_limit_bytes = 2048"));
 }
 
 #[test]
