@@ -463,6 +463,9 @@ check(`staff sign-in with MFA (${STAFF_USER}) lands on /staff`, async ({ page })
   await goto(page, '/account');
   await expectPath(page, '/account', 'signed-in staff opening /account');
   await checkPage(page, 'account page (staff)');
+  await goto(page, '/staff/corrections');
+  await expectPath(page, '/staff/corrections', 'the clerk opening the correction inbox');
+  await checkPage(page, 'correction requests page');
   await goto(page, '/account/password');
   await expectPath(page, '/account/password', 'signed-in staff opening /account/password');
   await checkPage(page, 'change-password page');

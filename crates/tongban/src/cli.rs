@@ -12,7 +12,7 @@ use crate::db::Db;
 use crate::identity::{self, AccountKind, Identity, NewAccount};
 use crate::ledger::{self, CheckpointPolicy, Ledger, Log};
 use crate::protect::backup;
-use crate::secrets::{KeySource, MasterKey, SecretString};
+use crate::secrets::{KeySource, SecretString};
 
 #[derive(Parser, Debug)]
 #[command(name = "tongban", version, about = "通办 — integrated digital-government platform", long_about = None)]
@@ -351,7 +351,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Restore { data, from } => {
             let data = data.resolve()?;
             create_private_dir(&data.data_dir)?;
-            let (key, _) = MasterKey::load_or_generate(&data.master_key_file, false)?;
+            let (key, _) = data.master_key()?;
             let (ledger_key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
             let sqlite_path = match crate::db::Backend::from_url(data.database_url()) {
                 Some(crate::db::Backend::Sqlite) => Some(sqlite_file(data.database_url())),
@@ -532,7 +532,7 @@ async fn open_with_policy(
     checkpoints: CheckpointPolicy,
 ) -> anyhow::Result<Platform> {
     create_private_dir(&data.data_dir)?;
-    let (key, source) = MasterKey::load_or_generate(&data.master_key_file, data.generate_master_key)?;
+    let (key, source) = data.master_key()?;
     if source == KeySource::Generated {
         println!(
             "generated a new master key at {} (mode 0600): back it up; without it sealed secrets are lost",

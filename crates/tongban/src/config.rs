@@ -10,6 +10,10 @@ use serde::Deserialize;
 
 use crate::secrets::{SecretString, read_secret_file};
 
+fn secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::new(text.to_string()))
+}
+
 /// Flags shared by every subcommand that touches data.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DataArgs {
@@ -28,6 +32,13 @@ pub struct DataArgs {
     /// File holding the base64 master key; default: generated in DATA_DIR/secrets.
     #[arg(long, env = "TONGBAN_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// The base64 master key itself (from the environment; prefer a file or a command).
+    #[arg(long, env = "TONGBAN_MASTER_KEY", value_name = "BASE64", hide_env_values = true, hide = true, value_parser = secret)]
+    pub master_key: Option<SecretString>,
+    /// A command whose standard output is the base64 master key: the hook for a KMS or a
+    /// secrets agent (run with `sh -c`).
+    #[arg(long, env = "TONGBAN_MASTER_KEY_COMMAND", value_name = "COMMAND")]
+    pub master_key_command: Option<String>,
     /// File holding the ledger's Ed25519 checkpoint key (Go note `PRIVATE+KEY+…` format);
     /// default: generated in DATA_DIR/secrets.
     #[arg(long, env = "TONGBAN_LEDGER_KEY_FILE", value_name = "FILE")]
@@ -105,6 +116,7 @@ struct FileConfig {
     database_url: Option<String>,
     database_password_file: Option<PathBuf>,
     master_key_file: Option<PathBuf>,
+    master_key_command: Option<String>,
     ledger_key_file: Option<PathBuf>,
     ledger_origin: Option<String>,
     checkpoint_interval_seconds: Option<u64>,
@@ -148,14 +160,41 @@ pub struct DataSettings {
     pub data_dir: PathBuf,
     database_url: SecretString,
     pub master_key_file: PathBuf,
-    /// The master key file is ours to generate (no explicit path was given).
+    /// The master key file is ours to generate (no explicit source was given).
     pub generate_master_key: bool,
+    /// The key given in the environment, or the command that prints it.
+    pub master_key_env: Option<SecretString>,
+    pub master_key_command: Option<String>,
     pub ledger_key_file: PathBuf,
     pub generate_ledger_key: bool,
     pub ledger_origin: String,
 }
 
 impl DataSettings {
+    /// Loads the master key from wherever it was configured (generating the default file on
+    /// a first start).
+    pub fn master_key(&self) -> Result<(crate::secrets::MasterKey, crate::secrets::KeySource), ConfigError> {
+        use crate::secrets::{KeySource, MasterKey};
+        if let Some(key) = &self.master_key_env {
+            return Ok((MasterKey::from_base64(key.expose(), "TONGBAN_MASTER_KEY")?, KeySource::Loaded));
+        }
+        if let Some(command) = &self.master_key_command {
+            let out = std::process::Command::new("sh")
+                .args(["-c", command])
+                .output()
+                .map_err(|e| invalid("master_key_command", format!("cannot run it: {e}")))?;
+            if !out.status.success() {
+                return Err(invalid(
+                    "master_key_command",
+                    format!("it failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+                ));
+            }
+            let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&out.stdout).to_string());
+            return Ok((MasterKey::from_base64(&text, "master_key_command")?, KeySource::Loaded));
+        }
+        Ok(MasterKey::load_or_generate(&self.master_key_file, self.generate_master_key)?)
+    }
+
     pub fn database_url(&self) -> &str {
         self.database_url.expose()
     }
@@ -272,6 +311,16 @@ fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, Conf
         None => url,
     };
     let explicit_key = args.master_key_file.clone().or_else(|| file.master_key_file.clone());
+    let master_key_env = args.master_key.clone();
+    let master_key_command = args.master_key_command.clone().or_else(|| file.master_key_command.clone());
+    if [explicit_key.is_some(), master_key_env.is_some(), master_key_command.is_some()].iter().filter(|x| **x).count()
+        > 1
+    {
+        return Err(invalid(
+            "master_key_file",
+            "give the master key one way: a file, TONGBAN_MASTER_KEY, or a command",
+        ));
+    }
     let ledger_key = args.ledger_key_file.clone().or_else(|| file.ledger_key_file.clone());
     let ledger_origin =
         args.ledger_origin.clone().or_else(|| file.ledger_origin.clone()).unwrap_or_else(|| "tongban".into());
@@ -284,7 +333,9 @@ fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, Conf
     }
     Ok(DataSettings {
         master_key_file: explicit_key.clone().unwrap_or_else(|| data_dir.join("secrets").join("master.key")),
-        generate_master_key: explicit_key.is_none(),
+        generate_master_key: explicit_key.is_none() && master_key_env.is_none() && master_key_command.is_none(),
+        master_key_env,
+        master_key_command,
         ledger_key_file: ledger_key.clone().unwrap_or_else(|| data_dir.join("secrets").join("ledger.key")),
         generate_ledger_key: ledger_key.is_none(),
         ledger_origin,
@@ -532,6 +583,28 @@ mod tests {
         assert!(!s.demo);
         assert_eq!(s.data.database_url(), "sqlite:///tmp/x/tongban.db?mode=rwc");
         assert_eq!(s.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn master_key_from_the_environment_or_a_command() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let args = DataArgs { master_key: Some(SecretString::new(key.into())), ..Default::default() };
+        assert!(!format!("{args:?}").contains(key));
+        let env = args.resolve().unwrap();
+        assert!(!env.generate_master_key);
+        let from_env = env.master_key().unwrap().0;
+        let hook =
+            DataArgs { master_key_command: Some(format!("echo {key}")), ..Default::default() }.resolve().unwrap();
+        assert_eq!(hook.master_key().unwrap().0.id(), from_env.id());
+        assert!(!format!("{env:?}").contains(key));
+        let failing = DataArgs { master_key_command: Some("exit 3".into()), ..Default::default() }.resolve().unwrap();
+        assert!(failing.master_key().unwrap_err().to_string().contains("master_key_command"));
+        let both = DataArgs {
+            master_key: Some(SecretString::new(key.into())),
+            master_key_command: Some("true".into()),
+            ..Default::default()
+        };
+        assert!(both.resolve().is_err());
     }
 
     #[test]

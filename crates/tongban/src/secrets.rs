@@ -107,6 +107,15 @@ impl MasterKey {
         &self.id
     }
 
+    /// A key given as base64 text (from the environment or a KMS hook); `source` names it in
+    /// errors.
+    pub fn from_base64(text: &str, source: &str) -> Result<MasterKey, SecretError> {
+        let bytes =
+            Zeroizing::new(B64.decode(text.trim()).map_err(|_| SecretError::Malformed { path: source.into() })?);
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| SecretError::Malformed { path: source.into() })?;
+        Ok(MasterKey::from_bytes(key))
+    }
+
     /// AES-256-GCM with a random nonce; `context` binds the value to its place (AAD), so a
     /// sealed value copied to another row or column fails to open.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, SecretError> {

@@ -311,7 +311,7 @@ async fn clerk_is_denied_another_districts_record(backend: Backend) {
     assert!(record["id_number"].as_str().unwrap().contains("********"), "{record}");
 
     let r = s.client.get(s.url(&format!("/api/v1/residents/{theirs}"))).bearer_auth(&mingyue).send().await.unwrap();
-    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let refused = expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
     let r = s.client.get(s.url("/api/v1/security-events")).bearer_auth(&mingyue).send().await.unwrap();
     expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
 
@@ -320,10 +320,10 @@ async fn clerk_is_denied_another_districts_record(backend: Backend) {
     let (status, trail) = s.get("/api/v1/security-events?kind=access", &auditor).await;
     assert_eq!(status, StatusCode::OK);
     let trail = trail.as_array().unwrap();
-    assert!(
-        trail.iter().any(|e| e["object"] == format!("resident:{theirs}").as_str() && e["outcome"] == "denied"),
-        "{trail:?}"
-    );
+    let denial =
+        trail.iter().find(|e| e["object"] == format!("resident:{theirs}").as_str() && e["outcome"] == "denied");
+    // The entry names the request it came from.
+    assert_eq!(denial.expect("the denial is on the trail")["request_id"], refused["request_id"]);
     assert!(trail.iter().any(|e| e["object"] == "/api/v1/security-events" && e["username"] == "clerk.mingyue"));
     let (_, sign_ins) = s.get("/api/v1/security-events?kind=sign_in", &auditor).await;
     assert!(sign_ins.as_array().unwrap().len() >= 3);

@@ -114,7 +114,8 @@ async fn render_errors(State(state): State<AppState>, request: Request, next: Ne
         .then(|| (web::PagePrefs::from_headers(request.headers()), web::csrf_of(request.headers())));
     let secure = state.secure_cookies;
     let started = Instant::now();
-    let mut response = next.run(request).await;
+    // Ledger entries written while serving this request carry its id.
+    let mut response = crate::ledger::REQUEST_ID.scope(request_id.clone(), next.run(request)).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/sessions/revoke", post(revoke_session))
         .route("/account/signout-everywhere", post(signout_everywhere))
         .route("/staff", get(staff))
+        .route("/staff/corrections", get(corrections_page))
         .route("/security", get(security_page))
         .route("/security/acknowledge", post(acknowledge_alert))
         .route("/account/data", get(my_data))
@@ -373,6 +374,13 @@ impl MyDataPage {
         let label = text(self.l.lang, &format!("action.{action}"));
         if label.is_empty() { action.to_string() } else { label.to_string() }
     }
+}
+
+#[derive(Template)]
+#[template(path = "corrections.html")]
+struct CorrectionsPage {
+    l: Layout,
+    requests: Vec<crate::identity::CorrectionView>,
 }
 
 #[derive(Template)]
@@ -954,6 +962,22 @@ async fn acknowledge_alert(
     };
     match crate::insight::security::acknowledge(&state.db, &cap, &form.alert_id, Utc::now()).await {
         Ok(()) => Redirect::to("/security").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The correction requests addressed to departments in the caller's jurisdiction.
+async fn corrections_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let cap = match s.principal.authorize::<crate::identity::authz::ResidentRead>() {
+        Ok(cap) => cap,
+        Err(denial) => return ApiError::from(denial).into_response(),
+    };
+    match state.identity.corrections(&cap, Utc::now()).await {
+        Ok(requests) => ctx.page(StatusCode::OK, &CorrectionsPage { l: ctx.layout("corrections.title"), requests }),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
