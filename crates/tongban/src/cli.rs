@@ -620,7 +620,8 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         ledger: ledger.clone(),
         db: db.clone(),
         metrics,
-        secure_cookies: settings.tls.is_some(),
+        secure_cookies: settings.secure_cookies,
+        trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
     };
     let router = crate::http::app(state, settings.body_limit);
     match &settings.tls {

@@ -92,6 +92,12 @@ pub struct ServeArgs {
     /// Scheduled backups to keep.
     #[arg(long, env = "TONGBAN_BACKUP_KEEP", value_name = "N")]
     pub backup_keep: Option<String>,
+    /// Addresses of load balancers whose X-Forwarded-For header is believed (comma-separated).
+    #[arg(long, env = "TONGBAN_TRUSTED_PROXIES", value_name = "ADDRS")]
+    pub trusted_proxies: Option<String>,
+    /// Mark cookies Secure although this server speaks plain HTTP (TLS ends at a proxy).
+    #[arg(long, env = "TONGBAN_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     /// Send security alerts by email through this relay: `smtp://HOST[:PORT]` (plain SMTP to
     /// an internal relay).
     #[arg(long, env = "TONGBAN_SMTP_URL", value_name = "URL")]
@@ -127,6 +133,8 @@ struct FileConfig {
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     alert_email_to: Option<String>,
+    trusted_proxies: Option<String>,
+    secure_cookies: Option<bool>,
     /// Security monitoring thresholds (see `insight::security::Thresholds`).
     monitoring: Option<crate::insight::security::Thresholds>,
     listen: Option<String>,
@@ -237,6 +245,8 @@ pub struct ServeSettings {
     pub backups: Option<BackupSchedule>,
     pub monitoring: crate::insight::security::Thresholds,
     pub mail: Option<crate::outbox::Mail>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -256,6 +266,8 @@ impl ServeSettings {
             format!("demo = {}", self.demo),
             format!("body_limit_bytes = {}", self.body_limit),
             format!("tls = {}", self.tls.is_some()),
+            format!("secure_cookies = {}", self.secure_cookies),
+            format!("trusted_proxies = {:?}", self.trusted_proxies),
             format!("session_idle_minutes = {}", self.session.idle.as_secs() / 60),
             format!("session_absolute_hours = {}", self.session.absolute.as_secs() / 3600),
             format!("token_ttl_minutes = {}", self.session.token_ttl.as_secs() / 60),
@@ -478,7 +490,18 @@ impl ServeArgs {
                 "windows must be positive and working_hours [start, end) with start < end",
             ));
         }
+        let mut trusted_proxies = Vec::new();
+        for a in self.trusted_proxies.clone().or(file.trusted_proxies.clone()).unwrap_or_default().split(',') {
+            let a = a.trim();
+            if !a.is_empty() {
+                trusted_proxies
+                    .push(a.parse().map_err(|_| invalid("trusted_proxies", format!("{a} is not an IP address")))?);
+            }
+        }
+        let secure_cookies = self.secure_cookies || file.secure_cookies.unwrap_or(false) || tls.is_some();
         Ok(ServeSettings {
+            trusted_proxies,
+            secure_cookies,
             mail,
             monitoring,
             backups,

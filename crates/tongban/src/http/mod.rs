@@ -34,8 +34,10 @@ pub struct AppState {
     pub ledger: crate::ledger::Ledger,
     pub db: Db,
     pub metrics: Arc<metrics::Metrics>,
-    /// Cookies get `Secure` when the platform itself serves TLS.
+    /// Cookies get `Secure` when the platform serves TLS itself or behind a TLS proxy.
     pub secure_cookies: bool,
+    /// Load balancers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 #[derive(Clone, Default)]
