@@ -41,23 +41,6 @@ pub fn client_address(peer: Option<IpAddr>, headers: &axum::http::HeaderMap, tru
     forwarded.iter().rev().find(|a| !trusted.contains(a)).unwrap_or(&peer).to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_addresses_count_only_behind_trusted_proxies() {
-        let lb: IpAddr = "10.0.0.2".parse().unwrap();
-        let mut h = axum::http::HeaderMap::new();
-        h.insert("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.3".parse().unwrap());
-        let trusted = ["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
-        assert_eq!(client_address(Some(lb), &h, &trusted), "203.0.113.9");
-        // From anyone else the header is ignored.
-        assert_eq!(client_address(Some("198.51.100.1".parse().unwrap()), &h, &trusted), "198.51.100.1");
-        assert_eq!(client_address(Some(lb), &axum::http::HeaderMap::new(), &trusted), "10.0.0.2");
-        assert_eq!(client_address(None, &h, &trusted), "unknown");
-    }
-}
 
 /// The raw bearer token of a request.
 pub struct Bearer(pub String);
@@ -168,5 +151,23 @@ where
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(rejection) => Err(rejection.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let lb: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", "1.2.3.4, 203.0.113.9, 10.0.0.3".parse().unwrap());
+        let trusted = ["10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap()];
+        assert_eq!(client_address(Some(lb), &h, &trusted), "203.0.113.9");
+        // From anyone else the header is ignored.
+        assert_eq!(client_address(Some("198.51.100.1".parse().unwrap()), &h, &trusted), "198.51.100.1");
+        assert_eq!(client_address(Some(lb), &axum::http::HeaderMap::new(), &trusted), "10.0.0.2");
+        assert_eq!(client_address(None, &h, &trusted), "unknown");
     }
 }
