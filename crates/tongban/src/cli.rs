@@ -105,6 +105,11 @@ enum LedgerCommand {
         /// Only this log (audit, certificates or public).
         #[arg(long)]
         log: Option<String>,
+        /// A witness's state file (from `ledger cosign`): the log must still contain the
+        /// checkpoints it cosigned, which catches the newest entries cut off with their
+        /// checkpoints.
+        #[arg(long, value_name = "FILE")]
+        trusted: Option<std::path::PathBuf>,
     },
     /// As a witness: check the latest checkpoint's consistency with the one this key
     /// cosigned last, then add a C2SP cosignature.
@@ -414,14 +419,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             p.db.close().await;
             Ok(())
         }
-        Command::Ledger { command: LedgerCommand::Verify { data, log } } => {
+        Command::Ledger { command: LedgerCommand::Verify { data, log, trusted } } => {
             let data = data.resolve()?;
             let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let trusted = match &trusted {
+                Some(path) => read_witness_state(path)?,
+                None => Default::default(),
+            };
             let mut failed = None;
             for log in logs(log.as_deref())? {
                 let result = p
                     .ledger
-                    .verify(log, |done, total| {
+                    .verify_against(log, trusted.get(log.as_str()).copied(), |done, total| {
                         if total >= 100_000 {
                             eprint!("\r{}: {done}/{total} entries", log.as_str());
                         }
@@ -467,36 +476,43 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 );
             }
             let state_path = key.with_extension("state");
-            let mut state: std::collections::BTreeMap<String, (u64, String)> =
-                match std::fs::read_to_string(&state_path) {
-                    Ok(text) => {
-                        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?
-                    }
-                    Err(_) => Default::default(),
-                };
+            // A missing state file is a first cosignature; an unreadable one is an error, never
+            // a reason to skip the consistency check.
+            let mut state = if state_path.exists() { read_witness_state(&state_path)? } else { Default::default() };
             for log in logs(log.as_deref())? {
-                let last = match state.get(log.as_str()) {
-                    Some((size, root)) => {
-                        use base64::Engine;
-                        let root = base64::engine::general_purpose::STANDARD
-                            .decode(root)
-                            .ok()
-                            .and_then(|r| <[u8; 32]>::try_from(r).ok())
-                            .ok_or_else(|| anyhow::anyhow!("{} is damaged", state_path.display()))?;
-                        Some((*size, root))
-                    }
-                    None => None,
-                };
+                let last = state.get(log.as_str()).copied();
                 let (size, root) = p.ledger.cosign(log, &witness, last, Utc::now()).await?;
-                use base64::Engine;
-                state.insert(log.as_str().into(), (size, base64::engine::general_purpose::STANDARD.encode(root)));
+                state.insert(log.as_str().into(), (size, root));
                 println!("{}: cosigned checkpoint {size}", log.as_str());
             }
-            std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+            use base64::Engine;
+            let text: std::collections::BTreeMap<&String, (u64, String)> = state
+                .iter()
+                .map(|(log, (size, root))| (log, (*size, base64::engine::general_purpose::STANDARD.encode(root))))
+                .collect();
+            std::fs::write(&state_path, serde_json::to_string_pretty(&text)?)?;
             p.db.close().await;
             Ok(())
         }
     }
+}
+
+/// A witness's state file: per log, the size and base64 root it cosigned last.
+fn read_witness_state(path: &std::path::Path) -> anyhow::Result<std::collections::BTreeMap<String, (u64, [u8; 32])>> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let raw: std::collections::BTreeMap<String, (u64, String)> =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    raw.into_iter()
+        .map(|(log, (size, root))| {
+            let root = base64::engine::general_purpose::STANDARD
+                .decode(&root)
+                .ok()
+                .and_then(|r| <[u8; 32]>::try_from(r).ok())
+                .ok_or_else(|| anyhow::anyhow!("{} is damaged", path.display()))?;
+            Ok((log, (size, root)))
+        })
+        .collect()
 }
 
 /// A failed ledger verification: exit status 1, unlike other errors (2).

@@ -782,6 +782,9 @@ async fn ledger_proves_and_catches_tampering(backend: Backend) {
     let (ok, out) =
         run(&with(&["ledger", "cosign", "--key", &witness_arg, "--name", "audit-bureau.example", "--log", "audit"]));
     assert!(ok && out.contains("cosigned checkpoint"), "{out}");
+    let state = s.data.path().join("witness.state").display().to_string();
+    let (ok, out) = run(&with(&["ledger", "verify", "--trusted", &state]));
+    assert!(ok, "{out}");
 
     // An intruder edits an entry directly in the database: verify fails, naming it.
     let url =

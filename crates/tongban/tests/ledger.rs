@@ -85,10 +85,16 @@ async fn concurrent_appends_get_contiguous_indexes(t: TestDb) {
             })
         })
         .collect();
+    // Verification and checkpointing run while the appends do, and never cry wolf.
+    let l = ledger(&t);
+    for _ in 0..5 {
+        l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+        l.verify(Log::Public, |_, _| {}).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     for task in tasks {
         task.await.unwrap();
     }
-    let l = ledger(&t);
     assert_eq!(l.size(Log::Public).await.unwrap(), 320);
     l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
     let report = l.verify(Log::Public, |_, _| {}).await.unwrap();
@@ -143,8 +149,19 @@ async fn proofs_and_tiles_verify_against_signed_checkpoints(t: TestDb) {
 /// Removes the append-only guard, as an intruder with database access could.
 async fn disarm(t: &TestDb) {
     let statements: &[&str] = match t.backend {
-        "sqlite" => &["DROP TRIGGER ledger_entries_no_update", "DROP TRIGGER ledger_entries_no_delete"],
-        _ => &["ALTER TABLE ledger_entries DISABLE TRIGGER USER"],
+        "sqlite" => &[
+            "DROP TRIGGER ledger_entries_no_update",
+            "DROP TRIGGER ledger_entries_no_delete",
+            "DROP TRIGGER ledger_checkpoints_no_update",
+            "DROP TRIGGER ledger_checkpoints_no_delete",
+            "DROP TRIGGER ledger_hashes_no_update",
+            "DROP TRIGGER ledger_hashes_no_delete",
+        ],
+        _ => &[
+            "ALTER TABLE ledger_entries DISABLE TRIGGER USER",
+            "ALTER TABLE ledger_checkpoints DISABLE TRIGGER USER",
+            "ALTER TABLE ledger_hashes DISABLE TRIGGER USER",
+        ],
     };
     for s in statements {
         sqlx::query(sqlx::AssertSqlSafe(*s)).execute(&t.db.pool).await.unwrap();
@@ -183,6 +200,10 @@ async fn verify_names_the_first_tampered_index(t: TestDb) {
     l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
     let ok = l.verify(Log::Public, |_, _| {}).await.unwrap();
     assert_eq!((ok.entries, ok.checkpoints), (600, 2));
+    let trusted = l.latest_checkpoint(Log::Public).await.unwrap().unwrap();
+    // Checkpoints and stored hashes are guarded like the entries.
+    assert!(sqlx::query("DELETE FROM ledger_checkpoints").execute(&t.db.pool).await.is_err());
+    assert!(sqlx::query("UPDATE ledger_hashes SET idx = idx + 1").execute(&t.db.pool).await.is_err());
     disarm(&t).await;
     exec(&t, "CREATE TABLE saved AS SELECT * FROM ledger_entries WHERE log = 'public'").await;
     exec(&t, "CREATE TABLE saved_hashes AS SELECT * FROM ledger_hashes WHERE log = 'public'").await;
@@ -257,6 +278,22 @@ async fn verify_names_the_first_tampered_index(t: TestDb) {
         199..=199,
     )
     .await;
+    // The newest entries cut off together with their checkpoint and the recorded size: the
+    // shorter log is consistent in itself, and only a checkpoint known from outside (a
+    // witness's) tells.
+    exec(&t, "CREATE TABLE saved_checkpoints AS SELECT * FROM ledger_checkpoints WHERE log = 'public'").await;
+    exec(&t, "DELETE FROM ledger_entries WHERE log = 'public' AND idx >= 550").await;
+    exec(&t, "DELETE FROM ledger_checkpoints WHERE log = 'public' AND size = 600").await;
+    exec(&t, "UPDATE ledger_logs SET size = 550 WHERE name = 'public'").await;
+    l.verify(Log::Public, |_, _| {}).await.expect("a truncated log is consistent in itself");
+    match l.verify_against(Log::Public, Some(trusted), |_, _| {}).await {
+        Err(VerifyError::Tampered(e)) => assert_eq!(e.index, 550, "{e}"),
+        other => panic!("truncation not caught: {other:?}"),
+    }
+    exec(&t, restore).await;
+    exec(&t, "INSERT INTO ledger_checkpoints SELECT * FROM saved_checkpoints WHERE size = 600").await;
+    exec(&t, "UPDATE ledger_logs SET size = 600 WHERE name = 'public'").await;
+    l.verify_against(Log::Public, Some(trusted), |_, _| {}).await.unwrap();
     // A changed stored subtree hash.
     expect_caught(
         &t,

@@ -54,3 +54,9 @@ CREATE TABLE ledger_cosignatures (
     signature TEXT NOT NULL,
     PRIMARY KEY (log, size, witness)
 );
+
+-- Checkpoints and stored subtree hashes are append-only too (verify still catches changes).
+CREATE TRIGGER ledger_checkpoints_no_change BEFORE UPDATE OR DELETE ON ledger_checkpoints
+FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+CREATE TRIGGER ledger_hashes_no_change BEFORE UPDATE OR DELETE ON ledger_hashes
+FOR EACH ROW EXECUTE FUNCTION ledger_append_only();

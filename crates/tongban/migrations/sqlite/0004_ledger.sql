@@ -52,3 +52,13 @@ CREATE TABLE ledger_cosignatures (
     signature TEXT NOT NULL,
     PRIMARY KEY (log, size, witness)
 );
+
+-- Checkpoints and stored subtree hashes are append-only too (verify still catches changes).
+CREATE TRIGGER ledger_checkpoints_no_update BEFORE UPDATE ON ledger_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_checkpoints_no_delete BEFORE DELETE ON ledger_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_hashes_no_update BEFORE UPDATE ON ledger_hashes
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_hashes_no_delete BEFORE DELETE ON ledger_hashes
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;

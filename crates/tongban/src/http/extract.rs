@@ -41,7 +41,6 @@ pub fn client_address(peer: Option<IpAddr>, headers: &axum::http::HeaderMap, tru
     forwarded.iter().rev().find(|a| !trusted.contains(a)).unwrap_or(&peer).to_string()
 }
 
-
 /// The raw bearer token of a request.
 pub struct Bearer(pub String);
 

@@ -152,14 +152,21 @@ pub fn load_or_generate_key(
     Ok((signer, KeySource::Loaded))
 }
 
+/// The largest entry accepted.
+pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
+
 /// Appends `entry` to `log` inside the caller's transaction (or a transaction of its own on
 /// a plain connection) and returns its index. Completed 256-entry subtrees get their hash
 /// stored for the upper tile levels.
 pub async fn append(c: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u64, sqlx::Error> {
+    let bytes = entry.canonical();
+    // Entry bundles length-prefix each entry with 16 bits; nothing legitimate comes close.
+    if bytes.len() > MAX_ENTRY_BYTES {
+        return Err(sqlx::Error::Protocol(format!("a ledger entry of {} bytes is too large", bytes.len())));
+    }
     let mut tx = c.begin().await?;
     let name = log.as_str();
     let idx = store::next_index(&mut tx, name).await?;
-    let bytes = entry.canonical();
     let leaf = merkle::leaf_hash(&bytes);
     let at = DateTime::parse_from_rfc3339(&entry.at).map(|t| millis(t.with_timezone(&Utc))).unwrap_or(0);
     store::insert_entry(
@@ -331,7 +338,7 @@ impl Ledger {
         let mut signers = HashMap::new();
         for log in Log::ALL {
             let signer =
-                key.renamed(&format!("{origin}/{}", log.as_str())).map_err(|e| Error::Invalid(e.to_string()))?;
+                key.derive(&format!("{origin}/{}", log.as_str())).map_err(|e| Error::Invalid(e.to_string()))?;
             signers.insert(log, signer);
         }
         Ok(Ledger { db, signers: std::sync::Arc::new(signers), policy })
@@ -525,6 +532,9 @@ impl Ledger {
         let verifier = NoteVerifier::parse(&self.verifier_key(log)?).map_err(|e| Error::Invalid(e.to_string()))?;
         let body = note::verify(&note, &verifier).map_err(|e| Error::Invalid(format!("checkpoint signature: {e}")))?;
         let cp = Checkpoint::parse(body).ok_or(Error::Invalid("the checkpoint does not parse".into()))?;
+        if cp.origin != self.origin(log)? {
+            return Err(Error::Invalid(format!("the checkpoint names origin {}", cp.origin)));
+        }
         if let Some((old_size, old_root)) = last {
             let consistent = if old_size > cp.size {
                 false
@@ -557,22 +567,49 @@ impl Ledger {
     /// projection and checkpoint (signature, size, root). Each checkpoint's root must equal
     /// the root recomputed from the same entries at its size, so consecutive checkpoints are
     /// consistent with each other by construction. `progress` gets the count so far.
-    pub async fn verify(&self, log: Log, mut progress: impl FnMut(u64, u64)) -> Result<Verified, VerifyError> {
+    pub async fn verify(&self, log: Log, progress: impl FnMut(u64, u64)) -> Result<Verified, VerifyError> {
+        self.verify_against(log, None, progress).await
+    }
+
+    /// As [`Ledger::verify`], and the tree must also have had `trusted` = (size, root) — a
+    /// checkpoint known from outside the database (a witness's last cosignature, a saved
+    /// checkpoint). Without one, deleting the newest entries together with their checkpoints
+    /// cannot be told apart from a shorter log.
+    pub async fn verify_against(
+        &self,
+        log: Log,
+        trusted: Option<(u64, Hash)>,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Verified, VerifyError> {
         let name = log.as_str();
+        let origin = self.origin(log)?;
         let verifier = NoteVerifier::parse(&self.verifier_key(log)?).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut c = self.db.pool.acquire().await.map_err(Error::from)?;
-        let size = store::size(&mut c, name).await.map_err(Error::from)?;
+        // Checkpoints first, then the size: on a live log both only grow, so every
+        // checkpoint read is within the size read after it, and entries past that size
+        // (appended during the run) are simply not looked at.
         let checkpoints = store::checkpoints(&mut c, name).await.map_err(Error::from)?;
+        let size = store::size(&mut c, name).await.map_err(Error::from)?;
+        if let Some((trusted_size, _)) = trusted
+            && trusted_size > size
+        {
+            return Err(VerifyError::Tampered(Tampered {
+                log: name,
+                index: size,
+                what: format!("the log holds {size} entries but a trusted checkpoint has {trusted_size}"),
+            }));
+        }
         let tampered = |index: u64, what: String| VerifyError::Tampered(Tampered { log: name, index, what });
         let mut next_checkpoint = checkpoints.iter().peekable();
         let mut tree = merkle::Frontier::default();
         // The empty-tree checkpoint, if any, comes first.
         while let Some(cp) = next_checkpoint.next_if(|cp| cp.size == 0) {
-            check_checkpoint(cp, &verifier, &merkle::empty_root()).map_err(|w| tampered(0, w))?;
+            check_checkpoint(cp, &origin, &verifier, &merkle::empty_root()).map_err(|w| tampered(0, w))?;
         }
         let mut expected = 0u64;
-        loop {
-            let batch = store::entries(&mut c, name, expected, 10_000).await.map_err(Error::from)?;
+        while expected < size {
+            let batch =
+                store::entries(&mut c, name, expected, 10_000.min(size - expected)).await.map_err(Error::from)?;
             if batch.is_empty() {
                 break;
             }
@@ -580,9 +617,7 @@ impl Ledger {
                 if e.idx != expected {
                     return Err(tampered(expected, format!("entry {expected} is missing (next stored is {})", e.idx)));
                 }
-                if e.idx >= size {
-                    return Err(tampered(e.idx, format!("an entry beyond the recorded size {size}")));
-                }
+
                 let leaf = merkle::leaf_hash(&e.entry);
                 if e.leaf_hash != leaf {
                     return Err(tampered(e.idx, "the entry does not match its stored leaf hash".into()));
@@ -607,13 +642,29 @@ impl Ledger {
                 }
                 expected += 1;
                 while let Some(cp) = next_checkpoint.next_if(|cp| cp.size == expected) {
-                    check_checkpoint(cp, &verifier, &tree.root()).map_err(|w| tampered(expected - 1, w))?;
+                    check_checkpoint(cp, &origin, &verifier, &tree.root()).map_err(|w| tampered(expected - 1, w))?;
+                }
+                if let Some((trusted_size, trusted_root)) = trusted
+                    && trusted_size == expected
+                    && tree.root() != trusted_root
+                {
+                    return Err(tampered(
+                        expected - 1,
+                        format!("the tree of {expected} differs from the trusted checkpoint"),
+                    ));
                 }
             }
             progress(expected, size);
         }
         if expected != size {
             return Err(tampered(expected, format!("the log records {size} entries but {expected} are stored")));
+        }
+        // Entries beyond the size the log records: only an insertion makes them (appends
+        // move the size first, in the same transaction).
+        let beyond = store::entries(&mut c, name, size, 1).await.map_err(Error::from)?;
+        let recounted = store::size(&mut c, name).await.map_err(Error::from)?;
+        if let Some(extra) = beyond.first().filter(|e| e.idx >= recounted) {
+            return Err(tampered(extra.idx, format!("an entry beyond the recorded size {recounted}")));
         }
         if let Some(cp) = next_checkpoint.next() {
             return Err(tampered(size, format!("a checkpoint claims size {} beyond the log", cp.size)));
@@ -622,9 +673,17 @@ impl Ledger {
     }
 }
 
-fn check_checkpoint(cp: &store::CheckpointRow, verifier: &NoteVerifier, root: &Hash) -> Result<(), String> {
+fn check_checkpoint(
+    cp: &store::CheckpointRow,
+    origin: &str,
+    verifier: &NoteVerifier,
+    root: &Hash,
+) -> Result<(), String> {
     let text = note::verify(&cp.note, verifier).map_err(|e| format!("checkpoint {}: {e}", cp.size))?;
     let parsed = Checkpoint::parse(text).ok_or(format!("checkpoint {} does not parse", cp.size))?;
+    if parsed.origin != origin {
+        return Err(format!("checkpoint {} names origin {}, not {origin}", cp.size, parsed.origin));
+    }
     if parsed.size != cp.size || parsed.root.as_slice() != cp.root.as_slice() {
         return Err(format!("checkpoint {} disagrees with its stored size or root", cp.size));
     }

@@ -122,9 +122,15 @@ impl NoteSigner {
         &self.name
     }
 
-    /// The same key under another name (one seed signs every log; each log's origin names it).
-    pub fn renamed(&self, name: &str) -> Result<NoteSigner, NoteError> {
-        NoteSigner::new(name, self.key.as_bytes())
+    /// A distinct key for `name`, derived from this one: each log signs with its own key, so
+    /// a signature made for one log can never be passed off as another's.
+    pub fn derive(&self, name: &str) -> Result<NoteSigner, NoteError> {
+        let mut h = Sha256::new();
+        h.update(b"tongban-note-key\0");
+        h.update(self.key.as_bytes());
+        h.update(name.as_bytes());
+        let seed = Zeroizing::new(<[u8; 32]>::from(h.finalize()));
+        NoteSigner::new(name, &seed)
     }
 
     fn key_hash(&self, kind: u8) -> [u8; 4] {
