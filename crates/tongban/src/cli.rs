@@ -344,8 +344,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Backup { data, out } => {
             let data = data.resolve()?;
             let p = open_with_policy(&data, Default::default(), Default::default()).await?;
-            let key_id = p.identity.protector().master_key_id().to_string();
-            let m = backup::backup(&p.db, data.database_url(), &key_id, &p.ledger, &out, Utc::now()).await?;
+            let (key, _) = data.master_key()?;
+            let m = backup::backup(&p.db, data.database_url(), &key, &p.ledger, &out, Utc::now()).await?;
             println!("backup written to {} (schema {}, {} file(s))", out.display(), m.schema_version, m.files.len());
             for (log, (size, _)) in &m.checkpoints {
                 println!("  {log}: checkpoint {size}");
@@ -362,16 +362,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Some(crate::db::Backend::Sqlite) => Some(sqlite_file(data.database_url())),
                 _ => None,
             };
-            let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key_id: key.id() };
+            let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key: &key };
             let origin = data.ledger_origin.clone();
             let restored = backup::restore(&from, &target, |db| {
                 Ledger::new(db, &origin, &ledger_key, CheckpointPolicy::default()).map_err(|e| e.to_string())
             })
             .await?;
             println!("restored the backup of {} into {}", restored.manifest.created_at, data.database_url_redacted());
-            for (log, entries) in restored.verified {
+            for (log, entries) in &restored.verified {
                 println!("  {log}: {entries} entries verified");
             }
+            println!("the replaced database is kept as {}", restored.kept_aside);
+            // The restore itself goes on the trail of the restored database.
+            let db = Db::connect(data.database_url()).await?;
+            let mut entry = ledger::Entry::new("backup_restored", "success", Utc::now());
+            entry.actor = Some("console".into());
+            entry.detail = Some(format!("backup of {} from {}", restored.manifest.created_at, from.display()));
+            let mut c = db.pool.acquire().await?;
+            ledger::append(&mut c, Log::Audit, &entry).await?;
+            drop(c);
+            db.close().await;
             Ok(())
         }
         Command::Keys { command: KeysCommand::List { data } } => {
@@ -628,8 +638,13 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let monitor = tokio::spawn(monitor(db.clone(), ledger.clone(), settings.monitoring.clone(), settings.mail.clone()));
     let backups = settings.backups.clone().map(|schedule| {
         let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
-        let key_id = identity.protector().master_key_id().to_string();
-        tokio::spawn(scheduled_backups(schedule, db, ledger, url, key_id))
+        let key = settings.data.master_key();
+        tokio::spawn(async move {
+            match key {
+                Ok((key, _)) => scheduled_backups(schedule, db, ledger, url, key).await,
+                Err(e) => tracing::error!(error = %e, "scheduled backups are off: no master key"),
+            }
+        })
     });
     let state = crate::http::AppState {
         identity,
@@ -705,14 +720,14 @@ async fn scheduled_backups(
     db: Db,
     ledger: Ledger,
     url: String,
-    key_id: String,
+    key: crate::secrets::MasterKey,
 ) {
     let mut tick = tokio::time::interval(schedule.interval);
     loop {
         tick.tick().await;
         let now = Utc::now();
         let out = schedule.dir.join(format!("tongban-{}", now.format("%Y%m%d-%H%M%S")));
-        match backup::backup(&db, &url, &key_id, &ledger, &out, now).await {
+        match backup::backup(&db, &url, &key, &ledger, &out, now).await {
             Ok(_) => tracing::info!(dir = %out.display(), "scheduled backup written"),
             Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
         }

@@ -812,7 +812,7 @@ async fn ledger_proves_and_catches_tampering(backend: Backend) {
 async fn restore_drill(backend: Backend) {
     let mut s = Server::start(backend, &[]).await;
     let clerk = s.token("clerk.mingyue").await;
-    let (_, before) = s.get("/api/v1/residents?limit=3", &clerk).await;
+    let (_, before) = s.get("/api/v1/residents?limit=500", &clerk).await;
     let data = s.data_args();
     let with = |rest: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = rest.iter().map(|x| x.to_string()).collect();
@@ -844,6 +844,16 @@ async fn restore_drill(backend: Backend) {
     std::fs::write(&file, bytes).unwrap();
     let (ok, text) = run(&with(&["restore", "--from", &damaged.display().to_string()]));
     assert!(!ok && text.contains("damaged"), "{text}");
+    // So is one whose checksum was rewritten to match: the manifest's MAC needs the master key.
+    let mut forged: Value = manifest.clone();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&file).unwrap()))
+    };
+    forged["files"][0]["sha256"] = json!(digest);
+    std::fs::write(damaged.join("manifest.json"), serde_json::to_string(&forged).unwrap()).unwrap();
+    let (ok, text) = run(&with(&["restore", "--from", &damaged.display().to_string()]));
+    assert!(!ok && text.contains("MAC"), "{text}");
 
     // Destroy the database.
     match &s.database_url {
@@ -870,8 +880,9 @@ async fn restore_drill(backend: Backend) {
 
     // The same data, served again; the token issued before the backup still works.
     s.launch(&[]).await;
-    let (status, after) = s.get("/api/v1/residents?limit=3", &clerk).await;
+    let (status, after) = s.get("/api/v1/residents?limit=500", &clerk).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(before, after);
-    assert!(!s.log().contains("seeding the demo province 云岭省 (first start) …\nseeding"));
+    assert_eq!(after.as_array().unwrap().len(), before.as_array().unwrap().len());
+    assert_eq!(s.log().matches("seeding the demo province").count(), 1, "the restored data was seeded again");
 }
