@@ -62,6 +62,8 @@ const DEPARTMENTS: &[(&str, &str, &str)] = &[
 /// (username prefix, role, department abbreviation)
 const STAFF_POSTS: &[(&str, &str, &str)] = &[
     ("clerk", "window_clerk", "MZ"),
+    // 户籍窗口: the public-security bureau's registration desk, which answers corrections.
+    ("police", "window_clerk", "GA"),
     ("approver", "approver", "SJ"),
     ("grid", "community_worker", "MZ"),
     ("dataofficer", "data_officer", "SG"),

@@ -614,10 +614,12 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     assert_eq!(read.purpose.as_deref(), Some("核验身份 YL-1"));
     assert!(!read.by_self);
     // The index really is that entry in the audit ledger.
-    let (_, entry) = tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("resident_unmasked"), None, 1)
-        .await
-        .unwrap()
-        .remove(0);
+    let (index, entry) =
+        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("resident_unmasked"), None, 1)
+            .await
+            .unwrap()
+            .remove(0);
+    assert_eq!(index, read.index);
     assert_eq!(entry.subject.as_deref(), Some(f.resident_mingyue.as_str()));
     // Another person sees none of it.
     let other = id
@@ -638,9 +640,32 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     let q = id.request_correction(&me, "address", "春城市明月区东风街道和平社区9号", "门牌号有误", now).await.unwrap();
     assert_eq!(q.department, "明月区公安分局");
     assert_eq!(id.my_data(&me, now).await.unwrap().corrections.len(), 1);
-    let inbox = id.corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap();
+    // It lands in the inbox of that department only, not in the civil-affairs clerk's.
+    assert!(id.corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
+    let police = id
+        .create_account_recorded(
+            &identity::console_account_create(),
+            NewAccount {
+                kind: Some(AccountKind::Staff),
+                username: "police.mingyue".into(),
+                display_name: "户籍民警".into(),
+                password: Some(SecretString::new(PASSWORD.into())),
+                totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                department_code: Some("990102-GA".into()),
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    id.grant_role_recorded(&identity::console_role_grant(), &police.id, "window_clerk", now).await.unwrap();
+    let officer = id.token_principal(&token_for(id, "police.mingyue", now).await, now).await.unwrap();
+    let inbox = id.corrections(&officer.authorize::<ResidentRead>().unwrap(), now).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].requested.as_deref(), Some("春城市明月区东风街道和平社区9号"));
+    let opened =
+        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("correction_read"), None, 5).await.unwrap();
+    assert!(opened[0].1.purpose.is_some());
     let elsewhere =
         id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
     assert!(id.corrections(&elsewhere.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());

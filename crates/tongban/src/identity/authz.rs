@@ -167,6 +167,7 @@ impl Principal {
             scope: allowance.scope.clone(),
             clearance: allowance.clearance,
             roles: self.roles.iter().map(|r| r.code.clone()).collect(),
+            department_id: self.department.as_ref().map(|d| d.id.clone()),
             _permission: PhantomData,
         })
     }
@@ -185,6 +186,8 @@ pub struct Capability<P: Permission> {
     clearance: u8,
     /// The holder's role codes, for data policies keyed by role (masking).
     roles: Vec<String>,
+    /// The holder's department, for work addressed to departments.
+    department_id: Option<String>,
     _permission: PhantomData<P>,
 }
 
@@ -203,6 +206,10 @@ impl<P: Permission> Capability<P> {
 
     pub fn roles(&self) -> &[String] {
         &self.roles
+    }
+
+    pub fn department_id(&self) -> Option<&str> {
+        self.department_id.as_deref()
     }
 
     /// Checks one record: its region (materialized path) and data classification (1–4).
@@ -225,6 +232,7 @@ impl<P: Permission> Capability<P> {
             scope: Scope::All,
             clearance: 4,
             roles: Vec::new(),
+            department_id: None,
             _permission: PhantomData,
         }
     }

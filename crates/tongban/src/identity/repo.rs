@@ -183,6 +183,7 @@ pub async fn post_of(c: &mut AnyConnection, account_id: &str) -> Result<Option<P
 pub struct CorrectionRow {
     pub id: String,
     pub account_id: String,
+    pub department_id: String,
     pub department: String,
     pub field: String,
     pub requested_enc: String,
@@ -221,7 +222,7 @@ pub async fn insert_correction(
 
 macro_rules! correction_select {
     () => {
-        "SELECT q.id, q.account_id, d.name AS department, q.field, q.requested_enc, q.reason, q.status, q.created_at, \
+        "SELECT q.id, q.account_id, q.department_id, d.name AS department, q.field, q.requested_enc, q.reason, q.status, q.created_at, \
          r.path AS region_path FROM correction_requests q JOIN departments d ON d.id = q.department_id \
          JOIN regions r ON r.id = d.region_id"
     };
@@ -231,6 +232,7 @@ fn correction_from(r: &sqlx::any::AnyRow) -> Result<CorrectionRow, sqlx::Error> 
     Ok(CorrectionRow {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,
+        department_id: r.try_get("department_id")?,
         department: r.try_get("department")?,
         field: r.try_get("field")?,
         requested_enc: r.try_get("requested_enc")?,

@@ -1270,11 +1270,12 @@ impl Identity {
         match &profile {
             Profile::Citizen { real_name, id_number, mobile, address } => {
                 let p = &self.protector;
+                // Sealing runs on the caller's transaction: no second pooled connection.
                 let id_number_enc =
-                    p.seal(id_number, &citizen_context("id_number", &id)).await.map_err(protect_error)?;
-                let mobile_enc = p.seal(mobile, &citizen_context("mobile", &id)).await.map_err(protect_error)?;
+                    p.seal_in(c, id_number, &citizen_context("id_number", &id)).await.map_err(protect_error)?;
+                let mobile_enc = p.seal_in(c, mobile, &citizen_context("mobile", &id)).await.map_err(protect_error)?;
                 let address_enc = match address {
-                    Some(a) => Some(p.seal(a, &citizen_context("address", &id)).await.map_err(protect_error)?),
+                    Some(a) => Some(p.seal_in(c, a, &citizen_context("address", &id)).await.map_err(protect_error)?),
                     None => None,
                 };
                 let sealed = repo::SealedCitizen {
@@ -1447,7 +1448,7 @@ impl Identity {
         }
         record(&mut tx, event, now).await?;
         tx.commit().await?;
-        let open = open_resident(&self.protector, &r).await?;
+        let open = open_resident(&self.protector, &mut *self.conn().await?, &r).await?;
         Ok(resident_view(r, &open, &policy, cap.roles(), unmask))
     }
 
@@ -1479,12 +1480,14 @@ impl Identity {
         };
         let mut tx = self.db.begin().await?;
         for r in &rows {
-            let open = open_resident(p, r).await?;
+            let open = open_resident(p, &mut tx, r).await?;
             let id = &r.account_id;
-            let id_number = p.seal(&open.id_number, &citizen_context("id_number", id)).await.map_err(protect_error)?;
-            let mobile = p.seal(&open.mobile, &citizen_context("mobile", id)).await.map_err(protect_error)?;
+            let id_number =
+                p.seal_in(&mut tx, &open.id_number, &citizen_context("id_number", id)).await.map_err(protect_error)?;
+            let mobile =
+                p.seal_in(&mut tx, &open.mobile, &citizen_context("mobile", id)).await.map_err(protect_error)?;
             let address = match &open.address {
-                Some(a) => Some(p.seal(a, &citizen_context("address", id)).await.map_err(protect_error)?),
+                Some(a) => Some(p.seal_in(&mut tx, a, &citizen_context("address", id)).await.map_err(protect_error)?),
                 None => None,
             };
             let key = Protector::key_of(&id_number).unwrap_or_default();
@@ -1503,7 +1506,7 @@ impl Identity {
         let mut c = self.conn().await?;
         let profile = match repo::resident(&mut c, &me.account_id).await? {
             Some(r) => {
-                let open = open_resident(&self.protector, &r).await?;
+                let open = open_resident(&self.protector, &mut c, &r).await?;
                 Some(OwnProfile {
                     name: r.real_name.clone(),
                     id_number: open.id_number.to_string(),
@@ -1605,7 +1608,7 @@ impl Identity {
         let id = new_id();
         let sealed = self
             .protector
-            .seal(requested, &format!("correction_requests.requested:{id}"))
+            .seal_in(&mut tx, requested, &format!("correction_requests.requested:{id}"))
             .await
             .map_err(protect_error)?;
         repo::insert_correction(&mut tx, &id, &me.account_id, &department.id, field, &sealed, reason, millis(now))
@@ -1624,8 +1627,9 @@ impl Identity {
         })
     }
 
-    /// Open correction requests for departments in the caller's jurisdiction, with the
-    /// requested values (opening them is audited like any personal-data read).
+    /// Open correction requests addressed to the caller's own department, within the
+    /// caller's jurisdiction. Requested values are shown as the masking policy allows the
+    /// caller's roles, and every request opened is audited with its purpose.
     pub async fn corrections(
         &self,
         cap: &Capability<ResidentRead>,
@@ -1635,22 +1639,26 @@ impl Identity {
             super::Scope::All => "/".to_string(),
             super::Scope::Subtree(p) => p.clone(),
         };
+        let Some(department) = cap.department_id() else { return Ok(Vec::new()) };
+        let policy = self.protector.policy().await.map_err(protect_error)?;
         let mut tx = self.db.begin().await?;
         let rows = repo::corrections_in_subtree(&mut tx, &root, 200).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for q in rows {
+        for q in rows.into_iter().filter(|q| q.department_id == department) {
             let requested = self
                 .protector
-                .open(&q.requested_enc, &format!("correction_requests.requested:{}", q.id))
+                .open_in(&mut tx, &q.requested_enc, &format!("correction_requests.requested:{}", q.id))
                 .await
                 .map_err(protect_error)?;
+            let shown = policy.show(&format!("resident.{}", q.field), &requested, cap.roles(), true);
             let event = Event::new("correction_read", "success").account(cap.account_id()).username(cap.username());
             let object = format!("correction:{}", q.id);
-            record(&mut tx, event.subject(&q.account_id).object(&object).jurisdiction(&q.region_path), now).await?;
+            let event = event.subject(&q.account_id).object(&object).jurisdiction(&q.region_path);
+            record(&mut tx, event.purpose("处理更正申请 handling a correction request"), now).await?;
             out.push(CorrectionView {
                 id: q.id,
                 field: q.field,
-                requested: Some(requested.to_string()),
+                requested: Some(shown),
                 reason: q.reason,
                 department: q.department,
                 status: q.status,
@@ -1720,8 +1728,9 @@ impl Identity {
         tx.commit().await?;
         let policy = self.protector.policy().await.map_err(protect_error)?;
         let mut out = Vec::with_capacity(rows.len());
+        let mut c = self.conn().await?;
         for r in rows {
-            let open = open_resident(&self.protector, &r).await?;
+            let open = open_resident(&self.protector, &mut c, &r).await?;
             out.push(resident_view(r, &open, &policy, cap.roles(), false));
         }
         Ok(out)
@@ -1799,13 +1808,13 @@ struct OpenResident {
     address: Option<zeroize::Zeroizing<String>>,
 }
 
-async fn open_resident(p: &Protector, r: &repo::ResidentRow) -> Result<OpenResident, Error> {
+async fn open_resident(p: &Protector, c: &mut AnyConnection, r: &repo::ResidentRow) -> Result<OpenResident, Error> {
     let id = &r.account_id;
     Ok(OpenResident {
-        id_number: p.open(&r.id_number_enc, &citizen_context("id_number", id)).await.map_err(protect_error)?,
-        mobile: p.open(&r.mobile_enc, &citizen_context("mobile", id)).await.map_err(protect_error)?,
+        id_number: p.open_in(c, &r.id_number_enc, &citizen_context("id_number", id)).await.map_err(protect_error)?,
+        mobile: p.open_in(c, &r.mobile_enc, &citizen_context("mobile", id)).await.map_err(protect_error)?,
         address: match &r.address_enc {
-            Some(a) => Some(p.open(a, &citizen_context("address", id)).await.map_err(protect_error)?),
+            Some(a) => Some(p.open_in(c, a, &citizen_context("address", id)).await.map_err(protect_error)?),
             None => None,
         },
     })

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
+use sqlx::AnyConnection;
 use zeroize::Zeroizing;
 
 use crate::db::{Db, from_millis, millis, new_id};
@@ -89,12 +90,13 @@ impl Protector {
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn key(&self, id: &str) -> Result<DataKey, Error> {
+    /// A data key by id: from the cache, else read through `c` (the caller's connection, so
+    /// that a transaction never waits for a second pooled connection).
+    async fn key(&self, c: &mut AnyConnection, id: &str) -> Result<DataKey, Error> {
         if let Some(k) = Self::lock(&self.inner.keys).get(id) {
             return Ok(k.clone());
         }
-        let mut c = self.inner.db.pool.acquire().await?;
-        let wrapped = store::wrapped_key(&mut c, id).await?.ok_or_else(|| Error::UnknownKey(id.to_string()))?;
+        let wrapped = store::wrapped_key(c, id).await?.ok_or_else(|| Error::UnknownKey(id.to_string()))?;
         let raw = self.inner.master.open(&wrapped, &wrap_context(id))?;
         let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| Error::UnknownKey(id.to_string()))?;
         let key = Arc::new(Zeroizing::new(key));
@@ -122,13 +124,25 @@ impl Protector {
 
     /// The key new values are sealed with.
     pub async fn active_key_id(&self) -> Result<String, Error> {
-        if let Some((id, at)) = Self::lock(&self.inner.active).as_ref()
-            && at.elapsed() < ACTIVE_KEY_REFRESH
-        {
-            return Ok(id.clone());
+        if let Some(id) = self.cached_active() {
+            return Ok(id);
         }
         let mut c = self.inner.db.pool.acquire().await?;
-        let id = store::active_key(&mut c).await?.ok_or(Error::NoActiveKey)?;
+        self.active_key_in(&mut c).await
+    }
+
+    fn cached_active(&self) -> Option<String> {
+        Self::lock(&self.inner.active)
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < ACTIVE_KEY_REFRESH)
+            .map(|(id, _)| id.clone())
+    }
+
+    async fn active_key_in(&self, c: &mut AnyConnection) -> Result<String, Error> {
+        if let Some(id) = self.cached_active() {
+            return Ok(id);
+        }
+        let id = store::active_key(c).await?.ok_or(Error::NoActiveKey)?;
         *Self::lock(&self.inner.active) = Some((id.clone(), Instant::now()));
         Ok(id)
     }
@@ -149,8 +163,14 @@ impl Protector {
 
     /// Seals `plain` under the active data key, bound to `context` (table, column, row).
     pub async fn seal(&self, plain: &str, context: &str) -> Result<String, Error> {
-        let id = self.active_key_id().await?;
-        let key = self.key(&id).await?;
+        let mut c = self.inner.db.pool.acquire().await?;
+        self.seal_in(&mut c, plain, context).await
+    }
+
+    /// [`Protector::seal`] inside the caller's transaction.
+    pub async fn seal_in(&self, c: &mut AnyConnection, plain: &str, context: &str) -> Result<String, Error> {
+        let id = self.active_key_in(c).await?;
+        let key = self.key(c, &id).await?;
         let cipher = Aes256Gcm::new_from_slice(key.as_ref().as_ref()).map_err(|_| Error::Ciphertext)?;
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -164,8 +184,19 @@ impl Protector {
 
     /// Opens a value sealed by [`Protector::seal`] for the same `context`.
     pub async fn open(&self, sealed: &str, context: &str) -> Result<Zeroizing<String>, Error> {
+        let mut c = self.inner.db.pool.acquire().await?;
+        self.open_in(&mut c, sealed, context).await
+    }
+
+    /// [`Protector::open`] inside the caller's transaction.
+    pub async fn open_in(
+        &self,
+        c: &mut AnyConnection,
+        sealed: &str,
+        context: &str,
+    ) -> Result<Zeroizing<String>, Error> {
         let (id, body) = sealed.split_once(':').ok_or(Error::Ciphertext)?;
-        let key = self.key(id).await?;
+        let key = self.key(c, id).await?;
         let raw = B64.decode(body).map_err(|_| Error::Ciphertext)?;
         if raw.len() < 12 {
             return Err(Error::Ciphertext);
