@@ -410,14 +410,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             // Servers pick up the new key within seconds; values they seal meanwhile under
             // the old key are caught by the next batch.
             let mut done = 0usize;
-            loop {
-                let (n, remaining) = p.identity.reseal_citizens(batch).await?;
-                done += n;
-                eprint!("\rre-sealed {done} records, {remaining} to go   ");
-                if remaining == 0 {
-                    break;
-                }
-            }
+            reseal_all(&p.identity, batch, &mut done).await?;
+            // Other servers may have sealed a few values under the old key before they
+            // noticed the new one (they look again every 10 s): one more pass after that.
+            eprint!("\rwaiting for every server to use the new key …   ");
+            tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+            reseal_all(&p.identity, batch, &mut done).await?;
             eprintln!();
             for k in protector.keys().await? {
                 if k.retired_at.is_none() && k.id != new {
@@ -505,6 +503,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// One pass of re-sealing everything identity seals, with progress on stderr.
+async fn reseal_all(identity: &Identity, batch: i64, done: &mut usize) -> Result<(), crate::identity::Error> {
+    loop {
+        let (n, remaining) = identity.reseal_citizens(batch).await?;
+        *done += n;
+        eprint!("\rre-sealed {done} records, {remaining} to go   ");
+        if remaining == 0 {
+            break;
+        }
+    }
+    *done += identity.reseal_corrections().await?;
+    Ok(())
 }
 
 /// A witness's state file: per log, the size and base64 root it cosigned last.

@@ -52,6 +52,19 @@ pub async fn pending(db: &Db, limit: i64) -> Result<Vec<Message>, sqlx::Error> {
         .collect()
 }
 
+async fn claim(db: &Db, id: &str, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET claimed_until = $1 WHERE id = $2 AND delivered_at IS NULL \
+         AND (claimed_until IS NULL OR claimed_until < $3)",
+    )
+    .bind(millis(now) + 60_000)
+    .bind(id)
+    .bind(millis(now))
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn delivered(db: &Db, id: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
         .bind(millis(now))
@@ -99,6 +112,11 @@ impl Mail {
 pub async fn deliver(db: &Db, mail: Option<&Mail>, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
     let mut sent = 0;
     for m in pending(db, 50).await? {
+        // Several servers deliver the same outbox: each message is claimed by one of them
+        // for a minute before it is sent.
+        if !claim(db, &m.id, now).await? {
+            continue;
+        }
         let result = match (m.topic.as_str(), mail) {
             ("alert", Some(mail)) => {
                 let summary = m.payload.get("summary").and_then(|s| s.as_str()).unwrap_or("security alert");

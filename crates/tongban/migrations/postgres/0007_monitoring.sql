@@ -23,7 +23,9 @@ CREATE TABLE outbox (
     created_at   BIGINT NOT NULL,
     delivered_at BIGINT,
     attempts     BIGINT NOT NULL DEFAULT 0,
-    last_error   TEXT
+    last_error   TEXT,
+    -- the server delivering it, until when (several servers share one outbox)
+    claimed_until BIGINT
 );
 CREATE INDEX outbox_pending ON outbox(delivered_at, created_at);
 

@@ -860,7 +860,11 @@ async fn my_data_page(
         Ok(d) => d,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let tree_size = state.ledger.size(crate::ledger::Log::Audit).await.unwrap_or(0);
+    // Proofs refer to the latest signed checkpoint, which a citizen can verify.
+    let tree_size = match state.ledger.latest_checkpoint(crate::ledger::Log::Audit).await {
+        Ok(Some((size, _))) => size,
+        _ => 0,
+    };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     ctx.page(status, &MyDataPage { l: ctx.layout("mydata.title"), data, tree_size, error, notice })
 }

@@ -243,6 +243,32 @@ fn correction_from(r: &sqlx::any::AnyRow) -> Result<CorrectionRow, sqlx::Error> 
     })
 }
 
+/// Correction requests whose sealed value names `key_id` (the id is the ciphertext prefix).
+pub async fn corrections_sealed_under(c: &mut AnyConnection, key_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM correction_requests WHERE requested_enc LIKE $1")
+        .bind(format!("{key_id}:%"))
+        .fetch_one(c)
+        .await?
+        .try_get("n")
+}
+
+pub async fn corrections_not_under(c: &mut AnyConnection, key_id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, requested_enc FROM correction_requests WHERE requested_enc NOT LIKE $1")
+        .bind(format!("{key_id}:%"))
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("requested_enc")?))).collect()
+}
+
+pub async fn reseal_correction(c: &mut AnyConnection, id: &str, sealed: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE correction_requests SET requested_enc = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
 pub async fn corrections_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<CorrectionRow>, sqlx::Error> {
     let rows = sqlx::query(concat!(correction_select!(), " WHERE q.account_id = $1 ORDER BY q.created_at DESC"))
         .bind(account_id)

@@ -370,14 +370,19 @@ impl<'a> Event<'a> {
     }
 }
 
+/// At most `n` characters: what a client typed must not fill the permanent record.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
 /// Writes the event to the `audit` ledger, in the caller's transaction.
 async fn record(c: &mut AnyConnection, e: Event<'_>, now: DateTime<Utc>) -> Result<(), Error> {
     let mut entry = ledger::Entry::new(e.kind, e.outcome, now);
     entry.actor = e.account_id.map(Into::into);
-    entry.actor_name = e.username.map(Into::into);
-    entry.source = e.source.map(Into::into);
-    entry.object = e.object.map(Into::into);
-    entry.detail = e.detail.map(Into::into);
+    entry.actor_name = e.username.map(|u| clip(u, 64));
+    entry.source = e.source.map(|s| clip(s, 64));
+    entry.object = e.object.map(|o| clip(o, 200));
+    entry.detail = e.detail.map(|d| clip(d, 2000));
     entry.subject = e.subject.map(Into::into);
     entry.jurisdiction = e.jurisdiction.map(Into::into);
     entry.purpose = e.purpose.map(Into::into);
@@ -527,7 +532,9 @@ impl Identity {
     /// Throttle check and password verification. No database connection is held while
     /// argon2 runs, so a burst of sign-ins cannot starve the pool.
     async fn check_password(&self, attempt: &SignInAttempt<'_>, now: DateTime<Utc>) -> Result<Credentials, Error> {
-        let username = attempt.username.trim().to_lowercase();
+        // No username is longer than 64 characters; a longer one (a password typed in the
+        // wrong box, say) is recorded clipped and goes no further.
+        let username: String = attempt.username.trim().to_lowercase().chars().take(65).collect();
         let keys = [account_key(&username), source_key(attempt.source)];
         let creds = {
             let mut c = self.conn().await?;
@@ -1669,10 +1676,29 @@ impl Identity {
         Ok(out)
     }
 
-    /// How many citizens' values are sealed under `key_id`.
+    /// How many values of this module are sealed under `key_id` (citizens' identifiers and
+    /// correction requests).
     pub async fn citizens_under_key(&self, key_id: &str) -> Result<i64, Error> {
         let mut c = self.conn().await?;
-        Ok(repo::citizens_by_key(&mut c, key_id).await?.0)
+        let citizens = repo::citizens_by_key(&mut c, key_id).await?.0;
+        let corrections = repo::corrections_sealed_under(&mut c, key_id).await?;
+        Ok(citizens + corrections)
+    }
+
+    /// Re-seals correction requests not under the active key; returns how many.
+    pub async fn reseal_corrections(&self) -> Result<usize, Error> {
+        let p = &self.protector;
+        let active = p.active_key_id().await.map_err(protect_error)?;
+        let mut tx = self.db.begin().await?;
+        let rows = repo::corrections_not_under(&mut tx, &active).await?;
+        for (id, sealed) in &rows {
+            let context = format!("correction_requests.requested:{id}");
+            let plain = p.open_in(&mut tx, sealed, &context).await.map_err(protect_error)?;
+            let resealed = p.seal_in(&mut tx, &plain, &context).await.map_err(protect_error)?;
+            repo::reseal_correction(&mut tx, id, &resealed).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len())
     }
 
     pub async fn enterprise(

@@ -324,18 +324,18 @@ mod tests {
         /// Any single changed byte of a signed checkpoint breaks it: the signature fails, or
         /// the note no longer parses as the same checkpoint.
         #[test]
-        fn every_changed_byte_of_a_checkpoint_is_caught(at in 0usize..200, delta in 1u8..=255) {
+        fn every_changed_byte_of_a_checkpoint_is_caught(at in 0usize..200, replacement in 0x20u8..0x7f) {
             let s = signer("tongban/audit");
             let c = Checkpoint { origin: "tongban/audit".into(), size: 1_234_567, root: [0x5a; 32] };
             let note = assemble(&c.body(), &[s.sign(&c.body())]);
             let mut bytes = note.clone().into_bytes();
             let i = at % bytes.len();
-            bytes[i] = bytes[i].wrapping_add(delta);
+            proptest::prop_assume!(bytes[i] != replacement);
+            bytes[i] = replacement;
             let v = NoteVerifier::parse(&s.verifier_key()).unwrap();
-            if let Ok(changed) = String::from_utf8(bytes) {
-                let accepted = verify(&changed, &v).ok().and_then(Checkpoint::parse);
-                proptest::prop_assert!(accepted.is_none() || accepted == Some(c.clone()) && changed.starts_with(&c.body()));
-            }
+            // Replacing part of the em dash leaves invalid UTF-8: such a note cannot even be read.
+            let accepted = String::from_utf8(bytes).ok().and_then(|n| verify(&n, &v).ok().and_then(Checkpoint::parse));
+            proptest::prop_assert_eq!(accepted, None);
         }
     }
 

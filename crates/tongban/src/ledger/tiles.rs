@@ -17,6 +17,10 @@ pub struct TilePath {
 
 fn index_from(segments: &[&str]) -> Option<u64> {
     let (last, rest) = segments.split_last()?;
+    // Canonical form only: no leading x000 group.
+    if rest.first() == Some(&"x000") {
+        return None;
+    }
     let mut digits = String::new();
     for s in rest {
         let d = s.strip_prefix('x')?;
@@ -122,6 +126,12 @@ mod tests {
         ] {
             assert_eq!(TilePath::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn only_canonical_indexes() {
+        assert_eq!(TilePath::parse("0/x000/001"), None);
+        assert_eq!(TilePath::parse("0/001").map(|t| t.index), Some(1));
     }
 
     #[test]
