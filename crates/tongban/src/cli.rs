@@ -110,6 +110,10 @@ enum LedgerCommand {
         /// checkpoints.
         #[arg(long, value_name = "FILE")]
         trusted: Option<std::path::PathBuf>,
+        /// The logs' published verifier keys (one per line, from GET /ledger/LOG/verifier-key):
+        /// verify with the database alone, holding none of the platform's secrets.
+        #[arg(long, value_name = "FILE")]
+        verifier_keys: Option<std::path::PathBuf>,
     },
     /// As a witness: check the latest checkpoint's consistency with the one this key
     /// cosigned last, then add a C2SP cosignature.
@@ -125,6 +129,10 @@ enum LedgerCommand {
         /// Only this log.
         #[arg(long)]
         log: Option<String>,
+        /// The logs' published verifier keys: witness with the database alone, holding none
+        /// of the platform's secrets.
+        #[arg(long, value_name = "FILE")]
+        verifier_keys: Option<std::path::PathBuf>,
     },
 }
 
@@ -427,9 +435,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             p.db.close().await;
             Ok(())
         }
-        Command::Ledger { command: LedgerCommand::Verify { data, log, trusted } } => {
+        Command::Ledger { command: LedgerCommand::Verify { data, log, trusted, verifier_keys } } => {
             let data = data.resolve()?;
-            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let p = open_ledger(&data, verifier_keys.as_deref()).await?;
             let trusted = match &trusted {
                 Some(path) => read_witness_state(path)?,
                 None => Default::default(),
@@ -471,9 +479,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 None => Ok(()),
             }
         }
-        Command::Ledger { command: LedgerCommand::Cosign { data, key, name, log } } => {
+        Command::Ledger { command: LedgerCommand::Cosign { data, key, name, log, verifier_keys } } => {
             let data = data.resolve()?;
-            let p = open_with_policy(&data, Default::default(), Default::default()).await?;
+            let p = open_ledger(&data, verifier_keys.as_deref()).await?;
             let generate = name.is_some();
             let (witness, source) = ledger::load_or_generate_key(&key, generate, name.as_deref().unwrap_or("witness"))?;
             if source == KeySource::Generated {
@@ -503,6 +511,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The database and a ledger handle, for `ledger verify` and `ledger cosign`. With published
+/// verifier keys this needs no secret at all (an auditor's or a witness's position);
+/// without, the checkpoint key file supplies them.
+async fn open_ledger(data: &DataSettings, verifier_keys: Option<&std::path::Path>) -> anyhow::Result<LedgerOnly> {
+    let db = Db::connect(data.database_url()).await?;
+    let ledger = match verifier_keys {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let keys: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+            Ledger::verify_only(db.clone(), &keys)?
+        }
+        None => {
+            let (key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
+            Ledger::new(db.clone(), &data.ledger_origin, &key, CheckpointPolicy::default())?
+        }
+    };
+    Ok(LedgerOnly { db, ledger })
+}
+
+struct LedgerOnly {
+    db: Db,
+    ledger: Ledger,
 }
 
 /// One pass of re-sealing everything identity seals, with progress on stderr.

@@ -716,6 +716,11 @@ async fn ledger_proves_and_catches_tampering(backend: Backend) {
 
     // The checkpoint verifies with the published key, and proves the clerk's sign-in.
     let key = s.client.get(s.url("/ledger/audit/verifier-key")).send().await.unwrap().text().await.unwrap();
+    let public_key = s.client.get(s.url("/ledger/public/verifier-key")).send().await.unwrap().text().await.unwrap();
+    let certificates_key =
+        s.client.get(s.url("/ledger/certificates/verifier-key")).send().await.unwrap().text().await.unwrap();
+    // Each log signs with its own key.
+    assert_ne!(key.split('+').nth(2), public_key.split('+').nth(2));
     let note = s.client.get(s.url("/ledger/audit/checkpoint")).send().await.unwrap().text().await.unwrap();
     let body = verify(&note, &NoteVerifier::parse(&key).unwrap()).expect("checkpoint signature");
     let cp = Checkpoint::parse(body).unwrap();
@@ -776,6 +781,17 @@ async fn ledger_proves_and_catches_tampering(backend: Backend) {
     };
     let (ok, out) = run(&with(&["ledger", "verify"]));
     assert!(ok && out.contains("audit:") && out.contains("verified"), "{out}");
+    // An auditor verifies with the published verifier keys and the database alone: the
+    // platform's secrets are not needed (here they are not even there).
+    let keys_file = s.data.path().join("verifier-keys.txt");
+    std::fs::write(&keys_file, format!("{}\n{}\n{}\n", key.trim(), public_key.trim(), certificates_key.trim()))
+        .unwrap();
+    let secrets = s.data.path().join("secrets");
+    let hidden = s.data.path().join("secrets-elsewhere");
+    std::fs::rename(&secrets, &hidden).unwrap();
+    let (ok, out) = run(&with(&["ledger", "verify", "--verifier-keys", &keys_file.display().to_string()]));
+    std::fs::rename(&hidden, &secrets).unwrap();
+    assert!(ok && out.contains("certificates:"), "{out}");
     // A witness cosigns, and the checkpoint then carries its line.
     let witness = s.data.path().join("witness.key");
     let witness_arg = witness.display().to_string();

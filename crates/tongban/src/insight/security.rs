@@ -81,7 +81,9 @@ fn bucket(t: DateTime<Utc>, minutes: i64) -> i64 {
     t.timestamp() / (minutes.max(1) * 60)
 }
 
-/// Counts per group of the entries matching `select`, alerting at `threshold`.
+/// Alerts when `threshold` entries of one group fall within any span of `window_minutes`
+/// (a sliding window: a burst across a clock boundary counts). The key is the group and the
+/// bucket in which the burst began, so one burst raises one alert.
 fn threshold_rule(
     entries: &[(u64, Entry)],
     t: &Thresholds,
@@ -90,23 +92,33 @@ fn threshold_rule(
     select: impl Fn(&Entry) -> Option<String>,
     summary: impl Fn(&str, usize) -> String,
 ) -> Vec<Candidate> {
-    let mut groups: BTreeMap<(String, i64), Vec<u64>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<(DateTime<Utc>, u64)>> = BTreeMap::new();
     for (idx, e) in entries {
         if let (Some(group), Some(time)) = (select(e), at(e)) {
-            groups.entry((group, bucket(time, t.window_minutes))).or_default().push(*idx);
+            groups.entry(group).or_default().push((time, *idx));
         }
     }
-    groups
-        .into_iter()
-        .filter(|(_, idx)| idx.len() >= threshold.max(1))
-        .map(|((group, b), idx)| Candidate {
-            rule,
-            key: format!("{group}@{b}"),
-            severity: "warning",
-            summary: summary(&group, idx.len()),
-            first_index: idx.first().copied().unwrap_or(0),
-        })
-        .collect()
+    let n = threshold.max(1);
+    let window = Duration::minutes(t.window_minutes.max(1));
+    let mut out = Vec::new();
+    for (group, mut events) in groups {
+        events.sort();
+        let burst = events.windows(n).find(|w| match (w.first(), w.last()) {
+            (Some(first), Some(last)) => last.0 - first.0 <= window,
+            _ => false,
+        });
+        if let Some((start, first_index)) = burst.and_then(|w| w.first()).copied() {
+            let count = events.iter().filter(|(time, _)| *time >= start && *time - start <= window).count();
+            out.push(Candidate {
+                rule,
+                key: format!("{group}@{}", bucket(start, t.window_minutes)),
+                severity: "warning",
+                summary: summary(&group, count),
+                first_index,
+            });
+        }
+    }
+    out
 }
 
 /// Applies every rule to a window of audit entries (oldest first). Pure: the same entries
@@ -374,6 +386,36 @@ mod tests {
         assert_eq!((c[0].rule, c[0].first_index), ("failed_sign_ins", 0));
         // The same window evaluated again yields the same key: raise() dedupes on it.
         assert_eq!(evaluate(&entries, &t), c);
+    }
+
+    #[test]
+    fn a_burst_across_a_clock_boundary_still_alerts() {
+        let t = Thresholds::default();
+        // 10:14:30 … 10:15:10 Beijing: the 15-minute boundary falls inside the burst.
+        let start = Utc.with_ymd_and_hms(2026, 11, 18, 2, 14, 30).unwrap();
+        let entries: Vec<(u64, Entry)> = (0..5)
+            .map(|i| {
+                (
+                    i,
+                    e("sign_in", "failure", start + Duration::seconds(10 * i as i64), |x| {
+                        x.actor_name = Some("wang".into())
+                    }),
+                )
+            })
+            .collect();
+        assert_eq!(evaluate(&entries, &t).len(), 1);
+        // Spread over more than the window, the same five do not.
+        let spread: Vec<(u64, Entry)> = (0..5)
+            .map(|i| {
+                (
+                    i,
+                    e("sign_in", "failure", start + Duration::minutes(5 * i as i64), |x| {
+                        x.actor_name = Some("wang".into())
+                    }),
+                )
+            })
+            .collect();
+        assert!(evaluate(&spread, &t).is_empty());
     }
 
     #[test]

@@ -305,7 +305,10 @@ impl Default for CheckpointPolicy {
 #[derive(Clone)]
 pub struct Ledger {
     db: Db,
+    /// Empty for a verify-only handle (an auditor's or a witness's).
     signers: std::sync::Arc<HashMap<Log, NoteSigner>>,
+    /// Each log's verifier key, `name+hash+base64`.
+    verifiers: std::sync::Arc<HashMap<Log, String>>,
     pub policy: CheckpointPolicy,
 }
 
@@ -341,20 +344,44 @@ impl Ledger {
                 key.derive(&format!("{origin}/{}", log.as_str())).map_err(|e| Error::Invalid(e.to_string()))?;
             signers.insert(log, signer);
         }
-        Ok(Ledger { db, signers: std::sync::Arc::new(signers), policy })
+        let verifiers = signers.iter().map(|(log, s)| (*log, s.verifier_key())).collect();
+        Ok(Ledger { db, signers: std::sync::Arc::new(signers), verifiers: std::sync::Arc::new(verifiers), policy })
+    }
+
+    /// A handle that can read, prove and verify but not sign, from the logs' published
+    /// verifier keys (`GET /ledger/LOG/verifier-key`): what an auditor or a witness holds,
+    /// without any of the platform's secrets. Each key's name must end in `/LOG`.
+    pub fn verify_only(db: Db, verifier_keys: &[String]) -> Result<Ledger, Error> {
+        let mut verifiers = HashMap::new();
+        for key in verifier_keys {
+            let v = NoteVerifier::parse(key).map_err(|e| Error::Invalid(format!("verifier key {key}: {e}")))?;
+            let log = v
+                .name
+                .rsplit_once('/')
+                .and_then(|(_, log)| Log::parse(log))
+                .ok_or_else(|| Error::Invalid(format!("verifier key {key} does not name a log")))?;
+            verifiers.insert(log, key.trim().to_string());
+        }
+        Ok(Ledger {
+            db,
+            signers: std::sync::Arc::new(HashMap::new()),
+            verifiers: std::sync::Arc::new(verifiers),
+            policy: CheckpointPolicy::default(),
+        })
     }
 
     fn signer(&self, log: Log) -> Result<&NoteSigner, Error> {
-        self.signers.get(&log).ok_or(Error::NotFound("log"))
+        self.signers.get(&log).ok_or(Error::Invalid(format!("this ledger handle cannot sign the {} log", log.as_str())))
     }
 
     /// `name+hash+base64`: what a tile client or witness configures to verify checkpoints.
     pub fn verifier_key(&self, log: Log) -> Result<String, Error> {
-        Ok(self.signer(log)?.verifier_key())
+        self.verifiers.get(&log).cloned().ok_or(Error::NotFound("no verifier key for that log"))
     }
 
     pub fn origin(&self, log: Log) -> Result<String, Error> {
-        Ok(self.signer(log)?.name().to_string())
+        let key = self.verifier_key(log)?;
+        Ok(key.split('+').next().unwrap_or_default().to_string())
     }
 
     pub async fn size(&self, log: Log) -> Result<u64, Error> {
