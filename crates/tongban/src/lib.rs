@@ -12,3 +12,4 @@ pub mod ledger;
 pub mod outbox;
 pub mod protect;
 pub mod secrets;
+pub mod services;
