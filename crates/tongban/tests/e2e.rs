@@ -182,6 +182,7 @@ on_both_databases!(
     graceful_shutdown_and_quick_restart,
     ledger_proves_and_catches_tampering,
     restore_drill,
+    form_tokens_are_bound_to_the_session,
 );
 
 /// Every error: a JSON body {code, message, request_id} whose id matches the header.
@@ -901,4 +902,45 @@ async fn restore_drill(backend: Backend) {
     assert_eq!(before, after);
     assert_eq!(after.as_array().unwrap().len(), before.as_array().unwrap().len());
     assert_eq!(s.log().matches("seeding the demo province").count(), 1, "the restored data was seeded again");
+}
+
+fn set_cookie_value(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().find_map(|c| {
+        c.to_str().ok()?.strip_prefix(&format!("{name}=")).map(|v| v.split(';').next().unwrap_or("").to_string())
+    })
+}
+
+/// Signed in, a form needs the token the page gave, bound to the session: a cookie and field
+/// pair planted by another site (the double-submit pattern alone) is refused.
+async fn form_tokens_are_bound_to_the_session(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let page = s.client.get(s.url("/signin")).send().await.unwrap();
+    let anon = set_cookie_value(&page, "tb_csrf").unwrap();
+    let r = s
+        .client
+        .post(s.url("/signin"))
+        .header("cookie", format!("tb_csrf={anon}"))
+        .form(&[("_csrf", anon.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie_value(&r, "tb_session").unwrap();
+    let csrf = set_cookie_value(&r, "tb_csrf").unwrap();
+    let cookies = format!("tb_session={session}; tb_csrf={csrf}");
+    let html = s.client.get(s.url("/account")).header("cookie", &cookies).send().await.unwrap().text().await.unwrap();
+    let token = html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_ne!(token, csrf, "signed in, the form token is not the anonymous cookie");
+    let post = |token: String, cookies: String| {
+        s.client
+            .post(s.url("/prefs"))
+            .header("cookie", cookies)
+            .form(&[("_csrf", token.as_str()), ("lang", "en"), ("return_to", "/account")])
+            .send()
+    };
+    let planted = "planted-by-a-sibling-site-0000000000000000";
+    let r = post(planted.into(), format!("tb_session={session}; tb_csrf={planted}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(token, cookies).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }

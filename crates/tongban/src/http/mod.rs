@@ -112,8 +112,9 @@ fn is_page(path: &str) -> bool {
 /// error page for browsers. Responses that already carry a JSON or HTML body are left alone.
 async fn render_errors(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let page = is_page(request.uri().path())
-        .then(|| (web::PagePrefs::from_headers(request.headers()), web::csrf_of(request.headers())));
+    let page = is_page(request.uri().path()).then(|| {
+        (web::PagePrefs::from_headers(request.headers()), web::expected_form_token(&state, request.headers()))
+    });
     let secure = state.secure_cookies;
     let started = Instant::now();
     // Ledger entries written while serving this request carry its id.

@@ -74,6 +74,15 @@ pub fn csrf_of(headers: &HeaderMap) -> Option<String> {
     cookie(headers, CSRF_COOKIE).filter(|v| v.len() >= 32).map(str::to_string)
 }
 
+/// The token forms must carry: bound to the session when the browser has one, else the
+/// anonymous double-submit cookie (sign-in, language and elder-mode forms).
+pub fn expected_form_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    match cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) {
+        Some(session) => Some(state.identity.form_token(session)),
+        None => csrf_of(headers),
+    }
+}
+
 pub fn csrf_cookie(value: &str, secure: bool) -> HeaderValue {
     set_cookie(CSRF_COOKIE, value, None, secure)
 }
@@ -94,7 +103,10 @@ impl PagePrefs {
 /// What every page handler gets: preferences, the CSRF token, and the session if any.
 pub struct PageCtx {
     prefs: PagePrefs,
+    /// The token this page's forms carry.
     csrf: String,
+    /// The anonymous double-submit cookie's value (set when the browser had none).
+    anonymous_csrf: String,
     new_csrf: bool,
     session: Option<Session>,
     path: String,
@@ -120,11 +132,17 @@ impl FromRequestParts<AppState> for PageCtx {
                 prefs.elder = s.elder_mode;
             }
         }
-        let existing = csrf_of(&parts.headers);
-        let new_csrf = existing.is_none();
+        let anonymous = csrf_of(&parts.headers);
+        let new_csrf = anonymous.is_none();
+        let anonymous = anonymous.unwrap_or_else(|| random_token(32));
+        let csrf = match cookie(&parts.headers, SESSION_COOKIE).filter(|v| !v.is_empty()) {
+            Some(session) => state.identity.form_token(session),
+            None => anonymous.clone(),
+        };
         Ok(PageCtx {
             prefs,
-            csrf: existing.unwrap_or_else(|| random_token(32)),
+            csrf,
+            anonymous_csrf: anonymous,
             new_csrf,
             session,
             path: parts.uri.path().to_string(),
@@ -192,7 +210,8 @@ impl PageCtx {
             Ok(html) => {
                 let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
                 if self.new_csrf {
-                    r.headers_mut().append(header::SET_COOKIE, set_cookie(CSRF_COOKIE, &self.csrf, None, self.secure));
+                    let c = set_cookie(CSRF_COOKIE, &self.anonymous_csrf, None, self.secure);
+                    r.headers_mut().append(header::SET_COOKIE, c);
                 }
                 r
             }
@@ -220,7 +239,8 @@ impl PageCtx {
     }
 }
 
-/// A form body whose `_csrf` field must equal the CSRF cookie.
+/// A form body whose `_csrf` field must equal the expected token (see
+/// [`expected_form_token`]).
 pub struct CsrfForm<T>(pub T);
 
 #[derive(Deserialize)]
@@ -229,10 +249,10 @@ struct CsrfField {
     csrf: String,
 }
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for CsrfForm<T> {
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let expected = cookie(req.headers(), CSRF_COOKIE).unwrap_or_default().to_string();
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let expected = expected_form_token(state, req.headers()).unwrap_or_default();
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)

@@ -446,6 +446,17 @@ impl Identity {
         &self.db
     }
 
+    /// The CSRF token for forms of a browser holding this session cookie: bound to the
+    /// session, so a cookie planted by a sibling site cannot supply a matching one.
+    pub fn form_token(&self, session_cookie: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.derive("csrf").as_ref()) else {
+            return String::new();
+        };
+        mac.update(session_cookie.as_bytes());
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mac.finalize().into_bytes())
+    }
+
     fn recovery_code_hash(&self, code: &str) -> String {
         mfa::recovery_code_hash(&self.key.derive("recovery-codes"), code)
     }
