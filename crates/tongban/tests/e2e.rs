@@ -941,6 +941,13 @@ async fn form_tokens_are_bound_to_the_session(backend: Backend) {
     let planted = "planted-by-a-sibling-site-0000000000000000";
     let r = post(planted.into(), format!("tb_session={session}; tb_csrf={planted}")).await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = post(token, cookies).await.unwrap();
+    let r = post(token, cookies.clone()).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Pages check capabilities as the API does: a resident is refused the alerts page, on
+    // the record.
+    let r = s.client.get(s.url("/security")).header("cookie", &cookies).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let auditor = s.token("auditor").await;
+    let (_, trail) = s.get("/api/v1/security-events?kind=access", &auditor).await;
+    assert!(trail.as_array().unwrap().iter().any(|e| e["object"] == "/security" && e["username"] == "citizen.demo"));
 }

@@ -234,6 +234,26 @@ impl PageCtx {
         }
     }
 
+    /// The capability for `P`, from a fully open session; a refusal is recorded, as on the
+    /// API, and answered with an error page.
+    async fn authorize<P: crate::identity::Permission>(
+        &self,
+        state: &AppState,
+    ) -> Result<crate::identity::Capability<P>, Box<Response>> {
+        let s = self.ready()?;
+        match s.principal.authorize::<P>() {
+            Ok(cap) => Ok(cap),
+            Err(denial) => {
+                if let Err(e) =
+                    state.identity.record_denial(&s.principal, P::CODE, &self.path, &denial, "web", Utc::now()).await
+                {
+                    return Err(Box::new(ApiError::from(e).into_response()));
+                }
+                Err(Box::new(ApiError::from(denial).into_response()))
+            }
+        }
+    }
+
     fn signed_in(&self) -> Result<&Session, Box<Response>> {
         self.session.as_ref().ok_or_else(|| Box::new(Redirect::to("/signin").into_response()))
     }
@@ -948,13 +968,9 @@ async fn request_correction(
 }
 
 async fn security_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
-    let s = match ctx.ready() {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let cap = match s.principal.authorize::<crate::identity::authz::SecurityAlertHandle>() {
+    let cap = match ctx.authorize::<crate::identity::authz::SecurityAlertHandle>(&state).await {
         Ok(cap) => cap,
-        Err(denial) => return ApiError::from(denial).into_response(),
+        Err(r) => return *r,
     };
     match crate::insight::security::alerts(&state.db, &cap, 200).await {
         Ok(alerts) => {
@@ -976,13 +992,9 @@ async fn acknowledge_alert(
     ctx: PageCtx,
     CsrfForm(form): CsrfForm<AcknowledgeForm>,
 ) -> Response {
-    let s = match ctx.ready() {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let cap = match s.principal.authorize::<crate::identity::authz::SecurityAlertHandle>() {
+    let cap = match ctx.authorize::<crate::identity::authz::SecurityAlertHandle>(&state).await {
         Ok(cap) => cap,
-        Err(denial) => return ApiError::from(denial).into_response(),
+        Err(r) => return *r,
     };
     match crate::insight::security::acknowledge(&state.db, &cap, &form.alert_id, Utc::now()).await {
         Ok(()) => Redirect::to("/security").into_response(),
@@ -992,13 +1004,9 @@ async fn acknowledge_alert(
 
 /// The correction requests addressed to departments in the caller's jurisdiction.
 async fn corrections_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
-    let s = match ctx.ready() {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let cap = match s.principal.authorize::<crate::identity::authz::ResidentRead>() {
+    let cap = match ctx.authorize::<crate::identity::authz::ResidentRead>(&state).await {
         Ok(cap) => cap,
-        Err(denial) => return ApiError::from(denial).into_response(),
+        Err(r) => return *r,
     };
     match state.identity.corrections(&cap, Utc::now()).await {
         Ok(requests) => ctx.page(StatusCode::OK, &CorrectionsPage { l: ctx.layout("corrections.title"), requests }),
