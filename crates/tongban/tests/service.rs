@@ -404,8 +404,8 @@ async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
     let d = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "desktop", now).await.unwrap();
     let token = id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
     let s = id.session(c.token.expose(), now).await.unwrap();
-    assert_eq!(id.sessions(&s.principal.account_id, &s.id, now).await.unwrap().len(), 3);
-    id.sign_out_everywhere(&s.principal.account_id, "s", now).await.unwrap();
+    assert_eq!(id.sessions(&s, now).await.unwrap().len(), 3);
+    id.sign_out_everywhere(&s, "s", now).await.unwrap();
     assert!(id.session(c.token.expose(), now).await.is_err());
     assert!(id.session(d.token.expose(), now).await.is_err());
     assert!(id.token_principal(token.token.expose(), now).await.is_err());
@@ -761,12 +761,12 @@ async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {
     let first = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
     let s = id.session(first.token.expose(), now).await.unwrap();
     assert_eq!((s.locale.as_deref(), s.elder_mode), (None, false));
-    id.set_preferences(&s.principal.account_id, Some("en"), Some(true)).await.unwrap();
+    id.set_preferences(&s, Some("en"), Some(true)).await.unwrap();
     // Another device, another session: the choice follows the account.
     let second = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
     let s = id.session(second.token.expose(), now).await.unwrap();
     assert_eq!((s.locale.as_deref(), s.elder_mode), (Some("en"), true));
-    id.set_preferences(&s.principal.account_id, None, Some(false)).await.unwrap();
+    id.set_preferences(&s, None, Some(false)).await.unwrap();
     let s = id.session(second.token.expose(), now).await.unwrap();
     assert_eq!((s.locale.as_deref(), s.elder_mode), (Some("en"), false));
 }
@@ -911,59 +911,34 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     assert_eq!(s.gate, Gate::MustChangePassword);
     let weak = SecretString::new("1234567890".into());
     assert!(matches!(
-        id.change_password(
-            &s.id,
-            &s.principal.account_id,
-            PasswordChange { current: &temp, new: &weak },
-            "s",
-            "t",
-            now
-        )
-        .await,
+        id.change_password(&s, PasswordChange { current: &temp, new: &weak }, "s", "t", now).await,
         Err(Error::WeakPassword(identity::PolicyViolation::Common))
     ));
     let mine = SecretString::new("my-own-passphrase-2026".into());
     assert!(matches!(
-        id.change_password(
-            &s.id,
-            &s.principal.account_id,
-            PasswordChange { current: &mine, new: &mine },
-            "s",
-            "t",
-            now
-        )
-        .await,
+        id.change_password(&s, PasswordChange { current: &mine, new: &mine }, "s", "t", now).await,
         Err(Error::InvalidCredentials)
     ));
-    let token = id
-        .change_password(&s.id, &s.principal.account_id, PasswordChange { current: &temp, new: &mine }, "s", "t", now)
-        .await
-        .unwrap();
+    let token = id.change_password(&s, PasswordChange { current: &temp, new: &mine }, "s", "t", now).await.unwrap();
     // The old session ended; the new one must enrol an authenticator next.
     assert!(id.session(step.token.expose(), now).await.is_err());
     let s = id.session(token.expose(), now).await.unwrap();
     assert_eq!(s.gate, Gate::MustEnrolMfa);
-    let enrolment = id.begin_totp_enrolment(&s.principal.account_id).await.unwrap();
+    let enrolment = id.begin_totp_enrolment(&s).await.unwrap();
     assert!(enrolment.uri.starts_with("otpauth://totp/tongban:new.clerk?"));
     // Resuming shows the same secret until confirmed.
-    assert_eq!(id.begin_totp_enrolment(&s.principal.account_id).await.unwrap().secret_base32, enrolment.secret_base32);
-    assert!(matches!(
-        id.confirm_totp_enrolment(&s.principal.account_id, "000000", "s", "t", now).await,
-        Err(Error::InvalidCode)
-    ));
+    assert_eq!(id.begin_totp_enrolment(&s).await.unwrap().secret_base32, enrolment.secret_base32);
+    assert!(matches!(id.confirm_totp_enrolment(&s, "000000", "s", "t", now).await, Err(Error::InvalidCode)));
     let code = totp_at(&enrolment.secret_base32, now.timestamp());
-    let (codes, token) = id.confirm_totp_enrolment(&s.principal.account_id, &code, "s", "t", now).await.unwrap();
+    let (codes, token) = id.confirm_totp_enrolment(&s, &code, "s", "t", now).await.unwrap();
     assert_eq!(codes.len(), 10);
     let s = id.session(token.expose(), now).await.unwrap();
     assert_eq!(s.gate, Gate::Ready);
     assert_eq!(s.unused_recovery_codes, 10);
     // A working authenticator cannot be replaced from a session alone.
+    assert!(matches!(id.begin_totp_enrolment(&s).await, Err(Error::Conflict { code: "mfa_already_enrolled", .. })));
     assert!(matches!(
-        id.begin_totp_enrolment(&s.principal.account_id).await,
-        Err(Error::Conflict { code: "mfa_already_enrolled", .. })
-    ));
-    assert!(matches!(
-        id.confirm_totp_enrolment(&s.principal.account_id, &code, "s", "t", now).await,
+        id.confirm_totp_enrolment(&s, &code, "s", "t", now).await,
         Err(Error::Conflict { code: "mfa_already_enrolled", .. })
     ));
     // A recovery code stands in for the authenticator, once.

@@ -507,7 +507,7 @@ async fn set_prefs(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): 
         cookies.push(set_cookie(ELDER_COOKIE, if e { "1" } else { "0" }, Some(YEAR), ctx.secure));
     }
     if let Some(s) = &ctx.session
-        && let Err(e) = state.identity.set_preferences(&s.principal.account_id, lang.map(Lang::code), elder).await
+        && let Err(e) = state.identity.set_preferences(s, lang.map(Lang::code), elder).await
     {
         return ApiError::from(e).into_response();
     }
@@ -635,7 +635,7 @@ async fn account(State(state): State<AppState>, ctx: PageCtx) -> Response {
         Ok(s) => s,
         Err(redirect) => return *redirect,
     };
-    let sessions = match state.identity.sessions(&s.principal.account_id, &s.id, Utc::now()).await {
+    let sessions = match state.identity.sessions(s, Utc::now()).await {
         Ok(list) => list,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -702,8 +702,7 @@ async fn change_password(
     let result = state
         .identity
         .change_password(
-            &s.id,
-            &s.principal.account_id,
+            s,
             PasswordChange { current: &form.current_password, new: &form.new_password },
             &source,
             &user_agent(&headers),
@@ -747,7 +746,7 @@ async fn enrol_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
         };
         return ctx.page(StatusCode::OK, &page);
     }
-    match state.identity.begin_totp_enrolment(&s.principal.account_id).await {
+    match state.identity.begin_totp_enrolment(s).await {
         Ok(en) => {
             let page = EnrolPage {
                 l: ctx.layout("enrol.title"),
@@ -775,10 +774,7 @@ async fn enrol(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let result = state
-        .identity
-        .confirm_totp_enrolment(&s.principal.account_id, &form.code, &source, &user_agent(&headers), Utc::now())
-        .await;
+    let result = state.identity.confirm_totp_enrolment(s, &form.code, &source, &user_agent(&headers), Utc::now()).await;
     match result {
         Ok((codes, token)) => {
             let mut r = ctx.page(StatusCode::OK, &EnrolDonePage { l: ctx.layout("enrol.done_title"), codes });
@@ -787,7 +783,7 @@ async fn enrol(
         }
         Err(e) => {
             let e = ApiError::from(e);
-            match state.identity.begin_totp_enrolment(&s.principal.account_id).await {
+            match state.identity.begin_totp_enrolment(s).await {
                 Ok(en) => {
                     let page = EnrolPage {
                         l: ctx.layout("enrol.title"),
@@ -817,7 +813,7 @@ async fn revoke_session(State(state): State<AppState>, ctx: PageCtx, CsrfForm(fo
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match state.identity.revoke_session(&s.principal.account_id, &form.session_id, Utc::now()).await {
+    match state.identity.revoke_session(s, &form.session_id, Utc::now()).await {
         Ok(()) if form.session_id == s.id => {
             redirect_with_cookies("/signin", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)])
         }
@@ -836,7 +832,7 @@ async fn signout_everywhere(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match state.identity.sign_out_everywhere(&s.principal.account_id, &source, Utc::now()).await {
+    match state.identity.sign_out_everywhere(s, &source, Utc::now()).await {
         Ok(()) => redirect_with_cookies("/signin", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)]),
         Err(e) => ApiError::from(e).into_response(),
     }

@@ -745,7 +745,8 @@ impl Identity {
     }
 
     /// Ends every session and revokes every API token of the account.
-    pub async fn sign_out_everywhere(&self, account_id: &str, source: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    pub async fn sign_out_everywhere(&self, session: &Session, source: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let account_id = session.principal.account_id.as_str();
         let mut tx = self.db.begin().await?;
         let sessions = repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
         let tokens = repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
@@ -761,12 +762,9 @@ impl Identity {
         Ok(())
     }
 
-    pub async fn sessions(
-        &self,
-        account_id: &str,
-        current: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<SessionSummary>, Error> {
+    /// The caller's own active sessions.
+    pub async fn sessions(&self, session: &Session, now: DateTime<Utc>) -> Result<Vec<SessionSummary>, Error> {
+        let (account_id, current) = (session.principal.account_id.as_str(), session.id.as_str());
         let mut c = self.conn().await?;
         let idle_ms = i64::try_from(self.policy.idle.as_millis()).unwrap_or(i64::MAX);
         let rows = repo::active_sessions(&mut c, account_id, millis(now)).await?;
@@ -784,7 +782,9 @@ impl Identity {
             .collect())
     }
 
-    pub async fn revoke_session(&self, account_id: &str, session_id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+    /// Ends one of the caller's own sessions.
+    pub async fn revoke_session(&self, session: &Session, session_id: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let account_id = session.principal.account_id.as_str();
         let mut c = self.conn().await?;
         if !repo::revoke_session(&mut c, account_id, session_id, millis(now)).await? {
             return Err(Error::NotFound("session"));
@@ -889,13 +889,13 @@ impl Identity {
     /// of a fresh session that replaces the current one.
     pub async fn change_password(
         &self,
-        session_id: &str,
-        account_id: &str,
+        session: &Session,
         change: PasswordChange<'_>,
         source: &str,
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<SecretString, Error> {
+        let (session_id, account_id) = (session.id.as_str(), session.principal.account_id.as_str());
         let PasswordChange { current, new } = change;
         let creds = {
             let mut c = self.conn().await?;
@@ -932,7 +932,8 @@ impl Identity {
 
     /// Starts (or resumes) authenticator enrolment: the secret waits, sealed, until a code
     /// from the app confirms it.
-    pub async fn begin_totp_enrolment(&self, account_id: &str) -> Result<Enrolment, Error> {
+    pub async fn begin_totp_enrolment(&self, session: &Session) -> Result<Enrolment, Error> {
+        let account_id = session.principal.account_id.as_str();
         let mut c = self.conn().await?;
         let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
         if creds.totp_secret.is_some() {
@@ -958,12 +959,13 @@ impl Identity {
     /// (shown once) and a fresh session cookie value (the privilege changed).
     pub async fn confirm_totp_enrolment(
         &self,
-        account_id: &str,
+        session: &Session,
         code: &str,
         source: &str,
         user_agent: &str,
         now: DateTime<Utc>,
     ) -> Result<(Vec<String>, SecretString), Error> {
+        let account_id = session.principal.account_id.as_str();
         let mut tx = self.db.begin().await?;
         let creds = repo::credentials_by_id(&mut tx, account_id).await?.ok_or(Error::Unauthenticated)?;
         // Replacing a working authenticator needs more than a session: refuse.
@@ -993,10 +995,11 @@ impl Identity {
 
     pub async fn set_preferences(
         &self,
-        account_id: &str,
+        session: &Session,
         locale: Option<&str>,
         elder_mode: Option<bool>,
     ) -> Result<(), Error> {
+        let account_id = session.principal.account_id.as_str();
         let mut c = self.conn().await?;
         repo::set_preferences(&mut c, account_id, locale, elder_mode).await?;
         Ok(())
