@@ -372,9 +372,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key: &key };
             let origin = data.ledger_origin.clone();
-            let restored = backup::restore(&from, &target, |db| {
-                Ledger::new(db, &origin, &ledger_key, CheckpointPolicy::default()).map_err(|e| e.to_string())
-            })
+            let restored = backup::restore(
+                &from,
+                &target,
+                |db| Ledger::new(db, &origin, &ledger_key, CheckpointPolicy::default()).map_err(|e| e.to_string()),
+                Utc::now(),
+            )
             .await?;
             println!("restored the backup of {} into {}", restored.manifest.created_at, data.database_url_redacted());
             for (log, entries) in &restored.verified {

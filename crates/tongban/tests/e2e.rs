@@ -432,7 +432,8 @@ async fn bad_input_gets_a_clear_4xx(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("页面已过期"));
-    // A rejected admin request leaves nothing behind.
+    // Bad admin requests get their own codes (the roll-back itself is checked in the
+    // service test bad_identifiers_are_refused_without_half_written_accounts).
     let sysadmin = s.token("sysadmin").await;
     let r = s
         .client

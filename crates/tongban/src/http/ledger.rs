@@ -80,7 +80,10 @@ struct MaybeAuditor(Option<crate::identity::Capability<SecurityEventRead>>);
 impl FromRequestParts<AppState> for MaybeAuditor {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if !parts.uri.path().starts_with("/ledger/audit/") {
+        // Whether the log's entries are public is the log's own rule, not this layer's.
+        let log =
+            parts.uri.path().strip_prefix("/ledger/").and_then(|rest| rest.split('/').next()).and_then(Log::parse);
+        if log.is_none_or(Log::entries_public) {
             return Ok(MaybeAuditor(None));
         }
         let Authorized(cap) = Authorized::<SecurityEventRead>::from_request_parts(parts, state).await?;

@@ -55,24 +55,6 @@ pub async fn insert_region(
     Ok(())
 }
 
-/// Direct children of a region, or the roots when `parent_id` is None.
-pub async fn region_children(c: &mut AnyConnection, parent_id: Option<&str>) -> Result<Vec<RegionRef>, sqlx::Error> {
-    let rows = match parent_id {
-        Some(p) => {
-            sqlx::query("SELECT id, code, name, level, path FROM regions WHERE parent_id = $1 ORDER BY code")
-                .bind(p)
-                .fetch_all(c)
-                .await?
-        }
-        None => {
-            sqlx::query("SELECT id, code, name, level, path FROM regions WHERE parent_id IS NULL ORDER BY code")
-                .fetch_all(c)
-                .await?
-        }
-    };
-    rows.iter().map(region_from).collect()
-}
-
 /// The bounds of a materialized-path subtree as a range (`path <= x < upper`), which both
 /// databases answer from the unique index; `LIKE 'prefix%'` with a parameter cannot.
 fn subtree_bounds(path: &str) -> (String, String) {

@@ -1160,15 +1160,6 @@ impl Identity {
             .collect())
     }
 
-    /// Direct children of a region (None: the roots), for generators and pickers.
-    pub async fn region_children(
-        &self,
-        c: &mut AnyConnection,
-        parent_id: Option<&str>,
-    ) -> Result<Vec<RegionRef>, Error> {
-        Ok(repo::region_children(c, parent_id).await?)
-    }
-
     // --- accounts ------------------------------------------------------------------------
 
     /// Creates an account of any kind, inside the caller's transaction.

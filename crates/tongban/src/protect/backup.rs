@@ -288,6 +288,7 @@ pub async fn restore(
     from: &Path,
     target: &Target<'_>,
     open_ledger: impl Fn(Db) -> Result<Ledger, String>,
+    now: DateTime<Utc>,
 ) -> Result<Restored, BackupError> {
     let manifest = check(from, target.master_key)?;
     let backend =
@@ -295,7 +296,7 @@ pub async fn restore(
     if manifest.backend != backend.name() {
         return Err(BackupError::Mismatch(format!("a {} backup cannot go into {}", manifest.backend, backend.name())));
     }
-    let aside = format!("before_restore_{}", Utc::now().format("%Y%m%d%H%M%S"));
+    let aside = format!("before_restore_{}", now.format("%Y%m%d%H%M%S"));
     let file = from.join(&manifest.files.first().ok_or(BackupError::Damaged("no files".into()))?.name);
     match backend {
         Backend::Sqlite => {
