@@ -597,6 +597,7 @@ struct Platform {
     db: Db,
     identity: Identity,
     ledger: Ledger,
+    key: crate::secrets::MasterKey,
 }
 
 async fn open_with_policy(
@@ -624,9 +625,9 @@ async fn open_with_policy(
         );
     }
     let ledger = Ledger::new(db.clone(), &data.ledger_origin, &ledger_key, checkpoints)?;
-    let identity = Identity::new(db.clone(), key, policy);
+    let identity = Identity::new(db.clone(), key.clone(), policy);
     identity.protector().ensure_key(Utc::now()).await?;
-    Ok(Platform { db, identity, ledger })
+    Ok(Platform { db, identity, ledger, key })
 }
 
 /// The file path inside a `sqlite://PATH?…` URL.
@@ -647,6 +648,19 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deadline warnings and escalation of overdue tasks, once a minute.
+async fn run_timers(services: crate::services::Services) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match services.run_timers(Utc::now()).await {
+            Ok(r) if r.escalated > 0 => tracing::info!(warned = r.warned, escalated = r.escalated, "task timers"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "task timers failed"),
+        }
+    }
+}
+
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     if settings.demo && !settings.listen.ip().is_loopback() {
         anyhow::bail!(
@@ -655,8 +669,19 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             settings.listen
         );
     }
-    let Platform { db, identity, ledger } =
+    let Platform { db, identity, ledger, key } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    let services = crate::services::Services::new(
+        db.clone(),
+        identity.clone(),
+        key,
+        settings.calendar.clone(),
+        crate::services::UploadPolicy {
+            dir: settings.data.data_dir.join("documents"),
+            max_bytes: settings.body_limit,
+            scan_command: settings.upload_scan_command.clone(),
+        },
+    );
     if settings.demo && identity.region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
         let summary = crate::demo::seed(&identity, Utc::now()).await?;
@@ -679,7 +704,17 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             crate::demo::DEMO_TOTP_SECRET
         );
     }
+    if settings.demo {
+        let catalog = crate::demo::seed_catalog(&identity, &services, Utc::now()).await?;
+        if !catalog.staff.is_empty() {
+            println!("demo catalog: {} services, {} bundles; service desks:", catalog.services, catalog.bundles);
+            for (username, role, region) in &catalog.staff {
+                println!("  {username:<22} {role:<17} {region}");
+            }
+        }
+    }
     record_configuration(&db, &settings).await?;
+    let timers = tokio::spawn(run_timers(services.clone()));
     let metrics = crate::http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
     let monitor = tokio::spawn(monitor(db.clone(), ledger.clone(), settings.monitoring.clone(), settings.mail.clone()));
@@ -694,6 +729,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         })
     });
     let state = crate::http::AppState {
+        services,
         identity,
         ledger: ledger.clone(),
         db: db.clone(),
@@ -730,6 +766,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     checkpointer.abort();
     monitor.abort();
+    timers.abort();
     if let Some(task) = backups {
         task.abort();
     }

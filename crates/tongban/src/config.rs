@@ -137,6 +137,11 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     /// Security monitoring thresholds (see `insight::security::Thresholds`).
     monitoring: Option<crate::insight::security::Thresholds>,
+    /// Public holidays and make-up working days (调休) for every deadline:
+    /// `[calendar] holidays = ["2026-10-01", …]`, `makeup_days = ["2026-09-27", …]`.
+    calendar: Option<crate::services::calendar::WorkingCalendar>,
+    /// A virus scanner run on each upload (program and arguments; the file path is appended).
+    upload_scan_command: Option<Vec<String>>,
     listen: Option<String>,
     no_demo: Option<bool>,
     body_limit_bytes: Option<u64>,
@@ -247,6 +252,8 @@ pub struct ServeSettings {
     pub mail: Option<crate::outbox::Mail>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub secure_cookies: bool,
+    pub calendar: crate::services::calendar::WorkingCalendar,
+    pub upload_scan_command: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +283,12 @@ impl ServeSettings {
             format!("checkpoint_entries = {}", self.checkpoints.entries),
             format!("ledger_origin = {}", self.data.ledger_origin),
             format!("monitoring = {:?}", self.monitoring),
+            format!(
+                "calendar = {} holidays, {} make-up days",
+                self.calendar.holidays.len(),
+                self.calendar.makeup_days.len()
+            ),
+            format!("upload_scan_command = {:?}", self.upload_scan_command),
         ];
         if let Some(b) = &self.backups {
             lines.push(format!(
@@ -499,7 +512,16 @@ impl ServeArgs {
             }
         }
         let secure_cookies = self.secure_cookies || file.secure_cookies.unwrap_or(false) || tls.is_some();
+        let calendar = file.calendar.clone().unwrap_or_default();
+        if let Some(day) = calendar.holidays.intersection(&calendar.makeup_days).next() {
+            return Err(invalid("calendar", format!("{day} is both a holiday and a make-up working day")));
+        }
+        if file.upload_scan_command.as_ref().is_some_and(|c| c.is_empty()) {
+            return Err(invalid("upload_scan_command", "name the program to run"));
+        }
         Ok(ServeSettings {
+            calendar,
+            upload_scan_command: file.upload_scan_command.clone(),
             trusted_proxies,
             secure_cookies,
             mail,

@@ -396,3 +396,161 @@ mod tests {
         assert_eq!(ids_totp_secret().len(), 20);
     }
 }
+
+/// Posts that make the demo catalog's workflows workable: intake and approval desks of the
+/// departments whose services are in it, in each staffed district. (Created after the rest,
+/// with their own random stream, so the residents above stay as they were.)
+const SERVICE_POSTS: &[(&str, &str, &str)] = &[
+    ("gaapprover", "approver", "GA"),
+    ("mzapprover", "approver", "MZ"),
+    ("rsclerk", "window_clerk", "RS"),
+    ("rsapprover", "approver", "RS"),
+    ("sjclerk", "window_clerk", "SJ"),
+    ("wjclerk", "window_clerk", "WJ"),
+    ("wjapprover", "approver", "WJ"),
+    ("zjclerk", "window_clerk", "ZJ"),
+    ("zjapprover", "approver", "ZJ"),
+    ("hbapprover", "approver", "HB"),
+    ("yjapprover", "approver", "YJ"),
+];
+
+/// The demo catalog: services with forms and workflows, and bundles.
+pub const SERVICES_JSON: &str = include_str!("../demo/services.json");
+
+#[derive(Debug, serde::Deserialize)]
+struct DemoCatalog {
+    services: Vec<crate::services::catalog::ServiceSpec>,
+    bundles: Vec<crate::services::catalog::BundleSpec>,
+    workflows: Vec<serde_json::Value>,
+}
+
+/// The two workflows every catalog starts with: 即办件 (approved at the window) and 承诺件
+/// (accepted at the window, approved by an approver).
+pub fn builtin_workflows() -> Vec<serde_json::Value> {
+    let common_states = serde_json::json!([
+        {"id": "supplement", "phase": "supplement"},
+        {"id": "approved", "phase": "approved"},
+        {"id": "refused", "phase": "refused", "terminal": true},
+        {"id": "rejected", "phase": "rejected", "terminal": true},
+        {"id": "completed", "phase": "completed", "terminal": true}
+    ]);
+    let mut immediate_states =
+        vec![serde_json::json!({"id": "submitted", "phase": "submitted", "sla_days": 1, "supervisor": "leader"})];
+    let mut standard_states = vec![
+        serde_json::json!({"id": "submitted", "phase": "submitted", "sla_days": 1, "supervisor": "leader"}),
+        serde_json::json!({"id": "review", "phase": "in_review", "sla_days": 3, "supervisor": "leader"}),
+    ];
+    if let Some(list) = common_states.as_array() {
+        immediate_states.extend(list.iter().cloned());
+        standard_states.extend(list.iter().cloned());
+    }
+    vec![
+        serde_json::json!({"code": "immediate", "version": 1, "initial": "submitted", "states": immediate_states,
+        "actions": [
+            {"id": "approve", "from": "submitted", "to": "approved", "roles": ["window_clerk"]},
+            {"id": "refuse", "from": "submitted", "to": "refused", "roles": ["window_clerk"]},
+            {"id": "request_supplement", "from": "submitted", "to": "supplement", "roles": ["window_clerk"]},
+            {"id": "resubmit", "from": "supplement", "to": "submitted", "roles": ["applicant"]},
+            {"id": "complete", "from": "approved", "to": "completed", "automatic": true}
+        ]}),
+        serde_json::json!({"code": "standard", "version": 1, "initial": "submitted", "states": standard_states,
+        "actions": [
+            {"id": "accept", "from": "submitted", "to": "review", "roles": ["window_clerk"]},
+            {"id": "refuse", "from": "submitted", "to": "refused", "roles": ["window_clerk"]},
+            {"id": "request_supplement", "from": "submitted", "to": "supplement", "roles": ["window_clerk"]},
+            {"id": "resubmit", "from": "supplement", "to": "submitted", "roles": ["applicant"]},
+            {"id": "approve", "from": "review", "to": "approved", "roles": ["approver"]},
+            {"id": "reject", "from": "review", "to": "rejected", "roles": ["approver"]},
+            {"id": "complete", "from": "approved", "to": "completed", "automatic": true}
+        ]}),
+    ]
+}
+
+#[derive(Debug)]
+pub struct CatalogSummary {
+    pub services: usize,
+    pub bundles: usize,
+    pub staff: Vec<(String, String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the demo catalog does not parse: {0}")]
+    Parse(String),
+    #[error(transparent)]
+    Identity(#[from] identity::Error),
+    #[error(transparent)]
+    Services(#[from] crate::services::Error),
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+}
+
+/// Publishes the demo catalog and staffs its desks. Publishing is idempotent: unchanged
+/// services keep their version.
+pub async fn seed_catalog(
+    identity: &Identity,
+    services: &crate::services::Services,
+    now: DateTime<Utc>,
+) -> Result<CatalogSummary, CatalogError> {
+    let (n_services, n_bundles) = publish_catalog(services, now).await?;
+    let mut staff = Vec::new();
+    if identity.account_id("gaapprover.mingyue").await.is_err() {
+        let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
+        let mut tx = identity.db().begin().await?;
+        let accounts = identity::console_account_create();
+        let roles = identity::console_role_grant();
+        let totp = ids_totp_secret();
+        for district in STAFFED_DISTRICTS {
+            let Some((_, district_name, pinyin)) =
+                CITIES.iter().flat_map(|(_, _, d)| d.iter()).find(|(code, _, _)| code == district)
+            else {
+                continue;
+            };
+            for (prefix, role, dept) in SERVICE_POSTS {
+                let created = identity
+                    .create_account(
+                        &mut tx,
+                        &accounts,
+                        NewAccount {
+                            kind: Some(AccountKind::Staff),
+                            username: format!("{prefix}.{pinyin}"),
+                            display_name: name(&mut rng),
+                            password: Some(SecretString::new(DEMO_PASSWORD.into())),
+                            totp_secret: Some(totp.clone()),
+                            department_code: Some(format!("{district}-{dept}")),
+                            ..NewAccount::default()
+                        },
+                        now,
+                    )
+                    .await?;
+                identity.grant_role(&mut tx, &roles, &created.id, role, now).await?;
+                staff.push((created.username, (*role).to_string(), (*district_name).to_string()));
+            }
+        }
+        tx.commit().await?;
+    }
+    Ok(CatalogSummary { services: n_services, bundles: n_bundles, staff })
+}
+
+/// Publishes the demo catalog's workflows, services and bundles; returns how many services
+/// and bundles it holds.
+pub async fn publish_catalog(
+    services: &crate::services::Services,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), CatalogError> {
+    let catalog: DemoCatalog = serde_json::from_str(SERVICES_JSON).map_err(|e| CatalogError::Parse(e.to_string()))?;
+    let manage = identity::console_service_manage();
+    for w in builtin_workflows().into_iter().chain(catalog.workflows) {
+        let def = crate::services::workflow::Definition::from_json(&w.to_string())
+            .map_err(|e| CatalogError::Parse(e.to_string()))?;
+        services.publish_workflow(&manage, def, now).await?;
+    }
+    for s in &catalog.services {
+        services.publish_service(&manage, None, s.clone(), now).await?;
+    }
+    for b in &catalog.bundles {
+        services.publish_bundle(&manage, b.clone(), now).await?;
+        services.publish_bundle_workflow(&manage, &b.code, now).await?;
+    }
+    Ok((catalog.services.len(), catalog.bundles.len()))
+}

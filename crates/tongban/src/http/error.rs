@@ -47,6 +47,23 @@ pub enum ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    FormInvalid,
+    InvalidTransition,
+    WrongAudience,
+    NotOnline,
+    NoRegion,
+    SupplementAlreadyRequested,
+    CaseChanged,
+    NotInSupplement,
+    AlreadyDecided,
+    NotEligible,
+    NotFinished,
+    AlreadyRated,
+    AlreadyAnswered,
+    AlreadyRevoked,
+    FileTooLarge,
+    UnsupportedFileType,
+    UploadRejected,
 }
 
 impl ErrorCode {
@@ -86,6 +103,23 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::FormInvalid => "form_invalid",
+            ErrorCode::InvalidTransition => "invalid_transition",
+            ErrorCode::WrongAudience => "wrong_audience",
+            ErrorCode::NotOnline => "not_online",
+            ErrorCode::NoRegion => "no_region",
+            ErrorCode::SupplementAlreadyRequested => "supplement_already_requested",
+            ErrorCode::CaseChanged => "case_changed",
+            ErrorCode::NotInSupplement => "not_in_supplement",
+            ErrorCode::AlreadyDecided => "already_decided",
+            ErrorCode::NotEligible => "not_eligible",
+            ErrorCode::NotFinished => "not_finished",
+            ErrorCode::AlreadyRated => "already_rated",
+            ErrorCode::AlreadyAnswered => "already_answered",
+            ErrorCode::AlreadyRevoked => "already_revoked",
+            ErrorCode::FileTooLarge => "file_too_large",
+            ErrorCode::UnsupportedFileType => "unsupported_file_type",
+            ErrorCode::UploadRejected => "upload_rejected",
         }
     }
 
@@ -147,6 +181,23 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::RateLimited,
     ErrorCode::Unavailable,
     ErrorCode::Internal,
+    ErrorCode::FormInvalid,
+    ErrorCode::InvalidTransition,
+    ErrorCode::WrongAudience,
+    ErrorCode::NotOnline,
+    ErrorCode::NoRegion,
+    ErrorCode::SupplementAlreadyRequested,
+    ErrorCode::CaseChanged,
+    ErrorCode::NotInSupplement,
+    ErrorCode::AlreadyDecided,
+    ErrorCode::NotEligible,
+    ErrorCode::NotFinished,
+    ErrorCode::AlreadyRated,
+    ErrorCode::AlreadyAnswered,
+    ErrorCode::AlreadyRevoked,
+    ErrorCode::FileTooLarge,
+    ErrorCode::UnsupportedFileType,
+    ErrorCode::UploadRejected,
 ];
 
 /// The body of every error response.
@@ -241,6 +292,40 @@ impl From<identity::Error> for ApiError {
                 tracing::error!(error = %cause, "internal error");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<crate::services::Error> for ApiError {
+    fn from(e: crate::services::Error) -> ApiError {
+        use crate::services::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
+            E::Form(errors) => {
+                let list: Vec<String> = errors.iter().map(|f| format!("{}: {}", f.field, f.message_en)).collect();
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::FormInvalid, list.join("; "))
+            }
+            E::Conflict { code, message } => {
+                let code = ErrorCode::from_str(code).unwrap_or(ErrorCode::Conflict);
+                let status = match code {
+                    ErrorCode::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::InvalidCode => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => StatusCode::CONFLICT,
+                };
+                ApiError::new(status, code, message)
+            }
+            E::Denied(d) => d.into(),
+            E::Workflow(w) => match w {
+                crate::services::workflow::WorkflowError::RoleNotAllowed(_) => {
+                    ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+                }
+                _ => ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidTransition, message),
+            },
+            E::Storage(s) => identity::Error::Storage(s).into(),
+            E::Internal(cause) => identity::Error::Internal(cause).into(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod extract;
 mod i18n;
 mod ledger;
 pub mod metrics;
+mod services;
 mod web;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use error::{ApiError, ErrorBody, ErrorCode};
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Identity,
+    pub services: crate::services::Services,
     pub ledger: crate::ledger::Ledger,
     pub db: Db,
     pub metrics: Arc<metrics::Metrics>,
@@ -56,7 +58,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The whole application as a `Router`, so tests can drive it without a socket.
 pub fn app(state: AppState, body_limit: usize) -> Router {
-    let (api_router, openapi) = api::router().merge(ledger::router()).split_for_parts();
+    let (api_router, openapi) = api::router().merge(ledger::router()).merge(services::router()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     Router::new()
         .merge(api_router)

@@ -39,6 +39,14 @@ permissions! {
     SecurityEventRead => "security_event.read",
     /// See and acknowledge security alerts.
     SecurityAlertHandle => "security_alert.handle",
+    /// Work on applications in the inbox within jurisdiction.
+    ApplicationHandle => "application.handle",
+    /// Submit an application for a citizen at the window (帮办代办).
+    ApplicationAssist => "application.assist",
+    /// Publish services, forms and workflow definitions.
+    ServiceManage => "service.manage",
+    /// Revoke an e-certificate issued by the own department.
+    CertificateRevoke => "certificate.revoke",
 }
 
 /// How far a grant reaches.
@@ -292,7 +300,10 @@ mod tests {
 
     #[test]
     fn every_checked_permission_exists_in_the_migration() {
-        let sql = include_str!("../../migrations/sqlite/0002_builtin_roles.sql");
+        let sql = concat!(
+            include_str!("../../migrations/sqlite/0002_builtin_roles.sql"),
+            include_str!("../../migrations/sqlite/0008_services.sql")
+        );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");
         }

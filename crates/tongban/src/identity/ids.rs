@@ -49,6 +49,24 @@ pub fn validate_resident_id(id: &str) -> Result<String, IdError> {
     }
 }
 
+/// Date of birth and sex from a resident ID number: digits 7–14 are the birth date; the 17th
+/// is odd for men, even for women (GB/T 2261.1 codes "1" and "2").
+pub fn birth_and_sex(id: &str) -> Option<(NaiveDate, &'static str)> {
+    let birth = NaiveDate::parse_from_str(id.get(6..14)?, "%Y%m%d").ok()?;
+    let digit = id.chars().nth(16)?.to_digit(10)?;
+    Some((birth, if digit % 2 == 1 { "1" } else { "2" }))
+}
+
+/// Age in whole years on `day`.
+pub fn age_on(birth: NaiveDate, day: NaiveDate) -> i64 {
+    use chrono::Datelike;
+    let mut age = i64::from(day.year() - birth.year());
+    if (day.month(), day.day()) < (birth.month(), birth.day()) {
+        age -= 1;
+    }
+    age.max(0)
+}
+
 /// The 31 characters of GB 32100 (no I, O, S, V, Z).
 const USCC_CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
@@ -112,6 +130,18 @@ pub fn validate_client_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn birth_sex_and_age_come_from_the_id_number() {
+        let (birth, sex) = birth_and_sex("11010519491231002X").unwrap();
+        assert_eq!(birth.to_string(), "1949-12-31");
+        assert_eq!(sex, "2");
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(age_on(birth, day("2026-12-30")), 76);
+        assert_eq!(age_on(birth, day("2026-12-31")), 77);
+        assert_eq!(birth_and_sex("short"), None);
+    }
+
     use super::*;
 
     #[test]

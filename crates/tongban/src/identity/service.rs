@@ -296,6 +296,18 @@ pub struct DepartmentView {
     pub region_name: String,
 }
 
+/// What the platform already holds about an applicant (see `Identity::applicant_facts`).
+#[derive(Debug, Clone)]
+pub struct ApplicantFacts {
+    pub account_id: String,
+    pub kind: AccountKind,
+    pub display_name: String,
+    pub region: Option<RegionRef>,
+    pub mobile: Option<String>,
+    /// Prefill source → value.
+    pub facts: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
 /// A department to create: code, name, the region it serves, and its line of work.
 #[derive(Debug, Clone, Copy)]
 pub struct NewDepartment<'a> {
@@ -1588,6 +1600,70 @@ impl Identity {
         })
     }
 
+    /// What the platform holds about an applicant, as prefill facts (`profile.name`,
+    /// `enterprise.credit_code`, …), with where they live and their mobile number. For the
+    /// services module, which checks who may ask: the applicant, or staff at the window with
+    /// the applicant present (and audits that).
+    pub async fn applicant_facts(&self, account_id: &str, now: DateTime<Utc>) -> Result<ApplicantFacts, Error> {
+        let mut c = self.conn().await?;
+        let account = repo::account(&mut c, account_id).await?.ok_or(Error::NotFound("account"))?;
+        let mut facts = std::collections::BTreeMap::new();
+        let mut mobile = None;
+        if let Some(r) = repo::resident(&mut c, account_id).await? {
+            let open = open_resident(&self.protector, &mut c, &r).await?;
+            let id_number = open.id_number.to_string();
+            facts.insert("profile.name".into(), serde_json::Value::from(r.real_name.clone()));
+            if let Some((birth, sex)) = ids::birth_and_sex(&id_number) {
+                facts.insert("profile.birth_date".into(), serde_json::Value::from(birth.to_string()));
+                facts.insert("profile.sex".into(), serde_json::Value::from(sex));
+                facts.insert("profile.age".into(), serde_json::Value::from(ids::age_on(birth, now.date_naive())));
+            }
+            facts.insert("profile.id_number".into(), serde_json::Value::from(id_number));
+            facts.insert("profile.mobile".into(), serde_json::Value::from(open.mobile.to_string()));
+            if let Some(a) = &open.address {
+                facts.insert("profile.address".into(), serde_json::Value::from(a.to_string()));
+            }
+            mobile = Some(open.mobile.to_string());
+        }
+        if let Some(e) = repo::enterprise(&mut c, account_id).await? {
+            facts.insert("enterprise.name".into(), serde_json::Value::from(e.name));
+            facts.insert("enterprise.credit_code".into(), serde_json::Value::from(e.credit_code));
+            facts.insert("enterprise.legal_representative".into(), serde_json::Value::from(e.legal_representative));
+        }
+        Ok(ApplicantFacts {
+            account_id: account.id,
+            kind: account.kind,
+            display_name: account.display_name,
+            region: account.region,
+            mobile,
+            facts,
+        })
+    }
+
+    /// A staff member's department and role codes (for handing work to a colleague).
+    pub async fn staff_post(&self, account_id: &str) -> Result<Option<(Option<String>, Vec<String>)>, Error> {
+        let mut c = self.conn().await?;
+        let Some(account) = repo::account(&mut c, account_id).await? else { return Ok(None) };
+        if account.kind != AccountKind::Staff {
+            return Ok(None);
+        }
+        let roles = repo::role_codes_of(&mut c, account_id).await?.into_iter().map(|(r, _)| r).collect();
+        Ok(Some((account.department.map(|d| d.id), roles)))
+    }
+
+    /// The department of `kind` (its line of work) nearest a region: in it or above it.
+    pub async fn nearest_department(&self, region_path: &str, kind: &str) -> Result<Option<DepartmentRef>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::nearest_department(&mut c, region_path, kind).await?)
+    }
+
+    /// The account behind a resident ID number, for staff serving someone at the window.
+    pub async fn citizen_by_id_number(&self, id_number: &str) -> Result<Option<String>, Error> {
+        let mut c = self.conn().await?;
+        let bidx = self.protector.blind_index("id_number", &id_number.trim().to_uppercase());
+        Ok(repo::citizen_by_id_number_index(&mut c, &bidx).await?)
+    }
+
     /// Files a correction request with the department that owns the field (for residents'
     /// identity data: the nearest public-security bureau, 公安).
     pub async fn request_correction(
@@ -1917,6 +1993,10 @@ pub fn console_organisation_manage() -> Capability<OrganisationManage> {
 }
 
 pub fn console_role_grant() -> Capability<RoleGrantPermission> {
+    Capability::console()
+}
+
+pub fn console_service_manage() -> Capability<crate::identity::authz::ServiceManage> {
     Capability::console()
 }
 

@@ -39,6 +39,9 @@ pub struct StateDef {
     /// The role that supervises this state: overdue tasks escalate to it.
     #[serde(default)]
     pub supervisor: Option<String>,
+    /// The lifecycle phase people see while a case is here.
+    #[serde(default)]
+    pub phase: Phase,
     /// Fan out to several departments (并联审批).
     #[serde(default)]
     pub parallel: Option<Parallel>,
@@ -65,8 +68,64 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Branch {
     pub id: String,
-    /// The role that decides this branch (in the department the case is routed to).
+    /// The role that decides this branch.
     pub role: String,
+    /// The kind of department the branch goes to (its line of work, e.g. `ZJ`); by default the
+    /// department handling the case.
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+/// Where an application stands, as its applicant and the public statistics see it.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Submitted,
+    InReview,
+    Supplement,
+    Approved,
+    Rejected,
+    Refused,
+    Completed,
+    Withdrawn,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 8] = [
+        Phase::Submitted,
+        Phase::InReview,
+        Phase::Supplement,
+        Phase::Approved,
+        Phase::Rejected,
+        Phase::Refused,
+        Phase::Completed,
+        Phase::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Submitted => "submitted",
+            Phase::InReview => "in_review",
+            Phase::Supplement => "supplement",
+            Phase::Approved => "approved",
+            Phase::Rejected => "rejected",
+            Phase::Refused => "refused",
+            Phase::Completed => "completed",
+            Phase::Withdrawn => "withdrawn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Decided: nothing more happens to the case.
+    pub fn is_final(self) -> bool {
+        matches!(self, Phase::Rejected | Phase::Refused | Phase::Completed | Phase::Withdrawn)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -168,7 +227,7 @@ impl Definition {
         Ok(d)
     }
 
-    fn state(&self, id: &str) -> Option<&StateDef> {
+    pub fn state(&self, id: &str) -> Option<&StateDef> {
         self.states.iter().find(|s| s.id == id)
     }
 
@@ -234,7 +293,7 @@ fn check_guard(g: &Guard) -> Result<(), String> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Pending,

@@ -1,0 +1,887 @@
+//! SQL of the services module (tables of migration 0008).
+
+use sqlx::{AnyConnection, Row};
+
+pub async fn workflow_latest(c: &mut AnyConnection, code: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT version, body FROM workflow_definitions WHERE code = $1 ORDER BY version DESC LIMIT 1")
+            .bind(code)
+            .fetch_optional(c)
+            .await?;
+    row.map(|r| Ok((r.try_get("version")?, r.try_get("body")?))).transpose()
+}
+
+pub async fn workflow(c: &mut AnyConnection, code: &str, version: i64) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT body FROM workflow_definitions WHERE code = $1 AND version = $2")
+        .bind(code)
+        .bind(version)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| r.try_get("body")).transpose()
+}
+
+pub async fn insert_workflow(
+    c: &mut AnyConnection,
+    code: &str,
+    version: i64,
+    body: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO workflow_definitions (code, version, body, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(code)
+        .bind(version)
+        .bind(body)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// (id, published version) of a service by id or code.
+pub async fn service_ref(
+    c: &mut AnyConnection,
+    id_or_code: &str,
+) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, published_version FROM services WHERE id = $1 OR code = $1")
+        .bind(id_or_code)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| Ok((r.try_get("id")?, r.try_get("published_version")?))).transpose()
+}
+
+pub async fn insert_service(c: &mut AnyConnection, id: &str, code: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO services (id, code, published_version, created_at) VALUES ($1, $2, NULL, $3)")
+        .bind(id)
+        .bind(code)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn latest_service_version(c: &mut AnyConnection, id: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT version, body FROM service_versions WHERE service_id = $1 ORDER BY version DESC LIMIT 1")
+            .bind(id)
+            .fetch_optional(c)
+            .await?;
+    row.map(|r| Ok((r.try_get("version")?, r.try_get("body")?))).transpose()
+}
+
+pub struct VersionRow<'a> {
+    pub service_id: &'a str,
+    pub version: i64,
+    pub body: &'a str,
+    pub form_id: &'a str,
+    pub form_body: &'a str,
+    pub workflow_code: &'a str,
+    pub workflow_version: i64,
+    pub now: i64,
+}
+
+pub async fn insert_service_version(c: &mut AnyConnection, v: &VersionRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO service_versions (service_id, version, body, form_id, workflow_code, workflow_version, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(v.service_id)
+    .bind(v.version)
+    .bind(v.body)
+    .bind(v.form_id)
+    .bind(v.workflow_code)
+    .bind(v.workflow_version)
+    .bind(v.now)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query("INSERT INTO forms (id, service_id, service_version, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(v.form_id)
+        .bind(v.service_id)
+        .bind(v.version)
+        .bind(v.form_body)
+        .bind(v.now)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("UPDATE services SET published_version = $1 WHERE id = $2")
+        .bind(v.version)
+        .bind(v.service_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub struct ServiceVersion {
+    pub service_id: String,
+    pub version: i64,
+    pub body: String,
+    pub form_id: String,
+    pub workflow_code: String,
+    pub workflow_version: i64,
+}
+
+fn version_from(r: &sqlx::any::AnyRow) -> Result<ServiceVersion, sqlx::Error> {
+    Ok(ServiceVersion {
+        service_id: r.try_get("service_id")?,
+        version: r.try_get("version")?,
+        body: r.try_get("body")?,
+        form_id: r.try_get("form_id")?,
+        workflow_code: r.try_get("workflow_code")?,
+        workflow_version: r.try_get("workflow_version")?,
+    })
+}
+
+pub async fn service_version(
+    c: &mut AnyConnection,
+    id: &str,
+    version: i64,
+) -> Result<Option<ServiceVersion>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT service_id, version, body, form_id, workflow_code, workflow_version FROM service_versions \
+         WHERE service_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(c)
+    .await?;
+    row.as_ref().map(version_from).transpose()
+}
+
+/// Every published service version, in code order.
+pub async fn published(c: &mut AnyConnection) -> Result<Vec<ServiceVersion>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT v.service_id, v.version, v.body, v.form_id, v.workflow_code, v.workflow_version \
+         FROM services s JOIN service_versions v ON v.service_id = s.id AND v.version = s.published_version \
+         ORDER BY s.code",
+    )
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(version_from).collect()
+}
+
+pub async fn form(c: &mut AnyConnection, id: &str) -> Result<Option<(String, i64, String)>, sqlx::Error> {
+    let row = sqlx::query("SELECT service_id, service_version, body FROM forms WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| Ok((r.try_get("service_id")?, r.try_get("service_version")?, r.try_get("body")?))).transpose()
+}
+
+pub async fn upsert_bundle(c: &mut AnyConnection, code: &str, body: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bundles (code, body, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (code) DO UPDATE SET body = excluded.body",
+    )
+    .bind(code)
+    .bind(body)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn bundles(c: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT body FROM bundles ORDER BY code").fetch_all(c).await?;
+    rows.iter().map(|r| r.try_get("body")).collect()
+}
+
+/// The next case number of a day (counting from 1).
+pub async fn next_number(c: &mut AnyConnection, day: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO application_numbers (day, last) VALUES ($1, 1) \
+         ON CONFLICT (day) DO UPDATE SET last = application_numbers.last + 1 RETURNING last",
+    )
+    .bind(day)
+    .fetch_one(c)
+    .await?;
+    row.try_get("last")
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub number: String,
+    pub service_id: String,
+    pub service_version: i64,
+    pub bundle_code: Option<String>,
+    pub applicant_id: String,
+    pub assisted_by: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub department_id: String,
+    pub region_path: String,
+    pub status: String,
+    pub state: String,
+    pub workflow_code: String,
+    pub workflow_version: i64,
+    pub case_body: String,
+    pub form_body: String,
+    pub sealed_form: Option<String>,
+    pub prefill: String,
+    pub supplements: i64,
+    pub supplement_note: Option<String>,
+    pub revision: i64,
+    pub due_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const APPLICATION_COLUMNS: &str = "id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
+    confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, form_body, \
+    sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at";
+
+fn application_from(r: &sqlx::any::AnyRow) -> Result<ApplicationRow, sqlx::Error> {
+    Ok(ApplicationRow {
+        id: r.try_get("id")?,
+        number: r.try_get("number")?,
+        service_id: r.try_get("service_id")?,
+        service_version: r.try_get("service_version")?,
+        bundle_code: r.try_get("bundle_code")?,
+        applicant_id: r.try_get("applicant_id")?,
+        assisted_by: r.try_get("assisted_by")?,
+        confirmed_by: r.try_get("confirmed_by")?,
+        department_id: r.try_get("department_id")?,
+        region_path: r.try_get("region_path")?,
+        status: r.try_get("status")?,
+        state: r.try_get("state")?,
+        workflow_code: r.try_get("workflow_code")?,
+        workflow_version: r.try_get("workflow_version")?,
+        case_body: r.try_get("case_body")?,
+        form_body: r.try_get("form_body")?,
+        sealed_form: r.try_get("sealed_form")?,
+        prefill: r.try_get("prefill")?,
+        supplements: r.try_get("supplements")?,
+        supplement_note: r.try_get("supplement_note")?,
+        revision: r.try_get("revision")?,
+        due_at: r.try_get("due_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn insert_application(c: &mut AnyConnection, a: &ApplicationRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO applications (id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
+         confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, form_body, \
+         sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+    )
+    .bind(&a.id)
+    .bind(&a.number)
+    .bind(&a.service_id)
+    .bind(a.service_version)
+    .bind(&a.bundle_code)
+    .bind(&a.applicant_id)
+    .bind(&a.assisted_by)
+    .bind(&a.confirmed_by)
+    .bind(&a.department_id)
+    .bind(&a.region_path)
+    .bind(&a.status)
+    .bind(&a.state)
+    .bind(&a.workflow_code)
+    .bind(a.workflow_version)
+    .bind(&a.case_body)
+    .bind(&a.form_body)
+    .bind(&a.sealed_form)
+    .bind(&a.prefill)
+    .bind(a.supplements)
+    .bind(&a.supplement_note)
+    .bind(a.revision)
+    .bind(a.due_at)
+    .bind(a.created_at)
+    .bind(a.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Saves a changed case if nobody changed it meanwhile; false when they did.
+pub async fn update_application(c: &mut AnyConnection, a: &ApplicationRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE applications SET status = $1, state = $2, case_body = $3, form_body = $4, sealed_form = $5, \
+         prefill = $6, supplements = $7, supplement_note = $8, due_at = $9, updated_at = $10, revision = revision + 1 \
+         WHERE id = $11 AND revision = $12",
+    )
+    .bind(&a.status)
+    .bind(&a.state)
+    .bind(&a.case_body)
+    .bind(&a.form_body)
+    .bind(&a.sealed_form)
+    .bind(&a.prefill)
+    .bind(a.supplements)
+    .bind(&a.supplement_note)
+    .bind(a.due_at)
+    .bind(a.updated_at)
+    .bind(&a.id)
+    .bind(a.revision)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn application(c: &mut AnyConnection, id_or_number: &str) -> Result<Option<ApplicationRow>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1 OR number = $1"
+    )))
+    .bind(id_or_number)
+    .fetch_optional(c)
+    .await?;
+    row.as_ref().map(application_from).transpose()
+}
+
+pub async fn applications_of(
+    c: &mut AnyConnection,
+    applicant_id: &str,
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE applicant_id = $1 ORDER BY created_at DESC LIMIT $2"
+    )))
+    .bind(applicant_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(application_from).collect()
+}
+
+pub async fn status_counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM applications GROUP BY status").fetch_all(c).await?;
+    rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+}
+
+pub struct HistoryRow {
+    pub seq: i64,
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor_id: Option<String>,
+    pub actor_name: String,
+    pub comment: Option<String>,
+    pub explanation: Option<String>,
+    pub at: i64,
+    pub ledger_index: i64,
+}
+
+pub async fn insert_history(c: &mut AnyConnection, application_id: &str, h: &HistoryRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO application_history (application_id, seq, action, from_state, to_state, actor_id, actor_name, \
+         comment, explanation, at, ledger_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(application_id)
+    .bind(h.seq)
+    .bind(&h.action)
+    .bind(&h.from_state)
+    .bind(&h.to_state)
+    .bind(&h.actor_id)
+    .bind(&h.actor_name)
+    .bind(&h.comment)
+    .bind(&h.explanation)
+    .bind(h.at)
+    .bind(h.ledger_index)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn history(c: &mut AnyConnection, application_id: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, action, from_state, to_state, actor_id, actor_name, comment, explanation, at, ledger_index \
+         FROM application_history WHERE application_id = $1 ORDER BY seq",
+    )
+    .bind(application_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(HistoryRow {
+                seq: r.try_get("seq")?,
+                action: r.try_get("action")?,
+                from_state: r.try_get("from_state")?,
+                to_state: r.try_get("to_state")?,
+                actor_id: r.try_get("actor_id")?,
+                actor_name: r.try_get("actor_name")?,
+                comment: r.try_get("comment")?,
+                explanation: r.try_get("explanation")?,
+                at: r.try_get("at")?,
+                ledger_index: r.try_get("ledger_index")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn history_len(c: &mut AnyConnection, application_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM application_history WHERE application_id = $1")
+        .bind(application_id)
+        .fetch_one(c)
+        .await?;
+    row.try_get("n")
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub id: String,
+    pub kind: String,
+    pub application_id: String,
+    pub state: String,
+    pub branch: Option<String>,
+    pub role: String,
+    pub department_id: String,
+    pub region_path: String,
+    pub assignee_id: Option<String>,
+    pub status: String,
+    pub due_at: Option<i64>,
+    pub warned_at: Option<i64>,
+    pub escalated_to: Option<String>,
+    pub created_at: i64,
+}
+
+const TASK_COLUMNS: &str = "t.id, t.kind, t.application_id, t.state, t.branch, t.role, t.department_id, t.region_path, \
+    t.assignee_id, t.status, t.due_at, t.warned_at, t.escalated_to, t.created_at";
+
+fn task_from(r: &sqlx::any::AnyRow) -> Result<TaskRow, sqlx::Error> {
+    Ok(TaskRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        application_id: r.try_get("application_id")?,
+        state: r.try_get("state")?,
+        branch: r.try_get("branch")?,
+        role: r.try_get("role")?,
+        department_id: r.try_get("department_id")?,
+        region_path: r.try_get("region_path")?,
+        assignee_id: r.try_get("assignee_id")?,
+        status: r.try_get("status")?,
+        due_at: r.try_get("due_at")?,
+        warned_at: r.try_get("warned_at")?,
+        escalated_to: r.try_get("escalated_to")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub async fn insert_task(c: &mut AnyConnection, t: &TaskRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tasks (id, kind, application_id, state, branch, role, department_id, region_path, assignee_id, \
+         status, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&t.id)
+    .bind(&t.kind)
+    .bind(&t.application_id)
+    .bind(&t.state)
+    .bind(&t.branch)
+    .bind(&t.role)
+    .bind(&t.department_id)
+    .bind(&t.region_path)
+    .bind(&t.assignee_id)
+    .bind(&t.status)
+    .bind(t.due_at)
+    .bind(t.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn open_tasks_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.application_id = $1 AND t.status = 'open' ORDER BY t.created_at"
+    )))
+    .bind(application_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(task_from).collect()
+}
+
+pub async fn close_task(c: &mut AnyConnection, id: &str, status: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'")
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn task(c: &mut AnyConnection, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1")))
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(task_from).transpose()
+}
+
+pub async fn assign_task(c: &mut AnyConnection, id: &str, assignee: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET assignee_id = $1 WHERE id = $2").bind(assignee).bind(id).execute(c).await?;
+    Ok(())
+}
+
+/// A task with what the inbox shows of its case.
+pub struct InboxRow {
+    pub task: TaskRow,
+    pub number: String,
+    pub service_id: String,
+    pub service_version: i64,
+    pub status: String,
+    pub applicant_name: String,
+    pub submitted_at: i64,
+}
+
+/// Open tasks of a department in a region subtree, for any of `roles` (directly, or
+/// escalated to one of them). Soonest due first.
+pub async fn inbox(
+    c: &mut AnyConnection,
+    department_id: &str,
+    region_prefix: &str,
+    roles: &[String],
+    limit: i64,
+) -> Result<Vec<InboxRow>, sqlx::Error> {
+    // Roles are few (a handful per account): one placeholder each.
+    let placeholders: Vec<String> = (0..roles.len()).map(|i| format!("${}", i + 4)).collect();
+    let list = if placeholders.is_empty() { "NULL".to_string() } else { placeholders.join(", ") };
+    let sql = format!(
+        "SELECT {TASK_COLUMNS}, a.number, a.service_id, a.service_version, a.status AS a_status, \
+         ac.display_name AS applicant_name, a.created_at AS submitted_at \
+         FROM tasks t JOIN applications a ON a.id = t.application_id JOIN accounts ac ON ac.id = a.applicant_id \
+         WHERE t.status = 'open' AND t.department_id = $1 AND substr(t.region_path, 1, length($2)) = $2 \
+         AND (t.role IN ({list}) OR t.escalated_to IN ({list})) \
+         ORDER BY CASE WHEN t.due_at IS NULL THEN 1 ELSE 0 END, t.due_at, t.created_at LIMIT $3"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(department_id).bind(region_prefix).bind(limit);
+    for r in roles {
+        q = q.bind(r);
+    }
+    let rows = q.fetch_all(c).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InboxRow {
+                task: task_from(r)?,
+                number: r.try_get("number")?,
+                service_id: r.try_get("service_id")?,
+                service_version: r.try_get("service_version")?,
+                status: r.try_get("a_status")?,
+                applicant_name: r.try_get("applicant_name")?,
+                submitted_at: r.try_get("submitted_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Open tasks due before `before` that have not been warned about / escalated.
+pub async fn tasks_due(c: &mut AnyConnection, before: i64, limit: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.status = 'open' AND t.due_at IS NOT NULL AND t.due_at < $1 \
+         AND (t.warned_at IS NULL OR t.escalated_at IS NULL) ORDER BY t.due_at LIMIT $2"
+    )))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(task_from).collect()
+}
+
+pub async fn mark_warned(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET warned_at = $1 WHERE id = $2 AND warned_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn escalate(c: &mut AnyConnection, id: &str, to_role: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tasks SET escalated_to = $1, escalated_at = $2, warned_at = COALESCE(warned_at, $2) WHERE id = $3",
+    )
+    .bind(to_role)
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_notification(
+    c: &mut AnyConnection,
+    account_id: &str,
+    application_id: Option<&str>,
+    text_zh: &str,
+    text_en: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notifications (id, account_id, application_id, text_zh, text_en, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(crate::db::new_id())
+    .bind(account_id)
+    .bind(application_id)
+    .bind(text_zh)
+    .bind(text_en)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub struct NotificationRow {
+    pub id: String,
+    pub application_id: Option<String>,
+    pub text_zh: String,
+    pub text_en: String,
+    pub created_at: i64,
+    pub read: bool,
+}
+
+pub async fn notifications(
+    c: &mut AnyConnection,
+    account_id: &str,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, application_id, text_zh, text_en, created_at, read_at FROM notifications \
+         WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(NotificationRow {
+                id: r.try_get("id")?,
+                application_id: r.try_get("application_id")?,
+                text_zh: r.try_get("text_zh")?,
+                text_en: r.try_get("text_en")?,
+                created_at: r.try_get("created_at")?,
+                read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_notifications_read(c: &mut AnyConnection, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notifications SET read_at = $1 WHERE account_id = $2 AND read_at IS NULL")
+        .bind(now)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub struct CertificateRow {
+    pub id: String,
+    pub kind: String,
+    pub holder_id: String,
+    pub department_id: String,
+    pub application_id: Option<String>,
+    pub body: String,
+    pub signature: String,
+    pub issued_at: i64,
+    pub valid_until: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revocation_reason: Option<String>,
+    pub ledger_index: i64,
+}
+
+const CERT_COLUMNS: &str = "id, type, holder_id, department_id, application_id, body, signature, issued_at, \
+    valid_until, revoked_at, revocation_reason, ledger_index";
+
+fn certificate_from(r: &sqlx::any::AnyRow) -> Result<CertificateRow, sqlx::Error> {
+    Ok(CertificateRow {
+        id: r.try_get("id")?,
+        kind: r.try_get("type")?,
+        holder_id: r.try_get("holder_id")?,
+        department_id: r.try_get("department_id")?,
+        application_id: r.try_get("application_id")?,
+        body: r.try_get("body")?,
+        signature: r.try_get("signature")?,
+        issued_at: r.try_get("issued_at")?,
+        valid_until: r.try_get("valid_until")?,
+        revoked_at: r.try_get("revoked_at")?,
+        revocation_reason: r.try_get("revocation_reason")?,
+        ledger_index: r.try_get("ledger_index")?,
+    })
+}
+
+pub async fn insert_certificate(c: &mut AnyConnection, x: &CertificateRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO certificates (id, type, holder_id, department_id, application_id, body, signature, issued_at, \
+         valid_until, ledger_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&x.id)
+    .bind(&x.kind)
+    .bind(&x.holder_id)
+    .bind(&x.department_id)
+    .bind(&x.application_id)
+    .bind(&x.body)
+    .bind(&x.signature)
+    .bind(x.issued_at)
+    .bind(x.valid_until)
+    .bind(x.ledger_index)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn certificate(c: &mut AnyConnection, id: &str) -> Result<Option<CertificateRow>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CERT_COLUMNS} FROM certificates WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(certificate_from).transpose()
+}
+
+pub async fn certificates_of(c: &mut AnyConnection, holder_id: &str) -> Result<Vec<CertificateRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CERT_COLUMNS} FROM certificates WHERE holder_id = $1 ORDER BY issued_at DESC"
+    )))
+    .bind(holder_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(certificate_from).collect()
+}
+
+pub async fn revoke_certificate(c: &mut AnyConnection, id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_rating(
+    c: &mut AnyConnection,
+    application_id: &str,
+    applicant_id: &str,
+    department_id: &str,
+    score: i64,
+    comment: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO ratings (application_id, applicant_id, department_id, score, comment, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id) DO NOTHING",
+    )
+    .bind(application_id)
+    .bind(applicant_id)
+    .bind(department_id)
+    .bind(score)
+    .bind(comment)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub struct RatingRow {
+    pub score: i64,
+    pub comment: Option<String>,
+    pub created_at: i64,
+    pub reply: Option<String>,
+    pub replied_at: Option<i64>,
+}
+
+pub async fn rating(c: &mut AnyConnection, application_id: &str) -> Result<Option<RatingRow>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT score, comment, created_at, reply, replied_at FROM ratings WHERE application_id = $1")
+            .bind(application_id)
+            .fetch_optional(c)
+            .await?;
+    row.map(|r| {
+        Ok(RatingRow {
+            score: r.try_get("score")?,
+            comment: r.try_get("comment")?,
+            created_at: r.try_get("created_at")?,
+            reply: r.try_get("reply")?,
+            replied_at: r.try_get("replied_at")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn reply_rating(
+    c: &mut AnyConnection,
+    application_id: &str,
+    reply: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE ratings SET reply = $1, replied_at = $2 WHERE application_id = $3 AND reply IS NULL")
+            .bind(reply)
+            .bind(now)
+            .bind(application_id)
+            .execute(c)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub struct DocumentRow {
+    pub id: String,
+    pub owner_id: String,
+    pub sha256: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub application_id: Option<String>,
+    pub material: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn insert_document(c: &mut AnyConnection, d: &DocumentRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO documents (id, owner_id, sha256, filename, content_type, size, application_id, material, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&d.id)
+    .bind(&d.owner_id)
+    .bind(&d.sha256)
+    .bind(&d.filename)
+    .bind(&d.content_type)
+    .bind(d.size)
+    .bind(&d.application_id)
+    .bind(&d.material)
+    .bind(d.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn attach_document(
+    c: &mut AnyConnection,
+    id: &str,
+    owner_id: &str,
+    application_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE documents SET application_id = $1 WHERE id = $2 AND owner_id = $3 AND application_id IS NULL",
+    )
+    .bind(application_id)
+    .bind(id)
+    .bind(owner_id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn documents_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, owner_id, sha256, filename, content_type, size, application_id, material, created_at \
+         FROM documents WHERE application_id = $1 ORDER BY created_at",
+    )
+    .bind(application_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DocumentRow {
+                id: r.try_get("id")?,
+                owner_id: r.try_get("owner_id")?,
+                sha256: r.try_get("sha256")?,
+                filename: r.try_get("filename")?,
+                content_type: r.try_get("content_type")?,
+                size: r.try_get("size")?,
+                application_id: r.try_get("application_id")?,
+                material: r.try_get("material")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}

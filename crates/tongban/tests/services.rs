@@ -1,0 +1,499 @@
+//! Service tests of the one-stop service hall, each run on SQLite and on PostgreSQL: the
+//! catalog, applications through their workflows, the inbox, bundles, assisted submission,
+//! certificates and ratings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{TestDb, totp_at};
+use serde_json::{Value, json};
+use tongban::identity::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
+use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile, SignInAttempt};
+use tongban::secrets::{MasterKey, SecretString};
+use tongban::services::calendar::WorkingCalendar;
+use tongban::services::catalog::{BundleSpec, ServiceSpec};
+use tongban::services::workflow::{Decision, Definition, Phase};
+use tongban::services::{Confirmation, DueState, Error, InboxFilter, Services, UploadPolicy};
+
+const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/// Born 1949-12-31: 76 on the test day.
+const ID_A: &str = "11010519491231002X";
+
+/// A Saturday morning would make deadlines odd; this is a Monday.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+}
+
+struct Hall {
+    services: Services,
+    /// A code is good once: each account signs in once and keeps its principal.
+    principals: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
+    _uploads: tempfile::TempDir,
+    t: TestDb,
+}
+
+impl Hall {
+    async fn principal(&self, username: &str) -> Principal {
+        if let Some(p) = self.principals.lock().unwrap().get(username) {
+            return p.clone();
+        }
+        let pw = SecretString::new(PASSWORD.into());
+        let now = t0();
+        let code = totp_at(TOTP, now.timestamp());
+        let attempt = SignInAttempt { username, password: &pw, source: "10.0.0.1" };
+        let staff = username.contains('.') && !username.starts_with("citizen");
+        let token = self.t.identity.issue_token(&attempt, staff.then_some(code.as_str()), now).await.unwrap();
+        let p = self.t.identity.token_principal(token.token.expose(), now).await.unwrap();
+        self.principals.lock().unwrap().insert(username.to_string(), p.clone());
+        p
+    }
+}
+
+fn form_schema(extra: Value) -> Value {
+    let mut properties = json!({
+        "applicant_name": {"type": "string", "minLength": 1, "maxLength": 50, "title": "申请人姓名", "x-title-en": "Name",
+                           "x-prefill": "profile.name", "x-prefill-editable": false},
+        "id_number": {"type": "string", "pattern": "^[0-9]{17}[0-9X]$", "title": "公民身份号码", "x-title-en": "ID number",
+                      "x-prefill": "profile.id_number", "x-prefill-editable": false, "x-sensitive": true},
+        "mobile": {"type": "string", "title": "手机号码", "x-title-en": "Mobile", "x-prefill": "profile.mobile", "x-sensitive": true},
+        "monthly_income": {"type": "number", "minimum": 0, "title": "家庭月收入", "x-title-en": "Monthly income", "x-sensitive": true},
+        "amount": {"type": "integer", "minimum": 1, "maximum": 5000, "title": "申请金额", "x-title-en": "Amount"},
+        "agree": {"type": "boolean", "const": true, "title": "承诺属实", "x-title-en": "I declare"}
+    });
+    if let (Some(p), Some(e)) = (properties.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    let fields: Vec<String> = properties.as_object().unwrap().keys().cloned().collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["applicant_name", "id_number", "monthly_income", "amount", "agree"],
+        "properties": properties,
+        "x-layout": [{"title_zh": "申请", "title_en": "Application", "fields": fields}]
+    })
+}
+
+fn spec(code: &str, department: &str, workflow: &str, certificate: Option<&str>, form: Value) -> ServiceSpec {
+    serde_json::from_value(json!({
+        "code": code, "name_zh": format!("测试事项{code}"), "name_en": format!("Test service {code}"),
+        "department": department, "level": "district", "audience": "citizen",
+        "category_zh": "社会救助", "category_en": "Social assistance", "events": ["social_assistance"],
+        "legal_basis": "《社会救助暂行办法》", "conditions_zh": "本区户籍居民", "conditions_en": "Residents",
+        "materials": [], "statutory_days": 20, "committed_days": 10, "handling": "promise",
+        "fee_zh": "不收费", "fee_en": "Free", "fee_yuan": 0, "channels": ["online", "window"], "visits": 0,
+        "depth": "online", "workflow": workflow,
+        "certificate": certificate.map(|t| json!({"type": t, "name_zh": "救助决定书", "name_en": "Decision",
+            "valid_years": 1, "fields": ["applicant_name", "amount"]})),
+        "form": form
+    }))
+    .unwrap()
+}
+
+/// Two districts with MZ and WJ departments, staff, two residents and a small catalog.
+async fn hall(t: TestDb) -> Hall {
+    let id = &t.identity;
+    let org = identity::console_organisation_manage();
+    let acc = identity::console_account_create();
+    let roles = identity::console_role_grant();
+    let now = t0();
+    let mut tx = t.db.begin().await.unwrap();
+    id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
+        id.create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now).await.unwrap();
+        for (kind, dept) in [("MZ", "民政局"), ("WJ", "卫生健康局")] {
+            let code = format!("{district}-{kind}");
+            let name = format!("{name}{dept}");
+            let d = identity::NewDepartment { code: &code, name: &name, region_code: district, kind: Some(kind) };
+            id.create_department(&mut tx, &org, d, now).await.unwrap();
+        }
+    }
+    let staff = [
+        ("clerk.mingyue", "990102-MZ", "window_clerk"),
+        ("approver.mingyue", "990102-MZ", "approver"),
+        ("leader.mingyue", "990102-MZ", "leader"),
+        ("wj.mingyue", "990102-WJ", "approver"),
+        ("clerk.qinghu", "990103-MZ", "window_clerk"),
+    ];
+    for (username, dept, role) in staff {
+        let created = id
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Staff),
+                    username: username.into(),
+                    display_name: "工作人员".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                    department_code: Some(dept.into()),
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        id.grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+    }
+    for (username, region, id_number) in
+        [("citizen.a", "990102001", ID_A), ("citizen.b", "990103001", "440524188001010014")]
+    {
+        id.create_account(
+            &mut tx,
+            &acc,
+            NewAccount {
+                kind: Some(AccountKind::Citizen),
+                username: username.into(),
+                display_name: "王芳".into(),
+                password: Some(SecretString::new(PASSWORD.into())),
+                region_code: Some(region.into()),
+                profile: Profile::Citizen {
+                    real_name: "王芳".into(),
+                    id_number: id_number.into(),
+                    mobile: "13812345678".into(),
+                    address: Some("春城市明月区东风街道8号".into()),
+                },
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let uploads = tempfile::tempdir().unwrap();
+    let services = Services::new(
+        t.db.clone(),
+        t.identity.clone(),
+        MasterKey::from_bytes(t.key),
+        WorkingCalendar::default(),
+        UploadPolicy { dir: uploads.path().to_path_buf(), max_bytes: 1024 * 1024, scan_command: None },
+    );
+    let manage = identity::console_service_manage();
+    for w in tongban::demo::builtin_workflows() {
+        services.publish_workflow(&manage, Definition::from_json(&w.to_string()).unwrap(), now).await.unwrap();
+    }
+    // Residents 75 and over get the allowance without review: an automatic action.
+    let mut elderly = tongban::demo::builtin_workflows()[1].clone();
+    elderly["code"] = json!("elderly");
+    elderly["actions"].as_array_mut().unwrap().push(json!({"id": "auto_approve", "from": "review", "to": "approved",
+        "automatic": true, "guard": {"compare": ["age", ">=", 75]}}));
+    services.publish_workflow(&manage, Definition::from_json(&elderly.to_string()).unwrap(), now).await.unwrap();
+    let age = json!({"age": {"type": "integer", "title": "年龄", "x-title-en": "Age", "x-prefill": "profile.age", "x-prefill-editable": false}});
+    for s in [
+        spec("TSMZ0001", "MZ", "standard", Some("assistance_decision"), form_schema(json!({}))),
+        spec("TSMZ0002", "MZ", "elderly", None, form_schema(age)),
+        spec("TSWJ0001", "WJ", "standard", None, form_schema(json!({}))),
+    ] {
+        services.publish_service(&manage, None, s, now).await.unwrap();
+    }
+    let bundle: BundleSpec = serde_json::from_value(json!({
+        "code": "TSBD0001", "name_zh": "测试一件事", "name_en": "Test bundle", "events": [], "audience": "citizen",
+        "description_zh": "两个部门并联审批", "description_en": "Two departments in parallel",
+        "services": ["TSMZ0001", "TSWJ0001"]
+    }))
+    .unwrap();
+    services.publish_bundle(&manage, bundle, now).await.unwrap();
+    services.publish_bundle_workflow(&manage, "TSBD0001", now).await.unwrap();
+    Hall { services, principals: Default::default(), _uploads: uploads, t }
+}
+
+fn good_form() -> Value {
+    json!({"monthly_income": 1200.5, "amount": 800, "agree": true})
+}
+
+fn handle(p: &Principal) -> tongban::identity::Capability<ApplicationHandle> {
+    p.authorize::<ApplicationHandle>().unwrap()
+}
+
+async fn demo_catalog_publishes_and_search_finds_services(t: TestDb) {
+    let h = hall(t).await;
+    let (services, bundles) = tongban::demo::publish_catalog(&h.services, t0()).await.unwrap();
+    assert!(services >= 30, "{services} demo services");
+    assert_eq!(bundles, 2);
+    let names = |v: Vec<tongban::services::catalog::ServiceSummary>| -> Vec<String> {
+        v.into_iter().map(|s| s.name_zh).collect()
+    };
+    assert_eq!(names(h.services.search("身份证", 5).await.unwrap()).first().unwrap(), "居民身份证换领");
+    assert!(names(h.services.search("csdj", 5).await.unwrap()).contains(&"出生登记".to_string()));
+    assert!(names(h.services.search("营业执照 个体", 10).await.unwrap()).contains(&"个体工商户设立登记".to_string()));
+    // Publishing again changes nothing: every service keeps version 1.
+    tongban::demo::publish_catalog(&h.services, t0()).await.unwrap();
+    assert_eq!(h.services.service("YLMZ0001").await.unwrap().version, 1);
+    // A changed service gets a new version; the public sees only that one.
+    let manage = identity::console_service_manage();
+    let mut s = (*h.services.service("YLMZ0001").await.unwrap().spec).clone();
+    s.committed_days = 3;
+    let published = h.services.publish_service(&manage, None, s, t0()).await.unwrap();
+    assert_eq!(published.version, 2);
+    assert_eq!(h.services.service("YLMZ0001").await.unwrap().spec.committed_days, 3);
+    let births = tongban::services::Browse { department: None, event: Some("birth".into()) };
+    assert!(names(h.services.browse(&births).await.unwrap()).contains(&"出生登记".to_string()));
+}
+
+async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let citizen = h.principal("citizen.a").await;
+    let now = t0();
+    // The name is prefilled and locked: what the applicant sends for it is ignored.
+    let mut data = good_form();
+    data["applicant_name"] = json!("李四");
+    let app = s.submit(&citizen, "TSMZ0001", data, &[], now).await.unwrap();
+    assert_eq!(app.status, Phase::Submitted);
+    assert!(app.number.starts_with("YL-20261123-"), "{}", app.number);
+    assert_eq!(app.form["applicant_name"], json!("王芳"));
+    assert_eq!(app.form["id_number"], json!(ID_A));
+    assert_eq!(app.prefill["id_number"]["source"], json!("profile.id_number"));
+    // Sensitive values are stored sealed.
+    let raw: String =
+        sqlx::query_scalar("SELECT COALESCE(sealed_form, '') || form_body FROM applications WHERE id = $1")
+            .bind(&app.id)
+            .fetch_one(&h.t.db.pool)
+            .await
+            .unwrap();
+    assert!(!raw.contains(ID_A) && !raw.contains("1200.5"), "{raw}");
+
+    // The clerk of another district does not see it; the local clerk does.
+    let other = h.principal("clerk.qinghu").await;
+    assert_eq!(s.inbox(&handle(&other), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    assert!(s.act(&handle(&other), &app.id, "accept", None, now).await.is_err());
+    let clerk = h.principal("clerk.mingyue").await;
+    let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
+    assert_eq!(inbox.counts.total, 1);
+    assert_eq!(inbox.items[0].number, app.number);
+    // An approver has nothing to do at intake.
+    let approver = h.principal("approver.mingyue").await;
+    assert!(matches!(s.act(&handle(&approver), &app.id, "accept", None, now).await, Err(Error::Denied(_))));
+
+    // 补正: once, with the list of what is missing.
+    assert!(matches!(
+        s.act(&handle(&clerk), &app.id, "request_supplement", None, now).await,
+        Err(Error::Invalid { field: "comment", .. })
+    ));
+    let back = s.act(&handle(&clerk), &app.id, "request_supplement", Some("请补充收入证明"), now).await.unwrap();
+    assert_eq!(back.status, Phase::Supplement);
+    let mine = s.my_application(&citizen, &app.number, now).await.unwrap();
+    assert_eq!(mine.supplement_note.as_deref(), Some("请补充收入证明"));
+    assert!(mine.actions.contains(&"resubmit".to_string()));
+    let bad = s.resubmit(&citizen, &app.id, json!({"amount": 99999, "agree": true}), now).await;
+    let Err(Error::Form(errors)) = bad else { panic!("expected form errors") };
+    assert!(errors.iter().any(|e| e.field == "amount" && e.message_zh.contains("5000")));
+    assert!(errors.iter().any(|e| e.field == "monthly_income" && e.message_en.contains("required")));
+    let again = s.resubmit(&citizen, &app.id, good_form(), now).await.unwrap();
+    assert_eq!(again.status, Phase::Submitted);
+    let second = s.act(&handle(&clerk), &app.id, "request_supplement", Some("再补"), now).await;
+    assert!(matches!(second, Err(Error::Conflict { code: "supplement_already_requested", .. })));
+
+    let reviewing = s.act(&handle(&clerk), &app.id, "accept", Some("材料齐全"), now).await.unwrap();
+    assert_eq!(reviewing.status, Phase::InReview);
+    assert_eq!(s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    assert_eq!(s.inbox(&handle(&approver), &InboxFilter::default(), now).await.unwrap().counts.total, 1);
+    // Staff reading the case is recorded as a use of the applicant's data.
+    let seen = s.case_for_staff(&handle(&approver), &app.number, now).await.unwrap();
+    assert_eq!(seen.actions, vec!["approve".to_string(), "reject".to_string()]);
+    let done = s.act(&handle(&approver), &app.id, "approve", None, now).await.unwrap();
+    assert_eq!(done.status, Phase::Completed);
+    let steps: Vec<&str> = done.timeline.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(steps, ["submit", "request_supplement", "resubmit", "accept", "approve", "complete"]);
+    let mut indexes: Vec<i64> = done.timeline.iter().map(|e| e.ledger_index).collect();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 6, "one ledger entry per transition");
+    assert!(s.act(&handle(&approver), &app.id, "approve", None, now).await.is_err());
+
+    // The approval issued a signed certificate that verifies and can be revoked.
+    assert_eq!(done.certificates.len(), 1);
+    let check = s.verify_certificate(&done.certificates[0], now).await.unwrap();
+    assert!(check.valid && check.signature_valid, "{check:?}");
+    assert_eq!(check.holder, "王*");
+    let held = s.my_certificates(&citizen, now).await.unwrap();
+    assert_eq!(held[0].fields["amount"], json!(800));
+    // Its fields prefill later forms.
+    let later = s.verify_certificate(&done.certificates[0], now + Duration::days(400)).await.unwrap();
+    assert!(later.expired && !later.valid);
+    let revoke = approver.authorize::<CertificateRevoke>().unwrap();
+    s.revoke_certificate(&revoke, &done.certificates[0], "发现虚假材料", now).await.unwrap();
+    assert!(s.verify_certificate(&done.certificates[0], now).await.unwrap().revoked);
+
+    // Every change reached the applicant.
+    let notes = s.notifications(&citizen, now).await.unwrap();
+    assert!(notes.iter().any(|n| n.text_zh.contains("待补正")));
+    assert!(notes.iter().any(|n| n.text_zh.contains("已办结")));
+
+    // 好差评: a bad rating needs a reason and opens a rectification task answered to the applicant.
+    assert!(matches!(s.rate(&citizen, &app.id, 2, None, now).await, Err(Error::Invalid { .. })));
+    s.rate(&citizen, &app.id, 2, Some("等待时间太长"), now).await.unwrap();
+    assert!(matches!(
+        s.rate(&citizen, &app.id, 5, None, now).await,
+        Err(Error::Conflict { code: "already_rated", .. })
+    ));
+    let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
+    assert_eq!(inbox.items.iter().filter(|i| i.kind == "rectification").count(), 1);
+    s.answer_rating(&handle(&clerk), &app.id, "已优化窗口排班，感谢监督", now).await.unwrap();
+    let rated = s.my_application(&citizen, &app.id, now).await.unwrap();
+    assert_eq!(rated.rating.unwrap().reply.as_deref(), Some("已优化窗口排班，感谢监督"));
+    assert!(s.notifications(&citizen, now).await.unwrap().iter().any(|n| n.text_zh.contains("整改答复")));
+
+    // Someone else's case number is simply not found.
+    let stranger = h.principal("citizen.b").await;
+    assert!(matches!(s.my_application(&stranger, &app.number, now).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.withdraw(&stranger, &app.id, now).await, Err(Error::NotFound(_))));
+}
+
+async fn a_bundle_goes_to_both_departments_and_stops_at_a_rejection(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let citizen = h.principal("citizen.a").await;
+    let now = t0();
+    let (_, form) = s.bundle_form("TSBD0001").await.unwrap();
+    assert_eq!(form.sections.len(), 1, "shared fields appear once");
+    for outcome in ["approve", "reject"] {
+        let app = s.submit_bundle(&citizen, "TSBD0001", good_form(), now).await.unwrap();
+        assert_eq!(app.bundle.as_deref(), Some("TSBD0001"));
+        let clerk = h.principal("clerk.mingyue").await;
+        let app = s.act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+        assert_eq!(app.branches.len(), 2);
+        let mz = h.principal("approver.mingyue").await;
+        let wj = h.principal("wj.mingyue").await;
+        assert_eq!(s.inbox(&handle(&wj), &InboxFilter::default(), now).await.unwrap().counts.total, 1);
+        let app = s.act(&handle(&mz), &app.id, "approve", None, now).await.unwrap();
+        assert_eq!(app.status, Phase::InReview, "waits for the other department");
+        assert_eq!(app.branches["TSMZ0001"], Decision::Approved);
+        let comment = (outcome == "reject").then_some("不符合条件");
+        let app = s.act(&handle(&wj), &app.id, outcome, comment, now).await.unwrap();
+        let expected = if outcome == "approve" { Phase::Completed } else { Phase::Rejected };
+        assert_eq!(app.status, expected);
+        assert_eq!(s.inbox(&handle(&wj), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+        if outcome == "approve" {
+            assert_eq!(app.certificates.len(), 1, "the member that issues one did");
+        }
+    }
+}
+
+async fn automatic_actions_explain_themselves(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let citizen = h.principal("citizen.a").await;
+    let clerk = h.principal("clerk.mingyue").await;
+    let now = t0();
+    let app = s.submit(&citizen, "TSMZ0002", good_form(), &[], now).await.unwrap();
+    assert_eq!(app.form["age"], json!(76));
+    let app = s.act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+    assert_eq!(app.status, Phase::Completed);
+    let auto = app.timeline.iter().find(|e| e.action == "auto_approve").unwrap();
+    assert_eq!(auto.actor, "system");
+    assert!(auto.explanation.as_deref().unwrap().contains("age = 76 >= 75"), "{:?}", auto.explanation);
+}
+
+async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let citizen = h.principal("citizen.a").await;
+    let now = t0();
+    let app = s.submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    let clerk = h.principal("clerk.mingyue").await;
+    let leader = h.principal("leader.mingyue").await;
+    // Intake has one working day: due soon at once, overdue after it.
+    let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
+    assert_eq!(inbox.items[0].due, DueState::DueSoon);
+    assert_eq!(s.inbox(&handle(&leader), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    let later = now + Duration::days(3);
+    let report = s.run_timers(later).await.unwrap();
+    assert_eq!((report.warned, report.escalated), (1, 1));
+    assert_eq!(s.run_timers(later).await.unwrap().escalated, 0, "escalated once");
+    let leader_inbox = s.inbox(&handle(&leader), &InboxFilter::default(), later).await.unwrap();
+    assert_eq!(leader_inbox.counts.overdue, 1);
+    assert!(leader_inbox.items[0].escalated);
+    let overdue = InboxFilter { due: Some(DueState::Overdue), ..InboxFilter::default() };
+    assert_eq!(s.inbox(&handle(&clerk), &overdue, later).await.unwrap().items.len(), 1);
+    // The supervisor may act on the escalated task.
+    let taken = s.case_for_staff(&handle(&leader), &app.id, later).await.unwrap();
+    assert!(taken.actions.contains(&"accept".to_string()));
+    s.assign(&handle(&clerk), &leader_inbox.items[0].task_id, None, later).await.unwrap();
+    let mine = InboxFilter { mine: true, ..InboxFilter::default() };
+    assert_eq!(s.inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 1);
+
+    let gone = s.withdraw(&citizen, &app.id, later).await.unwrap();
+    assert_eq!(gone.status, Phase::Withdrawn);
+    assert_eq!(s.inbox(&handle(&clerk), &InboxFilter::default(), later).await.unwrap().counts.total, 0);
+    assert!(matches!(s.withdraw(&citizen, &app.id, later).await, Err(Error::Conflict { code: "already_decided", .. })));
+    assert!(matches!(
+        s.rate(&citizen, &app.id, 5, None, later).await,
+        Err(Error::Conflict { code: "not_finished", .. })
+    ));
+}
+
+async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let now = t0();
+    let clerk = h.principal("clerk.mingyue").await;
+    let assist = clerk.authorize::<ApplicationAssist>().unwrap();
+    let wrong =
+        s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code("000000".into()), now).await;
+    assert!(matches!(wrong, Err(Error::Conflict { code: "invalid_code", .. })));
+    s.send_assist_code(&assist, ID_A, now).await.unwrap();
+    let citizen = h.principal("citizen.a").await;
+    let note =
+        s.notifications(&citizen, now).await.unwrap().into_iter().find(|n| n.text_zh.contains("确认码")).unwrap();
+    let code: String = note.text_zh.chars().filter(char::is_ascii_digit).take(6).collect();
+    let app =
+        s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code.clone()), now).await.unwrap();
+    assert!(app.assisted);
+    assert!(app.timeline[0].actor.contains("帮办"));
+    assert!(s.my_applications(&citizen).await.unwrap().iter().any(|a| a.id == app.id));
+    // A code works once.
+    let reuse = s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code), now).await;
+    assert!(matches!(reuse, Err(Error::Conflict { code: "invalid_code", .. })));
+    // A clerk of another district cannot serve a resident of this one.
+    let other = h.principal("clerk.qinghu").await.authorize::<ApplicationAssist>().unwrap();
+    assert!(matches!(
+        s.submit_assisted(&other, ID_A, "TSMZ0001", good_form(), Confirmation::Signature, now).await,
+        Err(Error::Denied(_))
+    ));
+}
+
+async fn bad_input_is_refused_without_half_written_cases(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let citizen = h.principal("citizen.a").await;
+    let now = t0();
+    assert!(matches!(s.submit(&citizen, "NOPE", good_form(), &[], now).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.submit(&citizen, "TSMZ0001", json!([1, 2]), &[], now).await, Err(Error::Invalid { .. })));
+    let Err(Error::Form(errors)) =
+        s.submit(&citizen, "TSMZ0001", json!({"amount": "lots", "extra": 1}), &[], now).await
+    else {
+        panic!("expected form errors")
+    };
+    assert!(errors.iter().any(|e| e.field == "amount"));
+    assert!(errors.iter().any(|e| e.field == "agree"));
+    let attach = s.submit(&citizen, "TSMZ0001", good_form(), &["not-a-document".to_string()], now).await;
+    assert!(matches!(attach, Err(Error::Invalid { field: "documents", .. })));
+    assert!(s.my_applications(&citizen).await.unwrap().is_empty(), "nothing half-written");
+    // Uploads: the content decides the type; attached once to the uploader's own case.
+    assert!(matches!(
+        s.upload(&citizen, "photo.jpg", None, b"MZ\x90 not an image", now).await,
+        Err(Error::Conflict { code: "unsupported_file_type", .. })
+    ));
+    let doc = s.upload(&citizen, "../收入证明.pdf", Some("收入证明"), b"%PDF-1.7 test", now).await.unwrap();
+    assert_eq!(doc.filename, "收入证明.pdf");
+    let app = s.submit(&citizen, "TSMZ0001", good_form(), std::slice::from_ref(&doc.id), now).await.unwrap();
+    assert_eq!(app.documents.len(), 1);
+    let again = s.submit(&citizen, "TSMZ0001", good_form(), &[doc.id], now).await;
+    assert!(matches!(again, Err(Error::Invalid { field: "documents", .. })));
+}
+
+on_both_databases!(
+    demo_catalog_publishes_and_search_finds_services,
+    a_case_goes_through_supplement_approval_certificate_and_rating,
+    a_bundle_goes_to_both_departments_and_stops_at_a_rejection,
+    automatic_actions_explain_themselves,
+    overdue_tasks_escalate_and_withdrawal_cancels_them,
+    assisted_submission_needs_the_citizens_confirmation,
+    bad_input_is_refused_without_half_written_cases,
+);
