@@ -365,7 +365,11 @@ async function setElder(page, on) {
 }
 
 // Known TOTP secrets by username (the citizen's is learnt in check 7).
-const totpSecrets = new Map([[STAFF_USER, DEMO_TOTP_SECRET]]);
+const totpSecrets = new Map([
+  [STAFF_USER, DEMO_TOTP_SECRET],
+  ['police.mingyue', DEMO_TOTP_SECRET],
+  ['gaapprover.mingyue', DEMO_TOTP_SECRET],
+]);
 
 async function submitSignin(page, username, password) {
   await goto(page, '/signin');
@@ -569,6 +573,50 @@ check('sign-out ends the session (/account then redirects to /signin)', async ({
     `after sign-out the page still shows a sign-out form (${await describePage(page)})`);
   await goto(page, '/account');
   await expectPath(page, '/signin', 'opening /account after sign-out');
+});
+
+check('service journey: search, guide, prefilled form, staff approval, certificate verified', async ({ page, context }) => {
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/services?q=' + encodeURIComponent('居住证'));
+  await checkPage(page, 'catalog search results');
+  const hit = page.locator('#service-list a', { hasText: '居住证申领' });
+  expect((await hit.count()) > 0, `searching 居住证 should list 居住证申领 (${await describePage(page)})`);
+  await clickAndWait(page, hit.first(), 'the 居住证申领 result');
+  await checkPage(page, 'service guide');
+  await clickAndWait(page, page.locator('a.button[href$="/apply"]'), 'apply online');
+  await checkPage(page, 'application form');
+  const name = page.locator('#f-applicant_name');
+  expect((await name.getAttribute('readonly')) !== null, 'the prefilled name is read-only');
+  expect(((await name.inputValue()) || '').length > 0, 'the name is prefilled');
+  await clickAndWait(page, page.locator('form[action$="/apply"] button[type=submit]'), 'submit the empty form');
+  expect((await page.locator('.error-summary[role=alert] a[href="#f-residence_since"]').count()) === 1,
+    'the error summary links to the missing date');
+  await checkPage(page, 'application form with errors');
+  await page.fill('#f-residence_since', '2025-03-01');
+  await page.locator('input[name="residence_basis"]').first().check();
+  await page.locator('#f-agree').check();
+  await clickAndWait(page, page.locator('form[action$="/apply"] button[type=submit]'), 'submit the completed form');
+  const appPath = pathOf(page);
+  expect(appPath.startsWith('/applications/'), `after submitting, expected the application page, but ${await describePage(page)}`);
+  await checkPage(page, 'application page');
+  const id = appPath.split('/').pop();
+
+  for (const [user, action] of [['police.mingyue', 'accept'], ['gaapprover.mingyue', 'approve']]) {
+    await context.clearCookies();
+    await signIn(page, user);
+    await goto(page, '/staff/inbox');
+    await checkPage(page, `inbox of ${user}`);
+    await goto(page, `/staff/cases/${id}`);
+    await checkPage(page, `case page for ${user}`);
+    await clickAndWait(page, page.locator(`#act button[value="${action}"]`), `${user}: ${action}`);
+  }
+  const cert = page.locator('#certificates a');
+  expect((await cert.count()) === 1, `approval should issue a certificate (${await describePage(page)})`);
+  await context.clearCookies();
+  await clickAndWait(page, cert.first(), 'the certificate link');
+  await checkPage(page, 'certificate verification');
+  const verdict = (await page.locator('#verdict').innerText()).trim();
+  expect(verdict.includes('有效') && !verdict.includes('无效'), `the certificate verifies, got ${JSON.stringify(verdict)}`);
 });
 
 // ---------------------------------------------------------------------------

@@ -183,6 +183,7 @@ on_both_databases!(
     ledger_proves_and_catches_tampering,
     restore_drill,
     form_tokens_are_bound_to_the_session,
+    applicant_and_staff_journey,
 );
 
 /// Every error: a JSON body {code, message, request_id} whose id matches the header.
@@ -951,4 +952,126 @@ async fn form_tokens_are_bound_to_the_session(backend: Backend) {
     let auditor = s.token("auditor").await;
     let (_, trail) = s.get("/api/v1/security-events?kind=access", &auditor).await;
     assert!(trail.as_array().unwrap().iter().any(|e| e["object"] == "/security" && e["username"] == "citizen.demo"));
+}
+
+/// Search → guide → apply with prefill (bad, then good) → intake → approval, over the API
+/// and the pages, as a resident and two members of staff.
+async fn applicant_and_staff_journey(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let citizen = {
+        let r = s
+            .client
+            .post(s.url("/api/v1/auth/token"))
+            .json(&json!({"username": "citizen.demo", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+    };
+    let (status, found) = s.get("/api/v1/services?q=%E4%B8%B4%E6%97%B6%E6%95%91%E5%8A%A9", &citizen).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found[0]["code"], "YLMZ0005", "{found}");
+    let (_, prefill) = s.get("/api/v1/services/YLMZ0005/prefill", &citizen).await;
+    assert_eq!(prefill["sources"]["id_number"], "profile.id_number");
+    assert_eq!(prefill["values"]["id_number"].as_str().unwrap().len(), 18);
+
+    let apply = |body: Value, token: Option<&str>| {
+        let mut r = s.client.post(s.url("/api/v1/services/YLMZ0005/applications")).json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let r = apply(json!({"form": {}}), None).await.unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let r = apply(json!({"form": {"household_size": "three"}}), Some(&citizen)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "form_invalid");
+    let errors = body["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["field"] == "household_size" && e["message_zh"].as_str().unwrap().contains("整数"))
+    );
+    assert!(errors.iter().any(|e| e["field"] == "agree"));
+    let r = apply(json!({"form": {"hardship_type": "illness"}, "unknown": 1}), Some(&citizen)).await.unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body").await;
+    let good = json!({"form": {"household_size": 3, "hardship_type": "illness", "monthly_income": 800,
+        "hardship_description": "家人住院，医疗费用支出大", "agree": true}});
+    let r = apply(good, Some(&citizen)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let app: Value = r.json().await.unwrap();
+    let id = app["id"].as_str().unwrap().to_string();
+    assert_eq!(app["status"], "submitted");
+
+    let clerk = s.token("clerk.mingyue").await;
+    let (status, inbox) = s.get("/api/v1/inbox", &clerk).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(inbox["items"].as_array().unwrap().iter().any(|i| i["number"] == app["number"]), "{inbox}");
+    let act = |token: String, action: &'static str| {
+        s.client
+            .post(s.url(&format!("/api/v1/cases/{id}/actions")))
+            .bearer_auth(token)
+            .json(&json!({"action": action}))
+            .send()
+    };
+    let r = act(clerk.clone(), "approve").await.unwrap();
+    expect_error(r, StatusCode::CONFLICT, "invalid_transition").await;
+    let r = act(clerk.clone(), "accept").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let approver = s.token("mzapprover.mingyue").await;
+    let r = act(approver, "approve").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, mine) = s.get(&format!("/api/v1/me/applications/{id}"), &citizen).await;
+    assert_eq!(mine["status"], "completed", "{mine}");
+    assert_eq!(mine["timeline"].as_array().unwrap().len(), 4);
+    // Another district's clerk cannot read it.
+    let other = s.token("clerk.qinghu").await;
+    let r = s.client.get(s.url(&format!("/api/v1/cases/{id}"))).bearer_auth(&other).send().await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+
+    // The pages: catalog, guide, the prefilled form and its error summary.
+    let html = s.client.get(s.url("/services?q=csdj")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("出生登记"));
+    let html = s.client.get(s.url("/services/YLMZ0005")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("临时救助申请") && html.contains("/services/YLMZ0005/apply"));
+    let r = s.client.get(s.url("/verify/nonexistent")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let page = s.client.get(s.url("/signin")).send().await.unwrap();
+    let anon = set_cookie_value(&page, "tb_csrf").unwrap();
+    let r = s
+        .client
+        .post(s.url("/signin"))
+        .header("cookie", format!("tb_csrf={anon}"))
+        .form(&[("_csrf", anon.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let session = set_cookie_value(&r, "tb_session").unwrap();
+    let cookies = format!("tb_session={session}; tb_csrf={anon}");
+    let html = s
+        .client
+        .get(s.url("/services/YLMZ0005/apply"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("readonly"), "locked prefilled fields are read-only");
+    let token = html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = s
+        .client
+        .post(s.url("/services/YLMZ0005/apply"))
+        .header("cookie", &cookies)
+        .form(&[("_csrf", token.as_str()), ("household_size", "0")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("error-summary") && html.contains("href=\"#f-household_size\""));
+    let html =
+        s.client.get(s.url("/applications")).header("cookie", &cookies).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(app["number"].as_str().unwrap()));
 }

@@ -106,6 +106,9 @@ mod tests {
             .collect();
         sources.push((include_str!("web.rs").to_string(), "text(ctx.prefs.lang, \""));
         sources.push((include_str!("web.rs").to_string(), "ctx.layout(\""));
+        for call in ["ctx.layout(\"", "text(lang, \"", "text(ctx.prefs.lang, \""] {
+            sources.push((include_str!("web/hall.rs").to_string(), call));
+        }
         let mut checked = 0;
         for (source, call) in sources {
             for piece in source.split(call).skip(1) {

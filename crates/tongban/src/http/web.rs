@@ -26,8 +26,11 @@ const LANG_COOKIE: &str = "tb_lang";
 const ELDER_COOKIE: &str = "tb_elder";
 const YEAR: u32 = 365 * 24 * 3600;
 
+mod hall;
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(hall::router())
         .route("/", get(home))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))

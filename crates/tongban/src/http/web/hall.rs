@@ -1,0 +1,714 @@
+//! Pages of the one-stop service hall: the catalog with search, service guides, applying with
+//! a prefilled form, the applicant's cases, the staff inbox and case page, and the public
+//! certificate verification page.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{CsrfForm, Layout, PageCtx};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::i18n::{Lang, text};
+use crate::identity::authz::ApplicationHandle;
+use crate::services::catalog::{EVENTS, ServiceSummary};
+use crate::services::forms::{FieldKind, Form};
+use crate::services::workflow::Phase;
+use crate::services::{ApplicationSummary, ApplicationView, Browse, CertificateCheck, DEPARTMENT_KINDS, InboxItem};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/services", get(catalog))
+        .route("/services/{code}", get(guide))
+        .route("/services/{code}/apply", get(apply_page).post(apply))
+        .route("/applications", get(my_applications))
+        .route("/applications/{id}", get(my_application))
+        .route("/applications/{id}/withdraw", post(withdraw))
+        .route("/applications/{id}/rate", post(rate))
+        .route("/staff/inbox", get(inbox))
+        .route("/staff/cases/{id}", get(case_page).post(act))
+        .route("/verify/{id}", get(verify))
+}
+
+fn zh(ctx: &PageCtx) -> bool {
+    ctx.prefs.lang == Lang::Zh
+}
+
+fn pick<'a>(ctx: &PageCtx, zh_text: &'a str, en_text: &'a str) -> &'a str {
+    if zh(ctx) { zh_text } else { en_text }
+}
+
+fn phase_text(lang: Lang, p: Phase) -> &'static str {
+    text(lang, &format!("phase.{}", p.as_str()))
+}
+
+// --- catalog and guide ---------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct CatalogQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    event: String,
+}
+
+struct Facet {
+    code: String,
+    name: String,
+    current: bool,
+}
+
+struct Listed {
+    code: String,
+    name: String,
+    department: String,
+    committed_days: u32,
+    online: bool,
+    visits: u8,
+}
+
+#[derive(Template)]
+#[template(path = "services.html")]
+struct CatalogPage {
+    l: Layout,
+    q: String,
+    events: Vec<Facet>,
+    departments: Vec<Facet>,
+    services: Vec<Listed>,
+    bundles: Vec<(String, String)>,
+}
+
+fn listed(ctx: &PageCtx, s: ServiceSummary) -> Listed {
+    let dept = DEPARTMENT_KINDS.iter().find(|(k, _, _)| *k == s.department);
+    Listed {
+        name: pick(ctx, &s.name_zh, &s.name_en).to_string(),
+        department: dept.map(|(_, z, e)| pick(ctx, z, e).to_string()).unwrap_or_default(),
+        code: s.code,
+        committed_days: s.committed_days,
+        online: s.depth == crate::services::catalog::Depth::Online,
+        visits: s.visits,
+    }
+}
+
+async fn catalog(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<CatalogQuery>) -> Response {
+    let text_q: String = q.q.chars().take(100).collect();
+    let found = if text_q.trim().is_empty() {
+        let browse = Browse {
+            department: Some(q.department.clone()).filter(|d| !d.is_empty()),
+            event: Some(q.event.clone()).filter(|e| !e.is_empty()),
+        };
+        state.services.browse(&browse).await
+    } else {
+        state.services.search(&text_q, 100).await
+    };
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let bundles = state.services.bundles().await.unwrap_or_default();
+    let page = CatalogPage {
+        l: ctx.layout("hall.catalog"),
+        events: EVENTS
+            .iter()
+            .map(|(c, z, e)| Facet { code: c.to_string(), name: pick(&ctx, z, e).into(), current: q.event == *c })
+            .collect(),
+        departments: DEPARTMENT_KINDS
+            .iter()
+            .filter(|(k, _, _)| *k != "SG" && *k != "QX")
+            .map(|(c, z, e)| Facet { code: c.to_string(), name: pick(&ctx, z, e).into(), current: q.department == *c })
+            .collect(),
+        services: found.into_iter().map(|s| listed(&ctx, s)).collect(),
+        bundles: bundles
+            .into_iter()
+            .map(|b| (b.services.join("、"), pick(&ctx, &b.name_zh, &b.name_en).to_string()))
+            .collect(),
+        q: text_q,
+    };
+    ctx.page(StatusCode::OK, &page)
+}
+
+struct MaterialRow {
+    name: String,
+    required: bool,
+    replaced: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "service.html")]
+struct GuidePage {
+    l: Layout,
+    code: String,
+    name: String,
+    department: String,
+    category: String,
+    legal_basis: String,
+    conditions: String,
+    materials: Vec<MaterialRow>,
+    statutory_days: u32,
+    committed_days: u32,
+    immediate: bool,
+    fee: String,
+    channels: Vec<&'static str>,
+    visits: u8,
+    online: bool,
+}
+
+async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>) -> Response {
+    let svc = match state.services.service(&code).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let s = &svc.spec;
+    let dept = DEPARTMENT_KINDS.iter().find(|(k, _, _)| *k == s.department);
+    let lang = ctx.prefs.lang;
+    let page = GuidePage {
+        l: ctx.layout("hall.guide"),
+        code: s.code.clone(),
+        name: pick(&ctx, &s.name_zh, &s.name_en).into(),
+        department: dept.map(|(_, z, e)| pick(&ctx, z, e).to_string()).unwrap_or_default(),
+        category: pick(&ctx, &s.category_zh, &s.category_en).into(),
+        legal_basis: s.legal_basis.clone(),
+        conditions: pick(&ctx, &s.conditions_zh, &s.conditions_en).into(),
+        materials: s
+            .materials
+            .iter()
+            .map(|m| MaterialRow {
+                name: pick(&ctx, &m.name_zh, &m.name_en).into(),
+                required: m.required,
+                replaced: m.replaced_by.as_ref().map(|r| match r {
+                    crate::services::catalog::Replacement::Certificate(_) => {
+                        text(lang, "hall.replaced_certificate").into()
+                    }
+                    crate::services::catalog::Replacement::Shared(_) => text(lang, "hall.replaced_shared").into(),
+                }),
+            })
+            .collect(),
+        statutory_days: s.statutory_days,
+        committed_days: s.committed_days,
+        immediate: s.handling == crate::services::catalog::Handling::Immediate,
+        fee: pick(&ctx, &s.fee_zh, &s.fee_en).into(),
+        channels: s
+            .channels
+            .iter()
+            .map(|c| match c {
+                crate::services::catalog::Channel::Online => text(lang, "hall.channel_online"),
+                crate::services::catalog::Channel::Window => text(lang, "hall.channel_window"),
+                crate::services::catalog::Channel::Mobile => text(lang, "hall.channel_mobile"),
+            })
+            .collect(),
+        visits: s.visits,
+        online: s.depth == crate::services::catalog::Depth::Online,
+    };
+    ctx.page(StatusCode::OK, &page)
+}
+
+// --- applying ------------------------------------------------------------------------------
+
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+struct Input {
+    name: String,
+    label: String,
+    hint: Option<String>,
+    /// text, textarea, number, date, checkbox, radio, select
+    widget: &'static str,
+    step: &'static str,
+    value: String,
+    checked: bool,
+    required: bool,
+    locked: bool,
+    source: Option<&'static str>,
+    error: Option<String>,
+    choices: Vec<Choice>,
+}
+
+struct SectionView {
+    title: String,
+    inputs: Vec<Input>,
+}
+
+#[derive(Template)]
+#[template(path = "apply.html")]
+struct ApplyPage {
+    l: Layout,
+    code: String,
+    name: String,
+    sections: Vec<SectionView>,
+    /// (field, message) for the summary at the top.
+    errors: Vec<(String, String)>,
+}
+
+fn source_text(lang: Lang, source: &str) -> &'static str {
+    if source.starts_with("profile.") {
+        text(lang, "hall.source_profile")
+    } else if source.starts_with("enterprise.") {
+        text(lang, "hall.source_enterprise")
+    } else {
+        text(lang, "hall.source_certificate")
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn sections(
+    ctx: &PageCtx,
+    form: &Form,
+    values: &serde_json::Map<String, Value>,
+    sources: &BTreeMap<String, String>,
+    errors: &BTreeMap<String, String>,
+) -> Vec<SectionView> {
+    let lang = ctx.prefs.lang;
+    form.sections
+        .iter()
+        .map(|s| SectionView {
+            title: pick(ctx, &s.title_zh, &s.title_en).to_string(),
+            inputs: s
+                .fields
+                .iter()
+                .filter_map(|name| form.field(name))
+                .map(|f| {
+                    let value = values.get(&f.name).map(value_text).unwrap_or_default();
+                    let widget = match f.kind {
+                        FieldKind::Text => "text",
+                        FieldKind::Textarea => "textarea",
+                        FieldKind::Integer | FieldKind::Number => "number",
+                        FieldKind::Date => "date",
+                        FieldKind::Boolean => "checkbox",
+                        FieldKind::Choice if f.radio => "radio",
+                        FieldKind::Choice => "select",
+                    };
+                    let source = sources.get(&f.name).map(|s| source_text(lang, s));
+                    Input {
+                        label: pick(ctx, &f.title_zh, &f.title_en).to_string(),
+                        hint: if zh(ctx) { f.hint_zh.clone() } else { f.hint_en.clone().or(f.hint_zh.clone()) },
+                        widget,
+                        step: if f.kind == FieldKind::Number { "any" } else { "1" },
+                        checked: values.get(&f.name) == Some(&Value::Bool(true)),
+                        required: f.required,
+                        locked: source.is_some() && !f.prefill_editable,
+                        source,
+                        error: errors.get(&f.name).cloned(),
+                        choices: f
+                            .choices
+                            .iter()
+                            .map(|c| Choice {
+                                selected: c.value == value,
+                                value: c.value.clone(),
+                                label: pick(ctx, &c.label_zh, &c.label_en).to_string(),
+                            })
+                            .collect(),
+                        value,
+                        name: f.name.clone(),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The service and its compiled form, or the error page.
+async fn service_form(
+    state: &AppState,
+    code: &str,
+) -> Result<(crate::services::PublishedService, std::sync::Arc<Form>), Box<Response>> {
+    let svc = state.services.service(code).await.map_err(|e| Box::new(ApiError::from(e).into_response()))?;
+    let form = state.services.form(&svc.form_id).await.map_err(|e| Box::new(ApiError::from(e).into_response()))?;
+    Ok((svc, form))
+}
+
+struct FormState<'a> {
+    values: &'a serde_json::Map<String, Value>,
+    sources: &'a BTreeMap<String, String>,
+    errors: BTreeMap<String, String>,
+}
+
+fn apply_form(
+    ctx: &PageCtx,
+    svc: &crate::services::PublishedService,
+    form: &Form,
+    f: FormState<'_>,
+    status: StatusCode,
+) -> Response {
+    let page = ApplyPage {
+        l: ctx.layout("hall.apply"),
+        name: pick(ctx, &svc.spec.name_zh, &svc.spec.name_en).into(),
+        sections: sections(ctx, form, f.values, f.sources, &f.errors),
+        code: svc.spec.code.clone(),
+        errors: f.errors.into_iter().collect(),
+    };
+    ctx.page(status, &page)
+}
+
+async fn apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let (svc, form) = match service_form(&state, &code).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    match state.services.prefill(&s.principal, &form, Utc::now()).await {
+        Ok(p) => {
+            let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new() };
+            apply_form(&ctx, &svc, &form, f, StatusCode::OK)
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(code): Path<String>,
+    CsrfForm(posted): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let (svc, form) = match service_form(&state, &code).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let data = form.coerce(&posted);
+    match state.services.submit(&s.principal, &code, data.clone(), &[], Utc::now()).await {
+        Ok(view) => Redirect::to(&format!("/applications/{}", view.id)).into_response(),
+        Err(crate::services::Error::Form(errors)) => {
+            let prefill = state.services.prefill(&s.principal, &form, Utc::now()).await.ok();
+            let sources = prefill.map(|p| p.sources).unwrap_or_default();
+            let errors = errors
+                .iter()
+                .map(|e| (e.field.clone(), pick(&ctx, &e.message_zh, &e.message_en).to_string()))
+                .collect();
+            let values = data.as_object().cloned().unwrap_or_default();
+            let f = FormState { values: &values, sources: &sources, errors };
+            apply_form(&ctx, &svc, &form, f, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+// --- the applicant's cases -----------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "applications.html")]
+struct ApplicationsPage {
+    l: Layout,
+    rows: Vec<(ApplicationSummary, String, String)>,
+}
+
+async fn my_applications(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.services.my_applications(&s.principal).await {
+        Ok(list) => {
+            let rows = list
+                .into_iter()
+                .map(|a| {
+                    let name = pick(&ctx, &a.service_name_zh, &a.service_name_en).to_string();
+                    let status = phase_text(ctx.prefs.lang, a.status).to_string();
+                    (a, name, status)
+                })
+                .collect();
+            ctx.page(StatusCode::OK, &ApplicationsPage { l: ctx.layout("hall.my_applications"), rows })
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+struct Step {
+    when: String,
+    action: String,
+    actor: String,
+    comment: Option<String>,
+    explanation: Option<String>,
+    ledger_index: i64,
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+struct ApplicationPage {
+    l: Layout,
+    app: ApplicationView,
+    name: String,
+    status: String,
+    form_rows: Vec<(String, String)>,
+    steps: Vec<Step>,
+    staff: bool,
+    can_withdraw: bool,
+    can_rate: bool,
+    actions: Vec<(String, String)>,
+    notice: Option<String>,
+}
+
+fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
+    app.timeline
+        .iter()
+        .map(|t| Step {
+            when: cst(t.at),
+            action: {
+                let key = format!("step.{}", t.action.split(':').next_back().unwrap_or(&t.action));
+                let label = text(ctx.prefs.lang, &key);
+                if label.is_empty() || label == key { t.action.clone() } else { label.to_string() }
+            },
+            actor: t.actor.clone(),
+            comment: t.comment.clone(),
+            explanation: t.explanation.clone(),
+            ledger_index: t.ledger_index,
+        })
+        .collect()
+}
+
+/// A time as people here read it: China Standard Time.
+fn cst(t: chrono::DateTime<Utc>) -> String {
+    (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()
+}
+
+async fn form_rows(state: &AppState, ctx: &PageCtx, app: &ApplicationView) -> Vec<(String, String)> {
+    let form = match state.services.service(&app.service_id).await {
+        Ok(svc) if app.bundle.is_none() => state.services.form(&svc.form_id).await.ok(),
+        _ => None,
+    };
+    let Some(values) = app.form.as_object() else { return Vec::new() };
+    values
+        .iter()
+        .map(|(k, v)| {
+            let label = form
+                .as_ref()
+                .and_then(|f| f.field(k).map(|f| pick(ctx, &f.title_zh, &f.title_en).to_string()))
+                .unwrap_or_else(|| k.clone());
+            (label, value_text(v))
+        })
+        .collect()
+}
+
+async fn application_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    app: ApplicationView,
+    staff: bool,
+    notice: Option<String>,
+) -> Response {
+    let lang = ctx.prefs.lang;
+    let rows = form_rows(state, ctx, &app).await;
+    let page = ApplicationPage {
+        l: ctx.layout(if staff { "hall.case" } else { "hall.my_application" }),
+        name: pick(ctx, &app.service_name_zh, &app.service_name_en).to_string(),
+        status: phase_text(lang, app.status).to_string(),
+        form_rows: rows,
+        steps: steps(ctx, &app),
+        staff,
+        can_withdraw: !staff && app.actions.iter().any(|a| a == "withdraw"),
+        can_rate: !staff && app.actions.iter().any(|a| a == "rate"),
+        actions: if staff {
+            app.actions
+                .iter()
+                .map(|a| {
+                    let label = text(lang, &format!("step.{a}"));
+                    (a.clone(), if label.is_empty() { a.clone() } else { label.to_string() })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        notice,
+        app,
+    };
+    ctx.page(StatusCode::OK, &page)
+}
+
+async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.services.my_application(&s.principal, &id, Utc::now()).await {
+        Ok(app) => application_page(&state, &ctx, app, false, None).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.services.withdraw(&s.principal, &id, Utc::now()).await {
+        Ok(app) => Redirect::to(&format!("/applications/{}", app.id)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RateForm {
+    #[serde(default)]
+    score: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn rate(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<RateForm>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let score = form.score.trim().parse::<i64>().unwrap_or(0);
+    let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
+    match state.services.rate(&s.principal, &id, score, comment, Utc::now()).await {
+        Ok(()) => Redirect::to(&format!("/applications/{id}")).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+// --- staff ---------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    l: Layout,
+    counts: crate::services::InboxCounts,
+    items: Vec<(InboxItem, String, String, &'static str)>,
+    due: String,
+}
+
+#[derive(Deserialize, Default)]
+struct InboxQuery {
+    #[serde(default)]
+    due: String,
+}
+
+async fn inbox(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<InboxQuery>) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let filter = crate::services::InboxFilter {
+        due: crate::services::DueState::parse(&q.due),
+        ..crate::services::InboxFilter::default()
+    };
+    match state.services.inbox(&cap, &filter, Utc::now()).await {
+        Ok(inbox) => {
+            let lang = ctx.prefs.lang;
+            let items = inbox
+                .items
+                .into_iter()
+                .map(|i| {
+                    let name = pick(&ctx, &i.service_name_zh, &i.service_name_en).to_string();
+                    let status = phase_text(lang, i.status).to_string();
+                    let due = match i.due {
+                        crate::services::DueState::OnTime => text(lang, "hall.due_on_time"),
+                        crate::services::DueState::DueSoon => text(lang, "hall.due_soon"),
+                        crate::services::DueState::Overdue => text(lang, "hall.due_overdue"),
+                    };
+                    (i, name, status, due)
+                })
+                .collect();
+            ctx.page(
+                StatusCode::OK,
+                &InboxPage { l: ctx.layout("hall.inbox"), counts: inbox.counts, items, due: q.due },
+            )
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn case_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match state.services.case_for_staff(&cap, &id, Utc::now()).await {
+        Ok(app) => application_page(&state, &ctx, app, true, None).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ActForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn act(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<ActForm>,
+) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
+    match state.services.act(&cap, &id, &form.action, comment, Utc::now()).await {
+        Ok(app) => {
+            let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
+            application_page(&state, &ctx, app, true, notice).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+// --- certificates --------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "certificate.html")]
+struct VerifyPage {
+    l: Layout,
+    c: CertificateCheck,
+    name: String,
+    qr_svg: String,
+    url: String,
+}
+
+async fn verify(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> Response {
+    match state.services.verify_certificate(&id, Utc::now()).await {
+        Ok(c) => {
+            let url = format!("/verify/{}", c.id);
+            let qr_svg = qrcode::QrCode::new(url.as_bytes())
+                .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).build())
+                .unwrap_or_default();
+            let name = pick(&ctx, &c.name_zh, &c.name_en).to_string();
+            ctx.page(StatusCode::OK, &VerifyPage { l: ctx.layout("hall.verify"), c, name, qr_svg, url })
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
