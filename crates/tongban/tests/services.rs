@@ -442,6 +442,10 @@ async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
     let note =
         s.notifications(&citizen, now).await.unwrap().into_iter().find(|n| n.text_zh.contains("确认码")).unwrap();
     let code: String = note.text_zh.chars().filter(char::is_ascii_digit).take(6).collect();
+    // A form with mistakes does not use the code up: nothing of that attempt is kept.
+    let bad =
+        s.submit_assisted(&assist, ID_A, "TSMZ0001", json!({"amount": 0}), Confirmation::Code(code.clone()), now).await;
+    assert!(matches!(bad, Err(Error::Form(_))));
     let app =
         s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code.clone()), now).await.unwrap();
     assert!(app.assisted);

@@ -114,6 +114,11 @@ pub async fn insert_department(
     Ok(())
 }
 
+pub async fn department_name(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await?;
+    row.map(|r| r.try_get("name")).transpose()
+}
+
 /// The department of `kind` nearest to a region: in it, or in the closest region above.
 pub async fn nearest_department(
     c: &mut AnyConnection,

@@ -1640,6 +1640,18 @@ impl Identity {
         })
     }
 
+    /// An account's display name (for case pages and certificates).
+    pub async fn display_name(&self, account_id: &str) -> Result<String, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::account(&mut c, account_id).await?.ok_or(Error::NotFound("account"))?.display_name)
+    }
+
+    /// A department's name by id.
+    pub async fn department_name(&self, department_id: &str) -> Result<Option<String>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::department_name(&mut c, department_id).await?)
+    }
+
     /// A staff member's department and role codes (for handing work to a colleague).
     pub async fn staff_post(&self, account_id: &str) -> Result<Option<(Option<String>, Vec<String>)>, Error> {
         let mut c = self.conn().await?;

@@ -324,7 +324,16 @@ struct NewCase<'a> {
     bundle: Option<(&'a BundleSpec, &'a [PublishedService])>,
     data: Value,
     documents: &'a [String],
-    assisted_by: Option<(&'a str, &'a str, &'a str)>,
+    assisted_by: Option<Assist<'a>>,
+}
+
+/// Who submitted for the applicant, and how the applicant confirmed.
+struct Assist<'a> {
+    staff_id: &'a str,
+    staff_name: &'a str,
+    confirmed_by: &'a str,
+    /// The hash of the code they were sent; used up in the submitting transaction.
+    code: Option<String>,
 }
 
 impl Services {
@@ -458,18 +467,9 @@ impl Services {
         let (account_id, facts) = self.assisted_person(cap, id_number, now).await?;
         let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
         let mut tx = self.inner.db.begin().await?;
-        sqlx::query("DELETE FROM assist_codes WHERE account_id = $1 AND staff_id = $2")
-            .bind(&account_id)
-            .bind(cap.account_id())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO assist_codes (account_id, staff_id, code_hash, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&account_id)
-            .bind(cap.account_id())
-            .bind(crate::secrets::sha256_hex(&code))
-            .bind(millis(now) + ASSIST_CODE_MINUTES * 60_000)
-            .execute(&mut *tx)
-            .await?;
+        let hash = crate::secrets::sha256_hex(&code);
+        let expires = millis(now) + ASSIST_CODE_MINUTES * 60_000;
+        repo::replace_assist_code(&mut tx, &account_id, cap.account_id(), &hash, expires).await?;
         let text_zh = format!(
             "【通办】窗口工作人员正在为您代办事项，确认码 {code}，{ASSIST_CODE_MINUTES} 分钟内有效。如非本人在场，请勿告知。"
         );
@@ -521,28 +521,12 @@ impl Services {
         confirmation: Confirmation,
         now: DateTime<Utc>,
     ) -> Result<ApplicationView, Error> {
-        let (account_id, facts) = self.assisted_person(cap, id_number, now).await?;
+        let (_, facts) = self.assisted_person(cap, id_number, now).await?;
         let service = self.service(service).await?;
         Self::check_audience(&service, facts.kind)?;
-        let confirmed_by = match confirmation {
-            Confirmation::Signature => "signature",
-            Confirmation::Code(code) => {
-                let mut tx = self.inner.db.begin().await?;
-                let deleted = sqlx::query(
-                    "DELETE FROM assist_codes WHERE account_id = $1 AND staff_id = $2 AND code_hash = $3 AND expires_at > $4",
-                )
-                .bind(&account_id)
-                .bind(cap.account_id())
-                .bind(crate::secrets::sha256_hex(code.trim()))
-                .bind(millis(now))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                if deleted.rows_affected() != 1 {
-                    return Err(Error::conflict("invalid_code", "the confirmation code is wrong or has expired"));
-                }
-                "mobile_code"
-            }
+        let (confirmed_by, code) = match confirmation {
+            Confirmation::Signature => ("signature", None),
+            Confirmation::Code(code) => ("mobile_code", Some(crate::secrets::sha256_hex(code.trim()))),
         };
         let id = self
             .create(
@@ -552,7 +536,12 @@ impl Services {
                     bundle: None,
                     data,
                     documents: &[],
-                    assisted_by: Some((cap.account_id(), cap.username(), confirmed_by)),
+                    assisted_by: Some(Assist {
+                        staff_id: cap.account_id(),
+                        staff_name: cap.username(),
+                        confirmed_by,
+                        code,
+                    }),
                 },
                 now,
             )
@@ -605,6 +594,11 @@ impl Services {
         let (plain, sensitive) = form.split_sensitive(&data);
         let id = new_id();
         let mut tx = self.inner.db.begin().await?;
+        if let Some(Assist { staff_id, code: Some(hash), .. }) = &assisted_by
+            && !repo::consume_assist_code(&mut tx, &facts.account_id, staff_id, hash, millis(now)).await?
+        {
+            return Err(Error::conflict("invalid_code", "the confirmation code is wrong or has expired"));
+        }
         let day = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(|| internal("tz"))?);
         let day = day.format("%Y%m%d").to_string();
         let n = repo::next_number(&mut tx, &day).await?;
@@ -622,8 +616,8 @@ impl Services {
             service_version: i64::from(service.version),
             bundle_code: bundle.map(|(b, _)| b.code.clone()),
             applicant_id: facts.account_id.clone(),
-            assisted_by: assisted_by.map(|(a, _, _)| a.to_string()),
-            confirmed_by: assisted_by.map(|(_, _, c)| c.to_string()),
+            assisted_by: assisted_by.as_ref().map(|a| a.staff_id.to_string()),
+            confirmed_by: assisted_by.as_ref().map(|a| a.confirmed_by.to_string()),
             department_id: department.id.clone(),
             region_path: region.path.clone(),
             status: phase.as_str().into(),
@@ -641,8 +635,8 @@ impl Services {
             created_at: millis(now),
             updated_at: millis(now),
         };
-        let (actor_id, actor_name) = match assisted_by {
-            Some((staff, name, _)) => (staff.to_string(), format!("{name}（帮办）")),
+        let (actor_id, actor_name) = match &assisted_by {
+            Some(a) => (a.staff_id.to_string(), format!("{}（帮办）", a.staff_name)),
             None => (facts.account_id.clone(), facts.display_name.clone()),
         };
         // The submission itself is the first row of the history.
@@ -655,7 +649,7 @@ impl Services {
                 actor: actor_name.clone(),
                 comment: None,
                 at: now,
-                explanation: assisted_by.map(|(_, _, c)| format!("confirmed by {c}")),
+                explanation: assisted_by.as_ref().map(|a| format!("confirmed by {}", a.confirmed_by)),
             },
         );
         row.case_body = case_body(&case)?;
@@ -1040,13 +1034,8 @@ impl Services {
         let mut tx = self.inner.db.begin().await?;
         let row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
         cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
-        let involved: bool =
-            sqlx::query("SELECT 1 FROM tasks WHERE application_id = $1 AND department_id = $2 LIMIT 1")
-                .bind(&row.id)
-                .bind(cap.department_id().unwrap_or_default())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+        let department = cap.department_id().unwrap_or_default();
+        let involved = repo::department_involved(&mut tx, &row.id, department).await?;
         if !involved && Some(row.department_id.as_str()) != cap.department_id() {
             return Err(Denial::OutsideJurisdiction.into());
         }
@@ -1103,15 +1092,8 @@ impl Services {
                 }
             }
         };
-        let applicant: String = sqlx::query_scalar("SELECT display_name FROM accounts WHERE id = $1")
-            .bind(&row.applicant_id)
-            .fetch_one(&mut *c)
-            .await?;
-        let certificates: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM certificates WHERE application_id = $1 ORDER BY issued_at")
-                .bind(&row.id)
-                .fetch_all(&mut *c)
-                .await?;
+        let applicant = self.inner.identity.display_name(&row.applicant_id).await?;
+        let certificates = repo::certificate_ids_of_application(&mut c, &row.id).await?;
         let rating = repo::rating(&mut c, &row.id).await?.map(|r| RatingView {
             score: r.score,
             comment: r.comment,

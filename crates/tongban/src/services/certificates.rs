@@ -114,10 +114,7 @@ impl Services {
             }
             None => members.push(self.service_version(tx, &row.service_id, row.service_version).await?),
         }
-        let holder: String = sqlx::query_scalar("SELECT display_name FROM accounts WHERE id = $1")
-            .bind(&row.applicant_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let holder = self.inner.identity.display_name(&row.applicant_id).await?;
         for m in members {
             let Some(spec) = &m.spec.certificate else { continue };
             let fields: BTreeMap<String, Value> =
@@ -220,10 +217,7 @@ impl Services {
         let doc: CertificateDocument = serde_json::from_str(&r.body).map_err(internal)?;
         let key = self.department_key(&r.department_id).verifying_key();
         let signature_valid = verify_signature(&key, &r.body, &r.signature);
-        let issuer: Option<String> = sqlx::query_scalar("SELECT name FROM departments WHERE id = $1")
-            .bind(&r.department_id)
-            .fetch_optional(&mut *c)
-            .await?;
+        let issuer = self.inner.identity.department_name(&r.department_id).await?;
         let expired = r.valid_until.is_some_and(|v| v < millis(now));
         let revoked = r.revoked_at.is_some();
         Ok(CertificateCheck {

@@ -885,3 +885,71 @@ pub async fn documents_of(c: &mut AnyConnection, application_id: &str) -> Result
         })
         .collect()
 }
+
+/// Replaces the pending window confirmation code one clerk sent one citizen.
+pub async fn replace_assist_code(
+    c: &mut AnyConnection,
+    account_id: &str,
+    staff_id: &str,
+    code_hash: &str,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM assist_codes WHERE account_id = $1 AND staff_id = $2")
+        .bind(account_id)
+        .bind(staff_id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO assist_codes (account_id, staff_id, code_hash, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(account_id)
+        .bind(staff_id)
+        .bind(code_hash)
+        .bind(expires_at)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Uses up a confirmation code: true when it was the live one.
+pub async fn consume_assist_code(
+    c: &mut AnyConnection,
+    account_id: &str,
+    staff_id: &str,
+    code_hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM assist_codes WHERE account_id = $1 AND staff_id = $2 AND code_hash = $3 AND expires_at > $4",
+    )
+    .bind(account_id)
+    .bind(staff_id)
+    .bind(code_hash)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether a department has (or had) work on a case.
+pub async fn department_involved(
+    c: &mut AnyConnection,
+    application_id: &str,
+    department_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 AS one FROM tasks WHERE application_id = $1 AND department_id = $2 LIMIT 1")
+        .bind(application_id)
+        .bind(department_id)
+        .fetch_optional(c)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn certificate_ids_of_application(
+    c: &mut AnyConnection,
+    application_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id FROM certificates WHERE application_id = $1 ORDER BY issued_at")
+        .bind(application_id)
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
