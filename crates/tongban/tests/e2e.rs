@@ -145,6 +145,18 @@ impl Server {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// A token for the demo resident (no second factor).
+    async fn citizen_token(&self) -> String {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({"username": "citizen.demo", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+    }
+
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         let r = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();
         let status = r.status();
@@ -331,14 +343,7 @@ async fn clerk_is_denied_another_districts_record(backend: Backend) {
     assert!(sign_ins.as_array().unwrap().len() >= 3);
 
     // The resident whose record the clerk read sees it in 我的数据, and can export it.
-    let r = s
-        .client
-        .post(s.url("/api/v1/auth/token"))
-        .json(&json!({"username": "citizen.demo", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let citizen = r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string();
+    let citizen = s.citizen_token().await;
     let (status, me) = s.get("/api/v1/me", &citizen).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = s.get(&format!("/api/v1/residents/{}", me["id"].as_str().unwrap()), &mingyue).await;
@@ -958,16 +963,7 @@ async fn form_tokens_are_bound_to_the_session(backend: Backend) {
 /// and the pages, as a resident and two members of staff.
 async fn applicant_and_staff_journey(backend: Backend) {
     let s = Server::start(backend, &[]).await;
-    let citizen = {
-        let r = s
-            .client
-            .post(s.url("/api/v1/auth/token"))
-            .json(&json!({"username": "citizen.demo", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
-    };
+    let citizen = s.citizen_token().await;
     let (status, found) = s.get("/api/v1/services?q=%E4%B8%B4%E6%97%B6%E6%95%91%E5%8A%A9", &citizen).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(found[0]["code"], "YLMZ0005", "{found}");

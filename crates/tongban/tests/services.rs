@@ -278,7 +278,7 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     ));
     let back = s.act(&handle(&clerk), &app.id, "request_supplement", Some("请补充收入证明"), now).await.unwrap();
     assert_eq!(back.status, Phase::Supplement);
-    let mine = s.my_application(&citizen, &app.number, now).await.unwrap();
+    let mine = s.my_application(&citizen, &app.number).await.unwrap();
     assert_eq!(mine.supplement_note.as_deref(), Some("请补充收入证明"));
     assert!(mine.actions.contains(&"resubmit".to_string()));
     let bad = s.resubmit(&citizen, &app.id, json!({"amount": 99999, "agree": true}), now).await;
@@ -313,12 +313,25 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     assert_eq!(check.holder, "王*");
     let held = s.my_certificates(&citizen, now).await.unwrap();
     assert_eq!(held[0].fields["amount"], json!(800));
-    // Its fields prefill later forms.
+    // Its fields prefill later forms while it is valid.
+    let uses_it = tongban::services::forms::Form::compile(json!({
+        "type": "object",
+        "properties": {"granted": {"type": "integer", "title": "已获救助", "x-prefill": "certificate:assistance_decision.amount"}}
+    }))
+    .unwrap();
+    let prefill = s.prefill(&citizen, &uses_it, now).await.unwrap();
+    assert_eq!(prefill.values["granted"], json!(800));
+    assert_eq!(prefill.sources["granted"], "certificate:assistance_decision.amount");
+    // It expires after its validity.
     let later = s.verify_certificate(&done.certificates[0], now + Duration::days(400)).await.unwrap();
     assert!(later.expired && !later.valid);
     let revoke = approver.authorize::<CertificateRevoke>().unwrap();
     s.revoke_certificate(&revoke, &done.certificates[0], "发现虚假材料", now).await.unwrap();
     assert!(s.verify_certificate(&done.certificates[0], now).await.unwrap().revoked);
+    assert!(
+        s.prefill(&citizen, &uses_it, now).await.unwrap().values.is_empty(),
+        "a revoked certificate prefills nothing"
+    );
 
     // Every change reached the applicant.
     let notes = s.notifications(&citizen, now).await.unwrap();
@@ -335,13 +348,13 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
     assert_eq!(inbox.items.iter().filter(|i| i.kind == "rectification").count(), 1);
     s.answer_rating(&handle(&clerk), &app.id, "已优化窗口排班，感谢监督", now).await.unwrap();
-    let rated = s.my_application(&citizen, &app.id, now).await.unwrap();
+    let rated = s.my_application(&citizen, &app.id).await.unwrap();
     assert_eq!(rated.rating.unwrap().reply.as_deref(), Some("已优化窗口排班，感谢监督"));
     assert!(s.notifications(&citizen, now).await.unwrap().iter().any(|n| n.text_zh.contains("整改答复")));
 
     // Someone else's case number is simply not found.
     let stranger = h.principal("citizen.b").await;
-    assert!(matches!(s.my_application(&stranger, &app.number, now).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.my_application(&stranger, &app.number).await, Err(Error::NotFound(_))));
     assert!(matches!(s.withdraw(&stranger, &app.id, now).await, Err(Error::NotFound(_))));
 }
 
@@ -428,6 +441,26 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     ));
 }
 
+async fn withdrawing_in_review_tells_the_applicant_once(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let citizen = h.principal("citizen.a").await;
+    let clerk = h.principal("clerk.mingyue").await;
+    let now = t0();
+    let app = s.submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    s.act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+    s.notifications(&citizen, now).await.unwrap();
+    let gone = s.withdraw(&citizen, &app.id, now).await.unwrap();
+    assert_eq!(gone.status, Phase::Withdrawn);
+    assert_eq!(gone.timeline.last().unwrap().action, "withdraw");
+    let unread: Vec<String> =
+        s.notifications(&citizen, now).await.unwrap().into_iter().filter(|n| !n.read).map(|n| n.text_zh).collect();
+    assert_eq!(unread.len(), 1, "{unread:?}");
+    assert!(unread[0].contains("已撤回"), "{unread:?}");
+    let approver = h.principal("approver.mingyue").await;
+    assert_eq!(s.inbox(&handle(&approver), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+}
+
 async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
     let h = hall(t).await;
     let s = &h.services;
@@ -498,6 +531,7 @@ on_both_databases!(
     a_bundle_goes_to_both_departments_and_stops_at_a_rejection,
     automatic_actions_explain_themselves,
     overdue_tasks_escalate_and_withdrawal_cancels_them,
+    withdrawing_in_review_tells_the_applicant_once,
     assisted_submission_needs_the_citizens_confirmation,
     bad_input_is_refused_without_half_written_cases,
 );

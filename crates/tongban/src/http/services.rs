@@ -238,7 +238,7 @@ async fn my_application(
     Caller(p): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    Ok(Json(state.services.my_application(&p, &id, Utc::now()).await?))
+    Ok(Json(state.services.my_application(&p, &id).await?))
 }
 
 /// Withdraw before a decision.

@@ -246,6 +246,26 @@ fn handling_region(path: &str, level: Level) -> String {
     format!("/{kept}/")
 }
 
+/// The state a withdrawn case is in. Any case may be withdrawn before a decision, so it is
+/// not part of each definition.
+const WITHDRAWN: &str = "withdrawn";
+
+/// The phase people see while a case is in `state`.
+fn phase_of(def: &Definition, state: &str) -> Phase {
+    if state == WITHDRAWN {
+        return Phase::Withdrawn;
+    }
+    def.state(state).map(|s| s.phase).unwrap_or_default()
+}
+
+/// An `audit` ledger entry for a successful action by an account.
+fn audit_entry(action: &str, actor_id: &str, actor_name: &str, now: DateTime<Utc>) -> ledger::Entry {
+    let mut entry = ledger::Entry::new(action, "success", now);
+    entry.actor = Some(actor_id.into());
+    entry.actor_name = Some(clip(actor_name, 64));
+    entry
+}
+
 fn clip(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
@@ -382,7 +402,7 @@ impl Services {
         let id = self
             .create(NewCase { facts: &facts, service: &service, bundle: None, data, documents, assisted_by: None }, now)
             .await?;
-        self.view(&id, Viewer::Applicant, now).await
+        self.view(&id, Viewer::Applicant).await
     }
 
     /// Submits a bundle (一件事一次办): one form, one case, every member department at once.
@@ -414,7 +434,7 @@ impl Services {
                 now,
             )
             .await?;
-        self.view(&id, Viewer::Applicant, now).await
+        self.view(&id, Viewer::Applicant).await
     }
 
     /// The combined form of a bundle.
@@ -478,9 +498,7 @@ impl Services {
              {ASSIST_CODE_MINUTES} minutes. Do not share it unless you are there."
         );
         repo::insert_notification(&mut tx, &account_id, None, &text_zh, &text_en, millis(now)).await?;
-        let mut entry = ledger::Entry::new("assist_code_sent", "success", now);
-        entry.actor = Some(cap.account_id().into());
-        entry.actor_name = Some(cap.username().into());
+        let mut entry = audit_entry("assist_code_sent", cap.account_id(), cap.username(), now);
         entry.subject = Some(account_id.clone());
         entry.jurisdiction = facts.region.as_ref().map(|r| r.path.clone());
         entry.purpose = Some("帮办代办 assisted submission".into());
@@ -546,20 +564,19 @@ impl Services {
                 now,
             )
             .await?;
-        self.view(&id, Viewer::Applicant, now).await
+        self.view(&id, Viewer::Applicant).await
     }
 
     async fn create(&self, n: NewCase<'_>, now: DateTime<Utc>) -> Result<String, Error> {
         let NewCase { facts, service, bundle, mut data, documents, assisted_by } = n;
         let (form, def) = match bundle {
-            Some((b, members)) => {
+            Some((b, _)) => {
                 let (_, form) = self.bundle_form(&b.code).await?;
                 let mut c = self.conn().await?;
                 let code = format!("bundle-{}", b.code);
                 let (version, _) =
                     repo::workflow_latest(&mut c, &code).await?.ok_or(Error::NotFound("bundle workflow"))?;
                 drop(c);
-                let _ = members;
                 (form, self.definition(&code, version).await?)
             }
             None => (
@@ -608,7 +625,7 @@ impl Services {
             let text = serde_json::to_string(&sensitive).map_err(internal)?;
             Some(self.inner.identity.protector().seal_in(&mut tx, &text, &form_context(&id)).await.map_err(internal)?)
         };
-        let phase = def.state(&case.state).map(|s| s.phase).unwrap_or_default();
+        let phase = phase_of(&def, &case.state);
         let mut row = repo::ApplicationRow {
             id: id.clone(),
             number: format!("YL-{day}-{n:06}"),
@@ -679,7 +696,7 @@ impl Services {
         let mut seq = repo::history_len(tx, &row.id).await?;
         let mut approved_now = false;
         for t in case.history.drain(..) {
-            let to_phase = def.state(&t.to).map(|s| s.phase);
+            let to_phase = Some(phase_of(def, &t.to));
             approved_now |= to_phase == Some(Phase::Approved);
             let mut entry = ledger::Entry::new(&format!("application_{}", clip(&t.action, 40)), "success", now);
             entry.actor = Some(if t.actor == "system" { "system".into() } else { actor_id.into() });
@@ -719,7 +736,7 @@ impl Services {
         if state_changed {
             self.open_tasks(tx, row, case, def).await?;
         }
-        let phase = def.state(&case.state).map(|s| s.phase).unwrap_or_default();
+        let phase = phase_of(def, &case.state);
         row.status = phase.as_str().into();
         row.state = case.state.clone();
         row.case_body = case_body(case)?;
@@ -810,6 +827,16 @@ impl Services {
         Ok(Value::Object(values))
     }
 
+    /// What a case is called: its bundle's name, or its service's.
+    async fn case_name(&self, row: &repo::ApplicationRow, service: &PublishedService) -> (String, String) {
+        if let Some(code) = &row.bundle_code
+            && let Ok(b) = self.bundle(code).await
+        {
+            return (b.name_zh, b.name_en);
+        }
+        (service.spec.name_zh.clone(), service.spec.name_en.clone())
+    }
+
     async fn service_of(&self, row: &repo::ApplicationRow) -> Result<PublishedService, Error> {
         let mut c = self.conn().await?;
         self.service_version(&mut c, &row.service_id, row.service_version).await
@@ -885,7 +912,7 @@ impl Services {
             return Err(Error::conflict("case_changed", "someone else changed this case meanwhile; reload it"));
         }
         tx.commit().await?;
-        self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }, now).await
+        self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }).await
     }
 
     /// The applicant answers a supplement request: corrected form values, and the case goes
@@ -942,7 +969,7 @@ impl Services {
             return Err(Error::conflict("case_changed", "the case changed meanwhile; reload it"));
         }
         tx.commit().await?;
-        self.view(&row.id, Viewer::Applicant, now).await
+        self.view(&row.id, Viewer::Applicant).await
     }
 
     /// The applicant withdraws before a decision.
@@ -960,13 +987,13 @@ impl Services {
         case.history.push(super::workflow::Transition {
             action: "withdraw".into(),
             from: from.clone(),
-            to: "withdrawn".into(),
+            to: WITHDRAWN.into(),
             actor: me.display_name.clone(),
             comment: None,
             at: now,
             explanation: None,
         });
-        case.state = "withdrawn".into();
+        case.state = WITHDRAWN.into();
         case.branches.clear();
         for t in repo::open_tasks_of(&mut tx, &row.id).await? {
             repo::close_task(&mut tx, &t.id, "cancelled", millis(now)).await?;
@@ -974,16 +1001,11 @@ impl Services {
         let data = Value::Null;
         let change = Change { def: &def, service: &service, data: &data, actor_id: &me.account_id, now };
         self.record_change(&mut tx, &mut row, &mut case, Some((&from, phase)), &change).await?;
-        // "withdrawn" is outside every definition: its phase is set here.
-        row.status = Phase::Withdrawn.as_str().into();
-        let text_zh = format!("您的申请 {} 已撤回。", row.number);
-        let text_en = format!("Your application {} is withdrawn.", row.number);
-        repo::insert_notification(&mut tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;
         if !repo::update_application(&mut tx, &row).await? {
             return Err(Error::conflict("case_changed", "the case changed meanwhile; reload it"));
         }
         tx.commit().await?;
-        self.view(&row.id, Viewer::Applicant, now).await
+        self.view(&row.id, Viewer::Applicant).await
     }
 
     /// The caller's applications, newest first.
@@ -993,13 +1015,7 @@ impl Services {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let s = self.service_version(&mut c, &r.service_id, r.service_version).await?;
-            let (zh, en) = match &r.bundle_code {
-                Some(code) => match self.bundle(code).await {
-                    Ok(b) => (b.name_zh, b.name_en),
-                    Err(_) => (s.spec.name_zh.clone(), s.spec.name_en.clone()),
-                },
-                None => (s.spec.name_zh.clone(), s.spec.name_en.clone()),
-            };
+            let (zh, en) = self.case_name(&r, &s).await;
             out.push(ApplicationSummary {
                 id: r.id,
                 number: r.number,
@@ -1016,11 +1032,11 @@ impl Services {
     }
 
     /// One of the caller's applications.
-    pub async fn my_application(&self, me: &Principal, id: &str, now: DateTime<Utc>) -> Result<ApplicationView, Error> {
+    pub async fn my_application(&self, me: &Principal, id: &str) -> Result<ApplicationView, Error> {
         let mut c = self.conn().await?;
         let row = own_application(&mut c, id, &me.account_id).await?;
         drop(c);
-        self.view(&row.id, Viewer::Applicant, now).await
+        self.view(&row.id, Viewer::Applicant).await
     }
 
     /// A case as staff see it: values opened for handling it, with an audit entry naming the
@@ -1039,19 +1055,17 @@ impl Services {
         if !involved && Some(row.department_id.as_str()) != cap.department_id() {
             return Err(Denial::OutsideJurisdiction.into());
         }
-        let mut entry = ledger::Entry::new("application_read", "success", now);
-        entry.actor = Some(cap.account_id().into());
-        entry.actor_name = Some(cap.username().into());
+        let mut entry = audit_entry("application_read", cap.account_id(), cap.username(), now);
         entry.object = Some(format!("application:{}", row.number));
         entry.subject = Some(row.applicant_id.clone());
         entry.jurisdiction = Some(row.region_path.clone());
         entry.purpose = Some("审查办件 handling the application".into());
         ledger::append(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
-        self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }, now).await
+        self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }).await
     }
 
-    async fn view(&self, id: &str, viewer: Viewer<'_>, now: DateTime<Utc>) -> Result<ApplicationView, Error> {
+    async fn view(&self, id: &str, viewer: Viewer<'_>) -> Result<ApplicationView, Error> {
         let mut c = self.conn().await?;
         let row = repo::application(&mut c, id).await?.ok_or(Error::NotFound("application"))?;
         let service = self.service_version(&mut c, &row.service_id, row.service_version).await?;
@@ -1113,14 +1127,7 @@ impl Services {
                 material: d.material,
             })
             .collect();
-        let (name_zh, name_en) = match &row.bundle_code {
-            Some(code) => match self.bundle(code).await {
-                Ok(b) => (b.name_zh, b.name_en),
-                Err(_) => (service.spec.name_zh.clone(), service.spec.name_en.clone()),
-            },
-            None => (service.spec.name_zh.clone(), service.spec.name_en.clone()),
-        };
-        let _ = now;
+        let (name_zh, name_en) = self.case_name(&row, &service).await;
         Ok(ApplicationView {
             id: row.id,
             number: row.number,
@@ -1251,10 +1258,12 @@ impl Services {
             }
         };
         repo::assign_task(&mut tx, task_id, Some(&assignee)).await?;
-        let mut entry =
-            ledger::Entry::new(if to.is_some() { "task_transferred" } else { "task_claimed" }, "success", now);
-        entry.actor = Some(cap.account_id().into());
-        entry.actor_name = Some(cap.username().into());
+        let mut entry = audit_entry(
+            if to.is_some() { "task_transferred" } else { "task_claimed" },
+            cap.account_id(),
+            cap.username(),
+            now,
+        );
         entry.object = Some(format!("task:{task_id}"));
         entry.detail = Some(format!("assignee {assignee}"));
         entry.jurisdiction = Some(task.region_path.clone());
@@ -1372,9 +1381,7 @@ impl Services {
             )
             .await?;
         }
-        let mut entry = ledger::Entry::new("application_rated", "success", now);
-        entry.actor = Some(me.account_id.clone());
-        entry.actor_name = Some(me.username.clone());
+        let mut entry = audit_entry("application_rated", &me.account_id, &me.username, now);
         entry.object = Some(format!("application:{}", row.number));
         entry.detail = Some(format!("score {score}"));
         entry.jurisdiction = Some(row.region_path.clone());
@@ -1411,9 +1418,7 @@ impl Services {
         let text_zh = format!("您对办件 {} 的评价已收到整改答复：{}", row.number, clip(reply, 200));
         let text_en = format!("The department answered your rating of {}: {}", row.number, clip(reply, 200));
         repo::insert_notification(&mut tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;
-        let mut entry = ledger::Entry::new("rating_answered", "success", now);
-        entry.actor = Some(cap.account_id().into());
-        entry.actor_name = Some(cap.username().into());
+        let mut entry = audit_entry("rating_answered", cap.account_id(), cap.username(), now);
         entry.object = Some(format!("application:{}", row.number));
         entry.jurisdiction = Some(row.region_path.clone());
         ledger::append(&mut tx, Log::Audit, &entry).await?;

@@ -545,7 +545,7 @@ async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): P
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match state.services.my_application(&s.principal, &id, Utc::now()).await {
+    match state.services.my_application(&s.principal, &id).await {
         Ok(app) => application_page(&state, &ctx, app, false, None).await,
         Err(e) => ApiError::from(e).into_response(),
     }
