@@ -75,7 +75,31 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Test data of the standard APIs.
+    Fixtures {
+        #[command(subcommand)]
+        command: FixturesCommand,
+    },
 }
+
+#[derive(Subcommand, Debug)]
+enum FixturesCommand {
+    /// Load a building block's fixture data (safe while the server runs; loading again
+    /// changes nothing). `govstack-registration`: the services, eForms, application files and
+    /// tasks the GovStack Registration test suite expects.
+    Load {
+        /// Which fixtures: govstack-registration.
+        set: String,
+        /// Another fixture file of the same shape (default: the copy built in).
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+/// The GovStack Registration building block's test-data.json (Apache License 2.0).
+const GOVSTACK_REGISTRATION_FIXTURES: &str = include_str!("../fixtures/govstack-registration.json");
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
@@ -349,6 +373,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Fixtures { command: FixturesCommand::Load { set, file, serve } } => {
+            load_fixtures(&set, file.as_deref(), &serve.resolve()?).await
+        }
         Command::Backup { data, out } => {
             let data = data.resolve()?;
             let p = open_with_policy(&data, Default::default(), Default::default()).await?;
@@ -661,6 +688,52 @@ async fn run_timers(services: crate::services::Services) {
     }
 }
 
+fn services_of(
+    settings: &ServeSettings,
+    db: &Db,
+    identity: &Identity,
+    key: crate::secrets::MasterKey,
+) -> crate::services::Services {
+    crate::services::Services::new(
+        db.clone(),
+        identity.clone(),
+        key,
+        settings.calendar.clone(),
+        crate::services::UploadPolicy {
+            dir: settings.data.data_dir.join("documents"),
+            max_bytes: settings.body_limit,
+            scan_command: settings.upload_scan_command.clone(),
+        },
+    )
+}
+
+async fn load_fixtures(set: &str, file: Option<&std::path::Path>, settings: &ServeSettings) -> anyhow::Result<()> {
+    if set != "govstack-registration" {
+        anyhow::bail!("unknown fixture set {set:?}: govstack-registration");
+    }
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?,
+        None => GOVSTACK_REGISTRATION_FIXTURES.to_string(),
+    };
+    let fixtures: serde_json::Value = serde_json::from_str(&text)?;
+    let Platform { db, identity, key, .. } =
+        open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    let services = services_of(settings, &db, &identity, key);
+    let manage = identity::console_service_manage();
+    // Fixture services run the built-in workflows, which a clean install may not have yet.
+    for w in crate::demo::builtin_workflows() {
+        let def = crate::services::workflow::Definition::from_json(&w.to_string())?;
+        services.publish_workflow(&manage, def, Utc::now()).await?;
+    }
+    let counts = services.load_registration_fixtures(&manage, &fixtures, Utc::now()).await?;
+    println!(
+        "govstack-registration: {} services published; {} application files and {} tasks added",
+        counts.services, counts.applications, counts.tasks
+    );
+    db.close().await;
+    Ok(())
+}
+
 async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     if settings.demo && !settings.listen.ip().is_loopback() {
         anyhow::bail!(
@@ -671,17 +744,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     let Platform { db, identity, ledger, key } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
-    let services = crate::services::Services::new(
-        db.clone(),
-        identity.clone(),
-        key,
-        settings.calendar.clone(),
-        crate::services::UploadPolicy {
-            dir: settings.data.data_dir.join("documents"),
-            max_bytes: settings.body_limit,
-            scan_command: settings.upload_scan_command.clone(),
-        },
-    );
+    let services = services_of(&settings, &db, &identity, key);
     if settings.demo && identity.region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
         let summary = crate::demo::seed(&identity, Utc::now()).await?;
@@ -711,6 +774,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             for (username, role, region) in &catalog.staff {
                 println!("  {username:<22} {role:<17} {region}");
             }
+        }
+        let seeded = crate::demo::seed_applications(&identity, &services, Utc::now()).await?;
+        if seeded > 0 {
+            println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
         }
     }
     record_configuration(&db, &settings).await?;

@@ -4,6 +4,7 @@
 //! values are limited to the types the `Any` driver carries (text, integers, floats, bytes).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -43,6 +44,39 @@ impl Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite has one writer: writers queue here, in order and without holding a pooled
+    /// connection, instead of spinning in the busy handler with connections the readers need.
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction from [`Db::begin`]; derefs to its connection. Dropping it
+/// without committing rolls back.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +120,7 @@ impl Db {
             Backend::Postgres => pool_options,
         };
         let pool = pool_options.connect_with(options).await.map_err(DbError::Connect)?;
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, writer: Arc::new(tokio::sync::Mutex::new(())) })
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
@@ -100,10 +134,13 @@ impl Db {
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
     /// a deferred transaction that reads first would fail with SQLITE_BUSY when another
     /// connection commits before its first write.
-    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let writer = self.writer.clone().lock_owned().await;
+                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _writer: Some(writer) })
+            }
+            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _writer: None }),
         }
     }
 

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     FileTooLarge,
     UnsupportedFileType,
     UploadRejected,
+    InvalidMediatorClient,
+    FileMissing,
 }
 
 impl ErrorCode {
@@ -120,6 +122,8 @@ impl ErrorCode {
             ErrorCode::FileTooLarge => "file_too_large",
             ErrorCode::UnsupportedFileType => "unsupported_file_type",
             ErrorCode::UploadRejected => "upload_rejected",
+            ErrorCode::InvalidMediatorClient => "invalid_mediator_client",
+            ErrorCode::FileMissing => "file_missing",
         }
     }
 
@@ -198,6 +202,8 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::FileTooLarge,
     ErrorCode::UnsupportedFileType,
     ErrorCode::UploadRejected,
+    ErrorCode::InvalidMediatorClient,
+    ErrorCode::FileMissing,
 ];
 
 /// The body of every error response.

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 mod extract;
+mod govstack;
 mod i18n;
 mod ledger;
 pub mod metrics;
@@ -63,6 +64,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
     Router::new()
         .merge(api_router)
         .merge(web::router())
+        .nest("/govstack/registration", govstack::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(metrics::render))

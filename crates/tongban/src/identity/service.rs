@@ -705,6 +705,14 @@ impl Identity {
         Ok(BrowserSignIn { token, awaiting_code: false })
     }
 
+    /// An account's principal without signing in: for seeding demo data from the console,
+    /// never reachable from a request.
+    pub async fn console_principal(&self, username: &str) -> Result<Principal, Error> {
+        let mut c = self.conn().await?;
+        let id = repo::account_id_by_username(&mut c, username).await?.ok_or(Error::NotFound("account"))?;
+        Ok(self.principal(&mut c, &id).await?.0)
+    }
+
     async fn principal(&self, c: &mut AnyConnection, account_id: &str) -> Result<(Principal, repo::AccountRow), Error> {
         let account = repo::account(c, account_id).await?.ok_or(Error::Unauthenticated)?;
         let roles = repo::roles_of(c, account_id).await?;

@@ -159,18 +159,26 @@ pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
 /// a plain connection) and returns its index. Completed 256-entry subtrees get their hash
 /// stored for the upper tile levels.
 pub async fn append(c: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u64, sqlx::Error> {
+    let mut tx = c.begin().await?;
+    let idx = append_in(&mut tx, log, entry).await?;
+    tx.commit().await?;
+    Ok(idx)
+}
+
+/// [`append`] for a caller that already holds a write transaction ([`crate::db::Db::begin`]):
+/// no savepoint, two statements fewer on hot paths such as submitting an application.
+pub async fn append_in(tx: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u64, sqlx::Error> {
     let bytes = entry.canonical();
     // Entry bundles length-prefix each entry with 16 bits; nothing legitimate comes close.
     if bytes.len() > MAX_ENTRY_BYTES {
         return Err(sqlx::Error::Protocol(format!("a ledger entry of {} bytes is too large", bytes.len())));
     }
-    let mut tx = c.begin().await?;
     let name = log.as_str();
-    let idx = store::next_index(&mut tx, name).await?;
+    let idx = store::next_index(tx, name).await?;
     let leaf = merkle::leaf_hash(&bytes);
     let at = DateTime::parse_from_rfc3339(&entry.at).map(|t| millis(t.with_timezone(&Utc))).unwrap_or(0);
     store::insert_entry(
-        &mut tx,
+        tx,
         &store::EntryRow {
             log: name,
             idx,
@@ -188,11 +196,10 @@ pub async fn append(c: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u6
     while completed % 256 == 0 {
         completed /= 256;
         let index = completed - 1;
-        let children = store::level_hashes(&mut tx, name, level - 1, index * 256, 256).await?;
-        store::insert_level_hash(&mut tx, name, level, index, &fold(&children)).await?;
+        let children = store::level_hashes(tx, name, level - 1, index * 256, 256).await?;
+        store::insert_level_hash(tx, name, level, index, &fold(&children)).await?;
         level += 1;
     }
-    tx.commit().await?;
     Ok(idx)
 }
 

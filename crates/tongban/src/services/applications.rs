@@ -610,6 +610,13 @@ impl Services {
         }
         let (plain, sensitive) = form.split_sensitive(&data);
         let id = new_id();
+        // Sealed before the write transaction: it needs no lock, and SQLite has one writer.
+        let sealed = if sensitive.is_empty() {
+            None
+        } else {
+            let text = serde_json::to_string(&sensitive).map_err(internal)?;
+            Some(self.inner.identity.protector().seal(&text, &form_context(&id)).await.map_err(internal)?)
+        };
         let mut tx = self.inner.db.begin().await?;
         if let Some(Assist { staff_id, code: Some(hash), .. }) = &assisted_by
             && !repo::consume_assist_code(&mut tx, &facts.account_id, staff_id, hash, millis(now)).await?
@@ -619,12 +626,6 @@ impl Services {
         let day = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(|| internal("tz"))?);
         let day = day.format("%Y%m%d").to_string();
         let n = repo::next_number(&mut tx, &day).await?;
-        let sealed = if sensitive.is_empty() {
-            None
-        } else {
-            let text = serde_json::to_string(&sensitive).map_err(internal)?;
-            Some(self.inner.identity.protector().seal_in(&mut tx, &text, &form_context(&id)).await.map_err(internal)?)
-        };
         let phase = phase_of(&def, &case.state);
         let mut row = repo::ApplicationRow {
             id: id.clone(),
@@ -693,7 +694,8 @@ impl Services {
         ctx: &Change<'_>,
     ) -> Result<(), Error> {
         let Change { def, service, data, actor_id, now } = *ctx;
-        let mut seq = repo::history_len(tx, &row.id).await?;
+        // A new case has no history and no tasks yet: two reads fewer on the submission path.
+        let mut seq = if before.is_some() { repo::history_len(tx, &row.id).await? } else { 0 };
         let mut approved_now = false;
         for t in case.history.drain(..) {
             let to_phase = Some(phase_of(def, &t.to));
@@ -705,7 +707,7 @@ impl Services {
             entry.subject = Some(row.applicant_id.clone());
             entry.jurisdiction = Some(row.region_path.clone());
             entry.detail = Some(clip(&format!("{} → {}", t.from, t.to), 200));
-            let index = ledger::append(tx, Log::Audit, &entry).await?;
+            let index = ledger::append_in(tx, Log::Audit, &entry).await?;
             seq += 1;
             repo::insert_history(
                 tx,
@@ -726,7 +728,7 @@ impl Services {
             .await?;
         }
         let state_changed = before.is_none_or(|(s, _)| s != case.state);
-        let open = repo::open_tasks_of(tx, &row.id).await?;
+        let open = if before.is_some() { repo::open_tasks_of(tx, &row.id).await? } else { Vec::new() };
         for t in open.iter().filter(|t| t.kind == "case") {
             let branch_decided = t.branch.as_ref().is_some_and(|b| case.branches.get(b) != Some(&Decision::Pending));
             if state_changed || branch_decided {

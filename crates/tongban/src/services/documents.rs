@@ -39,40 +39,14 @@ impl Services {
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<DocumentView, Error> {
-        let policy = &self.inner.uploads;
-        if bytes.is_empty() {
-            return Err(Error::invalid("file", "the file is empty"));
-        }
-        if bytes.len() > policy.max_bytes {
-            return Err(Error::conflict(
-                "file_too_large",
-                format!("files may be at most {} MiB", policy.max_bytes / (1024 * 1024)),
-            ));
-        }
+        self.check_upload_size(bytes)?;
         let content_type = sniff(bytes).ok_or_else(|| {
             Error::conflict(
                 "unsupported_file_type",
                 "upload a PDF, PNG or JPEG file (the content decides, not the name)",
             )
         })?;
-        let sha = hex::encode(Sha256::digest(bytes));
-        let dir = policy.dir.join(sha.get(..2).unwrap_or("00"));
-        tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
-        let path = dir.join(&sha);
-        if tokio::fs::metadata(&path).await.is_err() {
-            let staging = dir.join(format!(".{sha}.{}", new_id()));
-            tokio::fs::write(&staging, bytes).await.map_err(internal)?;
-            if let Some(command) = &policy.scan_command
-                && let Some((program, args)) = command.split_first()
-            {
-                let status = tokio::process::Command::new(program).args(args).arg(&staging).status().await;
-                if !status.is_ok_and(|s| s.success()) {
-                    let _ = tokio::fs::remove_file(&staging).await;
-                    return Err(Error::conflict("upload_rejected", "the file did not pass the security scan"));
-                }
-            }
-            tokio::fs::rename(&staging, &path).await.map_err(internal)?;
-        }
+        let sha = self.store_content(bytes).await?;
         let material = material.map(|m| m.trim().chars().take(100).collect::<String>()).filter(|m| !m.is_empty());
         let row = repo::DocumentRow {
             id: new_id(),
@@ -96,6 +70,47 @@ impl Services {
             sha256: row.sha256,
             material: row.material,
         })
+    }
+}
+
+impl Services {
+    pub(super) fn check_upload_size(&self, bytes: &[u8]) -> Result<(), Error> {
+        let policy = &self.inner.uploads;
+        if bytes.is_empty() {
+            return Err(Error::invalid("file", "the file is empty"));
+        }
+        if bytes.len() > policy.max_bytes {
+            return Err(Error::conflict(
+                "file_too_large",
+                format!("files may be at most {} MiB", policy.max_bytes / (1024 * 1024)),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keeps `bytes` under their SHA-256 in the content-addressed store, after the scan
+    /// command (if any) passed them; returns the hash.
+    pub(super) async fn store_content(&self, bytes: &[u8]) -> Result<String, Error> {
+        let policy = &self.inner.uploads;
+        let sha = hex::encode(Sha256::digest(bytes));
+        let dir = policy.dir.join(sha.get(..2).unwrap_or("00"));
+        tokio::fs::create_dir_all(&dir).await.map_err(internal)?;
+        let path = dir.join(&sha);
+        if tokio::fs::metadata(&path).await.is_err() {
+            let staging = dir.join(format!(".{sha}.{}", new_id()));
+            tokio::fs::write(&staging, bytes).await.map_err(internal)?;
+            if let Some(command) = &policy.scan_command
+                && let Some((program, args)) = command.split_first()
+            {
+                let status = tokio::process::Command::new(program).args(args).arg(&staging).status().await;
+                if !status.is_ok_and(|s| s.success()) {
+                    let _ = tokio::fs::remove_file(&staging).await;
+                    return Err(Error::conflict("upload_rejected", "the file did not pass the security scan"));
+                }
+            }
+            tokio::fs::rename(&staging, &path).await.map_err(internal)?;
+        }
+        Ok(sha)
     }
 }
 

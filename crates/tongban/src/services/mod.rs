@@ -10,6 +10,7 @@ pub mod catalog;
 mod certificates;
 mod documents;
 pub mod forms;
+mod registration;
 mod repo;
 pub mod workflow;
 
@@ -30,6 +31,7 @@ use calendar::WorkingCalendar;
 use catalog::{BundleSpec, SearchIndex, ServiceSpec, ServiceSummary};
 pub use certificates::*;
 use forms::{FieldError, Form};
+pub use registration::{FileSubmission, FixtureCounts, ListQuery, MediatorClient, StatisticsQuery};
 use workflow::{Definition, WorkflowError};
 
 /// Errors of the services module; each maps to one stable client code in the HTTP layer.
