@@ -619,6 +619,35 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
   expect(verdict.includes('有效') && !verdict.includes('无效'), `the certificate verifies, got ${JSON.stringify(verdict)}`);
 });
 
+check('booking: hall, day and time; calendar file; cancel; the window sees its day', async ({ page, context }) => {
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/services/YLGA0002');
+  await clickAndWait(page, page.locator('a.button[href$="/book"]'), 'book a time at a window');
+  await checkPage(page, 'booking: hall and day');
+  await page.locator('input[name="date"]').last().check();
+  await clickAndWait(page, page.locator('form[action$="/book"][method="get"] button[type=submit]'), 'show free times');
+  await checkPage(page, 'booking: free times');
+  const free = page.locator('#slots input[name="start"]:not([disabled])');
+  expect((await free.count()) > 0, `a working day two weeks ahead has free times (${await describePage(page)})`);
+  await free.first().check();
+  await clickAndWait(page, page.locator('form[action$="/book"][method="post"] button[type=submit]'), 'book');
+  expect(pathOf(page) === '/appointments', `after booking, expected /appointments, but ${await describePage(page)}`);
+  await checkPage(page, 'my appointments');
+  const ics = page.locator('#appointments a[href$="/ics"]');
+  expect((await ics.count()) === 1, 'the booking offers a calendar file');
+  const calendar = await page.request.get(await ics.first().getAttribute('href'));
+  expect((await calendar.text()).includes('BEGIN:VEVENT'), 'the calendar file holds the event');
+  await context.clearCookies();
+  await signIn(page, 'police.mingyue');
+  await goto(page, '/staff/appointments');
+  await checkPage(page, 'hall appointments');
+  await context.clearCookies();
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/appointments');
+  await clickAndWait(page, page.locator('#appointments form[action$="/cancel"] button'), 'cancel');
+  expect((await page.locator('#appointments a[href$="/ics"]').count()) === 0, 'a cancelled booking cannot be changed');
+});
+
 // ---------------------------------------------------------------------------
 // Main
 

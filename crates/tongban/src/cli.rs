@@ -685,6 +685,11 @@ async fn run_timers(services: crate::services::Services) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "task timers failed"),
         }
+        match services.record_no_shows(Utc::now()).await {
+            Ok(r) if r.recorded > 0 => tracing::info!(recorded = r.recorded, "appointment no-shows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "no-show pass failed"),
+        }
     }
 }
 
@@ -784,7 +789,13 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let timers = tokio::spawn(run_timers(services.clone()));
     let metrics = crate::http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
-    let monitor = tokio::spawn(monitor(db.clone(), ledger.clone(), settings.monitoring.clone(), settings.mail.clone()));
+    let monitor = tokio::spawn(monitor(
+        db.clone(),
+        ledger.clone(),
+        settings.monitoring.clone(),
+        settings.mail.clone(),
+        identity.clone(),
+    ));
     let backups = settings.backups.clone().map(|schedule| {
         let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
         let key = settings.data.master_key();
@@ -895,6 +906,7 @@ async fn monitor(
     ledger: Ledger,
     thresholds: crate::insight::security::Thresholds,
     mail: Option<crate::outbox::Mail>,
+    identity: Identity,
 ) {
     use crate::insight::security;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
@@ -904,7 +916,7 @@ async fn monitor(
         if let Err(e) = security::scan(&db, &thresholds, Utc::now()).await {
             tracing::warn!(error = %e, "security scan failed");
         }
-        if let Err(e) = crate::outbox::deliver(&db, mail.as_ref(), Utc::now()).await {
+        if let Err(e) = crate::outbox::deliver(&db, mail.as_ref(), &identity, Utc::now()).await {
             tracing::warn!(error = %e, "outbox delivery failed");
         }
         if last_verify.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(24 * 3600)) {

@@ -548,6 +548,9 @@ pub async fn publish_catalog(
     for s in &catalog.services {
         services.publish_service(&manage, None, s.clone(), now).await?;
     }
+    for hall in demo_halls() {
+        services.publish_hall(&manage, hall, now).await?;
+    }
     for b in &catalog.bundles {
         services.publish_bundle(&manage, b.clone(), now).await?;
         services.publish_bundle_workflow(&manage, &b.code, now).await?;
@@ -738,4 +741,37 @@ pub async fn seed_applications(
         }
     }
     Ok(seeded)
+}
+
+/// The service halls of the staffed districts: windows for public security, civil affairs,
+/// social security and housing, open on working days 9:00–12:00 and 13:30–17:00.
+pub fn demo_halls() -> Vec<crate::services::HallSpec> {
+    use crate::services::{HallSpec, HallWindow};
+    let window = |n: &str, services: &[&str]| HallWindow {
+        number: n.into(),
+        services: services.iter().map(|s| s.to_string()).collect(),
+    };
+    [
+        ("990102", "明月区", "Mingyue", "彩云路 18 号", "18 Caiyun Road"),
+        ("990103", "青湖区", "Qinghu", "湖滨大道 66 号", "66 Hubin Avenue"),
+    ]
+    .iter()
+    .map(|(region, zh, en, street_zh, street_en)| HallSpec {
+        code: format!("HALL-{region}"),
+        name_zh: format!("{zh}政务服务中心"),
+        name_en: format!("{en} District Government Service Centre"),
+        region: region.to_string(),
+        address_zh: format!("{zh}{street_zh}"),
+        address_en: format!("{street_en}, {en} District"),
+        opening: vec![("09:00".into(), "12:00".into()), ("13:30".into(), "17:00".into())],
+        slot_minutes: 30,
+        windows: vec![
+            window("1", &["YLGA0002", "YLGA0001", "YLGA0003", "YLGA0004"]),
+            window("2", &["YLGA0002", "YLGA0005"]),
+            window("3", &["YLMZ0003", "YLMZ0001", "YLMZ0002", "YLMZ0004", "YLMZ0005", "YLMZ0006"]),
+            window("4", &["YLRS0001", "YLRS0002", "YLRS0003", "YLRS0005", "YLWJ0003"]),
+            window("5", &["YLZJ0003", "YLJY0001"]),
+        ],
+    })
+    .collect()
 }

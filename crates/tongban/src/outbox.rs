@@ -1,6 +1,7 @@
 //! The outbox: messages written in the same transaction as the change that causes them and
 //! delivered afterwards, so nothing is lost on a crash. Today it carries security alerts to
-//! email (when SMTP is configured); the same rows can feed an external broker later.
+//! email and people's case notifications to their address (when SMTP is configured); the
+//! same rows can feed an external broker later.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -83,7 +84,7 @@ pub async fn failed(db: &Db, id: &str, error: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Where alert email goes. Plain SMTP (`smtp://relay:25`) to an internal relay.
+/// Where email goes: `to` receives alerts. Plain SMTP (`smtp://relay:25`) to an internal relay.
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub relay: String,
@@ -93,12 +94,12 @@ pub struct Mail {
 }
 
 impl Mail {
-    async fn send(&self, subject: &str, body: &str) -> Result<(), String> {
+    async fn send(&self, to: &[String], subject: &str, body: &str) -> Result<(), String> {
         use lettre::message::Mailbox;
         use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Email, Tokio1Executor};
         let from: Mailbox = self.from.parse().map_err(|e| format!("from: {e}"))?;
         let mut builder = Email::builder().from(from).subject(subject);
-        for to in &self.to {
+        for to in to {
             builder = builder.to(to.parse::<Mailbox>().map_err(|e| format!("to: {e}"))?);
         }
         let email = builder.body(body.to_string()).map_err(|e| e.to_string())?;
@@ -107,9 +108,15 @@ impl Mail {
     }
 }
 
-/// Delivers pending messages: alerts by email when `mail` is set; without a channel they are
-/// marked delivered (they remain on the alerts page and in the audit ledger).
-pub async fn deliver(db: &Db, mail: Option<&Mail>, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+/// Delivers pending messages by email when `mail` is set: alerts to the security team, and
+/// people's case notifications to the address they gave. Without a channel they are marked
+/// delivered (alerts remain on the alerts page, notifications in the person's account).
+pub async fn deliver(
+    db: &Db,
+    mail: Option<&Mail>,
+    identity: &crate::identity::Identity,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
     let mut sent = 0;
     for m in pending(db, 50).await? {
         // Several servers deliver the same outbox: each message is claimed by one of them
@@ -121,7 +128,16 @@ pub async fn deliver(db: &Db, mail: Option<&Mail>, now: DateTime<Utc>) -> Result
             ("alert", Some(mail)) => {
                 let summary = m.payload.get("summary").and_then(|s| s.as_str()).unwrap_or("security alert");
                 let subject = format!("[tongban] {summary}");
-                mail.send(&subject, &serde_json::to_string_pretty(&m.payload).unwrap_or_default()).await
+                mail.send(&mail.to, &subject, &serde_json::to_string_pretty(&m.payload).unwrap_or_default()).await
+            }
+            // A person's notification: the address is opened only now, and never stored here.
+            ("notification", Some(mail)) => {
+                let text = |k: &str| m.payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                match identity.notification_email(&text("account_id")).await {
+                    Ok(Some(to)) => mail.send(&[to], &text("subject"), &text("body")).await,
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
             }
             _ => Ok(()),
         };

@@ -197,6 +197,7 @@ on_both_databases!(
     form_tokens_are_bound_to_the_session,
     applicant_and_staff_journey,
     govstack_registration_api,
+    appointments_over_http,
 );
 
 /// Every error: a JSON body {code, message, request_id} whose id matches the header.
@@ -1284,4 +1285,57 @@ async fn govstack_registration_api(backend: Backend) {
     assert_eq!(stats[0]["references"]["timeframeDay"], true);
     let (status, _, _) = get("/data/statistics", Some(IMC)).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Booking a window over the API: halls near the resident first, free slots of a working day,
+/// a booking with its calendar file, bad input, and cancelling.
+async fn appointments_over_http(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let citizen = s.citizen_token().await;
+    let (status, halls) = s.get("/api/v1/services/YLGA0002/halls", &citizen).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(halls.as_array().unwrap().len(), 2, "{halls}");
+    let hall = halls[0]["code"].as_str().unwrap().to_string();
+    // The furthest day of the booking window that has free slots.
+    let today = chrono::Utc::now().date_naive();
+    let mut slot = None;
+    for ahead in (1..=14).rev() {
+        let day = today + chrono::Duration::days(ahead);
+        let (status, slots) = s.get(&format!("/api/v1/halls/{hall}/slots?service=YLGA0002&date={day}"), &citizen).await;
+        assert_eq!(status, StatusCode::OK, "{slots}");
+        if let Some(first) = slots.as_array().unwrap().first() {
+            assert_eq!(first["capacity"], 2, "two windows take 居民身份证换领");
+            slot = Some(first["start"].as_str().unwrap().to_string());
+            break;
+        }
+    }
+    let start = slot.expect("a working day within two weeks");
+    let (status, bad) = s.get(&format!("/api/v1/halls/{hall}/slots?service=YLGA0002&date=tomorrow"), &citizen).await;
+    assert_eq!((status, bad["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
+    let (status, _) = s.get("/api/v1/halls/NO-SUCH-HALL/slots?service=YLGA0002&date=2026-12-01", &citizen).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let book = |body: Value| s.client.post(s.url("/api/v1/me/appointments")).bearer_auth(&citizen).json(&body).send();
+    let r = book(json!({"hall": hall, "service": "YLGA0002", "start": start})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let booked: Value = r.json().await.unwrap();
+    let id = booked["id"].as_str().unwrap().to_string();
+    assert_eq!((booked["status"].as_str(), booked["changeable"].as_bool()), (Some("booked"), Some(true)));
+    let r = book(json!({"hall": hall, "service": "YLGA0002", "start": start})).await.unwrap();
+    expect_error(r, StatusCode::CONFLICT, "already_booked").await;
+    let r =
+        s.client.get(s.url(&format!("/api/v1/me/appointments/{id}/ics"))).bearer_auth(&citizen).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    assert!(r.text().await.unwrap().contains("SUMMARY:居民身份证换领"));
+    let r = s
+        .client
+        .post(s.url(&format!("/api/v1/me/appointments/{id}/cancel")))
+        .bearer_auth(&citizen)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, mine) = s.get("/api/v1/me/appointments", &citizen).await;
+    assert_eq!(mine[0]["status"], "cancelled");
 }

@@ -671,49 +671,6 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     assert!(id.corrections(&elsewhere.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
 }
 
-/// A minimal SMTP relay that records what it is sent.
-async fn fake_smtp() -> (u16, std::sync::Arc<tokio::sync::Mutex<String>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(tokio::sync::Mutex::new(String::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
-                let mut data = false;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    log.lock().await.push_str(&format!("{line}\n"));
-                    let reply: &[u8] = if data {
-                        if line == "." {
-                            data = false;
-                            b"250 queued\r\n"
-                        } else {
-                            continue;
-                        }
-                    } else if line.starts_with("EHLO") || line.starts_with("HELO") {
-                        b"250 fake\r\n"
-                    } else if line == "DATA" {
-                        data = true;
-                        b"354 go on\r\n"
-                    } else if line == "QUIT" {
-                        write.write_all(b"221 bye\r\n").await.ok();
-                        break;
-                    } else {
-                        b"250 ok\r\n"
-                    };
-                    write.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (port, seen)
-}
-
 async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
     use tongban::insight::security::{self, Thresholds};
     fixture(&t).await;
@@ -734,17 +691,17 @@ async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
     assert!(alert.summary.contains("citizen.a"), "{}", alert.summary);
     assert_eq!(events(&t, "alert_raised").await.len(), alerts.len());
     // The outbox mails it.
-    let (port, seen) = fake_smtp().await;
+    let (port, seen) = common::fake_smtp().await;
     let mail = tongban::outbox::Mail {
         relay: "127.0.0.1".into(),
         port,
         from: "tongban@gov.example".into(),
         to: vec!["soc@gov.example".into()],
     };
-    assert!(tongban::outbox::deliver(&t.db, Some(&mail), now).await.unwrap() >= 1);
+    assert!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, now).await.unwrap() >= 1);
     let transcript = seen.lock().await.clone();
     assert!(transcript.contains("RCPT TO:<soc@gov.example>") && transcript.contains("failed_sign_ins"), "{transcript}");
-    assert_eq!(tongban::outbox::deliver(&t.db, Some(&mail), now).await.unwrap(), 0);
+    assert_eq!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, now).await.unwrap(), 0);
     // Acknowledging is recorded; twice is not found. A clerk may not see alerts at all.
     security::acknowledge(&t.db, &cap, &alert.id, now).await.unwrap();
     assert!(matches!(security::acknowledge(&t.db, &cap, &alert.id, now).await, Err(security::Error::NotFound)));

@@ -534,4 +534,118 @@ on_both_databases!(
     withdrawing_in_review_tells_the_applicant_once,
     assisted_submission_needs_the_citizens_confirmation,
     bad_input_is_refused_without_half_written_cases,
+    appointments_respect_capacity_and_record_no_shows,
+    case_notifications_go_by_email_to_those_who_ask,
 );
+
+fn at(rfc: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc).unwrap().with_timezone(&Utc)
+}
+
+fn conflict(r: Result<impl std::fmt::Debug, Error>) -> &'static str {
+    match r {
+        Err(Error::Conflict { code, .. }) => code,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+async fn appointments_respect_capacity_and_record_no_shows(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let now = t0();
+    let hall_spec: tongban::services::HallSpec = serde_json::from_value(json!({
+        "code": "HALL-T", "name_zh": "明月区政务服务中心", "name_en": "Mingyue centre", "region": "990102",
+        "address_zh": "明月区彩云路 18 号", "address_en": "18 Caiyun Road",
+        "opening": [["09:00", "12:00"], ["13:30", "17:00"]], "slot_minutes": 30,
+        "windows": [{"number": "1", "services": ["TSMZ0001"]}, {"number": "2", "services": ["TSMZ0001", "TSWJ0001"]}]
+    }))
+    .unwrap();
+    s.publish_hall(&identity::console_service_manage(), hall_spec, now).await.unwrap();
+    assert_eq!(s.halls_for("TSWJ0001", None).await.unwrap().len(), 1);
+
+    let tuesday = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+    let slots = s.slots("HALL-T", "TSWJ0001", tuesday, now).await.unwrap();
+    assert_eq!(slots.len(), 13);
+    assert!(slots.iter().all(|x| x.capacity == 1 && x.remaining == 1));
+    let saturday = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+    assert!(s.slots("HALL-T", "TSWJ0001", saturday, now).await.unwrap().is_empty(), "closed on days off");
+
+    let a = h.principal("citizen.a").await;
+    let b = h.principal("citizen.b").await;
+    let nine = at("2026-11-24T01:00:00Z");
+    let mine = s.book(&a, "HALL-T", "TSWJ0001", nine, now).await.unwrap();
+    assert_eq!(conflict(s.book(&b, "HALL-T", "TSWJ0001", nine, now).await), "slot_full");
+    assert_eq!(conflict(s.book(&a, "HALL-T", "TSWJ0001", at("2026-11-24T02:00:00Z"), now).await), "already_booked");
+    assert!(matches!(
+        s.book(&b, "HALL-T", "TSWJ0001", at("2026-11-24T01:10:00Z"), now).await,
+        Err(Error::Invalid { field: "start", .. })
+    ));
+    assert_eq!(conflict(s.book(&b, "HALL-T", "TSWJ0001", at("2026-11-28T01:00:00Z"), now).await), "slot_unavailable");
+    assert_eq!(conflict(s.book(&b, "HALL-T", "TSWJ0001", at("2026-12-15T01:00:00Z"), now).await), "slot_unavailable");
+    assert_eq!(s.slots("HALL-T", "TSWJ0001", tuesday, now).await.unwrap()[0].remaining, 0);
+
+    // Rescheduling frees the old place; the calendar file follows the booking.
+    let moved = s.reschedule(&a, &mine.id, at("2026-11-24T01:30:00Z"), now).await.unwrap();
+    assert_eq!(moved.start, at("2026-11-24T01:30:00Z"));
+    let theirs = s.book(&b, "HALL-T", "TSWJ0001", nine, now).await.unwrap();
+    let ics = s.appointment_ics(&a, &mine.id, now).await.unwrap();
+    assert!(ics.contains("BEGIN:VEVENT") && ics.contains("DTSTART:20261124T013000Z"), "{ics}");
+    assert!(ics.contains("LOCATION:明月区彩云路 18 号"), "{ics}");
+    assert!(matches!(s.my_appointment(&b, &mine.id, now).await, Err(Error::NotFound(_))), "not someone else's");
+    let cancelled = s.cancel_appointment(&a, &mine.id, now).await.unwrap();
+    assert_eq!(cancelled.status, tongban::services::AppointmentStatus::Cancelled);
+    assert_eq!(conflict(s.reschedule(&a, &mine.id, at("2026-11-24T02:00:00Z"), now).await), "appointment_closed");
+
+    // The window sees its day and checks people in; another district cannot.
+    let clerk = handle(&h.principal("clerk.mingyue").await);
+    let day = s.hall_day(&clerk, "HALL-T", Some(tuesday), now).await.unwrap();
+    assert_eq!(day.len(), 1, "cancelled bookings are not listed");
+    assert_eq!(day[0].person.as_deref(), Some("王芳"));
+    assert_eq!(conflict(s.check_in(&clerk, &theirs.id, now).await), "appointment_closed", "only on the day");
+    let other = handle(&h.principal("clerk.qinghu").await);
+    assert!(matches!(s.hall_day(&other, "HALL-T", Some(tuesday), now).await, Err(Error::Denied(_))));
+    let came = s.check_in(&clerk, &theirs.id, at("2026-11-24T01:05:00Z")).await.unwrap();
+    assert_eq!(came.status, tongban::services::AppointmentStatus::Attended);
+
+    // Bookings nobody came to become no-shows; three suspend online booking.
+    for (i, d) in ["24", "25", "26"].iter().enumerate() {
+        let when = at(&format!("2026-11-{d}T06:00:00Z"));
+        let booked_at = when - Duration::hours(2);
+        s.book(&b, "HALL-T", "TSMZ0001", when, booked_at).await.unwrap();
+        let report = s.record_no_shows(when + Duration::hours(1)).await.unwrap();
+        assert_eq!(report.recorded, 1, "round {i}");
+    }
+    let r = s.book(&b, "HALL-T", "TSMZ0001", at("2026-11-30T02:00:00Z"), at("2026-11-27T02:00:00Z")).await;
+    assert_eq!(conflict(r), "booking_suspended");
+    assert_eq!(s.record_no_shows(at("2026-11-30T00:00:00Z")).await.unwrap().recorded, 0, "recorded once");
+}
+
+async fn case_notifications_go_by_email_to_those_who_ask(t: TestDb) {
+    let h = hall(t).await;
+    let s = &h.services;
+    let now = t0();
+    let a = h.principal("citizen.a").await;
+    let b = h.principal("citizen.b").await;
+    assert!(h.t.identity.set_notification_email(&a, Some("not an address"), now).await.is_err());
+    h.t.identity.set_notification_email(&a, Some("wangfang@example.cn"), now).await.unwrap();
+    let mine = s.submit(&a, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    s.submit(&b, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    let (port, seen) = common::fake_smtp().await;
+    let mail = tongban::outbox::Mail {
+        relay: "127.0.0.1".into(),
+        port,
+        from: "tongban@gov.example".into(),
+        to: vec!["soc@gov.example".into()],
+    };
+    let sent = tongban::outbox::deliver(&h.t.db, Some(&mail), &h.t.identity, now).await.unwrap();
+    assert_eq!(sent, 1, "only the resident who gave an address is mailed");
+    let transcript = seen.lock().await.clone();
+    assert!(transcript.contains("RCPT TO:<wangfang@example.cn>"), "{transcript}");
+    assert!(transcript.contains(&mine.number), "the mail names the case: {transcript}");
+    assert!(!transcript.contains("soc@gov.example>"), "notifications do not go to the security team");
+    let outbox: String = sqlx::query_scalar("SELECT payload FROM outbox WHERE topic = 'notification'")
+        .fetch_one(&h.t.db.pool)
+        .await
+        .unwrap();
+    assert!(!outbox.contains("wangfang"), "the address is not copied into the outbox: {outbox}");
+}

@@ -66,6 +66,11 @@ pub enum ErrorCode {
     UploadRejected,
     InvalidMediatorClient,
     FileMissing,
+    SlotUnavailable,
+    SlotFull,
+    AlreadyBooked,
+    BookingSuspended,
+    AppointmentClosed,
 }
 
 impl ErrorCode {
@@ -124,6 +129,11 @@ impl ErrorCode {
             ErrorCode::UploadRejected => "upload_rejected",
             ErrorCode::InvalidMediatorClient => "invalid_mediator_client",
             ErrorCode::FileMissing => "file_missing",
+            ErrorCode::SlotUnavailable => "slot_unavailable",
+            ErrorCode::SlotFull => "slot_full",
+            ErrorCode::AlreadyBooked => "already_booked",
+            ErrorCode::BookingSuspended => "booking_suspended",
+            ErrorCode::AppointmentClosed => "appointment_closed",
         }
     }
 
@@ -204,6 +214,11 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::UploadRejected,
     ErrorCode::InvalidMediatorClient,
     ErrorCode::FileMissing,
+    ErrorCode::SlotUnavailable,
+    ErrorCode::SlotFull,
+    ErrorCode::AlreadyBooked,
+    ErrorCode::BookingSuspended,
+    ErrorCode::AppointmentClosed,
 ];
 
 /// The body of every error response.

@@ -2,6 +2,7 @@
 //! Handlers parse, call one service function and map the result; they never write SQL.
 
 pub mod api;
+mod appointments;
 pub mod error;
 mod extract;
 mod govstack;
@@ -59,7 +60,8 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The whole application as a `Router`, so tests can drive it without a socket.
 pub fn app(state: AppState, body_limit: usize) -> Router {
-    let (api_router, openapi) = api::router().merge(ledger::router()).merge(services::router()).split_for_parts();
+    let (api_router, openapi) =
+        api::router().merge(ledger::router()).merge(services::router()).merge(appointments::router()).split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     Router::new()
         .merge(api_router)

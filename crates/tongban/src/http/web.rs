@@ -26,11 +26,13 @@ const LANG_COOKIE: &str = "tb_lang";
 const ELDER_COOKIE: &str = "tb_elder";
 const YEAR: u32 = 365 * 24 * 3600;
 
+mod booking;
 mod hall;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(hall::router())
+        .merge(booking::router())
         .route("/", get(home))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))
@@ -39,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .route("/signin/mfa", get(mfa_page).post(mfa))
         .route("/signout", post(signout))
         .route("/account", get(account))
+        .route("/account/email", post(set_email))
         .route("/account/password", get(password_page).post(change_password))
         .route("/account/mfa", get(enrol_page).post(enrol))
         .route("/account/sessions/revoke", post(revoke_session))
@@ -362,6 +365,8 @@ struct AccountPage {
     has_totp: bool,
     recovery_left: i64,
     sessions: Vec<SessionSummary>,
+    /// Where case notifications also go by email.
+    email: String,
 }
 
 #[derive(Template)]
@@ -650,8 +655,27 @@ async fn account(State(state): State<AppState>, ctx: PageCtx) -> Response {
         has_totp: s.has_totp,
         recovery_left: s.unused_recovery_codes,
         sessions,
+        email: state.identity.notification_email(&s.principal.account_id).await.ok().flatten().unwrap_or_default(),
     };
     ctx.page(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+async fn set_email(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): CsrfForm<EmailForm>) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(redirect) => return *redirect,
+    };
+    let email = Some(form.email.as_str()).filter(|e| !e.trim().is_empty());
+    match state.identity.set_notification_email(&s.principal, email, Utc::now()).await {
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 async fn password_page(ctx: PageCtx) -> Response {

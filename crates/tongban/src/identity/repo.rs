@@ -1067,6 +1067,21 @@ pub async fn account_id_by_username(c: &mut AnyConnection, username: &str) -> Re
     row.map(|r| r.try_get("id")).transpose()
 }
 
+pub async fn set_notification_email(c: &mut AnyConnection, id: &str, sealed: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET notification_email_enc = $2 WHERE id = $1")
+        .bind(id)
+        .bind(sealed)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn notification_email(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT notification_email_enc FROM accounts WHERE id = $1").bind(id).fetch_optional(c).await?;
+    Ok(row.map(|r| r.try_get::<Option<String>, _>("notification_email_enc")).transpose()?.flatten())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

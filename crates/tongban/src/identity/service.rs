@@ -1654,6 +1654,56 @@ impl Identity {
         Ok(repo::account(&mut c, account_id).await?.ok_or(Error::NotFound("account"))?.display_name)
     }
 
+    /// Sets (or, with `None`, clears) the address that gets notifications by email.
+    pub async fn set_notification_email(
+        &self,
+        me: &Principal,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let email = email.map(str::trim).filter(|e| !e.is_empty());
+        if let Some(e) = email
+            && (e.len() > 254 || e.parse::<lettre::Address>().is_err())
+        {
+            return Err(Error::Invalid { field: "email", reason: "an email address such as name@example.cn".into() });
+        }
+        let context = format!("accounts:notification_email:{}", me.account_id);
+        let sealed = match email {
+            Some(e) => Some(self.protector.seal(e, &context).await.map_err(|e| Error::Internal(e.to_string()))?),
+            None => None,
+        };
+        let mut tx = self.db.begin().await?;
+        repo::set_notification_email(&mut tx, &me.account_id, sealed.as_deref()).await?;
+        let event = Event::new(
+            if email.is_some() { "notification_email_set" } else { "notification_email_cleared" },
+            "success",
+        );
+        record(&mut tx, event.account(&me.account_id).subject(&me.account_id), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The address that gets notifications by email, if the person gave one.
+    pub async fn notification_email(&self, account_id: &str) -> Result<Option<String>, Error> {
+        let mut c = self.conn().await?;
+        let Some(sealed) = repo::notification_email(&mut c, account_id).await? else { return Ok(None) };
+        let context = format!("accounts:notification_email:{account_id}");
+        let plain =
+            self.protector.open_in(&mut c, &sealed, &context).await.map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Some(plain.to_string()))
+    }
+
+    /// Whether the person wants email, inside the caller's transaction.
+    pub async fn wants_email_in(&self, c: &mut AnyConnection, account_id: &str) -> Result<bool, Error> {
+        Ok(repo::notification_email(c, account_id).await?.is_some())
+    }
+
+    /// A region's path (`/990000/990100/990102/`) by its code.
+    pub async fn region_path(&self, code: &str) -> Result<String, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::region_by_code(&mut c, code).await?.ok_or(Error::NotFound("region"))?.path)
+    }
+
     /// A department's name by id.
     pub async fn department_name(&self, department_id: &str) -> Result<Option<String>, Error> {
         let mut c = self.conn().await?;

@@ -20,7 +20,7 @@ use crate::identity::{AccountKind, ApplicantFacts, Capability, Denial, Principal
 use crate::ledger::{self, Log};
 
 /// Classification of application data: personal, sensitive (L3).
-const APPLICATION_CLASSIFICATION: u8 = 3;
+pub(super) const APPLICATION_CLASSIFICATION: u8 = 3;
 /// How long a window confirmation code lives.
 const ASSIST_CODE_MINUTES: i64 = 10;
 
@@ -748,6 +748,13 @@ impl Services {
             let text_zh = format!("您的申请 {}（{name}）{}。", row.number, phase_zh(phase));
             let text_en = format!("Your application {} ({}) is {}.", row.number, service.spec.name_en, phase_en(phase));
             repo::insert_notification(tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;
+            // By email too, for those who gave an address (sent from the outbox after commit).
+            if self.inner.identity.wants_email_in(tx, &row.applicant_id).await? {
+                let subject = format!("【通办】{} {}", row.number, phase_zh(phase));
+                let payload = serde_json::json!({"account_id": row.applicant_id, "subject": subject,
+                    "body": format!("{text_zh}\n\n{text_en}\n")});
+                crate::outbox::enqueue(tx, "notification", &payload, now).await?;
+            }
         }
         if approved_now {
             self.issue_for(tx, row, data, now).await?;

@@ -5,6 +5,7 @@
 //! migration 0008.
 
 mod applications;
+mod appointments;
 pub mod calendar;
 pub mod catalog;
 mod certificates;
@@ -27,6 +28,9 @@ use crate::identity::authz::ServiceManage;
 use crate::identity::{Capability, Denial, Identity};
 use crate::secrets::MasterKey;
 pub use applications::*;
+pub use appointments::{
+    AppointmentStatus, AppointmentView, BOOKING_DAYS, HallSpec, HallView, HallWindow, NoShowReport, SlotView,
+};
 use calendar::WorkingCalendar;
 use catalog::{BundleSpec, SearchIndex, ServiceSpec, ServiceSummary};
 pub use certificates::*;

@@ -127,3 +127,46 @@ pub fn totp_at(secret_base32: &str, unix: i64) -> String {
     let secret = tongban::identity::mfa::secret_from_base32(secret_base32).unwrap();
     tongban::identity::mfa::totp(&secret, "test").unwrap().generate(unix as u64)
 }
+
+/// A minimal SMTP relay that records what it is sent.
+pub async fn fake_smtp() -> (u16, std::sync::Arc<tokio::sync::Mutex<String>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(tokio::sync::Mutex::new(String::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 fake ESMTP\r\n").await.unwrap();
+                let mut data = false;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    log.lock().await.push_str(&format!("{line}\n"));
+                    let reply: &[u8] = if data {
+                        if line == "." {
+                            data = false;
+                            b"250 queued\r\n"
+                        } else {
+                            continue;
+                        }
+                    } else if line.starts_with("EHLO") || line.starts_with("HELO") {
+                        b"250 fake\r\n"
+                    } else if line == "DATA" {
+                        data = true;
+                        b"354 go on\r\n"
+                    } else if line == "QUIT" {
+                        write.write_all(b"221 bye\r\n").await.ok();
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, seen)
+}

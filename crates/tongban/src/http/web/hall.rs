@@ -161,6 +161,8 @@ struct GuidePage {
     channels: Vec<&'static str>,
     visits: u8,
     online: bool,
+    /// A hall takes bookings for it.
+    bookable: bool,
 }
 
 async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>) -> Response {
@@ -208,6 +210,7 @@ async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<Str
             .collect(),
         visits: s.visits,
         online: s.depth == crate::services::catalog::Depth::Online,
+        bookable: state.services.halls_for(&s.code, None).await.is_ok_and(|h| !h.is_empty()),
     };
     ctx.page(StatusCode::OK, &page)
 }
