@@ -648,6 +648,20 @@ check('booking: hall, day and time; calendar file; cancel; the window sees its d
   expect((await page.locator('#appointments a[href$="/ics"]').count()) === 0, 'a cancelled booking cannot be changed');
 });
 
+check('bundle: one combined form with its error summary; my certificates', async ({ page }) => {
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/services');
+  await clickAndWait(page, page.locator('section[aria-labelledby="bundles"] a[href="/bundles/YLBD0002/apply"]'), 'the 新生儿出生 bundle (一件事一次办)');
+  await checkPage(page, 'bundle form');
+  await clickAndWait(page, page.locator('form[action^="/bundles/"] button[type=submit]'), 'submit the empty bundle form');
+  expect((await page.locator('.error-summary[role=alert] a').count()) > 0, 'the bundle form lists what is missing');
+  await checkPage(page, 'bundle form with errors');
+  await goto(page, '/certificates');
+  await checkPage(page, 'my certificates');
+  expect((await page.locator('#certificates a[href^="/verify/"]').count()) >= 1,
+    `the certificate issued in the service journey is listed (${await describePage(page)})`);
+});
+
 // ---------------------------------------------------------------------------
 // Main
 

@@ -29,7 +29,9 @@ pub fn router() -> Router<AppState> {
         .route("/services", get(catalog))
         .route("/services/{code}", get(guide))
         .route("/services/{code}/apply", get(apply_page).post(apply))
+        .route("/bundles/{code}/apply", get(bundle_apply_page).post(bundle_apply))
         .route("/applications", get(my_applications))
+        .route("/certificates", get(my_certificates))
         .route("/applications/{id}", get(my_application))
         .route("/applications/{id}/withdraw", post(withdraw))
         .route("/applications/{id}/rate", post(rate))
@@ -85,7 +87,8 @@ struct CatalogPage {
     events: Vec<Facet>,
     departments: Vec<Facet>,
     services: Vec<Listed>,
-    bundles: Vec<(String, String)>,
+    /// (code, member services, name)
+    bundles: Vec<(String, String, String)>,
 }
 
 fn listed(ctx: &PageCtx, s: ServiceSummary) -> Listed {
@@ -130,7 +133,7 @@ async fn catalog(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Ca
         services: found.into_iter().map(|s| listed(&ctx, s)).collect(),
         bundles: bundles
             .into_iter()
-            .map(|b| (b.services.join("、"), pick(&ctx, &b.name_zh, &b.name_en).to_string()))
+            .map(|b| (b.code.clone(), b.services.join("、"), pick(&ctx, &b.name_zh, &b.name_en).to_string()))
             .collect(),
         q: text_q,
     };
@@ -248,7 +251,9 @@ struct SectionView {
 #[template(path = "apply.html")]
 struct ApplyPage {
     l: Layout,
-    code: String,
+    /// Where the form posts, and the page it came from.
+    action: String,
+    back: String,
     name: String,
     sections: Vec<SectionView>,
     /// (field, message) for the summary at the top.
@@ -345,18 +350,38 @@ struct FormState<'a> {
     errors: BTreeMap<String, String>,
 }
 
-fn apply_form(
-    ctx: &PageCtx,
-    svc: &crate::services::PublishedService,
-    form: &Form,
-    f: FormState<'_>,
-    status: StatusCode,
-) -> Response {
+/// What is applied for: a service or a bundle.
+struct Target {
+    name: String,
+    action: String,
+    back: String,
+}
+
+impl Target {
+    fn service(ctx: &PageCtx, svc: &crate::services::PublishedService) -> Target {
+        Target {
+            name: pick(ctx, &svc.spec.name_zh, &svc.spec.name_en).into(),
+            action: format!("/services/{}/apply", svc.spec.code),
+            back: format!("/services/{}", svc.spec.code),
+        }
+    }
+
+    fn bundle(ctx: &PageCtx, b: &crate::services::catalog::BundleSpec) -> Target {
+        Target {
+            name: pick(ctx, &b.name_zh, &b.name_en).into(),
+            action: format!("/bundles/{}/apply", b.code),
+            back: "/services#bundles".into(),
+        }
+    }
+}
+
+fn apply_form(ctx: &PageCtx, target: Target, form: &Form, f: FormState<'_>, status: StatusCode) -> Response {
     let page = ApplyPage {
         l: ctx.layout("hall.apply"),
-        name: pick(ctx, &svc.spec.name_zh, &svc.spec.name_en).into(),
+        name: target.name,
+        action: target.action,
+        back: target.back,
         sections: sections(ctx, form, f.values, f.sources, &f.errors),
-        code: svc.spec.code.clone(),
         errors: f.errors.into_iter().collect(),
     };
     ctx.page(status, &page)
@@ -374,7 +399,7 @@ async fn apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Pat
     match state.services.prefill(&s.principal, &form, Utc::now()).await {
         Ok(p) => {
             let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new() };
-            apply_form(&ctx, &svc, &form, f, StatusCode::OK)
+            apply_form(&ctx, Target::service(&ctx, &svc), &form, f, StatusCode::OK)
         }
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -395,18 +420,117 @@ async fn apply(
         Err(r) => return *r,
     };
     let data = form.coerce(&posted);
-    match state.services.submit(&s.principal, &code, data.clone(), &[], Utc::now()).await {
+    let done = state.services.submit(&s.principal, &code, data.clone(), &[], Utc::now()).await;
+    after_submit(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form, data, done).await
+}
+
+/// The case page after a submission, or the form again with its problems.
+async fn after_submit(
+    state: &AppState,
+    ctx: &PageCtx,
+    me: &crate::identity::Principal,
+    target: Target,
+    form: &Form,
+    data: Value,
+    done: Result<ApplicationView, crate::services::Error>,
+) -> Response {
+    match done {
         Ok(view) => Redirect::to(&format!("/applications/{}", view.id)).into_response(),
         Err(crate::services::Error::Form(errors)) => {
-            let prefill = state.services.prefill(&s.principal, &form, Utc::now()).await.ok();
+            let prefill = state.services.prefill(me, form, Utc::now()).await.ok();
             let sources = prefill.map(|p| p.sources).unwrap_or_default();
-            let errors = errors
-                .iter()
-                .map(|e| (e.field.clone(), pick(&ctx, &e.message_zh, &e.message_en).to_string()))
-                .collect();
+            let errors =
+                errors.iter().map(|e| (e.field.clone(), pick(ctx, &e.message_zh, &e.message_en).to_string())).collect();
             let values = data.as_object().cloned().unwrap_or_default();
             let f = FormState { values: &values, sources: &sources, errors };
-            apply_form(&ctx, &svc, &form, f, StatusCode::UNPROCESSABLE_ENTITY)
+            apply_form(ctx, target, form, f, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// One form for every service of a bundle (一件事一次办).
+async fn bundle_apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let (bundle, form) = match state.services.bundle_form(&code).await {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match state.services.prefill(&s.principal, &form, Utc::now()).await {
+        Ok(p) => {
+            let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new() };
+            apply_form(&ctx, Target::bundle(&ctx, &bundle), &form, f, StatusCode::OK)
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn bundle_apply(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(code): Path<String>,
+    CsrfForm(posted): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let (bundle, form) = match state.services.bundle_form(&code).await {
+        Ok(x) => x,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let data = form.coerce(&posted);
+    let done = state.services.submit_bundle(&s.principal, &code, data.clone(), Utc::now()).await;
+    after_submit(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, data, done).await
+}
+
+// --- the holder's certificates (我的证照) ---------------------------------------------------
+
+struct CertificateRow {
+    id: String,
+    name: String,
+    fields: String,
+    issued: String,
+    valid_until: String,
+    valid: bool,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "certificates.html")]
+struct CertificatesPage {
+    l: Layout,
+    rows: Vec<CertificateRow>,
+}
+
+async fn my_certificates(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.services.my_certificates(&s.principal, Utc::now()).await {
+        Ok(list) => {
+            let rows = list
+                .into_iter()
+                .map(|c| CertificateRow {
+                    name: pick(&ctx, &c.name_zh, &c.name_en).to_string(),
+                    fields: c
+                        .fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {}", value_text(v)))
+                        .collect::<Vec<_>>()
+                        .join("；"),
+                    issued: c.issued_at.format("%Y-%m-%d").to_string(),
+                    valid_until: c.valid_until.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+                    valid: c.valid,
+                    revoked: c.revoked,
+                    id: c.id,
+                })
+                .collect();
+            ctx.page(StatusCode::OK, &CertificatesPage { l: ctx.layout("hall.my_certificates"), rows })
         }
         Err(e) => ApiError::from(e).into_response(),
     }
