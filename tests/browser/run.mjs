@@ -662,6 +662,32 @@ check('bundle: one combined form with its error summary; my certificates', async
     `the certificate issued in the service journey is listed (${await describePage(page)})`);
 });
 
+check('assisted submission: a clerk applies for a resident who signs at the window', async ({ page, context }) => {
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/services/YLMZ0005/apply');
+  const idNumber = await page.locator('#f-id_number').inputValue();
+  expect(idNumber.length === 18, 'the resident record prefills the ID number');
+  await context.clearCookies();
+  await signIn(page, 'clerk.mingyue');
+  await goto(page, '/staff/assist');
+  await checkPage(page, 'assisted submission: who and what');
+  await page.fill('#id_number', idNumber);
+  await page.selectOption('#service', 'YLMZ0005');
+  await clickAndWait(page, page.locator('form[action="/staff/assist/code"] button[type=submit]'), 'send the code');
+  await checkPage(page, 'assisted submission: the form');
+  await page.fill('#f-household_size', '3');
+  const hardship = page.locator('select#f-hardship_type');
+  if (await hardship.count()) await hardship.selectOption({ index: 1 });
+  else await page.locator('input[name="hardship_type"]').first().check();
+  await page.fill('#f-monthly_income', '800');
+  await page.fill('#f-hardship_description', '家人住院，医疗费用支出大');
+  await page.locator('#f-agree').check();
+  await page.locator('input[name="_assist_confirm"][value="signature"]').check();
+  await clickAndWait(page, page.locator('form[action="/staff/assist/submit"] button[type=submit]'), 'submit for the resident');
+  expect(pathOf(page).startsWith('/staff/cases/'), `after submitting, expected the case page, but ${await describePage(page)}`);
+  await checkPage(page, 'the assisted case');
+});
+
 // ---------------------------------------------------------------------------
 // Main
 

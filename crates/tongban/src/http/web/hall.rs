@@ -18,7 +18,7 @@ use super::{CsrfForm, Layout, PageCtx};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::i18n::{Lang, text};
-use crate::identity::authz::ApplicationHandle;
+use crate::identity::authz::{ApplicationAssist, ApplicationHandle};
 use crate::services::catalog::{EVENTS, ServiceSummary};
 use crate::services::forms::{FieldKind, Form};
 use crate::services::workflow::Phase;
@@ -36,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/applications/{id}/withdraw", post(withdraw))
         .route("/applications/{id}/rate", post(rate))
         .route("/staff/inbox", get(inbox))
+        .route("/staff/assist", get(assist_page))
+        .route("/staff/assist/code", post(assist_code))
+        .route("/staff/assist/submit", post(assist_submit))
         .route("/staff/cases/{id}", get(case_page).post(act))
         .route("/verify/{id}", get(verify))
 }
@@ -251,6 +254,8 @@ struct SectionView {
 #[template(path = "apply.html")]
 struct ApplyPage {
     l: Layout,
+    /// Set when a clerk fills the form for someone at the window.
+    assist: Option<AssistInfo>,
     /// Where the form posts, and the page it came from.
     action: String,
     back: String,
@@ -375,9 +380,26 @@ impl Target {
     }
 }
 
+struct AssistInfo {
+    id_number: String,
+    service: String,
+}
+
 fn apply_form(ctx: &PageCtx, target: Target, form: &Form, f: FormState<'_>, status: StatusCode) -> Response {
+    assisted_form(ctx, target, form, f, status, None)
+}
+
+fn assisted_form(
+    ctx: &PageCtx,
+    target: Target,
+    form: &Form,
+    f: FormState<'_>,
+    status: StatusCode,
+    assist: Option<AssistInfo>,
+) -> Response {
     let page = ApplyPage {
-        l: ctx.layout("hall.apply"),
+        l: ctx.layout(if assist.is_some() { "assist.title" } else { "hall.apply" }),
+        assist,
         name: target.name,
         action: target.action,
         back: target.back,
@@ -485,6 +507,117 @@ async fn bundle_apply(
     let data = form.coerce(&posted);
     let done = state.services.submit_bundle(&s.principal, &code, data.clone(), Utc::now()).await;
     after_submit(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, data, done).await
+}
+
+// --- assisted submission (帮办代办) -----------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "assist.html")]
+struct AssistPage {
+    l: Layout,
+    services: Vec<(String, String)>,
+}
+
+async fn assist_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    if let Err(d) = s.principal.authorize::<ApplicationAssist>() {
+        return ApiError::from(d).into_response();
+    }
+    let services = match state.services.search("", usize::MAX).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|x| x.audience == crate::services::catalog::Audience::Citizen)
+            .map(|x| (x.code.clone(), format!("{} · {}", pick(&ctx, &x.name_zh, &x.name_en), x.code)))
+            .collect(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    ctx.page(StatusCode::OK, &AssistPage { l: ctx.layout("assist.title"), services })
+}
+
+#[derive(Deserialize)]
+struct AssistStart {
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    service: String,
+}
+
+/// What the resident record will fill: shown as locked, without the values (the clerk sees
+/// them on the case once submitted).
+fn record_sources(form: &Form) -> BTreeMap<String, String> {
+    form.fields.iter().filter_map(|f| f.prefill.clone().map(|p| (f.name.clone(), p))).collect()
+}
+
+fn assist_target(ctx: &PageCtx, svc: &crate::services::PublishedService) -> Target {
+    Target { action: "/staff/assist/submit".into(), back: "/staff/assist".into(), ..Target::service(ctx, svc) }
+}
+
+async fn assist_code(State(state): State<AppState>, ctx: PageCtx, CsrfForm(start): CsrfForm<AssistStart>) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let cap = match s.principal.authorize::<ApplicationAssist>() {
+        Ok(c) => c,
+        Err(d) => return ApiError::from(d).into_response(),
+    };
+    let (svc, form) = match service_form(&state, &start.service).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if let Err(e) = state.services.send_assist_code(&cap, &start.id_number, Utc::now()).await {
+        return ApiError::from(e).into_response();
+    }
+    let sources = record_sources(&form);
+    let f = FormState { values: &serde_json::Map::new(), sources: &sources, errors: BTreeMap::new() };
+    let info = AssistInfo { id_number: start.id_number.trim().to_uppercase(), service: svc.spec.code.clone() };
+    assisted_form(&ctx, assist_target(&ctx, &svc), &form, f, StatusCode::OK, Some(info))
+}
+
+async fn assist_submit(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    CsrfForm(posted): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let cap = match s.principal.authorize::<ApplicationAssist>() {
+        Ok(c) => c,
+        Err(d) => return ApiError::from(d).into_response(),
+    };
+    let field =
+        |k: &str| posted.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let (id_number, service) = (field("_assist_id_number"), field("_assist_service"));
+    let (svc, form) = match service_form(&state, &service).await {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    let confirmation = if field("_assist_confirm") == "signature" {
+        crate::services::Confirmation::Signature
+    } else {
+        crate::services::Confirmation::Code(field("_assist_code"))
+    };
+    let data = form.coerce(&posted);
+    match state.services.submit_assisted(&cap, &id_number, &service, data.clone(), confirmation, Utc::now()).await {
+        Ok(view) => Redirect::to(&format!("/staff/cases/{}", view.id)).into_response(),
+        Err(crate::services::Error::Form(errors)) => {
+            let sources = record_sources(&form);
+            let errors = errors
+                .iter()
+                .map(|e| (e.field.clone(), pick(&ctx, &e.message_zh, &e.message_en).to_string()))
+                .collect();
+            let values = data.as_object().cloned().unwrap_or_default();
+            let f = FormState { values: &values, sources: &sources, errors };
+            let info = AssistInfo { id_number, service: svc.spec.code.clone() };
+            assisted_form(&ctx, assist_target(&ctx, &svc), &form, f, StatusCode::UNPROCESSABLE_ENTITY, Some(info))
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
 }
 
 // --- the holder's certificates (我的证照) ---------------------------------------------------
