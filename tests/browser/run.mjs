@@ -612,6 +612,9 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
   }
   const cert = page.locator('#certificates a');
   expect((await cert.count()) === 1, `approval should issue a certificate (${await describePage(page)})`);
+  expect((await page.locator('#certificates form[action$="/revoke"]').count()) === 1,
+    'the issuing department\'s approver can revoke it from the case page');
+  await checkPage(page, 'case page with the issued certificate');
   await context.clearCookies();
   await clickAndWait(page, cert.first(), 'the certificate link');
   await checkPage(page, 'certificate verification');

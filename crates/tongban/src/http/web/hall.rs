@@ -18,7 +18,7 @@ use super::{CsrfForm, Layout, PageCtx};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::i18n::{Lang, text};
-use crate::identity::authz::{ApplicationAssist, ApplicationHandle};
+use crate::identity::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
 use crate::services::catalog::{EVENTS, ServiceSummary};
 use crate::services::forms::{FieldKind, Form};
 use crate::services::workflow::Phase;
@@ -40,6 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/staff/assist/code", post(assist_code))
         .route("/staff/assist/submit", post(assist_submit))
         .route("/staff/cases/{id}", get(case_page).post(act))
+        .route("/staff/cases/{id}/rating-reply", post(rating_reply))
+        .route("/staff/certificates/{id}/revoke", post(revoke))
         .route("/verify/{id}", get(verify))
 }
 
@@ -720,6 +722,7 @@ struct ApplicationPage {
     staff: bool,
     can_withdraw: bool,
     can_rate: bool,
+    can_revoke: bool,
     actions: Vec<(String, String)>,
     notice: Option<String>,
 }
@@ -783,6 +786,7 @@ async fn application_page(
         staff,
         can_withdraw: !staff && app.actions.iter().any(|a| a == "withdraw"),
         can_rate: !staff && app.actions.iter().any(|a| a == "rate"),
+        can_revoke: staff && ctx.session.as_ref().is_some_and(|s| s.principal.authorize::<CertificateRevoke>().is_ok()),
         actions: if staff {
             app.actions
                 .iter()
@@ -942,6 +946,57 @@ async fn act(
         Ok(app) => {
             let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
             application_page(&state, &ctx, app, true, notice).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReplyForm {
+    #[serde(default)]
+    reply: String,
+}
+
+/// The department answers a poor rating, which closes its rectification task.
+async fn rating_reply(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<ReplyForm>,
+) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match state.services.answer_rating(&cap, &id, &form.reply, Utc::now()).await {
+        Ok(()) => Redirect::to(&format!("/staff/cases/{id}")).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    case: String,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<RevokeForm>,
+) -> Response {
+    let cap = match ctx.authorize::<CertificateRevoke>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match state.services.revoke_certificate(&cap, &id, &form.reason, Utc::now()).await {
+        Ok(()) => {
+            let case: String = form.case.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
+            Redirect::to(&if case.is_empty() { format!("/verify/{id}") } else { format!("/staff/cases/{case}") })
+                .into_response()
         }
         Err(e) => ApiError::from(e).into_response(),
     }
