@@ -663,6 +663,10 @@ check('bundle: one combined form with its error summary; my certificates', async
   await checkPage(page, 'my certificates');
   expect((await page.locator('#certificates a[href^="/verify/"]').count()) >= 1,
     `the certificate issued in the service journey is listed (${await describePage(page)})`);
+  await goto(page, '/services/YLJY0001');
+  expect((await page.locator('#materials .held').count()) === 1,
+    'the guide says the residence permit the resident now holds need not be submitted');
+  await checkPage(page, 'guide with a material the applicant holds');
 });
 
 check('assisted submission: a clerk applies for a resident who signs at the window', async ({ page, context }) => {

@@ -3,7 +3,7 @@
 //! staff inbox with claim, transfer and escalation, supplement (补正) once, withdrawal,
 //! bundles, assisted submission, notifications and ratings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -1285,33 +1285,42 @@ impl Services {
     /// soon) and escalates overdue ones to the state's supervising role.
     pub async fn run_timers(&self, now: DateTime<Utc>) -> Result<TimerReport, Error> {
         let soon = millis(self.inner.calendar.deadline(now, 1));
+        // Supervisors are looked up before the write transaction: a definition not yet cached
+        // needs a pooled connection, and on PostgreSQL the transaction holds the ledger's row
+        // lock that the submissions queued on the pool are waiting for.
+        let mut c = self.conn().await?;
+        let due = repo::tasks_due(&mut c, soon, 1000).await?;
+        let mut supervisors: HashMap<String, String> = HashMap::new();
+        for t in due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()) {
+            let supervisor = match repo::application(&mut c, &t.application_id).await? {
+                Some(r) => self
+                    .definition(&r.workflow_code, r.workflow_version)
+                    .await?
+                    .state(&t.state)
+                    .and_then(|s| s.supervisor.clone()),
+                None => None,
+            };
+            supervisors.insert(t.id.clone(), supervisor.unwrap_or_else(|| "leader".to_string()));
+        }
+        drop(c);
         let mut tx = self.inner.db.begin().await?;
         let mut report = TimerReport::default();
-        for t in repo::tasks_due(&mut tx, soon, 1000).await? {
+        for t in due {
             let Some(due) = t.due_at else { continue };
             if t.warned_at.is_none() {
                 repo::mark_warned(&mut tx, &t.id, millis(now)).await?;
                 report.warned += 1;
             }
-            if due < millis(now) && t.escalated_to.is_none() {
-                let row = repo::application(&mut tx, &t.application_id).await?;
-                let supervisor = match &row {
-                    Some(r) => self
-                        .definition(&r.workflow_code, r.workflow_version)
-                        .await?
-                        .state(&t.state)
-                        .and_then(|s| s.supervisor.clone()),
-                    None => None,
-                }
-                .unwrap_or_else(|| "leader".to_string());
-                repo::escalate(&mut tx, &t.id, &supervisor, millis(now)).await?;
+            if let Some(supervisor) = supervisors.get(&t.id)
+                && repo::escalate(&mut tx, &t.id, supervisor, millis(now)).await?
+            {
                 let mut entry = ledger::Entry::new("task_escalated", "success", now);
                 entry.actor = Some("system".into());
                 entry.object = Some(format!("task:{}", t.id));
                 entry.detail =
                     Some(format!("overdue since {}; escalated to {supervisor}", from_millis(due).to_rfc3339()));
                 entry.jurisdiction = Some(t.region_path.clone());
-                ledger::append(&mut tx, Log::Audit, &entry).await?;
+                ledger::append_in(&mut tx, Log::Audit, &entry).await?;
                 report.escalated += 1;
             }
         }

@@ -582,16 +582,18 @@ pub async fn mark_warned(c: &mut AnyConnection, id: &str, now: i64) -> Result<()
     Ok(())
 }
 
-pub async fn escalate(c: &mut AnyConnection, id: &str, to_role: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE tasks SET escalated_to = $1, escalated_at = $2, warned_at = COALESCE(warned_at, $2) WHERE id = $3",
+/// Escalates an open task once: `false` when it already was (by another node) or closed.
+pub async fn escalate(c: &mut AnyConnection, id: &str, to_role: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tasks SET escalated_to = $1, escalated_at = $2, warned_at = COALESCE(warned_at, $2) \
+         WHERE id = $3 AND escalated_to IS NULL AND status = 'open'",
     )
     .bind(to_role)
     .bind(now)
     .bind(id)
     .execute(c)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn insert_notification(

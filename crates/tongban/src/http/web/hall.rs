@@ -149,6 +149,8 @@ struct MaterialRow {
     name: String,
     required: bool,
     replaced: Option<String>,
+    /// The signed-in applicant holds a valid e-certificate that replaces it (免提交).
+    held: bool,
 }
 
 #[derive(Template)]
@@ -181,6 +183,16 @@ async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<Str
     let s = &svc.spec;
     let dept = DEPARTMENT_KINDS.iter().find(|(k, _, _)| *k == s.department);
     let lang = ctx.prefs.lang;
+    // Certificate types the signed-in applicant holds, valid today.
+    let held: Vec<String> = match &ctx.session {
+        Some(session) => state
+            .services
+            .my_certificates(&session.principal, Utc::now())
+            .await
+            .map(|list| list.into_iter().filter(|c| c.valid).map(|c| c.kind).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let page = GuidePage {
         l: ctx.layout("hall.guide"),
         code: s.code.clone(),
@@ -195,6 +207,7 @@ async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<Str
             .map(|m| MaterialRow {
                 name: pick(&ctx, &m.name_zh, &m.name_en).into(),
                 required: m.required,
+                held: matches!(&m.replaced_by, Some(crate::services::catalog::Replacement::Certificate(kind)) if held.contains(kind)),
                 replaced: m.replaced_by.as_ref().map(|r| match r {
                     crate::services::catalog::Replacement::Certificate(_) => {
                         text(lang, "hall.replaced_certificate").into()
