@@ -865,6 +865,14 @@ impl Services {
         if comment.is_some_and(|c| c.chars().count() > 1000) {
             return Err(Error::invalid("comment", "at most 1000 characters"));
         }
+        // A case's workflow and service versions never change: they are looked up before the
+        // write transaction, which must not wait for a second pooled connection.
+        let (def, service) = {
+            let mut c = self.conn().await?;
+            let row = repo::application(&mut c, id).await?.ok_or(Error::NotFound("application"))?;
+            drop(c);
+            (self.definition(&row.workflow_code, row.workflow_version).await?, self.service_of(&row).await?)
+        };
         let mut tx = self.inner.db.begin().await?;
         let mut row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
         cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
@@ -875,8 +883,6 @@ impl Services {
             .find(|t| task_is_for(t, cap.department_id(), cap.roles()))
             .cloned()
             .ok_or(Denial::Forbidden("application.handle"))?;
-        let def = self.definition(&row.workflow_code, row.workflow_version).await?;
-        let service = self.service_of(&row).await?;
         let data = self.form_values(&mut tx, &row).await?;
         let mut case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
         let before_state = case.state.clone();
