@@ -433,13 +433,29 @@ async fn apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Pat
         Ok(x) => x,
         Err(r) => return *r,
     };
-    match state.services.prefill(&s.principal, &form, Utc::now()).await {
+    prefilled_form(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form).await
+}
+
+/// The form filled with what the applicant's record and certificates say.
+async fn prefilled_form(
+    state: &AppState,
+    ctx: &PageCtx,
+    me: &crate::identity::Principal,
+    target: Target,
+    form: &Form,
+) -> Response {
+    match state.services.prefill(me, form, Utc::now()).await {
         Ok(p) => {
             let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new() };
-            apply_form(&ctx, Target::service(&ctx, &svc), &form, f, StatusCode::OK)
+            apply_form(ctx, target, form, f, StatusCode::OK)
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Per-field problems in the page's language, for the form and its error summary.
+fn field_errors(ctx: &PageCtx, errors: &[crate::services::forms::FieldError]) -> BTreeMap<String, String> {
+    errors.iter().map(|e| (e.field.clone(), pick(ctx, &e.message_zh, &e.message_en).to_string())).collect()
 }
 
 async fn apply(
@@ -476,8 +492,7 @@ async fn after_submit(
         Err(crate::services::Error::Form(errors)) => {
             let prefill = state.services.prefill(me, form, Utc::now()).await.ok();
             let sources = prefill.map(|p| p.sources).unwrap_or_default();
-            let errors =
-                errors.iter().map(|e| (e.field.clone(), pick(ctx, &e.message_zh, &e.message_en).to_string())).collect();
+            let errors = field_errors(ctx, &errors);
             let values = data.as_object().cloned().unwrap_or_default();
             let f = FormState { values: &values, sources: &sources, errors };
             apply_form(ctx, target, form, f, StatusCode::UNPROCESSABLE_ENTITY)
@@ -496,13 +511,7 @@ async fn bundle_apply_page(State(state): State<AppState>, ctx: PageCtx, Path(cod
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    match state.services.prefill(&s.principal, &form, Utc::now()).await {
-        Ok(p) => {
-            let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new() };
-            apply_form(&ctx, Target::bundle(&ctx, &bundle), &form, f, StatusCode::OK)
-        }
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    prefilled_form(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form).await
 }
 
 async fn bundle_apply(
@@ -622,10 +631,7 @@ async fn assist_submit(
         Ok(view) => Redirect::to(&format!("/staff/cases/{}", view.id)).into_response(),
         Err(crate::services::Error::Form(errors)) => {
             let sources = record_sources(&form);
-            let errors = errors
-                .iter()
-                .map(|e| (e.field.clone(), pick(&ctx, &e.message_zh, &e.message_en).to_string()))
-                .collect();
+            let errors = field_errors(&ctx, &errors);
             let values = data.as_object().cloned().unwrap_or_default();
             let f = FormState { values: &values, sources: &sources, errors };
             let info = AssistInfo { id_number, service: svc.spec.code.clone() };
