@@ -146,8 +146,6 @@ async fn submit(
     body: Bytes,
 ) -> Result<Response, Response> {
     let client = client(&headers).map_err(IntoResponse::into_response)?;
-    // An unknown service is 404 whatever the body.
-    state.services.service(&id).await.map_err(service_error)?;
     let submission = submission(&body).map_err(IntoResponse::into_response)?;
     let file = state
         .services
@@ -175,7 +173,6 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, Response> {
     let client = client(&headers).map_err(IntoResponse::into_response)?;
-    state.services.registration_file(&id).await.map_err(service_error)?;
     let submission = submission(&body).map_err(IntoResponse::into_response)?;
     let file = state
         .services
@@ -202,8 +199,6 @@ async fn complete(
     body: Bytes,
 ) -> Result<Response, Response> {
     let client = client(&headers).map_err(IntoResponse::into_response)?;
-    // The task decides 404 before the body is looked at.
-    state.services.registration_task(&id).await.map_err(service_error)?;
     let data = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {

@@ -623,7 +623,7 @@ impl Services {
         {
             return Err(Error::conflict("invalid_code", "the confirmation code is wrong or has expired"));
         }
-        let day = now.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(|| internal("tz"))?);
+        let day = now.with_timezone(&super::calendar::cst());
         let day = day.format("%Y%m%d").to_string();
         let n = repo::next_number(&mut tx, &day).await?;
         let phase = phase_of(&def, &case.state);

@@ -4,10 +4,11 @@
 //! of the slot is recorded as a no-show. Three no-shows in 90 days suspend online booking
 //! for 30 days (the usual 爽约 rule), so that places are not held by people who do not come.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use icalendar::{Calendar, Component, Event, EventLike};
 use serde::{Deserialize, Serialize};
 
+use super::calendar::cst;
 use super::{APPLICATION_CLASSIFICATION, Error, Services, internal, repo};
 use crate::db::{millis, new_id};
 use crate::identity::authz::{ApplicationHandle, ServiceManage};
@@ -22,11 +23,6 @@ const LEAD_MINUTES: i64 = 30;
 const NO_SHOW_LIMIT: i64 = 3;
 const NO_SHOW_WINDOW_DAYS: i64 = 90;
 const SUSPENSION_DAYS: i64 = 30;
-
-/// China Standard Time, in which halls keep their hours.
-fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
 
 /// A service hall (政务服务中心) as published.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

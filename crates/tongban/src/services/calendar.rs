@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday};
 use serde::Deserialize;
 
-/// China Standard Time: the day a deadline ends is a local day.
-fn cst() -> FixedOffset {
+/// China Standard Time, in which working days, deadlines, hall hours and case numbers are counted.
+pub fn cst() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
 }
 

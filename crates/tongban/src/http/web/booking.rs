@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Offset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::{CsrfForm, Layout, PageCtx};
@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 
 /// Times are shown in China Standard Time, as the halls keep them.
 fn china(t: DateTime<Utc>) -> DateTime<FixedOffset> {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix()))
+    t.with_timezone(&crate::services::calendar::cst())
 }
 
 fn status_text(lang: Lang, s: AppointmentStatus) -> &'static str {
