@@ -63,8 +63,10 @@ async fn start(
         cmd.args(["--database-url", url]);
     }
     cmd.args(extra);
+    // The server's log is kept beside its data, so that a failed run can be explained.
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("bench-server.log"))?;
     let started = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().context("starting tongban serve")?;
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().context("starting tongban serve")?;
     let mut running = Running { child, base: format!("http://127.0.0.1:{port}") };
     loop {
         let uri: hyper::Uri = format!("{}/readyz", running.base).parse()?;
@@ -158,16 +160,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--only takes http, submit, ledger, protect or all");
     }
     if all || args.only == "http" {
-        let data = std::env::temp_dir().join(format!("tongban-bench-{}", uuid::Uuid::now_v7().simple()));
-        let result = measure(&args, &data).await;
-        let _ = std::fs::remove_dir_all(&data);
-        result?;
+        let data = scratch_dir()?;
+        keep_on_failure(measure(&args, &data).await, &data)?;
     }
     if all || args.only == "submit" {
-        let data = std::env::temp_dir().join(format!("tongban-bench-{}", uuid::Uuid::now_v7().simple()));
-        let result = submit_bench(&args, &data).await;
-        let _ = std::fs::remove_dir_all(&data);
-        result?;
+        let data = scratch_dir()?;
+        keep_on_failure(submit_bench(&args, &data).await, &data)?;
     }
     if all || args.only == "ledger" {
         ledger_bench(args.ledger_entries).await?;
@@ -176,6 +174,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         protect_bench().await?;
     }
     Ok(())
+}
+
+fn scratch_dir() -> anyhow::Result<std::path::PathBuf> {
+    let data = std::env::temp_dir().join(format!("tongban-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&data)?;
+    Ok(data)
+}
+
+/// Removes a measurement's data dir when it succeeded; keeps it, with the server's log, when not.
+fn keep_on_failure(result: anyhow::Result<()>, data: &std::path::Path) -> anyhow::Result<()> {
+    match result {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(data);
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!("the server's log is {}", data.join("bench-server.log").display()))),
+    }
 }
 
 fn per_sec(n: u64, d: Duration) -> f64 {

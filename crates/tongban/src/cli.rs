@@ -412,7 +412,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             println!("the replaced database is kept as {}", restored.kept_aside);
             // The restore itself goes on the trail of the restored database.
-            let db = Db::connect(data.database_url()).await?;
+            let db = data.connect().await?;
             let mut entry = ledger::Entry::new("backup_restored", "success", Utc::now());
             entry.actor = Some("console".into());
             entry.detail = Some(format!("backup of {} from {}", restored.manifest.created_at, from.display()));
@@ -547,7 +547,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// verifier keys this needs no secret at all (an auditor's or a witness's position);
 /// without, the checkpoint key file supplies them.
 async fn open_ledger(data: &DataSettings, verifier_keys: Option<&std::path::Path>) -> anyhow::Result<LedgerOnly> {
-    let db = Db::connect(data.database_url()).await?;
+    let db = data.connect().await?;
     let ledger = match verifier_keys {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -640,7 +640,7 @@ async fn open_with_policy(
             data.master_key_file.display()
         );
     }
-    let db = Db::connect(data.database_url()).await?;
+    let db = data.connect().await?;
     db.migrate().await?;
     db.bind_master_key(key.id()).await?;
     let (ledger_key, source) =

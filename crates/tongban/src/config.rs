@@ -29,6 +29,9 @@ pub struct DataArgs {
     /// File holding the database password (kept out of the URL and the process list).
     #[arg(long, env = "TONGBAN_DATABASE_PASSWORD_FILE", value_name = "FILE")]
     pub database_password_file: Option<PathBuf>,
+    /// Pooled database connections of this node (default: 8 on SQLite, 16 on PostgreSQL).
+    #[arg(long, env = "TONGBAN_DATABASE_POOL", value_name = "N")]
+    pub database_pool: Option<u32>,
     /// File holding the base64 master key; default: generated in DATA_DIR/secrets.
     #[arg(long, env = "TONGBAN_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
@@ -121,6 +124,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_password_file: Option<PathBuf>,
+    database_pool: Option<u32>,
     master_key_file: Option<PathBuf>,
     master_key_command: Option<String>,
     ledger_key_file: Option<PathBuf>,
@@ -172,6 +176,7 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
 pub struct DataSettings {
     pub data_dir: PathBuf,
     database_url: SecretString,
+    database_pool: Option<u32>,
     pub master_key_file: PathBuf,
     /// The master key file is ours to generate (no explicit source was given).
     pub generate_master_key: bool,
@@ -210,6 +215,14 @@ impl DataSettings {
 
     pub fn database_url(&self) -> &str {
         self.database_url.expose()
+    }
+
+    /// Opens the configured database with the configured pool.
+    pub async fn connect(&self) -> Result<crate::db::Db, crate::db::DbError> {
+        match self.database_pool {
+            Some(n) => crate::db::Db::connect_with_pool(self.database_url(), n).await,
+            None => crate::db::Db::connect(self.database_url()).await,
+        }
     }
 
     /// The URL with any password removed, for logs and messages.
@@ -335,6 +348,10 @@ fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, Conf
         }
         None => url,
     };
+    let database_pool = args.database_pool.or(file.database_pool);
+    if database_pool == Some(0) {
+        return Err(invalid("database_pool", "at least one connection"));
+    }
     let explicit_key = args.master_key_file.clone().or_else(|| file.master_key_file.clone());
     let master_key_env = args.master_key.clone();
     let master_key_command = args.master_key_command.clone().or_else(|| file.master_key_command.clone());
@@ -366,6 +383,7 @@ fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, Conf
         ledger_origin,
         data_dir,
         database_url: SecretString::new(url),
+        database_pool,
     })
 }
 

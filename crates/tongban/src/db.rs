@@ -98,14 +98,22 @@ pub enum DbError {
 
 impl Db {
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        let max = match Backend::from_url(url) {
+            Some(Backend::Postgres) => 16,
+            _ => 8,
+        };
+        Db::connect_with_pool(url, max).await
+    }
+
+    /// [`Db::connect`] with a pool of `max_connections`. Code never waits for a second
+    /// pooled connection while it holds one (that deadlocks once every connection is held
+    /// by a request doing the same), so the service tests run on a pool of one to prove it.
+    pub async fn connect_with_pool(url: &str, max_connections: u32) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(DbError::UnsupportedUrl)?;
         let options = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
         let pool_options =
-            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            });
+            AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(max_connections);
         let pool_options = match backend {
             Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {

@@ -82,6 +82,9 @@ impl Server {
             .arg("serve")
             .args(self.data_args())
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            // One pooled connection: a request that waits for a second one while holding one
+            // hangs here instead of only under production load.
+            .args(["--database-pool", "1"])
             .args(extra)
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))

@@ -1535,6 +1535,10 @@ impl Identity {
     /// Everything the platform holds about the signed-in person, and every recorded access
     /// to it (newest first), read from the `audit` ledger. Staff names are masked.
     pub async fn my_data(&self, me: &Principal, now: DateTime<Utc>) -> Result<MyData, Error> {
+        // Read before taking a connection here: the ledger takes its own.
+        let entries = ledger::recent(&self.db, ledger::Log::Audit, None, Some(&me.account_id), 1000)
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let mut c = self.conn().await?;
         let profile = match repo::resident(&mut c, &me.account_id).await? {
             Some(r) => {
@@ -1549,9 +1553,6 @@ impl Identity {
             }
             None => None,
         };
-        let entries = ledger::recent(&self.db, ledger::Log::Audit, None, Some(&me.account_id), 1000)
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
         let mut posts: std::collections::HashMap<String, Option<repo::Post>> = std::collections::HashMap::new();
         let mut accesses = Vec::with_capacity(entries.len());
         for (index, e) in entries {
@@ -1651,7 +1652,12 @@ impl Identity {
     /// An account's display name (for case pages and certificates).
     pub async fn display_name(&self, account_id: &str) -> Result<String, Error> {
         let mut c = self.conn().await?;
-        Ok(repo::account(&mut c, account_id).await?.ok_or(Error::NotFound("account"))?.display_name)
+        self.display_name_in(&mut c, account_id).await
+    }
+
+    /// [`Identity::display_name`] on the caller's connection (or transaction).
+    pub async fn display_name_in(&self, c: &mut AnyConnection, account_id: &str) -> Result<String, Error> {
+        Ok(repo::account(c, account_id).await?.ok_or(Error::NotFound("account"))?.display_name)
     }
 
     /// Sets (or, with `None`, clears) the address that gets notifications by email.
@@ -1724,7 +1730,17 @@ impl Identity {
     /// The department of `kind` (its line of work) nearest a region: in it or above it.
     pub async fn nearest_department(&self, region_path: &str, kind: &str) -> Result<Option<DepartmentRef>, Error> {
         let mut c = self.conn().await?;
-        Ok(repo::nearest_department(&mut c, region_path, kind).await?)
+        self.nearest_department_in(&mut c, region_path, kind).await
+    }
+
+    /// [`Identity::nearest_department`] on the caller's connection (or transaction).
+    pub async fn nearest_department_in(
+        &self,
+        c: &mut AnyConnection,
+        region_path: &str,
+        kind: &str,
+    ) -> Result<Option<DepartmentRef>, Error> {
+        Ok(repo::nearest_department(c, region_path, kind).await?)
     }
 
     /// The account behind a resident ID number, for staff serving someone at the window.

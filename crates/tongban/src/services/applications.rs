@@ -781,7 +781,7 @@ impl Services {
                         let at = handling_region(&row.region_path, Level::District);
                         self.inner
                             .identity
-                            .nearest_department(&at, kind)
+                            .nearest_department_in(tx, &at, kind)
                             .await?
                             .map(|d| d.id)
                             .ok_or(Error::NotFound("department for a parallel branch"))?
@@ -837,18 +837,32 @@ impl Services {
     }
 
     /// What a case is called: its bundle's name, or its service's.
-    async fn case_name(&self, row: &repo::ApplicationRow, service: &PublishedService) -> (String, String) {
+    async fn case_name(
+        c: &mut AnyConnection,
+        row: &repo::ApplicationRow,
+        service: &PublishedService,
+    ) -> (String, String) {
         if let Some(code) = &row.bundle_code
-            && let Ok(b) = self.bundle(code).await
+            && let Ok(b) = Self::bundle_in(c, code).await
         {
             return (b.name_zh, b.name_en);
         }
         (service.spec.name_zh.clone(), service.spec.name_en.clone())
     }
 
-    async fn service_of(&self, row: &repo::ApplicationRow) -> Result<PublishedService, Error> {
+    /// A case as stored, with its workflow definition and service. The versions of both
+    /// never change for a case, so they are looked up before a write transaction, which must
+    /// not wait for a second pooled connection.
+    async fn case_setup(
+        &self,
+        id: &str,
+    ) -> Result<(repo::ApplicationRow, std::sync::Arc<Definition>, PublishedService), Error> {
         let mut c = self.conn().await?;
-        self.service_version(&mut c, &row.service_id, row.service_version).await
+        let row = repo::application(&mut c, id).await?.ok_or(Error::NotFound("application"))?;
+        let service = self.service_version(&mut c, &row.service_id, row.service_version).await?;
+        drop(c);
+        let def = self.definition(&row.workflow_code, row.workflow_version).await?;
+        Ok((row, def, service))
     }
 
     /// A staff action on a case: the workflow's action (accept, approve, …) or, in a
@@ -865,14 +879,7 @@ impl Services {
         if comment.is_some_and(|c| c.chars().count() > 1000) {
             return Err(Error::invalid("comment", "at most 1000 characters"));
         }
-        // A case's workflow and service versions never change: they are looked up before the
-        // write transaction, which must not wait for a second pooled connection.
-        let (def, service) = {
-            let mut c = self.conn().await?;
-            let row = repo::application(&mut c, id).await?.ok_or(Error::NotFound("application"))?;
-            drop(c);
-            (self.definition(&row.workflow_code, row.workflow_version).await?, self.service_of(&row).await?)
-        };
+        let (_, def, service) = self.case_setup(id).await?;
         let mut tx = self.inner.db.begin().await?;
         let mut row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
         cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
@@ -939,18 +946,17 @@ impl Services {
         data: Value,
         now: DateTime<Utc>,
     ) -> Result<ApplicationView, Error> {
+        let (stored, def, service) = self.case_setup(id).await?;
+        let form = match &stored.bundle_code {
+            Some(code) => self.bundle_form(code).await?.1,
+            None => self.form(&service.form_id).await?,
+        };
+        let facts = self.facts(&me.account_id, now).await?;
         let mut tx = self.inner.db.begin().await?;
         let mut row = own_application(&mut tx, id, &me.account_id).await?;
         if row.status != Phase::Supplement.as_str() {
             return Err(Error::conflict("not_in_supplement", "this application is not waiting for more material"));
         }
-        let def = self.definition(&row.workflow_code, row.workflow_version).await?;
-        let service = self.service_of(&row).await?;
-        let form = match &row.bundle_code {
-            Some(code) => self.bundle_form(code).await?.1,
-            None => self.form(&service.form_id).await?,
-        };
-        let facts = self.facts(&me.account_id, now).await?;
         let mut data = data;
         if !data.is_object() {
             return Err(Error::invalid("form", "the form values are a JSON object"));
@@ -989,14 +995,13 @@ impl Services {
 
     /// The applicant withdraws before a decision.
     pub async fn withdraw(&self, me: &Principal, id: &str, now: DateTime<Utc>) -> Result<ApplicationView, Error> {
+        let (_, def, service) = self.case_setup(id).await?;
         let mut tx = self.inner.db.begin().await?;
         let mut row = own_application(&mut tx, id, &me.account_id).await?;
         let phase = Phase::parse(&row.status).unwrap_or_default();
         if phase.is_final() || phase == Phase::Approved {
             return Err(Error::conflict("already_decided", "a decided application cannot be withdrawn"));
         }
-        let service = self.service_of(&row).await?;
-        let def = self.definition(&row.workflow_code, row.workflow_version).await?;
         let mut case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
         let from = case.state.clone();
         case.history.push(super::workflow::Transition {
@@ -1030,7 +1035,7 @@ impl Services {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let s = self.service_version(&mut c, &r.service_id, r.service_version).await?;
-            let (zh, en) = self.case_name(&r, &s).await;
+            let (zh, en) = Self::case_name(&mut c, &r, &s).await;
             out.push(ApplicationSummary {
                 id: r.id,
                 number: r.number,
@@ -1086,6 +1091,17 @@ impl Services {
         let service = self.service_version(&mut c, &row.service_id, row.service_version).await?;
         let form = self.form_values(&mut c, &row).await?;
         let history = repo::history(&mut c, &row.id).await?;
+        let tasks = match viewer {
+            Viewer::Staff { .. } => repo::open_tasks_of(&mut c, &row.id).await?,
+            Viewer::Applicant => Vec::new(),
+        };
+        let applicant = self.inner.identity.display_name_in(&mut c, &row.applicant_id).await?;
+        let certificates = repo::certificate_ids_of_application(&mut c, &row.id).await?;
+        let rating = repo::rating(&mut c, &row.id).await?;
+        let documents = repo::documents_of(&mut c, &row.id).await?;
+        let (name_zh, name_en) = Self::case_name(&mut c, &row, &service).await;
+        // The definition may need a connection of its own: never wait for one holding this.
+        drop(c);
         let case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
         let def = self.definition(&row.workflow_code, row.workflow_version).await?;
         let phase = Phase::parse(&row.status).unwrap_or_default();
@@ -1098,13 +1114,12 @@ impl Services {
                 if !(phase.is_final() || phase == Phase::Approved) {
                     a.push("withdraw".to_string());
                 }
-                if phase.is_final() && phase != Phase::Withdrawn && repo::rating(&mut c, &row.id).await?.is_none() {
+                if phase.is_final() && phase != Phase::Withdrawn && rating.is_none() {
                     a.push("rate".to_string());
                 }
                 a
             }
             Viewer::Staff { department_id, roles } => {
-                let tasks = repo::open_tasks_of(&mut c, &row.id).await?;
                 match tasks.iter().find(|t| t.kind == "case" && task_is_for(t, department_id, roles)) {
                     Some(t) if t.branch.is_some() => vec!["approve".into(), "reject".into()],
                     Some(t) => {
@@ -1121,17 +1136,14 @@ impl Services {
                 }
             }
         };
-        let applicant = self.inner.identity.display_name(&row.applicant_id).await?;
-        let certificates = repo::certificate_ids_of_application(&mut c, &row.id).await?;
-        let rating = repo::rating(&mut c, &row.id).await?.map(|r| RatingView {
+        let rating = rating.map(|r| RatingView {
             score: r.score,
             comment: r.comment,
             created_at: from_millis(r.created_at),
             reply: r.reply,
             replied_at: r.replied_at.map(from_millis),
         });
-        let documents = repo::documents_of(&mut c, &row.id)
-            .await?
+        let documents = documents
             .into_iter()
             .map(|d| DocumentView {
                 id: d.id,
@@ -1142,7 +1154,6 @@ impl Services {
                 material: d.material,
             })
             .collect();
-        let (name_zh, name_en) = self.case_name(&row, &service).await;
         Ok(ApplicationView {
             id: row.id,
             number: row.number,
@@ -1256,21 +1267,25 @@ impl Services {
         to: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
+        // Looked up before the write transaction, which must not wait for a second connection.
+        let colleague = match to {
+            Some(other) => Some(self.inner.identity.staff_post(other).await?.ok_or(Error::NotFound("colleague"))?),
+            None => None,
+        };
         let mut tx = self.inner.db.begin().await?;
         let task = repo::task(&mut tx, task_id).await?.ok_or(Error::NotFound("task"))?;
         cap.check_record(&task.region_path, APPLICATION_CLASSIFICATION)?;
         if task.status != "open" || !task_is_for(&task, cap.department_id(), cap.roles()) {
             return Err(Error::NotFound("open task of yours"));
         }
-        let assignee = match to {
-            None => cap.account_id().to_string(),
-            Some(other) => {
-                let (dept, roles) = self.inner.identity.staff_post(other).await?.ok_or(Error::NotFound("colleague"))?;
+        let assignee = match (to, colleague) {
+            (Some(other), Some((dept, roles))) => {
                 if dept.as_deref() != Some(task.department_id.as_str()) || !roles.contains(&task.role) {
                     return Err(Error::conflict("not_eligible", "the colleague does not hold this task's role here"));
                 }
                 other.to_string()
             }
+            _ => cap.account_id().to_string(),
         };
         repo::assign_task(&mut tx, task_id, Some(&assignee)).await?;
         let mut entry = audit_entry(

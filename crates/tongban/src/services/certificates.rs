@@ -108,13 +108,13 @@ impl Services {
         let mut members = Vec::new();
         match &row.bundle_code {
             Some(code) => {
-                for s in self.bundle(code).await?.services {
-                    members.push(self.service(&s).await?);
+                for s in Self::bundle_in(tx, code).await?.services {
+                    members.push(self.service_in(tx, &s).await?);
                 }
             }
             None => members.push(self.service_version(tx, &row.service_id, row.service_version).await?),
         }
-        let holder = self.inner.identity.display_name(&row.applicant_id).await?;
+        let holder = self.inner.identity.display_name_in(tx, &row.applicant_id).await?;
         for m in members {
             let Some(spec) = &m.spec.certificate else { continue };
             let fields: BTreeMap<String, Value> =
@@ -217,6 +217,7 @@ impl Services {
         let doc: CertificateDocument = serde_json::from_str(&r.body).map_err(internal)?;
         let key = self.department_key(&r.department_id).verifying_key();
         let signature_valid = verify_signature(&key, &r.body, &r.signature);
+        drop(c);
         let issuer = self.inner.identity.department_name(&r.department_id).await?;
         let expired = r.valid_until.is_some_and(|v| v < millis(now));
         let revoked = r.revoked_at.is_some();

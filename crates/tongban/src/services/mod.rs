@@ -285,19 +285,34 @@ impl Services {
 
     pub async fn bundles(&self) -> Result<Vec<BundleSpec>, Error> {
         let mut c = self.conn().await?;
-        repo::bundles(&mut c).await?.iter().map(|b| serde_json::from_str(b).map_err(internal)).collect()
+        Self::bundles_in(&mut c).await
+    }
+
+    async fn bundles_in(c: &mut sqlx::AnyConnection) -> Result<Vec<BundleSpec>, Error> {
+        repo::bundles(c).await?.iter().map(|b| serde_json::from_str(b).map_err(internal)).collect()
     }
 
     pub async fn bundle(&self, code: &str) -> Result<BundleSpec, Error> {
-        self.bundles().await?.into_iter().find(|b| b.code == code).ok_or(Error::NotFound("bundle"))
+        let mut c = self.conn().await?;
+        Self::bundle_in(&mut c, code).await
+    }
+
+    /// [`Services::bundle`] on the caller's connection (or transaction).
+    async fn bundle_in(c: &mut sqlx::AnyConnection, code: &str) -> Result<BundleSpec, Error> {
+        Self::bundles_in(c).await?.into_iter().find(|b| b.code == code).ok_or(Error::NotFound("bundle"))
     }
 
     /// The published version of a service, by id or code.
     pub async fn service(&self, id_or_code: &str) -> Result<PublishedService, Error> {
         let mut c = self.conn().await?;
-        let (id, version) = repo::service_ref(&mut c, id_or_code).await?.ok_or(Error::NotFound("service"))?;
+        self.service_in(&mut c, id_or_code).await
+    }
+
+    /// [`Services::service`] on the caller's connection (or transaction).
+    async fn service_in(&self, c: &mut sqlx::AnyConnection, id_or_code: &str) -> Result<PublishedService, Error> {
+        let (id, version) = repo::service_ref(c, id_or_code).await?.ok_or(Error::NotFound("service"))?;
         let version = version.ok_or(Error::NotFound("service"))?;
-        self.service_version(&mut c, &id, version).await
+        self.service_version(c, &id, version).await
     }
 
     async fn service_version(
