@@ -115,11 +115,13 @@ impl Db {
         let pool_options =
             AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10)).max_connections(max_connections);
         let pool_options = match backend {
-            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
+            // A file cannot drop the connection: no ping before every checkout (a round trip
+            // through the connection's worker thread each time).
+            Backend::Sqlite => pool_options.test_before_acquire(false).after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                         PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;",
+                         PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
                     )
                     .await?;
                     Ok(())
