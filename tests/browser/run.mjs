@@ -600,12 +600,24 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
   expect(appPath.startsWith('/applications/'), `after submitting, expected the application page, but ${await describePage(page)}`);
   await checkPage(page, 'application page');
   const id = appPath.split('/').pop();
+  await goto(page, '/notifications');
+  expect((await page.locator(`a[href="/applications/${id}"]`).count()) >= 1, 'the submission is in the applicant\'s messages');
+  await checkPage(page, 'messages');
 
   for (const [user, action] of [['police.mingyue', 'accept'], ['gaapprover.mingyue', 'approve']]) {
     await context.clearCookies();
     await signIn(page, user);
     await goto(page, '/staff/inbox');
     await checkPage(page, `inbox of ${user}`);
+    if (user === 'police.mingyue') {
+      const row = `#inbox tr:has(a[href="/staff/cases/${id}"])`;
+      await clickAndWait(page, page.locator(`${row} form[action$="/claim"] button`), 'claim the task');
+      expect((await page.locator(`#inbox a[href="/staff/cases/${id}"]`).count()) === 1,
+        `the claimed task is under 我的待办 (${await describePage(page)})`);
+      await checkPage(page, 'inbox: my tasks');
+      await clickAndWait(page, page.locator(`${row} a[href$="/transfer"]`), 'open the transfer page');
+      await checkPage(page, 'transfer page');
+    }
     await goto(page, `/staff/cases/${id}`);
     await checkPage(page, `case page for ${user}`);
     await clickAndWait(page, page.locator(`#act button[value="${action}"]`), `${user}: ${action}`);

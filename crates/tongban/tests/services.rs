@@ -114,6 +114,7 @@ async fn hall(t: TestDb) -> Hall {
     }
     let staff = [
         ("clerk.mingyue", "990102-MZ", "window_clerk"),
+        ("clerk2.mingyue", "990102-MZ", "window_clerk"),
         ("approver.mingyue", "990102-MZ", "approver"),
         ("leader.mingyue", "990102-MZ", "leader"),
         ("wj.mingyue", "990102-WJ", "approver"),
@@ -419,6 +420,11 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     let report = s.run_timers(later).await.unwrap();
     assert_eq!((report.warned, report.escalated), (1, 1));
     assert_eq!(s.run_timers(later).await.unwrap().escalated, 0, "escalated once");
+    let told = s.notifications(&leader, later).await.unwrap();
+    assert!(
+        told.iter().any(|n| n.application_id.as_deref() == Some(app.id.as_str()) && n.text_en.contains("escalated")),
+        "the supervisor is told of the escalation: {told:?}"
+    );
     let leader_inbox = s.inbox(&handle(&leader), &InboxFilter::default(), later).await.unwrap();
     assert_eq!(leader_inbox.counts.overdue, 1);
     assert!(leader_inbox.items[0].escalated);
@@ -430,6 +436,22 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     s.assign(&handle(&clerk), &leader_inbox.items[0].task_id, None, later).await.unwrap();
     let mine = InboxFilter { mine: true, ..InboxFilter::default() };
     assert_eq!(s.inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 1);
+    // Transfer: only to a colleague of the same department holding the task's role.
+    let task_id = &leader_inbox.items[0].task_id;
+    let choice = s.transfer_choice(&handle(&clerk), task_id).await.unwrap();
+    let clerk2 = h.principal("clerk2.mingyue").await;
+    let names: Vec<&str> = choice.colleagues.iter().map(|c| c.account_id.as_str()).collect();
+    assert_eq!(names, vec![clerk2.account_id.as_str()], "not the caller, not another role or district");
+    let approver = h.principal("approver.mingyue").await;
+    assert!(matches!(
+        s.assign(&handle(&clerk), task_id, Some(&approver.account_id), later).await,
+        Err(Error::Conflict { code: "not_eligible", .. })
+    ));
+    s.assign(&handle(&clerk), task_id, Some(&clerk2.account_id), later).await.unwrap();
+    assert_eq!(s.inbox(&handle(&clerk2), &mine, later).await.unwrap().items.len(), 1);
+    assert_eq!(s.inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 0);
+    let other = h.principal("clerk.qinghu").await;
+    assert!(s.transfer_choice(&handle(&other), task_id).await.is_err(), "another district's task");
 
     let gone = s.withdraw(&citizen, &app.id, later).await.unwrap();
     assert_eq!(gone.status, Phase::Withdrawn);

@@ -621,6 +621,7 @@ async fn mfa(
     }
 }
 
+/// A form whose only field is its CSRF token (a button).
 #[derive(Deserialize)]
 struct EmptyForm {}
 

@@ -629,6 +629,23 @@ pub async fn role_duty(c: &mut AnyConnection, role: &str) -> Result<Option<Optio
     row.map(|r| r.try_get::<Option<String>, _>("duty")).transpose()
 }
 
+/// Staff of a department who hold a role: (account id, display name), by name.
+pub async fn staff_holding(
+    c: &mut AnyConnection,
+    department_id: &str,
+    role: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.display_name FROM accounts a JOIN account_roles r ON r.account_id = a.id \
+         WHERE a.kind = 'staff' AND a.department_id = $1 AND r.role_code = $2 ORDER BY a.display_name, a.id",
+    )
+    .bind(department_id)
+    .bind(role)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("display_name")?))).collect()
+}
+
 /// The roles an account holds, with the duty each carries.
 pub async fn role_codes_of(
     c: &mut AnyConnection,

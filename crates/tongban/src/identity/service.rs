@@ -1727,6 +1727,13 @@ impl Identity {
         Ok(Some((account.department.map(|d| d.id), roles)))
     }
 
+    /// Staff of a department holding a role (account id, display name): the colleagues a
+    /// task can go to, and the supervisors told of an escalation.
+    pub async fn staff_holding(&self, department_id: &str, role: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::staff_holding(&mut c, department_id, role).await?)
+    }
+
     /// The department of `kind` (its line of work) nearest a region: in it or above it.
     pub async fn nearest_department(&self, region_path: &str, kind: &str) -> Result<Option<DepartmentRef>, Error> {
         let mut c = self.conn().await?;

@@ -174,6 +174,22 @@ pub struct InboxFilter {
     pub service: Option<String>,
 }
 
+/// A colleague a task can be handed to.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Colleague {
+    pub account_id: String,
+    pub name: String,
+}
+
+/// An open task of the caller's and who could take it over.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TransferChoice {
+    pub task_id: String,
+    pub application_id: String,
+    pub role: String,
+    pub colleagues: Vec<Colleague>,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NotificationView {
     pub id: String,
@@ -1302,6 +1318,32 @@ impl Services {
         Ok(())
     }
 
+    /// Who an open task of the caller's can be transferred to: the other staff of the task's
+    /// department holding its role.
+    pub async fn transfer_choice(
+        &self,
+        cap: &Capability<ApplicationHandle>,
+        task_id: &str,
+    ) -> Result<TransferChoice, Error> {
+        let mut c = self.conn().await?;
+        let task = repo::task(&mut c, task_id).await?.ok_or(Error::NotFound("task"))?;
+        drop(c);
+        cap.check_record(&task.region_path, APPLICATION_CLASSIFICATION)?;
+        if task.status != "open" || !task_is_for(&task, cap.department_id(), cap.roles()) {
+            return Err(Error::NotFound("open task of yours"));
+        }
+        let colleagues = self
+            .inner
+            .identity
+            .staff_holding(&task.department_id, &task.role)
+            .await?
+            .into_iter()
+            .filter(|(id, _)| id != cap.account_id())
+            .map(|(account_id, name)| Colleague { account_id, name })
+            .collect();
+        Ok(TransferChoice { task_id: task.id, application_id: task.application_id, role: task.role, colleagues })
+    }
+
     /// The timer pass: marks tasks due within a working day (the inbox shows them as due
     /// soon) and escalates overdue ones to the state's supervising role.
     pub async fn run_timers(&self, now: DateTime<Utc>) -> Result<TimerReport, Error> {
@@ -1311,19 +1353,28 @@ impl Services {
         // lock that the submissions queued on the pool are waiting for.
         let mut c = self.conn().await?;
         let due = repo::tasks_due(&mut c, soon, 1000).await?;
-        let mut supervisors: HashMap<String, String> = HashMap::new();
+        let mut cases: HashMap<String, repo::ApplicationRow> = HashMap::new();
         for t in due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()) {
-            let supervisor = match repo::application(&mut c, &t.application_id).await? {
+            if let Some(r) = repo::application(&mut c, &t.application_id).await? {
+                cases.insert(t.id.clone(), r);
+            }
+        }
+        drop(c);
+        // Task id → (supervising role, the staff of the task's department holding it).
+        let mut supervisors: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
+        for t in due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()) {
+            let supervisor = match cases.get(&t.id) {
                 Some(r) => self
                     .definition(&r.workflow_code, r.workflow_version)
                     .await?
                     .state(&t.state)
                     .and_then(|s| s.supervisor.clone()),
                 None => None,
-            };
-            supervisors.insert(t.id.clone(), supervisor.unwrap_or_else(|| "leader".to_string()));
+            }
+            .unwrap_or_else(|| "leader".to_string());
+            let holders = self.inner.identity.staff_holding(&t.department_id, &supervisor).await?;
+            supervisors.insert(t.id.clone(), (supervisor, holders));
         }
-        drop(c);
         let mut tx = self.inner.db.begin().await?;
         let mut report = TimerReport::default();
         for t in due {
@@ -1332,7 +1383,7 @@ impl Services {
                 repo::mark_warned(&mut tx, &t.id, millis(now)).await?;
                 report.warned += 1;
             }
-            if let Some(supervisor) = supervisors.get(&t.id)
+            if let Some((supervisor, holders)) = supervisors.get(&t.id)
                 && repo::escalate(&mut tx, &t.id, supervisor, millis(now)).await?
             {
                 let mut entry = ledger::Entry::new("task_escalated", "success", now);
@@ -1342,6 +1393,19 @@ impl Services {
                     Some(format!("overdue since {}; escalated to {supervisor}", from_millis(due).to_rfc3339()));
                 entry.jurisdiction = Some(t.region_path.clone());
                 ledger::append_in(&mut tx, Log::Audit, &entry).await?;
+                // The supervisors hear of it, not only see it in their inbox.
+                let number = cases.get(&t.id).map(|r| r.number.as_str()).unwrap_or_default();
+                for (account_id, _) in holders {
+                    repo::insert_notification(
+                        &mut tx,
+                        account_id,
+                        Some(&t.application_id),
+                        &format!("待办 {number} 已超期，已升级给您督办。"),
+                        &format!("The task of case {number} is overdue and was escalated to you."),
+                        millis(now),
+                    )
+                    .await?;
+                }
                 report.escalated += 1;
             }
         }

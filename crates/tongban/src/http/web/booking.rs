@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::{CsrfForm, Layout, PageCtx};
+use super::{CsrfForm, EmptyForm, Layout, PageCtx};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::i18n::{Lang, text};
@@ -250,14 +250,11 @@ async fn my_appointments(State(state): State<AppState>, ctx: PageCtx) -> Respons
     }
 }
 
-#[derive(Deserialize, Default)]
-struct Empty {}
-
 async fn cancel(
     State(state): State<AppState>,
     ctx: PageCtx,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     let s = match ctx.ready() {
         Ok(s) => s,
@@ -346,7 +343,7 @@ async fn check_in(
     State(state): State<AppState>,
     ctx: PageCtx,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     let s = match ctx.ready() {
         Ok(s) => s,

@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CsrfForm, Layout, PageCtx};
+use super::{CsrfForm, EmptyForm, Layout, PageCtx};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::i18n::{Lang, text};
@@ -36,6 +36,9 @@ pub fn router() -> Router<AppState> {
         .route("/applications/{id}/withdraw", post(withdraw))
         .route("/applications/{id}/rate", post(rate))
         .route("/staff/inbox", get(inbox))
+        .route("/staff/tasks/{id}/claim", post(claim))
+        .route("/staff/tasks/{id}/transfer", get(transfer_page).post(transfer))
+        .route("/notifications", get(notifications))
         .route("/staff/assist", get(assist_page))
         .route("/staff/assist/code", post(assist_code))
         .route("/staff/assist/submit", post(assist_submit))
@@ -834,14 +837,11 @@ async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): P
     }
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
 async fn withdraw(
     State(state): State<AppState>,
     ctx: PageCtx,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<Empty>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     let s = match ctx.ready() {
         Ok(s) => s,
@@ -888,12 +888,17 @@ struct InboxPage {
     counts: crate::services::InboxCounts,
     items: Vec<(InboxItem, String, String, &'static str)>,
     due: String,
+    mine: bool,
+    me: String,
 }
 
 #[derive(Deserialize, Default)]
 struct InboxQuery {
     #[serde(default)]
     due: String,
+    /// `1`: only the tasks the caller has claimed or been given.
+    #[serde(default)]
+    mine: String,
 }
 
 async fn inbox(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<InboxQuery>) -> Response {
@@ -901,8 +906,10 @@ async fn inbox(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Inbo
         Ok(c) => c,
         Err(r) => return *r,
     };
+    let mine = q.mine == "1";
     let filter = crate::services::InboxFilter {
         due: crate::services::DueState::parse(&q.due),
+        mine,
         ..crate::services::InboxFilter::default()
     };
     match state.services.inbox(&cap, &filter, Utc::now()).await {
@@ -924,8 +931,121 @@ async fn inbox(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Inbo
                 .collect();
             ctx.page(
                 StatusCode::OK,
-                &InboxPage { l: ctx.layout("hall.inbox"), counts: inbox.counts, items, due: q.due },
+                &InboxPage {
+                    l: ctx.layout("hall.inbox"),
+                    counts: inbox.counts,
+                    items,
+                    due: q.due,
+                    mine,
+                    me: cap.account_id().to_string(),
+                },
             )
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Claims an open task of the caller's roles: it shows under 我的待办 (mine).
+async fn claim(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match state.services.assign(&cap, &id, None, Utc::now()).await {
+        Ok(()) => Redirect::to("/staff/inbox?mine=1").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "transfer.html")]
+struct TransferPage {
+    l: Layout,
+    choice: crate::services::TransferChoice,
+    error: Option<String>,
+}
+
+async fn transfer_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match state.services.transfer_choice(&cap, &id).await {
+        Ok(choice) => ctx.page(StatusCode::OK, &TransferPage { l: ctx.layout("hall.transfer"), choice, error: None }),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TransferForm {
+    #[serde(default)]
+    to: String,
+}
+
+/// Hands an open task to a colleague of the same department holding its role.
+async fn transfer(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<TransferForm>,
+) -> Response {
+    let cap = match ctx.authorize::<ApplicationHandle>(&state).await {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let to = form.to.trim();
+    let refused = if to.is_empty() {
+        text(ctx.prefs.lang, "hall.transfer_pick").to_string()
+    } else {
+        match state.services.assign(&cap, &id, Some(to), Utc::now()).await {
+            Ok(()) => return Redirect::to("/staff/inbox").into_response(),
+            Err(e @ (crate::services::Error::Conflict { .. } | crate::services::Error::NotFound("colleague"))) => {
+                tracing::info!(error = %e, "transfer refused");
+                text(ctx.prefs.lang, "hall.transfer_not_eligible").to_string()
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    };
+    match state.services.transfer_choice(&cap, &id).await {
+        Ok(choice) => ctx.page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &TransferPage { l: ctx.layout("hall.transfer"), choice, error: Some(refused) },
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+struct NotificationsPage {
+    l: Layout,
+    rows: Vec<(crate::services::NotificationView, String, String)>,
+    staff: bool,
+}
+
+/// 消息: the signed-in person's notifications, newest first (opening the page reads them).
+async fn notifications(State(state): State<AppState>, ctx: PageCtx) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    match state.services.notifications(&s.principal, Utc::now()).await {
+        Ok(list) => {
+            let rows = list
+                .into_iter()
+                .map(|n| {
+                    let t = pick(&ctx, &n.text_zh, &n.text_en).to_string();
+                    let at = cst(n.created_at);
+                    (n, t, at)
+                })
+                .collect();
+            let staff = s.principal.kind == crate::identity::AccountKind::Staff;
+            ctx.page(StatusCode::OK, &NotificationsPage { l: ctx.layout("nav.notifications"), rows, staff })
         }
         Err(e) => ApiError::from(e).into_response(),
     }
