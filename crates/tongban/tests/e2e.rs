@@ -959,6 +959,17 @@ async fn form_tokens_are_bound_to_the_session(backend: Backend) {
     // the record.
     let r = s.client.get(s.url("/security")).header("cookie", &cookies).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A resident is told at once that a bundle is for enterprises, not after filling it in.
+    let r = s.client.get(s.url("/bundles/YLBD0001/apply")).header("cookie", &cookies).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("此事项不面向您的账户类型") && !page.contains("action=\"/bundles/YLBD0001/apply\""),
+        "{page}"
+    );
+    let r = s.client.get(s.url("/bundles/YLBD0002/apply")).header("cookie", &cookies).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("action=\"/bundles/YLBD0002/apply\""), "a resident's bundle has its form");
     let auditor = s.token("auditor").await;
     let (_, trail) = s.get("/api/v1/security-events?kind=access", &auditor).await;
     assert!(trail.as_array().unwrap().iter().any(|e| e["object"] == "/security" && e["username"] == "citizen.demo"));

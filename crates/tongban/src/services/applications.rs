@@ -391,8 +391,9 @@ impl Services {
         Ok(facts)
     }
 
-    fn check_audience(service: &PublishedService, kind: AccountKind) -> Result<(), Error> {
-        match (service.spec.audience, kind) {
+    /// Refuses an applicant the service (or bundle) is not for: `wrong_audience`.
+    pub fn check_audience(audience: Audience, kind: AccountKind) -> Result<(), Error> {
+        match (audience, kind) {
             (Audience::Citizen, AccountKind::Citizen) | (Audience::Enterprise, AccountKind::Enterprise) => Ok(()),
             (Audience::Citizen, _) => Err(Error::conflict("wrong_audience", "this service is for residents")),
             (Audience::Enterprise, _) => Err(Error::conflict("wrong_audience", "this service is for enterprises")),
@@ -410,7 +411,7 @@ impl Services {
         now: DateTime<Utc>,
     ) -> Result<ApplicationView, Error> {
         let service = self.service(service).await?;
-        Self::check_audience(&service, me.kind)?;
+        Self::check_audience(service.spec.audience, me.kind)?;
         if service.spec.depth != super::catalog::Depth::Online {
             return Err(Error::conflict("not_online", "this service cannot be applied for online: see its guide"));
         }
@@ -435,7 +436,7 @@ impl Services {
             members.push(self.service(s).await?);
         }
         let lead = members.first().cloned().ok_or(Error::NotFound("bundle service"))?;
-        Self::check_audience(&lead, me.kind)?;
+        Self::check_audience(bundle.audience, me.kind)?;
         let facts = self.facts(&me.account_id, now).await?;
         let id = self
             .create(
@@ -557,7 +558,7 @@ impl Services {
     ) -> Result<ApplicationView, Error> {
         let (_, facts) = self.assisted_person(cap, id_number, now).await?;
         let service = self.service(service).await?;
-        Self::check_audience(&service, facts.kind)?;
+        Self::check_audience(service.spec.audience, facts.kind)?;
         let (confirmed_by, code) = match confirmation {
             Confirmation::Signature => ("signature", None),
             Confirmation::Code(code) => ("mobile_code", Some(crate::secrets::sha256_hex(code.trim()))),

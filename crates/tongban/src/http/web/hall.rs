@@ -436,6 +436,10 @@ async fn apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Pat
         Ok(x) => x,
         Err(r) => return *r,
     };
+    // Say so before the form is filled in, not on submitting it.
+    if let Err(e) = crate::services::Services::check_audience(svc.spec.audience, s.principal.kind) {
+        return ApiError::from(e).into_response();
+    }
     prefilled_form(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form).await
 }
 
@@ -514,6 +518,9 @@ async fn bundle_apply_page(State(state): State<AppState>, ctx: PageCtx, Path(cod
         Ok(x) => x,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if let Err(e) = crate::services::Services::check_audience(bundle.audience, s.principal.kind) {
+        return ApiError::from(e).into_response();
+    }
     prefilled_form(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form).await
 }
 
