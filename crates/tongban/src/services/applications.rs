@@ -1354,8 +1354,10 @@ impl Services {
         // lock that the submissions queued on the pool are waiting for.
         let mut c = self.conn().await?;
         let due = repo::tasks_due(&mut c, soon, 1000).await?;
+        let overdue: Vec<&repo::TaskRow> =
+            due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()).collect();
         let mut cases: HashMap<String, repo::ApplicationRow> = HashMap::new();
-        for t in due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()) {
+        for t in &overdue {
             if let Some(r) = repo::application(&mut c, &t.application_id).await? {
                 cases.insert(t.id.clone(), r);
             }
@@ -1363,7 +1365,7 @@ impl Services {
         drop(c);
         // Task id → (supervising role, the staff of the task's department holding it).
         let mut supervisors: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
-        for t in due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()) {
+        for t in overdue {
             let supervisor = match cases.get(&t.id) {
                 Some(r) => self
                     .definition(&r.workflow_code, r.workflow_version)

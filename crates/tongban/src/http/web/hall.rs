@@ -776,7 +776,7 @@ fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
 
 /// A time as people here read it: China Standard Time.
 fn cst(t: chrono::DateTime<Utc>) -> String {
-    (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&crate::services::calendar::cst()).format("%Y-%m-%d %H:%M").to_string()
 }
 
 async fn form_rows(state: &AppState, ctx: &PageCtx, app: &ApplicationView) -> Vec<(String, String)> {
