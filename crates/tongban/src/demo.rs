@@ -426,6 +426,12 @@ struct DemoCatalog {
 
 /// The two workflows every catalog starts with: 即办件 (approved at the window) and 承诺件
 /// (accepted at the window, approved by an approver).
+/// The demo province's base registries (人口, 婚姻, 法人, 社保), owned by its provincial
+/// departments.
+pub fn registry_specs() -> Vec<crate::exchange::RegistrySpec> {
+    serde_json::from_str(include_str!("../fixtures/registries.json")).unwrap_or_default()
+}
+
 pub fn builtin_workflows() -> Vec<serde_json::Value> {
     let common_states = serde_json::json!([
         {"id": "supplement", "phase": "supplement"},

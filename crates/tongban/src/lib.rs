@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod exchange;
 pub mod http;
 pub mod identity;
 pub mod insight;

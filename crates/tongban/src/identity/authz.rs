@@ -47,6 +47,16 @@ permissions! {
     ServiceManage => "service.manage",
     /// Revoke an e-certificate issued by the own department.
     CertificateRevoke => "certificate.revoke",
+    /// Publish the own department's registries and write or import their records.
+    RegistryManage => "registry.manage",
+    /// Request access to another department's registry for the own department.
+    SharingRequest => "sharing.request",
+    /// Decide and revoke requests for the own department's registries.
+    SharingDecide => "sharing.decide",
+    /// See data quality and the departments' sharing figures.
+    ExchangeFigures => "exchange.figures",
+    /// Manage consent policies and data agreements (GovStack Consent, organisation admin).
+    ConsentManage => "consent.manage",
 }
 
 /// How far a grant reaches.
@@ -302,7 +312,8 @@ mod tests {
     fn every_checked_permission_exists_in_the_migration() {
         let sql = concat!(
             include_str!("../../migrations/sqlite/0002_builtin_roles.sql"),
-            include_str!("../../migrations/sqlite/0008_services.sql")
+            include_str!("../../migrations/sqlite/0008_services.sql"),
+            include_str!("../../migrations/sqlite/0012_exchange.sql")
         );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");

@@ -1711,6 +1711,24 @@ impl Identity {
     }
 
     /// A department's name by id.
+    /// A department by its code, on the caller's connection.
+    pub async fn department_by_code_in(
+        &self,
+        c: &mut AnyConnection,
+        code: &str,
+    ) -> Result<Option<DepartmentRef>, Error> {
+        Ok(repo::department_by_code(c, code).await?.map(|(d, _)| d))
+    }
+
+    /// A department's name, on the caller's connection.
+    pub async fn department_name_in(
+        &self,
+        c: &mut AnyConnection,
+        department_id: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(repo::department_name(c, department_id).await?)
+    }
+
     pub async fn department_name(&self, department_id: &str) -> Result<Option<String>, Error> {
         let mut c = self.conn().await?;
         Ok(repo::department_name(&mut c, department_id).await?)
@@ -1751,6 +1769,12 @@ impl Identity {
     }
 
     /// The account behind a resident ID number, for staff serving someone at the window.
+    /// The citizen whose ID number has this blind index (domain `id_number`), on the
+    /// caller's connection.
+    pub async fn citizen_by_id_index_in(&self, c: &mut AnyConnection, bidx: &str) -> Result<Option<String>, Error> {
+        Ok(repo::citizen_by_id_number_index(c, bidx).await?)
+    }
+
     pub async fn citizen_by_id_number(&self, id_number: &str) -> Result<Option<String>, Error> {
         let mut c = self.conn().await?;
         let bidx = self.protector.blind_index("id_number", &id_number.trim().to_uppercase());
@@ -2090,6 +2114,11 @@ pub fn console_role_grant() -> Capability<RoleGrantPermission> {
 }
 
 pub fn console_service_manage() -> Capability<crate::identity::authz::ServiceManage> {
+    Capability::console()
+}
+
+/// Any permission, for the local operator at the console (CLI commands, fixtures, demo).
+pub fn console_capability<P: super::Permission>() -> Capability<P> {
     Capability::console()
 }
 

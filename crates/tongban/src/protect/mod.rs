@@ -169,17 +169,16 @@ impl Protector {
 
     /// [`Protector::seal`] inside the caller's transaction.
     pub async fn seal_in(&self, c: &mut AnyConnection, plain: &str, context: &str) -> Result<String, Error> {
+        self.sealer_in(c).await?.seal(plain, context)
+    }
+
+    /// The active data key, to seal many values without touching the database again (bulk
+    /// imports seal on a worker thread while the previous batch is written).
+    pub async fn sealer_in(&self, c: &mut AnyConnection) -> Result<Sealer, Error> {
         let id = self.active_key_in(c).await?;
         let key = self.key(c, &id).await?;
         let cipher = Aes256Gcm::new_from_slice(key.as_ref().as_ref()).map_err(|_| Error::Ciphertext)?;
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain.as_bytes(), aad: context.as_bytes() })
-            .map_err(|_| Error::Ciphertext)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        Ok(format!("{id}:{}", B64.encode(out)))
+        Ok(Sealer { id, cipher })
     }
 
     /// Opens a value sealed by [`Protector::seal`] for the same `context`.
@@ -282,6 +281,38 @@ impl Protector {
     }
 }
 
+/// Seals values under one data key. See [`Protector::sealer_in`].
+pub struct Sealer {
+    id: String,
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealer({})", self.id)
+    }
+}
+
+impl Sealer {
+    /// The id of the data key values are sealed with.
+    pub fn key_id(&self) -> &str {
+        &self.id
+    }
+
+    /// Seals `plain`, bound to `context`, as `key-id:base64(nonce || ciphertext)`.
+    pub fn seal(&self, plain: &str, context: &str) -> Result<String, Error> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain.as_bytes(), aad: context.as_bytes() })
+            .map_err(|_| Error::Ciphertext)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(format!("{}:{}", self.id, B64.encode(out)))
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct KeyInfo {
     pub id: String,
@@ -303,7 +334,7 @@ pub enum Mask {
 }
 
 impl Mask {
-    fn parse(s: &str) -> Option<Mask> {
+    pub fn parse(s: &str) -> Option<Mask> {
         match s {
             "id_number" => Some(Mask::IdNumber),
             "mobile" => Some(Mask::Mobile),

@@ -1,0 +1,636 @@
+//! SQL for the exchange tables (migration 0012).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone)]
+pub struct RegistryRow {
+    pub id: String,
+    pub code: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub department_id: String,
+    pub description: String,
+    pub update_frequency: String,
+    pub key_field: String,
+    pub key_domain: String,
+    pub mediator_trusted: bool,
+    pub database_code: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const REGISTRY: &str = "SELECT id, code, name_zh, name_en, department_id, description, update_frequency, key_field, \
+                        key_domain, mediator_access, database_code, version, created_at, updated_at FROM registries";
+
+fn registry_row(r: &AnyRow) -> Result<RegistryRow, sqlx::Error> {
+    Ok(RegistryRow {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        name_zh: r.try_get("name_zh")?,
+        name_en: r.try_get("name_en")?,
+        department_id: r.try_get("department_id")?,
+        description: r.try_get("description")?,
+        update_frequency: r.try_get("update_frequency")?,
+        key_field: r.try_get("key_field")?,
+        key_domain: r.try_get("key_domain")?,
+        mediator_trusted: r.try_get::<String, _>("mediator_access")? == "trusted",
+        database_code: r.try_get("database_code")?,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn registry_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<RegistryRow>, sqlx::Error> {
+    let q = format!("{REGISTRY} WHERE code = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(code).fetch_optional(c).await?.as_ref().map(registry_row).transpose()
+}
+
+pub async fn registry_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<RegistryRow>, sqlx::Error> {
+    let q = format!("{REGISTRY} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(registry_row).transpose()
+}
+
+pub async fn registries(c: &mut AnyConnection) -> Result<Vec<RegistryRow>, sqlx::Error> {
+    let q = format!("{REGISTRY} ORDER BY code");
+    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(registry_row).collect()
+}
+
+pub async fn upsert_registry(c: &mut AnyConnection, r: &RegistryRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO registries (id, code, name_zh, name_en, department_id, description, update_frequency, key_field, \
+         key_domain, mediator_access, database_code, version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (id) DO UPDATE SET name_zh = $3, name_en = $4, description = $6, update_frequency = $7, \
+         key_field = $8, key_domain = $9, mediator_access = $10, database_code = $11, version = $12, updated_at = $14",
+    )
+    .bind(&r.id)
+    .bind(&r.code)
+    .bind(&r.name_zh)
+    .bind(&r.name_en)
+    .bind(&r.department_id)
+    .bind(&r.description)
+    .bind(&r.update_frequency)
+    .bind(&r.key_field)
+    .bind(&r.key_domain)
+    .bind(if r.mediator_trusted { "trusted" } else { "none" })
+    .bind(&r.database_code)
+    .bind(r.version)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_version(
+    c: &mut AnyConnection,
+    registry_id: &str,
+    version: i64,
+    schema: &str,
+    fields: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO registry_versions (registry_id, version, schema, fields, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(registry_id)
+    .bind(version)
+    .bind(schema)
+    .bind(fields)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// (schema, fields) of one version.
+pub async fn version(
+    c: &mut AnyConnection,
+    registry_id: &str,
+    version: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query("SELECT schema, fields FROM registry_versions WHERE registry_id = $1 AND version = $2")
+        .bind(registry_id)
+        .bind(version)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| Ok((r.try_get("schema")?, r.try_get("fields")?))).transpose()
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub id: String,
+    pub registry_id: String,
+    pub version: i64,
+    pub key_index: String,
+    pub body: String,
+    pub key_id: Option<String>,
+    pub seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const RECORD: &str =
+    "SELECT id, registry_id, version, key_index, body, key_id, seq, created_at, updated_at FROM registry_records";
+
+fn record_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
+    Ok(RecordRow {
+        id: r.try_get("id")?,
+        registry_id: r.try_get("registry_id")?,
+        version: r.try_get("version")?,
+        key_index: r.try_get("key_index")?,
+        body: r.try_get("body")?,
+        key_id: r.try_get("key_id")?,
+        seq: r.try_get("seq")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Inserts records with multi-row statements (bulk imports write thousands per transaction).
+pub async fn insert_records(c: &mut AnyConnection, rows: &[RecordRow]) -> Result<(), sqlx::Error> {
+    // 9 parameters a row; stay well under SQLite's and PostgreSQL's bind limits.
+    for chunk in rows.chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO registry_records (id, registry_id, version, key_index, body, key_id, seq, created_at, updated_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 9;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(&r.id)
+                .bind(&r.registry_id)
+                .bind(r.version)
+                .bind(&r.key_index)
+                .bind(&r.body)
+                .bind(&r.key_id)
+                .bind(r.seq)
+                .bind(r.created_at)
+                .bind(r.updated_at);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+pub async fn update_record(c: &mut AnyConnection, r: &RecordRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE registry_records SET version = $1, key_index = $2, body = $3, key_id = $4, updated_at = $5 \
+         WHERE id = $6 AND registry_id = $7",
+    )
+    .bind(r.version)
+    .bind(&r.key_index)
+    .bind(&r.body)
+    .bind(&r.key_id)
+    .bind(r.updated_at)
+    .bind(&r.id)
+    .bind(&r.registry_id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn record(c: &mut AnyConnection, registry_id: &str, id: &str) -> Result<Option<RecordRow>, sqlx::Error> {
+    let q = format!("{RECORD} WHERE registry_id = $1 AND id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(registry_id)
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(record_row)
+        .transpose()
+}
+
+/// The records with this key, newest first.
+pub async fn records_by_key(
+    c: &mut AnyConnection,
+    registry_id: &str,
+    key_index: &str,
+) -> Result<Vec<RecordRow>, sqlx::Error> {
+    let q = format!("{RECORD} WHERE registry_id = $1 AND key_index = $2 ORDER BY seq DESC, id DESC LIMIT 20");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(registry_id)
+        .bind(key_index)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(record_row)
+        .collect()
+}
+
+/// Records in insertion order after `after_seq`.
+pub async fn records_after(
+    c: &mut AnyConnection,
+    registry_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<RecordRow>, sqlx::Error> {
+    let q = format!("{RECORD} WHERE registry_id = $1 AND seq > $2 ORDER BY seq, id LIMIT $3");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(registry_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(record_row)
+        .collect()
+}
+
+pub async fn next_seq(c: &mut AnyConnection, registry_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM registry_records WHERE registry_id = $1")
+        .bind(registry_id)
+        .fetch_one(c)
+        .await?;
+    Ok(row.try_get::<i64, _>("s")? + 1)
+}
+
+/// (records, keys held by more than one record, newest update).
+pub async fn record_stats(c: &mut AnyConnection, registry_id: &str) -> Result<(i64, i64, Option<i64>), sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM registry_records WHERE registry_id = $1")
+        .bind(registry_id)
+        .fetch_one(&mut *c)
+        .await?;
+    let dup = sqlx::query(
+        "SELECT COUNT(*) AS d FROM (SELECT key_index FROM registry_records WHERE registry_id = $1 \
+         GROUP BY key_index HAVING COUNT(*) > 1) AS dups",
+    )
+    .bind(registry_id)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((row.try_get("n")?, dup.try_get("d")?, row.try_get("last")?))
+}
+
+// --- sharing agreements ------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct AgreementRow {
+    pub id: String,
+    pub registry_id: String,
+    pub consumer_department_id: String,
+    pub requested_by: String,
+    pub fields: String,
+    pub purpose: String,
+    pub legal_basis: String,
+    pub verify_only: bool,
+    pub plain_values: bool,
+    pub consent_required: bool,
+    pub rate_per_minute: i64,
+    pub status: String,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const AGREEMENT: &str = "SELECT id, registry_id, consumer_department_id, requested_by, fields, purpose, legal_basis, \
+                         verify_only, plain_values, consent_required, rate_per_minute, status, valid_from, valid_until, \
+                         reason, decided_by, decided_at, created_at FROM sharing_agreements";
+
+fn agreement_row(r: &AnyRow) -> Result<AgreementRow, sqlx::Error> {
+    Ok(AgreementRow {
+        id: r.try_get("id")?,
+        registry_id: r.try_get("registry_id")?,
+        consumer_department_id: r.try_get("consumer_department_id")?,
+        requested_by: r.try_get("requested_by")?,
+        fields: r.try_get("fields")?,
+        purpose: r.try_get("purpose")?,
+        legal_basis: r.try_get("legal_basis")?,
+        verify_only: r.try_get::<i64, _>("verify_only")? != 0,
+        plain_values: r.try_get::<i64, _>("plain_values")? != 0,
+        consent_required: r.try_get::<i64, _>("consent_required")? != 0,
+        rate_per_minute: r.try_get("rate_per_minute")?,
+        status: r.try_get("status")?,
+        valid_from: r.try_get("valid_from")?,
+        valid_until: r.try_get("valid_until")?,
+        reason: r.try_get("reason")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub async fn insert_agreement(c: &mut AnyConnection, a: &AgreementRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sharing_agreements (id, registry_id, consumer_department_id, requested_by, fields, purpose, \
+         legal_basis, verify_only, plain_values, consent_required, rate_per_minute, status, valid_from, valid_until, \
+         reason, decided_by, decided_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&a.id)
+    .bind(&a.registry_id)
+    .bind(&a.consumer_department_id)
+    .bind(&a.requested_by)
+    .bind(&a.fields)
+    .bind(&a.purpose)
+    .bind(&a.legal_basis)
+    .bind(i64::from(a.verify_only))
+    .bind(i64::from(a.plain_values))
+    .bind(i64::from(a.consent_required))
+    .bind(a.rate_per_minute)
+    .bind(&a.status)
+    .bind(a.valid_from)
+    .bind(a.valid_until)
+    .bind(&a.reason)
+    .bind(&a.decided_by)
+    .bind(a.decided_at)
+    .bind(a.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn agreement(c: &mut AnyConnection, id: &str) -> Result<Option<AgreementRow>, sqlx::Error> {
+    let q = format!("{AGREEMENT} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(agreement_row).transpose()
+}
+
+/// Moves an agreement from `from` to `to`; false when it was no longer in `from`.
+pub async fn set_agreement_status(
+    c: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+    by: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sharing_agreements SET status = $1, reason = COALESCE($2, reason), decided_by = $3, decided_at = $4 \
+         WHERE id = $5 AND status = $6",
+    )
+    .bind(to)
+    .bind(reason)
+    .bind(by)
+    .bind(at)
+    .bind(id)
+    .bind(from)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Agreements on the registries of `owner` (or consumed by `consumer`), newest first.
+pub async fn agreements(
+    c: &mut AnyConnection,
+    owner: Option<&str>,
+    consumer: Option<&str>,
+) -> Result<Vec<AgreementRow>, sqlx::Error> {
+    let q = format!(
+        "{AGREEMENT} WHERE ($1 IS NULL OR registry_id IN (SELECT id FROM registries WHERE department_id = $1)) \
+         AND ($2 IS NULL OR consumer_department_id = $2) ORDER BY created_at DESC, id LIMIT 500"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(owner)
+        .bind(consumer)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(agreement_row)
+        .collect()
+}
+
+pub async fn count_call(c: &mut AnyConnection, agreement_id: &str, day: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO exchange_usage (agreement_id, day, calls) VALUES ($1, $2, 1) \
+         ON CONFLICT (agreement_id, day) DO UPDATE SET calls = exchange_usage.calls + 1",
+    )
+    .bind(agreement_id)
+    .bind(day)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Per department that owns registries: (department, registries, requests, granted,
+/// decision delays in ms, calls served).
+pub async fn department_figures(
+    c: &mut AnyConnection,
+) -> Result<Vec<(String, i64, i64, i64, Vec<i64>, i64)>, sqlx::Error> {
+    let owners = sqlx::query(
+        "SELECT department_id, COUNT(*) AS n FROM registries GROUP BY department_id ORDER BY department_id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(owners.len());
+    for o in owners {
+        let dept: String = o.try_get("department_id")?;
+        let requests = sqlx::query(
+            "SELECT a.status, a.created_at, a.decided_at FROM sharing_agreements a \
+             JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
+        )
+        .bind(&dept)
+        .fetch_all(&mut *c)
+        .await?;
+        let mut granted = 0;
+        let mut delays = Vec::new();
+        for r in &requests {
+            let status: String = r.try_get("status")?;
+            if status == "granted" || status == "revoked" {
+                granted += 1;
+            }
+            if let Some(at) = r.try_get::<Option<i64>, _>("decided_at")? {
+                delays.push(at - r.try_get::<i64, _>("created_at")?);
+            }
+        }
+        let calls = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n FROM exchange_usage u JOIN sharing_agreements a ON a.id = u.agreement_id \
+             JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
+        )
+        .bind(&dept)
+        .fetch_one(&mut *c)
+        .await?;
+        out.push((dept, o.try_get("n")?, requests.len() as i64, granted, delays, calls.try_get("n")?));
+    }
+    Ok(out)
+}
+
+// --- exchange clients --------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct ClientRow {
+    pub id: String,
+    pub account_id: String,
+    pub department_id: String,
+    pub mediator_client: String,
+    pub secret_hash: String,
+    pub revoked: bool,
+}
+
+pub async fn insert_client(c: &mut AnyConnection, r: &ClientRow, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO exchange_clients (id, account_id, department_id, mediator_client, secret_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&r.id)
+    .bind(&r.account_id)
+    .bind(&r.department_id)
+    .bind(&r.mediator_client)
+    .bind(&r.secret_hash)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn client(c: &mut AnyConnection, mediator_client: &str) -> Result<Option<ClientRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, account_id, department_id, mediator_client, secret_hash, revoked_at FROM exchange_clients \
+         WHERE mediator_client = $1",
+    )
+    .bind(mediator_client)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| {
+        Ok(ClientRow {
+            id: r.try_get("id")?,
+            account_id: r.try_get("account_id")?,
+            department_id: r.try_get("department_id")?,
+            mediator_client: r.try_get("mediator_client")?,
+            secret_hash: r.try_get("secret_hash")?,
+            revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        })
+    })
+    .transpose()
+}
+
+// --- imports -----------------------------------------------------------------------------
+
+pub async fn insert_import(
+    c: &mut AnyConnection,
+    id: &str,
+    registry_id: &str,
+    file_name: &str,
+    mode: &str,
+    by: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO registry_imports (id, registry_id, file_name, mode, status, total_rows, done_rows, imported, \
+         rejected, errors, started_by, started_at) VALUES ($1, $2, $3, $4, 'running', 0, 0, 0, 0, '[]', $5, $6)",
+    )
+    .bind(id)
+    .bind(registry_id)
+    .bind(file_name)
+    .bind(mode)
+    .bind(by)
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn import_progress(
+    c: &mut AnyConnection,
+    id: &str,
+    total: i64,
+    done: i64,
+    imported: i64,
+    rejected: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE registry_imports SET total_rows = $1, done_rows = $2, imported = $3, rejected = $4 WHERE id = $5",
+    )
+    .bind(total)
+    .bind(done)
+    .bind(imported)
+    .bind(rejected)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn finish_import(
+    c: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    imported: i64,
+    errors: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE registry_imports SET status = $1, imported = $2, errors = $3, finished_at = $4 WHERE id = $5")
+        .bind(status)
+        .bind(imported)
+        .bind(errors)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub id: String,
+    pub registry_id: String,
+    pub file_name: String,
+    pub mode: String,
+    pub status: String,
+    pub total_rows: i64,
+    pub done_rows: i64,
+    pub imported: i64,
+    pub rejected: i64,
+    pub errors: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+fn import_row(r: &AnyRow) -> Result<ImportRow, sqlx::Error> {
+    Ok(ImportRow {
+        id: r.try_get("id")?,
+        registry_id: r.try_get("registry_id")?,
+        file_name: r.try_get("file_name")?,
+        mode: r.try_get("mode")?,
+        status: r.try_get("status")?,
+        total_rows: r.try_get("total_rows")?,
+        done_rows: r.try_get("done_rows")?,
+        imported: r.try_get("imported")?,
+        rejected: r.try_get("rejected")?,
+        errors: r.try_get("errors")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+    })
+}
+
+const IMPORT: &str = "SELECT id, registry_id, file_name, mode, status, total_rows, done_rows, imported, rejected, \
+                      errors, started_at, finished_at FROM registry_imports";
+
+pub async fn import(c: &mut AnyConnection, id: &str) -> Result<Option<ImportRow>, sqlx::Error> {
+    let q = format!("{IMPORT} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(import_row).transpose()
+}
+
+/// (imports, rows rejected) of a registry.
+pub async fn import_rejections(c: &mut AnyConnection, registry_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(rejected), 0) AS BIGINT) AS n FROM registry_imports WHERE registry_id = $1",
+    )
+    .bind(registry_id)
+    .fetch_one(c)
+    .await?;
+    row.try_get("n")
+}

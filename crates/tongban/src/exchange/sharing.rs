@@ -1,0 +1,702 @@
+//! Sharing agreements between departments, the systems that call the exchange, and the
+//! calls themselves: reads of granted fields (masked by classification unless plain values
+//! are granted) and verification-only queries answered yes or no with a signed receipt.
+//! Every call, answered or refused, is an entry on the `audit` ledger naming the data
+//! subject, which is what 我的数据 and `myPersonalDataUsage` show.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use ed25519_dalek::Signer;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::AnyConnection;
+use subtle::ConstantTimeEq;
+
+use super::registry::{check_owner, normalize_key};
+use super::repo::{self, AgreementRow, RegistryRow};
+use super::{Error, Exchange, FieldEntry, SharingType, internal, lock};
+use crate::db::{from_millis, millis, new_id};
+use crate::identity::authz::{AccountCreate, SharingDecide, SharingRequest};
+use crate::identity::{AccountKind, Capability, NewAccount};
+use crate::ledger::{self, Log};
+use crate::secrets::{SecretString, random_token, sha256_hex};
+
+const DEFAULT_RATE_PER_MINUTE: i64 = 600;
+
+/// What a consuming department asks for.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct AgreementRequest {
+    /// The registry's code.
+    pub registry: String,
+    pub fields: Vec<String>,
+    pub purpose: String,
+    pub legal_basis: String,
+    /// Only yes/no questions, never the values (数据可用不可见).
+    #[serde(default)]
+    pub verify_only: bool,
+    /// Plain values of sensitive fields (always decided by the owner).
+    #[serde(default)]
+    pub plain_values: bool,
+    /// Each data subject must have consented (the purpose rests on consent).
+    #[serde(default)]
+    pub consent_required: bool,
+    /// How long the grant lasts, 1 to 1,095 days.
+    pub valid_days: i64,
+    #[serde(default)]
+    pub rate_per_minute: Option<i64>,
+}
+
+/// The owner's decision on a pending request.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct Decision {
+    pub approve: bool,
+    /// Required to refuse.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AgreementView {
+    pub id: String,
+    pub registry: String,
+    pub registry_name: String,
+    pub owner_department: String,
+    pub consumer_department: String,
+    pub fields: Vec<String>,
+    pub purpose: String,
+    pub legal_basis: String,
+    pub verify_only: bool,
+    pub plain_values: bool,
+    pub consent_required: bool,
+    pub rate_per_minute: i64,
+    /// pending, granted, refused, revoked or expired.
+    pub status: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A system of a department, as the exchange knows it after checking its secret.
+#[derive(Debug, Clone)]
+pub struct ExchangeClient {
+    pub id: String,
+    pub account_id: String,
+    pub department_id: String,
+    pub mediator_client: String,
+}
+
+/// A newly registered system and its secret (shown once).
+#[derive(Debug)]
+pub struct RegisteredClient {
+    pub id: String,
+    pub account_id: String,
+    pub mediator_client: String,
+    pub secret: SecretString,
+}
+
+/// The answer to a read: only the granted fields.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ExchangeAnswer {
+    pub agreement: String,
+    pub registry: String,
+    pub record: String,
+    #[schema(value_type = Object)]
+    pub values: Map<String, Value>,
+    /// The fields shown masked.
+    pub masked: Vec<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// One condition of a verification-only query.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Predicate {
+    pub field: String,
+    /// eq, ne, gt, gte, lt or lte.
+    pub op: String,
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+/// A signed yes or no. `subject` is a per-agreement pseudonym of the data subject, so a
+/// receipt cannot be replayed for someone else and says nothing about who it was.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    pub agreement: String,
+    pub registry: String,
+    pub subject: String,
+    pub conditions: Vec<Predicate>,
+    pub answer: bool,
+    pub at: String,
+    /// Ed25519 over the JSON of the fields above (in this order), hex.
+    pub signature: String,
+    /// The verifying key, hex.
+    pub key: String,
+}
+
+fn effective_status(a: &AgreementRow, now: DateTime<Utc>) -> String {
+    if a.status == "granted" && millis(now) >= a.valid_until { "expired".into() } else { a.status.clone() }
+}
+
+fn text_field(value: &str, field: &'static str, max: usize) -> Result<String, Error> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max {
+        return Err(Error::invalid(field, format!("1–{max} characters")));
+    }
+    Ok(v.to_string())
+}
+
+fn compare(actual: &Value, op: &str, expected: &Value) -> Result<bool, Error> {
+    use std::cmp::Ordering;
+    let ordering = match (actual, expected) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b)),
+        (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+        (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+        (Value::Null, _) => None,
+        _ => None,
+    };
+    Ok(match op {
+        "eq" => ordering == Some(Ordering::Equal),
+        "ne" => ordering != Some(Ordering::Equal),
+        "gt" => ordering == Some(Ordering::Greater),
+        "gte" => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
+        "lt" => ordering == Some(Ordering::Less),
+        "lte" => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
+        _ => return Err(Error::invalid("op", "eq, ne, gt, gte, lt or lte")),
+    })
+}
+
+impl Exchange {
+    // --- agreements ------------------------------------------------------------------------
+
+    /// A consuming department asks for fields of a registry. Unconditional fields are granted
+    /// at once; conditional ones (and plain values of sensitive fields) wait for the owning
+    /// department; a field that is not shareable refuses the request with its legal basis.
+    pub async fn request_agreement(
+        &self,
+        cap: &Capability<SharingRequest>,
+        req: AgreementRequest,
+        now: DateTime<Utc>,
+    ) -> Result<AgreementView, Error> {
+        let consumer = cap
+            .department_id()
+            .ok_or_else(|| Error::invalid("department", "only staff of a department request data"))?
+            .to_string();
+        let purpose = text_field(&req.purpose, "purpose", 500)?;
+        let legal_basis = text_field(&req.legal_basis, "legal_basis", 500)?;
+        if !(1..=1095).contains(&req.valid_days) {
+            return Err(Error::invalid("valid_days", "1 to 1,095 days"));
+        }
+        let rate = req.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE);
+        if !(1..=100_000).contains(&rate) {
+            return Err(Error::invalid("rate_per_minute", "1 to 100,000 calls a minute"));
+        }
+        let mut fields: Vec<String> = req.fields.iter().map(|f| f.trim().to_string()).collect();
+        fields.sort();
+        fields.dedup();
+        if fields.is_empty() {
+            return Err(Error::invalid("fields", "name at least one field"));
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let (registry, compiled) = self.registry_in(&mut tx, &req.registry).await?;
+        let mut entries: Vec<&FieldEntry> = Vec::with_capacity(fields.len());
+        for f in &fields {
+            entries.push(
+                compiled
+                    .field(f)
+                    .ok_or_else(|| Error::invalid("fields", format!("{f} is not a field of {}", registry.code)))?,
+            );
+        }
+        let not_shareable: Vec<String> = entries
+            .iter()
+            .filter(|e| e.sharing == SharingType::None)
+            .map(|e| format!("{}（{}）", e.title_zh, e.legal_basis.as_deref().unwrap_or_default()))
+            .collect();
+        let needs_decision = entries.iter().any(|e| e.sharing == SharingType::Conditional)
+            || (req.plain_values && entries.iter().any(|e| e.classification >= 3))
+            || req.consent_required;
+        let (status, reason, decided_at) = if !not_shareable.is_empty() {
+            ("refused", Some(format!("不予共享: {}", not_shareable.join("；"))), Some(millis(now)))
+        } else if needs_decision {
+            ("pending", None, None)
+        } else {
+            ("granted", None, Some(millis(now)))
+        };
+        let row = AgreementRow {
+            id: new_id(),
+            registry_id: registry.id.clone(),
+            consumer_department_id: consumer,
+            requested_by: cap.account_id().into(),
+            fields: serde_json::to_string(&fields).map_err(internal)?,
+            purpose,
+            legal_basis,
+            verify_only: req.verify_only,
+            plain_values: req.plain_values,
+            consent_required: req.consent_required,
+            rate_per_minute: rate,
+            status: status.into(),
+            valid_from: millis(now),
+            valid_until: millis(now + Duration::days(req.valid_days)),
+            reason,
+            decided_by: None,
+            decided_at,
+            created_at: millis(now),
+        };
+        repo::insert_agreement(&mut tx, &row).await?;
+        let mut entry = ledger::Entry::new("sharing_requested", "success", now);
+        entry.actor = Some(cap.account_id().into());
+        entry.object = Some(format!("agreement:{}", row.id));
+        entry.purpose = Some(row.purpose.clone());
+        entry.detail = Some(format!("{} [{}] → {status}", registry.code, fields.join(",")));
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
+        let view = self.agreement_view_in(&mut tx, &row, &registry, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The owning department approves or refuses a pending request. An approval that needs
+    /// consent opens a consent data agreement that the data subjects can grant.
+    pub async fn decide_agreement(
+        &self,
+        cap: &Capability<SharingDecide>,
+        id: &str,
+        decision: Decision,
+        now: DateTime<Utc>,
+    ) -> Result<AgreementView, Error> {
+        let reason = decision.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+        if !decision.approve && reason.is_none() {
+            return Err(Error::invalid("reason", "a refusal gives its reason"));
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
+        let registry = repo::registry_by_id(&mut tx, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
+        check_owner(cap, &registry.department_id)?;
+        let to = if decision.approve { "granted" } else { "refused" };
+        if !repo::set_agreement_status(&mut tx, id, "pending", to, reason.as_deref(), cap.account_id(), millis(now))
+            .await?
+        {
+            return Err(Error::conflict("already_decided", "this request has already been decided"));
+        }
+        if decision.approve && row.consent_required {
+            self.open_consent_agreement_in(&mut tx, &row, &registry, now).await?;
+        }
+        let mut entry =
+            ledger::Entry::new(if decision.approve { "sharing_granted" } else { "sharing_refused" }, "success", now);
+        entry.actor = Some(cap.account_id().into());
+        entry.object = Some(format!("agreement:{id}"));
+        entry.detail = reason;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
+        let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
+        let view = self.agreement_view_in(&mut tx, &row, &registry, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The owning department withdraws a grant; the next call is refused.
+    pub async fn revoke_agreement(
+        &self,
+        cap: &Capability<SharingDecide>,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AgreementView, Error> {
+        let reason = text_field(reason, "reason", 500)?;
+        let mut tx = self.inner.db.begin().await?;
+        let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
+        let registry = repo::registry_by_id(&mut tx, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
+        check_owner(cap, &registry.department_id)?;
+        if !repo::set_agreement_status(&mut tx, id, "granted", "revoked", Some(&reason), cap.account_id(), millis(now))
+            .await?
+        {
+            return Err(Error::conflict("already_revoked", "only a granted agreement can be revoked"));
+        }
+        self.close_consent_agreement_in(&mut tx, id).await?;
+        let mut entry = ledger::Entry::new("sharing_revoked", "success", now);
+        entry.actor = Some(cap.account_id().into());
+        entry.object = Some(format!("agreement:{id}"));
+        entry.detail = Some(reason);
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
+        let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
+        let view = self.agreement_view_in(&mut tx, &row, &registry, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// Requests for the own department's registries (the approval inbox), newest first.
+    pub async fn incoming_agreements(
+        &self,
+        cap: &Capability<SharingDecide>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AgreementView>, Error> {
+        let dept = cap.department_id().ok_or(Error::NotFound("department"))?.to_string();
+        self.agreements_where(Some(&dept), None, now).await
+    }
+
+    /// The own department's requests, newest first.
+    pub async fn outgoing_agreements(
+        &self,
+        cap: &Capability<SharingRequest>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AgreementView>, Error> {
+        let dept = cap.department_id().ok_or(Error::NotFound("department"))?.to_string();
+        self.agreements_where(None, Some(&dept), now).await
+    }
+
+    async fn agreements_where(
+        &self,
+        owner: Option<&str>,
+        consumer: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AgreementView>, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::agreements(&mut c, owner, consumer).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let registry = repo::registry_by_id(&mut c, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
+            out.push(self.agreement_view_in(&mut c, &row, &registry, now).await?);
+        }
+        Ok(out)
+    }
+
+    async fn agreement_view_in(
+        &self,
+        c: &mut AnyConnection,
+        row: &AgreementRow,
+        registry: &RegistryRow,
+        now: DateTime<Utc>,
+    ) -> Result<AgreementView, Error> {
+        let identity = &self.inner.identity;
+        Ok(AgreementView {
+            id: row.id.clone(),
+            registry: registry.code.clone(),
+            registry_name: registry.name_zh.clone(),
+            owner_department: identity.department_name_in(c, &registry.department_id).await?.unwrap_or_default(),
+            consumer_department: identity.department_name_in(c, &row.consumer_department_id).await?.unwrap_or_default(),
+            fields: serde_json::from_str(&row.fields).map_err(internal)?,
+            purpose: row.purpose.clone(),
+            legal_basis: row.legal_basis.clone(),
+            verify_only: row.verify_only,
+            plain_values: row.plain_values,
+            consent_required: row.consent_required,
+            rate_per_minute: row.rate_per_minute,
+            status: effective_status(row, now),
+            valid_from: from_millis(row.valid_from),
+            valid_until: from_millis(row.valid_until),
+            reason: row.reason.clone(),
+            decided_at: row.decided_at.map(from_millis),
+            created_at: from_millis(row.created_at),
+        })
+    }
+
+    // --- systems ---------------------------------------------------------------------------
+
+    /// Registers a system of a department: a system account named as the Information
+    /// Mediator names it, and a secret shown once.
+    pub async fn register_client(
+        &self,
+        cap: &Capability<AccountCreate>,
+        department_code: &str,
+        mediator_client: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RegisteredClient, Error> {
+        let name = mediator_client.trim();
+        let mut tx = self.inner.db.begin().await?;
+        let department = self
+            .inner
+            .identity
+            .department_by_code_in(&mut tx, department_code)
+            .await?
+            .ok_or(Error::NotFound("department"))?;
+        let account = self
+            .inner
+            .identity
+            .create_account(
+                &mut tx,
+                cap,
+                NewAccount {
+                    kind: Some(AccountKind::System),
+                    username: name.to_string(),
+                    display_name: format!("{} {}", department.name, name.rsplit('/').next().unwrap_or(name)),
+                    department_code: Some(department.code.clone()),
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await?;
+        let secret = SecretString::new(random_token(32));
+        let row = repo::ClientRow {
+            id: new_id(),
+            account_id: account.id.clone(),
+            department_id: department.id,
+            mediator_client: account.username.clone(),
+            secret_hash: sha256_hex(secret.expose()),
+            revoked: false,
+        };
+        repo::insert_client(&mut tx, &row, millis(now)).await?;
+        tx.commit().await?;
+        Ok(RegisteredClient { id: row.id, account_id: account.id, mediator_client: row.mediator_client, secret })
+    }
+
+    /// The calling system, by the name the Information Mediator gives and its secret.
+    pub async fn authenticate(&self, mediator_client: &str, secret: &str) -> Result<ExchangeClient, Error> {
+        let mut c = self.conn().await?;
+        let row = repo::client(&mut c, &mediator_client.trim().to_lowercase()).await?.ok_or(Error::Unauthenticated)?;
+        let given = sha256_hex(secret);
+        if row.revoked || !bool::from(given.as_bytes().ct_eq(row.secret_hash.as_bytes())) {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(ExchangeClient {
+            id: row.id,
+            account_id: row.account_id,
+            department_id: row.department_id,
+            mediator_client: row.mediator_client,
+        })
+    }
+
+    // --- calls -----------------------------------------------------------------------------
+
+    /// Reads the granted fields of the record with this key under an agreement.
+    pub async fn read(
+        &self,
+        client: &ExchangeClient,
+        agreement_id: &str,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ExchangeAnswer, Error> {
+        let mut tx = self.inner.db.begin().await?;
+        let call = self.admit(&mut tx, client, agreement_id, key, true, now).await;
+        let (agreement, registry, subject, record) = match call {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                self.refusal_in(&mut tx, client, agreement_id, &e, now).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        let compiled = self.compiled_in(&mut tx, &registry.id, registry.version).await?;
+        let opened = self.open_record(&mut tx, &record).await?;
+        let granted: Vec<String> = serde_json::from_str(&agreement.fields).map_err(internal)?;
+        let mut values = Map::new();
+        let mut masked = Vec::new();
+        for f in &granted {
+            let Some(v) = opened.values.get(f) else { continue };
+            match compiled.field(f) {
+                Some(entry) if !agreement.plain_values && entry.classification >= 3 => {
+                    values.insert(f.clone(), entry.masked(v));
+                    masked.push(f.clone());
+                }
+                _ => {
+                    values.insert(f.clone(), v.clone());
+                }
+            }
+        }
+        self.access_in(&mut tx, client, &agreement, &registry, subject.as_deref(), "exchange_read", &record.id, now)
+            .await?;
+        tx.commit().await?;
+        Ok(ExchangeAnswer {
+            agreement: agreement.id,
+            registry: registry.code,
+            record: record.id,
+            values,
+            masked,
+            at: now,
+        })
+    }
+
+    /// Answers yes or no to conditions on the record with this key, with a signed receipt,
+    /// without returning any value. No record is a "no".
+    pub async fn verify(
+        &self,
+        client: &ExchangeClient,
+        agreement_id: &str,
+        key: &str,
+        conditions: Vec<Predicate>,
+        now: DateTime<Utc>,
+    ) -> Result<Receipt, Error> {
+        if conditions.is_empty() {
+            return Err(Error::invalid("conditions", "ask at least one condition"));
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let call = self.admit(&mut tx, client, agreement_id, key, false, now).await;
+        let (agreement, registry, subject, record) = match call {
+            Ok(admitted) => (admitted.0, admitted.1, admitted.2, Some(admitted.3)),
+            Err(Error::NotFound("record")) => {
+                // The agreement was checked; nobody holds this key: the answer is no.
+                let agreement = repo::agreement(&mut tx, agreement_id).await?.ok_or(Error::NotFound("agreement"))?;
+                let registry =
+                    repo::registry_by_id(&mut tx, &agreement.registry_id).await?.ok_or(Error::NotFound("registry"))?;
+                (agreement, registry, None, None)
+            }
+            Err(e) => {
+                self.refusal_in(&mut tx, client, agreement_id, &e, now).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
+        };
+        let granted: Vec<String> = serde_json::from_str(&agreement.fields).map_err(internal)?;
+        if let Some(p) = conditions.iter().find(|p| !granted.contains(&p.field)) {
+            return Err(Error::refused("field_not_granted", format!("{} is not granted by this agreement", p.field)));
+        }
+        let mut answer = record.is_some();
+        if let Some(record) = &record {
+            let opened = self.open_record(&mut tx, record).await?;
+            for p in &conditions {
+                let actual = opened.values.get(&p.field).unwrap_or(&Value::Null);
+                answer &= compare(actual, &p.op, &p.value)?;
+            }
+            self.access_in(
+                &mut tx,
+                client,
+                &agreement,
+                &registry,
+                subject.as_deref(),
+                "exchange_verify",
+                &record.id,
+                now,
+            )
+            .await?;
+        } else {
+            repo::count_call(&mut tx, &agreement.id, &now.format("%Y-%m-%d").to_string()).await?;
+        }
+        tx.commit().await?;
+        let index = self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key));
+        let subject_ref = hex::encode(Sha256::digest(format!("{}\0{index}", agreement.id)));
+        let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let payload = json!({
+            "agreement": agreement.id, "registry": registry.code, "subject": subject_ref,
+            "conditions": conditions, "answer": answer, "at": at,
+        });
+        let signature = self.inner.receipts.sign(payload.to_string().as_bytes());
+        Ok(Receipt {
+            agreement: agreement.id,
+            registry: registry.code,
+            subject: subject_ref,
+            conditions,
+            answer,
+            at,
+            signature: hex::encode(signature.to_bytes()),
+            key: self.receipt_key(),
+        })
+    }
+
+    /// Checks a call against its agreement and finds the record: (agreement, registry,
+    /// data subject's account, record).
+    async fn admit(
+        &self,
+        c: &mut AnyConnection,
+        client: &ExchangeClient,
+        agreement_id: &str,
+        key: &str,
+        read: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(AgreementRow, RegistryRow, Option<String>, repo::RecordRow), Error> {
+        let agreement = repo::agreement(c, agreement_id).await?.ok_or(Error::NotFound("agreement"))?;
+        if agreement.consumer_department_id != client.department_id {
+            return Err(Error::refused("agreement_not_yours", "this agreement was granted to another department"));
+        }
+        match effective_status(&agreement, now).as_str() {
+            "granted" => {}
+            "pending" => return Err(Error::refused("agreement_pending", "the owning department has not decided yet")),
+            "refused" => return Err(Error::refused("agreement_refused", "this request was refused")),
+            "revoked" => return Err(Error::refused("agreement_revoked", "this agreement has been revoked")),
+            _ => return Err(Error::refused("agreement_expired", "this agreement has expired")),
+        }
+        if read && agreement.verify_only {
+            return Err(Error::refused("verify_only", "this agreement answers verification queries only"));
+        }
+        self.count_rate(&agreement, now)?;
+        let registry = repo::registry_by_id(c, &agreement.registry_id).await?.ok_or(Error::NotFound("registry"))?;
+        let index = self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key));
+        let subject = self.subject_in(c, &registry, &index).await?;
+        if agreement.consent_required {
+            let consented = match &subject {
+                Some(account) => self.consent_valid_in(c, &agreement.id, account, now).await?,
+                None => false,
+            };
+            if !consented {
+                return Err(Error::refused("consent_required", "the data subject has not consented to this purpose"));
+            }
+        }
+        let record =
+            repo::records_by_key(c, &registry.id, &index).await?.into_iter().next().ok_or(Error::NotFound("record"))?;
+        Ok((agreement, registry, subject, record))
+    }
+
+    fn count_rate(&self, agreement: &AgreementRow, now: DateTime<Utc>) -> Result<(), Error> {
+        let minute = now.timestamp() / 60;
+        let mut calls = lock(&self.inner.calls);
+        let slot = calls.entry(agreement.id.clone()).or_insert((minute, 0));
+        if slot.0 != minute {
+            *slot = (minute, 0);
+        }
+        if slot.1 >= agreement.rate_per_minute {
+            return Err(Error::RateLimited);
+        }
+        slot.1 += 1;
+        Ok(())
+    }
+
+    /// The data subject's account, when the registry is keyed by resident ID number and the
+    /// resident has an account.
+    pub(super) async fn subject_in(
+        &self,
+        c: &mut AnyConnection,
+        registry: &RegistryRow,
+        key_index: &str,
+    ) -> Result<Option<String>, Error> {
+        if registry.key_domain != "id_number" {
+            return Ok(None);
+        }
+        Ok(self.inner.identity.citizen_by_id_index_in(c, key_index).await?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn access_in(
+        &self,
+        c: &mut AnyConnection,
+        client: &ExchangeClient,
+        agreement: &AgreementRow,
+        registry: &RegistryRow,
+        subject: Option<&str>,
+        action: &str,
+        record_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut entry = ledger::Entry::new(action, "success", now);
+        entry.actor = Some(client.account_id.clone());
+        entry.source = Some(client.mediator_client.clone());
+        entry.object = Some(format!("agreement:{}", agreement.id));
+        entry.purpose = Some(agreement.purpose.clone());
+        entry.subject = subject.map(str::to_string);
+        entry.detail = Some(format!("registry:{}:{record_id}", registry.code));
+        ledger::append_in(c, Log::Audit, &entry).await?;
+        repo::count_call(c, &agreement.id, &now.format("%Y-%m-%d").to_string()).await?;
+        Ok(())
+    }
+
+    async fn refusal_in(
+        &self,
+        c: &mut AnyConnection,
+        client: &ExchangeClient,
+        agreement_id: &str,
+        e: &Error,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let reason = match e {
+            Error::Refused { code, .. } => (*code).to_string(),
+            Error::NotFound(what) => format!("{what}_not_found"),
+            Error::RateLimited => "rate_limited".into(),
+            other => return Err(internal(other)),
+        };
+        let mut entry = ledger::Entry::new("exchange_refused", "denied", now);
+        entry.actor = Some(client.account_id.clone());
+        entry.source = Some(client.mediator_client.clone());
+        entry.object = Some(format!("agreement:{agreement_id}"));
+        entry.detail = Some(reason);
+        ledger::append_in(c, Log::Audit, &entry).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,512 @@
+//! Service tests of the data exchange, each run on SQLite and on PostgreSQL: registries and
+//! their catalog, the sharing-agreement lifecycle, masking per classification, every refusal,
+//! verification-only answers with receipts, consent taking effect at once, bulk import, and
+//! access entries visible to the data subject.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{TestDb, totp_at};
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use serde_json::{Value, json};
+use tongban::exchange::{AgreementRequest, Decision, Error, Exchange, ExchangeClient, ImportMode, Predicate, Table};
+use tongban::identity::authz::{ExchangeFigures, RegistryManage, SharingDecide, SharingRequest};
+use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile, SignInAttempt};
+use tongban::secrets::{MasterKey, SecretString};
+
+const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const ID_A: &str = "11010519491231002X";
+const ID_B: &str = "440524188001010014";
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+}
+
+struct Hub {
+    exchange: Exchange,
+    /// A TOTP code is good once: each account signs in once and keeps its principal.
+    principals: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
+    t: TestDb,
+}
+
+impl Hub {
+    async fn principal(&self, username: &str) -> Principal {
+        if let Some(p) = self.principals.lock().unwrap().get(username) {
+            return p.clone();
+        }
+        let pw = SecretString::new(PASSWORD.into());
+        let now = t0();
+        let staff = !username.starts_with("citizen");
+        let code = totp_at(TOTP, now.timestamp());
+        let attempt = SignInAttempt { username, password: &pw, source: "10.0.0.1" };
+        let token = self.t.identity.issue_token(&attempt, staff.then_some(code.as_str()), now).await.unwrap();
+        let p = self.t.identity.token_principal(token.token.expose(), now).await.unwrap();
+        self.principals.lock().unwrap().insert(username.to_string(), p.clone());
+        p
+    }
+
+    async fn client(&self, department: &str, name: &str) -> ExchangeClient {
+        let cap = identity::console_account_create();
+        let registered = self.exchange.register_client(&cap, department, name, t0()).await.unwrap();
+        self.exchange.authenticate(name, registered.secret.expose()).await.unwrap()
+    }
+
+    async fn request(&self, officer: &str, body: Value) -> tongban::exchange::AgreementView {
+        let p = self.principal(officer).await;
+        let cap = p.authorize::<SharingRequest>().unwrap();
+        let req: AgreementRequest = serde_json::from_value(body).unwrap();
+        self.exchange.request_agreement(&cap, req, t0()).await.unwrap()
+    }
+
+    async fn decide(&self, officer: &str, id: &str, approve: bool) -> tongban::exchange::AgreementView {
+        let p = self.principal(officer).await;
+        let cap = p.authorize::<SharingDecide>().unwrap();
+        let reason = (!approve).then(|| "用途与职责无关".to_string());
+        self.exchange.decide_agreement(&cap, id, Decision { approve, reason }, t0()).await.unwrap()
+    }
+}
+
+/// The province with GA, MZ, SJ and RS departments, a data officer in each, two residents
+/// with accounts, and the demo registries with a few records.
+async fn hub(t: TestDb) -> Hub {
+    let id = &t.identity;
+    let org = identity::console_organisation_manage();
+    let acc = identity::console_account_create();
+    let roles = identity::console_role_grant();
+    let now = t0();
+    let mut tx = t.db.begin().await.unwrap();
+    id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.create_region(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
+    for (kind, name) in [("GA", "公安厅"), ("MZ", "民政厅"), ("SJ", "市场监督管理局"), ("RS", "人力资源和社会保障厅")]
+    {
+        let code = format!("990000-{kind}");
+        let d = identity::NewDepartment { code: &code, name, region_code: "990000", kind: Some(kind) };
+        id.create_department(&mut tx, &org, d, now).await.unwrap();
+        let created = id
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Staff),
+                    username: format!("data.{}", kind.to_lowercase()),
+                    display_name: "数据专员".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                    department_code: Some(code.clone()),
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        id.grant_role(&mut tx, &roles, &created.id, "data_officer", now).await.unwrap();
+    }
+    for (username, id_number) in [("citizen.a", ID_A), ("citizen.b", ID_B)] {
+        id.create_account(
+            &mut tx,
+            &acc,
+            NewAccount {
+                kind: Some(AccountKind::Citizen),
+                username: username.into(),
+                display_name: "王芳".into(),
+                password: Some(SecretString::new(PASSWORD.into())),
+                region_code: Some("990102".into()),
+                profile: Profile::Citizen {
+                    real_name: "王芳".into(),
+                    id_number: id_number.into(),
+                    mobile: "13812345678".into(),
+                    address: None,
+                },
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let exchange = Exchange::new(t.db.clone(), t.identity.clone(), &MasterKey::from_bytes(t.key));
+    let manage = identity::console_capability::<RegistryManage>();
+    let specs = tongban::demo::registry_specs();
+    assert_eq!(specs.len(), 4);
+    for spec in specs {
+        exchange.publish_registry(&manage, spec, now).await.unwrap();
+    }
+    let people = [
+        json!({"id_number": ID_A, "name": "王芳", "sex": "2", "birth_date": "1949-12-31", "region_code": "990102",
+               "address": "春城市明月区东风街道8号", "mobile": "13812345678", "fingerprint_ref": "FP-1"}),
+        json!({"id_number": ID_B, "name": "李强", "sex": "1", "birth_date": "1880-01-01", "region_code": "990102"}),
+    ];
+    for p in people {
+        exchange.put_record(&manage, "population", None, p, now).await.unwrap();
+    }
+    exchange
+        .put_record(
+            &manage,
+            "marriage",
+            None,
+            json!({"id_number": ID_A, "status": "married", "registered_on": "1970-05-01",
+            "spouse_name": "张伟", "certificate_no": "J990102-1970-000123"}),
+            now,
+        )
+        .await
+        .unwrap();
+    exchange
+        .put_record(
+            &manage,
+            "legal_entities",
+            None,
+            json!({"credit_code": "91530100MA6K8XXX1Q", "name": "滇红茶业有限公司",
+            "legal_representative": "张三", "registered_capital": 500, "status": "存续"}),
+            now,
+        )
+        .await
+        .unwrap();
+    Hub { exchange, principals: Default::default(), t }
+}
+
+fn refusal(e: Error) -> &'static str {
+    match e {
+        Error::Refused { code, .. } => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn agreement_lifecycle(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    // Unconditional fields: granted on request.
+    let open = h
+        .request(
+            "data.mz",
+            json!({"registry": "population", "fields": ["sex", "birth_date", "region_code"],
+            "purpose": "高龄津贴资格核对", "legal_basis": "《老年人权益保障法》", "valid_days": 365}),
+        )
+        .await;
+    assert_eq!(open.status, "granted");
+    // Conditional fields wait for the owner; the owner's approval grants them.
+    let cond = h
+        .request(
+            "data.mz",
+            json!({"registry": "population", "fields": ["name", "address"],
+            "purpose": "低保家庭住址核实", "legal_basis": "《社会救助暂行办法》第十一条", "valid_days": 30}),
+        )
+        .await;
+    assert_eq!(cond.status, "pending");
+    let incoming = {
+        let p = h.principal("data.ga").await;
+        h.exchange.incoming_agreements(&p.authorize::<SharingDecide>().unwrap(), now).await.unwrap()
+    };
+    assert!(incoming.iter().any(|a| a.id == cond.id && a.status == "pending"));
+    // Another department cannot decide the public-security bureau's requests.
+    {
+        let p = h.principal("data.sj").await;
+        let e = h
+            .exchange
+            .decide_agreement(
+                &p.authorize::<SharingDecide>().unwrap(),
+                &cond.id,
+                Decision { approve: true, reason: None },
+                now,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Denied(_)), "{e:?}");
+    }
+    let granted = h.decide("data.ga", &cond.id, true).await;
+    assert_eq!(granted.status, "granted");
+    // A second decision is refused.
+    {
+        let p = h.principal("data.ga").await;
+        let e = h
+            .exchange
+            .decide_agreement(
+                &p.authorize::<SharingDecide>().unwrap(),
+                &cond.id,
+                Decision { approve: false, reason: Some("x".into()) },
+                now,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Conflict { code: "already_decided", .. }), "{e:?}");
+    }
+    // Not shareable: refused at once, with the legal basis as the reason.
+    let never = h
+        .request(
+            "data.mz",
+            json!({"registry": "population", "fields": ["name", "fingerprint_ref"],
+            "purpose": "身份核验", "legal_basis": "内部需要", "valid_days": 30}),
+        )
+        .await;
+    assert_eq!(never.status, "refused");
+    assert!(never.reason.as_deref().unwrap().contains("第六条"), "{:?}", never.reason);
+
+    let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/dibao").await;
+    let answer = h.exchange.read(&mz, &cond.id, ID_A, now).await.unwrap();
+    assert_eq!(answer.values.len(), 2, "only the granted fields: {:?}", answer.values);
+    assert!(answer.values.contains_key("name") && answer.values.contains_key("address"));
+    // Refusals: a pending, refused, foreign, expired or revoked agreement; an unknown record.
+    assert_eq!(refusal(h.exchange.read(&mz, &never.id, ID_A, now).await.unwrap_err()), "agreement_refused");
+    let sj = h.client("990000-SJ", "CN/GOV/990000-SJ/licensing").await;
+    assert_eq!(refusal(h.exchange.read(&sj, &cond.id, ID_A, now).await.unwrap_err()), "agreement_not_yours");
+    let later = now + Duration::days(31);
+    assert_eq!(refusal(h.exchange.read(&mz, &cond.id, ID_A, later).await.unwrap_err()), "agreement_expired");
+    assert!(matches!(
+        h.exchange.read(&mz, &cond.id, "110105194912310039", now).await.unwrap_err(),
+        Error::NotFound("record")
+    ));
+    {
+        let p = h.principal("data.ga").await;
+        let revoked = h
+            .exchange
+            .revoke_agreement(&p.authorize::<SharingDecide>().unwrap(), &cond.id, "用途已完成", now)
+            .await
+            .unwrap();
+        assert_eq!(revoked.status, "revoked");
+    }
+    assert_eq!(refusal(h.exchange.read(&mz, &cond.id, ID_A, now).await.unwrap_err()), "agreement_revoked");
+    // A wrong secret is not a client.
+    assert!(matches!(
+        h.exchange.authenticate("CN/GOV/990000-MZ/dibao", "guess").await.unwrap_err(),
+        Error::Unauthenticated
+    ));
+    // The department figures count what happened.
+    let p = h.principal("data.ga").await;
+    let figures = h.exchange.department_figures(&p.authorize::<ExchangeFigures>().unwrap()).await.unwrap();
+    let ga = figures.iter().find(|f| f.department == "公安厅").unwrap();
+    assert_eq!((ga.resources, ga.requests_received, ga.requests_granted), (1, 3, 2));
+    assert_eq!(ga.calls_served, 1);
+}
+
+async fn masking_per_level(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    let fields = json!(["id_number", "name", "sex", "mobile"]);
+    let masked = h
+        .request("data.mz", json!({"registry": "population", "fields": fields, "purpose": "核对", "legal_basis": "《社会救助暂行办法》", "valid_days": 30}))
+        .await;
+    h.decide("data.ga", &masked.id, true).await;
+    let plain = h
+        .request("data.mz", json!({"registry": "population", "fields": fields, "purpose": "核对", "legal_basis": "《社会救助暂行办法》", "valid_days": 30, "plain_values": true}))
+        .await;
+    assert_eq!(plain.status, "pending", "plain values of sensitive fields are the owner's decision");
+    h.decide("data.ga", &plain.id, true).await;
+    let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/dibao").await;
+    let a = h.exchange.read(&mz, &masked.id, ID_A, now).await.unwrap();
+    assert_eq!(a.values["id_number"], json!("110105********002X"));
+    assert_eq!(a.values["name"], json!("王*"));
+    assert_eq!(a.values["mobile"], json!("138****5678"));
+    assert_eq!(a.values["sex"], json!("2"), "L2 values are shown as they are");
+    assert_eq!(a.masked, vec!["id_number", "mobile", "name"]);
+    let b = h.exchange.read(&mz, &plain.id, ID_A, now).await.unwrap();
+    assert_eq!(b.values["id_number"], json!(ID_A));
+    assert_eq!(b.values["name"], json!("王芳"));
+    assert!(b.masked.is_empty());
+    // The key's letter is matched whatever its case.
+    let lower = h.exchange.read(&mz, &plain.id, &ID_A.to_lowercase(), now).await.unwrap();
+    assert_eq!(lower.record, b.record);
+}
+
+async fn verification_only(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    let v = h
+        .request(
+            "data.ga",
+            json!({"registry": "marriage", "fields": ["status"], "purpose": "户口迁移婚姻状况核验",
+            "legal_basis": "《户口登记条例》", "valid_days": 90, "verify_only": true}),
+        )
+        .await;
+    h.decide("data.mz", &v.id, true).await;
+    let ga = h.client("990000-GA", "CN/GOV/990000-GA/hukou").await;
+    assert_eq!(refusal(h.exchange.read(&ga, &v.id, ID_A, now).await.unwrap_err()), "verify_only");
+    let married = vec![Predicate { field: "status".into(), op: "eq".into(), value: json!("married") }];
+    let yes = h.exchange.verify(&ga, &v.id, ID_A, married.clone(), now).await.unwrap();
+    assert!(yes.answer);
+    let no = h.exchange.verify(&ga, &v.id, ID_B, married.clone(), now).await.unwrap();
+    assert!(!no.answer, "nobody registered: no");
+    assert_ne!(yes.subject, no.subject);
+    // The receipt verifies with the published key, and not once altered.
+    let key = VerifyingKey::from_bytes(&hex::decode(&yes.key).unwrap().try_into().unwrap()).unwrap();
+    let payload = json!({"agreement": yes.agreement, "registry": yes.registry, "subject": yes.subject,
+        "conditions": yes.conditions, "answer": yes.answer, "at": yes.at});
+    let sig = Signature::from_slice(&hex::decode(&yes.signature).unwrap()).unwrap();
+    assert!(key.verify(payload.to_string().as_bytes(), &sig).is_ok());
+    let mut forged = payload.clone();
+    forged["answer"] = json!(false);
+    assert!(key.verify(forged.to_string().as_bytes(), &sig).is_err());
+    // Only granted fields may be asked about.
+    let other = vec![Predicate { field: "spouse_name".into(), op: "eq".into(), value: json!("张伟") }];
+    assert_eq!(refusal(h.exchange.verify(&ga, &v.id, ID_A, other, now).await.unwrap_err()), "field_not_granted");
+    // Registered capital at least 300 (10k yuan)?
+    let cap = h
+        .request(
+            "data.mz",
+            json!({"registry": "legal_entities", "fields": ["registered_capital"], "purpose": "养老机构设立条件核验",
+            "legal_basis": "《养老机构管理办法》", "valid_days": 90, "verify_only": true}),
+        )
+        .await;
+    h.decide("data.sj", &cap.id, true).await;
+    let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/yanglao").await;
+    let at_least = |z: i64| vec![Predicate { field: "registered_capital".into(), op: "gte".into(), value: json!(z) }];
+    assert!(h.exchange.verify(&mz, &cap.id, "91530100MA6K8XXX1Q", at_least(300), now).await.unwrap().answer);
+    assert!(!h.exchange.verify(&mz, &cap.id, "91530100MA6K8XXX1Q", at_least(1000), now).await.unwrap().answer);
+}
+
+async fn consent_takes_effect_at_once(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    let a = h
+        .request(
+            "data.rs",
+            json!({"registry": "population", "fields": ["address", "mobile"], "purpose": "就业援助回访",
+            "legal_basis": "本人同意", "valid_days": 180, "consent_required": true}),
+        )
+        .await;
+    assert_eq!(a.status, "pending");
+    h.decide("data.ga", &a.id, true).await;
+    let rs = h.client("990000-RS", "CN/GOV/990000-RS/jiuye").await;
+    assert_eq!(refusal(h.exchange.read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");
+    let me = h.principal("citizen.a").await;
+    let asks = h.exchange.my_consents(&me, now).await.unwrap();
+    let ask = asks.iter().find(|c| c.purpose == "就业援助回访").unwrap();
+    assert!(!ask.granted);
+    assert_eq!(ask.requester, "人力资源和社会保障厅");
+    h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
+    assert!(h.exchange.read(&rs, &a.id, ID_A, now).await.is_ok());
+    // Another resident's consent is theirs alone.
+    assert_eq!(refusal(h.exchange.read(&rs, &a.id, ID_B, now).await.unwrap_err()), "consent_required");
+    h.exchange.set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
+    assert_eq!(refusal(h.exchange.read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");
+    let after = h.exchange.my_consents(&me, now).await.unwrap();
+    assert!(!after.iter().find(|c| c.data_agreement == ask.data_agreement).unwrap().granted);
+}
+
+async fn access_entries_reach_the_data_subject(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    let a = h
+        .request(
+            "data.mz",
+            json!({"registry": "population", "fields": ["birth_date"], "purpose": "高龄津贴资格核对",
+            "legal_basis": "《老年人权益保障法》", "valid_days": 365}),
+        )
+        .await;
+    let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/gaoling").await;
+    h.exchange.read(&mz, &a.id, ID_A, now).await.unwrap();
+    let me = h.principal("citizen.a").await;
+    let mine = h.t.identity.my_data(&me, now).await.unwrap();
+    let read = mine.accesses.iter().find(|x| x.action == "exchange_read").expect("the read is on 我的数据");
+    assert_eq!(read.purpose.as_deref(), Some("高龄津贴资格核对"));
+    assert_eq!(read.department.as_deref(), Some("民政厅"));
+    // The other resident sees nothing of it.
+    let other = h.principal("citizen.b").await;
+    let theirs = h.t.identity.my_data(&other, now).await.unwrap();
+    assert!(!theirs.accesses.iter().any(|x| x.action == "exchange_read"));
+}
+
+async fn bulk_import_reports_bad_rows(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    let p = h.principal("data.ga").await;
+    let cap = p.authorize::<RegistryManage>().unwrap();
+    // Headers by field name or Chinese title; row 3 has a bad sex code, row 4 a bad date.
+    let csv = "\u{feff}公民身份号码,姓名,sex,出生日期,region_code\n\
+               530102199001011234,赵一,1,1990-01-01,530102\n\
+               530102199001011235,钱二,7,1990-01-01,530102\n\
+               530102199001011236,孙三,2,1990-13-01,530102\n\
+               530102199001011237,李四,2,1990-02-01,530102\n";
+    let table = Table::read(csv.as_bytes().to_vec()).unwrap();
+    let none = h
+        .exchange
+        .import(&cap, "population", "people.csv", table, ImportMode::AllOrNothing, now, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((none.status.as_str(), none.imported, none.rejected), ("failed", 0, 2));
+    let rows: Vec<(u64, &str)> = none.errors.iter().map(|e| (e.row, e.column.as_str())).collect();
+    assert_eq!(rows, vec![(3, "sex"), (4, "birth_date")]);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let table = Table::read(csv.as_bytes().to_vec()).unwrap();
+    let some = h
+        .exchange
+        .import(&cap, "population", "people.csv", table, ImportMode::SkipBadRows, now, &|done, total| {
+            seen.lock().unwrap().push((done, total))
+        })
+        .await
+        .unwrap();
+    assert_eq!((some.status.as_str(), some.imported, some.rejected, some.total_rows), ("done", 2, 2, 4));
+    assert_eq!(seen.lock().unwrap().last(), Some(&(4, 4)));
+    let status = h.exchange.import_status(&cap, &some.id).await.unwrap();
+    assert_eq!((status.status.as_str(), status.imported, status.percent()), ("done", 2, 100));
+    let found = h.exchange.records_by_key(&cap, "population", "530102199001011237", now).await.unwrap();
+    assert_eq!(found[0].values["name"], json!("李四"));
+    // Unknown columns are refused before anything is read; so is another department.
+    let table = Table::read(b"id_number,shoe_size\n1,2\n".to_vec()).unwrap();
+    let e = h
+        .exchange
+        .import(&cap, "population", "x.csv", table, ImportMode::SkipBadRows, now, &|_, _| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid { field: "file", .. }), "{e:?}");
+    let mz = h.principal("data.mz").await;
+    let table = Table::read(csv.as_bytes().to_vec()).unwrap();
+    let e = h
+        .exchange
+        .import(
+            &mz.authorize::<RegistryManage>().unwrap(),
+            "population",
+            "x.csv",
+            table,
+            ImportMode::SkipBadRows,
+            now,
+            &|_, _| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Denied(_)), "{e:?}");
+    // Quality: the rejected rows and the records are counted.
+    let q = h.exchange.quality(&p.authorize::<ExchangeFigures>().unwrap(), now).await.unwrap();
+    let pop = q.iter().find(|r| r.code == "population").unwrap();
+    assert_eq!((pop.records, pop.validation_failures, pop.duplicate_candidates), (4, 4, 0));
+    assert!(pop.fresh);
+    let mobile = pop.completeness.iter().find(|f| f.field == "mobile").unwrap();
+    assert!((mobile.percent - 25.0).abs() < 0.01, "{}", mobile.percent);
+}
+
+async fn registry_publication_is_checked(t: TestDb) {
+    let h = hub(t).await;
+    let p = h.principal("data.mz").await;
+    let cap = p.authorize::<RegistryManage>().unwrap();
+    let mut spec = tongban::demo::registry_specs().remove(0);
+    // The civil-affairs officer cannot publish the public-security registry.
+    let e = h.exchange.publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
+    assert!(matches!(e, Error::Denied(_)), "{e:?}");
+    spec.department = "990000-MZ".into();
+    spec.code = "population_copy".into();
+    spec.fields.retain(|f| f.name != "mobile");
+    let e = h.exchange.publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
+    assert!(matches!(e, Error::Invalid { field: "fields", .. }), "{e:?}");
+    // A record that does not fit its schema is refused with the field.
+    let ga = h.principal("data.ga").await;
+    let e = h
+        .exchange
+        .put_record(&ga.authorize::<RegistryManage>().unwrap(), "population", None, json!({"id_number": "x"}), t0())
+        .await
+        .unwrap_err();
+    let Error::Record(rows) = e else { panic!("{e:?}") };
+    assert!(rows.iter().any(|r| r.column == "id_number"));
+    assert!(rows.iter().any(|r| r.column == "name"));
+}
+
+on_both_databases!(
+    agreement_lifecycle,
+    masking_per_level,
+    verification_only,
+    consent_takes_effect_at_once,
+    access_entries_reach_the_data_subject,
+    bulk_import_reports_bad_rows,
+    registry_publication_is_checked,
+);
