@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// The data exchange: registry imports and the systems that call it.
+    Exchange {
+        #[command(subcommand)]
+        command: ExchangeCommand,
+    },
     /// Test data of the standard APIs.
     Fixtures {
         #[command(subcommand)]
@@ -95,6 +100,34 @@ enum FixturesCommand {
         file: Option<std::path::PathBuf>,
         #[command(flatten)]
         serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExchangeCommand {
+    /// Import a CSV or XLSX file into a registry, with a progress bar and a per-row report
+    /// (as the console operator; the demo registries are published on first start).
+    Import {
+        /// The registry's code (population, marriage, …).
+        #[arg(long)]
+        registry: String,
+        /// Import the good rows and report the bad ones (default: all or nothing).
+        #[arg(long)]
+        skip_bad_rows: bool,
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Register a department's system: prints the secret it sends as X-Exchange-Secret.
+    Client {
+        /// The department's code (990000-MZ).
+        #[arg(long)]
+        department: String,
+        /// INSTANCE/CLASS/MEMBER/SUBSYSTEM, as the Information Mediator names it.
+        #[arg(long)]
+        mediator_client: String,
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -373,6 +406,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Exchange { command } => exchange_command(command).await,
         Command::Fixtures { command: FixturesCommand::Load { set, file, serve } } => {
             load_fixtures(&set, file.as_deref(), &serve.resolve()?).await
         }
@@ -712,6 +746,62 @@ fn services_of(
     )
 }
 
+async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
+    match command {
+        ExchangeCommand::Import { registry, skip_bad_rows, file, data } => {
+            let data = data.resolve()?;
+            let Platform { db, identity, key, .. } =
+                open_with_policy(&data, Default::default(), Default::default()).await?;
+            let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
+            let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let table = crate::exchange::Table::read(bytes)?;
+            let mode = if skip_bad_rows {
+                crate::exchange::ImportMode::SkipBadRows
+            } else {
+                crate::exchange::ImportMode::AllOrNothing
+            };
+            let cap = identity::console_capability::<crate::identity::authz::RegistryManage>();
+            let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let started = std::time::Instant::now();
+            let bar = |done: u64, total: u64| {
+                let pct = (done * 100).checked_div(total).unwrap_or(0).min(100);
+                let filled = usize::try_from(pct / 5).unwrap_or(0);
+                eprint!("\r[{}{}] {pct:>3}%  {done}/{total} rows", "#".repeat(filled), ".".repeat(20 - filled.min(20)));
+            };
+            let report = exchange.import(&cap, &registry, &name, table, mode, Utc::now(), &bar).await?;
+            eprintln!();
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            println!(
+                "{}: {} rows read, {} imported, {} rejected in {secs:.1} s ({:.0} rows/s)",
+                report.status,
+                report.total_rows,
+                report.imported,
+                report.rejected,
+                report.total_rows as f64 / secs
+            );
+            for e in &report.errors {
+                println!("  row {}, column {}: {}", e.row, if e.column.is_empty() { "-" } else { &e.column }, e.reason);
+            }
+            db.close().await;
+            if report.status != "done" {
+                anyhow::bail!("nothing was imported: fix the rows above, or pass --skip-bad-rows");
+            }
+            Ok(())
+        }
+        ExchangeCommand::Client { department, mediator_client, data } => {
+            let data = data.resolve()?;
+            let Platform { db, identity, key, .. } =
+                open_with_policy(&data, Default::default(), Default::default()).await?;
+            let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
+            let cap = identity::console_account_create();
+            let c = exchange.register_client(&cap, &department, &mediator_client, Utc::now()).await?;
+            println!("{} registered; its secret (shown once): {}", c.mediator_client, c.secret.expose());
+            db.close().await;
+            Ok(())
+        }
+    }
+}
+
 async fn load_fixtures(set: &str, file: Option<&std::path::Path>, settings: &ServeSettings) -> anyhow::Result<()> {
     if set != "govstack-registration" {
         anyhow::bail!("unknown fixture set {set:?}: govstack-registration");
@@ -749,6 +839,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     let Platform { db, identity, ledger, key } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    let exchange = crate::exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
     if settings.demo && identity.region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
@@ -780,6 +871,12 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
                 println!("  {username:<22} {role:<17} {region}");
             }
         }
+        let registries = crate::demo::seed_registries(&identity, &exchange, Utc::now()).await?;
+        if registries > 0 {
+            println!(
+                "demo registries: {registries} published (人口, 婚姻, 法人, 社保) with the demo resident's records"
+            );
+        }
         let seeded = crate::demo::seed_applications(&identity, &services, Utc::now()).await?;
         if seeded > 0 {
             println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
@@ -807,6 +904,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         })
     });
     let state = crate::http::AppState {
+        exchange,
         services,
         identity,
         ledger: ledger.clone(),

@@ -229,8 +229,15 @@ pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary
     let password = || Some(SecretString::new(DEMO_PASSWORD.into()));
     let totp = ids_totp_secret();
     let mut staff = Vec::new();
-    let province_posts: &[(&str, &str, &str)] =
-        &[("sysadmin", "system_admin", "SG"), ("secadmin", "security_admin", "SG"), ("auditor", "auditor", "CZ")];
+    let province_posts: &[(&str, &str, &str)] = &[
+        ("sysadmin", "system_admin", "SG"),
+        ("secadmin", "security_admin", "SG"),
+        ("auditor", "auditor", "CZ"),
+        // The data officers of the departments that own the base registries.
+        ("data.ga", "data_officer", "GA"),
+        ("data.mz", "data_officer", "MZ"),
+        ("data.rs", "data_officer", "RS"),
+    ];
     for (prefix, role, dept) in province_posts {
         let created = identity
             .create_account(
@@ -780,4 +787,36 @@ pub fn demo_halls() -> Vec<crate::services::HallSpec> {
         ],
     })
     .collect()
+}
+
+/// Publishes the demo registries (once) with the records of the demo resident and enterprise,
+/// so that the catalog, the exchange and 我的授权 have something to show. Returns how many
+/// registries were published now.
+pub async fn seed_registries(
+    identity: &Identity,
+    exchange: &crate::exchange::Exchange,
+    now: DateTime<Utc>,
+) -> Result<usize, crate::exchange::Error> {
+    let manage = identity::console_capability::<crate::identity::authz::RegistryManage>();
+    let read = identity::console_capability::<crate::identity::authz::OrganisationRead>();
+    if exchange.registry(&read, "population").await.is_ok() {
+        return Ok(0);
+    }
+    let specs = registry_specs();
+    let published = specs.len();
+    for spec in specs {
+        exchange.publish_registry(&manage, spec, now).await?;
+    }
+    if let Ok(id) = identity.account_id("citizen.demo").await {
+        let facts = identity.applicant_facts(&id, now).await?.facts;
+        let fact = |k: &str| facts.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let id_number = fact("profile.id_number");
+        let region = id_number.get(..6).unwrap_or("990102").to_string();
+        let person = serde_json::json!({"id_number": id_number, "name": fact("profile.name"), "sex": fact("profile.sex"),
+            "birth_date": fact("profile.birth_date"), "region_code": region, "mobile": fact("profile.mobile")});
+        exchange.put_record(&manage, "population", None, person, now).await?;
+        let insured = serde_json::json!({"id_number": fact("profile.id_number"), "insured": true, "scheme": "城乡居民", "since": "2015-01-01"});
+        exchange.put_record(&manage, "social_insurance", None, insured, now).await?;
+    }
+    Ok(published)
 }

@@ -187,6 +187,15 @@ fn typed_record(columns: &[Column], cells: Vec<String>, row: u64) -> Result<Valu
     if errors.is_empty() { Ok(Value::Object(out)) } else { Err(errors) }
 }
 
+/// An import whose registry, key and record of progress are set up.
+struct StartedImport {
+    id: String,
+    file_name: String,
+    registry: RegistryRow,
+    compiled: Arc<Compiled>,
+    sealer: Sealer,
+}
+
 /// One batch from the worker thread: sealed rows and refused rows.
 struct Batch {
     rows: Vec<RecordRow>,
@@ -209,24 +218,55 @@ impl Exchange {
         now: DateTime<Utc>,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<ImportReport, Error> {
+        let started = self.prepare_import(cap, code, file_name, table.rows_hint, mode, now).await?;
+        self.finish_import(started, cap.account_id(), table, mode, now, on_progress).await
+    }
+
+    /// Starts an import that runs on after the call returns (the web and API answer at once
+    /// and show progress); returns its id.
+    pub async fn start_import(
+        &self,
+        cap: Capability<RegistryManage>,
+        code: &str,
+        file_name: &str,
+        table: Table,
+        mode: ImportMode,
+        now: DateTime<Utc>,
+    ) -> Result<String, Error> {
+        let started = self.prepare_import(&cap, code, file_name, table.rows_hint, mode, now).await?;
+        let id = started.id.clone();
+        let exchange = self.clone();
+        tokio::spawn(async move {
+            let account = cap.account_id().to_string();
+            if let Err(e) = exchange.finish_import(started, &account, table, mode, now, &|_, _| {}).await {
+                tracing::error!(error = %e, "registry import failed");
+            }
+        });
+        Ok(id)
+    }
+
+    async fn prepare_import(
+        &self,
+        cap: &Capability<RegistryManage>,
+        code: &str,
+        file_name: &str,
+        rows_hint: Option<u64>,
+        mode: ImportMode,
+        now: DateTime<Utc>,
+    ) -> Result<StartedImport, Error> {
         let id = new_id();
-        let (registry, compiled, sealer) = {
-            let mut c = self.conn().await?;
-            let (registry, compiled) = self.registry_in(&mut c, code).await?;
-            check_owner(cap, &registry.department_id)?;
-            let sealer = self.inner.protector.sealer_in(&mut c).await?;
-            repo::insert_import(&mut c, &id, &registry.id, file_name, mode.as_str(), cap.account_id(), millis(now))
-                .await?;
-            (registry, compiled, sealer)
-        };
-        let total = table.rows_hint.unwrap_or(0);
+        let mut c = self.conn().await?;
+        let (registry, compiled) = self.registry_in(&mut c, code).await?;
+        check_owner(cap, &registry.department_id)?;
+        let sealer = self.inner.protector.sealer_in(&mut c).await?;
+        repo::insert_import(&mut c, &id, &registry.id, file_name, mode.as_str(), cap.account_id(), millis(now)).await?;
         let progress = ImportProgress {
             id: id.clone(),
             registry: registry.code.clone(),
             file_name: file_name.to_string(),
             mode: mode.as_str().into(),
             status: "running".into(),
-            total_rows: total,
+            total_rows: rows_hint.unwrap_or(0),
             done_rows: 0,
             imported: 0,
             rejected: 0,
@@ -235,13 +275,29 @@ impl Exchange {
             finished_at: None,
         };
         lock(&self.inner.imports).insert(id.clone(), progress);
+        Ok(StartedImport { id, file_name: file_name.to_string(), registry, compiled, sealer })
+    }
+
+    async fn finish_import(
+        &self,
+        started: StartedImport,
+        account: &str,
+        table: Table,
+        mode: ImportMode,
+        now: DateTime<Utc>,
+        on_progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<ImportReport, Error> {
+        let StartedImport { id, file_name, registry, compiled, sealer } = started;
         let outcome = self.run_import(&id, registry.clone(), compiled, sealer, table, mode, now, on_progress).await;
         let mut c = self.conn().await?;
         let report = match outcome {
             Ok(report) => report,
             Err(e) => {
                 // Keep the failure on record, then report it.
-                repo::finish_import(&mut c, &id, "failed", 0, "[]", millis(Utc::now())).await?;
+                let reason =
+                    serde_json::to_string(&[RowError { row: 0, column: String::new(), reason: e.to_string() }])
+                        .map_err(internal)?;
+                repo::finish_import(&mut c, &id, "failed", 0, &reason, millis(Utc::now())).await?;
                 lock(&self.inner.imports).remove(&id);
                 return Err(e);
             }
@@ -257,9 +313,9 @@ impl Exchange {
         )
         .await?;
         repo::finish_import(&mut c, &id, &report.status, report.imported as i64, &errors, millis(Utc::now())).await?;
-        let mut entry =
-            ledger::Entry::new("registry_imported", if report.status == "done" { "success" } else { "failure" }, now);
-        entry.actor = Some(cap.account_id().into());
+        let result = if report.status == "done" { "success" } else { "failure" };
+        let mut entry = ledger::Entry::new("registry_imported", result, now);
+        entry.actor = Some(account.into());
         entry.object = Some(format!("registry:{}", registry.code));
         entry.detail = Some(format!(
             "{file_name}: {} imported, {} rejected ({})",

@@ -71,6 +71,19 @@ pub enum ErrorCode {
     AlreadyBooked,
     BookingSuspended,
     AppointmentClosed,
+    AgreementNotYours,
+    AgreementPending,
+    AgreementRefused,
+    AgreementRevoked,
+    AgreementExpired,
+    VerifyOnly,
+    ConsentRequired,
+    FieldNotGranted,
+    RegistryExists,
+    PolicyInUse,
+    IndividualExists,
+    AgreementInactive,
+    RecordInvalid,
 }
 
 impl ErrorCode {
@@ -134,6 +147,19 @@ impl ErrorCode {
             ErrorCode::AlreadyBooked => "already_booked",
             ErrorCode::BookingSuspended => "booking_suspended",
             ErrorCode::AppointmentClosed => "appointment_closed",
+            ErrorCode::AgreementNotYours => "agreement_not_yours",
+            ErrorCode::AgreementPending => "agreement_pending",
+            ErrorCode::AgreementRefused => "agreement_refused",
+            ErrorCode::AgreementRevoked => "agreement_revoked",
+            ErrorCode::AgreementExpired => "agreement_expired",
+            ErrorCode::VerifyOnly => "verify_only",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::FieldNotGranted => "field_not_granted",
+            ErrorCode::RegistryExists => "registry_exists",
+            ErrorCode::PolicyInUse => "policy_in_use",
+            ErrorCode::IndividualExists => "individual_exists",
+            ErrorCode::AgreementInactive => "agreement_inactive",
+            ErrorCode::RecordInvalid => "record_invalid",
         }
     }
 
@@ -219,6 +245,19 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::AlreadyBooked,
     ErrorCode::BookingSuspended,
     ErrorCode::AppointmentClosed,
+    ErrorCode::AgreementNotYours,
+    ErrorCode::AgreementPending,
+    ErrorCode::AgreementRefused,
+    ErrorCode::AgreementRevoked,
+    ErrorCode::AgreementExpired,
+    ErrorCode::VerifyOnly,
+    ErrorCode::ConsentRequired,
+    ErrorCode::FieldNotGranted,
+    ErrorCode::RegistryExists,
+    ErrorCode::PolicyInUse,
+    ErrorCode::IndividualExists,
+    ErrorCode::AgreementInactive,
+    ErrorCode::RecordInvalid,
 ];
 
 /// The body of every error response.
@@ -345,6 +384,32 @@ impl From<crate::services::Error> for ApiError {
                 }
                 _ => ApiError::new(StatusCode::CONFLICT, ErrorCode::InvalidTransition, message),
             },
+            E::Storage(s) => identity::Error::Storage(s).into(),
+            E::Internal(cause) => identity::Error::Internal(cause).into(),
+        }
+    }
+}
+
+impl From<crate::exchange::Error> for ApiError {
+    fn from(e: crate::exchange::Error) -> ApiError {
+        use crate::exchange::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
+            E::Record(rows) => {
+                let list: Vec<String> = rows.iter().map(|r| format!("{}: {}", r.column, r.reason)).collect();
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::RecordInvalid, list.join("; "))
+            }
+            E::Refused { code, message } => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::from_str(code).unwrap_or(ErrorCode::Forbidden), message)
+            }
+            E::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::from_str(code).unwrap_or(ErrorCode::Conflict), message)
+            }
+            E::Denied(d) => d.into(),
+            E::Unauthenticated => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, message),
+            E::RateLimited => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message),
             E::Storage(s) => identity::Error::Storage(s).into(),
             E::Internal(cause) => identity::Error::Internal(cause).into(),
         }

@@ -4,6 +4,7 @@
 pub mod api;
 mod appointments;
 pub mod error;
+mod exchange;
 mod extract;
 mod govstack;
 mod i18n;
@@ -35,6 +36,7 @@ use error::{ApiError, ErrorBody, ErrorCode};
 pub struct AppState {
     pub identity: Identity,
     pub services: crate::services::Services,
+    pub exchange: crate::exchange::Exchange,
     pub ledger: crate::ledger::Ledger,
     pub db: Db,
     pub metrics: Arc<metrics::Metrics>,
@@ -60,8 +62,12 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The whole application as a `Router`, so tests can drive it without a socket.
 pub fn app(state: AppState, body_limit: usize) -> Router {
-    let (api_router, openapi) =
-        api::router().merge(ledger::router()).merge(services::router()).merge(appointments::router()).split_for_parts();
+    let (api_router, openapi) = api::router()
+        .merge(ledger::router())
+        .merge(services::router())
+        .merge(appointments::router())
+        .merge(exchange::router())
+        .split_for_parts();
     let openapi_json = Arc::new(openapi.to_pretty_json().unwrap_or_default());
     Router::new()
         .merge(api_router)
