@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// given at 1M and 10M).
     #[arg(long, default_value_t = 10_000_000)]
     ledger_entries: u64,
+    /// Generated population records for the registry import measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    import_rows: u64,
 }
 
 struct Running {
@@ -156,8 +159,8 @@ async fn throughput(
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let all = args.only == "all";
-    if !["all", "http", "submit", "ledger", "protect"].contains(&args.only.as_str()) {
-        bail!("--only takes http, submit, ledger, protect or all");
+    if !["all", "http", "submit", "ledger", "protect", "import"].contains(&args.only.as_str()) {
+        bail!("--only takes http, submit, ledger, protect, import or all");
     }
     if all || args.only == "http" {
         let data = scratch_dir()?;
@@ -173,6 +176,71 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if all || args.only == "protect" {
         protect_bench().await?;
     }
+    if all || args.only == "import" {
+        let data = scratch_dir()?;
+        let result = import_bench(&args, &data).await;
+        let _ = std::fs::remove_dir_all(&data);
+        result?;
+    }
+    Ok(())
+}
+
+/// Bulk import of generated population records (CSV) into the population registry: each
+/// row typed, validated against the schema, four fields sealed, the ID number blind-indexed,
+/// durably committed in batches.
+async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
+    use crate::identity::authz::RegistryManage;
+    let url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}?mode=rwc", data.join("import.db").display()),
+    };
+    let db = crate::db::Db::connect(&url).await?;
+    db.migrate().await?;
+    let key = crate::secrets::MasterKey::from_bytes([7u8; 32]);
+    let identity = crate::identity::Identity::new(db.clone(), key.clone(), Default::default());
+    let now = chrono::Utc::now();
+    identity.protector().ensure_key(now).await?;
+    let org = crate::identity::console_organisation_manage();
+    let mut tx = db.begin().await?;
+    identity.create_region(&mut tx, &org, "990000", "云岭省", None, now).await?;
+    let dept = crate::identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
+    identity.create_department(&mut tx, &org, dept, now).await?;
+    tx.commit().await?;
+    let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
+    let manage = crate::identity::console_capability::<RegistryManage>();
+    let population = crate::demo::registry_specs().into_iter().find(|s| s.code == "population").context("population spec")?;
+    exchange.publish_registry(&manage, population, now).await?;
+    let n = args.import_rows;
+    let mut csv = String::with_capacity(usize::try_from(n).unwrap_or(0).saturating_mul(120));
+    csv.push_str("id_number,name,sex,birth_date,region_code,address,mobile\n");
+    for i in 0..n {
+        let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or_default() + chrono::Duration::days((i % 25_000) as i64);
+        let body = format!("990102{}{:03}", birth.format("%Y%m%d"), i % 1000);
+        let check = crate::identity::ids::resident_id_check(&body).unwrap_or('0');
+        csv.push_str(&format!(
+            "{body}{check},居民{i},{},{birth},990102,春城市明月区东风街道{}号,13{:09}\n",
+            if i % 2 == 0 { "1" } else { "2" },
+            i % 500,
+            i
+        ));
+    }
+    let table = crate::exchange::Table::read(csv.into_bytes())?;
+    let mode = crate::exchange::ImportMode::SkipBadRows;
+    let started = Instant::now();
+    let report = exchange.import(&manage, "population", "bench.csv", table, mode, now, &|_, _| {}).await?;
+    let took = started.elapsed();
+    println!();
+    println!("| registry import ({}) | value | target |", db.backend.name());
+    println!("|---|---|---|");
+    println!(
+        "| {} generated population rows (validate, seal 4 fields, blind index, durable batches) | {:.0} rows per second ({} imported, {} rejected, {:.1} s) | ≥ 20,000 rows per second on SQLite |",
+        report.total_rows,
+        per_sec(report.total_rows, took),
+        report.imported,
+        report.rejected,
+        took.as_secs_f64()
+    );
+    db.close().await;
     Ok(())
 }
 
