@@ -203,18 +203,23 @@ async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
     let org = crate::identity::console_organisation_manage();
     let mut tx = db.begin().await?;
     identity.create_region(&mut tx, &org, "990000", "云岭省", None, now).await?;
-    let dept = crate::identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
+    let dept =
+        crate::identity::NewDepartment {
+            code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA")
+        };
     identity.create_department(&mut tx, &org, dept, now).await?;
     tx.commit().await?;
     let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
     let manage = crate::identity::console_capability::<RegistryManage>();
-    let population = crate::demo::registry_specs().into_iter().find(|s| s.code == "population").context("population spec")?;
+    let population =
+        crate::demo::registry_specs().into_iter().find(|s| s.code == "population").context("population spec")?;
     exchange.publish_registry(&manage, population, now).await?;
     let n = args.import_rows;
     let mut csv = String::with_capacity(usize::try_from(n).unwrap_or(0).saturating_mul(120));
     csv.push_str("id_number,name,sex,birth_date,region_code,address,mobile\n");
     for i in 0..n {
-        let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or_default() + chrono::Duration::days((i % 25_000) as i64);
+        let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap_or_default()
+            + chrono::Duration::days((i % 25_000) as i64);
         let body = format!("990102{}{:03}", birth.format("%Y%m%d"), i % 1000);
         let check = crate::identity::ids::resident_id_check(&body).unwrap_or('0');
         csv.push_str(&format!(

@@ -27,12 +27,14 @@ const ELDER_COOKIE: &str = "tb_elder";
 const YEAR: u32 = 365 * 24 * 3600;
 
 mod booking;
+mod consent;
 mod hall;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(hall::router())
         .merge(booking::router())
+        .merge(consent::router())
         .route("/", get(home))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))
