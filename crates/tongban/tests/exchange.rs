@@ -7,12 +7,12 @@
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{TestDb, totp_at};
+use common::TestDb;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::{Value, json};
 use tongban::exchange::{AgreementRequest, Decision, Error, Exchange, ExchangeClient, ImportMode, Predicate, Table};
 use tongban::identity::authz::{ExchangeFigures, RegistryManage, SharingDecide, SharingRequest};
-use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile, SignInAttempt};
+use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile};
 use tongban::secrets::{MasterKey, SecretString};
 
 const PASSWORD: &str = "Spring-Rain-over-Dianchi";
@@ -26,25 +26,14 @@ fn t0() -> DateTime<Utc> {
 
 struct Hub {
     exchange: Exchange,
-    /// A TOTP code is good once: each account signs in once and keeps its principal.
-    principals: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
+    signed_in: common::SignedIn,
     t: TestDb,
 }
 
 impl Hub {
     async fn principal(&self, username: &str) -> Principal {
-        if let Some(p) = self.principals.lock().unwrap().get(username) {
-            return p.clone();
-        }
-        let pw = SecretString::new(PASSWORD.into());
-        let now = t0();
         let staff = !username.starts_with("citizen");
-        let code = totp_at(TOTP, now.timestamp());
-        let attempt = SignInAttempt { username, password: &pw, source: "10.0.0.1" };
-        let token = self.t.identity.issue_token(&attempt, staff.then_some(code.as_str()), now).await.unwrap();
-        let p = self.t.identity.token_principal(token.token.expose(), now).await.unwrap();
-        self.principals.lock().unwrap().insert(username.to_string(), p.clone());
-        p
+        self.signed_in.principal(&self.t.identity, username, PASSWORD, staff.then_some(TOTP), t0()).await
     }
 
     async fn client(&self, department: &str, name: &str) -> ExchangeClient {
@@ -165,7 +154,7 @@ async fn hub(t: TestDb) -> Hub {
         )
         .await
         .unwrap();
-    Hub { exchange, principals: Default::default(), t }
+    Hub { exchange, signed_in: Default::default(), t }
 }
 
 fn refusal(e: Error) -> &'static str {
@@ -338,6 +327,10 @@ async fn verification_only(t: TestDb) {
     let mut forged = payload.clone();
     forged["answer"] = json!(false);
     assert!(key.verify(forged.to_string().as_bytes(), &sig).is_err());
+    // A bad operator is refused even when nobody holds the key.
+    let odd = vec![Predicate { field: "status".into(), op: "like".into(), value: json!("m%") }];
+    let e = h.exchange.verify(&ga, &v.id, ID_B, odd, now).await.unwrap_err();
+    assert!(matches!(e, Error::Invalid { field: "op", .. }), "{e:?}");
     // Only granted fields may be asked about.
     let other = vec![Predicate { field: "spouse_name".into(), op: "eq".into(), value: json!("张伟") }];
     assert_eq!(refusal(h.exchange.verify(&ga, &v.id, ID_A, other, now).await.unwrap_err()), "field_not_granted");

@@ -6,10 +6,10 @@
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{TestDb, totp_at};
+use common::TestDb;
 use serde_json::{Value, json};
 use tongban::identity::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
-use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile, SignInAttempt};
+use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile};
 use tongban::secrets::{MasterKey, SecretString};
 use tongban::services::calendar::WorkingCalendar;
 use tongban::services::catalog::{BundleSpec, ServiceSpec};
@@ -28,26 +28,15 @@ fn t0() -> DateTime<Utc> {
 
 struct Hall {
     services: Services,
-    /// A code is good once: each account signs in once and keeps its principal.
-    principals: std::sync::Mutex<std::collections::HashMap<String, Principal>>,
+    signed_in: common::SignedIn,
     _uploads: tempfile::TempDir,
     t: TestDb,
 }
 
 impl Hall {
     async fn principal(&self, username: &str) -> Principal {
-        if let Some(p) = self.principals.lock().unwrap().get(username) {
-            return p.clone();
-        }
-        let pw = SecretString::new(PASSWORD.into());
-        let now = t0();
-        let code = totp_at(TOTP, now.timestamp());
-        let attempt = SignInAttempt { username, password: &pw, source: "10.0.0.1" };
         let staff = username.contains('.') && !username.starts_with("citizen");
-        let token = self.t.identity.issue_token(&attempt, staff.then_some(code.as_str()), now).await.unwrap();
-        let p = self.t.identity.token_principal(token.token.expose(), now).await.unwrap();
-        self.principals.lock().unwrap().insert(username.to_string(), p.clone());
-        p
+        self.signed_in.principal(&self.t.identity, username, PASSWORD, staff.then_some(TOTP), t0()).await
     }
 }
 
@@ -201,7 +190,7 @@ async fn hall(t: TestDb) -> Hall {
     .unwrap();
     services.publish_bundle(&manage, bundle, now).await.unwrap();
     services.publish_bundle_workflow(&manage, "TSBD0001", now).await.unwrap();
-    Hall { services, principals: Default::default(), _uploads: uploads, t }
+    Hall { services, signed_in: Default::default(), _uploads: uploads, t }
 }
 
 fn good_form() -> Value {

@@ -8,9 +8,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::repo::{AgreementRow, RegistryRow};
+use super::repo::{self, AgreementRow, ConsentRecordRow, IndividualRow, RegistryRow, RevisionRow};
 use super::{Error, Exchange, internal};
 use crate::db::{from_millis, millis, new_id};
 use crate::identity::Capability;
@@ -59,27 +59,27 @@ fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A GovStack Revision object for a stored revision row.
-fn revision_json(r: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
+/// A GovStack Revision object.
+fn revision_json(r: &RevisionRow) -> Value {
     let mut v = json!({
-        "id": r.try_get::<String, _>("id")?,
-        "schemaName": r.try_get::<String, _>("schema_name")?,
-        "objectId": r.try_get::<String, _>("object_id")?,
+        "id": r.id,
+        "schemaName": r.schema_name,
+        "objectId": r.object_id,
         "signedWithoutObjectId": false,
-        "serializedSnapshot": r.try_get::<String, _>("snapshot")?,
-        "serializedHash": r.try_get::<String, _>("hash")?,
-        "timestamp": iso(from_millis(r.try_get("created_at")?)),
+        "serializedSnapshot": r.snapshot,
+        "serializedHash": r.hash,
+        "timestamp": iso(from_millis(r.created_at)),
     });
-    if let Some(p) = r.try_get::<Option<String>, _>("predecessor_hash")? {
-        set(&mut v, "predecessorHash", Value::String(p));
+    if let Some(p) = &r.predecessor_hash {
+        set(&mut v, "predecessorHash", Value::String(p.clone()));
     }
-    if let Some(by) = r.try_get::<Option<String>, _>("authorized_by")? {
-        set(&mut v, "authorizedByOther", Value::String(by));
+    if let Some(by) = &r.authorized_by {
+        set(&mut v, "authorizedByOther", Value::String(by.clone()));
     }
-    Ok(v)
+    v
 }
 
-/// Writes a revision of `object` and links the previous one to it.
+/// Writes a revision of `object`, linked to the previous one.
 async fn revise(
     c: &mut AnyConnection,
     schema: &str,
@@ -97,56 +97,27 @@ async fn revise(
         "timestamp": iso(now), "authorizedByOther": by,
     })
     .to_string();
-    let hash = hex::encode(Sha1::digest(snapshot.as_bytes()));
-    let previous = sqlx::query(
-        "SELECT id, hash FROM consent_revisions WHERE object_id = $1 AND successor_id IS NULL ORDER BY created_at DESC LIMIT 1",
-    )
-    .bind(object_id)
-    .fetch_optional(&mut *c)
-    .await?;
-    let id = new_id();
-    let predecessor: Option<(String, String)> =
-        previous.map(|r| Ok::<_, sqlx::Error>((r.try_get("id")?, r.try_get("hash")?))).transpose()?;
-    sqlx::query(
-        "INSERT INTO consent_revisions (id, schema_name, object_id, snapshot, hash, predecessor_hash, authorized_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(schema)
-    .bind(object_id)
-    .bind(&snapshot)
-    .bind(&hash)
-    .bind(predecessor.as_ref().map(|p| p.1.clone()))
-    .bind(by)
-    .bind(millis(now))
-    .execute(&mut *c)
-    .await?;
-    if let Some((prev, _)) = predecessor {
-        sqlx::query("UPDATE consent_revisions SET successor_id = $1 WHERE id = $2")
-            .bind(&id)
-            .bind(prev)
-            .execute(&mut *c)
-            .await?;
-    }
-    let row = sqlx::query(
-        "SELECT id, schema_name, object_id, snapshot, hash, predecessor_hash, authorized_by, created_at \
-         FROM consent_revisions WHERE id = $1",
-    )
-    .bind(&id)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(revision_json(&row)?)
+    let previous = repo::latest_revision(c, object_id).await?;
+    let row = RevisionRow {
+        id: new_id(),
+        schema_name: schema.into(),
+        object_id: object_id.into(),
+        hash: hex::encode(Sha1::digest(snapshot.as_bytes())),
+        snapshot,
+        predecessor_hash: previous.map(|p| p.hash),
+        authorized_by: Some(by.into()),
+        created_at: millis(now),
+    };
+    repo::insert_revision(c, &row).await?;
+    Ok(revision_json(&row))
 }
 
-async fn latest_revision(c: &mut AnyConnection, object_id: &str) -> Result<Option<Value>, Error> {
-    let row = sqlx::query(
-        "SELECT id, schema_name, object_id, snapshot, hash, predecessor_hash, authorized_by, created_at \
-         FROM consent_revisions WHERE object_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(object_id)
-    .fetch_optional(c)
-    .await?;
-    Ok(row.as_ref().map(revision_json).transpose()?)
+async fn latest_revision(c: &mut AnyConnection, object_id: &str) -> Result<Value, Error> {
+    Ok(repo::latest_revision(c, object_id).await?.as_ref().map(revision_json).unwrap_or(Value::Null))
+}
+
+fn parse(body: &str) -> Result<Value, Error> {
+    serde_json::from_str(body).map_err(internal)
 }
 
 fn required_text(o: &Value, key: &str, field: &'static str) -> Result<String, Error> {
@@ -154,6 +125,32 @@ fn required_text(o: &Value, key: &str, field: &'static str) -> Result<String, Er
         Some(v) if !v.is_empty() => Ok(v.to_string()),
         _ => Err(Error::invalid(field, format!("{key} is required"))),
     }
+}
+
+fn individual_ref(r: IndividualRow) -> IndividualRef {
+    IndividualRef {
+        id: r.id,
+        external_id: r.external_id,
+        external_id_type: r.external_id_type,
+        identity_provider_id: r.identity_provider_id,
+    }
+}
+
+/// A GovStack ConsentRecord object.
+fn record_json(r: &ConsentRecordRow) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "dataAgreement": {"id": r.data_agreement_id},
+        "dataAgreementRevision": {"id": r.agreement_revision},
+        "dataAgreementRevisionHash": r.revision_hash,
+        "individual": {"id": r.individual_id},
+        "optIn": r.opt_in,
+        "state": r.state,
+    });
+    if let Some(t) = r.expires_at {
+        set(&mut v, "x-expiresAt", Value::String(iso(from_millis(t))));
+    }
+    v
 }
 
 impl Exchange {
@@ -181,26 +178,14 @@ impl Exchange {
         let mut tx = self.inner.db.begin().await?;
         let id = match id {
             Some(id) => {
-                let live = sqlx::query("SELECT id FROM consent_policies WHERE id = $1 AND deleted_at IS NULL")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                live.ok_or(Error::NotFound("policy"))?;
+                repo::policy(&mut tx, id).await?.ok_or(Error::NotFound("policy"))?;
                 id.to_string()
             }
             None => new_id(),
         };
         let mut policy = policy;
         set(&mut policy, "id", Value::String(id.clone()));
-        sqlx::query(
-            "INSERT INTO consent_policies (id, body, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET body = $2",
-        )
-        .bind(&id)
-        .bind(policy.to_string())
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
+        repo::upsert_policy(&mut tx, &id, &policy.to_string(), millis(now)).await?;
         let revision = revise(&mut tx, "Policy", &id, &policy, cap.account_id(), now).await?;
         tx.commit().await?;
         Ok((policy, revision))
@@ -209,23 +194,14 @@ impl Exchange {
     /// Policies (not deleted), oldest first.
     pub async fn policies(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
-        let rows = sqlx::query("SELECT body FROM consent_policies WHERE deleted_at IS NULL ORDER BY created_at, id")
-            .fetch_all(&mut *c)
-            .await?;
-        rows.iter().map(|r| serde_json::from_str(&r.try_get::<String, _>("body")?).map_err(internal)).collect()
+        repo::policies(&mut c).await?.iter().map(|b| parse(b)).collect()
     }
 
     /// A policy and its latest revision.
     pub async fn policy(&self, id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
-        let row = sqlx::query("SELECT body FROM consent_policies WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?
-            .ok_or(Error::NotFound("policy"))?;
-        let policy: Value = serde_json::from_str(&row.try_get::<String, _>("body")?).map_err(internal)?;
-        let revision = latest_revision(&mut c, id).await?.unwrap_or(Value::Null);
-        Ok((policy, revision))
+        let policy = parse(&repo::policy(&mut c, id).await?.ok_or(Error::NotFound("policy"))?)?;
+        Ok((policy, latest_revision(&mut c, id).await?))
     }
 
     /// Deletes a policy that no active data agreement uses; returns the deletion's revision.
@@ -235,24 +211,14 @@ impl Exchange {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, Error> {
-        let (policy, _) = self.policy(id).await?;
         let mut tx = self.inner.db.begin().await?;
-        let used = sqlx::query(
-            "SELECT COUNT(*) AS n FROM consent_data_agreements WHERE policy_id = $1 AND active = 1 AND deleted_at IS NULL",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if used.try_get::<i64, _>("n")? > 0 {
+        let policy = parse(&repo::policy(&mut tx, id).await?.ok_or(Error::NotFound("policy"))?)?;
+        if repo::policy_users(&mut tx, id).await? > 0 {
             return Err(Error::conflict("policy_in_use", "an active data agreement uses this policy"));
         }
-        sqlx::query("UPDATE consent_policies SET deleted_at = $1 WHERE id = $2")
-            .bind(millis(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let revision =
-            revise(&mut tx, "Policy", id, &json!({"deleted": true, "policy": policy}), cap.account_id(), now).await?;
+        repo::delete_policy(&mut tx, id, millis(now)).await?;
+        let deleted = json!({"deleted": true, "policy": policy});
+        let revision = revise(&mut tx, "Policy", id, &deleted, cap.account_id(), now).await?;
         tx.commit().await?;
         Ok(revision)
     }
@@ -300,20 +266,14 @@ impl Exchange {
         // The policy is named by id (a full object is accepted) and embedded as stored.
         let policy_id = agreement.pointer("/policy/id").and_then(Value::as_str).map(str::to_string);
         if let Some(pid) = &policy_id {
-            let row = sqlx::query("SELECT body FROM consent_policies WHERE id = $1 AND deleted_at IS NULL")
-                .bind(pid)
-                .fetch_optional(&mut *c)
+            let body = repo::policy(c, pid)
                 .await?
                 .ok_or_else(|| Error::invalid("dataAgreement", format!("no policy {pid}")))?;
-            set(&mut agreement, "policy", serde_json::from_str(&row.try_get::<String, _>("body")?).map_err(internal)?);
+            set(&mut agreement, "policy", parse(&body)?);
         }
         let id = match id {
             Some(id) => {
-                sqlx::query("SELECT id FROM consent_data_agreements WHERE id = $1 AND deleted_at IS NULL")
-                    .bind(id)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or(Error::NotFound("data agreement"))?;
+                repo::data_agreement(c, id).await?.ok_or(Error::NotFound("data agreement"))?;
                 id.to_string()
             }
             None => new_id(),
@@ -321,42 +281,22 @@ impl Exchange {
         set(&mut agreement, "id", Value::String(id.clone()));
         let active = agreement.get("active").and_then(Value::as_bool).unwrap_or(true);
         set(&mut agreement, "active", Value::Bool(active));
-        sqlx::query(
-            "INSERT INTO consent_data_agreements (id, body, policy_id, active, sharing_agreement_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET body = $2, policy_id = $3, active = $4",
-        )
-        .bind(&id)
-        .bind(agreement.to_string())
-        .bind(&policy_id)
-        .bind(i64::from(active))
-        .bind(sharing_agreement)
-        .bind(millis(now))
-        .execute(&mut *c)
-        .await?;
+        let body = agreement.to_string();
+        repo::upsert_data_agreement(c, &id, &body, policy_id.as_deref(), active, sharing_agreement, millis(now))
+            .await?;
         let revision = revise(c, "DataAgreement", &id, &agreement, by, now).await?;
         Ok((agreement, revision))
     }
 
     pub async fn data_agreements(&self) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
-        let rows =
-            sqlx::query("SELECT body FROM consent_data_agreements WHERE deleted_at IS NULL ORDER BY created_at, id")
-                .fetch_all(&mut *c)
-                .await?;
-        rows.iter().map(|r| serde_json::from_str(&r.try_get::<String, _>("body")?).map_err(internal)).collect()
+        repo::data_agreements(&mut c).await?.iter().map(|b| parse(b)).collect()
     }
 
     pub async fn data_agreement(&self, id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
-        let row = sqlx::query("SELECT body FROM consent_data_agreements WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id)
-            .fetch_optional(&mut *c)
-            .await?
-            .ok_or(Error::NotFound("data agreement"))?;
-        let agreement: Value = serde_json::from_str(&row.try_get::<String, _>("body")?).map_err(internal)?;
-        let revision = latest_revision(&mut c, id).await?.unwrap_or(Value::Null);
-        Ok((agreement, revision))
+        let (body, _, _) = repo::data_agreement(&mut c, id).await?.ok_or(Error::NotFound("data agreement"))?;
+        Ok((parse(&body)?, latest_revision(&mut c, id).await?))
     }
 
     pub async fn delete_data_agreement(
@@ -365,22 +305,11 @@ impl Exchange {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, Error> {
-        let (agreement, _) = self.data_agreement(id).await?;
         let mut tx = self.inner.db.begin().await?;
-        sqlx::query("UPDATE consent_data_agreements SET deleted_at = $1, active = 0 WHERE id = $2")
-            .bind(millis(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let revision = revise(
-            &mut tx,
-            "DataAgreement",
-            id,
-            &json!({"deleted": true, "dataAgreement": agreement}),
-            cap.account_id(),
-            now,
-        )
-        .await?;
+        let (body, _, _) = repo::data_agreement(&mut tx, id).await?.ok_or(Error::NotFound("data agreement"))?;
+        repo::delete_data_agreement(&mut tx, id, millis(now)).await?;
+        let deleted = json!({"deleted": true, "dataAgreement": parse(&body)?});
+        let revision = revise(&mut tx, "DataAgreement", id, &deleted, cap.account_id(), now).await?;
         tx.commit().await?;
         Ok(revision)
     }
@@ -418,11 +347,7 @@ impl Exchange {
         c: &mut AnyConnection,
         sharing_id: &str,
     ) -> Result<(), Error> {
-        sqlx::query("UPDATE consent_data_agreements SET active = 0 WHERE sharing_agreement_id = $1")
-            .bind(sharing_id)
-            .execute(c)
-            .await?;
-        Ok(())
+        Ok(repo::deactivate_data_agreements_of(c, sharing_id).await?)
     }
 
     // --- individuals and their records ---------------------------------------------------
@@ -434,24 +359,18 @@ impl Exchange {
         account_id: &str,
         now: DateTime<Utc>,
     ) -> Result<String, Error> {
-        let found = sqlx::query("SELECT id FROM consent_individuals WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_optional(&mut *c)
-            .await?;
-        if let Some(r) = found {
-            return Ok(r.try_get("id")?);
+        if let Some(found) = repo::individual_of_account(c, account_id).await? {
+            return Ok(found.id);
         }
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO consent_individuals (id, external_id, external_id_type, identity_provider_id, account_id, created_at) \
-             VALUES ($1, $2, 'tongban_account', 'tongban', $2, $3)",
-        )
-        .bind(&id)
-        .bind(account_id)
-        .bind(millis(now))
-        .execute(&mut *c)
-        .await?;
-        Ok(id)
+        let row = IndividualRow {
+            id: new_id(),
+            external_id: Some(account_id.into()),
+            external_id_type: Some("tongban_account".into()),
+            identity_provider_id: Some("tongban".into()),
+            account_id: Some(account_id.into()),
+        };
+        repo::insert_individual(c, &row, millis(now)).await?;
+        Ok(row.id)
     }
 
     /// Registers an individual by external id (GovStack `POST /service/individual/`);
@@ -460,51 +379,26 @@ impl Exchange {
         let text = |k: &str| {
             individual.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
         };
-        let (external_id, external_id_type) = (text("externalId"), text("externalIdType"));
+        let row = IndividualRow {
+            id: new_id(),
+            external_id: text("externalId"),
+            external_id_type: text("externalIdType"),
+            identity_provider_id: text("identityProviderId"),
+            account_id: None,
+        };
         let mut c = self.conn().await?;
-        if external_id.is_some() {
-            let dup = sqlx::query(
-                "SELECT id FROM consent_individuals WHERE external_id = $1 AND COALESCE(external_id_type, '') = COALESCE($2, '')",
-            )
-            .bind(&external_id)
-            .bind(&external_id_type)
-            .fetch_optional(&mut *c)
-            .await?;
-            if dup.is_some() {
-                return Err(Error::conflict("individual_exists", "an individual with this external id already exists"));
-            }
+        if let Some(external) = &row.external_id
+            && repo::individual_by_external(&mut c, external, row.external_id_type.as_deref()).await?.is_some()
+        {
+            return Err(Error::conflict("individual_exists", "an individual with this external id already exists"));
         }
-        let id = new_id();
-        let provider = text("identityProviderId");
-        sqlx::query(
-            "INSERT INTO consent_individuals (id, external_id, external_id_type, identity_provider_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&id)
-        .bind(&external_id)
-        .bind(&external_id_type)
-        .bind(&provider)
-        .bind(millis(now))
-        .execute(&mut *c)
-        .await?;
-        Ok(IndividualRef { id, external_id, external_id_type, identity_provider_id: provider })
+        repo::insert_individual(&mut c, &row, millis(now)).await?;
+        Ok(individual_ref(row))
     }
 
     pub async fn individual(&self, id: &str) -> Result<IndividualRef, Error> {
         let mut c = self.conn().await?;
-        let r = sqlx::query(
-            "SELECT id, external_id, external_id_type, identity_provider_id FROM consent_individuals WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?
-        .ok_or(Error::NotFound("individual"))?;
-        Ok(IndividualRef {
-            id: r.try_get("id")?,
-            external_id: r.try_get("external_id")?,
-            external_id_type: r.try_get("external_id_type")?,
-            identity_provider_id: r.try_get("identity_provider_id")?,
-        })
+        Ok(individual_ref(repo::individual(&mut c, id).await?.ok_or(Error::NotFound("individual"))?))
     }
 
     /// Whether the account holds a valid opt-in for the data agreement of a sharing
@@ -516,23 +410,9 @@ impl Exchange {
         account_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let row = sqlx::query(
-            "SELECT r.opt_in, r.expires_at FROM consent_records r \
-             JOIN consent_data_agreements d ON d.id = r.data_agreement_id \
-             JOIN consent_individuals i ON i.id = r.individual_id \
-             WHERE d.sharing_agreement_id = $1 AND d.active = 1 AND i.account_id = $2",
-        )
-        .bind(sharing_id)
-        .bind(account_id)
-        .fetch_optional(c)
-        .await?;
-        Ok(match row {
-            Some(r) => {
-                r.try_get::<i64, _>("opt_in")? != 0
-                    && r.try_get::<Option<i64>, _>("expires_at")?.is_none_or(|t| t > millis(now))
-            }
-            None => false,
-        })
+        Ok(repo::consent_for_sharing(c, sharing_id, account_id)
+            .await?
+            .is_some_and(|(opt_in, expires)| opt_in && expires.is_none_or(|t| t > millis(now))))
     }
 
     /// Sets an individual's opt-in for a data agreement (grant or withdraw); the record
@@ -546,110 +426,43 @@ impl Exchange {
         now: DateTime<Utc>,
     ) -> Result<(Value, Value), Error> {
         let mut tx = self.inner.db.begin().await?;
-        let da = sqlx::query(
-            "SELECT d.body, d.active, s.valid_until FROM consent_data_agreements d \
-             LEFT JOIN sharing_agreements s ON s.id = d.sharing_agreement_id WHERE d.id = $1 AND d.deleted_at IS NULL",
-        )
-        .bind(data_agreement_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("data agreement"))?;
-        if opt_in && da.try_get::<i64, _>("active")? == 0 {
+        let (_, active, expires) =
+            repo::data_agreement(&mut tx, data_agreement_id).await?.ok_or(Error::NotFound("data agreement"))?;
+        if opt_in && !active {
             return Err(Error::conflict("agreement_inactive", "this data agreement takes no new consent"));
         }
-        let expires: Option<i64> = da.try_get("valid_until")?;
-        let revision_id: String = sqlx::query(
-            "SELECT id FROM consent_revisions WHERE object_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(data_agreement_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        let existing = sqlx::query(
-            "SELECT id, created_at FROM consent_records WHERE data_agreement_id = $1 AND individual_id = $2",
-        )
-        .bind(data_agreement_id)
-        .bind(individual_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (id, created) = match existing {
-            Some(r) => (r.try_get::<String, _>("id")?, r.try_get::<i64, _>("created_at")?),
-            None => (new_id(), millis(now)),
+        let individual = repo::individual(&mut tx, individual_id).await?.ok_or(Error::NotFound("individual"))?;
+        let revision =
+            repo::latest_revision(&mut tx, data_agreement_id).await?.ok_or(Error::NotFound("data agreement"))?;
+        let existing = repo::consent_record(&mut tx, data_agreement_id, individual_id).await?;
+        let record = ConsentRecordRow {
+            id: existing.as_ref().map(|e| e.id.clone()).unwrap_or_else(new_id),
+            data_agreement_id: data_agreement_id.into(),
+            agreement_revision: revision.id,
+            revision_hash: revision.hash,
+            individual_id: individual_id.into(),
+            opt_in,
+            state: "unsigned".into(),
+            expires_at: expires,
+            created_at: existing.map(|e| e.created_at).unwrap_or(millis(now)),
         };
-        sqlx::query(
-            "INSERT INTO consent_records (id, data_agreement_id, agreement_revision, individual_id, opt_in, state, expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'unsigned', $6, $7, $8) \
-             ON CONFLICT (data_agreement_id, individual_id) DO UPDATE SET opt_in = $5, agreement_revision = $3, expires_at = $6, updated_at = $8",
-        )
-        .bind(&id)
-        .bind(data_agreement_id)
-        .bind(&revision_id)
-        .bind(individual_id)
-        .bind(i64::from(opt_in))
-        .bind(expires)
-        .bind(created)
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?;
-        let record = self.record_json_in(&mut tx, &id).await?;
-        let revision = revise(&mut tx, "ConsentRecord", &id, &record, by, now).await?;
-        let account: Option<String> = sqlx::query("SELECT account_id FROM consent_individuals WHERE id = $1")
-            .bind(individual_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("account_id"))
-            .transpose()?
-            .flatten();
+        repo::upsert_consent_record(&mut tx, &record, millis(now)).await?;
+        let json = record_json(&record);
+        let revision = revise(&mut tx, "ConsentRecord", &record.id, &json, by, now).await?;
         let mut entry =
             ledger::Entry::new(if opt_in { "consent_granted" } else { "consent_withdrawn" }, "success", now);
         entry.actor = Some(by.to_string());
-        entry.subject = account;
+        entry.subject = individual.account_id;
         entry.object = Some(format!("data_agreement:{data_agreement_id}"));
         ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
-        Ok((record, revision))
-    }
-
-    async fn record_json_in(&self, c: &mut AnyConnection, id: &str) -> Result<Value, Error> {
-        let r = sqlx::query(
-            "SELECT r.id, r.data_agreement_id, r.agreement_revision, r.individual_id, r.opt_in, r.state, r.expires_at, \
-             v.hash FROM consent_records r JOIN consent_revisions v ON v.id = r.agreement_revision WHERE r.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await?
-        .ok_or(Error::NotFound("consent record"))?;
-        let mut v = json!({
-            "id": r.try_get::<String, _>("id")?,
-            "dataAgreement": {"id": r.try_get::<String, _>("data_agreement_id")?},
-            "dataAgreementRevision": {"id": r.try_get::<String, _>("agreement_revision")?},
-            "dataAgreementRevisionHash": r.try_get::<String, _>("hash")?,
-            "individual": {"id": r.try_get::<String, _>("individual_id")?},
-            "optIn": r.try_get::<i64, _>("opt_in")? != 0,
-            "state": r.try_get::<String, _>("state")?,
-        });
-        if let Some(t) = r.try_get::<Option<i64>, _>("expires_at")? {
-            set(&mut v, "x-expiresAt", Value::String(iso(from_millis(t))));
-        }
-        Ok(v)
+        Ok((json, revision))
     }
 
     /// An individual's consent records.
     pub async fn consent_records(&self, individual_id: &str) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
-        let ids: Vec<String> =
-            sqlx::query("SELECT id FROM consent_records WHERE individual_id = $1 ORDER BY created_at, id")
-                .bind(individual_id)
-                .fetch_all(&mut *c)
-                .await?
-                .iter()
-                .map(|r| r.try_get("id"))
-                .collect::<Result<_, _>>()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.record_json_in(&mut c, &id).await?);
-        }
-        Ok(out)
+        Ok(repo::consent_records_of(&mut c, individual_id).await?.iter().map(record_json).collect())
     }
 
     /// The individual of a signed-in person (created on first use).
@@ -661,24 +474,14 @@ impl Exchange {
     /// 我的授权: the purposes that ask for the signed-in person's consent, and their answer.
     pub async fn my_consents(&self, me: &Principal, now: DateTime<Utc>) -> Result<Vec<ConsentView>, Error> {
         let mut c = self.conn().await?;
-        let rows = sqlx::query(
-            "SELECT d.id, d.body, r.opt_in, r.expires_at, r.updated_at FROM consent_data_agreements d \
-             LEFT JOIN consent_individuals i ON i.account_id = $1 \
-             LEFT JOIN consent_records r ON r.data_agreement_id = d.id AND r.individual_id = i.id \
-             WHERE d.deleted_at IS NULL AND (d.active = 1 OR r.id IS NOT NULL) ORDER BY d.created_at DESC, d.id",
-        )
-        .bind(&me.account_id)
-        .fetch_all(&mut *c)
-        .await?;
+        let rows = repo::consents_of_account(&mut c, &me.account_id).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let body: Value = serde_json::from_str(&r.try_get::<String, _>("body")?).map_err(internal)?;
-            let expires: Option<i64> = r.try_get("expires_at")?;
-            let granted =
-                r.try_get::<Option<i64>, _>("opt_in")?.unwrap_or(0) != 0 && expires.is_none_or(|t| t > millis(now));
+        for (id, body, opt_in, expires, updated) in rows {
+            let body = parse(&body)?;
+            let granted = opt_in.unwrap_or(false) && expires.is_none_or(|t| t > millis(now));
             let text = |p: &str| body.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
             out.push(ConsentView {
-                data_agreement: r.try_get("id")?,
+                data_agreement: id,
                 purpose: text("/purpose"),
                 requester: text("/controller/name"),
                 registry: text("/x-tongban/registryName"),
@@ -691,7 +494,7 @@ impl Exchange {
                     .unwrap_or_default(),
                 granted,
                 expires_at: expires.map(from_millis),
-                updated_at: r.try_get::<Option<i64>, _>("updated_at")?.map(from_millis),
+                updated_at: updated.map(from_millis),
             });
         }
         Ok(out)

@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::registry::check_owner;
 use super::repo::{self, RecordRow, RegistryRow};
 use super::{Compiled, Error, Exchange, internal, lock};
 use crate::db::{from_millis, millis, new_id};
@@ -194,6 +193,9 @@ struct StartedImport {
     registry: RegistryRow,
     compiled: Arc<Compiled>,
     sealer: Sealer,
+    /// When it started, to date its end as `now` plus the time it took (the clock is a
+    /// parameter of domain code, read once by the caller).
+    began: std::time::Instant,
 }
 
 /// One batch from the worker thread: sealed rows and refused rows.
@@ -257,7 +259,7 @@ impl Exchange {
         let id = new_id();
         let mut c = self.conn().await?;
         let (registry, compiled) = self.registry_in(&mut c, code).await?;
-        check_owner(cap, &registry.department_id)?;
+        cap.check_department(&registry.department_id)?;
         let sealer = self.inner.protector.sealer_in(&mut c).await?;
         repo::insert_import(&mut c, &id, &registry.id, file_name, mode.as_str(), cap.account_id(), millis(now)).await?;
         let progress = ImportProgress {
@@ -275,7 +277,14 @@ impl Exchange {
             finished_at: None,
         };
         lock(&self.inner.imports).insert(id.clone(), progress);
-        Ok(StartedImport { id, file_name: file_name.to_string(), registry, compiled, sealer })
+        Ok(StartedImport {
+            id,
+            file_name: file_name.to_string(),
+            registry,
+            compiled,
+            sealer,
+            began: std::time::Instant::now(),
+        })
     }
 
     async fn finish_import(
@@ -287,8 +296,9 @@ impl Exchange {
         now: DateTime<Utc>,
         on_progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<ImportReport, Error> {
-        let StartedImport { id, file_name, registry, compiled, sealer } = started;
+        let StartedImport { id, file_name, registry, compiled, sealer, began } = started;
         let outcome = self.run_import(&id, registry.clone(), compiled, sealer, table, mode, now, on_progress).await;
+        let finished = millis(now + chrono::Duration::from_std(began.elapsed()).unwrap_or_default());
         let mut c = self.conn().await?;
         let report = match outcome {
             Ok(report) => report,
@@ -297,7 +307,7 @@ impl Exchange {
                 let reason =
                     serde_json::to_string(&[RowError { row: 0, column: String::new(), reason: e.to_string() }])
                         .map_err(internal)?;
-                repo::finish_import(&mut c, &id, "failed", 0, &reason, millis(Utc::now())).await?;
+                repo::finish_import(&mut c, &id, "failed", 0, &reason, finished).await?;
                 lock(&self.inner.imports).remove(&id);
                 return Err(e);
             }
@@ -312,7 +322,7 @@ impl Exchange {
             report.rejected as i64,
         )
         .await?;
-        repo::finish_import(&mut c, &id, &report.status, report.imported as i64, &errors, millis(Utc::now())).await?;
+        repo::finish_import(&mut c, &id, &report.status, report.imported as i64, &errors, finished).await?;
         let result = if report.status == "done" { "success" } else { "failure" };
         let mut entry = ledger::Entry::new("registry_imported", result, now);
         entry.actor = Some(account.into());
@@ -491,7 +501,7 @@ impl Exchange {
         let mut c = self.conn().await?;
         let row = repo::import(&mut c, id).await?.ok_or(Error::NotFound("import"))?;
         let registry = repo::registry_by_id(&mut c, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
-        check_owner(cap, &registry.department_id)?;
+        cap.check_department(&registry.department_id)?;
         if let Some(p) = live {
             return Ok(p);
         }

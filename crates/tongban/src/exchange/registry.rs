@@ -12,8 +12,8 @@ use super::import::RowError;
 use super::repo::{self, RecordRow, RegistryRow};
 use super::{Compiled, Error, Exchange, FREQUENCIES, FieldEntry, RegistrySpec, SharingType, internal, lock};
 use crate::db::{from_millis, millis, new_id};
+use crate::identity::Capability;
 use crate::identity::authz::{OrganisationRead, RegistryManage};
-use crate::identity::{Capability, Denial, Permission, Scope};
 use crate::ledger::{self, Log};
 use crate::protect::Sealer;
 
@@ -49,16 +49,6 @@ pub struct RecordView {
     pub values: Map<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// Only the owning department manages a registry; the console (no department, platform
-/// scope) manages all.
-pub(super) fn check_owner<P: Permission>(cap: &Capability<P>, department_id: &str) -> Result<(), Denial> {
-    match cap.department_id() {
-        Some(d) if d == department_id => Ok(()),
-        None if *cap.scope() == Scope::All => Ok(()),
-        _ => Err(Denial::Forbidden(P::CODE)),
-    }
 }
 
 fn record_context(registry_id: &str, record_id: &str, field: &str) -> String {
@@ -158,7 +148,7 @@ impl Exchange {
             .department_by_code_in(&mut tx, &spec.department)
             .await?
             .ok_or_else(|| Error::invalid("department", format!("no department {}", spec.department)))?;
-        check_owner(cap, &department.id)?;
+        cap.check_department(&department.id)?;
         let existing = repo::registry_by_code(&mut tx, &spec.code).await?;
         if let Some(e) = &existing
             && e.department_id != department.id
@@ -293,7 +283,7 @@ impl Exchange {
     ) -> Result<String, Error> {
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.registry_in(&mut tx, code).await?;
-        check_owner(cap, &registry.department_id)?;
+        cap.check_department(&registry.department_id)?;
         let sealer = self.inner.protector.sealer_in(&mut tx).await?;
         let id = self.write_record_in(&mut tx, &sealer, &registry, &compiled, id, values, now).await?;
         let mut entry = ledger::Entry::new("registry_record_written", "success", now);
@@ -438,15 +428,18 @@ impl Exchange {
     ) -> Result<Vec<RecordView>, Error> {
         let mut c = self.conn().await?;
         let (registry, _) = self.registry_in(&mut c, code).await?;
-        check_owner(cap, &registry.department_id)?;
+        cap.check_department(&registry.department_id)?;
         let index = self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key));
         let rows = repo::records_by_key(&mut c, &registry.id, &index).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             out.push(self.open_record(&mut c, row).await?);
         }
+        // The owner's own reads are personal-data reads too: the person sees them.
+        let subject = self.subject_in(&mut c, &registry, &index).await?;
         let mut entry = ledger::Entry::new("registry_record_read", "success", now);
         entry.actor = Some(cap.account_id().into());
+        entry.subject = subject;
         entry.object = Some(format!("registry:{}", registry.code));
         entry.detail = Some(format!("{} record(s) by key", out.len()));
         ledger::append(&mut c, Log::Audit, &entry).await?;

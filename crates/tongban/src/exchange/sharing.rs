@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use subtle::ConstantTimeEq;
 
-use super::registry::{check_owner, normalize_key};
+use super::registry::normalize_key;
 use super::repo::{self, AgreementRow, RegistryRow};
 use super::{Error, Exchange, FieldEntry, SharingType, internal, lock};
 use crate::db::{from_millis, millis, new_id};
@@ -22,6 +22,7 @@ use crate::ledger::{self, Log};
 use crate::secrets::{SecretString, random_token, sha256_hex};
 
 const DEFAULT_RATE_PER_MINUTE: i64 = 600;
+const OPERATORS: &[&str] = &["eq", "ne", "gt", "gte", "lt", "lte"];
 
 /// What a consuming department asks for.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -273,7 +274,7 @@ impl Exchange {
         let mut tx = self.inner.db.begin().await?;
         let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
         let registry = repo::registry_by_id(&mut tx, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
-        check_owner(cap, &registry.department_id)?;
+        cap.check_department(&registry.department_id)?;
         let to = if decision.approve { "granted" } else { "refused" };
         if !repo::set_agreement_status(&mut tx, id, "pending", to, reason.as_deref(), cap.account_id(), millis(now))
             .await?
@@ -307,7 +308,7 @@ impl Exchange {
         let mut tx = self.inner.db.begin().await?;
         let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
         let registry = repo::registry_by_id(&mut tx, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
-        check_owner(cap, &registry.department_id)?;
+        cap.check_department(&registry.department_id)?;
         if !repo::set_agreement_status(&mut tx, id, "granted", "revoked", Some(&reason), cap.account_id(), millis(now))
             .await?
         {
@@ -518,6 +519,10 @@ impl Exchange {
     ) -> Result<Receipt, Error> {
         if conditions.is_empty() {
             return Err(Error::invalid("conditions", "ask at least one condition"));
+        }
+        // A bad operator is refused before the call, whether or not a record exists.
+        if let Some(p) = conditions.iter().find(|p| !OPERATORS.contains(&p.op.as_str())) {
+            return Err(Error::invalid("op", format!("{}: eq, ne, gt, gte, lt or lte", p.op)));
         }
         let mut tx = self.inner.db.begin().await?;
         let call = self.admit(&mut tx, client, agreement_id, key, false, now).await;

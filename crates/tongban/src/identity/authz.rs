@@ -241,6 +241,17 @@ impl<P: Permission> Capability<P> {
         Ok(())
     }
 
+    /// Checks work that belongs to one department (its registries, the requests addressed to
+    /// it): the holder's own department; the console, with no department and platform scope,
+    /// acts for any.
+    pub fn check_department(&self, department_id: &str) -> Result<(), Denial> {
+        match (&self.department_id, &self.scope) {
+            (Some(d), _) if d == department_id => Ok(()),
+            (None, Scope::All) => Ok(()),
+            _ => Err(Denial::Forbidden(P::CODE)),
+        }
+    }
+
     /// The local operator at the console (`tongban user add`, the demo seeder): whoever can
     /// run the binary against the data directory already holds every key.
     pub(crate) fn console() -> Capability<P> {

@@ -172,3 +172,30 @@ pub async fn fake_smtp() -> (u16, std::sync::Arc<tokio::sync::Mutex<String>>) {
     });
     (port, seen)
 }
+
+/// Signs each account in once, with a token and (for staff) a TOTP code, and keeps its
+/// principal: a TOTP code is good only once.
+#[derive(Default)]
+pub struct SignedIn(std::sync::Mutex<std::collections::HashMap<String, tongban::identity::Principal>>);
+
+impl SignedIn {
+    pub async fn principal(
+        &self,
+        identity: &Identity,
+        username: &str,
+        password: &str,
+        totp_secret: Option<&str>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> tongban::identity::Principal {
+        if let Some(p) = self.0.lock().unwrap().get(username) {
+            return p.clone();
+        }
+        let pw = tongban::secrets::SecretString::new(password.into());
+        let code = totp_secret.map(|s| totp_at(s, now.timestamp()));
+        let attempt = tongban::identity::SignInAttempt { username, password: &pw, source: "10.0.0.1" };
+        let token = identity.issue_token(&attempt, code.as_deref(), now).await.unwrap();
+        let p = identity.token_principal(token.token.expose(), now).await.unwrap();
+        self.0.lock().unwrap().insert(username.to_string(), p.clone());
+        p
+    }
+}
