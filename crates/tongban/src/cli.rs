@@ -89,15 +89,20 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum FixturesCommand {
-    /// Load a building block's fixture data (safe while the server runs; loading again
-    /// changes nothing). `govstack-registration`: the services, eForms, application files and
-    /// tasks the GovStack Registration test suite expects.
+    /// Load a building block's fixture data (safe while the server runs).
+    /// `govstack-registration`: the services, eForms, application files and tasks the GovStack
+    /// Registration test suite expects (loading again changes nothing).
+    /// `govstack-registries`: the registry, records and database descriptions the GovStack
+    /// Digital Registries test suite expects (loading again resets them to the fixture).
     Load {
-        /// Which fixtures: govstack-registration.
+        /// Which fixtures: govstack-registration or govstack-registries.
         set: String,
         /// Another fixture file of the same shape (default: the copy built in).
         #[arg(long, value_name = "FILE")]
         file: Option<std::path::PathBuf>,
+        /// The department that owns the fixture registry (govstack-registries).
+        #[arg(long, default_value = "990000-SG")]
+        department: String,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -133,6 +138,8 @@ enum ExchangeCommand {
 
 /// The GovStack Registration building block's test-data.json (Apache License 2.0).
 const GOVSTACK_REGISTRATION_FIXTURES: &str = include_str!("../fixtures/govstack-registration.json");
+/// The GovStack Digital Registries building block's test-data.json (Apache License 2.0).
+const GOVSTACK_REGISTRIES_FIXTURES: &str = include_str!("../fixtures/govstack-registries.json");
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
@@ -407,8 +414,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Exchange { command } => exchange_command(command).await,
-        Command::Fixtures { command: FixturesCommand::Load { set, file, serve } } => {
-            load_fixtures(&set, file.as_deref(), &serve.resolve()?).await
+        Command::Fixtures { command: FixturesCommand::Load { set, file, department, serve } } => {
+            load_fixtures(&set, file.as_deref(), &department, &serve.resolve()?).await
         }
         Command::Backup { data, out } => {
             let data = data.resolve()?;
@@ -802,17 +809,36 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn load_fixtures(set: &str, file: Option<&std::path::Path>, settings: &ServeSettings) -> anyhow::Result<()> {
-    if set != "govstack-registration" {
-        anyhow::bail!("unknown fixture set {set:?}: govstack-registration");
-    }
+async fn load_fixtures(
+    set: &str,
+    file: Option<&std::path::Path>,
+    department: &str,
+    settings: &ServeSettings,
+) -> anyhow::Result<()> {
+    let built_in = match set {
+        "govstack-registration" => GOVSTACK_REGISTRATION_FIXTURES,
+        "govstack-registries" => GOVSTACK_REGISTRIES_FIXTURES,
+        _ => anyhow::bail!("unknown fixture set {set:?}: govstack-registration or govstack-registries"),
+    };
     let text = match file {
         Some(f) => std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?,
-        None => GOVSTACK_REGISTRATION_FIXTURES.to_string(),
+        None => built_in.to_string(),
     };
     let fixtures: serde_json::Value = serde_json::from_str(&text)?;
     let Platform { db, identity, key, .. } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    if set == "govstack-registries" {
+        let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
+        let cap = identity::console_capability::<crate::identity::authz::RegistryManage>();
+        let loaded = exchange.load_registry_fixture(&cap, department, &fixtures, Utc::now()).await;
+        db.close().await;
+        let loaded = loaded?;
+        println!(
+            "govstack-registries: {} records and {} database descriptions loaded",
+            loaded.records, loaded.databases
+        );
+        return Ok(());
+    }
     let services = services_of(settings, &db, &identity, key);
     let manage = identity::console_service_manage();
     // Fixture services run the built-in workflows, which a clean install may not have yet.

@@ -2,11 +2,13 @@
 //! catalogued field by field (standard, classification L1–L4, sharing type and legal basis);
 //! bulk import; sharing agreements between departments; reads and verification-only queries
 //! by systems of the consuming department, each on the `audit` ledger with the data subject;
-//! consent (GovStack Consent); data quality and department figures. Owns the tables of
-//! migration 0012.
+//! consent (GovStack Consent); data quality and department figures; the GovStack Digital
+//! Registries Data and Database APIs. Owns the tables of migrations 0012 and 0013.
 
 mod consent;
+mod databases;
 mod import;
+mod mediated;
 mod quality;
 mod registry;
 mod repo;
@@ -26,7 +28,9 @@ use crate::protect::Protector;
 use crate::secrets::MasterKey;
 
 pub use consent::{ConsentView, IndividualRef};
+pub use databases::DatabaseChange;
 pub use import::{ImportMode, ImportProgress, ImportReport, RowError, Table};
+pub use mediated::{RecordFilter, RecordPage};
 pub use quality::{DepartmentFigures, FieldCompleteness, RegistryQuality};
 pub use registry::{RecordView, RegistryView};
 pub use sharing::{
@@ -184,13 +188,17 @@ pub struct RegistrySpec {
     /// The blind-index domain of the key; `id_number` links records to residents' accounts.
     #[serde(default)]
     pub key_domain: Option<String>,
-    /// The GovStack Data API may serve this registry to callers the Information Mediator
-    /// vouches for (only for registries without personal data).
+    /// The GovStack Data API serves this registry to the systems the Information Mediator
+    /// vouches for, without a sharing agreement (every call is still an access entry).
     #[serde(default)]
     pub mediator_trusted: bool,
     /// The GovStack database acronym (`MCTS`) for `myPersonalDataUsage`.
     #[serde(default)]
     pub database_code: Option<String>,
+    /// The version number to publish as, in the department's own numbering (GovStack
+    /// clients address registries by it); above the current one. Default: the next one.
+    #[serde(default)]
+    pub version: Option<i64>,
     /// JSON Schema (2020-12) of a record.
     pub schema: Value,
     /// One catalog entry per property of the schema.

@@ -61,7 +61,7 @@ pub(super) fn normalize_key(domain: &str, value: &str) -> String {
     if domain == "id_number" { v.to_ascii_uppercase() } else { v.to_string() }
 }
 
-fn key_text(value: &Value) -> Option<String> {
+pub(super) fn key_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -167,7 +167,14 @@ impl Exchange {
             key_domain: spec.key_domain.clone().unwrap_or_else(|| format!("{}.{}", spec.code, spec.key_field)),
             mediator_trusted: spec.mediator_trusted,
             database_code: spec.database_code.clone(),
-            version: existing.as_ref().map(|e| e.version + 1).unwrap_or(1),
+            version: match (spec.version, &existing) {
+                (Some(v), Some(e)) if v <= e.version => {
+                    return Err(Error::invalid("version", format!("above the current version {}", e.version)));
+                }
+                (Some(v), _) if v < 1 => return Err(Error::invalid("version", "a positive number")),
+                (Some(v), _) => v,
+                (None, e) => e.as_ref().map(|e| e.version + 1).unwrap_or(1),
+            },
             created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(millis(now)),
             updated_at: millis(now),
         };

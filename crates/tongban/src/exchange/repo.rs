@@ -1,4 +1,4 @@
-//! SQL for the exchange tables (migration 0012).
+//! SQL for the exchange tables (migrations 0012 and 0013).
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -51,6 +51,21 @@ pub async fn registry_by_code(c: &mut AnyConnection, code: &str) -> Result<Optio
 pub async fn registry_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<RegistryRow>, sqlx::Error> {
     let q = format!("{REGISTRY} WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(registry_row).transpose()
+}
+
+/// The registry GovStack clients name by its database acronym (`MCTS`).
+pub async fn registry_by_database_code(
+    c: &mut AnyConnection,
+    database_code: &str,
+) -> Result<Option<RegistryRow>, sqlx::Error> {
+    let q = format!("{REGISTRY} WHERE database_code = $1 ORDER BY code LIMIT 1");
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(database_code)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(registry_row)
+        .transpose()
 }
 
 pub async fn registries(c: &mut AnyConnection) -> Result<Vec<RegistryRow>, sqlx::Error> {
@@ -256,6 +271,15 @@ pub async fn records_after(
         .iter()
         .map(record_row)
         .collect()
+}
+
+pub async fn delete_record(c: &mut AnyConnection, registry_id: &str, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM registry_records WHERE registry_id = $1 AND id = $2")
+        .bind(registry_id)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub async fn next_seq(c: &mut AnyConnection, registry_id: &str) -> Result<i64, sqlx::Error> {
@@ -1002,4 +1026,119 @@ pub async fn consents_of_account(
             ))
         })
         .collect()
+}
+
+// --- GovStack database descriptions (migration 0013) ------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct DatabaseGroupRow {
+    pub id: i64,
+    pub name: String,
+    pub code: String,
+    pub group_id: i64,
+    pub display_order: i64,
+    pub data_index_increment: i64,
+}
+
+fn group_row(r: &AnyRow) -> Result<DatabaseGroupRow, sqlx::Error> {
+    Ok(DatabaseGroupRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        code: r.try_get("code")?,
+        group_id: r.try_get("group_id")?,
+        display_order: r.try_get("display_order")?,
+        data_index_increment: r.try_get("data_index_increment")?,
+    })
+}
+
+/// Groups in display order.
+pub async fn database_groups(c: &mut AnyConnection) -> Result<Vec<DatabaseGroupRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, name, code, group_id, display_order, data_index_increment FROM registry_database_groups \
+         ORDER BY display_order, id",
+    )
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(group_row)
+    .collect()
+}
+
+pub async fn upsert_database_group(c: &mut AnyConnection, g: &DatabaseGroupRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO registry_database_groups (id, name, code, group_id, display_order, data_index_increment) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET name = $2, code = $3, group_id = $4, \
+         display_order = $5, data_index_increment = $6",
+    )
+    .bind(g.id)
+    .bind(&g.name)
+    .bind(&g.code)
+    .bind(g.group_id)
+    .bind(g.display_order)
+    .bind(g.data_index_increment)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseRow {
+    pub id: i64,
+    pub group_id: i64,
+    pub name: String,
+    pub info: String,
+    pub modified_at: i64,
+}
+
+const DATABASE: &str = "SELECT id, group_id, name, info, modified_at FROM registry_databases";
+
+fn database_row(r: &AnyRow) -> Result<DatabaseRow, sqlx::Error> {
+    Ok(DatabaseRow {
+        id: r.try_get("id")?,
+        group_id: r.try_get("group_id")?,
+        name: r.try_get("name")?,
+        info: r.try_get("info")?,
+        modified_at: r.try_get("modified_at")?,
+    })
+}
+
+pub async fn databases_of_group(c: &mut AnyConnection, group_id: i64) -> Result<Vec<DatabaseRow>, sqlx::Error> {
+    let q = format!("{DATABASE} WHERE group_id = $1 ORDER BY id");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(group_id).fetch_all(c).await?.iter().map(database_row).collect()
+}
+
+pub async fn database(c: &mut AnyConnection, id: i64) -> Result<Option<DatabaseRow>, sqlx::Error> {
+    let q = format!("{DATABASE} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(database_row).transpose()
+}
+
+/// The description with this name (names are compared without regard to case).
+pub async fn database_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<DatabaseRow>, sqlx::Error> {
+    let q = format!("{DATABASE} WHERE LOWER(name) = LOWER($1) ORDER BY id LIMIT 1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(name).fetch_optional(c).await?.as_ref().map(database_row).transpose()
+}
+
+pub async fn next_database_id(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM registry_databases").fetch_one(c).await?;
+    Ok(row.try_get::<i64, _>("m")? + 1)
+}
+
+pub async fn upsert_database(c: &mut AnyConnection, d: &DatabaseRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO registry_databases (id, group_id, name, info, modified_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET group_id = $2, name = $3, info = $4, modified_at = $5",
+    )
+    .bind(d.id)
+    .bind(d.group_id)
+    .bind(&d.name)
+    .bind(&d.info)
+    .bind(d.modified_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_database(c: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM registry_databases WHERE id = $1").bind(id).execute(c).await?;
+    Ok(done.rows_affected() > 0)
 }

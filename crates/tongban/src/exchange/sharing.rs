@@ -494,7 +494,7 @@ impl Exchange {
                 }
             }
         }
-        self.access_in(&mut tx, client, &agreement, &registry, subject.as_deref(), "exchange_read", &record.id, now)
+        self.access_in(&mut tx, client, &agreement, &registry, subject.as_deref(), "exchange_read", &record, now)
             .await?;
         tx.commit().await?;
         Ok(ExchangeAnswer {
@@ -552,17 +552,8 @@ impl Exchange {
                 let actual = opened.values.get(&p.field).unwrap_or(&Value::Null);
                 answer &= compare(actual, &p.op, &p.value)?;
             }
-            self.access_in(
-                &mut tx,
-                client,
-                &agreement,
-                &registry,
-                subject.as_deref(),
-                "exchange_verify",
-                &record.id,
-                now,
-            )
-            .await?;
+            self.access_in(&mut tx, client, &agreement, &registry, subject.as_deref(), "exchange_verify", record, now)
+                .await?;
         } else {
             repo::count_call(&mut tx, &agreement.id, &now.format("%Y-%m-%d").to_string()).await?;
         }
@@ -658,6 +649,21 @@ impl Exchange {
         Ok(self.inner.identity.citizen_by_id_index_in(c, key_index).await?)
     }
 
+    /// Whom an access entry names: the resident's account when the registry links to
+    /// residents, else a pseudonym of the record's key (its blind index in the registry),
+    /// which `myPersonalDataUsage` finds again.
+    pub(super) async fn data_subject_in(
+        &self,
+        c: &mut AnyConnection,
+        registry: &RegistryRow,
+        key_index: &str,
+    ) -> Result<String, Error> {
+        Ok(match self.subject_in(c, registry, key_index).await? {
+            Some(account) => account,
+            None => format!("registry:{}:{key_index}", registry.id),
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn access_in(
         &self,
@@ -667,7 +673,7 @@ impl Exchange {
         registry: &RegistryRow,
         subject: Option<&str>,
         action: &str,
-        record_id: &str,
+        record: &repo::RecordRow,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let mut entry = ledger::Entry::new(action, "success", now);
@@ -675,8 +681,11 @@ impl Exchange {
         entry.source = Some(client.mediator_client.clone());
         entry.object = Some(format!("agreement:{}", agreement.id));
         entry.purpose = Some(agreement.purpose.clone());
-        entry.subject = subject.map(str::to_string);
-        entry.detail = Some(format!("registry:{}:{record_id}", registry.code));
+        entry.subject = Some(match subject {
+            Some(account) => account.to_string(),
+            None => self.data_subject_in(c, registry, &record.key_index).await?,
+        });
+        entry.detail = Some(format!("registry:{}:{}", registry.code, record.id));
         ledger::append_in(c, Log::Audit, &entry).await?;
         repo::count_call(c, &agreement.id, &now.format("%Y-%m-%d").to_string()).await?;
         Ok(())

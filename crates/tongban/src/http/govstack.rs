@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::services::service_error;
-use crate::services::{FileSubmission, ListQuery, MediatorClient, StatisticsQuery};
+use crate::identity::MediatorClient;
+use crate::services::{FileSubmission, ListQuery, StatisticsQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,7 +39,7 @@ pub fn router() -> Router<AppState> {
 
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
-fn json(status: StatusCode, v: &Value) -> Response {
+pub(super) fn json(status: StatusCode, v: &Value) -> Response {
     let mut r = (status, v.to_string()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
     r

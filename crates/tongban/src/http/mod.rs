@@ -10,6 +10,7 @@ mod govstack;
 mod i18n;
 mod ledger;
 pub mod metrics;
+mod registries;
 mod services;
 mod web;
 
@@ -73,6 +74,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(api_router)
         .merge(web::router())
         .nest("/govstack/registration", govstack::router())
+        .nest("/govstack/registries", registries::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(metrics::render))

@@ -3,6 +3,7 @@
 
 pub mod authz;
 pub mod ids;
+mod mediator;
 pub mod mfa;
 pub mod password;
 mod repo;
@@ -11,6 +12,7 @@ mod service;
 use serde::Serialize;
 
 pub use authz::{Capability, Denial, HeldRole, Permission, Principal, Scope};
+pub use mediator::MediatorClient;
 pub use password::PolicyViolation;
 pub use service::*;
 

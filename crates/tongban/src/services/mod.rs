@@ -35,7 +35,7 @@ use calendar::WorkingCalendar;
 use catalog::{BundleSpec, SearchIndex, ServiceSpec, ServiceSummary};
 pub use certificates::*;
 use forms::{FieldError, Form};
-pub use registration::{FileSubmission, FixtureCounts, ListQuery, MediatorClient, StatisticsQuery};
+pub use registration::{FileSubmission, FixtureCounts, ListQuery, StatisticsQuery};
 use workflow::{Definition, WorkflowError};
 
 /// Errors of the services module; each maps to one stable client code in the HTTP layer.

@@ -14,39 +14,9 @@ use serde_json::{Map, Value, json};
 use super::catalog::{Audience, Channel, Depth, Handling, Level, ServiceSpec};
 use super::{Error, PublishedService, Services, internal, repo};
 use crate::db::{millis, new_id};
-use crate::identity::Capability;
 use crate::identity::authz::ServiceManage;
+use crate::identity::{Capability, MediatorClient};
 use crate::ledger::{self, Log};
-
-/// A calling system as the Information Mediator names it: `INSTANCE/CLASS/MEMBER/SUBSYSTEM`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediatorClient(String);
-
-impl MediatorClient {
-    pub fn parse(header: &str) -> Option<MediatorClient> {
-        let parts: Vec<&str> = header.split('/').collect();
-        let part_ok = |p: &str, dash: bool| {
-            !p.is_empty()
-                && p.len() <= 64
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))
-        };
-        match parts.as_slice() {
-            [instance, class, member, subsystem]
-                if part_ok(instance, false)
-                    && part_ok(class, false)
-                    && part_ok(member, false)
-                    && part_ok(subsystem, true) =>
-            {
-                Some(MediatorClient(header.to_string()))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// A GovStack file status.
 const PENDING: &str = "PENDING";
