@@ -372,6 +372,7 @@ on_both_databases!(
     applicant_and_staff_journey,
     govstack_registration_api,
     govstack_registries_api,
+    govstack_consent_api,
     appointments_over_http,
 );
 
@@ -1753,4 +1754,183 @@ async fn govstack_registries_api(backend: Backend) {
         all["results"].as_array().unwrap().iter().any(|r| r["ID"] == "EE378627348834"),
         "the deleted record is back"
     );
+}
+
+/// The GovStack Consent API: the organisation admin's policies and data agreements with their
+/// revisions (a staff token), and an individual's consent through a mediated system, with the
+/// envelopes, bare bodies, forms and trailing slashes clients send.
+async fn govstack_consent_api(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let officer = s.token("data.mz").await;
+    let url = |path: &str| s.url(&format!("/govstack/consent{path}"));
+    let admin = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut r = s.client.request(method, url(path)).bearer_auth(&officer);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    use reqwest::Method;
+
+    let r = s.client.get(url("/config/policies/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "the organisation admin signs in");
+    let clerk = s.token("clerk.mingyue").await;
+    let r = s.client.get(url("/config/policies/")).bearer_auth(&clerk).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "and holds consent.manage");
+
+    // Policies: create, replace (a revision linked to the first), list, revisions.
+    let policy = json!({"name": "婚姻登记数据使用政策", "version": "1.0", "url": "https://mz.example.gov/policy", "jurisdiction": "CN"});
+    let (status, created) = admin(Method::POST, "/config/policy/", Some(json!({"policy": policy}))).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let policy_id = created["policy"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["revision"]["schemaName"], "Policy");
+    let first_hash = created["revision"]["serializedHash"].as_str().unwrap().to_string();
+    let (status, replaced) = admin(
+        Method::PUT,
+        &format!("/config/policy/{policy_id}"),
+        Some(json!({"name": "婚姻登记数据使用政策", "version": "1.1", "url": "https://mz.example.gov/policy"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a bare body and no trailing slash: {replaced}");
+    assert_eq!(replaced["revision"]["predecessorHash"], first_hash.as_str());
+    let (_, revisions) = admin(Method::GET, &format!("/config/policy/{policy_id}/revisions/"), None).await;
+    assert_eq!(revisions["revisions"].as_array().unwrap().len(), 2);
+    assert_eq!(revisions["revisions"][1]["objectId"], policy_id.as_str());
+    let (status, body) = admin(Method::POST, "/config/policy/", Some(json!({"policy": {"name": "no version"}}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
+    let r = s
+        .client
+        .post(url("/config/policy/"))
+        .bearer_auth(&officer)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // A data agreement under the policy; the policy is then in use.
+    let agreement = json!({"dataAgreement": {
+        "version": "1.0", "controller": {"id": "990000-MZ", "name": "省民政厅", "url": "https://mz.example.gov"},
+        "policy": {"id": policy_id}, "purpose": "婚姻状况核验", "lawfulBasis": "consent", "dpia": "DPIA-2026-01",
+        "active": true, "forgettable": false,
+    }});
+    let (status, da) = admin(Method::POST, "/config/data-agreement/", Some(agreement)).await;
+    assert_eq!(status, StatusCode::OK, "{da}");
+    let da_id = da["dataAgreement"]["id"].as_str().unwrap().to_string();
+    assert_eq!(da["dataAgreement"]["policy"]["version"], "1.1", "the policy is embedded as stored");
+    let (_, list) = admin(Method::GET, "/config/data-agreements/?limit=100", None).await;
+    for key in ["dataAgreement", "dataAgreements"] {
+        assert!(list[key].as_array().unwrap().iter().any(|a| a["id"] == da_id.as_str()), "{key}: {list}");
+    }
+    let (status, _) = admin(Method::DELETE, &format!("/config/policy/{policy_id}/"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "an active data agreement uses it");
+
+    // The individual's operations go through a mediated system.
+    let imc = "CN/GOV/990000MZ/marriage-app";
+    let service = |method: reqwest::Method, path: &str, individual: Option<&str>| {
+        let mut r = s.client.request(method, url(path)).header("Information-Mediator-Client", imc);
+        if let Some(i) = individual {
+            r = r.header("X-ConsentBB-IndividualId", i);
+        }
+        r
+    };
+    let r = s
+        .client
+        .post(url("/service/individual/"))
+        .json(&json!({"individual": {"externalId": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no system named");
+    let r = service(Method::POST, "/service/individual/", None)
+        .json(&json!({"individual": {"externalId": "E-2026-0001", "externalIdType": "passport"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let person = r.json::<Value>().await.unwrap()["individual"]["id"].as_str().unwrap().to_string();
+    let r = service(Method::POST, "/service/individual", None)
+        .json(&json!({"externalId": "E-2026-0001", "externalIdType": "passport"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT, "one individual per external id");
+
+    let given: Value =
+        service(Method::POST, &format!("/service/individual/record/data-agreement/{da_id}/"), Some(&person))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(given["consentRecord"]["optIn"], true, "{given}");
+    assert_eq!(given["consentRecord"]["individualId"], person.as_str());
+    assert_eq!(given["consentRecord"]["dataAgreementId"], da_id.as_str());
+    let record_id = given["consentRecord"]["id"].as_str().unwrap().to_string();
+    assert_eq!(given["revision"]["objectId"], record_id.as_str());
+
+    // Withdraw by a form, grant again by an envelope; a bad value is refused.
+    let path = format!("/service/individual/record/consent-record/{record_id}/");
+    let r = service(Method::PUT, &path, None).form(&[("optIn", "False")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["consentRecord"]["optIn"], false);
+    let r = service(Method::PUT, &path, None).json(&json!({"consentRecord": {"optIn": true}})).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["consentRecord"]["optIn"], true);
+    let r = service(Method::PUT, &path, None).json(&json!({"optIn": "yes"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = service(Method::PUT, "/service/individual/record/consent-record/nope/", None)
+        .json(&json!({"optIn": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mine: Value = service(Method::GET, "/service/individual/record/consent-record/", Some(&person))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["consentRecords"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["pagination"]["totalItems"], 1);
+
+    // Forget me: every consent withdrawn, the history kept.
+    let gone: Value = service(Method::DELETE, "/service/individual/record/", Some(&person))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gone["withdrawn"], 1);
+    let now: Value = service(Method::GET, &format!("/service/individual/record/data-agreement/{da_id}"), Some(&person))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["consentRecord"]["optIn"], false);
+    let (_, history) = admin(Method::GET, &format!("/config/data-agreement/{da_id}/revisions"), None).await;
+    assert_eq!(history["revisions"].as_array().unwrap().len(), 1);
+
+    // Deleting answers the deletion's revision, at the top and under `revision`.
+    let (status, deleted) = admin(Method::DELETE, &format!("/config/data-agreement/{da_id}/"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (deleted["objectId"].as_str(), deleted["revision"]["schemaName"].as_str()),
+        (Some(da_id.as_str()), Some("DataAgreement"))
+    );
+    let (status, _) = admin(Method::GET, &format!("/config/data-agreement/{da_id}/"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = admin(Method::DELETE, &format!("/config/policy/{policy_id}/"), None).await;
+    assert_eq!(status, StatusCode::OK, "no agreement uses it now");
+    let (_, people) = admin(Method::GET, "/config/individuals/?limit=1", None).await;
+    assert_eq!(people["individuals"].as_array().unwrap().len(), 1);
+    assert_eq!(people["pagination"]["limit"], 1);
 }

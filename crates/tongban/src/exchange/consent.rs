@@ -144,6 +144,10 @@ fn record_json(r: &ConsentRecordRow) -> Value {
         "dataAgreementRevision": {"id": r.agreement_revision},
         "dataAgreementRevisionHash": r.revision_hash,
         "individual": {"id": r.individual_id},
+        // Flat ids as well, as the building block's clients read them.
+        "dataAgreementId": r.data_agreement_id,
+        "dataAgreementRevisionId": r.agreement_revision,
+        "individualId": r.individual_id,
         "optIn": r.opt_in,
         "state": r.state,
     });
@@ -399,6 +403,81 @@ impl Exchange {
     pub async fn individual(&self, id: &str) -> Result<IndividualRef, Error> {
         let mut c = self.conn().await?;
         Ok(individual_ref(repo::individual(&mut c, id).await?.ok_or(Error::NotFound("individual"))?))
+    }
+
+    pub async fn individuals(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<IndividualRef>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::individuals(&mut c).await?.into_iter().map(individual_ref).collect())
+    }
+
+    /// Changes an individual's external identity (GovStack `PUT /service/individual/{id}/`).
+    pub async fn update_individual(&self, id: &str, individual: &Value) -> Result<IndividualRef, Error> {
+        let text = |k: &str| {
+            individual.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+        };
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = repo::individual(&mut tx, id).await?.ok_or(Error::NotFound("individual"))?;
+        row.external_id = text("externalId").or(row.external_id);
+        row.external_id_type = text("externalIdType").or(row.external_id_type);
+        row.identity_provider_id = text("identityProviderId").or(row.identity_provider_id);
+        if let Some(external) = &row.external_id
+            && repo::individual_by_external(&mut tx, external, row.external_id_type.as_deref())
+                .await?
+                .is_some_and(|other| other.id != row.id)
+        {
+            return Err(Error::conflict("individual_exists", "an individual with this external id already exists"));
+        }
+        repo::update_individual(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok(individual_ref(row))
+    }
+
+    /// Every revision of a policy, data agreement or consent record, oldest first.
+    pub async fn revisions(&self, object_id: &str) -> Result<Vec<Value>, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::revisions_of(&mut c, object_id).await?;
+        if rows.is_empty() {
+            return Err(Error::NotFound("revision"));
+        }
+        Ok(rows.iter().map(revision_json).collect())
+    }
+
+    /// An individual's consent record for a data agreement.
+    pub async fn consent_record_for(&self, individual_id: &str, data_agreement_id: &str) -> Result<Value, Error> {
+        let mut c = self.conn().await?;
+        let row = repo::consent_record(&mut c, data_agreement_id, individual_id)
+            .await?
+            .ok_or(Error::NotFound("consent record"))?;
+        Ok(record_json(&row))
+    }
+
+    /// Grants or withdraws by the record's id; the individual is the record's own.
+    pub async fn update_consent_record(
+        &self,
+        record_id: &str,
+        opt_in: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Value, Value), Error> {
+        let row = {
+            let mut c = self.conn().await?;
+            repo::consent_record_by_id(&mut c, record_id).await?.ok_or(Error::NotFound("consent record"))?
+        };
+        self.set_consent_for(&row.individual_id, &row.data_agreement_id, opt_in, by, now).await
+    }
+
+    /// Withdraws every consent an individual has given (GovStack `DELETE
+    /// /service/individual/record/`); the records and their revisions stay as history.
+    pub async fn withdraw_all(&self, individual_id: &str, by: &str, now: DateTime<Utc>) -> Result<usize, Error> {
+        let given: Vec<ConsentRecordRow> = {
+            let mut c = self.conn().await?;
+            repo::individual(&mut c, individual_id).await?.ok_or(Error::NotFound("individual"))?;
+            repo::consent_records_of(&mut c, individual_id).await?.into_iter().filter(|r| r.opt_in).collect()
+        };
+        for r in &given {
+            self.set_consent_for(individual_id, &r.data_agreement_id, false, by, now).await?;
+        }
+        Ok(given.len())
     }
 
     /// Whether the account holds a valid opt-in for the data agreement of a sharing

@@ -673,28 +673,32 @@ pub struct RevisionRow {
     pub created_at: i64,
 }
 
+const REVISION: &str = "SELECT id, schema_name, object_id, snapshot, hash, predecessor_hash, authorized_by, created_at \
+                        FROM consent_revisions";
+
+fn revision_row(r: &AnyRow) -> Result<RevisionRow, sqlx::Error> {
+    Ok(RevisionRow {
+        id: r.try_get("id")?,
+        schema_name: r.try_get("schema_name")?,
+        object_id: r.try_get("object_id")?,
+        snapshot: r.try_get("snapshot")?,
+        hash: r.try_get("hash")?,
+        predecessor_hash: r.try_get("predecessor_hash")?,
+        authorized_by: r.try_get("authorized_by")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 /// The newest revision of an object.
 pub async fn latest_revision(c: &mut AnyConnection, object_id: &str) -> Result<Option<RevisionRow>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, schema_name, object_id, snapshot, hash, predecessor_hash, authorized_by, created_at \
-         FROM consent_revisions WHERE object_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(object_id)
-    .fetch_optional(c)
-    .await?;
-    row.map(|r| {
-        Ok(RevisionRow {
-            id: r.try_get("id")?,
-            schema_name: r.try_get("schema_name")?,
-            object_id: r.try_get("object_id")?,
-            snapshot: r.try_get("snapshot")?,
-            hash: r.try_get("hash")?,
-            predecessor_hash: r.try_get("predecessor_hash")?,
-            authorized_by: r.try_get("authorized_by")?,
-            created_at: r.try_get("created_at")?,
-        })
-    })
-    .transpose()
+    let q = format!("{REVISION} WHERE object_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_optional(c).await?.as_ref().map(revision_row).transpose()
+}
+
+/// Every revision of an object, oldest first.
+pub async fn revisions_of(c: &mut AnyConnection, object_id: &str) -> Result<Vec<RevisionRow>, sqlx::Error> {
+    let q = format!("{REVISION} WHERE object_id = $1 ORDER BY created_at, id");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_all(c).await?.iter().map(revision_row).collect()
 }
 
 /// Adds a revision and makes it the successor of the object's previous open one.
@@ -872,6 +876,24 @@ pub async fn individual(c: &mut AnyConnection, id: &str) -> Result<Option<Indivi
     sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(individual_row).transpose()
 }
 
+pub async fn individuals(c: &mut AnyConnection) -> Result<Vec<IndividualRow>, sqlx::Error> {
+    let q = format!("{INDIVIDUAL} ORDER BY created_at, id");
+    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(individual_row).collect()
+}
+
+pub async fn update_individual(c: &mut AnyConnection, r: &IndividualRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE consent_individuals SET external_id = $1, external_id_type = $2, identity_provider_id = $3 WHERE id = $4",
+    )
+    .bind(&r.external_id)
+    .bind(&r.external_id_type)
+    .bind(&r.identity_provider_id)
+    .bind(&r.id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
 pub async fn individual_of_account(
     c: &mut AnyConnection,
     account_id: &str,
@@ -967,6 +989,11 @@ pub async fn consent_record(
         .as_ref()
         .map(consent_record_row)
         .transpose()
+}
+
+pub async fn consent_record_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<ConsentRecordRow>, sqlx::Error> {
+    let q = format!("{CONSENT_RECORD} WHERE r.id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(consent_record_row).transpose()
 }
 
 pub async fn consent_records_of(

@@ -7,6 +7,7 @@ pub mod error;
 mod exchange;
 mod extract;
 mod govstack;
+mod govstack_consent;
 mod i18n;
 mod ledger;
 pub mod metrics;
@@ -75,6 +76,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .merge(web::router())
         .nest("/govstack/registration", govstack::router())
         .nest("/govstack/registries", registries::router())
+        .nest("/govstack/consent", govstack_consent::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(metrics::render))
