@@ -369,6 +369,7 @@ const totpSecrets = new Map([
   [STAFF_USER, DEMO_TOTP_SECRET],
   ['police.mingyue', DEMO_TOTP_SECRET],
   ['gaapprover.mingyue', DEMO_TOTP_SECRET],
+  ['data.mz', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -705,6 +706,51 @@ check('assisted submission: a clerk applies for a resident who signs at the wind
   await clickAndWait(page, page.locator('form[action="/staff/assist/submit"] button[type=submit]'), 'submit for the resident');
   expect(pathOf(page).startsWith('/staff/cases/'), `after submitting, expected the case page, but ${await describePage(page)}`);
   await checkPage(page, 'the assisted case');
+});
+
+check('data exchange: consents, catalog request, import with its progress and report, quality', async ({ page, context }) => {
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/consents');
+  await checkPage(page, 'my consents');
+  await context.clearCookies();
+  await signIn(page, 'data.mz');
+  await goto(page, '/staff/exchange');
+  await checkPage(page, 'resource catalog');
+  const form = page.locator('form[action="/staff/exchange/requests"]:has(input[name="registry"][value="legal_entities"])');
+  await form.locator('xpath=ancestor::details').locator('summary').click();
+  await form.locator('input[name="fields"][value="name"]').check();
+  await form.locator('input[name="purpose"]').fill('婚姻登记时核对当事人所在单位');
+  await form.locator('input[name="legal_basis"]').fill('《婚姻登记条例》第七条');
+  await clickAndWait(page, form.locator('button[type=submit]'), 'request access to legal entities');
+  await expectPath(page, '/staff/exchange', 'after a request');
+  const mine = page.locator('section[aria-labelledby="outgoing"] tbody tr', { hasText: '婚姻登记时核对当事人所在单位' });
+  expect((await mine.count()) === 1, `the request is listed (${await describePage(page)})`);
+  expect(((await mine.first().textContent()) || '').includes('已授权'), 'an unconditional field is granted at once');
+  await checkPage(page, 'catalog with the department\'s requests');
+  await goto(page, '/staff/exchange/imports');
+  await checkPage(page, 'bulk import');
+  await page.selectOption('#registry', 'marriage');
+  const csv = 'id_number,status,registered_on,spouse_name\n' +
+    '530102199001010012,married,2020-05-20,李四\n' +
+    '530102199001010013,widowed,2020-05-20,王五\n';
+  await page.setInputFiles('#file', { name: 'marriage.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.locator('#mode-skip').check();
+  await clickAndWait(page, page.locator('form[action="/staff/exchange/imports"] button[type=submit]'), 'start the import');
+  const progress = pathOf(page);
+  expect(progress.startsWith('/staff/exchange/imports/'), `the progress page follows (${await describePage(page)})`);
+  for (let i = 0; i < 40; i++) {
+    await goto(page, progress + '?manual=1');
+    if (((await page.locator('label[for="progress"]').textContent()) || '').includes('导入完成')) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(((await page.locator('label[for="progress"]').textContent()) || '').includes('导入完成'), `the import ends (${await describePage(page)})`);
+  const errors = page.locator('table tbody tr');
+  expect((await errors.count()) === 1, 'one bad row is reported');
+  expect(((await errors.first().textContent()) || '').includes('status'), 'with its column');
+  await checkPage(page, 'import report');
+  await goto(page, '/staff/exchange/quality');
+  await checkPage(page, 'data quality and department figures');
+  expect((await page.locator('section[aria-labelledby="departments"] tbody tr').count()) >= 4, 'the departments publishing data are listed');
 });
 
 // ---------------------------------------------------------------------------

@@ -467,6 +467,21 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
     assert!(pop.fresh);
     let mobile = pop.completeness.iter().find(|f| f.field == "mobile").unwrap();
     assert!((mobile.percent - 25.0).abs() < 0.01, "{}", mobile.percent);
+    // An XLSX workbook (its first sheet): numeric cells become text where the schema says
+    // text; the bad sex code of row 3 is reported.
+    let table = Table::read(include_bytes!("fixtures/people.xlsx").to_vec()).unwrap();
+    let xlsx = h
+        .exchange
+        .import(&cap, "population", "people.xlsx", table, ImportMode::SkipBadRows, now, &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((xlsx.status.as_str(), xlsx.imported, xlsx.rejected), ("done", 1, 1));
+    assert_eq!(xlsx.errors.iter().map(|e| (e.row, e.column.as_str())).collect::<Vec<_>>(), vec![(3, "sex")]);
+    let found = h.exchange.records_by_key(&cap, "population", "530102199001011240", now).await.unwrap();
+    assert_eq!(
+        (found[0].values["name"].clone(), found[0].values["region_code"].clone()),
+        (json!("周五"), json!("530102"))
+    );
 }
 
 async fn registry_publication_is_checked(t: TestDb) {

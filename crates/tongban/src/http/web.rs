@@ -28,6 +28,7 @@ const YEAR: u32 = 365 * 24 * 3600;
 
 mod booking;
 mod consent;
+mod exchange;
 mod hall;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(hall::router())
         .merge(booking::router())
         .merge(consent::router())
+        .merge(exchange::router())
         .route("/", get(home))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))

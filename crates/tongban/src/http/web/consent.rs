@@ -1,5 +1,4 @@
-//! Data-exchange pages: 我的授权, where a person grants or withdraws consent for each purpose
-//! that asks for it; and, for data officers, the resource catalog with the approval inbox.
+//! 我的授权: where a person grants or withdraws consent for each purpose that asks for it.
 
 use askama::Template;
 use axum::Router;
@@ -11,17 +10,12 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::{CsrfForm, Layout, PageCtx};
-use crate::exchange::{AgreementView, ConsentView, Decision, RegistryView};
+use crate::exchange::ConsentView;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::identity::authz::{OrganisationRead, SharingDecide};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/consents", get(consents))
-        .route("/consents/{id}", post(set_consent))
-        .route("/staff/exchange", get(exchange_page))
-        .route("/staff/exchange/agreements/{id}/decision", post(decide))
+    Router::new().route("/consents", get(consents)).route("/consents/{id}", post(set_consent))
 }
 
 #[derive(Template)]
@@ -60,63 +54,6 @@ async fn set_consent(
     };
     match state.exchange.set_my_consent(&s.principal, &id, form.choice == "grant", Utc::now()).await {
         Ok(()) => Redirect::to("/consents").into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "exchange.html")]
-struct ExchangePage {
-    l: Layout,
-    registries: Vec<RegistryView>,
-    /// Requests for the own department's registries (data officers only).
-    incoming: Vec<AgreementView>,
-    can_decide: bool,
-}
-
-/// 数据资源目录: every registry and its fields; for a data officer, the requests to decide.
-async fn exchange_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
-    let cap = match ctx.authorize::<OrganisationRead>(&state).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let registries = match state.exchange.catalog(&cap).await {
-        Ok(r) => r,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let decide = ctx.ready().ok().and_then(|s| s.principal.authorize::<SharingDecide>().ok());
-    let incoming = match &decide {
-        Some(cap) => match state.exchange.incoming_agreements(cap, Utc::now()).await {
-            Ok(list) => list,
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-        None => Vec::new(),
-    };
-    let page = ExchangePage { l: ctx.layout("exchange.title"), registries, incoming, can_decide: decide.is_some() };
-    ctx.page(StatusCode::OK, &page)
-}
-
-#[derive(Deserialize)]
-struct DecisionForm {
-    /// "approve" or "refuse".
-    decision: String,
-    #[serde(default)]
-    reason: String,
-}
-
-async fn decide(
-    State(state): State<AppState>,
-    ctx: PageCtx,
-    Path(id): Path<String>,
-    CsrfForm(form): CsrfForm<DecisionForm>,
-) -> Response {
-    let cap = match ctx.authorize::<SharingDecide>(&state).await {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let decision = Decision { approve: form.decision == "approve", reason: Some(form.reason) };
-    match state.exchange.decide_agreement(&cap, &id, decision, Utc::now()).await {
-        Ok(_) => Redirect::to("/staff/exchange").into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
