@@ -100,15 +100,17 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("VmRSS not found")
 }
 
+/// The demo resident's token (no second factor).
 async fn token(base: &str) -> anyhow::Result<String> {
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let body = serde_json::json!({"username": "citizen.demo", "password": crate::demo::DEMO_PASSWORD}).to_string();
-    let req = hyper::Request::post(format!("{base}/api/v1/auth/token"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))?;
-    let res = client.request(req).await?;
-    let bytes = res.into_body().collect().await?.to_bytes();
-    let v: serde_json::Value = serde_json::from_slice(&bytes)?;
+    sign_in(base, serde_json::json!({"username": "citizen.demo", "password": crate::demo::DEMO_PASSWORD})).await
+}
+
+async fn sign_in(base: &str, body: serde_json::Value) -> anyhow::Result<String> {
+    let url = format!("{base}/api/v1/auth/token");
+    let (status, v) = call("POST", &url, None, "application/json", body.to_string().into_bytes()).await?;
+    if status != 200 {
+        bail!("signing in answered {status}: {v}");
+    }
     v.get("access_token").and_then(|t| t.as_str()).map(str::to_string).context("no token in the sign-in answer")
 }
 
@@ -681,14 +683,7 @@ async fn call(
 async fn staff_token(base: &str, username: &str) -> anyhow::Result<String> {
     let secret = crate::identity::mfa::secret_from_base32(crate::demo::DEMO_TOTP_SECRET).context("demo secret")?;
     let code = crate::identity::mfa::totp(&secret, username)?.generate(chrono::Utc::now().timestamp().unsigned_abs());
-    let body = serde_json::json!({"username": username, "password": crate::demo::DEMO_PASSWORD, "totp": code});
-    let (status, v) =
-        call("POST", &format!("{base}/api/v1/auth/token"), None, "application/json", body.to_string().into_bytes())
-            .await?;
-    if status != 200 {
-        bail!("signing in {username} answered {status}: {v}");
-    }
-    v.get("access_token").and_then(|t| t.as_str()).map(str::to_string).context("no token")
+    sign_in(base, serde_json::json!({"username": username, "password": crate::demo::DEMO_PASSWORD, "totp": code})).await
 }
 
 /// Exchange reads over HTTP by a department system under granted agreements (agreement and

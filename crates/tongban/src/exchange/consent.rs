@@ -11,7 +11,7 @@ use sha1::{Digest, Sha1};
 use sqlx::AnyConnection;
 
 use super::repo::{self, AgreementRow, ConsentRecordRow, IndividualRow, RegistryRow, RevisionRow};
-use super::{Error, Exchange, internal};
+use super::{Error, Exchange, internal, set};
 use crate::db::{from_millis, millis, new_id};
 use crate::identity::Capability;
 use crate::identity::Principal;
@@ -46,13 +46,6 @@ pub struct ConsentView {
     pub granted: bool,
     pub expires_at: Option<DateTime<Utc>>,
     pub updated_at: Option<DateTime<Utc>>,
-}
-
-/// Sets a key of a JSON object (objects only; the callers check that first).
-fn set(v: &mut Value, key: &str, value: Value) {
-    if let Some(o) = v.as_object_mut() {
-        o.insert(key.to_string(), value);
-    }
 }
 
 fn iso(t: DateTime<Utc>) -> String {
@@ -459,24 +452,25 @@ impl Exchange {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<(Value, Value), Error> {
-        let row = {
-            let mut c = self.conn().await?;
-            repo::consent_record_by_id(&mut c, record_id).await?.ok_or(Error::NotFound("consent record"))?
-        };
-        self.set_consent_for(&row.individual_id, &row.data_agreement_id, opt_in, by, now).await
+        let mut tx = self.inner.db.begin().await?;
+        let row = repo::consent_record_by_id(&mut tx, record_id).await?.ok_or(Error::NotFound("consent record"))?;
+        let answer = self.set_consent_in(&mut tx, &row.individual_id, &row.data_agreement_id, opt_in, by, now).await?;
+        tx.commit().await?;
+        Ok(answer)
     }
 
     /// Withdraws every consent an individual has given (GovStack `DELETE
     /// /service/individual/record/`); the records and their revisions stay as history.
+    /// All at once: a failure withdraws nothing.
     pub async fn withdraw_all(&self, individual_id: &str, by: &str, now: DateTime<Utc>) -> Result<usize, Error> {
-        let given: Vec<ConsentRecordRow> = {
-            let mut c = self.conn().await?;
-            repo::individual(&mut c, individual_id).await?.ok_or(Error::NotFound("individual"))?;
-            repo::consent_records_of(&mut c, individual_id).await?.into_iter().filter(|r| r.opt_in).collect()
-        };
+        let mut tx = self.inner.db.begin().await?;
+        repo::individual(&mut tx, individual_id).await?.ok_or(Error::NotFound("individual"))?;
+        let given: Vec<ConsentRecordRow> =
+            repo::consent_records_of(&mut tx, individual_id).await?.into_iter().filter(|r| r.opt_in).collect();
         for r in &given {
-            self.set_consent_for(individual_id, &r.data_agreement_id, false, by, now).await?;
+            self.set_consent_in(&mut tx, individual_id, &r.data_agreement_id, false, by, now).await?;
         }
+        tx.commit().await?;
         Ok(given.len())
     }
 
@@ -505,15 +499,29 @@ impl Exchange {
         now: DateTime<Utc>,
     ) -> Result<(Value, Value), Error> {
         let mut tx = self.inner.db.begin().await?;
+        let answer = self.set_consent_in(&mut tx, individual_id, data_agreement_id, opt_in, by, now).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    async fn set_consent_in(
+        &self,
+        tx: &mut AnyConnection,
+        individual_id: &str,
+        data_agreement_id: &str,
+        opt_in: bool,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Value, Value), Error> {
         let (_, active, expires) =
-            repo::data_agreement(&mut tx, data_agreement_id).await?.ok_or(Error::NotFound("data agreement"))?;
+            repo::data_agreement(&mut *tx, data_agreement_id).await?.ok_or(Error::NotFound("data agreement"))?;
         if opt_in && !active {
             return Err(Error::conflict("agreement_inactive", "this data agreement takes no new consent"));
         }
-        let individual = repo::individual(&mut tx, individual_id).await?.ok_or(Error::NotFound("individual"))?;
+        let individual = repo::individual(&mut *tx, individual_id).await?.ok_or(Error::NotFound("individual"))?;
         let revision =
-            repo::latest_revision(&mut tx, data_agreement_id).await?.ok_or(Error::NotFound("data agreement"))?;
-        let existing = repo::consent_record(&mut tx, data_agreement_id, individual_id).await?;
+            repo::latest_revision(&mut *tx, data_agreement_id).await?.ok_or(Error::NotFound("data agreement"))?;
+        let existing = repo::consent_record(&mut *tx, data_agreement_id, individual_id).await?;
         let record = ConsentRecordRow {
             id: existing.as_ref().map(|e| e.id.clone()).unwrap_or_else(new_id),
             data_agreement_id: data_agreement_id.into(),
@@ -525,16 +533,15 @@ impl Exchange {
             expires_at: expires,
             created_at: existing.map(|e| e.created_at).unwrap_or(millis(now)),
         };
-        repo::upsert_consent_record(&mut tx, &record, millis(now)).await?;
+        repo::upsert_consent_record(&mut *tx, &record, millis(now)).await?;
         let json = record_json(&record);
-        let revision = revise(&mut tx, "ConsentRecord", &record.id, &json, by, now).await?;
+        let revision = revise(&mut *tx, "ConsentRecord", &record.id, &json, by, now).await?;
         let mut entry =
             ledger::Entry::new(if opt_in { "consent_granted" } else { "consent_withdrawn" }, "success", now);
         entry.actor = Some(by.to_string());
         entry.subject = individual.account_id;
         entry.object = Some(format!("data_agreement:{data_agreement_id}"));
-        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
-        tx.commit().await?;
+        ledger::append_in(&mut *tx, Log::Audit, &entry).await?;
         Ok((json, revision))
     }
 

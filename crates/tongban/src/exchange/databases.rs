@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use sqlx::AnyConnection;
 
 use super::repo::{self, DatabaseGroupRow, DatabaseRow};
-use super::{Error, Exchange, internal};
+use super::{Error, Exchange, internal, set};
 use crate::db::millis;
 use crate::identity::authz::RegistryManage;
 use crate::identity::{Capability, MediatorClient};
@@ -27,12 +27,6 @@ pub struct DatabaseChange {
 
 fn info_of(row: &DatabaseRow) -> Result<Value, Error> {
     serde_json::from_str(&row.info).map_err(internal)
-}
-
-fn set(m: &mut Value, key: &str, v: Value) {
-    if let Some(o) = m.as_object_mut() {
-        o.insert(key.into(), v);
-    }
 }
 
 /// `1.1` becomes `1.2`; anything else gains a `.1`.

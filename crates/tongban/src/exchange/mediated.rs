@@ -169,13 +169,15 @@ impl Exchange {
         self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key))
     }
 
-    /// The records matching every field of `query`, in the order they were written.
+    /// The records matching every field of a client's query, in the order they were written.
     async fn matching_in(
         &self,
         c: &mut AnyConnection,
         registry: &RegistryRow,
+        compiled: &Compiled,
         query: &Map<String, Value>,
     ) -> Result<Vec<(RecordRow, RecordView)>, Error> {
+        let query = &canonical(compiled, query, true);
         let rows = match query.get(&registry.key_field).and_then(key_text) {
             Some(key) => {
                 let mut rows = repo::records_by_key(c, &registry.id, &self.key_index(registry, &key)).await?;
@@ -253,8 +255,7 @@ impl Exchange {
         }
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
-        let query = canonical(&compiled, &filter.fields, true);
-        let mut found = self.matching_in(&mut tx, &registry, &query).await?;
+        let mut found = self.matching_in(&mut tx, &registry, &compiled, &filter.fields).await?;
         let field = filter.filter.as_deref().filter(|f| !f.trim().is_empty()).map(|f| field_name(&compiled, f));
         if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
             let pattern = search_pattern(search)?;
@@ -302,9 +303,8 @@ impl Exchange {
         nonempty(query, "query")?;
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
-        let query = canonical(&compiled, query, true);
-        let (row, view) =
-            self.matching_in(&mut tx, &registry, &query).await?.into_iter().next().ok_or(Error::NotFound("record"))?;
+        let found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
+        let (row, view) = found.into_iter().next().ok_or(Error::NotFound("record"))?;
         self.mediated_use_in(&mut tx, client, &registry, &row, "registry_record_read", now).await?;
         tx.commit().await?;
         Ok(record_json(&view))
@@ -322,8 +322,7 @@ impl Exchange {
         nonempty(query, "query")?;
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
-        let query = canonical(&compiled, query, true);
-        let found = self.matching_in(&mut tx, &registry, &query).await?;
+        let found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
         if let Some((row, _)) = found.first() {
             self.mediated_use_in(&mut tx, client, &registry, row, "registry_record_checked", now).await?;
         }
@@ -402,9 +401,8 @@ impl Exchange {
         nonempty(write, "write")?;
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
-        let query = canonical(&compiled, query, true);
         let write = canonical(&compiled, write, false);
-        let mut found = self.matching_in(&mut tx, &registry, &query).await?;
+        let mut found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
         if found.is_empty() {
             return Err(Error::NotFound("record"));
         }
@@ -433,13 +431,12 @@ impl Exchange {
         nonempty(write, "write")?;
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
-        let query = canonical(&compiled, query, true);
         let write = canonical(&compiled, write, false);
         let sealer = self.inner.protector.sealer_in(&mut tx).await?;
         let first = if query.is_empty() {
             None
         } else {
-            self.matching_in(&mut tx, &registry, &query).await?.into_iter().next()
+            self.matching_in(&mut tx, &registry, &compiled, query).await?.into_iter().next()
         };
         let out = match first {
             Some((_, view)) => {
@@ -510,7 +507,12 @@ impl Exchange {
 
     /// Who used the person's data in the registry of this GovStack database: the usage
     /// history the registry brought with it, then every access entry naming the person.
-    pub async fn personal_data_usage(&self, user_id: &str, database_code: &str) -> Result<Vec<Value>, Error> {
+    pub async fn personal_data_usage(
+        &self,
+        _client: &MediatorClient,
+        user_id: &str,
+        database_code: &str,
+    ) -> Result<Vec<Value>, Error> {
         let id_ok = |s: &str, max: usize| {
             !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };

@@ -78,6 +78,13 @@ impl Error {
     }
 }
 
+/// Sets a key of a JSON object (objects only; the callers check that first).
+fn set(v: &mut Value, key: &str, value: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), value);
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }

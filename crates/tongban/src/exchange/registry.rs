@@ -209,10 +209,20 @@ impl Exchange {
     /// The resource catalog: every registry with its current fields. Any staff member may
     /// browse it (the catalog holds no personal data).
     pub async fn catalog(&self, _cap: &Capability<OrganisationRead>) -> Result<Vec<RegistryView>, Error> {
+        self.registries_where(|_| true).await
+    }
+
+    /// The registries the caller may publish and import into: their department's (every
+    /// registry for the console).
+    pub async fn registries_to_manage(&self, cap: &Capability<RegistryManage>) -> Result<Vec<RegistryView>, Error> {
+        self.registries_where(|r| cap.check_department(&r.department_id).is_ok()).await
+    }
+
+    async fn registries_where(&self, keep: impl Fn(&RegistryRow) -> bool) -> Result<Vec<RegistryView>, Error> {
         let mut c = self.conn().await?;
         let rows = repo::registries(&mut c).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in rows.into_iter().filter(|r| keep(r)) {
             out.push(self.view_in(&mut c, row).await?);
         }
         Ok(out)

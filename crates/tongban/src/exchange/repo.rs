@@ -1147,7 +1147,7 @@ pub async fn database_by_name(c: &mut AnyConnection, name: &str) -> Result<Optio
 
 pub async fn next_database_id(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM registry_databases").fetch_one(c).await?;
-    Ok(row.try_get::<i64, _>("m")? + 1)
+    Ok(row.try_get::<i64, _>("m")?.saturating_add(1))
 }
 
 pub async fn upsert_database(c: &mut AnyConnection, d: &DatabaseRow) -> Result<(), sqlx::Error> {

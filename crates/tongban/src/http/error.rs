@@ -283,6 +283,15 @@ impl ApiError {
         ApiError { status, code, message: message.into(), retry_after: None }
     }
 
+    /// Bad input as 400 rather than 422, for the building blocks whose clients expect it
+    /// (GovStack).
+    pub fn unprocessable_as_bad_request(mut self) -> ApiError {
+        if self.status == StatusCode::UNPROCESSABLE_ENTITY {
+            self.status = StatusCode::BAD_REQUEST;
+        }
+        self
+    }
+
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} not found"))
     }

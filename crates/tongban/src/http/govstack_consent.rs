@@ -66,11 +66,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 
 /// Exchange errors as this building block's clients expect them: bad input is 400.
 fn failed(e: crate::exchange::Error) -> ApiError {
-    let mut api = ApiError::from(e);
-    if api.status == StatusCode::UNPROCESSABLE_ENTITY {
-        api.status = StatusCode::BAD_REQUEST;
-    }
-    api
+    ApiError::from(e).unprocessable_as_bad_request()
 }
 
 /// The object of a body: inside its envelope, or bare.

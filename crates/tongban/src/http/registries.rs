@@ -67,13 +67,9 @@ fn bad(detail: &str) -> Failure {
 
 fn exchange_failure(e: crate::exchange::Error) -> Failure {
     let record_missing = matches!(e, crate::exchange::Error::NotFound("record"));
-    let api = ApiError::from(e);
-    let status = match api.status {
-        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-        s => s,
-    };
+    let api = ApiError::from(e).unprocessable_as_bad_request();
     let detail = if record_missing { "no record found" } else { api.message.as_str() };
-    failure(status, api.code, detail)
+    failure(api.status, api.code, detail)
 }
 
 /// The calling system: required, and well formed.
@@ -306,13 +302,13 @@ async fn read_value(
 
 /// Parameter names are read without regard to case (`userId`, `userID`).
 async fn personal_data_usage(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    client(&headers)?;
+    let caller = client(&headers)?;
     let params = params(q.as_deref());
     let param = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
     let (Some(user), Some(database)) = (param("userId"), param("databaseId")) else {
         return Err(bad("send userId and databaseId"));
     };
-    let usage = state.exchange.personal_data_usage(user, database).await.map_err(exchange_failure)?;
+    let usage = state.exchange.personal_data_usage(&caller, user, database).await.map_err(exchange_failure)?;
     Ok(ok(&Value::Array(usage)))
 }
 

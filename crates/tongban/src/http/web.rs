@@ -269,6 +269,19 @@ impl PageCtx {
     }
 }
 
+/// Compares a form's `_csrf` with the expected token (from [`expected_form_token`]) in
+/// constant time.
+pub fn check_form_token(expected: &str, sent: &str) -> Result<(), ApiError> {
+    if !expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::CsrfFailed,
+        "the form has expired; reload the page and try again",
+    ))
+}
+
 /// A form body whose `_csrf` field must equal the expected token (see
 /// [`expected_form_token`]).
 pub struct CsrfForm<T>(pub T);
@@ -299,14 +312,7 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             .await
             .map_err(|r| ApiError::new(r.status(), ErrorCode::for_status(r.status()), r.body_text()))?;
         let field: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField { csrf: String::new() });
-        let ok = !expected.is_empty() && bool::from(field.csrf.as_bytes().ct_eq(expected.as_bytes()));
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::CsrfFailed,
-                "the form has expired; reload the page and try again",
-            ));
-        }
+        check_form_token(&expected, &field.csrf)?;
         serde_urlencoded::from_bytes(&body)
             .map(CsrfForm)
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, e.to_string()))

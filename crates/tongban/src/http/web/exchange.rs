@@ -11,9 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
-use super::{CsrfForm, Layout, PageCtx, expected_form_token};
+use super::{CsrfForm, Layout, PageCtx, check_form_token, expected_form_token};
 use crate::exchange::{
     AgreementRequest, AgreementView, Decision, DepartmentFigures, ImportMode, ImportProgress, RegistryQuality,
     RegistryView, Table,
@@ -163,12 +162,8 @@ async fn import_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let catalog = match ctx.authorize::<OrganisationRead>(&state).await {
-        Ok(read) => state.exchange.catalog(&read).await,
-        Err(r) => return *r,
-    };
-    let registries = match catalog {
-        Ok(all) => all.into_iter().filter(|r| cap.check_department(&r.department_id).is_ok()).collect(),
+    let registries = match state.exchange.registries_to_manage(&cap).await {
+        Ok(r) => r,
         Err(e) => return failed(e),
     };
     ctx.page(StatusCode::OK, &ImportPage { l: ctx.layout("exchange.import_title"), registries })
@@ -212,13 +207,8 @@ async fn start_import(State(state): State<AppState>, ctx: PageCtx, request: Requ
             _ => {}
         }
     }
-    if expected.is_empty() || !bool::from(token.as_bytes().ct_eq(expected.as_bytes())) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::CsrfFailed,
-            "the form has expired; reload the page and try again",
-        )
-        .into_response();
+    if let Err(e) = check_form_token(&expected, &token) {
+        return e.into_response();
     }
     if file.is_empty() {
         return bad("choose a CSV or XLSX file");
