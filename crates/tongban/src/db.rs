@@ -44,9 +44,162 @@ impl Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// SQLite has one writer: writers queue here, in order and without holding a pooled
-    /// connection, instead of spinning in the busy handler with connections the readers need.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    writer: Writer,
+    /// Work waiting to join the next group commit ([`Db::write_grouped`]).
+    group: tokio::sync::mpsc::Sender<GroupUnit>,
+}
+
+/// Opens write transactions. SQLite has one writer: writers queue on `lock`, in order and
+/// without holding a pooled connection, instead of spinning in the busy handler with
+/// connections the readers need.
+#[derive(Clone, Debug)]
+struct Writer {
+    pool: AnyPool,
+    backend: Backend,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Writer {
+    async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => {
+                let writer = self.lock.clone().lock_owned().await;
+                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _writer: Some(writer) })
+            }
+            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _writer: None }),
+        }
+    }
+}
+
+/// A future borrowing the shared transaction's connection.
+pub type GroupFuture<'c, R> = std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + 'c>>;
+
+/// One caller's work in a group commit, type-erased: it runs in its own savepoint and says
+/// whether to keep its writes and how to hand its result over once the group has committed.
+type GroupUnit = Box<dyn for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> GroupFuture<'c, Settled> + Send>;
+
+struct Settled {
+    keep: bool,
+    deliver: Box<dyn FnOnce() + Send>,
+}
+
+/// The most units one group commit takes: bounds the latency a late unit adds to the others.
+const GROUP_MAX: usize = 256;
+
+/// SQLite settings for every connection: WAL (readers beside the writer), foreign keys, a
+/// busy wait, and a flush at every commit.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;";
+
+/// The group-commit writer. It runs on a thread of its own with a connection of its own: a
+/// group is many statements in a row, and on the shared runtime each of them would wait
+/// behind the request tasks before the next could start.
+struct GroupWriter {
+    options: AnyConnectOptions,
+    backend: Backend,
+    /// SQLite's one-writer queue, shared with [`Db::begin`].
+    lock: Arc<tokio::sync::Mutex<()>>,
+    conn: Option<sqlx::AnyConnection>,
+}
+
+impl GroupWriter {
+    fn spawn(self, units: tokio::sync::mpsc::Receiver<GroupUnit>) -> Result<(), DbError> {
+        std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(self.run(units)),
+                // The units are dropped: every caller sees its write fail.
+                Err(e) => tracing::error!(error = %e, "the group-commit writer could not start"),
+            })
+            .map(drop)
+            .map_err(|e| DbError::Query(sqlx::Error::Io(e)))
+    }
+
+    /// Takes the waiting units and commits them together: many durable writes for one
+    /// flush. Ends when every [`Db`] handle is gone.
+    async fn run(mut self, mut units: tokio::sync::mpsc::Receiver<GroupUnit>) {
+        while let Some(first) = units.recv().await {
+            let mut group = Vec::with_capacity(16);
+            group.push(first);
+            while group.len() < GROUP_MAX {
+                match units.try_recv() {
+                    Ok(unit) => group.push(unit),
+                    Err(_) => break,
+                }
+            }
+            let conn = match self.conn.take() {
+                Some(c) => c,
+                None => match self.connect().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the group-commit writer cannot connect; the writes were refused");
+                        continue;
+                    }
+                },
+            };
+            // Its own task: a panic drops that group's answers (its callers see a failed
+            // write) and its connection, and the next group runs on a new one.
+            match tokio::spawn(commit_group(conn, self.backend, self.lock.clone(), group)).await {
+                Ok(kept) => self.conn = kept,
+                Err(e) => tracing::error!(error = %e, "a group commit panicked; its writes were rolled back"),
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<sqlx::AnyConnection, sqlx::Error> {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&self.options).await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute(SQLITE_PRAGMAS).await?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Runs a group in one transaction, each unit in a savepoint, and hands the answers over
+/// after the commit. Gives the connection back unless it failed (the next group reconnects).
+async fn commit_group(
+    mut conn: sqlx::AnyConnection,
+    backend: Backend,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    group: Vec<GroupUnit>,
+) -> Option<sqlx::AnyConnection> {
+    use sqlx::Connection;
+    let size = group.len();
+    let _writer = match backend {
+        Backend::Sqlite => Some(lock.lock_owned().await),
+        Backend::Postgres => None,
+    };
+    let result = async {
+        let mut tx = match backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
+        };
+        let mut delivered = Vec::with_capacity(size);
+        for unit in group {
+            let mut savepoint = tx.begin().await?;
+            let settled = unit(&mut savepoint).await;
+            if settled.keep {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            delivered.push(settled.deliver);
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(delivered)
+    }
+    .await;
+    match result {
+        Ok(delivered) => {
+            delivered.into_iter().for_each(|deliver| deliver());
+            Some(conn)
+        }
+        // The callers' answers are dropped with the group: each sees its write fail.
+        Err(e) => {
+            tracing::error!(error = %e, size, "a group commit failed; its writes were rolled back");
+            None
+        }
+    }
 }
 
 /// A write transaction from [`Db::begin`]; derefs to its connection. Dropping it
@@ -119,18 +272,17 @@ impl Db {
             // through the connection's worker thread each time).
             Backend::Sqlite => pool_options.test_before_acquire(false).after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                         PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
-                    )
-                    .await?;
+                    conn.execute(SQLITE_PRAGMAS).await?;
                     Ok(())
                 })
             }),
             Backend::Postgres => pool_options,
         };
-        let pool = pool_options.connect_with(options).await.map_err(DbError::Connect)?;
-        Ok(Db { pool, backend, writer: Arc::new(tokio::sync::Mutex::new(())) })
+        let pool = pool_options.connect_with(options.clone()).await.map_err(DbError::Connect)?;
+        let writer = Writer { pool: pool.clone(), backend, lock: Arc::new(tokio::sync::Mutex::new(())) };
+        let (group, units) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
+        GroupWriter { options, backend, lock: writer.lock.clone(), conn: None }.spawn(units)?;
+        Ok(Db { pool, backend, writer, group })
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
@@ -145,13 +297,36 @@ impl Db {
     /// a deferred transaction that reads first would fail with SQLITE_BUSY when another
     /// connection commits before its first write.
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => {
-                let writer = self.writer.clone().lock_owned().await;
-                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _writer: Some(writer) })
-            }
-            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _writer: None }),
-        }
+        self.writer.begin().await
+    }
+
+    /// Runs `work` in a write transaction shared with the other work waiting at that moment
+    /// (group commit), in a savepoint of its own: an `Err` undoes only this work's writes.
+    /// Returns once the shared transaction has committed, so an `Ok` is as durable as after
+    /// [`Db::begin`] and a commit. Do the reads and the cryptography first, on a pooled
+    /// connection released before this call: the writer runs the units one after another.
+    pub async fn write_grouped<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> GroupFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let unit: GroupUnit = Box::new(move |c| {
+            Box::pin(async move {
+                let result = work(c).await;
+                Settled {
+                    keep: result.is_ok(),
+                    deliver: Box::new(move || {
+                        // The caller may have gone (a dropped request); the write stands.
+                        let _ = answer.send(result);
+                    }),
+                }
+            })
+        });
+        let failed = || E::from(sqlx::Error::Protocol("the group commit failed; nothing was written".into()));
+        self.group.send(unit).await.map_err(|_| E::from(sqlx::Error::PoolClosed))?;
+        answered.await.unwrap_or_else(|_| Err(failed()))
     }
 
     /// Binds the database to a master key on first use; afterwards refuses another key, so

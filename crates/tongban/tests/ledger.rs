@@ -46,6 +46,7 @@ fn checkpoint_of(l: &Ledger, note: &str) -> Checkpoint {
 on_both_databases!(
     appends_commit_or_roll_back_with_the_change,
     concurrent_appends_get_contiguous_indexes,
+    group_commits_keep_each_units_writes_apart,
     proofs_and_tiles_verify_against_signed_checkpoints,
     verify_names_the_first_tampered_index,
 );
@@ -99,6 +100,67 @@ async fn concurrent_appends_get_contiguous_indexes(t: TestDb) {
     l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
     let report = l.verify(Log::Public, |_, _| {}).await.unwrap();
     assert_eq!(report.entries, 320);
+}
+
+/// Appends joining group commits (mixed with plain transactions) get distinct indexes; a
+/// unit that fails leaves none of its writes while the units beside it commit; what the
+/// callers were told was written is in a tree that verifies.
+async fn group_commits_keep_each_units_writes_apart(t: TestDb) {
+    let tasks: Vec<_> = (0..60u64)
+        .map(|i| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                if i % 10 == 9 {
+                    // A writer outside the groups interleaves with them.
+                    let mut tx = db.begin().await.unwrap();
+                    ledger::append_in(&mut tx, Log::Public, &entry(i)).await.unwrap();
+                    tx.commit().await.unwrap();
+                    return (i, Ok(u64::MAX));
+                }
+                let written = db
+                    .write_grouped(move |c| {
+                        Box::pin(async move {
+                            let index = ledger::append_in(c, Log::Public, &entry(i)).await?;
+                            if i % 4 == 0 {
+                                return Err(sqlx::Error::Protocol(format!("unit {i} refuses after writing")));
+                            }
+                            Ok(index)
+                        })
+                    })
+                    .await;
+                (i, written)
+            })
+        })
+        .collect();
+    let mut indexes = std::collections::BTreeSet::new();
+    let mut refused = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (i, Ok(index)) => {
+                assert!(i % 4 != 0, "unit {i} should have failed");
+                assert!(index == u64::MAX || indexes.insert(index), "index {index} given twice");
+            }
+            (i, Err(e)) => {
+                assert_eq!(i % 4, 0, "unit {i} failed: {e}");
+                refused.push(i);
+            }
+        }
+    }
+    assert_eq!(refused.len(), 15);
+    let l = ledger(&t);
+    assert_eq!(l.size(Log::Public).await.unwrap(), 45);
+    let kept: Vec<Option<String>> = ledger::recent(&t.db, Log::Public, Some("test_event"), None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.object)
+        .collect();
+    assert_eq!(kept.len(), 45);
+    for i in refused {
+        assert!(!kept.contains(&Some(format!("object-{i}"))), "the refused unit {i} left its entry");
+    }
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    assert_eq!(l.verify(Log::Public, |_, _| {}).await.unwrap().entries, 45);
 }
 
 async fn proofs_and_tiles_verify_against_signed_checkpoints(t: TestDb) {

@@ -467,18 +467,19 @@ impl Exchange {
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<ExchangeAnswer, Error> {
-        let mut tx = self.inner.db.begin().await?;
-        let call = self.admit(&mut tx, client, agreement_id, key, true, now).await;
-        let (agreement, registry, subject, record) = match call {
-            Ok(admitted) => admitted,
-            Err(e) => {
-                self.refusal_in(&mut tx, client, agreement_id, &e, now).await?;
-                tx.commit().await?;
-                return Err(e);
-            }
-        };
-        let compiled = self.compiled_in(&mut tx, &registry.id, registry.version).await?;
-        let opened = self.open_record(&mut tx, &record).await?;
+        // The checks and the opening run on a pooled connection, released before the access
+        // entry joins a group commit (reads need no write lock; the entry needs no reads).
+        let mut c = self.conn().await?;
+        let (agreement, registry, subject, record) =
+            match self.admit(&mut c, client, agreement_id, key, true, now).await {
+                Ok(admitted) => admitted,
+                Err(e) => {
+                    drop(c);
+                    return Err(self.refuse(client, agreement_id, e, now).await);
+                }
+            };
+        let compiled = self.compiled_in(&mut c, &registry.id, registry.version).await?;
+        let opened = self.open_record(&mut c, &record).await?;
         let granted: Vec<String> = serde_json::from_str(&agreement.fields).map_err(internal)?;
         let mut values = Map::new();
         let mut masked = Vec::new();
@@ -494,9 +495,11 @@ impl Exchange {
                 }
             }
         }
-        self.access_in(&mut tx, client, &agreement, &registry, subject.as_deref(), "exchange_read", &record, now)
+        let access = self
+            .access_entry(&mut c, client, &agreement, &registry, subject.as_deref(), "exchange_read", &record, now)
             .await?;
-        tx.commit().await?;
+        drop(c);
+        self.record_call(Some(access), &agreement.id, now).await?;
         Ok(ExchangeAnswer {
             agreement: agreement.id,
             registry: registry.code,
@@ -524,40 +527,51 @@ impl Exchange {
         if let Some(p) = conditions.iter().find(|p| !OPERATORS.contains(&p.op.as_str())) {
             return Err(Error::invalid("op", format!("{}: eq, ne, gt, gte, lt or lte", p.op)));
         }
-        let mut tx = self.inner.db.begin().await?;
-        let call = self.admit(&mut tx, client, agreement_id, key, false, now).await;
-        let (agreement, registry, subject, record) = match call {
-            Ok(admitted) => (admitted.0, admitted.1, admitted.2, Some(admitted.3)),
-            Err(Error::NotFound("record")) => {
-                // The agreement was checked; nobody holds this key: the answer is no.
-                let agreement = repo::agreement(&mut tx, agreement_id).await?.ok_or(Error::NotFound("agreement"))?;
-                let registry =
-                    repo::registry_by_id(&mut tx, &agreement.registry_id).await?.ok_or(Error::NotFound("registry"))?;
-                (agreement, registry, None, None)
-            }
-            Err(e) => {
-                self.refusal_in(&mut tx, client, agreement_id, &e, now).await?;
-                tx.commit().await?;
-                return Err(e);
-            }
-        };
+        let mut c = self.conn().await?;
+        let (agreement, registry, subject, record) =
+            match self.admit(&mut c, client, agreement_id, key, false, now).await {
+                Ok(admitted) => (admitted.0, admitted.1, admitted.2, Some(admitted.3)),
+                Err(Error::NotFound("record")) => {
+                    // The agreement was checked; nobody holds this key: the answer is no.
+                    let agreement = repo::agreement(&mut c, agreement_id).await?.ok_or(Error::NotFound("agreement"))?;
+                    let registry = repo::registry_by_id(&mut c, &agreement.registry_id)
+                        .await?
+                        .ok_or(Error::NotFound("registry"))?;
+                    (agreement, registry, None, None)
+                }
+                Err(e) => {
+                    drop(c);
+                    return Err(self.refuse(client, agreement_id, e, now).await);
+                }
+            };
         let granted: Vec<String> = serde_json::from_str(&agreement.fields).map_err(internal)?;
         if let Some(p) = conditions.iter().find(|p| !granted.contains(&p.field)) {
             return Err(Error::refused("field_not_granted", format!("{} is not granted by this agreement", p.field)));
         }
         let mut answer = record.is_some();
+        let mut access = None;
         if let Some(record) = &record {
-            let opened = self.open_record(&mut tx, record).await?;
+            let opened = self.open_record(&mut c, record).await?;
             for p in &conditions {
                 let actual = opened.values.get(&p.field).unwrap_or(&Value::Null);
                 answer &= compare(actual, &p.op, &p.value)?;
             }
-            self.access_in(&mut tx, client, &agreement, &registry, subject.as_deref(), "exchange_verify", record, now)
-                .await?;
-        } else {
-            repo::count_call(&mut tx, &agreement.id, &now.format("%Y-%m-%d").to_string()).await?;
+            access = Some(
+                self.access_entry(
+                    &mut c,
+                    client,
+                    &agreement,
+                    &registry,
+                    subject.as_deref(),
+                    "exchange_verify",
+                    record,
+                    now,
+                )
+                .await?,
+            );
         }
-        tx.commit().await?;
+        drop(c);
+        self.record_call(access, &agreement.id, now).await?;
         let index = self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key));
         let subject_ref = hex::encode(Sha256::digest(format!("{}\0{index}", agreement.id)));
         let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -664,8 +678,9 @@ impl Exchange {
         })
     }
 
+    /// The access entry of a call that reached a record (reads who the subject is).
     #[allow(clippy::too_many_arguments)]
-    async fn access_in(
+    async fn access_entry(
         &self,
         c: &mut AnyConnection,
         client: &ExchangeClient,
@@ -675,7 +690,7 @@ impl Exchange {
         action: &str,
         record: &repo::RecordRow,
         now: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    ) -> Result<ledger::Entry, Error> {
         let mut entry = ledger::Entry::new(action, "success", now);
         entry.actor = Some(client.account_id.clone());
         entry.source = Some(client.mediator_client.clone());
@@ -686,31 +701,57 @@ impl Exchange {
             None => self.data_subject_in(c, registry, &record.key_index).await?,
         });
         entry.detail = Some(format!("registry:{}:{}", registry.code, record.id));
-        ledger::append_in(c, Log::Audit, &entry).await?;
-        repo::count_call(c, &agreement.id, &now.format("%Y-%m-%d").to_string()).await?;
-        Ok(())
+        Ok(entry)
     }
 
-    async fn refusal_in(
+    /// Writes a served call: its access entry (none when no record was reached) and the
+    /// agreement's call count, in a group commit. Returns once durable: no answer leaves
+    /// before its access is on the ledger.
+    async fn record_call(
         &self,
-        c: &mut AnyConnection,
-        client: &ExchangeClient,
+        access: Option<ledger::Entry>,
         agreement_id: &str,
-        e: &Error,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let reason = match e {
+        let (agreement_id, day) = (agreement_id.to_string(), now.format("%Y-%m-%d").to_string());
+        self.inner
+            .db
+            .write_grouped(move |c| {
+                Box::pin(async move {
+                    if let Some(entry) = &access {
+                        ledger::append_in(c, Log::Audit, entry).await?;
+                    }
+                    repo::count_call(c, &agreement_id, &day).await?;
+                    Ok::<(), Error>(())
+                })
+            })
+            .await
+    }
+
+    /// Records a refused call on the ledger and gives back the refusal (or the storage error
+    /// that kept it from being recorded).
+    async fn refuse(&self, client: &ExchangeClient, agreement_id: &str, e: Error, now: DateTime<Utc>) -> Error {
+        let reason = match &e {
             Error::Refused { code, .. } => (*code).to_string(),
             Error::NotFound(what) => format!("{what}_not_found"),
             Error::RateLimited => "rate_limited".into(),
-            other => return Err(internal(other)),
+            _ => return e,
         };
         let mut entry = ledger::Entry::new("exchange_refused", "denied", now);
         entry.actor = Some(client.account_id.clone());
         entry.source = Some(client.mediator_client.clone());
         entry.object = Some(format!("agreement:{agreement_id}"));
         entry.detail = Some(reason);
-        ledger::append_in(c, Log::Audit, &entry).await?;
-        Ok(())
+        let written = self
+            .inner
+            .db
+            .write_grouped(move |c| {
+                Box::pin(async move { ledger::append_in(c, Log::Audit, &entry).await.map_err(Error::from) })
+            })
+            .await;
+        match written {
+            Ok(_) => e,
+            Err(storage) => storage,
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! bundles, assisted submission, notifications and ratings.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -364,6 +365,33 @@ struct NewCase<'a> {
 }
 
 /// Who submitted for the applicant, and how the applicant confirmed.
+/// A new case, ready to be written: everything read, validated and sealed beforehand.
+struct CaseToWrite {
+    id: String,
+    applicant_id: String,
+    applicant_name: String,
+    service: PublishedService,
+    bundle_code: Option<String>,
+    def: Arc<Definition>,
+    case: Case,
+    data: Value,
+    form_body: String,
+    sealed: Option<String>,
+    prefill: String,
+    documents: Vec<String>,
+    assist: Option<AssistOwned>,
+    department_id: String,
+    region_path: String,
+}
+
+/// [`Assist`] carried into the group commit.
+struct AssistOwned {
+    staff_id: String,
+    staff_name: String,
+    confirmed_by: String,
+    code: Option<String>,
+}
+
 struct Assist<'a> {
     staff_id: &'a str,
     staff_name: &'a str,
@@ -634,35 +662,68 @@ impl Services {
             let text = serde_json::to_string(&sensitive).map_err(internal)?;
             Some(self.inner.identity.protector().seal(&text, &form_context(&id)).await.map_err(internal)?)
         };
-        let mut tx = self.inner.db.begin().await?;
-        if let Some(Assist { staff_id, code: Some(hash), .. }) = &assisted_by
-            && !repo::consume_assist_code(&mut tx, &facts.account_id, staff_id, hash, millis(now)).await?
+        let write = CaseToWrite {
+            id: id.clone(),
+            applicant_id: facts.account_id.clone(),
+            applicant_name: facts.display_name.clone(),
+            service: service.clone(),
+            bundle_code: bundle.map(|(b, _)| b.code.clone()),
+            def,
+            case,
+            data,
+            form_body: serde_json::to_string(&plain).map_err(internal)?,
+            sealed,
+            prefill: prefill.to_string(),
+            documents: documents.to_vec(),
+            assist: assisted_by.map(|a| AssistOwned {
+                staff_id: a.staff_id.to_string(),
+                staff_name: a.staff_name.to_string(),
+                confirmed_by: a.confirmed_by.to_string(),
+                code: a.code,
+            }),
+            department_id: department.id.clone(),
+            region_path: region.path.clone(),
+        };
+        // Everything read, validated and sealed: the writes join a group commit, so many
+        // submissions share one durable flush.
+        let this = self.clone();
+        self.inner.db.write_grouped(move |tx| Box::pin(async move { this.write_case(tx, write, now).await })).await?;
+        Ok(id)
+    }
+
+    /// Writes a new case: its number, row, documents, first history row and ledger entry,
+    /// tasks and notification. The assisted citizen's code is used up here, so a wrong code
+    /// writes nothing.
+    async fn write_case(&self, tx: &mut AnyConnection, w: CaseToWrite, now: DateTime<Utc>) -> Result<(), Error> {
+        let CaseToWrite { id, applicant_id, applicant_name, service, bundle_code, def, mut case, data, .. } = w;
+        if let Some(AssistOwned { staff_id, code: Some(hash), .. }) = &w.assist
+            && !repo::consume_assist_code(tx, &applicant_id, staff_id, hash, millis(now)).await?
         {
             return Err(Error::conflict("invalid_code", "the confirmation code is wrong or has expired"));
         }
         let day = now.with_timezone(&super::calendar::cst());
         let day = day.format("%Y%m%d").to_string();
-        let n = repo::next_number(&mut tx, &day).await?;
+        let n = repo::next_number(tx, &day).await?;
         let phase = phase_of(&def, &case.state);
         let mut row = repo::ApplicationRow {
             id: id.clone(),
             number: format!("YL-{day}-{n:06}"),
             service_id: service.id.clone(),
             service_version: i64::from(service.version),
-            bundle_code: bundle.map(|(b, _)| b.code.clone()),
-            applicant_id: facts.account_id.clone(),
-            assisted_by: assisted_by.as_ref().map(|a| a.staff_id.to_string()),
-            confirmed_by: assisted_by.as_ref().map(|a| a.confirmed_by.to_string()),
-            department_id: department.id.clone(),
-            region_path: region.path.clone(),
+            bundle_code,
+            applicant_id: applicant_id.clone(),
+            assisted_by: w.assist.as_ref().map(|a| a.staff_id.clone()),
+            confirmed_by: w.assist.as_ref().map(|a| a.confirmed_by.clone()),
+            department_id: w.department_id,
+            region_path: w.region_path,
             status: phase.as_str().into(),
             state: case.state.clone(),
             workflow_code: def.code.clone(),
             workflow_version: i64::from(def.version),
             case_body: String::new(),
-            form_body: serde_json::to_string(&plain).map_err(internal)?,
-            sealed_form: sealed,
-            prefill: prefill.to_string(),
+            form_body: w.form_body,
+            sealed_form: w.sealed,
+            prefill: w.prefill,
             supplements: 0,
             supplement_note: None,
             revision: 0,
@@ -670,9 +731,9 @@ impl Services {
             created_at: millis(now),
             updated_at: millis(now),
         };
-        let (actor_id, actor_name) = match &assisted_by {
-            Some(a) => (a.staff_id.to_string(), format!("{}（帮办）", a.staff_name)),
-            None => (facts.account_id.clone(), facts.display_name.clone()),
+        let (actor_id, actor_name) = match &w.assist {
+            Some(a) => (a.staff_id.clone(), format!("{}（帮办）", a.staff_name)),
+            None => (applicant_id.clone(), applicant_name),
         };
         // The submission itself is the first row of the history.
         case.history.insert(
@@ -684,20 +745,18 @@ impl Services {
                 actor: actor_name.clone(),
                 comment: None,
                 at: now,
-                explanation: assisted_by.as_ref().map(|a| format!("confirmed by {}", a.confirmed_by)),
+                explanation: w.assist.as_ref().map(|a| format!("confirmed by {}", a.confirmed_by)),
             },
         );
         row.case_body = case_body(&case)?;
-        repo::insert_application(&mut tx, &row).await?;
-        for d in documents {
-            if !repo::attach_document(&mut tx, d, &facts.account_id, &id).await? {
+        repo::insert_application(tx, &row).await?;
+        for d in &w.documents {
+            if !repo::attach_document(tx, d, &applicant_id, &id).await? {
                 return Err(Error::invalid("documents", format!("document {d} is not an unattached upload of yours")));
             }
         }
-        let ctx = Change { def: &def, service, data: &data, actor_id: &actor_id, now };
-        self.record_change(&mut tx, &mut row, &mut case, None, &ctx).await?;
-        tx.commit().await?;
-        Ok(id)
+        let ctx = Change { def: &def, service: &service, data: &data, actor_id: &actor_id, now };
+        self.record_change(tx, &mut row, &mut case, None, &ctx).await
     }
 
     /// Writes what a step did: history rows and ledger entries, tasks closed and opened, the
