@@ -1798,6 +1798,20 @@ async fn govstack_consent_api(backend: Backend) {
     assert_eq!(replaced["revision"]["predecessorHash"], first_hash.as_str());
     let (_, revisions) = admin(Method::GET, &format!("/config/policy/{policy_id}/revisions/"), None).await;
     assert_eq!(revisions["revisions"].as_array().unwrap().len(), 2);
+    // A policy as it was at a revision, and as it is now.
+    let first_revision = created["revision"]["id"].as_str().unwrap().to_string();
+    let (status, then) =
+        admin(Method::GET, &format!("/config/policy/{policy_id}/?revisionId={first_revision}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{then}");
+    assert_eq!(
+        (then["policy"]["version"].as_str(), then["policy"]["id"].as_str()),
+        (Some("1.0"), Some(policy_id.as_str()))
+    );
+    assert_eq!(then["revision"]["id"], first_revision.as_str());
+    let (_, current) = admin(Method::GET, &format!("/config/policy/{policy_id}"), None).await;
+    assert_eq!(current["policy"]["version"], "1.1");
+    let (status, _) = admin(Method::GET, &format!("/config/policy/{policy_id}?revisionId=nope"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(revisions["revisions"][1]["objectId"], policy_id.as_str());
     let (status, body) = admin(Method::POST, "/config/policy/", Some(json!({"policy": {"name": "no version"}}))).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
@@ -1918,6 +1932,85 @@ async fn govstack_consent_api(backend: Backend) {
     assert_eq!(now["consentRecord"]["optIn"], false);
     let (_, history) = admin(Method::GET, &format!("/config/data-agreement/{da_id}/revisions"), None).await;
     assert_eq!(history["revisions"].as_array().unwrap().len(), 1);
+
+    // Signed consent: the draft to sign, then the record and its signature in one call.
+    use ed25519_dalek::Signer;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let public = hex::encode(key.verifying_key().as_bytes());
+    let r = service(Method::POST, "/service/individual/", None)
+        .json(&json!({"individual": {"externalId": "E-2026-0002", "externalIdType": "passport"}}))
+        .send()
+        .await
+        .unwrap();
+    let signer = r.json::<Value>().await.unwrap()["individual"]["id"].as_str().unwrap().to_string();
+    let draft: Value = service(
+        Method::POST,
+        &format!("/service/individual/record/consent-record/draft/?dataAgreementId={da_id}"),
+        Some(&signer),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(draft["consentRecord"].get("id").is_none(), "a draft is stored nowhere: {draft}");
+    assert_eq!(draft["consentRecord"]["state"], "unsigned");
+    let mut signature = draft["signature"].clone();
+    let mut payload: Value = serde_json::from_str(signature["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["verificationPayload"], signature["verificationPayload"]);
+    payload["verificationSignedBy"] = json!(public);
+    let payload = payload.to_string();
+    signature["verificationSignedBy"] = json!(public);
+    signature["payload"] = json!(payload);
+    let submit = |sig: &Value| {
+        service(Method::POST, "/service/individual/record/consent-record/", Some(&signer))
+            .json(&json!({"consentRecord": draft["consentRecord"], "signature": sig}))
+            .send()
+    };
+    let mut forged = signature.clone();
+    forged["signature"] = json!(hex::encode(key.sign(b"something else").to_bytes()));
+    let r = submit(&forged).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a signature of something else is refused");
+    assert!(r.text().await.unwrap().contains("signature"));
+    signature["signature"] = json!(hex::encode(key.sign(payload.as_bytes()).to_bytes()));
+    let r = submit(&signature).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let signed: Value = r.json().await.unwrap();
+    assert_eq!(signed["consentRecord"]["state"], "signed", "{signed}");
+    assert_eq!(signed["consentRecord"]["optIn"], true);
+    let signed_id = signed["consentRecord"]["id"].as_str().unwrap().to_string();
+    assert_eq!(signed["signature"]["objectReference"], signed_id.as_str());
+    assert!(signed["signature"]["id"].is_string());
+
+    // Withdrawing changes the record; signing it again starts from the record as it stands.
+    let path = format!("/service/individual/record/consent-record/{signed_id}/");
+    let r = service(Method::PUT, &path, None).json(&json!({"optIn": false})).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["consentRecord"]["state"], "unsigned");
+    let sig_path = format!("{path}signature/");
+    let r = service(Method::POST, &sig_path, Some(&person)).json(&json!({"signature": {}})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "only the record's own individual signs it");
+    let started: Value = service(Method::POST, &sig_path, Some(&signer))
+        .json(&json!({"signature": {"verificationSignedBy": public}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let to_sign = started["signature"]["payload"].as_str().unwrap().to_string();
+    assert!(to_sign.contains("\\\"optIn\\\":false"), "{to_sign}");
+    let r = service(Method::PUT, &sig_path, Some(&signer))
+        .json(&json!({"signature": {"signature": hex::encode(key.sign(to_sign.as_bytes()).to_bytes())}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = service(Method::GET, &format!("/service/individual/record/data-agreement/{da_id}"), Some(&signer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["consentRecord"]["state"], "signed");
 
     // Deleting answers the deletion's revision, at the top and under `revision`.
     let (status, deleted) = admin(Method::DELETE, &format!("/config/data-agreement/{da_id}/"), None).await;

@@ -48,12 +48,12 @@ pub struct ConsentView {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-fn iso(t: DateTime<Utc>) -> String {
+pub(super) fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// A GovStack Revision object.
-fn revision_json(r: &RevisionRow) -> Value {
+pub(super) fn revision_json(r: &RevisionRow) -> Value {
     let mut v = json!({
         "id": r.id,
         "schemaName": r.schema_name,
@@ -109,7 +109,7 @@ async fn latest_revision(c: &mut AnyConnection, object_id: &str) -> Result<Value
     Ok(repo::latest_revision(c, object_id).await?.as_ref().map(revision_json).unwrap_or(Value::Null))
 }
 
-fn parse(body: &str) -> Result<Value, Error> {
+pub(super) fn parse(body: &str) -> Result<Value, Error> {
     serde_json::from_str(body).map_err(internal)
 }
 
@@ -130,7 +130,7 @@ fn individual_ref(r: IndividualRow) -> IndividualRef {
 }
 
 /// A GovStack ConsentRecord object.
-fn record_json(r: &ConsentRecordRow) -> Value {
+pub(super) fn record_json(r: &ConsentRecordRow) -> Value {
     let mut v = json!({
         "id": r.id,
         "dataAgreement": {"id": r.data_agreement_id},
@@ -504,7 +504,7 @@ impl Exchange {
         Ok(answer)
     }
 
-    async fn set_consent_in(
+    pub(super) async fn set_consent_in(
         &self,
         tx: &mut AnyConnection,
         individual_id: &str,

@@ -13,6 +13,7 @@ mod quality;
 mod registry;
 mod repo;
 mod sharing;
+mod signatures;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -50,8 +50,14 @@ pub fn router() -> Router<AppState> {
     r = both(r, "/service/individual/{id}", get(read_individual).put(update_individual));
     r = both(r, "/service/individual/record/data-agreement/{id}", post(give_consent).get(consent_record));
     r = both(r, "/service/individual/record/data-agreement/{id}/all", get(consent_records_for_agreement));
-    r = both(r, "/service/individual/record/consent-record", get(my_consent_records));
+    r = both(r, "/service/individual/record/consent-record", get(my_consent_records).post(create_signed_record));
+    r = both(r, "/service/individual/record/consent-record/draft", post(draft_record));
     r = both(r, "/service/individual/record/consent-record/{id}", axum::routing::put(update_consent_record));
+    r = both(
+        r,
+        "/service/individual/record/consent-record/{id}/signature",
+        post(start_signature).put(complete_signature),
+    );
     r = both(r, "/service/individual/record", axum::routing::delete(withdraw_all));
     r
 }
@@ -159,9 +165,20 @@ async fn read_policy(
     State(state): State<AppState>,
     Authorized(_cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, revision) = state.exchange.policy(&id).await.map_err(failed)?;
+    let (policy, revision) = at_revision(&state, &id, q.as_deref(), "policy").await?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
+}
+
+/// A policy or data agreement as it now is, or at `?revisionId=`.
+async fn at_revision(state: &AppState, id: &str, q: Option<&str>, kind: &str) -> Result<(Value, Value), ApiError> {
+    let found = match param(&params(q), "revisionId").filter(|r| !r.trim().is_empty()) {
+        Some(revision) => state.exchange.at_revision(id, revision.trim()).await,
+        None if kind == "policy" => state.exchange.policy(id).await,
+        None => state.exchange.data_agreement(id).await,
+    };
+    found.map_err(failed)
 }
 
 async fn update_policy(
@@ -218,8 +235,9 @@ async fn read_data_agreement(
     State(state): State<AppState>,
     Authorized(_cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Reply {
-    let (agreement, revision) = state.exchange.data_agreement(&id).await.map_err(failed)?;
+    let (agreement, revision) = at_revision(&state, &id, q.as_deref(), "dataAgreement").await?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
@@ -295,15 +313,25 @@ async fn list_individuals(
 
 // --- individuals, through their systems -------------------------------------------------
 
-async fn service_policy(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+async fn service_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Reply {
     system(&headers)?;
-    let (policy, revision) = state.exchange.policy(&id).await.map_err(failed)?;
+    let (policy, revision) = at_revision(&state, &id, q.as_deref(), "policy").await?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
 }
 
-async fn service_data_agreement(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+async fn service_data_agreement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Reply {
     system(&headers)?;
-    let (agreement, revision) = state.exchange.data_agreement(&id).await.map_err(failed)?;
+    let (agreement, revision) = at_revision(&state, &id, q.as_deref(), "dataAgreement").await?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
@@ -410,4 +438,70 @@ async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, RawQuer
     let individual = individual(&headers, q.as_deref())?;
     let withdrawn = state.exchange.withdraw_all(&individual, client.as_str(), Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"withdrawn": withdrawn})))
+}
+
+/// A draft consent record and its signature object (`?individualId=&dataAgreementId=`,
+/// optional `revisionId`), stored nowhere.
+async fn draft_record(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+    system(&headers)?;
+    let individual = individual(&headers, q.as_deref())?;
+    let p = params(q.as_deref());
+    let agreement = param(&p, "dataAgreementId")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| bad("dataAgreementId is required"))?;
+    let revision = param(&p, "revisionId").filter(|v| !v.trim().is_empty());
+    let (record, signature) = state
+        .exchange
+        .draft_consent_record(&individual, agreement.trim(), revision.as_deref().map(str::trim), Utc::now())
+        .await
+        .map_err(failed)?;
+    Ok(ok(json!({"consentRecord": record, "signature": signature})))
+}
+
+/// `{"consentRecord": …, "signature": …}`: consent given and signed in one call.
+async fn create_signed_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Reply {
+    let client = system(&headers)?;
+    let individual = individual(&headers, q.as_deref())?;
+    let record = envelope(&body, "consentRecord")?;
+    let signature = envelope(&body, "signature")?;
+    let (record, revision, signature) = state
+        .exchange
+        .create_signed_consent(&individual, &record, &signature, client.as_str(), Utc::now())
+        .await
+        .map_err(failed)?;
+    Ok(ok(json!({"consentRecord": record, "revision": revision, "signature": signature})))
+}
+
+async fn start_signature(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Reply {
+    system(&headers)?;
+    let individual = individual(&headers, q.as_deref())?;
+    let submitted = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { envelope(&body, "signature")? };
+    let signature = state.exchange.start_signature(&individual, &id, &submitted, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({"signature": signature})))
+}
+
+async fn complete_signature(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Reply {
+    system(&headers)?;
+    let individual = individual(&headers, q.as_deref())?;
+    let submitted = envelope(&body, "signature")?;
+    let signature =
+        state.exchange.complete_signature(&individual, &id, &submitted, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({"signature": signature})))
 }
