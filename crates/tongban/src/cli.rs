@@ -918,6 +918,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         settings.monitoring.clone(),
         settings.mail.clone(),
         identity.clone(),
+        exchange.clone(),
     ));
     let backups = settings.backups.clone().map(|schedule| {
         let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
@@ -1031,6 +1032,7 @@ async fn monitor(
     thresholds: crate::insight::security::Thresholds,
     mail: Option<crate::outbox::Mail>,
     identity: Identity,
+    exchange: crate::exchange::Exchange,
 ) {
     use crate::insight::security;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
@@ -1040,7 +1042,7 @@ async fn monitor(
         if let Err(e) = security::scan(&db, &thresholds, Utc::now()).await {
             tracing::warn!(error = %e, "security scan failed");
         }
-        if let Err(e) = crate::outbox::deliver(&db, mail.as_ref(), &identity, Utc::now()).await {
+        if let Err(e) = crate::outbox::deliver(&db, mail.as_ref(), &identity, &exchange, Utc::now()).await {
             tracing::warn!(error = %e, "outbox delivery failed");
         }
         if last_verify.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(24 * 3600)) {

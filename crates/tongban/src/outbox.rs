@@ -1,7 +1,7 @@
 //! The outbox: messages written in the same transaction as the change that causes them and
 //! delivered afterwards, so nothing is lost on a crash. Today it carries security alerts to
-//! email and people's case notifications to their address (when SMTP is configured); the
-//! same rows can feed an external broker later.
+//! email, people's case notifications to their address (when SMTP is configured) and consent
+//! events to webhooks; the same rows can feed an external broker later.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -108,13 +108,14 @@ impl Mail {
     }
 }
 
-/// Delivers pending messages by email when `mail` is set: alerts to the security team, and
-/// people's case notifications to the address they gave. Without a channel they are marked
+/// Delivers pending messages: consent events to their webhooks; by email when `mail` is set,
+/// alerts to the security team and people's case notifications to the address they gave. Without a channel they are marked
 /// delivered (alerts remain on the alerts page, notifications in the person's account).
 pub async fn deliver(
     db: &Db,
     mail: Option<&Mail>,
     identity: &crate::identity::Identity,
+    exchange: &crate::exchange::Exchange,
     now: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
     let mut sent = 0;
@@ -125,6 +126,8 @@ pub async fn deliver(
             continue;
         }
         let result = match (m.topic.as_str(), mail) {
+            // Consent events to the webhooks subscribed to them (no mail needed).
+            ("consent_webhook", _) => exchange.deliver_webhook(&m.payload).await,
             ("alert", Some(mail)) => {
                 let summary = m.payload.get("summary").and_then(|s| s.as_str()).unwrap_or("security alert");
                 let subject = format!("[tongban] {summary}");

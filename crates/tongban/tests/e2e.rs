@@ -1843,6 +1843,42 @@ async fn govstack_consent_api(backend: Backend) {
     let (status, _) = admin(Method::DELETE, &format!("/config/policy/{policy_id}/"), None).await;
     assert_eq!(status, StatusCode::CONFLICT, "an active data agreement uses it");
 
+    // Webhooks: created, listed, read without their secret, replaced, deleted.
+    let hook = json!({"webhook": {"payloadUrl": "http://127.0.0.1:9/consent", "contentType": "application/json",
+        "disabled": false, "secretKey": "a-secret-for-the-receiver"}});
+    let (status, created_hook) = admin(Method::POST, "/config/webhook/", Some(hook)).await;
+    assert_eq!(status, StatusCode::OK, "{created_hook}");
+    assert_eq!(created_hook["webhook"]["secretKey"], "********");
+    let hook_id = created_hook["webhook"]["id"].as_str().unwrap().to_string();
+    let (status, refused) = admin(
+        Method::POST,
+        "/config/webhook",
+        Some(json!({"payloadUrl": "gopher://x", "secretKey": "a-secret-for-the-receiver"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let (_, hooks) = admin(Method::GET, "/config/webhooks/", None).await;
+    assert_eq!(hooks["webhooks"].as_array().unwrap().len(), 1, "{hooks}");
+    let (status, replaced_hook) = admin(
+        Method::PUT,
+        &format!("/config/webhook/{hook_id}"),
+        Some(json!({"payloadUrl": "http://127.0.0.1:9/v2", "disabled": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the secret is kept when not sent: {replaced_hook}");
+    let (_, read_hook) = admin(Method::GET, &format!("/config/webhook/{hook_id}/"), None).await;
+    assert_eq!(
+        (read_hook["webhook"]["payloadUrl"].as_str(), read_hook["webhook"]["disabled"].as_bool()),
+        (Some("http://127.0.0.1:9/v2"), Some(true))
+    );
+    let (status, _) =
+        admin(Method::PUT, "/config/webhook/nope/", Some(json!({"payloadUrl": "http://127.0.0.1:9/"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = admin(Method::DELETE, &format!("/config/webhook/{hook_id}/"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = admin(Method::GET, &format!("/config/webhook/{hook_id}/"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // The individual's operations go through a mediated system.
     let imc = "CN/GOV/990000MZ/marriage-app";
     let service = |method: reqwest::Method, path: &str, individual: Option<&str>| {

@@ -378,6 +378,137 @@ async fn consent_takes_effect_at_once(t: TestDb) {
     assert!(!after.iter().find(|c| c.data_agreement == ask.data_agreement).unwrap().granted);
 }
 
+/// A minimal HTTP receiver: every request's headers (lower-cased) and body, answered 204.
+async fn receiver() -> (u16, std::sync::Arc<tokio::sync::Mutex<Vec<(Vec<(String, String)>, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                raw.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&raw).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length || n == 0 {
+                        break (head.to_string(), body.to_string());
+                    }
+                }
+            };
+            let headers = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+                .collect();
+            log.lock().await.push((headers, body));
+            let _ =
+                socket.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        }
+    });
+    (port, seen)
+}
+
+/// Consent given, withdrawn or signed is delivered to the webhooks subscribed to it, signed
+/// with their secret; a disabled or deleted webhook hears nothing; bad subscriptions are
+/// refused with the field named.
+async fn consent_events_reach_webhooks(t: TestDb) {
+    use hmac::{Hmac, Mac};
+    let h = hub(t).await;
+    let now = t0();
+    let admin = identity::console_capability::<tongban::identity::authz::ConsentManage>();
+    let (port, seen) = receiver().await;
+    let url = format!("http://127.0.0.1:{port}/consent-events");
+    let secret = "receiver-shared-secret-2026";
+    for (body, field) in [
+        (json!({"payloadUrl": "https://x.example/hook", "secretKey": secret}), "payloadUrl"),
+        (json!({"payloadUrl": "ftp://x", "secretKey": secret}), "payloadUrl"),
+        (json!({"payloadUrl": url, "secretKey": "short"}), "secretKey"),
+        (json!({"payloadUrl": url}), "secretKey"),
+        (json!({"payloadUrl": url, "secretKey": secret, "subscribedEvents": ["consent.eaten"]}), "subscribedEvents"),
+        (json!({"payloadUrl": url, "secretKey": secret, "contentType": "text/xml"}), "contentType"),
+    ] {
+        match h.exchange.put_webhook(&admin, None, &body, now).await {
+            Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{body}"),
+            other => panic!("{body} was not refused: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        h.exchange.put_webhook(&admin, Some("nope"), &json!({"payloadUrl": url, "secretKey": secret}), now).await,
+        Err(Error::NotFound(_))
+    ));
+    let (hook, revision) = h
+        .exchange
+        .put_webhook(
+            &admin,
+            None,
+            &json!({"payloadUrl": url, "secretKey": secret, "subscribedEvents": ["consent.allowed", "consent.disallowed"]}),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(hook["secretKey"], "********", "the secret is never shown again");
+    assert_eq!(revision["schemaName"], "Webhook");
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+    let (port_off, seen_off) = receiver().await;
+    h.exchange
+        .put_webhook(
+            &admin,
+            None,
+            &json!({"payloadUrl": format!("http://127.0.0.1:{port_off}/"), "secretKey": secret, "disabled": true}),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.exchange.webhooks(&admin).await.unwrap().len(), 2);
+
+    let a = h
+        .request(
+            "data.rs",
+            json!({"registry": "population", "fields": ["mobile"], "purpose": "就业援助回访",
+            "legal_basis": "本人同意", "valid_days": 180, "consent_required": true}),
+        )
+        .await;
+    h.decide("data.ga", &a.id, true).await;
+    let me = h.principal("citizen.a").await;
+    let ask =
+        h.exchange.my_consents(&me, now).await.unwrap().into_iter().find(|c| c.purpose == "就业援助回访").unwrap();
+    h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
+    h.exchange.set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
+    let deliver = || tongban::outbox::deliver(&h.t.db, None, &h.t.identity, &h.exchange, now);
+    assert_eq!(deliver().await.unwrap(), 2, "two events, for the enabled webhook only");
+    let got = seen.lock().await.clone();
+    assert_eq!(got.len(), 2);
+    for ((headers, body), event, opt_in) in
+        got.iter().zip(["consent.allowed", "consent.disallowed"]).map(|(g, e)| (g, e, e == "consent.allowed"))
+    {
+        let header = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        assert_eq!(header("x-tongban-event"), event);
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        assert_eq!(header("x-tongban-signature"), format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!((v["event"].as_str(), v["data"]["optIn"].as_bool()), (Some(event), Some(opt_in)), "{v}");
+        assert_eq!(v["data"]["dataAgreementId"], ask.data_agreement.as_str());
+    }
+    assert!(seen_off.lock().await.is_empty(), "a disabled webhook hears nothing");
+    assert_eq!(deliver().await.unwrap(), 0, "each event is delivered once");
+
+    h.exchange.delete_webhook(&admin, &hook_id, now).await.unwrap();
+    h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
+    deliver().await.unwrap();
+    assert_eq!(seen.lock().await.len(), 2, "a deleted webhook hears nothing more");
+}
+
 async fn access_entries_reach_the_data_subject(t: TestDb) {
     let h = hub(t).await;
     let now = t0();
@@ -514,6 +645,7 @@ on_both_databases!(
     masking_per_level,
     verification_only,
     consent_takes_effect_at_once,
+    consent_events_reach_webhooks,
     access_entries_reach_the_data_subject,
     bulk_import_reports_bad_rows,
     registry_publication_is_checked,

@@ -692,16 +692,21 @@ async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
     assert_eq!(events(&t, "alert_raised").await.len(), alerts.len());
     // The outbox mails it.
     let (port, seen) = common::fake_smtp().await;
+    let exchange = tongban::exchange::Exchange::new(
+        t.db.clone(),
+        t.identity.clone(),
+        &tongban::secrets::MasterKey::from_bytes(t.key),
+    );
     let mail = tongban::outbox::Mail {
         relay: "127.0.0.1".into(),
         port,
         from: "tongban@gov.example".into(),
         to: vec!["soc@gov.example".into()],
     };
-    assert!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, now).await.unwrap() >= 1);
+    assert!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, &exchange, now).await.unwrap() >= 1);
     let transcript = seen.lock().await.clone();
     assert!(transcript.contains("RCPT TO:<soc@gov.example>") && transcript.contains("failed_sign_ins"), "{transcript}");
-    assert_eq!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, now).await.unwrap(), 0);
+    assert_eq!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, &exchange, now).await.unwrap(), 0);
     // Acknowledging is recorded; twice is not found. A clerk may not see alerts at all.
     security::acknowledge(&t.db, &cap, &alert.id, now).await.unwrap();
     assert!(matches!(security::acknowledge(&t.db, &cap, &alert.id, now).await, Err(security::Error::NotFound)));

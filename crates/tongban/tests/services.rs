@@ -642,13 +642,18 @@ async fn case_notifications_go_by_email_to_those_who_ask(t: TestDb) {
     let mine = s.submit(&a, "TSMZ0001", good_form(), &[], now).await.unwrap();
     s.submit(&b, "TSMZ0001", good_form(), &[], now).await.unwrap();
     let (port, seen) = common::fake_smtp().await;
+    let exchange = tongban::exchange::Exchange::new(
+        h.t.db.clone(),
+        h.t.identity.clone(),
+        &tongban::secrets::MasterKey::from_bytes(h.t.key),
+    );
     let mail = tongban::outbox::Mail {
         relay: "127.0.0.1".into(),
         port,
         from: "tongban@gov.example".into(),
         to: vec!["soc@gov.example".into()],
     };
-    let sent = tongban::outbox::deliver(&h.t.db, Some(&mail), &h.t.identity, now).await.unwrap();
+    let sent = tongban::outbox::deliver(&h.t.db, Some(&mail), &h.t.identity, &exchange, now).await.unwrap();
     assert_eq!(sent, 1, "only the resident who gave an address is mailed");
     let transcript = seen.lock().await.clone();
     assert!(transcript.contains("RCPT TO:<wangfang@example.cn>"), "{transcript}");

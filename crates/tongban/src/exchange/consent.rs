@@ -73,7 +73,7 @@ pub(super) fn revision_json(r: &RevisionRow) -> Value {
 }
 
 /// Writes a revision of `object`, linked to the previous one.
-async fn revise(
+pub(super) async fn revise(
     c: &mut AnyConnection,
     schema: &str,
     object_id: &str,
@@ -148,6 +148,12 @@ pub(super) fn record_json(r: &ConsentRecordRow) -> Value {
         set(&mut v, "x-expiresAt", Value::String(iso(from_millis(t))));
     }
     v
+}
+
+/// What a webhook is told of a consent record.
+pub(super) fn event_data(r: &ConsentRecordRow) -> Value {
+    json!({"consentRecordId": r.id, "dataAgreementId": r.data_agreement_id, "individualId": r.individual_id,
+        "optIn": r.opt_in})
 }
 
 impl Exchange {
@@ -542,6 +548,8 @@ impl Exchange {
         entry.subject = individual.account_id;
         entry.object = Some(format!("data_agreement:{data_agreement_id}"));
         ledger::append_in(&mut *tx, Log::Audit, &entry).await?;
+        let event = if opt_in { "consent.allowed" } else { "consent.disallowed" };
+        self.notify_in(&mut *tx, event, event_data(&record), now).await?;
         Ok((json, revision))
     }
 

@@ -14,6 +14,7 @@ mod registry;
 mod repo;
 mod sharing;
 mod signatures;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

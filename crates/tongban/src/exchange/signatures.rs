@@ -221,6 +221,9 @@ impl Exchange {
         let row = SignatureRow { id, record_id: record_id.clone(), body: signature.to_string(), verified: true };
         repo::insert_signature(&mut tx, &row, millis(now)).await?;
         repo::set_record_state(&mut tx, &record_id, "signed", millis(now)).await?;
+        let data = json!({"consentRecordId": record_id, "dataAgreementId": data_agreement_id,
+            "individualId": individual_id, "optIn": true});
+        self.notify_in(&mut tx, "consent.signed", data, now).await?;
         tx.commit().await?;
         super::set(&mut record, "state", Value::String("signed".into()));
         Ok((record, revision, signature))
@@ -299,6 +302,7 @@ impl Exchange {
         stored.verified = true;
         repo::update_signature(&mut tx, &stored, millis(now)).await?;
         repo::set_record_state(&mut tx, record_id, "signed", millis(now)).await?;
+        self.notify_in(&mut tx, "consent.signed", super::consent::event_data(&row), now).await?;
         tx.commit().await?;
         Ok(signature)
     }

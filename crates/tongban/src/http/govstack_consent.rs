@@ -44,6 +44,9 @@ pub fn router() -> Router<AppState> {
     r = both(r, "/config/individual", post(config_create_individual));
     r = both(r, "/config/individual/{id}", get(config_read_individual));
     r = both(r, "/config/individuals", get(list_individuals));
+    r = both(r, "/config/webhook", post(create_webhook));
+    r = both(r, "/config/webhook/{id}", get(read_webhook).put(update_webhook).delete(delete_webhook));
+    r = both(r, "/config/webhooks", get(list_webhooks));
     r = both(r, "/service/policy/{id}", get(service_policy));
     r = both(r, "/service/data-agreement/{id}", get(service_data_agreement));
     r = both(r, "/service/individual", post(create_individual));
@@ -504,4 +507,51 @@ async fn complete_signature(
     let signature =
         state.exchange.complete_signature(&individual, &id, &submitted, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"signature": signature})))
+}
+
+async fn create_webhook(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    body: Bytes,
+) -> Reply {
+    let webhook = envelope(&body, "webhook")?;
+    let (webhook, revision) = state.exchange.put_webhook(&cap, None, &webhook, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({"webhook": webhook, "revision": revision})))
+}
+
+async fn read_webhook(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    Path(id): Path<String>,
+) -> Reply {
+    Ok(ok(json!({"webhook": state.exchange.webhook(&cap, &id).await.map_err(failed)?})))
+}
+
+async fn update_webhook(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let webhook = envelope(&body, "webhook")?;
+    let (webhook, revision) =
+        state.exchange.put_webhook(&cap, Some(&id), &webhook, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({"webhook": webhook, "revision": revision})))
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    Path(id): Path<String>,
+) -> Reply {
+    Ok(ok(deleted(state.exchange.delete_webhook(&cap, &id, Utc::now()).await.map_err(failed)?)))
+}
+
+async fn list_webhooks(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    RawQuery(q): RawQuery,
+) -> Reply {
+    let (webhooks, pagination) = page(state.exchange.webhooks(&cap).await.map_err(failed)?, q.as_deref())?;
+    Ok(ok(json!({"webhooks": webhooks, "pagination": pagination})))
 }
