@@ -586,6 +586,19 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
   await checkPage(page, 'service guide');
   await clickAndWait(page, page.locator('a.button[href$="/apply"]'), 'apply online');
   await checkPage(page, 'application form');
+  // 我的材料: upload a PDF from the form's link, come back and tick it.
+  await clickAndWait(page, page.locator('#f-_documents a[href^="/materials"]'), 'the upload-materials link on the form');
+  await checkPage(page, 'materials page');
+  const pdf = '%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n';
+  await page.setInputFiles('#file', { name: 'residence.pdf', mimeType: 'application/pdf', buffer: Buffer.from(pdf) });
+  await clickAndWait(page, page.locator(`form[action="/materials"] ${SUBMIT}`), 'upload the PDF');
+  expect((await page.locator('p.notice[role=status]').count()) === 1, `the upload is confirmed (${await describePage(page)})`);
+  expect((await page.locator('#uploads td', { hasText: 'residence.pdf' }).count()) === 1, 'the upload is listed');
+  await checkPage(page, 'materials page after an upload');
+  await clickAndWait(page, page.locator('a[href$="/apply"]').first(), 'back to the application form');
+  const upload = page.locator('#f-_documents input[name="_documents"]');
+  expect((await upload.count()) === 1, `the form offers the upload (${await describePage(page)})`);
+  await upload.check();
   const name = page.locator('#f-applicant_name');
   expect((await name.getAttribute('readonly')) !== null, 'the prefilled name is read-only');
   expect(((await name.inputValue()) || '').length > 0, 'the name is prefilled');
@@ -600,6 +613,8 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
   const appPath = pathOf(page);
   expect(appPath.startsWith('/applications/'), `after submitting, expected the application page, but ${await describePage(page)}`);
   await checkPage(page, 'application page');
+  expect((await page.locator('#documents td', { hasText: 'residence.pdf' }).count()) === 1,
+    'the ticked material went with the application');
   const id = appPath.split('/').pop();
   await goto(page, '/notifications');
   expect((await page.locator(`a[href="/applications/${id}"]`).count()) >= 1, 'the submission is in the applicant\'s messages');

@@ -1264,6 +1264,78 @@ async fn applicant_and_staff_journey(backend: Backend) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text().await.unwrap();
     assert!(html.contains("error-summary") && html.contains("href=\"#f-household_size\""));
+
+    // 我的材料: a file that is not what its name says is refused on the page; a PDF is kept
+    // and offered on the form, and goes with the application once ticked.
+    let html = s
+        .client
+        .get(s.url("/materials?service=YLMZ0005"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("enctype=\"multipart/form-data\"") && html.contains("临时救助申请"), "{html}");
+    let upload = |name: &'static str, bytes: &'static [u8]| {
+        let form = reqwest::multipart::Form::new()
+            .text("_csrf", token.clone())
+            .text("service", "YLMZ0005")
+            .text("material", "困难情况证明")
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name));
+        s.client.post(s.url("/materials")).header("cookie", &cookies).multipart(form).send()
+    };
+    let r = upload("证明.pdf", b"just some text, not a PDF").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("error-summary") && html.contains("href=\"#file\"") && html.contains("PDF"), "{html}");
+    let r =
+        upload("证明.pdf", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/materials?service=YLMZ0005&uploaded=1");
+    let html = s
+        .client
+        .get(s.url("/services/YLMZ0005/apply"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let document = html
+        .split("name=\"_documents\" value=\"")
+        .nth(1)
+        .expect("the upload is offered")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(html.contains("困难情况证明：证明.pdf"), "{html}");
+    let r = s
+        .client
+        .post(s.url("/services/YLMZ0005/apply"))
+        .header("cookie", &cookies)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("household_size", "3"),
+            ("hardship_type", "illness"),
+            ("monthly_income", "800"),
+            ("hardship_description", "家人住院，医疗费用支出大"),
+            ("agree", "true"),
+            ("_documents", document.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let case = r.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let (_, submitted) = s.get(&format!("/api/v1/me/applications/{case}"), &citizen).await;
+    assert_eq!(submitted["documents"][0]["id"], document.as_str(), "{submitted}");
+    assert_eq!(submitted["documents"][0]["content_type"], "application/pdf");
+    let html = s.client.get(s.url("/materials")).header("cookie", &cookies).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("证明.pdf"), "a sent material is no longer waiting");
     let html =
         s.client.get(s.url("/applications")).header("cookie", &cookies).send().await.unwrap().text().await.unwrap();
     assert!(html.contains(app["number"].as_str().unwrap()));

@@ -86,7 +86,7 @@ pub fn csrf_of(headers: &HeaderMap) -> Option<String> {
 
 /// The token forms must carry: bound to the session when the browser has one, else the
 /// anonymous double-submit cookie (sign-in, language and elder-mode forms).
-pub fn expected_form_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn expected_form_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
     match cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) {
         Some(session) => Some(state.identity.form_token(session)),
         None => csrf_of(headers),
@@ -271,7 +271,7 @@ impl PageCtx {
 
 /// Compares a form's `_csrf` with the expected token (from [`expected_form_token`]) in
 /// constant time.
-pub fn check_form_token(expected: &str, sent: &str) -> Result<(), ApiError> {
+fn check_form_token(expected: &str, sent: &str) -> Result<(), ApiError> {
     if !expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
         return Ok(());
     }
@@ -280,6 +280,46 @@ pub fn check_form_token(expected: &str, sent: &str) -> Result<(), ApiError> {
         ErrorCode::CsrfFailed,
         "the form has expired; reload the page and try again",
     ))
+}
+
+/// A multipart form (one that sends a file in its `file` field) whose `_csrf` field must
+/// equal the expected token: its text fields, and the file's name and bytes when one was
+/// chosen.
+pub struct CsrfMultipart {
+    pub fields: Vec<(String, String)>,
+    pub file: Option<(String, Vec<u8>)>,
+}
+
+impl CsrfMultipart {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl FromRequest<AppState> for CsrfMultipart {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let expected = expected_form_token(state, req.headers()).unwrap_or_default();
+        let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, m);
+        let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
+        let mut form = CsrfMultipart { fields: Vec::new(), file: None };
+        while let Some(field) = multipart.next_field().await.map_err(|e| bad(e.body_text()))? {
+            let name = field.name().unwrap_or_default().to_string();
+            if name == "file" {
+                let file_name = field.file_name().filter(|n| !n.is_empty()).unwrap_or("upload").to_string();
+                let bytes = field.bytes().await.map_err(|e| bad(e.body_text()))?;
+                // An empty file input sends a part with no name and no bytes: nothing chosen.
+                if !bytes.is_empty() || file_name != "upload" {
+                    form.file = Some((file_name, bytes.to_vec()));
+                }
+                continue;
+            }
+            let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+            form.fields.push((name, text));
+        }
+        check_form_token(&expected, form.field("_csrf").unwrap_or_default())?;
+        Ok(form)
+    }
 }
 
 /// A form body whose `_csrf` field must equal the expected token (see

@@ -1219,17 +1219,7 @@ impl Services {
             reply: r.reply,
             replied_at: r.replied_at.map(from_millis),
         });
-        let documents = documents
-            .into_iter()
-            .map(|d| DocumentView {
-                id: d.id,
-                filename: d.filename,
-                content_type: d.content_type,
-                size: d.size,
-                sha256: d.sha256,
-                material: d.material,
-            })
-            .collect();
+        let documents = documents.into_iter().map(super::documents::document_view).collect();
         Ok(ApplicationView {
             id: row.id,
             number: row.number,

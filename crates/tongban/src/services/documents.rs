@@ -62,14 +62,24 @@ impl Services {
         let mut tx = self.inner.db.begin().await?;
         repo::insert_document(&mut tx, &row).await?;
         tx.commit().await?;
-        Ok(DocumentView {
-            id: row.id,
-            filename: row.filename,
-            content_type: row.content_type,
-            size: row.size,
-            sha256: row.sha256,
-            material: row.material,
-        })
+        Ok(document_view(row))
+    }
+
+    /// The caller's uploads not yet attached to an application (我的材料), newest first.
+    pub async fn my_uploads(&self, me: &Principal) -> Result<Vec<DocumentView>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::unattached_documents(&mut c, &me.account_id).await?.into_iter().map(document_view).collect())
+    }
+}
+
+pub(super) fn document_view(row: repo::DocumentRow) -> DocumentView {
+    DocumentView {
+        id: row.id,
+        filename: row.filename,
+        content_type: row.content_type,
+        size: row.size,
+        sha256: row.sha256,
+        material: row.material,
     }
 }
 

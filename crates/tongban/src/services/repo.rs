@@ -863,29 +863,32 @@ pub async fn attach_document(
     Ok(done.rows_affected() == 1)
 }
 
+const DOCUMENT: &str = "SELECT id, owner_id, sha256, filename, content_type, size, application_id, material, created_at \
+                        FROM documents";
+
+fn document_row(r: &sqlx::any::AnyRow) -> Result<DocumentRow, sqlx::Error> {
+    Ok(DocumentRow {
+        id: r.try_get("id")?,
+        owner_id: r.try_get("owner_id")?,
+        sha256: r.try_get("sha256")?,
+        filename: r.try_get("filename")?,
+        content_type: r.try_get("content_type")?,
+        size: r.try_get("size")?,
+        application_id: r.try_get("application_id")?,
+        material: r.try_get("material")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
 pub async fn documents_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, owner_id, sha256, filename, content_type, size, application_id, material, created_at \
-         FROM documents WHERE application_id = $1 ORDER BY created_at",
-    )
-    .bind(application_id)
-    .fetch_all(c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(DocumentRow {
-                id: r.try_get("id")?,
-                owner_id: r.try_get("owner_id")?,
-                sha256: r.try_get("sha256")?,
-                filename: r.try_get("filename")?,
-                content_type: r.try_get("content_type")?,
-                size: r.try_get("size")?,
-                application_id: r.try_get("application_id")?,
-                material: r.try_get("material")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    let q = format!("{DOCUMENT} WHERE application_id = $1 ORDER BY created_at");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(application_id).fetch_all(c).await?.iter().map(document_row).collect()
+}
+
+/// A person's uploads not yet attached to an application, newest first.
+pub async fn unattached_documents(c: &mut AnyConnection, owner_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
+    let q = format!("{DOCUMENT} WHERE owner_id = $1 AND application_id IS NULL ORDER BY created_at DESC LIMIT 200");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(owner_id).fetch_all(c).await?.iter().map(document_row).collect()
 }
 
 /// Replaces the pending window confirmation code one clerk sent one citizen.

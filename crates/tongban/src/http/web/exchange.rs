@@ -5,14 +5,14 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{CsrfForm, Layout, PageCtx, check_form_token, expected_form_token};
+use super::{CsrfForm, CsrfMultipart, Layout, PageCtx};
 use crate::exchange::{
     AgreementRequest, AgreementView, Decision, DepartmentFigures, ImportMode, ImportProgress, RegistryQuality,
     RegistryView, Table,
@@ -169,50 +169,17 @@ async fn import_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
     ctx.page(StatusCode::OK, &ImportPage { l: ctx.layout("exchange.import_title"), registries })
 }
 
-/// A multipart form (the file), so the CSRF token is checked here rather than by
-/// `CsrfForm`.
-async fn start_import(State(state): State<AppState>, ctx: PageCtx, request: Request) -> Response {
+async fn start_import(State(state): State<AppState>, ctx: PageCtx, form: CsrfMultipart) -> Response {
     let cap = match ctx.authorize::<RegistryManage>(&state).await {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let expected = expected_form_token(&state, request.headers()).unwrap_or_default();
-    let bad = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, m).into_response();
-    let mut multipart = match Multipart::from_request(request, &state).await {
-        Ok(m) => m,
-        Err(e) => return bad(&e.body_text()),
+    let registry = form.field("registry").unwrap_or_default().to_string();
+    let skip = form.field("mode") == Some("skip_bad_rows");
+    let Some((file_name, file)) = form.file.filter(|(_, bytes)| !bytes.is_empty()) else {
+        return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, "choose a CSV or XLSX file")
+            .into_response();
     };
-    let (mut token, mut registry, mut skip, mut file, mut file_name) =
-        (String::new(), String::new(), false, Vec::new(), String::from("upload"));
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return bad(&e.body_text()),
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "file" {
-            file_name = field.file_name().filter(|n| !n.is_empty()).unwrap_or("upload").to_string();
-            match field.bytes().await {
-                Ok(b) => file = b.to_vec(),
-                Err(e) => return bad(&e.body_text()),
-            }
-            continue;
-        }
-        let text = field.text().await.unwrap_or_default();
-        match name.as_str() {
-            "_csrf" => token = text,
-            "registry" => registry = text,
-            "mode" => skip = text == "skip_bad_rows",
-            _ => {}
-        }
-    }
-    if let Err(e) = check_form_token(&expected, &token) {
-        return e.into_response();
-    }
-    if file.is_empty() {
-        return bad("choose a CSV or XLSX file");
-    }
     let table = match Table::read(file) {
         Ok(t) => t,
         Err(e) => return failed(e),

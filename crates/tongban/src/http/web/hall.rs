@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CsrfForm, EmptyForm, Layout, PageCtx};
+use super::{CsrfForm, CsrfMultipart, EmptyForm, Layout, PageCtx};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::i18n::{Lang, text};
@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/services/{code}/apply", get(apply_page).post(apply))
         .route("/bundles/{code}/apply", get(bundle_apply_page).post(bundle_apply))
         .route("/applications", get(my_applications))
+        .route("/materials", get(materials_page).post(upload_material))
         .route("/certificates", get(my_certificates))
         .route("/applications/{id}", get(my_application))
         .route("/applications/{id}/withdraw", post(withdraw))
@@ -156,6 +157,24 @@ struct MaterialRow {
     held: bool,
 }
 
+/// A service's materials in the page's language; `held` are the certificate types the
+/// applicant holds (those materials need not be brought).
+fn material_rows(ctx: &PageCtx, s: &crate::services::catalog::ServiceSpec, held: &[String]) -> Vec<MaterialRow> {
+    use crate::services::catalog::Replacement;
+    s.materials
+        .iter()
+        .map(|m| MaterialRow {
+            name: pick(ctx, &m.name_zh, &m.name_en).into(),
+            required: m.required,
+            held: matches!(&m.replaced_by, Some(Replacement::Certificate(kind)) if held.contains(kind)),
+            replaced: m.replaced_by.as_ref().map(|r| match r {
+                Replacement::Certificate(_) => text(ctx.prefs.lang, "hall.replaced_certificate").into(),
+                Replacement::Shared(_) => text(ctx.prefs.lang, "hall.replaced_shared").into(),
+            }),
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "service.html")]
 struct GuidePage {
@@ -204,21 +223,7 @@ async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<Str
         category: pick(&ctx, &s.category_zh, &s.category_en).into(),
         legal_basis: s.legal_basis.clone(),
         conditions: pick(&ctx, &s.conditions_zh, &s.conditions_en).into(),
-        materials: s
-            .materials
-            .iter()
-            .map(|m| MaterialRow {
-                name: pick(&ctx, &m.name_zh, &m.name_en).into(),
-                required: m.required,
-                held: matches!(&m.replaced_by, Some(crate::services::catalog::Replacement::Certificate(kind)) if held.contains(kind)),
-                replaced: m.replaced_by.as_ref().map(|r| match r {
-                    crate::services::catalog::Replacement::Certificate(_) => {
-                        text(lang, "hall.replaced_certificate").into()
-                    }
-                    crate::services::catalog::Replacement::Shared(_) => text(lang, "hall.replaced_shared").into(),
-                }),
-            })
-            .collect(),
+        materials: material_rows(&ctx, s, &held),
         statutory_days: s.statutory_days,
         committed_days: s.committed_days,
         immediate: s.handling == crate::services::catalog::Handling::Immediate,
@@ -281,6 +286,48 @@ struct ApplyPage {
     sections: Vec<SectionView>,
     /// (field, message) for the summary at the top.
     errors: Vec<(String, String)>,
+    attach: Attachments,
+}
+
+/// The materials of a service and the applicant's uploads to attach to the application.
+#[derive(Default)]
+struct Attachments {
+    /// Where to upload more (none when a clerk fills the form, or for a bundle).
+    upload_link: Option<String>,
+    materials: Vec<MaterialRow>,
+    uploads: Vec<UploadChoice>,
+}
+
+struct UploadChoice {
+    id: String,
+    label: String,
+    checked: bool,
+}
+
+/// The service's materials and the caller's unattached uploads, `chosen` ticked.
+async fn attachments(
+    state: &AppState,
+    ctx: &PageCtx,
+    me: &crate::identity::Principal,
+    svc: &crate::services::PublishedService,
+    chosen: &[String],
+) -> Attachments {
+    let uploads = state.services.my_uploads(me).await.unwrap_or_default();
+    Attachments {
+        upload_link: Some(format!("/materials?service={}", svc.spec.code)),
+        materials: material_rows(ctx, &svc.spec, &[]),
+        uploads: uploads
+            .into_iter()
+            .map(|d| UploadChoice {
+                checked: chosen.contains(&d.id),
+                label: match &d.material {
+                    Some(m) => format!("{m}：{}", d.filename),
+                    None => d.filename,
+                },
+                id: d.id,
+            })
+            .collect(),
+    }
 }
 
 fn source_text(lang: Lang, source: &str) -> &'static str {
@@ -371,6 +418,7 @@ struct FormState<'a> {
     values: &'a serde_json::Map<String, Value>,
     sources: &'a BTreeMap<String, String>,
     errors: BTreeMap<String, String>,
+    attach: Attachments,
 }
 
 /// What is applied for: a service or a bundle.
@@ -423,6 +471,7 @@ fn assisted_form(
         back: target.back,
         sections: sections(ctx, form, f.values, f.sources, &f.errors),
         errors: f.errors.into_iter().collect(),
+        attach: f.attach,
     };
     ctx.page(status, &page)
 }
@@ -440,7 +489,8 @@ async fn apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Pat
     if let Err(e) = crate::services::Services::check_audience(svc.spec.audience, s.principal.kind) {
         return ApiError::from(e).into_response();
     }
-    prefilled_form(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form).await
+    let attach = attachments(&state, &ctx, &s.principal, &svc, &[]).await;
+    prefilled_form(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form, attach).await
 }
 
 /// The form filled with what the applicant's record and certificates say.
@@ -450,10 +500,11 @@ async fn prefilled_form(
     me: &crate::identity::Principal,
     target: Target,
     form: &Form,
+    attach: Attachments,
 ) -> Response {
     match state.services.prefill(me, form, Utc::now()).await {
         Ok(p) => {
-            let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new() };
+            let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new(), attach };
             apply_form(ctx, target, form, f, StatusCode::OK)
         }
         Err(e) => ApiError::from(e).into_response(),
@@ -480,11 +531,16 @@ async fn apply(
         Err(r) => return *r,
     };
     let data = form.coerce(&posted);
-    let done = state.services.submit(&s.principal, &code, data.clone(), &[], Utc::now()).await;
-    after_submit(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form, data, done).await
+    // The uploads ticked to go with the application (我的材料).
+    let documents: Vec<String> = posted.iter().filter(|(k, _)| k == "_documents").map(|(_, v)| v.clone()).collect();
+    let done = state.services.submit(&s.principal, &code, data.clone(), &documents, Utc::now()).await;
+    let target = Target::service(&ctx, &svc);
+    after_submit(&state, &ctx, &s.principal, target, &form, data, Some((&svc, &documents)), done).await
 }
 
-/// The case page after a submission, or the form again with its problems.
+/// The case page after a submission, or the form again with its problems (and the uploads
+/// that were ticked still ticked).
+#[allow(clippy::too_many_arguments)]
 async fn after_submit(
     state: &AppState,
     ctx: &PageCtx,
@@ -492,6 +548,7 @@ async fn after_submit(
     target: Target,
     form: &Form,
     data: Value,
+    attached: Option<(&crate::services::PublishedService, &[String])>,
     done: Result<ApplicationView, crate::services::Error>,
 ) -> Response {
     match done {
@@ -501,7 +558,11 @@ async fn after_submit(
             let sources = prefill.map(|p| p.sources).unwrap_or_default();
             let errors = field_errors(ctx, &errors);
             let values = data.as_object().cloned().unwrap_or_default();
-            let f = FormState { values: &values, sources: &sources, errors };
+            let attach = match attached {
+                Some((svc, chosen)) => attachments(state, ctx, me, svc, chosen).await,
+                None => Attachments::default(),
+            };
+            let f = FormState { values: &values, sources: &sources, errors, attach };
             apply_form(ctx, target, form, f, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => ApiError::from(e).into_response(),
@@ -521,7 +582,7 @@ async fn bundle_apply_page(State(state): State<AppState>, ctx: PageCtx, Path(cod
     if let Err(e) = crate::services::Services::check_audience(bundle.audience, s.principal.kind) {
         return ApiError::from(e).into_response();
     }
-    prefilled_form(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form).await
+    prefilled_form(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, Attachments::default()).await
 }
 
 async fn bundle_apply(
@@ -540,7 +601,94 @@ async fn bundle_apply(
     };
     let data = form.coerce(&posted);
     let done = state.services.submit_bundle(&s.principal, &code, data.clone(), Utc::now()).await;
-    after_submit(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, data, done).await
+    after_submit(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, data, None, done).await
+}
+
+// --- materials (我的材料) ---------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "materials.html")]
+struct MaterialsPage {
+    l: Layout,
+    /// The service being applied for, when the page was opened from its form: (code, name).
+    service: Option<(String, String)>,
+    materials: Vec<MaterialRow>,
+    uploads: Vec<crate::services::DocumentView>,
+    error: Option<String>,
+    uploaded: bool,
+}
+
+#[derive(Deserialize)]
+struct MaterialsQuery {
+    service: Option<String>,
+    uploaded: Option<String>,
+}
+
+async fn materials_page(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<MaterialsQuery>) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let shown = MaterialsShown { service: q.service.as_deref(), error: None, uploaded: q.uploaded.is_some() };
+    materials_view(&state, &ctx, &s.principal, shown, StatusCode::OK).await
+}
+
+struct MaterialsShown<'a> {
+    service: Option<&'a str>,
+    error: Option<String>,
+    uploaded: bool,
+}
+
+async fn materials_view(
+    state: &AppState,
+    ctx: &PageCtx,
+    me: &crate::identity::Principal,
+    shown: MaterialsShown<'_>,
+    status: StatusCode,
+) -> Response {
+    // An unknown service code just shows the page without a service.
+    let svc = match shown.service.filter(|c| !c.trim().is_empty()) {
+        Some(code) => state.services.service(code.trim()).await.ok(),
+        None => None,
+    };
+    let uploads = match state.services.my_uploads(me).await {
+        Ok(u) => u,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let page = MaterialsPage {
+        l: ctx.layout("hall.my_materials"),
+        materials: svc.as_ref().map(|v| material_rows(ctx, &v.spec, &[])).unwrap_or_default(),
+        service: svc.map(|v| (v.spec.code.clone(), pick(ctx, &v.spec.name_zh, &v.spec.name_en).to_string())),
+        uploads,
+        error: shown.error,
+        uploaded: shown.uploaded,
+    };
+    ctx.page(status, &page)
+}
+
+async fn upload_material(State(state): State<AppState>, ctx: PageCtx, form: CsrfMultipart) -> Response {
+    let s = match ctx.ready() {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let service = form.field("service").map(str::trim).filter(|c| !c.is_empty());
+    let failed = |error: String| MaterialsShown { service, error: Some(error), uploaded: false };
+    let Some((name, bytes)) = form.file.as_ref() else {
+        let shown = failed(text(ctx.prefs.lang, "hall.choose_file").into());
+        return materials_view(&state, &ctx, &s.principal, shown, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    match state.services.upload(&s.principal, name, form.field("material"), bytes, Utc::now()).await {
+        Ok(_) => {
+            let query = serde_urlencoded::to_string([("service", service.unwrap_or_default()), ("uploaded", "1")])
+                .unwrap_or_default();
+            Redirect::to(&format!("/materials?{query}")).into_response()
+        }
+        Err(e) => {
+            // The problem is shown on the page, beside the file input, in the service's words.
+            let api = ApiError::from(e);
+            materials_view(&state, &ctx, &s.principal, failed(api.message), api.status).await
+        }
+    }
 }
 
 // --- assisted submission (帮办代办) -----------------------------------------------------------
@@ -606,7 +754,12 @@ async fn assist_code(State(state): State<AppState>, ctx: PageCtx, CsrfForm(start
         return ApiError::from(e).into_response();
     }
     let sources = record_sources(&form);
-    let f = FormState { values: &serde_json::Map::new(), sources: &sources, errors: BTreeMap::new() };
+    let f = FormState {
+        values: &serde_json::Map::new(),
+        sources: &sources,
+        errors: BTreeMap::new(),
+        attach: Attachments::default(),
+    };
     let info = AssistInfo { id_number: start.id_number.trim().to_uppercase(), service: svc.spec.code.clone() };
     assisted_form(&ctx, assist_target(&ctx, &svc), &form, f, StatusCode::OK, Some(info))
 }
@@ -643,7 +796,7 @@ async fn assist_submit(
             let sources = record_sources(&form);
             let errors = field_errors(&ctx, &errors);
             let values = data.as_object().cloned().unwrap_or_default();
-            let f = FormState { values: &values, sources: &sources, errors };
+            let f = FormState { values: &values, sources: &sources, errors, attach: Attachments::default() };
             let info = AssistInfo { id_number, service: svc.spec.code.clone() };
             assisted_form(&ctx, assist_target(&ctx, &svc), &form, f, StatusCode::UNPROCESSABLE_ENTITY, Some(info))
         }
