@@ -111,6 +111,18 @@ fn draft_record(individual_id: &str, data_agreement_id: &str, revision: &repo::R
     })
 }
 
+/// A consent record of this individual (another's is not found).
+async fn own_record(
+    c: &mut sqlx::AnyConnection,
+    individual_id: &str,
+    record_id: &str,
+) -> Result<repo::ConsentRecordRow, Error> {
+    repo::consent_record_by_id(c, record_id)
+        .await?
+        .filter(|r| r.individual_id == individual_id)
+        .ok_or(Error::NotFound("consent record"))
+}
+
 impl Exchange {
     /// A policy or data agreement as it was at one of its revisions: (object, revision).
     pub async fn at_revision(&self, object_id: &str, revision_id: &str) -> Result<(Value, Value), Error> {
@@ -239,10 +251,7 @@ impl Exchange {
         now: DateTime<Utc>,
     ) -> Result<Value, Error> {
         let mut tx = self.inner.db.begin().await?;
-        let row = repo::consent_record_by_id(&mut tx, record_id)
-            .await?
-            .filter(|r| r.individual_id == individual_id)
-            .ok_or(Error::NotFound("consent record"))?;
+        let row = own_record(&mut tx, individual_id, record_id).await?;
         let serialised = record_json(&row).to_string();
         let start = Signed {
             verification_payload: &serialised,
@@ -270,10 +279,7 @@ impl Exchange {
         now: DateTime<Utc>,
     ) -> Result<Value, Error> {
         let mut tx = self.inner.db.begin().await?;
-        let row = repo::consent_record_by_id(&mut tx, record_id)
-            .await?
-            .filter(|r| r.individual_id == individual_id)
-            .ok_or(Error::NotFound("consent record"))?;
+        let row = own_record(&mut tx, individual_id, record_id).await?;
         let mut stored = repo::latest_signature(&mut tx, record_id)
             .await?
             .filter(|s| !s.verified)
