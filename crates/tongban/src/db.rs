@@ -64,9 +64,9 @@ impl Writer {
         match self.backend {
             Backend::Sqlite => {
                 let writer = self.lock.clone().lock_owned().await;
-                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _writer: Some(writer) })
+                Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _writer: Some(writer), bulk: false })
             }
-            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _writer: None }),
+            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _writer: None, bulk: false }),
         }
     }
 }
@@ -207,6 +207,8 @@ async fn commit_group(
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// A bulk write's SQLite connection has a large page cache until it ends.
+    bulk: bool,
 }
 
 impl std::ops::Deref for WriteTx {
@@ -222,14 +224,34 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+/// The page cache of a bulk write's SQLite connection while it lasts (KiB), and SQLite's
+/// default that it goes back to.
+const BULK_CACHE_KIB: u32 = 256 * 1024;
+const DEFAULT_CACHE_KIB: u32 = 2_000;
+
 impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.end_bulk().await?;
         self.tx.commit().await
     }
 
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.end_bulk().await?;
         self.tx.rollback().await
     }
+
+    /// The pooled connection goes back with the default cache.
+    async fn end_bulk(&mut self) -> Result<(), sqlx::Error> {
+        if self.bulk {
+            set_cache_size(&mut self.tx, DEFAULT_CACHE_KIB).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn set_cache_size(c: &mut sqlx::AnyConnection, kib: u32) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{kib}"))).execute(c).await?;
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +320,19 @@ impl Db {
     /// connection commits before its first write.
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         self.writer.begin().await
+    }
+
+    /// [`Db::begin`] for a bulk load. On SQLite its connection gets a large page cache while
+    /// the transaction lasts: rows landing at random places in an index (a blind index, say)
+    /// would otherwise read its pages again for every insert once it outgrows the default
+    /// 2 MiB.
+    pub async fn begin_bulk(&self) -> Result<WriteTx, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Sqlite {
+            set_cache_size(&mut tx, BULK_CACHE_KIB).await?;
+            tx.bulk = true;
+        }
+        Ok(tx)
     }
 
     /// Runs `work` in a write transaction shared with the other work waiting at that moment

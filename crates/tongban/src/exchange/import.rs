@@ -20,8 +20,6 @@ use crate::protect::Sealer;
 
 /// Rows per transaction (skip-bad-rows) and per batch handed from the worker thread.
 const BATCH: usize = 20_000;
-/// The page cache of an import's SQLite connection while it writes (KiB).
-const BULK_CACHE_KIB: u32 = 256 * 1024;
 /// Errors kept in a report; the count of rejected rows is always exact.
 const MAX_REPORTED: usize = 1_000;
 
@@ -420,7 +418,7 @@ impl Exchange {
             status: "done".into(),
         };
         // All-or-nothing holds one transaction to the end; skip-bad-rows commits each batch.
-        let mut tx = self.bulk_write().await?;
+        let mut tx = self.inner.db.begin_bulk().await?;
         while let Some(batch) = receive.recv().await {
             report.total_rows += batch.read;
             let bad_rows: std::collections::BTreeSet<u64> = batch.errors.iter().map(|e| e.row).collect();
@@ -433,8 +431,8 @@ impl Exchange {
                 repo::insert_records(&mut tx, &batch.rows).await?;
                 report.imported += batch.rows.len() as u64;
                 if mode == ImportMode::SkipBadRows {
-                    self.end_bulk_write(tx).await?;
-                    tx = self.bulk_write().await?;
+                    tx.commit().await?;
+                    tx = self.inner.db.begin_bulk().await?;
                 }
             }
             let total = total_hint.max(report.total_rows);
@@ -449,39 +447,13 @@ impl Exchange {
         }
         worker.await.map_err(internal)?;
         if mode == ImportMode::AllOrNothing && report.rejected > 0 {
-            if self.inner.db.backend == crate::db::Backend::Sqlite {
-                sqlx::query("PRAGMA cache_size = -2000").execute(&mut *tx).await?;
-            }
             tx.rollback().await?;
             report.imported = 0;
             report.status = "failed".into();
         } else {
-            self.end_bulk_write(tx).await?;
+            tx.commit().await?;
         }
         Ok(report)
-    }
-
-    /// A write transaction for an import. On SQLite its connection gets a large page cache
-    /// while it lasts: each record adds to the key index at a random place, and with the
-    /// default 2 MiB cache a large registry's index no longer fits and every insert reads
-    /// its pages again.
-    async fn bulk_write(&self) -> Result<crate::db::WriteTx, Error> {
-        let mut tx = self.inner.db.begin().await?;
-        if self.inner.db.backend == crate::db::Backend::Sqlite {
-            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{BULK_CACHE_KIB}")))
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
-    }
-
-    /// Commits an import's transaction and gives its connection the default cache back.
-    async fn end_bulk_write(&self, mut tx: crate::db::WriteTx) -> Result<(), Error> {
-        if self.inner.db.backend == crate::db::Backend::Sqlite {
-            sqlx::query("PRAGMA cache_size = -2000").execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Maps header cells to fields (by name, or by the Chinese or English title) and their
