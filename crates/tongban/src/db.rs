@@ -417,6 +417,30 @@ pub async fn write_setting(c: &mut sqlx::AnyConnection, key: &str, value: &str) 
     Ok(())
 }
 
+/// The VALUES list of a multi-row insert, `($1, $2), ($3, $4)` for 2 rows of 2 columns.
+pub fn values_rows(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// How many rows of `columns` one multi-row insert takes: about 200 parameters. More is
+/// slower, not faster: SQLite finds a `$n` parameter's name by a linear scan, so binding
+/// costs grow with the square of the parameter count.
+pub fn rows_per_insert(columns: usize) -> usize {
+    (200 / columns.max(1)).max(1)
+}
+
 /// Milliseconds since the Unix epoch, the storage form of every timestamp (always UTC).
 pub fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()

@@ -320,6 +320,67 @@ async fn exchange_api(backend: Backend) {
     assert_eq!(reads.len(), 2, "both reads are on 我的数据");
     assert!(reads.iter().any(|a| a["purpose"] == "养老服务回访"));
 
+    // GovStack Consent verification: the consuming department's system sees the record (now
+    // withdrawn) and the check is on 我的数据; another department's system sees nothing.
+    let r = s
+        .client
+        .post(s.url("/api/v1/exchange/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"department": "990000-RS", "mediator_client": "CN/GOV/990000-RS/jiuye"}))
+        .send()
+        .await
+        .unwrap();
+    let other_secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let verify = |path: &str, client: &str, secret: &str| {
+        s.client
+            .get(s.url(&format!("/govstack/consent/service/verification{path}")))
+            .header("Information-Mediator-Client", client)
+            .header("X-Exchange-Secret", secret)
+            .send()
+    };
+    let mz_client = "CN/GOV/990000-MZ/dibao";
+    expect_error(
+        verify("/consent-records/", mz_client, "wrong").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let agreements: Value = verify("/data-agreements/", mz_client, &secret).await.unwrap().json().await.unwrap();
+    assert!(agreements["dataAgreements"].as_array().unwrap().iter().any(|a| a["id"] == da.as_str()), "{agreements}");
+    let found: Value = verify(&format!("/consent-records/?dataAgreementId={da}&optIn=false"), mz_client, &secret)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["pagination"]["totalItems"], 1, "{found}");
+    let record = &found["consentRecords"][0];
+    assert_eq!(record["optIn"], false);
+    let record_id = record["id"].as_str().unwrap().to_string();
+    let r = verify(&format!("/consent-records/?dataAgreementId={da}&optIn=true"), mz_client, &secret).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["consentRecords"], json!([]), "no one has it granted now");
+    let r = verify(&format!("/consent-record/{record_id}/"), mz_client, &secret).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let one: Value = r.json().await.unwrap();
+    assert_eq!(one["revision"]["objectId"], record_id.as_str(), "{one}");
+    let r = verify("/consent-records/?optIn=maybe", mz_client, &secret).await.unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let theirs: Value =
+        verify(&format!("/consent-records/?dataAgreementId={da}"), "CN/GOV/990000-RS/jiuye", &other_secret)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(theirs["pagination"]["totalItems"], 0, "another department's purpose: {theirs}");
+    let r = verify(&format!("/consent-record/{record_id}"), "CN/GOV/990000-RS/jiuye", &other_secret).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, data) = s.get("/api/v1/me/data", &citizen).await;
+    assert!(
+        data["accesses"].as_array().unwrap().iter().any(|a| a["action"] == "consent_verified"),
+        "the person sees that their consent was checked"
+    );
+
     // An import runs on; its status shows the outcome and the bad row.
     let csv = "id_number,name,sex,birth_date,region_code\n530102199001011234,赵一,1,1990-01-01,530102\n530102199001011235,钱二,7,1990-01-01,530102\n";
     let r = s
@@ -2134,4 +2195,49 @@ async fn govstack_consent_api(backend: Backend) {
     let (_, people) = admin(Method::GET, "/config/individuals/?limit=1", None).await;
     assert_eq!(people["individuals"].as_array().unwrap().len(), 1);
     assert_eq!(people["pagination"]["limit"], 1);
+
+    // The Data Processing Auditor reads everything, deleted agreements too, and checks the
+    // signed record's revisions and signatures; a row edited behind the platform's back shows.
+    let auditor = s.token("auditor").await;
+    let audit = |path: &str, token: &str| {
+        let r = s.client.get(url(&format!("/audit{path}"))).bearer_auth(token).send();
+        async move {
+            let r = r.await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, _) = audit("/consent-records/", &officer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the organisation admin is not the auditor");
+    let (status, records) = audit(&format!("/consent-records/?dataAgreementId={da_id}&limit=1"), &auditor).await;
+    assert_eq!(status, StatusCode::OK, "{records}");
+    assert_eq!(records["pagination"]["totalItems"], 2, "both people's records: {records}");
+    assert_eq!(records["consentRecords"].as_array().unwrap().len(), 1);
+    assert_eq!(records["pagination"]["hasNext"], true);
+    let (_, signed) = audit(&format!("/consent-record/{signed_id}/"), &auditor).await;
+    assert_eq!(
+        signed["integrity"],
+        json!({"revisionsIntact": true, "matchesLatestRevision": true, "signaturesValid": true}),
+        "{signed}"
+    );
+    assert!(signed["revisions"].as_array().unwrap().len() >= 2, "{signed}");
+    let (_, agreements) = audit("/data-agreements/", &auditor).await;
+    let gone = agreements["dataAgreements"].as_array().unwrap().iter().find(|a| a["id"] == da_id.as_str()).unwrap();
+    assert!(gone["x-deletedAt"].is_string(), "the deleted agreement is still there for the auditor: {gone}");
+    let (status, agreement) = audit(&format!("/data-agreement/{da_id}"), &auditor).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(agreement["integrity"]["revisionsIntact"], true, "{agreement}");
+    let (status, _) = audit("/consent-record/nope/", &auditor).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let db_url =
+        s.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", s.data.path().join("tongban.db").display()));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db_url).await.unwrap();
+    sqlx::query("UPDATE consent_records SET opt_in = 1 - opt_in WHERE id = $1")
+        .bind(&signed_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, tampered) = audit(&format!("/consent-record/{signed_id}/"), &auditor).await;
+    assert_eq!(tampered["integrity"]["matchesLatestRevision"], false, "{tampered}");
 }

@@ -47,6 +47,7 @@ on_both_databases!(
     appends_commit_or_roll_back_with_the_change,
     concurrent_appends_get_contiguous_indexes,
     group_commits_keep_each_units_writes_apart,
+    batched_appends_build_the_same_tree,
     proofs_and_tiles_verify_against_signed_checkpoints,
     verify_names_the_first_tampered_index,
 );
@@ -161,6 +162,31 @@ async fn group_commits_keep_each_units_writes_apart(t: TestDb) {
     }
     l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
     assert_eq!(l.verify(Log::Public, |_, _| {}).await.unwrap().entries, 45);
+}
+
+/// Entries appended in batches of uneven size (one crossing a 256-entry subtree) get
+/// consecutive indexes and make the tree one-at-a-time appends make: every proof verifies.
+async fn batched_appends_build_the_same_tree(t: TestDb) {
+    let l = ledger(&t);
+    let mut next = 0u64;
+    for size in [1u64, 254, 45] {
+        let batch: Vec<_> = (next..next + size).map(entry).collect();
+        let mut tx = t.db.begin().await.unwrap();
+        let indexes = ledger::append_many_in(&mut tx, Log::Public, &batch).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(indexes, next..next + size);
+        next += size;
+    }
+    l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
+    let head = checkpoint_of(&l, &l.checkpoint(Log::Public).await.unwrap());
+    assert_eq!(head.size, 300);
+    assert_eq!(l.verify(Log::Public, |_, _| {}).await.unwrap().entries, 300);
+    for i in [0u64, 254, 255, 256, 299] {
+        let p = l.inclusion_proof(Log::Public, i, 300).await.unwrap();
+        let leaf = merkle::leaf_hash(&entry(i).canonical());
+        let path: Vec<Hash> = p.hashes.iter().map(|h| b64(h)).collect();
+        assert!(merkle::verify_inclusion(i, 300, &leaf, &path, &head.root), "entry {i}");
+    }
 }
 
 async fn proofs_and_tiles_verify_against_signed_checkpoints(t: TestDb) {

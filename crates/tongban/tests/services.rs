@@ -348,6 +348,45 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     assert!(matches!(s.withdraw(&stranger, &app.id, now).await, Err(Error::NotFound(_))));
 }
 
+/// Submissions made at once are written together (one group commit): each case has its own
+/// consecutive number, its history row on the ledger, its task and its notification.
+async fn concurrent_submissions_each_get_their_own_case(t: TestDb) {
+    let h = hall(t).await;
+    let citizen = h.principal("citizen.a").await;
+    let now = t0();
+    let submissions: Vec<_> = (0..24)
+        .map(|_| {
+            let (s, citizen) = (h.services.clone(), citizen.clone());
+            tokio::spawn(async move { s.submit(&citizen, "TSMZ0001", good_form(), &[], now).await })
+        })
+        .collect();
+    let mut cases = Vec::new();
+    for s in submissions {
+        cases.push(s.await.unwrap().unwrap());
+    }
+    let mut numbers: Vec<u32> = cases.iter().map(|c| c.number.rsplit('-').next().unwrap().parse().unwrap()).collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=24).collect::<Vec<u32>>(), "consecutive and distinct");
+    let mut indexes: Vec<i64> = cases.iter().map(|c| c.timeline[0].ledger_index).collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    assert_eq!(indexes.len(), 24, "one ledger entry each");
+    for c in &cases {
+        assert_eq!((c.timeline.len(), c.status), (1, Phase::Submitted));
+        assert_eq!(c.form["id_number"], json!(ID_A), "the sealed value answers opened");
+        // The answer built from what was written is what reading the case back shows.
+        let stored = h.services.my_application(&citizen, &c.id).await.unwrap();
+        assert_eq!(serde_json::to_value(c).unwrap(), serde_json::to_value(&stored).unwrap());
+    }
+    let clerk = h.principal("clerk.mingyue").await;
+    assert_eq!(h.services.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap().counts.total, 24);
+    let notes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE application_id IS NOT NULL")
+        .fetch_one(&h.t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, 24);
+}
+
 async fn a_bundle_goes_to_both_departments_and_stops_at_a_rejection(t: TestDb) {
     let h = hall(t).await;
     let s = &h.services;
@@ -537,6 +576,7 @@ async fn bad_input_is_refused_without_half_written_cases(t: TestDb) {
 }
 
 on_both_databases!(
+    concurrent_submissions_each_get_their_own_case,
     demo_catalog_publishes_and_search_finds_services,
     a_case_goes_through_supplement_approval_certificate_and_rating,
     a_bundle_goes_to_both_departments_and_stops_at_a_rejection,

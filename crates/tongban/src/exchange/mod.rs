@@ -9,6 +9,7 @@ mod consent;
 mod databases;
 mod import;
 mod mediated;
+mod oversight;
 mod quality;
 mod registry;
 mod repo;
@@ -33,8 +34,10 @@ pub use consent::{ConsentView, IndividualRef};
 pub use databases::DatabaseChange;
 pub use import::{ImportMode, ImportProgress, ImportReport, RowError, Table};
 pub use mediated::{RecordFilter, RecordPage};
+pub use oversight::ConsentRecordPage;
 pub use quality::{DepartmentFigures, FieldCompleteness, RegistryQuality};
 pub use registry::{RecordView, RegistryView};
+pub use repo::ConsentRecordQuery;
 pub use sharing::{
     AgreementRequest, AgreementView, Decision, ExchangeAnswer, ExchangeClient, Predicate, Receipt, RegisteredClient,
 };

@@ -86,6 +86,27 @@ impl Signed<'_> {
     }
 }
 
+/// Whether a stored Signature object of a record still holds: its `signature` verifies
+/// over its `payload` with the key in `verificationSignedBy`, and the payload names this
+/// record or none (signed before the record had an id). The auditor's integrity check.
+pub(super) fn signature_holds(object: &Value, record_id: &str) -> bool {
+    let key = decode(text(object, "verificationSignedBy"))
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok());
+    let signature = decode(text(object, "signature")).and_then(|b| <[u8; 64]>::try_from(b).ok());
+    let payload = object.get("payload").and_then(Value::as_str).unwrap_or_default();
+    let names_record = serde_json::from_str::<Value>(payload).is_ok_and(|p| match p.get("objectReference") {
+        None | Some(Value::Null) => true,
+        Some(r) => r.as_str() == Some(record_id),
+    });
+    match (key, signature) {
+        (Some(key), Some(signature)) => {
+            names_record && key.verify_strict(payload.as_bytes(), &Signature::from_bytes(&signature)).is_ok()
+        }
+        _ => false,
+    }
+}
+
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).map(str::trim).unwrap_or_default()
 }

@@ -49,7 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The calling system, from its mediator name and secret.
-async fn system(state: &AppState, headers: &HeaderMap) -> Result<ExchangeClient, ApiError> {
+pub(super) async fn system(state: &AppState, headers: &HeaderMap) -> Result<ExchangeClient, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     let (Some(client), Some(secret)) = (header("information-mediator-client"), header("x-exchange-secret")) else {
         return Err(ApiError::new(

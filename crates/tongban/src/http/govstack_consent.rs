@@ -1,7 +1,9 @@
 //! The GovStack Consent building block under `/govstack/consent/`: the organisation admin's
 //! operations (`/config/…`, a staff token with `consent.manage`) and the individual's
 //! (`/service/…`, called by a system the Information Mediator names, for the individual
-//! in `X-ConsentBB-IndividualId`). Paths answer with and without their trailing slash;
+//! in `X-ConsentBB-IndividualId`). Verification (`/service/verification/…`) is for a data
+//! consumer's system, authenticated with its exchange secret; audit (`/audit/…`) for a staff
+//! token with `consent.audit`. Paths answer with and without their trailing slash;
 //! bodies come in their envelope (`{"policy": …}`) or bare; lists take `offset` and `limit`.
 
 use axum::Router;
@@ -17,8 +19,9 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::Authorized;
 use super::govstack::json;
+use crate::exchange::{ConsentRecordPage, ConsentRecordQuery};
 use crate::identity::MediatorClient;
-use crate::identity::authz::ConsentManage;
+use crate::identity::authz::{ConsentAudit, ConsentManage};
 
 type Reply = Result<Response, ApiError>;
 
@@ -62,6 +65,13 @@ pub fn router() -> Router<AppState> {
         post(start_signature).put(complete_signature),
     );
     r = both(r, "/service/individual/record", axum::routing::delete(withdraw_all));
+    r = both(r, "/service/verification/data-agreements", get(verifiable_data_agreements));
+    r = both(r, "/service/verification/consent-records", get(verify_consent_records));
+    r = both(r, "/service/verification/consent-record/{id}", get(verify_consent_record));
+    r = both(r, "/audit/consent-records", get(audit_consent_records));
+    r = both(r, "/audit/consent-record/{id}", get(audit_consent_record));
+    r = both(r, "/audit/data-agreements", get(audit_data_agreements));
+    r = both(r, "/audit/data-agreement/{id}", get(audit_data_agreement));
     r
 }
 
@@ -97,25 +107,65 @@ fn param(params: &[(String, String)], name: &str) -> Option<String> {
     params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
 }
 
-/// One page of a list (`offset`, `limit`; 10 by default) and its pagination object.
-fn page(items: Vec<Value>, raw: Option<&str>) -> Result<(Vec<Value>, Value), ApiError> {
+/// The `offset` and `limit` of a list (10 by default, at most 1,000).
+fn bounds(raw: Option<&str>) -> Result<(usize, usize), ApiError> {
     let p = params(raw);
     let number = |name: &str, default: usize| match param(&p, name) {
         None => Ok(default),
         Some(v) => v.trim().parse::<usize>().map_err(|_| bad(format!("{name}: a whole number"))),
     };
-    let (offset, limit) = (number("offset", 0)?, number("limit", 10)?.clamp(1, 1000));
-    let total = items.len();
-    let shown: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
-    let pagination = json!({
+    Ok((number("offset", 0)?, number("limit", 10)?.clamp(1, 1000)))
+}
+
+/// The pagination object of a page of `total` items.
+fn pagination(total: usize, offset: usize, limit: usize) -> Value {
+    json!({
         "currentPage": offset / limit + 1,
         "totalItems": total,
         "totalPages": total.div_ceil(limit),
         "limit": limit,
         "hasPrevious": offset > 0,
         "hasNext": offset.saturating_add(limit) < total,
-    });
-    Ok((shown, pagination))
+    })
+}
+
+/// One page of a list held in full, and its pagination object.
+fn page(items: Vec<Value>, raw: Option<&str>) -> Result<(Vec<Value>, Value), ApiError> {
+    let (offset, limit) = bounds(raw)?;
+    let total = items.len();
+    let shown: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    Ok((shown, pagination(total, offset, limit)))
+}
+
+/// The consent records a verifier or auditor asks for: `consentRecordId` (or `id`),
+/// `dataAgreementId`, `individualId` (or the X-ConsentBB-IndividualId header) and `optIn`.
+fn record_query(headers: &HeaderMap, raw: Option<&str>) -> Result<ConsentRecordQuery, ApiError> {
+    let p = params(raw);
+    let given = |names: &[&str]| {
+        names.iter().find_map(|n| param(&p, n)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    };
+    let opt_in = match given(&["optIn"]).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(bad("optIn is true or false")),
+    };
+    let header_individual = headers
+        .get("x-consentbb-individualid")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    Ok(ConsentRecordQuery {
+        id: given(&["consentRecordId", "id"]),
+        data_agreement_id: given(&["dataAgreementId"]),
+        individual_id: given(&["individualId"]).or(header_individual),
+        opt_in,
+    })
+}
+
+/// A page of consent records as the building block answers it.
+fn record_page(page: ConsentRecordPage, offset: usize, limit: usize) -> Response {
+    ok(json!({"consentRecords": page.records, "pagination": pagination(page.total, offset, limit)}))
 }
 
 /// The calling system; individual operations come through the Information Mediator.
@@ -554,4 +604,68 @@ async fn list_webhooks(
 ) -> Reply {
     let (webhooks, pagination) = page(state.exchange.webhooks(&cap).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"webhooks": webhooks, "pagination": pagination})))
+}
+
+// --- verification (a data consumer's system) ----------------------------------------------
+
+async fn verifiable_data_agreements(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+    let client = super::exchange::system(&state, &headers).await?;
+    let all = state.exchange.verifiable_data_agreements(&client).await.map_err(failed)?;
+    let (agreements, pagination) = page(all, q.as_deref())?;
+    Ok(ok(json!({"dataAgreements": agreements, "pagination": pagination})))
+}
+
+async fn verify_consent_records(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+    let client = super::exchange::system(&state, &headers).await?;
+    let query = record_query(&headers, q.as_deref())?;
+    let (offset, limit) = bounds(q.as_deref())?;
+    let found =
+        state.exchange.verify_consent_records(&client, &query, offset, limit, Utc::now()).await.map_err(failed)?;
+    Ok(record_page(found, offset, limit))
+}
+
+async fn verify_consent_record(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
+    let client = super::exchange::system(&state, &headers).await?;
+    let (record, revision) = state.exchange.verify_consent_record(&client, &id, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({"consentRecord": record, "revision": revision})))
+}
+
+// --- audit (the Data Processing Auditor) ---------------------------------------------------
+
+async fn audit_consent_records(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentAudit>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Reply {
+    let query = record_query(&headers, q.as_deref())?;
+    let (offset, limit) = bounds(q.as_deref())?;
+    let found = state.exchange.audit_consent_records(&cap, &query, offset, limit).await.map_err(failed)?;
+    Ok(record_page(found, offset, limit))
+}
+
+async fn audit_consent_record(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentAudit>,
+    Path(id): Path<String>,
+) -> Reply {
+    Ok(ok(state.exchange.audit_consent_record(&cap, &id).await.map_err(failed)?))
+}
+
+async fn audit_data_agreements(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentAudit>,
+    RawQuery(q): RawQuery,
+) -> Reply {
+    let (agreements, pagination) =
+        page(state.exchange.audit_data_agreements(&cap).await.map_err(failed)?, q.as_deref())?;
+    Ok(ok(json!({"dataAgreements": agreements, "pagination": pagination})))
+}
+
+async fn audit_data_agreement(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentAudit>,
+    Path(id): Path<String>,
+) -> Reply {
+    Ok(ok(state.exchange.audit_data_agreement(&cap, &id).await.map_err(failed)?))
 }

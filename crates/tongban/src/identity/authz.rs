@@ -57,6 +57,8 @@ permissions! {
     ExchangeFigures => "exchange.figures",
     /// Manage consent policies and data agreements (GovStack Consent, organisation admin).
     ConsentManage => "consent.manage",
+    /// Read every consent record and data agreement (GovStack Consent, Data Processing Auditor).
+    ConsentAudit => "consent.audit",
 }
 
 /// How far a grant reaches.
@@ -324,7 +326,8 @@ mod tests {
         let sql = concat!(
             include_str!("../../migrations/sqlite/0002_builtin_roles.sql"),
             include_str!("../../migrations/sqlite/0008_services.sql"),
-            include_str!("../../migrations/sqlite/0012_exchange.sql")
+            include_str!("../../migrations/sqlite/0012_exchange.sql"),
+            include_str!("../../migrations/sqlite/0017_consent_audit.sql")
         );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");

@@ -304,6 +304,8 @@ pub struct ApplicantFacts {
     pub display_name: String,
     pub region: Option<RegionRef>,
     pub mobile: Option<String>,
+    /// They gave an address for notifications by email.
+    pub wants_email: bool,
     /// Prefill source → value.
     pub facts: std::collections::BTreeMap<String, serde_json::Value>,
 }
@@ -1639,12 +1641,14 @@ impl Identity {
             facts.insert("enterprise.credit_code".into(), serde_json::Value::from(e.credit_code));
             facts.insert("enterprise.legal_representative".into(), serde_json::Value::from(e.legal_representative));
         }
+        let wants_email = repo::notification_email(&mut c, account_id).await?.is_some();
         Ok(ApplicantFacts {
             account_id: account.id,
             kind: account.kind,
             display_name: account.display_name,
             region: account.region,
             mobile,
+            wants_email,
             facts,
         })
     }

@@ -10,13 +10,15 @@ fn hash_of(bytes: Vec<u8>) -> Result<Hash, sqlx::Error> {
 
 /// Takes the next index of `log`, locking the log row until the transaction ends (so
 /// appends from several processes are sequenced by the database).
-pub async fn next_index(c: &mut AnyConnection, log: &str) -> Result<u64, sqlx::Error> {
-    let size: i64 = sqlx::query("UPDATE ledger_logs SET size = size + 1 WHERE name = $1 RETURNING size")
+/// Reserves the next `n` indexes of a log; returns the first.
+pub async fn reserve(c: &mut AnyConnection, log: &str, n: u64) -> Result<u64, sqlx::Error> {
+    let size: i64 = sqlx::query("UPDATE ledger_logs SET size = size + $1 WHERE name = $2 RETURNING size")
+        .bind(as_i64(n))
         .bind(log)
         .fetch_one(c)
         .await?
         .try_get("size")?;
-    Ok(u64::try_from(size - 1).unwrap_or(0))
+    Ok(u64::try_from(size).unwrap_or(0).saturating_sub(n))
 }
 
 pub async fn size(c: &mut AnyConnection, log: &str) -> Result<u64, sqlx::Error> {
@@ -40,21 +42,26 @@ fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-pub async fn insert_entry(c: &mut AnyConnection, e: &EntryRow<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO ledger_entries (log, idx, entry, leaf_hash, at, action, actor, subject) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(e.log)
-    .bind(as_i64(e.idx))
-    .bind(e.entry.to_vec())
-    .bind(e.leaf_hash.to_vec())
-    .bind(e.at)
-    .bind(e.action)
-    .bind(e.actor)
-    .bind(e.subject)
-    .execute(c)
-    .await?;
+pub async fn insert_entries(c: &mut AnyConnection, entries: &[EntryRow<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in entries.chunks(crate::db::rows_per_insert(8)) {
+        let sql = format!(
+            "INSERT INTO ledger_entries (log, idx, entry, leaf_hash, at, action, actor, subject) VALUES {}",
+            crate::db::values_rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.log)
+                .bind(as_i64(e.idx))
+                .bind(e.entry.to_vec())
+                .bind(e.leaf_hash.to_vec())
+                .bind(e.at)
+                .bind(e.action)
+                .bind(e.actor)
+                .bind(e.subject);
+        }
+        q.execute(&mut *c).await?;
+    }
     Ok(())
 }
 

@@ -382,6 +382,108 @@ struct CaseToWrite {
     assist: Option<AssistOwned>,
     department_id: String,
     region_path: String,
+    /// The applicant gave an address for notifications by email.
+    wants_email: bool,
+}
+
+/// Who waits for a queued case to be written.
+type CaseAnswer = tokio::sync::oneshot::Sender<Result<WrittenCase, Error>>;
+
+/// A new case as written: its row, its history and its form values.
+struct WrittenCase {
+    row: repo::ApplicationRow,
+    history: Vec<repo::HistoryRow>,
+    form: Value,
+}
+
+/// What a case's view is made of.
+struct CaseParts {
+    row: repo::ApplicationRow,
+    service: PublishedService,
+    form: Value,
+    history: Vec<repo::HistoryRow>,
+    tasks: Vec<repo::TaskRow>,
+    applicant: String,
+    certificates: Vec<String>,
+    rating: Option<repo::RatingRow>,
+    documents: Vec<repo::DocumentRow>,
+    names: (String, String),
+}
+
+/// A new case waiting for the next group commit.
+pub(super) struct QueuedCase {
+    case: CaseToWrite,
+    now: DateTime<Utc>,
+    written: CaseAnswer,
+}
+
+/// A new case as [`Services::write_cases`] wrote its row, with what remains to do for it.
+struct CaseWritten {
+    row: repo::ApplicationRow,
+    service: PublishedService,
+    data: Value,
+    documents: Vec<String>,
+    wants_email: bool,
+    phase: Phase,
+    approved: bool,
+}
+
+/// The audit-ledger entry of a case's transition.
+fn transition_entry(
+    t: &super::workflow::Transition,
+    actor_id: &str,
+    row: &repo::ApplicationRow,
+    now: DateTime<Utc>,
+) -> ledger::Entry {
+    let mut entry = ledger::Entry::new(&format!("application_{}", clip(&t.action, 40)), "success", now);
+    entry.actor = Some(if t.actor == "system" { "system".into() } else { actor_id.into() });
+    entry.actor_name = Some(clip(&t.actor, 64));
+    entry.object = Some(format!("application:{}", row.number));
+    entry.subject = Some(row.applicant_id.clone());
+    entry.jurisdiction = Some(row.region_path.clone());
+    entry.detail = Some(clip(&format!("{} → {}", t.from, t.to), 200));
+    entry
+}
+
+/// The history row of a transition; its ledger index is set once the entry has one.
+fn history_row(t: &super::workflow::Transition, seq: i64, actor_id: &str) -> repo::HistoryRow {
+    repo::HistoryRow {
+        seq,
+        action: t.action.clone(),
+        from_state: t.from.clone(),
+        to_state: t.to.clone(),
+        actor_id: (t.actor != "system").then(|| actor_id.to_string()),
+        actor_name: clip(&t.actor, 64),
+        comment: t.comment.as_deref().map(|c| clip(c, 1000)),
+        explanation: t.explanation.as_deref().map(|c| clip(c, 1000)),
+        at: millis(t.at),
+        ledger_index: 0,
+    }
+}
+
+/// What the applicant is told when their case reaches a phase (Chinese, English).
+fn phase_notice(row: &repo::ApplicationRow, service: &PublishedService, phase: Phase) -> (String, String) {
+    let name = &service.spec.name_zh;
+    (
+        format!("您的申请 {}（{name}）{}。", row.number, phase_zh(phase)),
+        format!("Your application {} ({}) is {}.", row.number, service.spec.name_en, phase_en(phase)),
+    )
+}
+
+/// Queues the notice by email (the outbox sends it after commit).
+async fn email_notice(
+    tx: &mut AnyConnection,
+    row: &repo::ApplicationRow,
+    phase: Phase,
+    text_zh: &str,
+    text_en: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let subject = format!("【通办】{} {}", row.number, phase_zh(phase));
+    let payload = serde_json::json!({"account_id": row.applicant_id, "subject": subject,
+        "body": format!("{text_zh}\n\n{text_en}\n")});
+    crate::outbox::enqueue(tx, "notification", &payload, now).await?;
+    Ok(())
 }
 
 /// [`Assist`] carried into the group commit.
@@ -444,10 +546,28 @@ impl Services {
             return Err(Error::conflict("not_online", "this service cannot be applied for online: see its guide"));
         }
         let facts = self.facts(&me.account_id, now).await?;
-        let id = self
+        let written = self
             .create(NewCase { facts: &facts, service: &service, bundle: None, data, documents, assisted_by: None }, now)
             .await?;
-        self.view(&id, Viewer::Applicant).await
+        // A plain new case is answered from what was written; one with materials or a
+        // certificate issued at once is read back.
+        if !documents.is_empty() || Phase::parse(&written.row.status) == Some(Phase::Approved) {
+            return self.view(&written.row.id, Viewer::Applicant).await;
+        }
+        let names = (service.spec.name_zh.clone(), service.spec.name_en.clone());
+        let parts = CaseParts {
+            row: written.row,
+            service,
+            form: written.form,
+            history: written.history,
+            tasks: Vec::new(),
+            applicant: facts.display_name,
+            certificates: Vec::new(),
+            rating: None,
+            documents: Vec::new(),
+            names,
+        };
+        self.assemble(parts, Viewer::Applicant).await
     }
 
     /// Submits a bundle (一件事一次办): one form, one case, every member department at once.
@@ -466,7 +586,7 @@ impl Services {
         let lead = members.first().cloned().ok_or(Error::NotFound("bundle service"))?;
         Self::check_audience(bundle.audience, me.kind)?;
         let facts = self.facts(&me.account_id, now).await?;
-        let id = self
+        let written = self
             .create(
                 NewCase {
                     facts: &facts,
@@ -479,7 +599,7 @@ impl Services {
                 now,
             )
             .await?;
-        self.view(&id, Viewer::Applicant).await
+        self.view(&written.row.id, Viewer::Applicant).await
     }
 
     /// The combined form of a bundle.
@@ -591,7 +711,7 @@ impl Services {
             Confirmation::Signature => ("signature", None),
             Confirmation::Code(code) => ("mobile_code", Some(crate::secrets::sha256_hex(code.trim()))),
         };
-        let id = self
+        let written = self
             .create(
                 NewCase {
                     facts: &facts,
@@ -609,10 +729,10 @@ impl Services {
                 now,
             )
             .await?;
-        self.view(&id, Viewer::Applicant).await
+        self.view(&written.row.id, Viewer::Applicant).await
     }
 
-    async fn create(&self, n: NewCase<'_>, now: DateTime<Utc>) -> Result<String, Error> {
+    async fn create(&self, n: NewCase<'_>, now: DateTime<Utc>) -> Result<WrittenCase, Error> {
         let NewCase { facts, service, bundle, mut data, documents, assisted_by } = n;
         let (form, def) = match bundle {
             Some((b, _)) => {
@@ -683,80 +803,230 @@ impl Services {
             }),
             department_id: department.id.clone(),
             region_path: region.path.clone(),
+            wants_email: facts.wants_email,
         };
-        // Everything read, validated and sealed: the writes join a group commit, so many
-        // submissions share one durable flush.
-        let this = self.clone();
-        self.inner.db.write_grouped(move |tx| Box::pin(async move { this.write_case(tx, write, now).await })).await?;
-        Ok(id)
+        self.write_new_case(write, now).await
     }
 
-    /// Writes a new case: its number, row, documents, first history row and ledger entry,
-    /// tasks and notification. The assisted citizen's code is used up here, so a wrong code
-    /// writes nothing.
-    async fn write_case(&self, tx: &mut AnyConnection, w: CaseToWrite, now: DateTime<Utc>) -> Result<(), Error> {
-        let CaseToWrite { id, applicant_id, applicant_name, service, bundle_code, def, mut case, data, .. } = w;
-        if let Some(AssistOwned { staff_id, code: Some(hash), .. }) = &w.assist
-            && !repo::consume_assist_code(tx, &applicant_id, staff_id, hash, millis(now)).await?
-        {
-            return Err(Error::conflict("invalid_code", "the confirmation code is wrong or has expired"));
+    /// Queues a new case for the next group commit and waits until it is durable. The first
+    /// case to wait opens a group-commit unit; that unit writes every case queued by the time
+    /// it runs, with one multi-row statement a table, so a burst of submissions costs the
+    /// writer a handful of statements instead of ten each.
+    async fn write_new_case(&self, case: CaseToWrite, now: DateTime<Utc>) -> Result<WrittenCase, Error> {
+        let (written, answered) = tokio::sync::oneshot::channel();
+        let leads = {
+            let mut queue = self.inner.new_cases.lock().map_err(internal)?;
+            queue.push(QueuedCase { case, now, written });
+            queue.len() == 1
+        };
+        if leads {
+            // Its own task: a dropped request must not take the other cases' answers with it.
+            let this = self.clone();
+            tokio::spawn(async move {
+                let db = this.inner.db.clone();
+                let answers = db.write_grouped(move |tx| Box::pin(async move { this.write_queued(tx).await })).await;
+                match answers {
+                    Ok(answers) => {
+                        for (to, result) in answers {
+                            // The caller may have gone (a dropped request); the case stands.
+                            let _ = to.send(result);
+                        }
+                    }
+                    // The unit's answers went with it: every queued caller sees a failed write.
+                    Err(e) => tracing::error!(error = %e, "a group of new cases could not be written"),
+                }
+            });
         }
-        let day = now.with_timezone(&super::calendar::cst());
-        let day = day.format("%Y%m%d").to_string();
-        let n = repo::next_number(tx, &day).await?;
-        let phase = phase_of(&def, &case.state);
-        let mut row = repo::ApplicationRow {
-            id: id.clone(),
-            number: format!("YL-{day}-{n:06}"),
-            service_id: service.id.clone(),
-            service_version: i64::from(service.version),
-            bundle_code,
-            applicant_id: applicant_id.clone(),
-            assisted_by: w.assist.as_ref().map(|a| a.staff_id.clone()),
-            confirmed_by: w.assist.as_ref().map(|a| a.confirmed_by.clone()),
-            department_id: w.department_id,
-            region_path: w.region_path,
-            status: phase.as_str().into(),
-            state: case.state.clone(),
-            workflow_code: def.code.clone(),
-            workflow_version: i64::from(def.version),
-            case_body: String::new(),
-            form_body: w.form_body,
-            sealed_form: w.sealed,
-            prefill: w.prefill,
-            supplements: 0,
-            supplement_note: None,
-            revision: 0,
-            due_at: case.case_due.map(millis),
-            created_at: millis(now),
-            updated_at: millis(now),
-        };
-        let (actor_id, actor_name) = match &w.assist {
-            Some(a) => (a.staff_id.clone(), format!("{}（帮办）", a.staff_name)),
-            None => (applicant_id.clone(), applicant_name),
-        };
-        // The submission itself is the first row of the history.
-        case.history.insert(
-            0,
-            super::workflow::Transition {
-                action: "submit".into(),
-                from: String::new(),
-                to: def.initial.clone(),
-                actor: actor_name.clone(),
-                comment: None,
-                at: now,
-                explanation: w.assist.as_ref().map(|a| format!("confirmed by {}", a.confirmed_by)),
-            },
-        );
-        row.case_body = case_body(&case)?;
-        repo::insert_application(tx, &row).await?;
-        for d in &w.documents {
-            if !repo::attach_document(tx, d, &applicant_id, &id).await? {
-                return Err(Error::invalid("documents", format!("document {d} is not an unattached upload of yours")));
+        answered.await.unwrap_or_else(|_| {
+            Err(Error::from(sqlx::Error::Protocol("the group commit failed; nothing was written".into())))
+        })
+    }
+
+    /// Writes the queued cases. Those with materials or a window confirmation have checks
+    /// that can fail, so each runs in a savepoint of its own; the rest are written together.
+    async fn write_queued(
+        &self,
+        tx: &mut AnyConnection,
+    ) -> Result<Vec<(CaseAnswer, Result<WrittenCase, Error>)>, Error> {
+        use sqlx::Connection;
+        let queued = std::mem::take(&mut *self.inner.new_cases.lock().map_err(internal)?);
+        let mut answers = Vec::with_capacity(queued.len());
+        let mut plain = Vec::with_capacity(queued.len());
+        for q in queued {
+            if q.case.documents.is_empty() && q.case.assist.is_none() {
+                plain.push(q);
+                continue;
+            }
+            let mut savepoint = tx.begin().await?;
+            let result = self
+                .write_cases(&mut savepoint, vec![(q.case, q.now)])
+                .await
+                .and_then(|mut w| w.pop().ok_or_else(|| internal("a written case is missing")));
+            if result.is_ok() {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            answers.push((q.written, result));
+        }
+        let (waiting, cases): (Vec<CaseAnswer>, Vec<(CaseToWrite, DateTime<Utc>)>) =
+            plain.into_iter().map(|q| (q.written, (q.case, q.now))).unzip();
+        if !cases.is_empty() {
+            let written = self.write_cases(tx, cases).await?;
+            answers.extend(waiting.into_iter().zip(written).map(|(w, case)| (w, Ok(case))));
+        }
+        Ok(answers)
+    }
+
+    /// Writes new cases: their numbers, rows, first history rows and ledger entries, tasks,
+    /// notifications and materials. An assisted citizen's code is used up here, so a wrong
+    /// code writes nothing.
+    async fn write_cases(
+        &self,
+        tx: &mut AnyConnection,
+        cases: Vec<(CaseToWrite, DateTime<Utc>)>,
+    ) -> Result<Vec<WrittenCase>, Error> {
+        for (w, now) in &cases {
+            if let Some(AssistOwned { staff_id, code: Some(hash), .. }) = &w.assist
+                && !repo::consume_assist_code(tx, &w.applicant_id, staff_id, hash, millis(*now)).await?
+            {
+                return Err(Error::conflict("invalid_code", "the confirmation code is wrong or has expired"));
             }
         }
-        let ctx = Change { def: &def, service: &service, data: &data, actor_id: &actor_id, now };
-        self.record_change(tx, &mut row, &mut case, None, &ctx).await
+        // One range of numbers a day (cases queued across midnight take two).
+        let days: Vec<String> = cases
+            .iter()
+            .map(|(_, now)| now.with_timezone(&super::calendar::cst()).format("%Y%m%d").to_string())
+            .collect();
+        let mut next_number: HashMap<&str, i64> = HashMap::new();
+        for day in &days {
+            if !next_number.contains_key(day.as_str()) {
+                let count = days.iter().filter(|d| *d == day).count();
+                let first = repo::reserve_numbers(tx, day, i64::try_from(count).unwrap_or(i64::MAX)).await?;
+                next_number.insert(day, first);
+            }
+        }
+        let mut written = Vec::with_capacity(cases.len());
+        let mut entries = Vec::with_capacity(cases.len());
+        let mut histories = Vec::with_capacity(cases.len());
+        let mut tasks = Vec::with_capacity(cases.len());
+        for ((w, now), day) in cases.into_iter().zip(&days) {
+            let n = next_number.get_mut(day.as_str()).ok_or_else(|| internal("no number reserved"))?;
+            let number = format!("YL-{day}-{n:06}");
+            *n += 1;
+            let CaseToWrite { id, applicant_id, applicant_name, service, bundle_code, def, mut case, data, .. } = w;
+            let phase = phase_of(&def, &case.state);
+            let mut row = repo::ApplicationRow {
+                id,
+                number,
+                service_id: service.id.clone(),
+                service_version: i64::from(service.version),
+                bundle_code,
+                applicant_id: applicant_id.clone(),
+                assisted_by: w.assist.as_ref().map(|a| a.staff_id.clone()),
+                confirmed_by: w.assist.as_ref().map(|a| a.confirmed_by.clone()),
+                department_id: w.department_id,
+                region_path: w.region_path,
+                status: phase.as_str().into(),
+                state: case.state.clone(),
+                workflow_code: def.code.clone(),
+                workflow_version: i64::from(def.version),
+                case_body: String::new(),
+                form_body: w.form_body,
+                sealed_form: w.sealed,
+                prefill: w.prefill,
+                supplements: 0,
+                supplement_note: None,
+                revision: 0,
+                due_at: case.case_due.map(millis),
+                created_at: millis(now),
+                updated_at: millis(now),
+            };
+            let (actor_id, actor_name) = match &w.assist {
+                Some(a) => (a.staff_id.clone(), format!("{}（帮办）", a.staff_name)),
+                None => (applicant_id.clone(), applicant_name),
+            };
+            // The submission itself is the first row of the history.
+            case.history.insert(
+                0,
+                super::workflow::Transition {
+                    action: "submit".into(),
+                    from: String::new(),
+                    to: def.initial.clone(),
+                    actor: actor_name,
+                    comment: None,
+                    at: now,
+                    explanation: w.assist.as_ref().map(|a| format!("confirmed by {}", a.confirmed_by)),
+                },
+            );
+            row.case_body = case_body(&case)?;
+            let mut approved = false;
+            for (seq, t) in (1..).zip(case.history.drain(..)) {
+                approved |= phase_of(&def, &t.to) == Phase::Approved;
+                entries.push(transition_entry(&t, &actor_id, &row, now));
+                histories.push((written.len(), history_row(&t, seq, &actor_id)));
+            }
+            tasks.extend(self.wanted_tasks(tx, &row, &case, &def).await?);
+            written.push(CaseWritten {
+                row,
+                service,
+                data,
+                documents: w.documents,
+                wants_email: w.wants_email,
+                phase,
+                approved,
+            });
+        }
+        repo::insert_applications(tx, &written.iter().map(|c| c.row.clone()).collect::<Vec<_>>()).await?;
+        let indexes = ledger::append_many_in(tx, Log::Audit, &entries).await?;
+        for ((_, h), index) in histories.iter_mut().zip(indexes) {
+            h.ledger_index = i64::try_from(index).unwrap_or(i64::MAX);
+        }
+        let rows: Vec<(&str, &repo::HistoryRow)> =
+            histories.iter().filter_map(|(i, h)| written.get(*i).map(|c| (c.row.id.as_str(), h))).collect();
+        repo::insert_histories(tx, &rows).await?;
+        repo::insert_tasks(tx, &tasks).await?;
+        let notices: Vec<(String, String)> =
+            written.iter().map(|c| phase_notice(&c.row, &c.service, c.phase)).collect();
+        let notifications: Vec<repo::NewNotification<'_>> = written
+            .iter()
+            .zip(&notices)
+            .map(|(c, (zh, en))| repo::NewNotification {
+                account_id: &c.row.applicant_id,
+                application_id: Some(&c.row.id),
+                text_zh: zh,
+                text_en: en,
+                at: c.row.created_at,
+            })
+            .collect();
+        repo::insert_notifications(tx, &notifications).await?;
+        for (c, (zh, en)) in written.iter().zip(&notices) {
+            let now = from_millis(c.row.created_at);
+            if c.wants_email {
+                email_notice(tx, &c.row, c.phase, zh, en, now).await?;
+            }
+            for d in &c.documents {
+                if !repo::attach_document(tx, d, &c.row.applicant_id, &c.row.id).await? {
+                    return Err(Error::invalid(
+                        "documents",
+                        format!("document {d} is not an unattached upload of yours"),
+                    ));
+                }
+            }
+            if c.approved {
+                self.issue_for(tx, &c.row, &c.data, now).await?;
+            }
+        }
+        let mut cases: Vec<WrittenCase> = written
+            .into_iter()
+            .map(|c| WrittenCase { row: c.row, history: Vec::with_capacity(1), form: c.data })
+            .collect();
+        for (i, h) in histories {
+            if let Some(c) = cases.get_mut(i) {
+                c.history.push(h);
+            }
+        }
+        Ok(cases)
     }
 
     /// Writes what a step did: history rows and ledger entries, tasks closed and opened, the
@@ -766,70 +1036,42 @@ impl Services {
         tx: &mut AnyConnection,
         row: &mut repo::ApplicationRow,
         case: &mut Case,
-        before: Option<(&str, Phase)>,
+        before: (&str, Phase),
         ctx: &Change<'_>,
     ) -> Result<(), Error> {
         let Change { def, service, data, actor_id, now } = *ctx;
-        // A new case has no history and no tasks yet: two reads fewer on the submission path.
-        let mut seq = if before.is_some() { repo::history_len(tx, &row.id).await? } else { 0 };
+        let mut seq = repo::history_len(tx, &row.id).await?;
         let mut approved_now = false;
         for t in case.history.drain(..) {
-            let to_phase = Some(phase_of(def, &t.to));
-            approved_now |= to_phase == Some(Phase::Approved);
-            let mut entry = ledger::Entry::new(&format!("application_{}", clip(&t.action, 40)), "success", now);
-            entry.actor = Some(if t.actor == "system" { "system".into() } else { actor_id.into() });
-            entry.actor_name = Some(clip(&t.actor, 64));
-            entry.object = Some(format!("application:{}", row.number));
-            entry.subject = Some(row.applicant_id.clone());
-            entry.jurisdiction = Some(row.region_path.clone());
-            entry.detail = Some(clip(&format!("{} → {}", t.from, t.to), 200));
-            let index = ledger::append_in(tx, Log::Audit, &entry).await?;
+            approved_now |= phase_of(def, &t.to) == Phase::Approved;
+            let index = ledger::append_in(tx, Log::Audit, &transition_entry(&t, actor_id, row, now)).await?;
             seq += 1;
-            repo::insert_history(
-                tx,
-                &row.id,
-                &repo::HistoryRow {
-                    seq,
-                    action: t.action.clone(),
-                    from_state: t.from.clone(),
-                    to_state: t.to.clone(),
-                    actor_id: (t.actor != "system").then(|| actor_id.to_string()),
-                    actor_name: clip(&t.actor, 64),
-                    comment: t.comment.as_deref().map(|c| clip(c, 1000)),
-                    explanation: t.explanation.as_deref().map(|c| clip(c, 1000)),
-                    at: millis(t.at),
-                    ledger_index: i64::try_from(index).unwrap_or(i64::MAX),
-                },
-            )
-            .await?;
+            let mut history = history_row(&t, seq, actor_id);
+            history.ledger_index = i64::try_from(index).unwrap_or(i64::MAX);
+            repo::insert_history(tx, &row.id, &history).await?;
         }
-        let state_changed = before.is_none_or(|(s, _)| s != case.state);
-        let open = if before.is_some() { repo::open_tasks_of(tx, &row.id).await? } else { Vec::new() };
-        for t in open.iter().filter(|t| t.kind == "case") {
+        let state_changed = before.0 != case.state;
+        for t in repo::open_tasks_of(tx, &row.id).await?.iter().filter(|t| t.kind == "case") {
             let branch_decided = t.branch.as_ref().is_some_and(|b| case.branches.get(b) != Some(&Decision::Pending));
             if state_changed || branch_decided {
                 repo::close_task(tx, &t.id, "done", millis(now)).await?;
             }
         }
         if state_changed {
-            self.open_tasks(tx, row, case, def).await?;
+            let tasks = self.wanted_tasks(tx, row, case, def).await?;
+            repo::insert_tasks(tx, &tasks).await?;
         }
         let phase = phase_of(def, &case.state);
         row.status = phase.as_str().into();
         row.state = case.state.clone();
         row.case_body = case_body(case)?;
         row.updated_at = millis(now);
-        if before.is_none_or(|(_, p)| p != phase) {
-            let name = &service.spec.name_zh;
-            let text_zh = format!("您的申请 {}（{name}）{}。", row.number, phase_zh(phase));
-            let text_en = format!("Your application {} ({}) is {}.", row.number, service.spec.name_en, phase_en(phase));
+        if before.1 != phase {
+            let (text_zh, text_en) = phase_notice(row, service, phase);
             repo::insert_notification(tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;
             // By email too, for those who gave an address (sent from the outbox after commit).
             if self.inner.identity.wants_email_in(tx, &row.applicant_id).await? {
-                let subject = format!("【通办】{} {}", row.number, phase_zh(phase));
-                let payload = serde_json::json!({"account_id": row.applicant_id, "subject": subject,
-                    "body": format!("{text_zh}\n\n{text_en}\n")});
-                crate::outbox::enqueue(tx, "notification", &payload, now).await?;
+                email_notice(tx, row, phase, &text_zh, &text_en, now).await?;
             }
         }
         if approved_now {
@@ -838,16 +1080,18 @@ impl Services {
         Ok(())
     }
 
-    async fn open_tasks(
+    /// The tasks a case in its current state waits on: one per parallel branch (at the
+    /// department the branch names, nearest the case), else one for the role that acts next.
+    async fn wanted_tasks(
         &self,
         tx: &mut AnyConnection,
         row: &repo::ApplicationRow,
         case: &Case,
         def: &Definition,
-    ) -> Result<(), Error> {
-        let Some(state) = def.state(&case.state) else { return Ok(()) };
+    ) -> Result<Vec<repo::TaskRow>, Error> {
+        let Some(state) = def.state(&case.state) else { return Ok(Vec::new()) };
         if state.terminal {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut wanted: Vec<(Option<String>, String, String)> = Vec::new();
         if let Some(p) = &state.parallel {
@@ -875,29 +1119,25 @@ impl Services {
         {
             wanted.push((None, role.clone(), row.department_id.clone()));
         }
-        for (branch, role, department_id) in wanted {
-            repo::insert_task(
-                tx,
-                &repo::TaskRow {
-                    id: new_id(),
-                    kind: "case".into(),
-                    application_id: row.id.clone(),
-                    state: case.state.clone(),
-                    branch,
-                    role,
-                    department_id,
-                    region_path: row.region_path.clone(),
-                    assignee_id: None,
-                    status: "open".into(),
-                    due_at: case.state_due.or(case.case_due).map(millis),
-                    warned_at: None,
-                    escalated_to: None,
-                    created_at: row.updated_at,
-                },
-            )
-            .await?;
-        }
-        Ok(())
+        Ok(wanted
+            .into_iter()
+            .map(|(branch, role, department_id)| repo::TaskRow {
+                id: new_id(),
+                kind: "case".into(),
+                application_id: row.id.clone(),
+                state: case.state.clone(),
+                branch,
+                role,
+                department_id,
+                region_path: row.region_path.clone(),
+                assignee_id: None,
+                status: "open".into(),
+                due_at: case.state_due.or(case.case_due).map(millis),
+                warned_at: None,
+                escalated_to: None,
+                created_at: row.updated_at,
+            })
+            .collect())
     }
 
     /// Form values in plain: the stored ones and the sealed ones opened.
@@ -1004,7 +1244,7 @@ impl Services {
             }
         }
         let change = Change { def: &def, service: &service, data: &data, actor_id: cap.account_id(), now };
-        self.record_change(&mut tx, &mut row, &mut case, Some((&before_state, before_phase)), &change).await?;
+        self.record_change(&mut tx, &mut row, &mut case, (&before_state, before_phase), &change).await?;
         row.due_at = case.case_due.map(millis);
         if !repo::update_application(&mut tx, &row).await? {
             return Err(Error::conflict("case_changed", "someone else changed this case meanwhile; reload it"));
@@ -1061,7 +1301,7 @@ impl Services {
         let actor = Actor { name: &me.display_name, roles: &roles };
         case.act(&def, "resubmit", &actor, None, Context { form: &data, now, calendar: &self.inner.calendar })?;
         let change = Change { def: &def, service: &service, data: &data, actor_id: &me.account_id, now };
-        self.record_change(&mut tx, &mut row, &mut case, Some((&before, Phase::Supplement)), &change).await?;
+        self.record_change(&mut tx, &mut row, &mut case, (&before, Phase::Supplement), &change).await?;
         if !repo::update_application(&mut tx, &row).await? {
             return Err(Error::conflict("case_changed", "the case changed meanwhile; reload it"));
         }
@@ -1096,7 +1336,7 @@ impl Services {
         }
         let data = Value::Null;
         let change = Change { def: &def, service: &service, data: &data, actor_id: &me.account_id, now };
-        self.record_change(&mut tx, &mut row, &mut case, Some((&from, phase)), &change).await?;
+        self.record_change(&mut tx, &mut row, &mut case, (&from, phase), &change).await?;
         if !repo::update_application(&mut tx, &row).await? {
             return Err(Error::conflict("case_changed", "the case changed meanwhile; reload it"));
         }
@@ -1165,19 +1405,30 @@ impl Services {
         let mut c = self.conn().await?;
         let row = repo::application(&mut c, id).await?.ok_or(Error::NotFound("application"))?;
         let service = self.service_version(&mut c, &row.service_id, row.service_version).await?;
-        let form = self.form_values(&mut c, &row).await?;
-        let history = repo::history(&mut c, &row.id).await?;
-        let tasks = match viewer {
-            Viewer::Staff { .. } => repo::open_tasks_of(&mut c, &row.id).await?,
-            Viewer::Applicant => Vec::new(),
+        let parts = CaseParts {
+            form: self.form_values(&mut c, &row).await?,
+            history: repo::history(&mut c, &row.id).await?,
+            tasks: match viewer {
+                Viewer::Staff { .. } => repo::open_tasks_of(&mut c, &row.id).await?,
+                Viewer::Applicant => Vec::new(),
+            },
+            applicant: self.inner.identity.display_name_in(&mut c, &row.applicant_id).await?,
+            certificates: repo::certificate_ids_of_application(&mut c, &row.id).await?,
+            rating: repo::rating(&mut c, &row.id).await?,
+            documents: repo::documents_of(&mut c, &row.id).await?,
+            names: Self::case_name(&mut c, &row, &service).await,
+            row,
+            service,
         };
-        let applicant = self.inner.identity.display_name_in(&mut c, &row.applicant_id).await?;
-        let certificates = repo::certificate_ids_of_application(&mut c, &row.id).await?;
-        let rating = repo::rating(&mut c, &row.id).await?;
-        let documents = repo::documents_of(&mut c, &row.id).await?;
-        let (name_zh, name_en) = Self::case_name(&mut c, &row, &service).await;
         // The definition may need a connection of its own: never wait for one holding this.
         drop(c);
+        self.assemble(parts, viewer).await
+    }
+
+    /// A case's view from its parts, as loaded or as just written.
+    async fn assemble(&self, parts: CaseParts, viewer: Viewer<'_>) -> Result<ApplicationView, Error> {
+        let CaseParts { row, service, form, history, tasks, applicant, certificates, rating, documents, names } = parts;
+        let (name_zh, name_en) = names;
         let case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
         let def = self.definition(&row.workflow_code, row.workflow_version).await?;
         let phase = Phase::parse(&row.status).unwrap_or_default();

@@ -114,6 +114,8 @@ struct Inner {
     specs: Mutex<HashMap<(String, i64), Arc<ServiceSpec>>>,
     /// The search index and the catalog generation it was built from.
     index: Mutex<Option<(i64, Arc<SearchIndex>)>>,
+    /// New cases waiting for the next group commit.
+    new_cases: Mutex<Vec<applications::QueuedCase>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -155,6 +157,7 @@ impl Services {
                 definitions: Mutex::new(HashMap::new()),
                 specs: Mutex::new(HashMap::new()),
                 index: Mutex::new(None),
+                new_cases: Mutex::new(Vec::new()),
             }),
         }
     }

@@ -184,15 +184,17 @@ pub async fn bundles(c: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> 
 }
 
 /// The next case number of a day (counting from 1).
-pub async fn next_number(c: &mut AnyConnection, day: &str) -> Result<i64, sqlx::Error> {
+/// Reserves `n` case numbers of a day; returns the first.
+pub async fn reserve_numbers(c: &mut AnyConnection, day: &str, n: i64) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO application_numbers (day, last) VALUES ($1, 1) \
-         ON CONFLICT (day) DO UPDATE SET last = application_numbers.last + 1 RETURNING last",
+        "INSERT INTO application_numbers (day, last) VALUES ($1, $2) \
+         ON CONFLICT (day) DO UPDATE SET last = application_numbers.last + $2 RETURNING last",
     )
     .bind(day)
+    .bind(n)
     .fetch_one(c)
     .await?;
-    row.try_get("last")
+    Ok(row.try_get::<i64, _>("last")? - n + 1)
 }
 
 #[derive(Debug, Clone)]
@@ -256,39 +258,45 @@ fn application_from(r: &sqlx::any::AnyRow) -> Result<ApplicationRow, sqlx::Error
     })
 }
 
-pub async fn insert_application(c: &mut AnyConnection, a: &ApplicationRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO applications (id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
-         confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, form_body, \
-         sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
-    )
-    .bind(&a.id)
-    .bind(&a.number)
-    .bind(&a.service_id)
-    .bind(a.service_version)
-    .bind(&a.bundle_code)
-    .bind(&a.applicant_id)
-    .bind(&a.assisted_by)
-    .bind(&a.confirmed_by)
-    .bind(&a.department_id)
-    .bind(&a.region_path)
-    .bind(&a.status)
-    .bind(&a.state)
-    .bind(&a.workflow_code)
-    .bind(a.workflow_version)
-    .bind(&a.case_body)
-    .bind(&a.form_body)
-    .bind(&a.sealed_form)
-    .bind(&a.prefill)
-    .bind(a.supplements)
-    .bind(&a.supplement_note)
-    .bind(a.revision)
-    .bind(a.due_at)
-    .bind(a.created_at)
-    .bind(a.updated_at)
-    .execute(c)
-    .await?;
+pub async fn insert_applications(c: &mut AnyConnection, rows: &[ApplicationRow]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(crate::db::rows_per_insert(24)) {
+        let sql = format!(
+            "INSERT INTO applications (id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
+             confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, \
+             form_body, sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at) \
+             VALUES {}",
+            crate::db::values_rows(chunk.len(), 24)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in chunk {
+            q = q
+                .bind(&a.id)
+                .bind(&a.number)
+                .bind(&a.service_id)
+                .bind(a.service_version)
+                .bind(&a.bundle_code)
+                .bind(&a.applicant_id)
+                .bind(&a.assisted_by)
+                .bind(&a.confirmed_by)
+                .bind(&a.department_id)
+                .bind(&a.region_path)
+                .bind(&a.status)
+                .bind(&a.state)
+                .bind(&a.workflow_code)
+                .bind(a.workflow_version)
+                .bind(&a.case_body)
+                .bind(&a.form_body)
+                .bind(&a.sealed_form)
+                .bind(&a.prefill)
+                .bind(a.supplements)
+                .bind(&a.supplement_note)
+                .bind(a.revision)
+                .bind(a.due_at)
+                .bind(a.created_at)
+                .bind(a.updated_at);
+        }
+        q.execute(&mut *c).await?;
+    }
     Ok(())
 }
 
@@ -360,23 +368,34 @@ pub struct HistoryRow {
 }
 
 pub async fn insert_history(c: &mut AnyConnection, application_id: &str, h: &HistoryRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO application_history (application_id, seq, action, from_state, to_state, actor_id, actor_name, \
-         comment, explanation, at, ledger_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(application_id)
-    .bind(h.seq)
-    .bind(&h.action)
-    .bind(&h.from_state)
-    .bind(&h.to_state)
-    .bind(&h.actor_id)
-    .bind(&h.actor_name)
-    .bind(&h.comment)
-    .bind(&h.explanation)
-    .bind(h.at)
-    .bind(h.ledger_index)
-    .execute(c)
-    .await?;
+    insert_histories(c, &[(application_id, h)]).await
+}
+
+/// History rows of one or many cases: (application id, row).
+pub async fn insert_histories(c: &mut AnyConnection, rows: &[(&str, &HistoryRow)]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(crate::db::rows_per_insert(11)) {
+        let sql = format!(
+            "INSERT INTO application_history (application_id, seq, action, from_state, to_state, actor_id, actor_name, \
+             comment, explanation, at, ledger_index) VALUES {}",
+            crate::db::values_rows(chunk.len(), 11)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (application_id, h) in chunk {
+            q = q
+                .bind(*application_id)
+                .bind(h.seq)
+                .bind(&h.action)
+                .bind(&h.from_state)
+                .bind(&h.to_state)
+                .bind(&h.actor_id)
+                .bind(&h.actor_name)
+                .bind(&h.comment)
+                .bind(&h.explanation)
+                .bind(h.at)
+                .bind(h.ledger_index);
+        }
+        q.execute(&mut *c).await?;
+    }
     Ok(())
 }
 
@@ -455,24 +474,34 @@ fn task_from(r: &sqlx::any::AnyRow) -> Result<TaskRow, sqlx::Error> {
 }
 
 pub async fn insert_task(c: &mut AnyConnection, t: &TaskRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tasks (id, kind, application_id, state, branch, role, department_id, region_path, assignee_id, \
-         status, due_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(&t.id)
-    .bind(&t.kind)
-    .bind(&t.application_id)
-    .bind(&t.state)
-    .bind(&t.branch)
-    .bind(&t.role)
-    .bind(&t.department_id)
-    .bind(&t.region_path)
-    .bind(&t.assignee_id)
-    .bind(&t.status)
-    .bind(t.due_at)
-    .bind(t.created_at)
-    .execute(c)
-    .await?;
+    insert_tasks(c, std::slice::from_ref(t)).await
+}
+
+pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<(), sqlx::Error> {
+    for chunk in tasks.chunks(crate::db::rows_per_insert(12)) {
+        let sql = format!(
+            "INSERT INTO tasks (id, kind, application_id, state, branch, role, department_id, region_path, assignee_id, \
+             status, due_at, created_at) VALUES {}",
+            crate::db::values_rows(chunk.len(), 12)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for t in chunk {
+            q = q
+                .bind(&t.id)
+                .bind(&t.kind)
+                .bind(&t.application_id)
+                .bind(&t.state)
+                .bind(&t.branch)
+                .bind(&t.role)
+                .bind(&t.department_id)
+                .bind(&t.region_path)
+                .bind(&t.assignee_id)
+                .bind(&t.status)
+                .bind(t.due_at)
+                .bind(t.created_at);
+        }
+        q.execute(&mut *c).await?;
+    }
     Ok(())
 }
 
@@ -604,18 +633,36 @@ pub async fn insert_notification(
     text_en: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO notifications (id, account_id, application_id, text_zh, text_en, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(crate::db::new_id())
-    .bind(account_id)
-    .bind(application_id)
-    .bind(text_zh)
-    .bind(text_en)
-    .bind(now)
-    .execute(c)
-    .await?;
+    insert_notifications(c, &[NewNotification { account_id, application_id, text_zh, text_en, at: now }]).await
+}
+
+/// An in-app notification to write.
+pub struct NewNotification<'a> {
+    pub account_id: &'a str,
+    pub application_id: Option<&'a str>,
+    pub text_zh: &'a str,
+    pub text_en: &'a str,
+    pub at: i64,
+}
+
+pub async fn insert_notifications(c: &mut AnyConnection, notes: &[NewNotification<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in notes.chunks(crate::db::rows_per_insert(6)) {
+        let sql = format!(
+            "INSERT INTO notifications (id, account_id, application_id, text_zh, text_en, created_at) VALUES {}",
+            crate::db::values_rows(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for n in chunk {
+            q = q
+                .bind(crate::db::new_id())
+                .bind(n.account_id)
+                .bind(n.application_id)
+                .bind(n.text_zh)
+                .bind(n.text_en)
+                .bind(n.at);
+        }
+        q.execute(&mut *c).await?;
+    }
     Ok(())
 }
 
