@@ -50,6 +50,15 @@ fn matches_revision(record: &ConsentRecordRow, latest: Option<&RevisionRow>) -> 
         && text("individualId").as_deref() == Some(record.individual_id.as_str())
 }
 
+/// A data agreement as the auditor sees it: a deleted one says when.
+fn audited(body: &str, deleted: Option<i64>) -> Result<Value, Error> {
+    let mut agreement = parse(body)?;
+    if let Some(at) = deleted {
+        super::set(&mut agreement, "x-deletedAt", Value::String(iso(from_millis(at))));
+    }
+    Ok(agreement)
+}
+
 fn page_bounds(offset: usize, limit: usize) -> (i64, i64) {
     (i64::try_from(offset).unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX))
 }
@@ -186,28 +195,14 @@ impl Exchange {
     /// Every data agreement, deleted ones too (`x-deletedAt`).
     pub async fn audit_data_agreements(&self, _cap: &Capability<ConsentAudit>) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
-        repo::data_agreements_for(&mut c, None)
-            .await?
-            .iter()
-            .map(|(body, deleted)| {
-                let mut agreement = parse(body)?;
-                if let Some(at) = deleted {
-                    super::set(&mut agreement, "x-deletedAt", Value::String(iso(from_millis(*at))));
-                }
-                Ok(agreement)
-            })
-            .collect()
+        repo::data_agreements_for(&mut c, None).await?.iter().map(|(body, deleted)| audited(body, *deleted)).collect()
     }
 
     /// A data agreement (deleted too) with its revisions and whether their chain holds.
-    pub async fn audit_data_agreement(&self, cap: &Capability<ConsentAudit>, id: &str) -> Result<Value, Error> {
-        let agreement = self
-            .audit_data_agreements(cap)
-            .await?
-            .into_iter()
-            .find(|a| a.get("id").and_then(Value::as_str) == Some(id))
-            .ok_or(Error::NotFound("data agreement"))?;
+    pub async fn audit_data_agreement(&self, _cap: &Capability<ConsentAudit>, id: &str) -> Result<Value, Error> {
         let mut c = self.conn().await?;
+        let (body, deleted) = repo::data_agreement_ever(&mut c, id).await?.ok_or(Error::NotFound("data agreement"))?;
+        let agreement = audited(&body, deleted)?;
         let revisions = repo::revisions_of(&mut c, id).await?;
         Ok(json!({
             "dataAgreement": agreement,

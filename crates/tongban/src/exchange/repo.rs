@@ -1367,6 +1367,18 @@ pub async fn data_agreements_for(
     rows.iter().map(|r| Ok((r.try_get("body")?, r.try_get("deleted_at")?))).collect()
 }
 
+/// A data agreement by id, deleted too (the auditor's read): (body, deleted at).
+pub async fn data_agreement_ever(
+    c: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
+    let row = sqlx::query("SELECT body, deleted_at FROM consent_data_agreements WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| Ok((r.try_get("body")?, r.try_get("deleted_at")?))).transpose()
+}
+
 /// Every signature of a record, oldest first.
 pub async fn signatures_of(c: &mut AnyConnection, record_id: &str) -> Result<Vec<SignatureRow>, sqlx::Error> {
     let rows = sqlx::query(
