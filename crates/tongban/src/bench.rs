@@ -6,7 +6,8 @@
 //! - sustained application submissions over HTTP vs durable single-row inserts into the same
 //!   database (SQLite targets: ≥ 2,000/s, p99 ≤ 25 ms at 500/s, ≥ 40 % of the raw rate);
 //! - exchange reads by blind-indexed ID over HTTP (agreement checks, masking, an access entry
-//!   each) vs plain indexed row reads of the same database (target ≥ 30 %);
+//!   each) vs plain indexed row reads of the same database over HTTP (target ≥ 30 %), and in
+//!   process for comparison;
 //! - bulk import of generated population records (target ≥ 20,000 rows/s on SQLite).
 
 use std::process::{Child, Command, Stdio};
@@ -746,60 +747,70 @@ async fn exchange_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Res
     let secret =
         text.rsplit(": ").next().map(str::trim).filter(|s| !s.is_empty()).context("client secret")?.to_string();
     // A second of warm-up (compiled schemas, cached keys), then the measurement.
-    exchange_reads(&base, &secret, &agreements, &keys, 1, args.concurrency).await?;
-    let reads = exchange_reads(&base, &secret, &agreements, &keys, args.seconds, args.concurrency).await?;
+    let uri: hyper::Uri = format!("{base}/api/v1/exchange/read").parse()?;
+    let headers = [("information-mediator-client", "CN/GOV/990000MZ/bench".to_string()), ("x-exchange-secret", secret)];
+    let body = |i: usize| {
+        serde_json::json!({
+            "agreement": agreements.get(i % agreements.len().max(1)),
+            "key": keys.get(i % keys.len().max(1)),
+        })
+        .to_string()
+    };
+    post_reads(&uri, &headers, &body, 1, args.concurrency).await?;
+    let reads = post_reads(&uri, &headers, &body, args.seconds, args.concurrency).await?;
     drop(server);
     let plain_url = match &args.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}?mode=rwc", data.join("plain-read.db").display()),
     };
-    let plain = plain_reads(&plain_url, &keys, args.seconds, args.concurrency).await?;
+    let (plain_http, plain) = plain_reads(&plain_url, &keys, args.seconds, args.concurrency).await?;
     let backend = if plain_url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
     println!();
     println!("| exchange reads ({backend}) | value | reference (same run) | ratio | target |");
     println!("|---|---|---|---|---|");
     println!(
-        "| reads by blind-indexed ID over HTTP, {} connections (agreement checks, masking, an access entry each) | {reads:.0} /s | plain indexed row reads {plain:.0} /s | {:.1} % | ≥ 30 % |",
+        "| reads by blind-indexed ID over HTTP, {} connections (agreement checks, masking, an access entry each) | {reads:.0} /s | plain indexed row reads over HTTP {plain_http:.0} /s | {:.1} % | ≥ 30 % |",
         args.concurrency,
+        reads / plain_http * 100.0
+    );
+    println!(
+        "| same | {reads:.0} /s | plain indexed row reads in process, no HTTP {plain:.0} /s | {:.1} % | — |",
         reads / plain * 100.0
     );
     Ok(())
 }
 
-async fn exchange_reads(
-    base: &str,
-    secret: &str,
-    agreements: &[String],
-    keys: &[String],
+/// POSTs JSON bodies (`body(i)` for the i-th request of a connection) to `uri` from
+/// `concurrency` keep-alive connections for `seconds`; every answer must be a 200.
+async fn post_reads(
+    uri: &hyper::Uri,
+    headers: &[(&'static str, String)],
+    body: &(dyn Fn(usize) -> String + Sync),
     seconds: u64,
     concurrency: usize,
 ) -> anyhow::Result<f64> {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let uri: hyper::Uri = format!("{base}/api/v1/exchange/read").parse()?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..concurrency {
-        let (client, uri, secret) = (client.clone(), uri.clone(), secret.to_string());
-        let (agreements, keys) = (agreements.to_vec(), keys.to_vec());
+        // Each connection walks the keys from its own place, with its bodies made up front
+        // so that the loop measures the server, not the JSON.
+        let bodies: Vec<Bytes> = (0..512).map(|n| Bytes::from(body(t.wrapping_mul(7919).wrapping_add(n)))).collect();
+        let (client, uri, headers) = (client.clone(), uri.clone(), headers.to_vec());
         tasks.push(tokio::spawn(async move {
             let mut n = 0usize;
             while Instant::now() < deadline {
-                let i = t.wrapping_mul(7919).wrapping_add(n);
-                let body = serde_json::json!({
-                    "agreement": agreements.get(i % agreements.len().max(1)),
-                    "key": keys.get(i % keys.len().max(1)),
-                });
-                let req = hyper::Request::post(uri.clone())
-                    .header("content-type", "application/json")
-                    .header("information-mediator-client", "CN/GOV/990000MZ/bench")
-                    .header("x-exchange-secret", &secret)
-                    .body(Full::new(Bytes::from(body.to_string())))?;
+                let mut req = hyper::Request::post(uri.clone()).header("content-type", "application/json");
+                for (name, value) in &headers {
+                    req = req.header(*name, value);
+                }
+                let req = req.body(Full::new(bodies.get(n % bodies.len()).cloned().unwrap_or_default()))?;
                 let res = client.request(req).await?;
                 let status = res.status();
                 let bytes = res.into_body().collect().await?.to_bytes();
                 if status != 200 {
-                    bail!("an exchange read answered {status}: {}", String::from_utf8_lossy(&bytes));
+                    bail!("{uri} answered {status}: {}", String::from_utf8_lossy(&bytes));
                 }
                 n += 1;
             }
@@ -813,9 +824,11 @@ async fn exchange_reads(
     Ok(per_sec(total, started.elapsed()))
 }
 
-/// The reference: `SELECT … WHERE key = $1` on an indexed table of records of the same size,
-/// from `concurrency` tasks.
-async fn plain_reads(url: &str, keys: &[String], seconds: u64, concurrency: usize) -> anyhow::Result<f64> {
+/// The references: `SELECT … WHERE key = $1` on an indexed table of records of the same
+/// size, answered over HTTP by a bare handler (no checks, no log) on a runtime of its own
+/// as the platform's server has, and the same query in process without HTTP. Returns
+/// (over HTTP, in process).
+async fn plain_reads(url: &str, keys: &[String], seconds: u64, concurrency: usize) -> anyhow::Result<(f64, f64)> {
     let db = crate::db::Db::connect(url).await?;
     sqlx::query("DROP TABLE IF EXISTS bench_plain_read").execute(&db.pool).await?;
     sqlx::query("CREATE TABLE bench_plain_read (id TEXT PRIMARY KEY, key_index TEXT NOT NULL, body TEXT NOT NULL)")
@@ -832,6 +845,7 @@ async fn plain_reads(url: &str, keys: &[String], seconds: u64, concurrency: usiz
             .await?;
     }
     tx.commit().await?;
+    let over_http = plain_reads_over_http(&db, keys, seconds, concurrency).await;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -842,11 +856,7 @@ async fn plain_reads(url: &str, keys: &[String], seconds: u64, concurrency: usiz
             while Instant::now() < deadline {
                 let key =
                     keys.get(t.wrapping_mul(7919).wrapping_add(n) % keys.len().max(1)).cloned().unwrap_or_default();
-                let row = sqlx::query("SELECT body FROM bench_plain_read WHERE key_index = $1")
-                    .bind(key)
-                    .fetch_optional(&pool)
-                    .await?;
-                if row.is_none() {
+                if plain_read(&pool, key).await?.is_none() {
                     bail!("a plain read found nothing");
                 }
                 n += 1;
@@ -858,8 +868,62 @@ async fn plain_reads(url: &str, keys: &[String], seconds: u64, concurrency: usiz
     for t in tasks {
         total += t.await??;
     }
-    let rate = per_sec(total, started.elapsed());
+    let in_process = per_sec(total, started.elapsed());
     sqlx::query("DROP TABLE bench_plain_read").execute(&db.pool).await?;
     db.close().await;
-    Ok(rate)
+    Ok((over_http?, in_process))
+}
+
+async fn plain_read(pool: &sqlx::AnyPool, key: String) -> Result<Option<String>, sqlx::Error> {
+    use sqlx::Row;
+    sqlx::query("SELECT body FROM bench_plain_read WHERE key_index = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await?
+        .map(|r| r.try_get("body"))
+        .transpose()
+}
+
+/// The plain read as `POST /read {"key": …}`, served by axum on a runtime of its own.
+async fn plain_reads_over_http(
+    db: &crate::db::Db,
+    keys: &[String],
+    seconds: u64,
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    #[derive(serde::Deserialize)]
+    struct Key {
+        key: String,
+    }
+    async fn read(
+        axum::extract::State(pool): axum::extract::State<sqlx::AnyPool>,
+        axum::Json(k): axum::Json<Key>,
+    ) -> Result<([(axum::http::HeaderName, &'static str); 1], String), axum::http::StatusCode> {
+        match plain_read(&pool, k.key).await {
+            Ok(Some(body)) => Ok(([(axum::http::header::CONTENT_TYPE, "application/json")], body)),
+            Ok(None) => Err(axum::http::StatusCode::NOT_FOUND),
+            Err(_) => Err(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let uri: hyper::Uri = format!("http://{}/read", listener.local_addr()?).parse()?;
+    let app = axum::Router::new().route("/read", axum::routing::post(read)).with_state(db.pool.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || -> anyhow::Result<()> {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            axum::serve(listener, app).with_graceful_shutdown(async move { stopped.await.unwrap_or(()) }).await?;
+            anyhow::Ok(())
+        })
+    });
+    let body = |i: usize| serde_json::json!({ "key": keys.get(i % keys.len().max(1)) }).to_string();
+    let measured = async {
+        post_reads(&uri, &[], &body, 1, concurrency).await?;
+        post_reads(&uri, &[], &body, seconds, concurrency).await
+    }
+    .await;
+    let _ = stop.send(());
+    server.join().map_err(|_| anyhow::anyhow!("the reference server panicked"))??;
+    measured
 }

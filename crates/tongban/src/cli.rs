@@ -930,7 +930,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             }
         })
     });
-    let state = crate::http::AppState {
+    let state = crate::http::AppState::from(crate::http::AppParts {
         exchange,
         services,
         identity,
@@ -939,7 +939,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         metrics,
         secure_cookies: settings.secure_cookies,
         trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
-    };
+    });
     let router = crate::http::app(state, settings.body_limit);
     match &settings.tls {
         None => {

@@ -83,6 +83,29 @@ struct Settled {
     deliver: Box<dyn FnOnce() + Send>,
 }
 
+/// Items waiting for [`Db::write_batched`], each with the channel its answer goes back on.
+pub struct Batch<T, R> {
+    queue: std::sync::Mutex<Vec<(T, tokio::sync::oneshot::Sender<R>)>>,
+}
+
+impl<T, R> Default for Batch<T, R> {
+    fn default() -> Self {
+        Batch { queue: std::sync::Mutex::new(Vec::new()) }
+    }
+}
+
+impl<T, R> Batch<T, R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(T, tokio::sync::oneshot::Sender<R>)>> {
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<T, R> std::fmt::Debug for Batch<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Batch")
+    }
+}
+
 /// The most units one group commit takes: bounds the latency a late unit adds to the others.
 const GROUP_MAX: usize = 256;
 
@@ -362,6 +385,59 @@ impl Db {
         let failed = || E::from(sqlx::Error::Protocol("the group commit failed; nothing was written".into()));
         self.group.send(unit).await.map_err(|_| E::from(sqlx::Error::PoolClosed))?;
         answered.await.unwrap_or_else(|_| Err(failed()))
+    }
+
+    /// Queues `item` in `batch` and returns its answer once the group commit that wrote it
+    /// has committed. The first item to wait opens one [`Db::write_grouped`] unit, from a
+    /// task of its own so that a dropped request cannot take the other items' answers with
+    /// it; when the unit runs, `write` gets every item queued by then (many rows in one
+    /// statement instead of a savepoint and statements each) and answers them in order.
+    /// An `Err` from `write` undoes the whole batch and every caller in it sees a failed
+    /// write.
+    pub async fn write_batched<T, R, E, F>(&self, batch: &Arc<Batch<T, R>>, item: T, write: F) -> Result<R, E>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        E: From<sqlx::Error> + std::fmt::Display + Send + 'static,
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection, Vec<T>) -> GroupFuture<'c, Result<Vec<R>, E>> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let leads = {
+            let mut queue = batch.lock();
+            queue.push((item, answer));
+            queue.len() == 1
+        };
+        if leads {
+            let (db, batch) = (self.clone(), batch.clone());
+            tokio::spawn(async move {
+                let written = db
+                    .write_grouped(move |c| {
+                        Box::pin(async move {
+                            let (items, answers): (Vec<T>, Vec<_>) =
+                                std::mem::take(&mut *batch.lock()).into_iter().unzip();
+                            let results = write(c, items).await?;
+                            if results.len() != answers.len() {
+                                return Err(E::from(sqlx::Error::Protocol("a batch was answered short".into())));
+                            }
+                            Ok(answers.into_iter().zip(results).collect::<Vec<_>>())
+                        })
+                    })
+                    .await;
+                match written {
+                    Ok(answers) => {
+                        for (to, result) in answers {
+                            // The caller may have gone (a dropped request); the write stands.
+                            let _ = to.send(result);
+                        }
+                    }
+                    // The answers went with the unit: every caller in it sees a failed write.
+                    Err(e) => tracing::error!(error = %e, "a batch could not be written"),
+                }
+            });
+        }
+        answered
+            .await
+            .map_err(|_| E::from(sqlx::Error::Protocol("the group commit failed; nothing was written".into())))
     }
 
     /// Binds the database to a master key on first use; afterwards refuses another key, so

@@ -49,6 +49,18 @@ impl Hub {
         self.exchange.request_agreement(&cap, req, t0()).await.unwrap()
     }
 
+    /// 民政's unconditional grant of birth dates, and its system.
+    async fn elder_allowance(&self) -> (tongban::exchange::AgreementView, ExchangeClient) {
+        let a = self
+            .request(
+                "data.mz",
+                json!({"registry": "population", "fields": ["birth_date"], "purpose": "高龄津贴资格核对",
+                "legal_basis": "《老年人权益保障法》", "valid_days": 365}),
+            )
+            .await;
+        (a, self.client("990000-MZ", "CN/GOV/990000-MZ/gaoling").await)
+    }
+
     async fn decide(&self, officer: &str, id: &str, approve: bool) -> tongban::exchange::AgreementView {
         let p = self.principal(officer).await;
         let cap = p.authorize::<SharingDecide>().unwrap();
@@ -512,14 +524,7 @@ async fn consent_events_reach_webhooks(t: TestDb) {
 async fn access_entries_reach_the_data_subject(t: TestDb) {
     let h = hub(t).await;
     let now = t0();
-    let a = h
-        .request(
-            "data.mz",
-            json!({"registry": "population", "fields": ["birth_date"], "purpose": "高龄津贴资格核对",
-            "legal_basis": "《老年人权益保障法》", "valid_days": 365}),
-        )
-        .await;
-    let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/gaoling").await;
+    let (a, mz) = h.elder_allowance().await;
     h.exchange.read(&mz, &a.id, ID_A, now).await.unwrap();
     let me = h.principal("citizen.a").await;
     let mine = h.t.identity.my_data(&me, now).await.unwrap();
@@ -530,6 +535,42 @@ async fn access_entries_reach_the_data_subject(t: TestDb) {
     let other = h.principal("citizen.b").await;
     let theirs = h.t.identity.my_data(&other, now).await.unwrap();
     assert!(!theirs.accesses.iter().any(|x| x.action == "exchange_read"));
+}
+
+/// Calls at once share their group commits: each still leaves its own entry naming its own
+/// data subject, and each served call is counted once.
+async fn concurrent_calls_each_leave_their_entry(t: TestDb) {
+    let h = hub(t).await;
+    let now = t0();
+    let (a, mz) = h.elder_allowance().await;
+    let calls: Vec<_> = (0..30)
+        .map(|i| {
+            let (exchange, mz, id) = (h.exchange.clone(), mz.clone(), a.id.clone());
+            tokio::spawn(async move {
+                // Every third call is for resident B, and one asks for a key nobody holds.
+                let key = match i {
+                    29 => "110105194912310039",
+                    i if i % 3 == 0 => ID_B,
+                    _ => ID_A,
+                };
+                exchange.read(&mz, &id, key, now).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    assert!(matches!(answers[29], Err(Error::NotFound("record"))));
+    assert!(answers[..29].iter().all(Result::is_ok));
+    let reads_of = |mine: &identity::MyData| mine.accesses.iter().filter(|x| x.action == "exchange_read").count();
+    let me = h.principal("citizen.a").await;
+    assert_eq!(reads_of(&h.t.identity.my_data(&me, now).await.unwrap()), 19);
+    let other = h.principal("citizen.b").await;
+    assert_eq!(reads_of(&h.t.identity.my_data(&other, now).await.unwrap()), 10);
+    let p = h.principal("data.ga").await;
+    let figures = h.exchange.department_figures(&p.authorize::<ExchangeFigures>().unwrap()).await.unwrap();
+    assert_eq!(figures.iter().find(|f| f.department == "公安厅").unwrap().calls_served, 29);
 }
 
 async fn bulk_import_reports_bad_rows(t: TestDb) {
@@ -647,6 +688,7 @@ on_both_databases!(
     consent_takes_effect_at_once,
     consent_events_reach_webhooks,
     access_entries_reach_the_data_subject,
+    concurrent_calls_each_leave_their_entry,
     bulk_import_reports_bad_rows,
     registry_publication_is_checked,
 );

@@ -250,6 +250,12 @@ struct Inner {
     calls: Mutex<HashMap<String, (i64, i64)>>,
     /// Imports running on this node, for their progress pages.
     imports: Mutex<HashMap<String, ImportProgress>>,
+    /// Calling systems by mediator name, with when they were read (see `authenticate`).
+    clients: Mutex<HashMap<String, (repo::ClientRow, std::time::Instant)>>,
+    /// The key domain of each called agreement's registry, as last seen.
+    key_domains: Mutex<HashMap<String, String>>,
+    /// Calls waiting for their ledger entries to be written.
+    call_entries: Arc<crate::db::Batch<sharing::CallEntry, ()>>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -274,6 +280,9 @@ impl Exchange {
                 compiled: Mutex::new(HashMap::new()),
                 calls: Mutex::new(HashMap::new()),
                 imports: Mutex::new(HashMap::new()),
+                clients: Mutex::new(HashMap::new()),
+                key_domains: Mutex::new(HashMap::new()),
+                call_entries: Arc::default(),
             }),
         }
     }

@@ -1,7 +1,27 @@
 //! SQL for the exchange tables (migrations 0012 and 0013).
 
+use std::sync::LazyLock;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+
+/// A row whose columns carry a prefix (`a_id`, `r_id`): a join of tables that share
+/// column names.
+struct Prefixed<'r>(&'r AnyRow, &'static str);
+
+impl Prefixed<'_> {
+    fn try_get<'r, T>(&'r self, name: &str) -> Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        if self.1.is_empty() { self.0.try_get(name) } else { self.0.try_get(format!("{}{name}", self.1).as_str()) }
+    }
+}
+
+/// `alias.column AS alias_column, …` for a join.
+fn aliased(alias: &str, columns: &str) -> String {
+    columns.split(',').map(str::trim).map(|c| format!("{alias}.{c} AS {alias}_{c}")).collect::<Vec<_>>().join(", ")
+}
 
 #[derive(Debug, Clone)]
 pub struct RegistryRow {
@@ -21,10 +41,19 @@ pub struct RegistryRow {
     pub updated_at: i64,
 }
 
-const REGISTRY: &str = "SELECT id, code, name_zh, name_en, department_id, description, update_frequency, key_field, \
-                        key_domain, mediator_access, database_code, version, created_at, updated_at FROM registries";
+macro_rules! registry_columns {
+    () => {
+        "id, code, name_zh, name_en, department_id, description, update_frequency, key_field, key_domain, \
+         mediator_access, database_code, version, created_at, updated_at"
+    };
+}
+const REGISTRY: &str = concat!("SELECT ", registry_columns!(), " FROM registries");
 
 fn registry_row(r: &AnyRow) -> Result<RegistryRow, sqlx::Error> {
+    registry_row_at(&Prefixed(r, ""))
+}
+
+fn registry_row_at(r: &Prefixed<'_>) -> Result<RegistryRow, sqlx::Error> {
     Ok(RegistryRow {
         id: r.try_get("id")?,
         code: r.try_get("code")?,
@@ -35,7 +64,7 @@ fn registry_row(r: &AnyRow) -> Result<RegistryRow, sqlx::Error> {
         update_frequency: r.try_get("update_frequency")?,
         key_field: r.try_get("key_field")?,
         key_domain: r.try_get("key_domain")?,
-        mediator_trusted: r.try_get::<String, _>("mediator_access")? == "trusted",
+        mediator_trusted: r.try_get::<String>("mediator_access")? == "trusted",
         database_code: r.try_get("database_code")?,
         version: r.try_get("version")?,
         created_at: r.try_get("created_at")?,
@@ -148,10 +177,18 @@ pub struct RecordRow {
     pub updated_at: i64,
 }
 
-const RECORD: &str =
-    "SELECT id, registry_id, version, key_index, body, key_id, seq, created_at, updated_at FROM registry_records";
+macro_rules! record_columns {
+    () => {
+        "id, registry_id, version, key_index, body, key_id, seq, created_at, updated_at"
+    };
+}
+const RECORD: &str = concat!("SELECT ", record_columns!(), " FROM registry_records");
 
 fn record_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
+    record_row_at(&Prefixed(r, ""))
+}
+
+fn record_row_at(r: &Prefixed<'_>) -> Result<RecordRow, sqlx::Error> {
     Ok(RecordRow {
         id: r.try_get("id")?,
         registry_id: r.try_get("registry_id")?,
@@ -313,11 +350,20 @@ pub struct AgreementRow {
     pub created_at: i64,
 }
 
-const AGREEMENT: &str = "SELECT id, registry_id, consumer_department_id, requested_by, fields, purpose, legal_basis, \
-                         verify_only, plain_values, consent_required, rate_per_minute, status, valid_from, valid_until, \
-                         reason, decided_by, decided_at, created_at FROM sharing_agreements";
+macro_rules! agreement_columns {
+    () => {
+        "id, registry_id, consumer_department_id, requested_by, fields, purpose, legal_basis, verify_only, \
+         plain_values, consent_required, rate_per_minute, status, valid_from, valid_until, reason, decided_by, \
+         decided_at, created_at"
+    };
+}
+const AGREEMENT: &str = concat!("SELECT ", agreement_columns!(), " FROM sharing_agreements");
 
 fn agreement_row(r: &AnyRow) -> Result<AgreementRow, sqlx::Error> {
+    agreement_row_at(&Prefixed(r, ""))
+}
+
+fn agreement_row_at(r: &Prefixed<'_>) -> Result<AgreementRow, sqlx::Error> {
     Ok(AgreementRow {
         id: r.try_get("id")?,
         registry_id: r.try_get("registry_id")?,
@@ -326,9 +372,9 @@ fn agreement_row(r: &AnyRow) -> Result<AgreementRow, sqlx::Error> {
         fields: r.try_get("fields")?,
         purpose: r.try_get("purpose")?,
         legal_basis: r.try_get("legal_basis")?,
-        verify_only: r.try_get::<i64, _>("verify_only")? != 0,
-        plain_values: r.try_get::<i64, _>("plain_values")? != 0,
-        consent_required: r.try_get::<i64, _>("consent_required")? != 0,
+        verify_only: r.try_get::<i64>("verify_only")? != 0,
+        plain_values: r.try_get::<i64>("plain_values")? != 0,
+        consent_required: r.try_get::<i64>("consent_required")? != 0,
         rate_per_minute: r.try_get("rate_per_minute")?,
         status: r.try_get("status")?,
         valid_from: r.try_get("valid_from")?,
@@ -373,6 +419,37 @@ pub async fn insert_agreement(c: &mut AnyConnection, a: &AgreementRow) -> Result
 pub async fn agreement(c: &mut AnyConnection, id: &str) -> Result<Option<AgreementRow>, sqlx::Error> {
     let q = format!("{AGREEMENT} WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(agreement_row).transpose()
+}
+
+/// What a call under an agreement needs, in one round trip: the agreement, its registry and
+/// the newest record with this key index (none when nobody holds it).
+pub async fn call_target(
+    c: &mut AnyConnection,
+    agreement_id: &str,
+    key_index: &str,
+) -> Result<Option<(AgreementRow, RegistryRow, Option<RecordRow>)>, sqlx::Error> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {}, {} FROM sharing_agreements a JOIN registries r ON r.id = a.registry_id \
+             LEFT JOIN registry_records d ON d.registry_id = a.registry_id AND d.key_index = $2 \
+             WHERE a.id = $1 ORDER BY d.seq DESC, d.id DESC LIMIT 1",
+            aliased("a", agreement_columns!()),
+            aliased("r", registry_columns!()),
+            aliased("d", record_columns!()),
+        )
+    });
+    let Some(row) =
+        sqlx::query(sqlx::AssertSqlSafe(SQL.as_str())).bind(agreement_id).bind(key_index).fetch_optional(c).await?
+    else {
+        return Ok(None);
+    };
+    let agreement = agreement_row_at(&Prefixed(&row, "a_"))?;
+    let registry = registry_row_at(&Prefixed(&row, "r_"))?;
+    let record = match row.try_get::<Option<String>, _>("d_id")? {
+        Some(_) => Some(record_row_at(&Prefixed(&row, "d_"))?),
+        None => None,
+    };
+    Ok(Some((agreement, registry, record)))
 }
 
 /// Moves an agreement from `from` to `to`; false when it was no longer in `from`.
@@ -420,13 +497,14 @@ pub async fn agreements(
         .collect()
 }
 
-pub async fn count_call(c: &mut AnyConnection, agreement_id: &str, day: &str) -> Result<(), sqlx::Error> {
+pub async fn count_calls(c: &mut AnyConnection, agreement_id: &str, day: &str, calls: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO exchange_usage (agreement_id, day, calls) VALUES ($1, $2, 1) \
-         ON CONFLICT (agreement_id, day) DO UPDATE SET calls = exchange_usage.calls + 1",
+        "INSERT INTO exchange_usage (agreement_id, day, calls) VALUES ($1, $2, $3) \
+         ON CONFLICT (agreement_id, day) DO UPDATE SET calls = exchange_usage.calls + $3",
     )
     .bind(agreement_id)
     .bind(day)
+    .bind(calls)
     .execute(c)
     .await?;
     Ok(())

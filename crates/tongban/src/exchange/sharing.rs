@@ -441,10 +441,29 @@ impl Exchange {
         Ok(RegisteredClient { id: row.id, account_id: account.id, mediator_client: row.mediator_client, secret })
     }
 
-    /// The calling system, by the name the Information Mediator gives and its secret.
+    /// The calling system, by the name the Information Mediator gives and its secret. A
+    /// system found is remembered for the platform's auth cache time, as API tokens are, so
+    /// a busy system does not cost a round trip a call.
     pub async fn authenticate(&self, mediator_client: &str, secret: &str) -> Result<ExchangeClient, Error> {
-        let mut c = self.conn().await?;
-        let row = repo::client(&mut c, &mediator_client.trim().to_lowercase()).await?.ok_or(Error::Unauthenticated)?;
+        let name = mediator_client.trim().to_lowercase();
+        let ttl = self.inner.identity.policy().auth_cache;
+        let cached =
+            lock(&self.inner.clients).get(&name).filter(|(_, at)| at.elapsed() < ttl).map(|(row, _)| row.clone());
+        let row = match cached {
+            Some(row) => row,
+            None => {
+                let mut c = self.conn().await?;
+                let row = repo::client(&mut c, &name).await?.ok_or(Error::Unauthenticated)?;
+                if !ttl.is_zero() {
+                    let mut clients = lock(&self.inner.clients);
+                    if clients.len() >= CACHE_LIMIT {
+                        clients.clear();
+                    }
+                    clients.insert(name, (row.clone(), std::time::Instant::now()));
+                }
+                row
+            }
+        };
         let given = sha256_hex(secret);
         if row.revoked || !bool::from(given.as_bytes().ct_eq(row.secret_hash.as_bytes())) {
             return Err(Error::Unauthenticated);
@@ -470,16 +489,22 @@ impl Exchange {
         // The checks and the opening run on a pooled connection, released before the access
         // entry joins a group commit (reads need no write lock; the entry needs no reads).
         let mut c = self.conn().await?;
-        let (agreement, registry, subject, record) =
-            match self.admit(&mut c, client, agreement_id, key, true, now).await {
-                Ok(admitted) => admitted,
-                Err(e) => {
-                    drop(c);
-                    return Err(self.refuse(client, agreement_id, e, now).await);
-                }
-            };
+        let admitted = match self.admit(&mut c, client, agreement_id, key, true, now).await {
+            Ok(Admitted { record: None, .. }) => Err(Error::NotFound("record")),
+            other => other,
+        };
+        let Admitted { agreement, registry, index, subject, record: Some(record) } = (match admitted {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                drop(c);
+                return Err(self.refuse(client, agreement_id, e, now).await);
+            }
+        }) else {
+            return Err(internal("an admitted read lost its record"));
+        };
         let compiled = self.compiled_in(&mut c, &registry.id, registry.version).await?;
         let opened = self.open_record(&mut c, &record).await?;
+        drop(c);
         let granted: Vec<String> = serde_json::from_str(&agreement.fields).map_err(internal)?;
         let mut values = Map::new();
         let mut masked = Vec::new();
@@ -495,11 +520,8 @@ impl Exchange {
                 }
             }
         }
-        let access = self
-            .access_entry(&mut c, client, &agreement, &registry, subject.as_deref(), "exchange_read", &record, now)
-            .await?;
-        drop(c);
-        self.record_call(Some(access), &agreement.id, now).await?;
+        let access = access_entry(client, &agreement, &registry, &index, subject, "exchange_read", &record, now);
+        self.record_call(access).await?;
         Ok(ExchangeAnswer {
             agreement: agreement.id,
             registry: registry.code,
@@ -528,17 +550,9 @@ impl Exchange {
             return Err(Error::invalid("op", format!("{}: eq, ne, gt, gte, lt or lte", p.op)));
         }
         let mut c = self.conn().await?;
-        let (agreement, registry, subject, record) =
+        let Admitted { agreement, registry, index, subject, record } =
             match self.admit(&mut c, client, agreement_id, key, false, now).await {
-                Ok(admitted) => (admitted.0, admitted.1, admitted.2, Some(admitted.3)),
-                Err(Error::NotFound("record")) => {
-                    // The agreement was checked; nobody holds this key: the answer is no.
-                    let agreement = repo::agreement(&mut c, agreement_id).await?.ok_or(Error::NotFound("agreement"))?;
-                    let registry = repo::registry_by_id(&mut c, &agreement.registry_id)
-                        .await?
-                        .ok_or(Error::NotFound("registry"))?;
-                    (agreement, registry, None, None)
-                }
+                Ok(admitted) => admitted,
                 Err(e) => {
                     drop(c);
                     return Err(self.refuse(client, agreement_id, e, now).await);
@@ -548,31 +562,19 @@ impl Exchange {
         if let Some(p) = conditions.iter().find(|p| !granted.contains(&p.field)) {
             return Err(Error::refused("field_not_granted", format!("{} is not granted by this agreement", p.field)));
         }
+        // Nobody holds this key: the answer is no, and no record was reached.
         let mut answer = record.is_some();
-        let mut access = None;
+        let mut access = CallEntry::counted(&agreement.id, now);
         if let Some(record) = &record {
             let opened = self.open_record(&mut c, record).await?;
             for p in &conditions {
                 let actual = opened.values.get(&p.field).unwrap_or(&Value::Null);
                 answer &= compare(actual, &p.op, &p.value)?;
             }
-            access = Some(
-                self.access_entry(
-                    &mut c,
-                    client,
-                    &agreement,
-                    &registry,
-                    subject.as_deref(),
-                    "exchange_verify",
-                    record,
-                    now,
-                )
-                .await?,
-            );
+            access = access_entry(client, &agreement, &registry, &index, subject, "exchange_verify", record, now);
         }
         drop(c);
-        self.record_call(access, &agreement.id, now).await?;
-        let index = self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key));
+        self.record_call(access).await?;
         let subject_ref = hex::encode(Sha256::digest(format!("{}\0{index}", agreement.id)));
         let at = now.to_rfc3339_opts(SecondsFormat::Millis, true);
         let payload = json!({
@@ -592,8 +594,8 @@ impl Exchange {
         })
     }
 
-    /// Checks a call against its agreement and finds the record: (agreement, registry,
-    /// data subject's account, record).
+    /// Checks a call against its agreement and finds the record with this key, in one round
+    /// trip when the agreement has been called before.
     async fn admit(
         &self,
         c: &mut AnyConnection,
@@ -602,8 +604,32 @@ impl Exchange {
         key: &str,
         read: bool,
         now: DateTime<Utc>,
-    ) -> Result<(AgreementRow, RegistryRow, Option<String>, repo::RecordRow), Error> {
-        let agreement = repo::agreement(c, agreement_id).await?.ok_or(Error::NotFound("agreement"))?;
+    ) -> Result<Admitted, Error> {
+        // The key's blind index depends on the registry's key domain. The domain seen on the
+        // agreement's last call is tried first; the answer names the registry's domain, and
+        // a miss (a first call, a republished key) asks once more with that one.
+        let mut domain = lock(&self.inner.key_domains).get(agreement_id).cloned();
+        let mut found = None;
+        for _ in 0..2 {
+            let index = match &domain {
+                Some(d) => self.inner.protector.blind_index(d, &normalize_key(d, key)),
+                None => String::new(),
+            };
+            let (agreement, registry, record) =
+                repo::call_target(c, agreement_id, &index).await?.ok_or(Error::NotFound("agreement"))?;
+            if domain.as_deref() == Some(registry.key_domain.as_str()) {
+                found = Some((agreement, registry, index, record));
+                break;
+            }
+            domain = Some(registry.key_domain.clone());
+            let mut domains = lock(&self.inner.key_domains);
+            if domains.len() >= CACHE_LIMIT {
+                domains.clear();
+            }
+            domains.insert(agreement_id.to_string(), registry.key_domain);
+        }
+        let (agreement, registry, index, record) =
+            found.ok_or_else(|| internal("the registry's key domain changed during a call"))?;
         if agreement.consumer_department_id != client.department_id {
             return Err(Error::refused("agreement_not_yours", "this agreement was granted to another department"));
         }
@@ -618,10 +644,11 @@ impl Exchange {
             return Err(Error::refused("verify_only", "this agreement answers verification queries only"));
         }
         self.count_rate(&agreement, now)?;
-        let registry = repo::registry_by_id(c, &agreement.registry_id).await?.ok_or(Error::NotFound("registry"))?;
-        let index = self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key));
-        let subject = self.subject_in(c, &registry, &index).await?;
+        // Whom a call names is settled when its entry is written, for many calls at once;
+        // only a purpose resting on consent needs to know before answering.
+        let mut subject = None;
         if agreement.consent_required {
+            subject = self.subject_in(c, &registry, &index).await?;
             let consented = match &subject {
                 Some(account) => self.consent_valid_in(c, &agreement.id, account, now).await?,
                 None => false,
@@ -630,9 +657,7 @@ impl Exchange {
                 return Err(Error::refused("consent_required", "the data subject has not consented to this purpose"));
             }
         }
-        let record =
-            repo::records_by_key(c, &registry.id, &index).await?.into_iter().next().ok_or(Error::NotFound("record"))?;
-        Ok((agreement, registry, subject, record))
+        Ok(Admitted { agreement, registry, index, subject, record })
     }
 
     fn count_rate(&self, agreement: &AgreementRow, now: DateTime<Utc>) -> Result<(), Error> {
@@ -678,54 +703,51 @@ impl Exchange {
         })
     }
 
-    /// The access entry of a call that reached a record (reads who the subject is).
-    #[allow(clippy::too_many_arguments)]
-    async fn access_entry(
-        &self,
-        c: &mut AnyConnection,
-        client: &ExchangeClient,
-        agreement: &AgreementRow,
-        registry: &RegistryRow,
-        subject: Option<&str>,
-        action: &str,
-        record: &repo::RecordRow,
-        now: DateTime<Utc>,
-    ) -> Result<ledger::Entry, Error> {
-        let mut entry = ledger::Entry::new(action, "success", now);
-        entry.actor = Some(client.account_id.clone());
-        entry.source = Some(client.mediator_client.clone());
-        entry.object = Some(format!("agreement:{}", agreement.id));
-        entry.purpose = Some(agreement.purpose.clone());
-        entry.subject = Some(match subject {
-            Some(account) => account.to_string(),
-            None => self.data_subject_in(c, registry, &record.key_index).await?,
-        });
-        entry.detail = Some(format!("registry:{}:{}", registry.code, record.id));
-        Ok(entry)
-    }
-
-    /// Writes a served call: its access entry (none when no record was reached) and the
-    /// agreement's call count, in a group commit. Returns once durable: no answer leaves
-    /// before its access is on the ledger.
-    async fn record_call(
-        &self,
-        access: Option<ledger::Entry>,
-        agreement_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let (agreement_id, day) = (agreement_id.to_string(), now.format("%Y-%m-%d").to_string());
+    /// Writes a call's entry on the audit ledger and counts a served call, in a group commit
+    /// shared with the other calls waiting. Returns once durable: no answer leaves before its
+    /// access is on the ledger.
+    async fn record_call(&self, call: CallEntry) -> Result<(), Error> {
+        let this = self.clone();
         self.inner
             .db
-            .write_grouped(move |c| {
-                Box::pin(async move {
-                    if let Some(entry) = &access {
-                        ledger::append_in(c, Log::Audit, entry).await?;
-                    }
-                    repo::count_call(c, &agreement_id, &day).await?;
-                    Ok::<(), Error>(())
-                })
+            .write_batched(&self.inner.call_entries, call, move |c, calls| {
+                Box::pin(async move { this.write_calls(c, calls).await })
             })
             .await
+    }
+
+    /// Writes waiting calls: whom each names (one lookup of residents' accounts for all),
+    /// their entries with one ledger append, and one count a day per agreement.
+    async fn write_calls(&self, c: &mut AnyConnection, calls: Vec<CallEntry>) -> Result<Vec<()>, Error> {
+        let residents: Vec<&str> = calls
+            .iter()
+            .filter_map(|call| call.subject_of.as_ref())
+            .filter(|s| s.key_domain == "id_number")
+            .map(|s| s.key_index.as_str())
+            .collect();
+        let accounts = self.inner.identity.citizens_by_id_indexes_in(c, &residents).await?;
+        let mut counts: std::collections::BTreeMap<(String, String), i64> = std::collections::BTreeMap::new();
+        let mut entries = Vec::with_capacity(calls.len());
+        for call in &calls {
+            if let Some(counted) = &call.counted {
+                *counts.entry(counted.clone()).or_insert(0) += 1;
+            }
+            let Some(mut entry) = call.entry.clone() else { continue };
+            if let Some(of) = &call.subject_of {
+                entry.subject = Some(match accounts.get(&of.key_index) {
+                    Some(account) if of.key_domain == "id_number" => account.clone(),
+                    _ => format!("registry:{}:{}", of.registry_id, of.key_index),
+                });
+            }
+            entries.push(entry);
+        }
+        if !entries.is_empty() {
+            ledger::append_many_in(c, Log::Audit, &entries).await?;
+        }
+        for ((agreement, day), n) in counts {
+            repo::count_calls(c, &agreement, &day, n).await?;
+        }
+        Ok(vec![(); calls.len()])
     }
 
     /// Records a refused call on the ledger and gives back the refusal (or the storage error
@@ -742,16 +764,83 @@ impl Exchange {
         entry.source = Some(client.mediator_client.clone());
         entry.object = Some(format!("agreement:{agreement_id}"));
         entry.detail = Some(reason);
-        let written = self
-            .inner
-            .db
-            .write_grouped(move |c| {
-                Box::pin(async move { ledger::append_in(c, Log::Audit, &entry).await.map_err(Error::from) })
-            })
-            .await;
-        match written {
-            Ok(_) => e,
+        match self.record_call(CallEntry { entry: Some(entry), subject_of: None, counted: None }).await {
+            Ok(()) => e,
             Err(storage) => storage,
         }
     }
+}
+
+/// Bounds the per-node caches of systems and key domains; a full cache is simply emptied.
+const CACHE_LIMIT: usize = 10_000;
+
+/// A call let through by its agreement: the record, when one holds the key, and the data
+/// subject's account when consent had to be checked.
+struct Admitted {
+    agreement: AgreementRow,
+    registry: RegistryRow,
+    /// The key's blind index in the registry.
+    index: String,
+    subject: Option<String>,
+    record: Option<repo::RecordRow>,
+}
+
+/// A call waiting to be written: its ledger entry, whose data it concerns when that is
+/// still to be looked up, and the agreement and day it counts for when it was served.
+pub(super) struct CallEntry {
+    entry: Option<ledger::Entry>,
+    subject_of: Option<SubjectOf>,
+    counted: Option<(String, String)>,
+}
+
+/// A record's key in a registry, which names its data subject.
+struct SubjectOf {
+    registry_id: String,
+    key_domain: String,
+    key_index: String,
+}
+
+impl CallEntry {
+    /// A served call that reached no record: counted, with no entry.
+    fn counted(agreement_id: &str, now: DateTime<Utc>) -> CallEntry {
+        CallEntry { entry: None, subject_of: None, counted: Some(call_day(agreement_id, now)) }
+    }
+}
+
+fn call_day(agreement_id: &str, now: DateTime<Utc>) -> (String, String) {
+    (agreement_id.to_string(), now.format("%Y-%m-%d").to_string())
+}
+
+/// The access entry of a call that reached a record. It names the resident's account when
+/// the registry links to residents, else a pseudonym of the record's key (its blind index
+/// in the registry), which `myPersonalDataUsage` finds again.
+#[allow(clippy::too_many_arguments)]
+fn access_entry(
+    client: &ExchangeClient,
+    agreement: &AgreementRow,
+    registry: &RegistryRow,
+    index: &str,
+    subject: Option<String>,
+    action: &str,
+    record: &repo::RecordRow,
+    now: DateTime<Utc>,
+) -> CallEntry {
+    let mut entry = ledger::Entry::new(action, "success", now);
+    entry.actor = Some(client.account_id.clone());
+    entry.source = Some(client.mediator_client.clone());
+    entry.object = Some(format!("agreement:{}", agreement.id));
+    entry.purpose = Some(agreement.purpose.clone());
+    entry.detail = Some(format!("registry:{}:{}", registry.code, record.id));
+    let subject_of = match subject {
+        Some(account) => {
+            entry.subject = Some(account);
+            None
+        }
+        None => Some(SubjectOf {
+            registry_id: registry.id.clone(),
+            key_domain: registry.key_domain.clone(),
+            key_index: index.to_string(),
+        }),
+    };
+    CallEntry { entry: Some(entry), subject_of, counted: Some(call_day(&agreement.id, now)) }
 }

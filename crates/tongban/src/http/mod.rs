@@ -33,9 +33,25 @@ use crate::db::Db;
 use crate::identity::Identity;
 use error::{ApiError, ErrorBody, ErrorCode};
 
-/// What every handler can reach.
+/// What every handler can reach. Every extractor and layer clones it for every request, so
+/// it is one shared pointer rather than a handful of reference-counted handles.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+impl From<AppParts> for AppState {
+    fn from(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+pub struct AppParts {
     pub identity: Identity,
     pub services: crate::services::Services,
     pub exchange: crate::exchange::Exchange,

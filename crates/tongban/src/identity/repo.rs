@@ -432,6 +432,27 @@ pub async fn citizen_by_id_number_index(c: &mut AnyConnection, bidx: &str) -> Re
     row.map(|r| r.try_get("account_id")).transpose()
 }
 
+/// The residents' accounts among these ID-number blind indexes: (index, account).
+pub async fn citizens_by_id_number_indexes(
+    c: &mut AnyConnection,
+    indexes: &[&str],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut found = Vec::new();
+    for chunk in indexes.chunks(crate::db::rows_per_insert(1)) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql =
+            format!("SELECT id_number_bidx, account_id FROM citizens WHERE id_number_bidx IN ({})", list.join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for index in chunk {
+            q = q.bind(*index);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            found.push((r.try_get("id_number_bidx")?, r.try_get("account_id")?));
+        }
+    }
+    Ok(found)
+}
+
 pub async fn insert_enterprise(
     c: &mut AnyConnection,
     account_id: &str,

@@ -1779,6 +1779,15 @@ impl Identity {
         Ok(repo::citizen_by_id_number_index(c, bidx).await?)
     }
 
+    /// [`Identity::citizen_by_id_index_in`] for many indexes at once: index → account.
+    pub async fn citizens_by_id_indexes_in(
+        &self,
+        c: &mut AnyConnection,
+        indexes: &[&str],
+    ) -> Result<HashMap<String, String>, Error> {
+        Ok(repo::citizens_by_id_number_indexes(c, indexes).await?.into_iter().collect())
+    }
+
     pub async fn citizen_by_id_number(&self, id_number: &str) -> Result<Option<String>, Error> {
         let mut c = self.conn().await?;
         let bidx = self.protector.blind_index("id_number", &id_number.trim().to_uppercase());

@@ -279,7 +279,10 @@ pub async fn raise(db: &Db, c: &Candidate, now: DateTime<Utc>) -> Result<bool, E
 /// One pass of the monitor over the recent audit trail; returns how many alerts it raised.
 pub async fn scan(db: &Db, t: &Thresholds, now: DateTime<Utc>) -> Result<usize, Error> {
     let span = Duration::minutes(t.window_minutes.max(t.bulk_window_minutes).max(60));
-    let entries = ledger::since(db, Log::Audit, now - span).await.map_err(|e| Error::Ledger(e.to_string()))?;
+    // Only the actions some rule looks at are read.
+    let watched: Vec<&str> = ["sign_in", "access"].iter().chain(PERSONAL_READS).chain(PRIVILEGED).copied().collect();
+    let entries =
+        ledger::since(db, Log::Audit, now - span, &watched).await.map_err(|e| Error::Ledger(e.to_string()))?;
     let mut raised = 0;
     for c in evaluate(&entries, t) {
         if raise(db, &c, now).await? {

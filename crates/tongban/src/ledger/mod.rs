@@ -242,10 +242,11 @@ pub async fn recent(
         .collect()
 }
 
-/// Entries recorded at or after `from`, oldest first (for monitoring rules).
-pub async fn since(db: &Db, log: Log, from: DateTime<Utc>) -> Result<Vec<(u64, Entry)>, Error> {
+/// Entries with one of `actions` recorded at or after `from`, oldest first (for monitoring
+/// rules).
+pub async fn since(db: &Db, log: Log, from: DateTime<Utc>, actions: &[&str]) -> Result<Vec<(u64, Entry)>, Error> {
     let mut c = db.pool.acquire().await?;
-    let rows = store::since(&mut c, log.as_str(), millis(from)).await?;
+    let rows = store::since(&mut c, log.as_str(), millis(from), actions).await?;
     rows.into_iter()
         .map(|r| {
             let entry =

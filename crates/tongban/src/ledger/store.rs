@@ -177,16 +177,39 @@ pub async fn recent(
     rows.iter().map(stored_from).collect()
 }
 
-pub async fn since(c: &mut AnyConnection, log: &str, from: i64) -> Result<Vec<StoredEntry>, sqlx::Error> {
-    let rows = sqlx::query(
+/// The entries with one of `actions` appended since `from` (ms), oldest first. The time
+/// bound becomes an index bound first, so that the actions' index is read from there on
+/// instead of every entry of the period: a busy exchange appends thousands an hour that
+/// no rule looks at.
+pub async fn since(
+    c: &mut AnyConnection,
+    log: &str,
+    from: i64,
+    actions: &[&str],
+) -> Result<Vec<StoredEntry>, sqlx::Error> {
+    let first = sqlx::query("SELECT idx FROM ledger_entries WHERE log = $1 AND at >= $2 ORDER BY at LIMIT 1")
+        .bind(log)
+        .bind(from)
+        .fetch_optional(&mut *c)
+        .await?;
+    let Some(first) = first.map(|r| r.try_get::<i64, _>("idx")).transpose()? else { return Ok(Vec::new()) };
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = (0..actions.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
         "SELECT idx, entry, leaf_hash, at, action, actor, subject FROM ledger_entries \
-         WHERE log = $1 AND at >= $2 ORDER BY idx LIMIT 200000",
-    )
-    .bind(log)
-    .bind(from)
-    .fetch_all(c)
-    .await?;
-    rows.iter().map(stored_from).collect()
+         WHERE log = $1 AND idx >= $2 AND action IN ({}) ORDER BY idx LIMIT 200000",
+        list.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(log).bind(first);
+    for a in actions {
+        q = q.bind(*a);
+    }
+    let rows = q.fetch_all(c).await?;
+    let entries: Vec<StoredEntry> = rows.iter().map(stored_from).collect::<Result<_, _>>()?;
+    // Entries appended together by different nodes may be a little out of time order.
+    Ok(entries.into_iter().filter(|e| e.at >= from).collect())
 }
 
 pub struct CheckpointRow {

@@ -366,7 +366,7 @@ struct NewCase<'a> {
 
 /// Who submitted for the applicant, and how the applicant confirmed.
 /// A new case, ready to be written: everything read, validated and sealed beforehand.
-struct CaseToWrite {
+pub(super) struct CaseToWrite {
     id: String,
     applicant_id: String,
     applicant_name: String,
@@ -386,11 +386,8 @@ struct CaseToWrite {
     wants_email: bool,
 }
 
-/// Who waits for a queued case to be written.
-type CaseAnswer = tokio::sync::oneshot::Sender<Result<WrittenCase, Error>>;
-
 /// A new case as written: its row, its history and its form values.
-struct WrittenCase {
+pub(super) struct WrittenCase {
     row: repo::ApplicationRow,
     history: Vec<repo::HistoryRow>,
     form: Value,
@@ -410,12 +407,9 @@ struct CaseParts {
     names: (String, String),
 }
 
-/// A new case waiting for the next group commit.
-pub(super) struct QueuedCase {
-    case: CaseToWrite,
-    now: DateTime<Utc>,
-    written: CaseAnswer,
-}
+/// A new case waiting for the next group commit, and what it answers.
+pub(super) type QueuedCase = (CaseToWrite, DateTime<Utc>);
+pub(super) type NewCases = crate::db::Batch<QueuedCase, Result<WrittenCase, Error>>;
 
 /// A new case as [`Services::write_cases`] wrote its row, with what remains to do for it.
 struct CaseWritten {
@@ -808,58 +802,40 @@ impl Services {
         self.write_new_case(write, now).await
     }
 
-    /// Queues a new case for the next group commit and waits until it is durable. The first
-    /// case to wait opens a group-commit unit; that unit writes every case queued by the time
-    /// it runs, with one multi-row statement a table, so a burst of submissions costs the
-    /// writer a handful of statements instead of ten each.
+    /// Queues a new case for the next group commit and waits until it is durable: the
+    /// cases queued together are written with one multi-row statement a table, so a burst
+    /// of submissions costs the writer a handful of statements instead of ten each.
     async fn write_new_case(&self, case: CaseToWrite, now: DateTime<Utc>) -> Result<WrittenCase, Error> {
-        let (written, answered) = tokio::sync::oneshot::channel();
-        let leads = {
-            let mut queue = self.inner.new_cases.lock().map_err(internal)?;
-            queue.push(QueuedCase { case, now, written });
-            queue.len() == 1
-        };
-        if leads {
-            // Its own task: a dropped request must not take the other cases' answers with it.
-            let this = self.clone();
-            tokio::spawn(async move {
-                let db = this.inner.db.clone();
-                let answers = db.write_grouped(move |tx| Box::pin(async move { this.write_queued(tx).await })).await;
-                match answers {
-                    Ok(answers) => {
-                        for (to, result) in answers {
-                            // The caller may have gone (a dropped request); the case stands.
-                            let _ = to.send(result);
-                        }
-                    }
-                    // The unit's answers went with it: every queued caller sees a failed write.
-                    Err(e) => tracing::error!(error = %e, "a group of new cases could not be written"),
-                }
-            });
-        }
-        answered.await.unwrap_or_else(|_| {
-            Err(Error::from(sqlx::Error::Protocol("the group commit failed; nothing was written".into())))
-        })
+        let this = self.clone();
+        self.inner
+            .db
+            .write_batched(&self.inner.new_cases, (case, now), move |tx, cases| {
+                Box::pin(async move { this.write_queued(tx, cases).await })
+            })
+            .await?
     }
 
-    /// Writes the queued cases. Those with materials or a window confirmation have checks
-    /// that can fail, so each runs in a savepoint of its own; the rest are written together.
+    /// Writes the queued cases, answering them in order. Those with materials or a window
+    /// confirmation have checks that can fail, so each runs in a savepoint of its own; the
+    /// rest are written together.
     async fn write_queued(
         &self,
         tx: &mut AnyConnection,
-    ) -> Result<Vec<(CaseAnswer, Result<WrittenCase, Error>)>, Error> {
+        cases: Vec<QueuedCase>,
+    ) -> Result<Vec<Result<WrittenCase, Error>>, Error> {
         use sqlx::Connection;
-        let queued = std::mem::take(&mut *self.inner.new_cases.lock().map_err(internal)?);
-        let mut answers = Vec::with_capacity(queued.len());
-        let mut plain = Vec::with_capacity(queued.len());
-        for q in queued {
-            if q.case.documents.is_empty() && q.case.assist.is_none() {
-                plain.push(q);
+        let mut answers: Vec<Option<Result<WrittenCase, Error>>> = Vec::with_capacity(cases.len());
+        let (mut plain, mut plain_at) = (Vec::with_capacity(cases.len()), Vec::with_capacity(cases.len()));
+        for (at, (case, now)) in cases.into_iter().enumerate() {
+            if case.documents.is_empty() && case.assist.is_none() {
+                plain.push((case, now));
+                plain_at.push(at);
+                answers.push(None);
                 continue;
             }
             let mut savepoint = tx.begin().await?;
             let result = self
-                .write_cases(&mut savepoint, vec![(q.case, q.now)])
+                .write_cases(&mut savepoint, vec![(case, now)])
                 .await
                 .and_then(|mut w| w.pop().ok_or_else(|| internal("a written case is missing")));
             if result.is_ok() {
@@ -867,15 +843,17 @@ impl Services {
             } else {
                 savepoint.rollback().await?;
             }
-            answers.push((q.written, result));
+            answers.push(Some(result));
         }
-        let (waiting, cases): (Vec<CaseAnswer>, Vec<(CaseToWrite, DateTime<Utc>)>) =
-            plain.into_iter().map(|q| (q.written, (q.case, q.now))).unzip();
-        if !cases.is_empty() {
-            let written = self.write_cases(tx, cases).await?;
-            answers.extend(waiting.into_iter().zip(written).map(|(w, case)| (w, Ok(case))));
+        if !plain.is_empty() {
+            let written = self.write_cases(tx, plain).await?;
+            for (at, case) in plain_at.into_iter().zip(written) {
+                if let Some(slot) = answers.get_mut(at) {
+                    *slot = Some(Ok(case));
+                }
+            }
         }
-        Ok(answers)
+        Ok(answers.into_iter().map(|a| a.unwrap_or_else(|| Err(internal("a queued case was not written")))).collect())
     }
 
     /// Writes new cases: their numbers, rows, first history rows and ledger entries, tasks,

@@ -115,7 +115,7 @@ struct Inner {
     /// The search index and the catalog generation it was built from.
     index: Mutex<Option<(i64, Arc<SearchIndex>)>>,
     /// New cases waiting for the next group commit.
-    new_cases: Mutex<Vec<applications::QueuedCase>>,
+    new_cases: Arc<applications::NewCases>,
 }
 
 impl std::fmt::Debug for Services {
@@ -157,7 +157,7 @@ impl Services {
                 definitions: Mutex::new(HashMap::new()),
                 specs: Mutex::new(HashMap::new()),
                 index: Mutex::new(None),
-                new_cases: Mutex::new(Vec::new()),
+                new_cases: Arc::default(),
             }),
         }
     }
