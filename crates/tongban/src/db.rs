@@ -493,6 +493,27 @@ pub async fn write_setting(c: &mut sqlx::AnyConnection, key: &str, value: &str) 
     Ok(())
 }
 
+/// A statement being built with the `Any` driver.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Inserts `rows` with multi-row statements of [`rows_per_insert`] rows each. `into` is the
+/// table and its columns, `applications (id, number, …)`; `bind` binds one row's values in
+/// that order.
+pub async fn insert_rows<'q, T>(
+    c: &mut sqlx::AnyConnection,
+    into: &str,
+    rows: &'q [T],
+    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<(), sqlx::Error> {
+    let columns = into.split_once('(').map_or(1, |(_, list)| list.matches(',').count() + 1);
+    for chunk in rows.chunks(rows_per_insert(columns)) {
+        let sql = format!("INSERT INTO {into} VALUES {}", values_rows(chunk.len(), columns));
+        let q = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind);
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 /// The VALUES list of a multi-row insert, `($1, $2), ($3, $4)` for 2 rows of 2 columns.
 pub fn values_rows(rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 5);

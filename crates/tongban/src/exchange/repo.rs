@@ -204,16 +204,12 @@ fn record_row_at(r: &Prefixed<'_>) -> Result<RecordRow, sqlx::Error> {
 
 /// Inserts records with multi-row statements (bulk imports write thousands per transaction).
 pub async fn insert_records(c: &mut AnyConnection, rows: &[RecordRow]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(crate::db::rows_per_insert(9)) {
-        let sql = format!(
-            "INSERT INTO registry_records (id, registry_id, version, key_index, body, key_id, seq, created_at, updated_at) \
-             VALUES {}",
-            crate::db::values_rows(chunk.len(), 9)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(&r.id)
+    crate::db::insert_rows(
+        c,
+        "registry_records (id, registry_id, version, key_index, body, key_id, seq, created_at, updated_at) ",
+        rows,
+        |q, r| {
+            q.bind(&r.id)
                 .bind(&r.registry_id)
                 .bind(r.version)
                 .bind(&r.key_index)
@@ -221,11 +217,10 @@ pub async fn insert_records(c: &mut AnyConnection, rows: &[RecordRow]) -> Result
                 .bind(&r.key_id)
                 .bind(r.seq)
                 .bind(r.created_at)
-                .bind(r.updated_at);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+                .bind(r.updated_at)
+        },
+    )
+    .await
 }
 
 pub async fn update_record(c: &mut AnyConnection, r: &RecordRow) -> Result<bool, sqlx::Error> {

@@ -43,26 +43,22 @@ fn as_i64(v: u64) -> i64 {
 }
 
 pub async fn insert_entries(c: &mut AnyConnection, entries: &[EntryRow<'_>]) -> Result<(), sqlx::Error> {
-    for chunk in entries.chunks(crate::db::rows_per_insert(8)) {
-        let sql = format!(
-            "INSERT INTO ledger_entries (log, idx, entry, leaf_hash, at, action, actor, subject) VALUES {}",
-            crate::db::values_rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for e in chunk {
-            q = q
-                .bind(e.log)
+    crate::db::insert_rows(
+        c,
+        "ledger_entries (log, idx, entry, leaf_hash, at, action, actor, subject)",
+        entries,
+        |q, e| {
+            q.bind(e.log)
                 .bind(as_i64(e.idx))
                 .bind(e.entry.to_vec())
                 .bind(e.leaf_hash.to_vec())
                 .bind(e.at)
                 .bind(e.action)
                 .bind(e.actor)
-                .bind(e.subject);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+                .bind(e.subject)
+        },
+    )
+    .await
 }
 
 /// Hashes at a tile level (0: leaf hashes; L ≥ 1: subtrees of 256^L entries), `count` from

@@ -259,18 +259,15 @@ fn application_from(r: &sqlx::any::AnyRow) -> Result<ApplicationRow, sqlx::Error
 }
 
 pub async fn insert_applications(c: &mut AnyConnection, rows: &[ApplicationRow]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(crate::db::rows_per_insert(24)) {
-        let sql = format!(
-            "INSERT INTO applications (id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
-             confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, \
-             form_body, sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at) \
-             VALUES {}",
-            crate::db::values_rows(chunk.len(), 24)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for a in chunk {
-            q = q
-                .bind(&a.id)
+    crate::db::insert_rows(
+        c,
+        "applications (id, number, service_id, service_version, bundle_code, applicant_id, \
+         assisted_by, confirmed_by, department_id, region_path, status, state, workflow_code, \
+         workflow_version, case_body, form_body, sealed_form, prefill, supplements, \
+         supplement_note, revision, due_at, created_at, updated_at)",
+        rows,
+        |q, a| {
+            q.bind(&a.id)
                 .bind(&a.number)
                 .bind(&a.service_id)
                 .bind(a.service_version)
@@ -293,11 +290,10 @@ pub async fn insert_applications(c: &mut AnyConnection, rows: &[ApplicationRow])
                 .bind(a.revision)
                 .bind(a.due_at)
                 .bind(a.created_at)
-                .bind(a.updated_at);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+                .bind(a.updated_at)
+        },
+    )
+    .await
 }
 
 /// Saves a changed case if nobody changed it meanwhile; false when they did.
@@ -373,16 +369,13 @@ pub async fn insert_history(c: &mut AnyConnection, application_id: &str, h: &His
 
 /// History rows of one or many cases: (application id, row).
 pub async fn insert_histories(c: &mut AnyConnection, rows: &[(&str, &HistoryRow)]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(crate::db::rows_per_insert(11)) {
-        let sql = format!(
-            "INSERT INTO application_history (application_id, seq, action, from_state, to_state, actor_id, actor_name, \
-             comment, explanation, at, ledger_index) VALUES {}",
-            crate::db::values_rows(chunk.len(), 11)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (application_id, h) in chunk {
-            q = q
-                .bind(*application_id)
+    crate::db::insert_rows(
+        c,
+        "application_history (application_id, seq, action, from_state, to_state, actor_id, \
+         actor_name, comment, explanation, at, ledger_index)",
+        rows,
+        |q, &(application_id, h)| {
+            q.bind(application_id)
                 .bind(h.seq)
                 .bind(&h.action)
                 .bind(&h.from_state)
@@ -392,11 +385,10 @@ pub async fn insert_histories(c: &mut AnyConnection, rows: &[(&str, &HistoryRow)
                 .bind(&h.comment)
                 .bind(&h.explanation)
                 .bind(h.at)
-                .bind(h.ledger_index);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+                .bind(h.ledger_index)
+        },
+    )
+    .await
 }
 
 pub async fn history(c: &mut AnyConnection, application_id: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
@@ -478,16 +470,13 @@ pub async fn insert_task(c: &mut AnyConnection, t: &TaskRow) -> Result<(), sqlx:
 }
 
 pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<(), sqlx::Error> {
-    for chunk in tasks.chunks(crate::db::rows_per_insert(12)) {
-        let sql = format!(
-            "INSERT INTO tasks (id, kind, application_id, state, branch, role, department_id, region_path, assignee_id, \
-             status, due_at, created_at) VALUES {}",
-            crate::db::values_rows(chunk.len(), 12)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for t in chunk {
-            q = q
-                .bind(&t.id)
+    crate::db::insert_rows(
+        c,
+        "tasks (id, kind, application_id, state, branch, role, department_id, region_path, \
+         assignee_id, status, due_at, created_at)",
+        tasks,
+        |q, t| {
+            q.bind(&t.id)
                 .bind(&t.kind)
                 .bind(&t.application_id)
                 .bind(&t.state)
@@ -498,11 +487,10 @@ pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<()
                 .bind(&t.assignee_id)
                 .bind(&t.status)
                 .bind(t.due_at)
-                .bind(t.created_at);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+                .bind(t.created_at)
+        },
+    )
+    .await
 }
 
 pub async fn open_tasks_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
@@ -646,24 +634,20 @@ pub struct NewNotification<'a> {
 }
 
 pub async fn insert_notifications(c: &mut AnyConnection, notes: &[NewNotification<'_>]) -> Result<(), sqlx::Error> {
-    for chunk in notes.chunks(crate::db::rows_per_insert(6)) {
-        let sql = format!(
-            "INSERT INTO notifications (id, account_id, application_id, text_zh, text_en, created_at) VALUES {}",
-            crate::db::values_rows(chunk.len(), 6)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for n in chunk {
-            q = q
-                .bind(crate::db::new_id())
+    crate::db::insert_rows(
+        c,
+        "notifications (id, account_id, application_id, text_zh, text_en, created_at)",
+        notes,
+        |q, n| {
+            q.bind(crate::db::new_id())
                 .bind(n.account_id)
                 .bind(n.application_id)
                 .bind(n.text_zh)
                 .bind(n.text_en)
-                .bind(n.at);
-        }
-        q.execute(&mut *c).await?;
-    }
-    Ok(())
+                .bind(n.at)
+        },
+    )
+    .await
 }
 
 pub struct NotificationRow {
