@@ -538,14 +538,24 @@ async fn access_entries_reach_the_data_subject(t: TestDb) {
 }
 
 /// Calls at once share their group commits: each still leaves its own entry naming its own
-/// data subject, and each served call is counted once.
+/// data subject, and each served call is counted once, under two agreements and across
+/// midnight (several counts written by one batch).
 async fn concurrent_calls_each_leave_their_entry(t: TestDb) {
     let h = hub(t).await;
     let now = t0();
     let (a, mz) = h.elder_allowance().await;
+    let b = h
+        .request(
+            "data.mz",
+            json!({"registry": "population", "fields": ["birth_date"], "purpose": "困难群众救助核对",
+            "legal_basis": "《社会救助暂行办法》", "valid_days": 365}),
+        )
+        .await;
     let calls: Vec<_> = (0..30)
         .map(|i| {
-            let (exchange, mz, id) = (h.exchange.clone(), mz.clone(), a.id.clone());
+            let id = if i % 2 == 0 { a.id.clone() } else { b.id.clone() };
+            let at = if i % 5 == 0 { now + Duration::days(1) } else { now };
+            let (exchange, mz) = (h.exchange.clone(), mz.clone());
             tokio::spawn(async move {
                 // Every third call is for resident B, and one asks for a key nobody holds.
                 let key = match i {
@@ -553,7 +563,7 @@ async fn concurrent_calls_each_leave_their_entry(t: TestDb) {
                     i if i % 3 == 0 => ID_B,
                     _ => ID_A,
                 };
-                exchange.read(&mz, &id, key, now).await
+                exchange.read(&mz, &id, key, at).await
             })
         })
         .collect();

@@ -47,6 +47,7 @@ on_both_databases!(
     appends_commit_or_roll_back_with_the_change,
     concurrent_appends_get_contiguous_indexes,
     group_commits_keep_each_units_writes_apart,
+    a_lone_unit_that_fails_leaves_nothing,
     batched_appends_build_the_same_tree,
     proofs_and_tiles_verify_against_signed_checkpoints,
     verify_names_the_first_tampered_index,
@@ -162,6 +163,34 @@ async fn group_commits_keep_each_units_writes_apart(t: TestDb) {
     }
     l.sign_checkpoint(Log::Public, Utc::now()).await.unwrap();
     assert_eq!(l.verify(Log::Public, |_, _| {}).await.unwrap().entries, 45);
+}
+
+/// A unit alone in its group runs without a savepoint of its own: when it fails, none of
+/// its writes stay, and the next unit gets the index it would have had.
+async fn a_lone_unit_that_fails_leaves_nothing(t: TestDb) {
+    let refused =
+        t.db.write_grouped(|c| {
+            Box::pin(async move {
+                ledger::append_in(c, Log::Public, &entry(0)).await?;
+                Err::<u64, _>(sqlx::Error::Protocol("refuses after writing".into()))
+            })
+        })
+        .await;
+    assert!(refused.is_err());
+    let kept =
+        t.db.write_grouped(|c| Box::pin(async move { ledger::append_in(c, Log::Public, &entry(1)).await }))
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+    let l = ledger(&t);
+    assert_eq!(l.size(Log::Public).await.unwrap(), 1);
+    let kept: Vec<Option<String>> = ledger::recent(&t.db, Log::Public, Some("test_event"), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.object)
+        .collect();
+    assert_eq!(kept, vec![Some("object-1".to_string())]);
 }
 
 /// Entries appended in batches of uneven size (one crossing a 256-entry subtree) get

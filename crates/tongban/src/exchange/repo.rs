@@ -492,17 +492,16 @@ pub async fn agreements(
         .collect()
 }
 
-pub async fn count_calls(c: &mut AnyConnection, agreement_id: &str, day: &str, calls: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO exchange_usage (agreement_id, day, calls) VALUES ($1, $2, $3) \
-         ON CONFLICT (agreement_id, day) DO UPDATE SET calls = exchange_usage.calls + $3",
+/// Adds served calls, one (agreement, day, calls) per agreement and day, in one statement.
+pub async fn count_calls(c: &mut AnyConnection, calls: &[(String, String, i64)]) -> Result<(), sqlx::Error> {
+    crate::db::upsert_rows(
+        c,
+        "exchange_usage (agreement_id, day, calls)",
+        "ON CONFLICT (agreement_id, day) DO UPDATE SET calls = exchange_usage.calls + excluded.calls",
+        calls,
+        |q, (agreement_id, day, n)| q.bind(agreement_id.as_str()).bind(day.as_str()).bind(*n),
     )
-    .bind(agreement_id)
-    .bind(day)
-    .bind(calls)
-    .execute(c)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Per department that owns registries: (department, registries, requests, granted,

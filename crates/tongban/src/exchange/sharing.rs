@@ -744,9 +744,9 @@ impl Exchange {
         if !entries.is_empty() {
             ledger::append_many_in(c, Log::Audit, &entries).await?;
         }
-        for ((agreement, day), n) in counts {
-            repo::count_calls(c, &agreement, &day, n).await?;
-        }
+        let counts: Vec<(String, String, i64)> =
+            counts.into_iter().map(|((agreement, day), n)| (agreement, day, n)).collect();
+        repo::count_calls(c, &counts).await?;
         Ok(vec![(); calls.len()])
     }
 
