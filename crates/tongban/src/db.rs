@@ -209,29 +209,20 @@ async fn commit_group(
             Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => conn.begin().await?,
         };
-        let mut delivered = Vec::with_capacity(size);
         // A unit alone needs no savepoint: the transaction is its own. A savepoint copies
         // every page the unit changes to a statement journal, and costs two more statements.
         if size == 1
             && let Some(unit) = group.pop()
         {
             let settled = unit(&mut tx).await;
-            if settled.keep {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            delivered.push(settled.deliver);
-            return Ok(delivered);
+            end(tx, settled.keep).await?;
+            return Ok(vec![settled.deliver]);
         }
+        let mut delivered = Vec::with_capacity(size);
         for unit in group {
             let mut savepoint = tx.begin().await?;
             let settled = unit(&mut savepoint).await;
-            if settled.keep {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
-            }
+            end(savepoint, settled.keep).await?;
             delivered.push(settled.deliver);
         }
         tx.commit().await?;
@@ -249,6 +240,11 @@ async fn commit_group(
             None
         }
     }
+}
+
+/// Commits a transaction or savepoint whose work is kept, else rolls it back.
+async fn end(tx: sqlx::Transaction<'_, sqlx::Any>, keep: bool) -> Result<(), sqlx::Error> {
+    if keep { tx.commit().await } else { tx.rollback().await }
 }
 
 /// A write transaction from [`Db::begin`]; derefs to its connection. Dropping it

@@ -38,6 +38,16 @@ fn b64(h: &str) -> Hash {
     B64.decode(h).unwrap().try_into().unwrap()
 }
 
+/// The objects of the test entries on the public log, newest first.
+async fn kept_objects(t: &TestDb) -> Vec<Option<String>> {
+    ledger::recent(&t.db, Log::Public, Some("test_event"), None, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.object)
+        .collect()
+}
+
 fn checkpoint_of(l: &Ledger, note: &str) -> Checkpoint {
     let v = NoteVerifier::parse(&l.verifier_key(Log::Public).unwrap()).unwrap();
     Checkpoint::parse(tongban::ledger::note::verify(note, &v).unwrap()).unwrap()
@@ -151,12 +161,7 @@ async fn group_commits_keep_each_units_writes_apart(t: TestDb) {
     assert_eq!(refused.len(), 15);
     let l = ledger(&t);
     assert_eq!(l.size(Log::Public).await.unwrap(), 45);
-    let kept: Vec<Option<String>> = ledger::recent(&t.db, Log::Public, Some("test_event"), None, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(_, e)| e.object)
-        .collect();
+    let kept = kept_objects(&t).await;
     assert_eq!(kept.len(), 45);
     for i in refused {
         assert!(!kept.contains(&Some(format!("object-{i}"))), "the refused unit {i} left its entry");
@@ -184,12 +189,7 @@ async fn a_lone_unit_that_fails_leaves_nothing(t: TestDb) {
     assert_eq!(kept, 0);
     let l = ledger(&t);
     assert_eq!(l.size(Log::Public).await.unwrap(), 1);
-    let kept: Vec<Option<String>> = ledger::recent(&t.db, Log::Public, Some("test_event"), None, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(_, e)| e.object)
-        .collect();
+    let kept = kept_objects(&t).await;
     assert_eq!(kept, vec![Some("object-1".to_string())]);
 }
 
