@@ -435,7 +435,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let (key, _) = data.master_key()?;
             let (ledger_key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
             let sqlite_path = match crate::db::Backend::from_url(data.database_url()) {
-                Some(crate::db::Backend::Sqlite) => Some(sqlite_file(data.database_url())),
+                Some(crate::db::Backend::Sqlite) => crate::db::sqlite_file(data.database_url()),
                 _ => None,
             };
             let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key: &key };
@@ -699,11 +699,6 @@ async fn open_with_policy(
 }
 
 /// The file path inside a `sqlite://PATH?…` URL.
-fn sqlite_file(url: &str) -> std::path::PathBuf {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest))
-}
-
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;
@@ -973,7 +968,11 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     if let Some(task) = backups {
         task.abort();
     }
-    // The last entries get their checkpoint before the database closes.
+    // The last entries are folded from the journals and get their checkpoint before the
+    // database closes.
+    if let Err(e) = db.settle().await {
+        eprintln!("journaled entries stay on disk until the next start: {e}");
+    }
     for log in Log::ALL {
         if let Err(e) = ledger.checkpoint_if_behind(log, Utc::now()).await {
             eprintln!("could not sign the final {} checkpoint: {e}", log.as_str());

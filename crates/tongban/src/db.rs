@@ -11,6 +11,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
+pub mod journal;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -47,6 +49,10 @@ pub struct Db {
     writer: Writer,
     /// Work waiting to join the next group commit ([`Db::write_grouped`]).
     group: tokio::sync::mpsc::Sender<GroupUnit>,
+    /// The SQLite database's file, beside which its journals live.
+    file: Option<std::path::PathBuf>,
+    /// Journals whose records [`Db::settle`] folds before a read.
+    journals: Arc<std::sync::Mutex<Vec<std::sync::Weak<journal::Shared>>>>,
 }
 
 /// Opens write transactions. SQLite has one writer: writers queue on `lock`, in order and
@@ -349,7 +355,25 @@ impl Db {
         let writer = Writer { pool: pool.clone(), backend, lock: Arc::new(tokio::sync::Mutex::new(())) };
         let (group, units) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
         GroupWriter { options, backend, lock: writer.lock.clone(), conn: None }.spawn(units)?;
-        Ok(Db { pool, backend, writer, group })
+        let file = match backend {
+            Backend::Sqlite => sqlite_file(url),
+            Backend::Postgres => None,
+        };
+        Ok(Db { pool, backend, writer, group, file, journals: Arc::default() })
+    }
+
+    fn register_journal(&self, journal: std::sync::Weak<journal::Shared>) {
+        let mut journals = self.journals.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        journals.retain(|j| j.strong_count() > 0);
+        journals.push(journal);
+    }
+
+    /// Folds what this database's journals hold into its tables, so that a read after this
+    /// sees every write acknowledged before it. Call it before reading what a journal feeds
+    /// (the audit ledger), holding no connection or transaction.
+    pub async fn settle(&self) -> Result<(), journal::JournalError> {
+        let journals = self.journals.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        journal::settle(journals).await
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
@@ -496,6 +520,13 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a SQLite URL (`sqlite://path?options`); `None` for an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// A fact in `platform_settings`.

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{TimeZone, Utc};
 use common::TestDb;
 use sqlx::Connection;
+use tongban::db::journal::{Apply, Journal, JournalError};
 use tongban::ledger::merkle::{self, Hash};
 use tongban::ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
 use tongban::ledger::tiles::TilePath;
@@ -61,6 +62,7 @@ on_both_databases!(
     batched_appends_build_the_same_tree,
     proofs_and_tiles_verify_against_signed_checkpoints,
     verify_names_the_first_tampered_index,
+    journaled_entries_reach_the_ledger_once_after_a_crash,
 );
 
 async fn appends_commit_or_roll_back_with_the_change(t: TestDb) {
@@ -421,4 +423,68 @@ async fn verify_names_the_first_tampered_index(t: TestDb) {
         511..=511,
     )
     .await;
+}
+
+/// A journal of entries for the public log, opened from a thread outside the runtime so that
+/// nothing folds it in the background: only `settle` does.
+fn journal(t: &TestDb) -> Result<Option<Journal>, JournalError> {
+    let db = t.db.clone();
+    std::thread::spawn(move || {
+        let apply: Apply = std::sync::Arc::new(|c, records| {
+            Box::pin(async move {
+                let entries: Vec<Entry> = records.iter().map(|r| serde_json::from_slice(r).unwrap()).collect();
+                ledger::append_many_in(c, Log::Public, &entries).await.map(drop).map_err(|e| e.to_string())
+            })
+        });
+        Journal::open(&db, "test", apply)
+    })
+    .join()
+    .unwrap()
+}
+
+/// What a journal acknowledged survives a crash (a write cut short at its end included) and
+/// reaches the ledger exactly once, in order; folded segments are removed.
+async fn journaled_entries_reach_the_ledger_once_after_a_crash(t: TestDb) {
+    let Some(j) = journal(&t).unwrap() else {
+        // PostgreSQL nodes keep nothing on local disk: writes go to the database directly.
+        assert_eq!(t.backend, "postgres");
+        return;
+    };
+    let dir = j.dir().to_path_buf();
+    let objects = |n: u64| (0..n).rev().map(|i| Some(format!("object-{i}"))).collect::<Vec<_>>();
+    for i in 0..3 {
+        j.append(serde_json::to_vec(&entry(i)).unwrap()).await.unwrap();
+    }
+    let on_ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries WHERE log = 'public'")
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(on_ledger, 0, "nothing folded yet: the journal was opened outside the runtime");
+    assert!(matches!(journal(&t), Err(JournalError::Held(_))), "one process per journal");
+    // The crash: nothing folded, and a last write cut short.
+    drop(j);
+    let segments = || {
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".log"))
+            .collect();
+        names.sort();
+        names
+    };
+    let last = dir.join(segments().last().unwrap());
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&last).unwrap();
+    std::io::Write::write_all(&mut torn, &[200, 0, 0, 0, 1, 2, 3]).unwrap();
+    drop(torn);
+
+    let j = journal(&t).unwrap().unwrap();
+    assert_eq!(kept_objects(&t).await, objects(3), "settled before the read, the torn write skipped");
+    j.append(serde_json::to_vec(&entry(3)).unwrap()).await.unwrap();
+    assert_eq!(kept_objects(&t).await, objects(4));
+    drop(j);
+    let _j = journal(&t).unwrap().unwrap();
+    assert_eq!(kept_objects(&t).await, objects(4), "folded once");
+    assert_eq!(segments().len(), 1, "only the open segment is left: {:?}", segments());
+    let l = ledger(&t);
+    l.verify(Log::Public, |_, _| {}).await.unwrap();
 }

@@ -256,6 +256,8 @@ struct Inner {
     key_domains: Mutex<HashMap<String, String>>,
     /// Calls waiting for their ledger entries to be written.
     call_entries: Arc<crate::db::Batch<sharing::CallEntry, ()>>,
+    /// On SQLite, calls' entries are journaled and folded into the ledger in large batches.
+    journal: Option<crate::db::journal::Journal>,
 }
 
 impl std::fmt::Debug for Exchange {
@@ -272,7 +274,8 @@ impl Exchange {
     pub fn new(db: Db, identity: Identity, master: &MasterKey) -> Exchange {
         let seed = master.derive("exchange/receipts");
         Exchange {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|this| Inner {
+                journal: sharing::open_call_journal(&db, this.clone()),
                 protector: identity.protector().clone(),
                 db,
                 identity,

@@ -115,6 +115,8 @@ impl Exchange {
         &self,
         _cap: &Capability<ExchangeFigures>,
     ) -> Result<Vec<DepartmentFigures>, Error> {
+        // Calls still in the journal are counted too.
+        self.inner.db.settle().await.map_err(super::internal)?;
         let mut c = self.conn().await?;
         let rows = repo::department_figures(&mut c).await?;
         let mut out = Vec::with_capacity(rows.len());

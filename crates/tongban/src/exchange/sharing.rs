@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use super::registry::normalize_key;
 use super::repo::{self, AgreementRow, RegistryRow};
 use super::{Error, Exchange, FieldEntry, SharingType, internal, lock};
+use crate::db::journal::Journal;
 use crate::db::{from_millis, millis, new_id};
 use crate::identity::authz::{AccountCreate, SharingDecide, SharingRequest};
 use crate::identity::{AccountKind, Capability, NewAccount};
@@ -707,6 +708,10 @@ impl Exchange {
     /// shared with the other calls waiting. Returns once durable: no answer leaves before its
     /// access is on the ledger.
     async fn record_call(&self, call: CallEntry) -> Result<(), Error> {
+        if let Some(journal) = &self.inner.journal {
+            let record = serde_json::to_vec(&call).map_err(internal)?;
+            return journal.append(record).await.map_err(internal);
+        }
         let this = self.clone();
         self.inner
             .db
@@ -785,8 +790,40 @@ struct Admitted {
     record: Option<repo::RecordRow>,
 }
 
+/// The journal of calls' entries, on SQLite: each call waits for one file append instead of
+/// a database commit (see [`crate::db::journal`]), and the fold writes them with
+/// [`Exchange::write_calls`]. Without it (PostgreSQL, or another process holding it) calls
+/// join group commits.
+pub(super) fn open_call_journal(db: &crate::db::Db, exchange: std::sync::Weak<super::Inner>) -> Option<Journal> {
+    let apply: crate::db::journal::Apply = std::sync::Arc::new(move |c, records| {
+        let exchange = exchange.upgrade().map(|inner| Exchange { inner });
+        Box::pin(async move {
+            let exchange = exchange.ok_or("the exchange has stopped")?;
+            let calls = records
+                .iter()
+                .map(|r| serde_json::from_slice::<CallEntry>(r))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("a journaled call cannot be read: {e}"))?;
+            exchange.write_calls(c, calls).await.map(drop).map_err(|e| e.to_string())
+        })
+    });
+    match Journal::open(db, "exchange-calls", apply) {
+        Ok(journal) => journal,
+        // A command run beside the server that holds it.
+        Err(e @ crate::db::journal::JournalError::Held(_)) => {
+            tracing::info!(error = %e, "exchange calls are written through group commits");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "exchange calls are written through group commits instead of the journal");
+            None
+        }
+    }
+}
+
 /// A call waiting to be written: its ledger entry, whose data it concerns when that is
 /// still to be looked up, and the agreement and day it counts for when it was served.
+#[derive(Serialize, Deserialize)]
 pub(super) struct CallEntry {
     entry: Option<ledger::Entry>,
     subject_of: Option<SubjectOf>,
@@ -794,6 +831,7 @@ pub(super) struct CallEntry {
 }
 
 /// A record's key in a registry, which names its data subject.
+#[derive(Serialize, Deserialize)]
 struct SubjectOf {
     registry_id: String,
     key_domain: String,

@@ -127,6 +127,8 @@ pub enum Error {
     Forbidden,
     #[error(transparent)]
     Key(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Journal(#[from] crate::db::journal::JournalError),
 }
 
 /// Loads the checkpoint key from `path`, or generates one there (mode 0600) when allowed.
@@ -231,6 +233,7 @@ pub async fn recent(
     subject: Option<&str>,
     limit: u64,
 ) -> Result<Vec<(u64, Entry)>, Error> {
+    db.settle().await?;
     let mut c = db.pool.acquire().await?;
     let rows = store::recent(&mut c, log.as_str(), action, subject, limit).await?;
     rows.into_iter()
@@ -245,6 +248,7 @@ pub async fn recent(
 /// Entries with one of `actions` recorded at or after `from`, oldest first (for monitoring
 /// rules).
 pub async fn since(db: &Db, log: Log, from: DateTime<Utc>, actions: &[&str]) -> Result<Vec<(u64, Entry)>, Error> {
+    db.settle().await?;
     let mut c = db.pool.acquire().await?;
     let rows = store::since(&mut c, log.as_str(), millis(from), actions).await?;
     rows.into_iter()

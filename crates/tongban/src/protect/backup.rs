@@ -180,7 +180,9 @@ async fn write_backup(
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<Manifest, BackupError> {
-    // Checkpoint first: everything the checkpoints cover is in the snapshot taken after.
+    // Journaled entries first, then checkpoints: everything acknowledged before the backup
+    // and everything the checkpoints cover is in the snapshot taken after.
+    db.settle().await.map_err(|e| BackupError::Ledger(e.to_string()))?;
     let mut checkpoints = BTreeMap::new();
     for log in Log::ALL {
         ledger.checkpoint_if_behind(log, now).await.map_err(|e| BackupError::Ledger(e.to_string()))?;
@@ -314,8 +316,9 @@ pub async fn restore(
                     return Err(e);
                 }
             };
-            // The old database, with its WAL, is kept aside, not deleted.
-            for suffix in ["", "-wal", "-shm"] {
+            // The old database, with its WAL and the journals not yet folded into it, is
+            // kept aside, not deleted.
+            for suffix in ["", "-wal", "-shm", ".journal"] {
                 let old = PathBuf::from(format!("{}{suffix}", target_path.display()));
                 if old.exists() {
                     let kept = PathBuf::from(format!("{}.{aside}{suffix}", target_path.display()));
