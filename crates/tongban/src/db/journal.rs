@@ -137,11 +137,6 @@ impl Journal {
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
-
-    /// Folds every record appended before this call into the database.
-    pub async fn fold(&self) -> Result<(), JournalError> {
-        self.shared.fold().await
-    }
 }
 
 impl Shared {
