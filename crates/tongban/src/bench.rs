@@ -92,6 +92,17 @@ async fn start(
     }
 }
 
+/// CPU time a process has used, user and system, in seconds (Linux: `/proc/<pid>/stat`).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("reading /proc (Linux only)")?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+    // Clock ticks are 1/100 s on Linux (USER_HZ).
+    Ok(ticks as f64 / 100.0)
+}
+
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc (Linux only)")?;
     status
@@ -757,7 +768,9 @@ async fn exchange_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Res
         .to_string()
     };
     post_reads(&uri, &headers, &body, 1, args.concurrency).await?;
+    let (cpu_before, started) = (cpu_seconds(server.child.id())?, Instant::now());
     let reads = post_reads(&uri, &headers, &body, args.seconds, args.concurrency).await?;
+    let cpu_per_read = (cpu_seconds(server.child.id())? - cpu_before) / (reads * started.elapsed().as_secs_f64());
     drop(server);
     let plain_url = match &args.database_url {
         Some(url) => url.clone(),
@@ -777,6 +790,7 @@ async fn exchange_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Res
         "| same | {reads:.0} /s | plain indexed row reads in process, no HTTP {plain:.0} /s | {:.1} % | — |",
         reads / plain * 100.0
     );
+    println!("| server CPU per read (user and system, all its threads) | {:.0} µs | — | — | — |", cpu_per_read * 1e6);
     Ok(())
 }
 
