@@ -194,7 +194,7 @@ impl GroupWriter {
         if self.backend == Backend::Sqlite {
             conn.execute(SQLITE_PRAGMAS).await?;
             // The group writer does most of the writing (journal folds among it): a page
-            // cache of 32 MiB instead of 2 keeps the index pages it touches from being read
+            // cache of 32 MiB instead of SQLite's 2 keeps the index pages it touches from being read
             // back from the file for every batch.
             conn.execute("PRAGMA cache_size = -32768").await?;
         }

@@ -3,9 +3,9 @@
 //! entry. On SQLite a commit is expensive per commit, not per row, and every commit empties
 //! every reader's page cache; so the records are appended to files beside the database
 //! (one write and one `fdatasync` for all the records waiting; under load the writer gathers
-//! them for half a millisecond first), and folded
-//! into the database in large batches — every second, at start-up (what a crash
-//! left behind), and before anyone reads what they feed ([`crate::db::Db::settle`]).
+//! them for half a millisecond first), and folded into the database in large batches —
+//! every second, at start-up (what a crash left behind), and before anyone reads what they
+//! feed ([`crate::db::Db::settle`]).
 //!
 //! Exactly once: the fold writes its position in the journal (`platform_settings`) in the
 //! same transaction as the rows it folds, and only one process folds a journal (a lock
