@@ -434,10 +434,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             create_private_dir(&data.data_dir)?;
             let (key, _) = data.master_key()?;
             let (ledger_key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
-            let sqlite_path = match crate::db::Backend::from_url(data.database_url()) {
-                Some(crate::db::Backend::Sqlite) => crate::db::sqlite_file(data.database_url()),
-                _ => None,
-            };
+            let sqlite_path = crate::db::sqlite_file(data.database_url());
             let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key: &key };
             let origin = data.ledger_origin.clone();
             let restored = backup::restore(
@@ -698,7 +695,6 @@ async fn open_with_policy(
     Ok(Platform { db, identity, ledger, key })
 }
 
-/// The file path inside a `sqlite://PATH?…` URL.
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)?;

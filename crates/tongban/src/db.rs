@@ -194,8 +194,8 @@ impl GroupWriter {
         if self.backend == Backend::Sqlite {
             conn.execute(SQLITE_PRAGMAS).await?;
             // The group writer does most of the writing (journal folds among it): a page
-            // cache of 32 MiB instead of SQLite's 2 keeps the index pages it touches from being read
-            // back from the file for every batch.
+            // cache of 32 MiB instead of SQLite's 2 keeps the index pages it touches from
+            // being read back from the file for every batch.
             conn.execute("PRAGMA cache_size = -32768").await?;
         }
         Ok(conn)
@@ -361,11 +361,7 @@ impl Db {
         let writer = Writer { pool: pool.clone(), backend, lock: Arc::new(tokio::sync::Mutex::new(())) };
         let (group, units) = tokio::sync::mpsc::channel(4 * GROUP_MAX);
         GroupWriter { options, backend, lock: writer.lock.clone(), conn: None }.spawn(units)?;
-        let file = match backend {
-            Backend::Sqlite => sqlite_file(url),
-            Backend::Postgres => None,
-        };
-        Ok(Db { pool, backend, writer, group, file, journals: Arc::default() })
+        Ok(Db { pool, backend, writer, group, file: sqlite_file(url), journals: Arc::default() })
     }
 
     fn register_journal(&self, journal: std::sync::Weak<journal::Shared>) {
@@ -528,7 +524,8 @@ impl Db {
     }
 }
 
-/// The file of a SQLite URL (`sqlite://path?options`); `None` for an in-memory database.
+/// The file of a SQLite URL (`sqlite://path?options`); `None` for an in-memory database or
+/// another backend's URL.
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);

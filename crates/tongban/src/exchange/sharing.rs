@@ -704,9 +704,10 @@ impl Exchange {
         })
     }
 
-    /// Writes a call's entry on the audit ledger and counts a served call, in a group commit
-    /// shared with the other calls waiting. Returns once durable: no answer leaves before its
-    /// access is on the ledger.
+    /// Writes a call's entry on the audit ledger and counts a served call: through the
+    /// journal when this node holds one (folded into the ledger later, before anyone reads
+    /// it), else in a group commit shared with the other calls waiting. Returns once durable:
+    /// no answer leaves before its access is on disk.
     async fn record_call(&self, call: CallEntry) -> Result<(), Error> {
         if let Some(journal) = &self.inner.journal {
             let record = serde_json::to_vec(&call).map_err(internal)?;
