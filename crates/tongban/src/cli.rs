@@ -1,5 +1,5 @@
 //! The `tongban` command line: serve, migrate, user add, region add, department add,
-//! config check, bench.
+//! config check.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -8,11 +8,12 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 
 use crate::config::{DataArgs, DataSettings, ServeArgs, ServeSettings};
-use crate::db::Db;
-use crate::identity::{self, AccountKind, Identity, NewAccount};
-use crate::ledger::{self, CheckpointPolicy, Ledger, Log};
-use crate::protect::backup;
-use crate::secrets::{KeySource, SecretString};
+use identity::{self, AccountKind, Console, Identity, NewAccount};
+use kernel::audit::{Action, Outcome};
+use kernel::db::Db;
+use kernel::secrets::{KeySource, SecretString};
+use ledger::{self, CheckpointPolicy, Ledger, Log};
+use protect::backup;
 
 #[derive(Parser, Debug)]
 #[command(name = "tongban", version, about = "通办 — integrated digital-government platform", long_about = None)]
@@ -47,8 +48,6 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Measure authenticated API throughput against /healthz, idle memory and restart time.
-    Bench(crate::bench::BenchArgs),
     /// Take an online, consistent backup with a manifest into a new directory.
     Backup {
         #[command(flatten)]
@@ -309,7 +308,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args.resolve()?).await,
         Command::Migrate(args) => {
             let data = args.resolve()?;
-            let (db, _) = open(&data).await?;
+            let (db, _, _) = open(&data).await?;
             println!("migrations applied to {}", data.database_url_redacted());
             db.close().await;
             Ok(())
@@ -318,7 +317,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: UserCommand::Add { data, kind, username, name, department, region, roles, password_stdin },
         } => {
             let data = data.resolve()?;
-            let (db, identity) = open(&data).await?;
+            let (db, identity, console) = open(&data).await?;
             let kind = match kind.as_str() {
                 "staff" => AccountKind::Staff,
                 "system" => AccountKind::System,
@@ -343,9 +342,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 region_code: region,
                 ..NewAccount::default()
             };
-            let created = identity.create_account(&mut tx, &identity::console_account_create(), new, now).await?;
+            let created =
+                identity.create_account(&mut tx, &console.grant::<kernel::authz::AccountCreate>(), new, now).await?;
             for role in &roles {
-                identity.grant_role(&mut tx, &identity::console_role_grant(), &created.id, role, now).await?;
+                identity
+                    .grant_role(&mut tx, &console.grant::<kernel::authz::RoleGrant>(), &created.id, role, now)
+                    .await?;
             }
             tx.commit().await?;
             println!("created {} ({})", created.username, created.id);
@@ -363,12 +365,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Region { command: RegionCommand::Add { data, code, name, parent } } => {
             let data = data.resolve()?;
-            let (db, identity) = open(&data).await?;
+            let (db, identity, console) = open(&data).await?;
             let mut tx = db.begin().await?;
             let r = identity
                 .create_region(
                     &mut tx,
-                    &identity::console_organisation_manage(),
+                    &console.grant::<kernel::authz::OrganisationManage>(),
                     &code,
                     &name,
                     parent.as_deref(),
@@ -382,12 +384,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Department { command: DepartmentCommand::Add { data, code, name, region, kind } } => {
             let data = data.resolve()?;
-            let (db, identity) = open(&data).await?;
+            let (db, identity, console) = open(&data).await?;
             let mut tx = db.begin().await?;
             let d = identity
                 .create_department(
                     &mut tx,
-                    &identity::console_organisation_manage(),
+                    &console.grant::<kernel::authz::OrganisationManage>(),
                     identity::NewDepartment { code: &code, name: &name, region_code: &region, kind: kind.as_deref() },
                     Utc::now(),
                 )
@@ -412,7 +414,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("token_ttl_minutes = {}", s.session.token_ttl.as_secs() / 60);
             Ok(())
         }
-        Command::Bench(args) => crate::bench::run(args).await,
         Command::Exchange { command } => exchange_command(command).await,
         Command::Fixtures { command: FixturesCommand::Load { set, file, department, serve } } => {
             load_fixtures(&set, file.as_deref(), &department, &serve.resolve()?).await
@@ -434,7 +435,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             create_private_dir(&data.data_dir)?;
             let (key, _) = data.master_key()?;
             let (ledger_key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
-            let sqlite_path = crate::db::sqlite_file(data.database_url());
+            let sqlite_path = kernel::db::sqlite_file(data.database_url());
             let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key: &key };
             let origin = data.ledger_origin.clone();
             let restored = backup::restore(
@@ -451,7 +452,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("the replaced database is kept as {}", restored.kept_aside);
             // The restore itself goes on the trail of the restored database.
             let db = data.connect().await?;
-            let mut entry = ledger::Entry::new("backup_restored", "success", Utc::now());
+            let mut entry = ledger::Entry::new(Action::BackupRestored, Outcome::Success, Utc::now());
             entry.actor = Some("console".into());
             entry.detail = Some(format!("backup of {} from {}", restored.manifest.created_at, from.display()));
             let mut c = db.pool.acquire().await?;
@@ -526,14 +527,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     }
                     Err(ledger::VerifyError::Tampered(t)) => {
                         println!("{}: TAMPERED: {t}", log.as_str());
-                        let c = crate::insight::security::Candidate {
+                        let c = insight::security::Candidate {
                             rule: "ledger_verification",
                             key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
                             severity: "critical",
                             summary: t.to_string(),
                             first_index: t.index,
                         };
-                        if let Err(e) = crate::insight::security::raise(&p.db, &c, Utc::now()).await {
+                        if let Err(e) = insight::security::raise(&p.db, &c, Utc::now()).await {
                             eprintln!("could not raise an alert: {e}");
                         }
                         failed = Some(t);
@@ -606,7 +607,7 @@ struct LedgerOnly {
 }
 
 /// One pass of re-sealing everything identity seals, with progress on stderr.
-async fn reseal_all(identity: &Identity, batch: i64, done: &mut usize) -> Result<(), crate::identity::Error> {
+async fn reseal_all(identity: &Identity, batch: i64, done: &mut usize) -> Result<(), identity::Error> {
     loop {
         let (n, remaining) = identity.reseal_citizens(batch).await?;
         *done += n;
@@ -652,9 +653,11 @@ fn logs(only: Option<&str>) -> anyhow::Result<Vec<Log>> {
 }
 
 /// Data dir, keys, database and migrations: what every data command needs.
-async fn open(data: &DataSettings) -> anyhow::Result<(Db, Identity)> {
-    let p = open_with_policy(data, crate::config::SessionPolicy::default(), CheckpointPolicy::default()).await?;
-    Ok((p.db, p.identity))
+/// The database, identity and the console of the operator who holds the master key.
+async fn open(data: &DataSettings) -> anyhow::Result<(Db, Identity, Console)> {
+    let p = open_with_policy(data, identity::SessionPolicy::default(), CheckpointPolicy::default()).await?;
+    let console = p.identity.console(&p.key)?;
+    Ok((p.db, p.identity, console))
 }
 
 /// What the data commands work with.
@@ -662,12 +665,12 @@ struct Platform {
     db: Db,
     identity: Identity,
     ledger: Ledger,
-    key: crate::secrets::MasterKey,
+    key: kernel::secrets::MasterKey,
 }
 
 async fn open_with_policy(
     data: &DataSettings,
-    policy: crate::config::SessionPolicy,
+    policy: identity::SessionPolicy,
     checkpoints: CheckpointPolicy,
 ) -> anyhow::Result<Platform> {
     create_private_dir(&data.data_dir)?;
@@ -708,7 +711,7 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Deadline warnings and escalation of overdue tasks, once a minute.
-async fn run_timers(services: crate::services::Services) {
+async fn run_timers(services: services::Services) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -729,14 +732,14 @@ fn services_of(
     settings: &ServeSettings,
     db: &Db,
     identity: &Identity,
-    key: crate::secrets::MasterKey,
-) -> crate::services::Services {
-    crate::services::Services::new(
+    key: kernel::secrets::MasterKey,
+) -> services::Services {
+    services::Services::new(
         db.clone(),
         identity.clone(),
         key,
         settings.calendar.clone(),
-        crate::services::UploadPolicy {
+        services::UploadPolicy {
             dir: settings.data.data_dir.join("documents"),
             max_bytes: settings.body_limit,
             scan_command: settings.upload_scan_command.clone(),
@@ -750,15 +753,13 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
             let data = data.resolve()?;
             let Platform { db, identity, key, .. } =
                 open_with_policy(&data, Default::default(), Default::default()).await?;
-            let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
+            let console = identity.console(&key)?;
+            let exchange = exchange::Exchange::new(db.clone(), identity, &key);
             let bytes = std::fs::read(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-            let table = crate::exchange::Table::read(bytes)?;
-            let mode = if skip_bad_rows {
-                crate::exchange::ImportMode::SkipBadRows
-            } else {
-                crate::exchange::ImportMode::AllOrNothing
-            };
-            let cap = identity::console_capability::<crate::identity::authz::RegistryManage>();
+            let table = exchange::Table::read(bytes)?;
+            let mode =
+                if skip_bad_rows { exchange::ImportMode::SkipBadRows } else { exchange::ImportMode::AllOrNothing };
+            let cap = console.grant::<kernel::authz::RegistryManage>();
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
             let started = std::time::Instant::now();
             let bar = |done: u64, total: u64| {
@@ -790,8 +791,9 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
             let data = data.resolve()?;
             let Platform { db, identity, key, .. } =
                 open_with_policy(&data, Default::default(), Default::default()).await?;
-            let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
-            let cap = identity::console_account_create();
+            let console = identity.console(&key)?;
+            let exchange = exchange::Exchange::new(db.clone(), identity, &key);
+            let cap = console.grant::<kernel::authz::AccountCreate>();
             let c = exchange.register_client(&cap, &department, &mediator_client, Utc::now()).await?;
             println!("{} registered; its secret (shown once): {}", c.mediator_client, c.secret.expose());
             db.close().await;
@@ -818,9 +820,10 @@ async fn load_fixtures(
     let fixtures: serde_json::Value = serde_json::from_str(&text)?;
     let Platform { db, identity, key, .. } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    let console = identity.console(&key)?;
     if set == "govstack-registries" {
-        let exchange = crate::exchange::Exchange::new(db.clone(), identity, &key);
-        let cap = identity::console_capability::<crate::identity::authz::RegistryManage>();
+        let exchange = exchange::Exchange::new(db.clone(), identity, &key);
+        let cap = console.grant::<kernel::authz::RegistryManage>();
         let loaded = exchange.load_registry_fixture(&cap, department, &fixtures, Utc::now()).await;
         db.close().await;
         let loaded = loaded?;
@@ -831,10 +834,10 @@ async fn load_fixtures(
         return Ok(());
     }
     let services = services_of(settings, &db, &identity, key);
-    let manage = identity::console_service_manage();
+    let manage = console.grant::<kernel::authz::ServiceManage>();
     // Fixture services run the built-in workflows, which a clean install may not have yet.
     for w in crate::demo::builtin_workflows() {
-        let def = crate::services::workflow::Definition::from_json(&w.to_string())?;
+        let def = services::workflow::Definition::from_json(&w.to_string())?;
         services.publish_workflow(&manage, def, Utc::now()).await?;
     }
     let counts = services.load_registration_fixtures(&manage, &fixtures, Utc::now()).await?;
@@ -856,11 +859,12 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     let Platform { db, identity, ledger, key } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
-    let exchange = crate::exchange::Exchange::new(db.clone(), identity.clone(), &key);
+    let console = identity.console(&key)?;
+    let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
     if settings.demo && identity.region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
-        let summary = crate::demo::seed(&identity, Utc::now()).await?;
+        let summary = crate::demo::seed(&identity, &console, Utc::now()).await?;
         println!(
             "demo: {} regions, {} departments, {} staff, {} residents, {} enterprises",
             summary.regions,
@@ -881,14 +885,14 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         );
     }
     if settings.demo {
-        let catalog = crate::demo::seed_catalog(&identity, &services, Utc::now()).await?;
+        let catalog = crate::demo::seed_catalog(&identity, &console, &services, Utc::now()).await?;
         if !catalog.staff.is_empty() {
             println!("demo catalog: {} services, {} bundles; service desks:", catalog.services, catalog.bundles);
             for (username, role, region) in &catalog.staff {
                 println!("  {username:<22} {role:<17} {region}");
             }
         }
-        let registries = crate::demo::seed_registries(&identity, &exchange, Utc::now()).await?;
+        let registries = crate::demo::seed_registries(&identity, &console, &exchange, Utc::now()).await?;
         if registries > 0 {
             println!(
                 "demo registries: {registries} published (人口, 婚姻, 法人, 社保) with the demo resident's records"
@@ -901,7 +905,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     }
     record_configuration(&db, &settings).await?;
     let timers = tokio::spawn(run_timers(services.clone()));
-    let metrics = crate::http::metrics::Metrics::new();
+    let metrics = tongban_http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
     let monitor = tokio::spawn(monitor(
         db.clone(),
@@ -921,7 +925,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             }
         })
     });
-    let state = crate::http::AppState::from(crate::http::AppParts {
+    let state = tongban_http::AppState::from(tongban_http::AppParts {
         exchange,
         services,
         identity,
@@ -931,14 +935,14 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         secure_cookies: settings.secure_cookies,
         trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
     });
-    let router = crate::http::app(state, settings.body_limit);
+    let router = tongban_http::app(state, settings.body_limit);
     match &settings.tls {
         None => {
             let listener = tokio::net::TcpListener::bind(settings.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
             println!("tongban is serving on http://{}", listener.local_addr()?);
-            crate::http::serve(router, listener).await?;
+            tongban_http::serve(router, listener).await?;
         }
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -948,7 +952,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             let handle = axum_server::Handle::new();
             let shutdown = handle.clone();
             tokio::spawn(async move {
-                crate::http::shutdown_signal().await;
+                tongban_http::shutdown_signal().await;
                 shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
             });
             println!("tongban is serving on https://{}", settings.listen);
@@ -983,14 +987,14 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
 /// from those of the previous start (the first start records them too).
 async fn record_configuration(db: &Db, settings: &ServeSettings) -> anyhow::Result<()> {
     let summary = settings.summary();
-    let digest = crate::secrets::sha256_hex(&summary);
+    let digest = kernel::secrets::sha256_hex(&summary);
     let mut tx = db.begin().await?;
-    if crate::db::read_setting(&mut tx, "config_digest").await?.as_deref() != Some(digest.as_str()) {
-        let mut entry = ledger::Entry::new("configuration_changed", "success", Utc::now());
+    if kernel::db::read_setting(&mut tx, "config_digest").await?.as_deref() != Some(digest.as_str()) {
+        let mut entry = ledger::Entry::new(Action::ConfigurationChanged, Outcome::Success, Utc::now());
         entry.actor = Some("console".into());
         entry.detail = Some(summary);
         ledger::append(&mut tx, Log::Audit, &entry).await?;
-        crate::db::write_setting(&mut tx, "config_digest", &digest).await?;
+        kernel::db::write_setting(&mut tx, "config_digest", &digest).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -1002,7 +1006,7 @@ async fn scheduled_backups(
     db: Db,
     ledger: Ledger,
     url: String,
-    key: crate::secrets::MasterKey,
+    key: kernel::secrets::MasterKey,
 ) {
     let mut tick = tokio::time::interval(schedule.interval);
     loop {
@@ -1024,12 +1028,12 @@ async fn scheduled_backups(
 async fn monitor(
     db: Db,
     ledger: Ledger,
-    thresholds: crate::insight::security::Thresholds,
-    mail: Option<crate::outbox::Mail>,
+    thresholds: insight::security::Thresholds,
+    mail: Option<kernel::outbox::Mail>,
     identity: Identity,
-    exchange: crate::exchange::Exchange,
+    exchange: exchange::Exchange,
 ) {
-    use crate::insight::security;
+    use insight::security;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
     let mut last_verify: Option<std::time::Instant> = None;
     loop {
@@ -1037,7 +1041,7 @@ async fn monitor(
         if let Err(e) = security::scan(&db, &thresholds, Utc::now()).await {
             tracing::warn!(error = %e, "security scan failed");
         }
-        if let Err(e) = crate::outbox::deliver(&db, mail.as_ref(), &identity, &exchange, Utc::now()).await {
+        if let Err(e) = crate::delivery::deliver(&db, mail.as_ref(), &identity, &exchange, Utc::now()).await {
             tracing::warn!(error = %e, "outbox delivery failed");
         }
         if last_verify.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(24 * 3600)) {

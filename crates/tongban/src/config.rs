@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::secrets::{SecretString, read_secret_file};
+use identity::SessionPolicy;
+use kernel::secrets::{SecretString, read_secret_file};
 
 fn secret(text: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(text.to_string()))
@@ -140,10 +141,10 @@ struct FileConfig {
     trusted_proxies: Option<String>,
     secure_cookies: Option<bool>,
     /// Security monitoring thresholds (see `insight::security::Thresholds`).
-    monitoring: Option<crate::insight::security::Thresholds>,
+    monitoring: Option<insight::security::Thresholds>,
     /// Public holidays and make-up working days (调休) for every deadline:
     /// `[calendar] holidays = ["2026-10-01", …]`, `makeup_days = ["2026-09-27", …]`.
-    calendar: Option<crate::services::calendar::WorkingCalendar>,
+    calendar: Option<services::calendar::WorkingCalendar>,
     /// A virus scanner run on each upload (program and arguments; the file path is appended).
     upload_scan_command: Option<Vec<String>>,
     listen: Option<String>,
@@ -164,7 +165,7 @@ pub enum ConfigError {
     #[error("invalid value for `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
     #[error(transparent)]
-    Secret(#[from] crate::secrets::SecretError),
+    Secret(#[from] kernel::secrets::SecretError),
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -191,8 +192,8 @@ pub struct DataSettings {
 impl DataSettings {
     /// Loads the master key from wherever it was configured (generating the default file on
     /// a first start).
-    pub fn master_key(&self) -> Result<(crate::secrets::MasterKey, crate::secrets::KeySource), ConfigError> {
-        use crate::secrets::{KeySource, MasterKey};
+    pub fn master_key(&self) -> Result<(kernel::secrets::MasterKey, kernel::secrets::KeySource), ConfigError> {
+        use kernel::secrets::{KeySource, MasterKey};
         if let Some(key) = &self.master_key_env {
             return Ok((MasterKey::from_base64(key.expose(), "TONGBAN_MASTER_KEY")?, KeySource::Loaded));
         }
@@ -218,36 +219,16 @@ impl DataSettings {
     }
 
     /// Opens the configured database with the configured pool.
-    pub async fn connect(&self) -> Result<crate::db::Db, crate::db::DbError> {
+    pub async fn connect(&self) -> Result<kernel::db::Db, kernel::db::DbError> {
         match self.database_pool {
-            Some(n) => crate::db::Db::connect_with_pool(self.database_url(), n).await,
-            None => crate::db::Db::connect(self.database_url()).await,
+            Some(n) => kernel::db::Db::connect_with_pool(self.database_url(), n).await,
+            None => kernel::db::Db::connect(self.database_url()).await,
         }
     }
 
     /// The URL with any password removed, for logs and messages.
     pub fn database_url_redacted(&self) -> String {
         redact_url(self.database_url.expose())
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct SessionPolicy {
-    pub idle: Duration,
-    pub absolute: Duration,
-    pub token_ttl: Duration,
-    /// How long a verified API token may be reused from memory.
-    pub auth_cache: Duration,
-}
-
-impl Default for SessionPolicy {
-    fn default() -> Self {
-        SessionPolicy {
-            idle: Duration::from_secs(30 * 60),
-            absolute: Duration::from_secs(12 * 3600),
-            token_ttl: Duration::from_secs(60 * 60),
-            auth_cache: Duration::from_secs(2),
-        }
     }
 }
 
@@ -259,13 +240,13 @@ pub struct ServeSettings {
     pub body_limit: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub session: SessionPolicy,
-    pub checkpoints: crate::ledger::CheckpointPolicy,
+    pub checkpoints: ledger::CheckpointPolicy,
     pub backups: Option<BackupSchedule>,
-    pub monitoring: crate::insight::security::Thresholds,
-    pub mail: Option<crate::outbox::Mail>,
+    pub monitoring: insight::security::Thresholds,
+    pub mail: Option<kernel::outbox::Mail>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub secure_cookies: bool,
-    pub calendar: crate::services::calendar::WorkingCalendar,
+    pub calendar: services::calendar::WorkingCalendar,
     pub upload_scan_command: Option<Vec<String>>,
 }
 
@@ -336,7 +317,7 @@ fn resolve_data(args: &DataArgs, file: &FileConfig) -> Result<DataSettings, Conf
         Some(url) => url,
         None => format!("sqlite://{}?mode=rwc", data_dir.join("tongban.db").display()),
     };
-    if crate::db::Backend::from_url(&url).is_none() {
+    if kernel::db::Backend::from_url(&url).is_none() {
         return Err(invalid("database_url", "must start with sqlite: or postgres://"));
     }
     let password_file = args.database_password_file.clone().or_else(|| file.database_password_file.clone());
@@ -508,7 +489,7 @@ impl ServeArgs {
                         return Err(invalid("alert_email_to", format!("{address} is not an email address")));
                     }
                 }
-                Some(crate::outbox::Mail { relay, port, from, to })
+                Some(kernel::outbox::Mail { relay, port, from, to })
             }
         };
         let monitoring = file.monitoring.clone().unwrap_or_default();
@@ -545,7 +526,7 @@ impl ServeArgs {
             mail,
             monitoring,
             backups,
-            checkpoints: crate::ledger::CheckpointPolicy {
+            checkpoints: ledger::CheckpointPolicy {
                 interval: Duration::from_secs(checkpoint_interval),
                 entries: checkpoint_entries,
             },

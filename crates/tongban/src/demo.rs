@@ -8,8 +8,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sqlx::AnyConnection;
 
-use crate::identity::{self, AccountKind, Identity, NewAccount, NewDepartment, Profile, RegionRef, ids};
-use crate::secrets::SecretString;
+use identity::{self, AccountKind, Console, Identity, NewAccount, NewDepartment, Profile, RegionRef, ids};
+use kernel::secrets::SecretString;
 
 pub const SEED: u64 = 20_261_121;
 /// Every demo sign-in uses this password (demo only: `--no-demo` gives a clean install).
@@ -139,12 +139,12 @@ fn mobile(rng: &mut ChaCha8Rng) -> String {
 }
 
 /// Seeds the demo province inside one transaction: all of it or nothing.
-pub async fn seed(identity: &Identity, now: DateTime<Utc>) -> Result<DemoSummary, identity::Error> {
+pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) -> Result<DemoSummary, identity::Error> {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut tx = identity.db().begin().await?;
-    let org = identity::console_organisation_manage();
-    let accounts = identity::console_account_create();
-    let roles = identity::console_role_grant();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let accounts = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
     let c: &mut AnyConnection = &mut tx;
 
     let mut regions = 0usize;
@@ -426,8 +426,8 @@ pub const SERVICES_JSON: &str = include_str!("../demo/services.json");
 
 #[derive(Debug, serde::Deserialize)]
 struct DemoCatalog {
-    services: Vec<crate::services::catalog::ServiceSpec>,
-    bundles: Vec<crate::services::catalog::BundleSpec>,
+    services: Vec<services::catalog::ServiceSpec>,
+    bundles: Vec<services::catalog::BundleSpec>,
     workflows: Vec<serde_json::Value>,
 }
 
@@ -435,7 +435,7 @@ struct DemoCatalog {
 /// (accepted at the window, approved by an approver).
 /// The demo province's base registries (人口, 婚姻, 法人, 社保), owned by its provincial
 /// departments.
-pub fn registry_specs() -> Vec<crate::exchange::RegistrySpec> {
+pub fn registry_specs() -> Vec<exchange::RegistrySpec> {
     serde_json::from_str(include_str!("../fixtures/registries.json")).unwrap_or_default()
 }
 
@@ -493,7 +493,7 @@ pub enum CatalogError {
     #[error(transparent)]
     Identity(#[from] identity::Error),
     #[error(transparent)]
-    Services(#[from] crate::services::Error),
+    Services(#[from] services::Error),
     #[error("storage: {0}")]
     Storage(#[from] sqlx::Error),
 }
@@ -502,16 +502,17 @@ pub enum CatalogError {
 /// services keep their version.
 pub async fn seed_catalog(
     identity: &Identity,
-    services: &crate::services::Services,
+    console: &Console,
+    services: &services::Services,
     now: DateTime<Utc>,
 ) -> Result<CatalogSummary, CatalogError> {
-    let (n_services, n_bundles) = publish_catalog(services, now).await?;
+    let (n_services, n_bundles) = publish_catalog(services, console, now).await?;
     let mut staff = Vec::new();
     if identity.account_id("gaapprover.mingyue").await.is_err() {
         let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
         let mut tx = identity.db().begin().await?;
-        let accounts = identity::console_account_create();
-        let roles = identity::console_role_grant();
+        let accounts = console.grant::<kernel::authz::AccountCreate>();
+        let roles = console.grant::<kernel::authz::RoleGrant>();
         let totp = ids_totp_secret();
         for district in STAFFED_DISTRICTS {
             let Some((_, district_name, pinyin)) =
@@ -548,13 +549,14 @@ pub async fn seed_catalog(
 /// Publishes the demo catalog's workflows, services and bundles; returns how many services
 /// and bundles it holds.
 pub async fn publish_catalog(
-    services: &crate::services::Services,
+    services: &services::Services,
+    console: &Console,
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), CatalogError> {
     let catalog: DemoCatalog = serde_json::from_str(SERVICES_JSON).map_err(|e| CatalogError::Parse(e.to_string()))?;
-    let manage = identity::console_service_manage();
+    let manage = console.grant::<kernel::authz::ServiceManage>();
     for w in builtin_workflows().into_iter().chain(catalog.workflows) {
-        let def = crate::services::workflow::Definition::from_json(&w.to_string())
+        let def = services::workflow::Definition::from_json(&w.to_string())
             .map_err(|e| CatalogError::Parse(e.to_string()))?;
         services.publish_workflow(&manage, def, now).await?;
     }
@@ -646,18 +648,18 @@ fn sample_value(name: &str, p: &serde_json::Value, i: usize) -> serde_json::Valu
 /// a platform without applications; the same every time.
 pub async fn seed_applications(
     identity: &Identity,
-    services: &crate::services::Services,
+    services: &services::Services,
     now: DateTime<Utc>,
 ) -> Result<usize, CatalogError> {
     if services.status_counts().await?.values().sum::<i64>() > 0 {
         return Ok(0);
     }
     let catalog: DemoCatalog = serde_json::from_str(SERVICES_JSON).map_err(|e| CatalogError::Parse(e.to_string()))?;
-    let offered: Vec<&crate::services::catalog::ServiceSpec> = catalog
+    let offered: Vec<&services::catalog::ServiceSpec> = catalog
         .services
         .iter()
-        .filter(|s| s.audience == crate::services::catalog::Audience::Citizen)
-        .filter(|s| s.depth == crate::services::catalog::Depth::Online)
+        .filter(|s| s.audience == services::catalog::Audience::Citizen)
+        .filter(|s| s.depth == services::catalog::Depth::Online)
         .filter(|s| s.workflow == "standard" || s.workflow == "immediate")
         .collect();
     let mut residents = Vec::new();
@@ -712,7 +714,7 @@ pub async fn seed_applications(
     for district in ["mingyue", "qinghu"] {
         for (prefix, _, _) in STAFF_POSTS.iter().chain(SERVICE_POSTS) {
             if let Ok(p) = identity.console_principal(&format!("{prefix}.{district}")).await
-                && let Ok(cap) = p.authorize::<crate::identity::authz::ApplicationHandle>()
+                && let Ok(cap) = p.authorize::<kernel::authz::ApplicationHandle>()
             {
                 desks.push(cap);
             }
@@ -720,7 +722,7 @@ pub async fn seed_applications(
     }
     for _ in 0..3 {
         for cap in &desks {
-            let inbox = services.inbox(cap, &crate::services::InboxFilter::default(), now).await?;
+            let inbox = services.inbox(cap, &services::InboxFilter::default(), now).await?;
             for item in inbox.items {
                 let Some((outcome, at, resident)) = cases.get(&item.application_id).copied() else { continue };
                 let later = (at + chrono::Duration::hours(2)).min(now);
@@ -758,8 +760,8 @@ pub async fn seed_applications(
 
 /// The service halls of the staffed districts: windows for public security, civil affairs,
 /// social security and housing, open on working days 9:00–12:00 and 13:30–17:00.
-pub fn demo_halls() -> Vec<crate::services::HallSpec> {
-    use crate::services::{HallSpec, HallWindow};
+pub fn demo_halls() -> Vec<services::HallSpec> {
+    use services::{HallSpec, HallWindow};
     let window = |n: &str, services: &[&str]| HallWindow {
         number: n.into(),
         services: services.iter().map(|s| s.to_string()).collect(),
@@ -794,11 +796,12 @@ pub fn demo_halls() -> Vec<crate::services::HallSpec> {
 /// registries were published now.
 pub async fn seed_registries(
     identity: &Identity,
-    exchange: &crate::exchange::Exchange,
+    console: &Console,
+    exchange: &exchange::Exchange,
     now: DateTime<Utc>,
-) -> Result<usize, crate::exchange::Error> {
-    let manage = identity::console_capability::<crate::identity::authz::RegistryManage>();
-    let read = identity::console_capability::<crate::identity::authz::OrganisationRead>();
+) -> Result<usize, exchange::Error> {
+    let manage = console.grant::<kernel::authz::RegistryManage>();
+    let read = console.grant::<kernel::authz::OrganisationRead>();
     if exchange.registry(&read, "population").await.is_ok() {
         return Ok(0);
     }

@@ -1,16 +1,8 @@
-//! tongban (通办): an integrated digital-government platform. See DESIGN.md for the map.
+//! tongban (通办): an integrated digital-government platform. See DESIGN.md for the map and
+//! docs/architecture.md for the crates. This crate is the binary: the console commands, the
+//! configuration, the demo data and the delivery of the outbox.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod db;
+pub mod delivery;
 pub mod demo;
-pub mod exchange;
-pub mod http;
-pub mod identity;
-pub mod insight;
-pub mod ledger;
-pub mod outbox;
-pub mod protect;
-pub mod secrets;
-pub mod services;

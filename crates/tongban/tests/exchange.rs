@@ -4,16 +4,15 @@
 //! access entries visible to the data subject.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::TestDb;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use exchange::{AgreementRequest, Decision, Error, Exchange, ExchangeClient, ImportMode, Predicate, Table};
+use identity::{self, AccountKind, NewAccount, Principal, Profile};
+use kernel::authz::{ExchangeFigures, RegistryManage, SharingDecide, SharingRequest};
+use kernel::error::ErrorCode;
+use kernel::secrets::{MasterKey, SecretString};
 use serde_json::{Value, json};
-use tongban::exchange::{AgreementRequest, Decision, Error, Exchange, ExchangeClient, ImportMode, Predicate, Table};
-use tongban::identity::authz::{ExchangeFigures, RegistryManage, SharingDecide, SharingRequest};
-use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile};
-use tongban::secrets::{MasterKey, SecretString};
+use testkit::{TestDb, on_both_databases};
 
 const PASSWORD: &str = "Spring-Rain-over-Dianchi";
 const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -26,7 +25,7 @@ fn t0() -> DateTime<Utc> {
 
 struct Hub {
     exchange: Exchange,
-    signed_in: common::SignedIn,
+    signed_in: testkit::SignedIn,
     t: TestDb,
 }
 
@@ -37,12 +36,12 @@ impl Hub {
     }
 
     async fn client(&self, department: &str, name: &str) -> ExchangeClient {
-        let cap = identity::console_account_create();
+        let cap = self.t.console().grant::<kernel::authz::AccountCreate>();
         let registered = self.exchange.register_client(&cap, department, name, t0()).await.unwrap();
         self.exchange.authenticate(name, registered.secret.expose()).await.unwrap()
     }
 
-    async fn request(&self, officer: &str, body: Value) -> tongban::exchange::AgreementView {
+    async fn request(&self, officer: &str, body: Value) -> exchange::AgreementView {
         let p = self.principal(officer).await;
         let cap = p.authorize::<SharingRequest>().unwrap();
         let req: AgreementRequest = serde_json::from_value(body).unwrap();
@@ -50,7 +49,7 @@ impl Hub {
     }
 
     /// 民政's unconditional grant of birth dates, and its system.
-    async fn elder_allowance(&self) -> (tongban::exchange::AgreementView, ExchangeClient) {
+    async fn elder_allowance(&self) -> (exchange::AgreementView, ExchangeClient) {
         let a = self
             .request(
                 "data.mz",
@@ -61,7 +60,7 @@ impl Hub {
         (a, self.client("990000-MZ", "CN/GOV/990000-MZ/gaoling").await)
     }
 
-    async fn decide(&self, officer: &str, id: &str, approve: bool) -> tongban::exchange::AgreementView {
+    async fn decide(&self, officer: &str, id: &str, approve: bool) -> exchange::AgreementView {
         let p = self.principal(officer).await;
         let cap = p.authorize::<SharingDecide>().unwrap();
         let reason = (!approve).then(|| "用途与职责无关".to_string());
@@ -72,10 +71,11 @@ impl Hub {
 /// The province with GA, MZ, SJ and RS departments, a data officer in each, two residents
 /// with accounts, and the demo registries with a few records.
 async fn hub(t: TestDb) -> Hub {
+    let console = t.console();
     let id = &t.identity;
-    let org = identity::console_organisation_manage();
-    let acc = identity::console_account_create();
-    let roles = identity::console_role_grant();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
     id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
@@ -130,7 +130,7 @@ async fn hub(t: TestDb) -> Hub {
     }
     tx.commit().await.unwrap();
     let exchange = Exchange::new(t.db.clone(), t.identity.clone(), &MasterKey::from_bytes(t.key));
-    let manage = identity::console_capability::<RegistryManage>();
+    let manage = console.grant::<RegistryManage>();
     let specs = tongban::demo::registry_specs();
     assert_eq!(specs.len(), 4);
     for spec in specs {
@@ -171,7 +171,7 @@ async fn hub(t: TestDb) -> Hub {
 
 fn refusal(e: Error) -> &'static str {
     match e {
-        Error::Refused { code, .. } => code,
+        Error::Refused { code, .. } => code.as_str(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -232,7 +232,7 @@ async fn agreement_lifecycle(t: TestDb) {
             )
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::Conflict { code: "already_decided", .. }), "{e:?}");
+        assert!(matches!(e, Error::Conflict { code: ErrorCode::AlreadyDecided, .. }), "{e:?}");
     }
     // Not shareable: refused at once, with the legal basis as the reason.
     let never = h
@@ -434,10 +434,11 @@ async fn receiver() -> (u16, std::sync::Arc<tokio::sync::Mutex<Vec<(Vec<(String,
 /// with their secret; a disabled or deleted webhook hears nothing; bad subscriptions are
 /// refused with the field named.
 async fn consent_events_reach_webhooks(t: TestDb) {
+    let console = t.console();
     use hmac::{Hmac, Mac};
     let h = hub(t).await;
     let now = t0();
-    let admin = identity::console_capability::<tongban::identity::authz::ConsentManage>();
+    let admin = console.grant::<kernel::authz::ConsentManage>();
     let (port, seen) = receiver().await;
     let url = format!("http://127.0.0.1:{port}/consent-events");
     let secret = "receiver-shared-secret-2026";
@@ -496,7 +497,7 @@ async fn consent_events_reach_webhooks(t: TestDb) {
         h.exchange.my_consents(&me, now).await.unwrap().into_iter().find(|c| c.purpose == "就业援助回访").unwrap();
     h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
     h.exchange.set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
-    let deliver = || tongban::outbox::deliver(&h.t.db, None, &h.t.identity, &h.exchange, now);
+    let deliver = || tongban::delivery::deliver(&h.t.db, None, &h.t.identity, &h.exchange, now);
     assert_eq!(deliver().await.unwrap(), 2, "two events, for the enabled webhook only");
     let got = seen.lock().await.clone();
     assert_eq!(got.len(), 2);

@@ -2,18 +2,17 @@
 //! proofs and tiles that verify against signed checkpoints, and tampering caught by verify.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{TimeZone, Utc};
-use common::TestDb;
+use kernel::audit::{Action, Outcome};
+use kernel::db::journal::{Apply, Journal, JournalError};
+use ledger::merkle::{self, Hash};
+use ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
+use ledger::tiles::TilePath;
+use ledger::{self, CheckpointPolicy, Entry, Ledger, Log, VerifyError};
 use sqlx::Connection;
-use tongban::db::journal::{Apply, Journal, JournalError};
-use tongban::ledger::merkle::{self, Hash};
-use tongban::ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
-use tongban::ledger::tiles::TilePath;
-use tongban::ledger::{self, CheckpointPolicy, Entry, Ledger, Log, VerifyError};
+use testkit::{TestDb, on_both_databases};
 
 fn ledger(t: &TestDb) -> Ledger {
     Ledger::new(t.db.clone(), "test.tongban", &NoteSigner::new("k", &[1u8; 32]).unwrap(), CheckpointPolicy::default())
@@ -22,7 +21,7 @@ fn ledger(t: &TestDb) -> Ledger {
 
 fn entry(i: u64) -> Entry {
     let now = Utc.timestamp_opt(1_800_000_000 + i as i64, 0).unwrap();
-    let mut e = Entry::new("test_event", "success", now);
+    let mut e = Entry::new(Action::ConfigurationChanged, Outcome::Success, now);
     e.object = Some(format!("object-{i}"));
     e.subject = Some(format!("person-{}", i % 7));
     e
@@ -41,7 +40,7 @@ fn b64(h: &str) -> Hash {
 
 /// The objects of the test entries on the public log, newest first.
 async fn kept_objects(t: &TestDb) -> Vec<Option<String>> {
-    ledger::recent(&t.db, Log::Public, Some("test_event"), None, 1_000)
+    ledger::recent(&t.db, Log::Public, Some("configuration_changed"), None, 1_000)
         .await
         .unwrap()
         .into_iter()
@@ -51,7 +50,7 @@ async fn kept_objects(t: &TestDb) -> Vec<Option<String>> {
 
 fn checkpoint_of(l: &Ledger, note: &str) -> Checkpoint {
     let v = NoteVerifier::parse(&l.verifier_key(Log::Public).unwrap()).unwrap();
-    Checkpoint::parse(tongban::ledger::note::verify(note, &v).unwrap()).unwrap()
+    Checkpoint::parse(ledger::note::verify(note, &v).unwrap()).unwrap()
 }
 
 on_both_databases!(
@@ -80,7 +79,9 @@ async fn appends_commit_or_roll_back_with_the_change(t: TestDb) {
     let (_, stored) = ledger::recent(&t.db, Log::Public, None, None, 1).await.unwrap().remove(0);
     let text = String::from_utf8(stored.canonical()).unwrap();
     assert!(
-        text.starts_with("{\"action\":\"test_event\",\"at\":\"2027-01-15T08:00:01.000Z\",\"object\":\"object-1\""),
+        text.starts_with(
+            "{\"action\":\"configuration_changed\",\"at\":\"2027-01-15T08:00:01.000Z\",\"object\":\"object-1\""
+        ),
         "{text}"
     );
     let resorted: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_str(&text).unwrap();

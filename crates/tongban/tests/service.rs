@@ -1,16 +1,13 @@
 //! Service tests of the identity module, each run on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{TestDb, totp_at};
+use identity::{self, AccountKind, Denial, Error, Gate, Identity, NewAccount, PasswordChange, Profile, SignInAttempt};
+use kernel::authz::{ResidentRead, SecurityEventRead};
+use kernel::error::ErrorCode;
+use kernel::secrets::{MasterKey, SecretString};
 use sqlx::Row;
-use tongban::identity::{
-    self, AccountKind, Denial, Error, Gate, Identity, NewAccount, PasswordChange, Profile, SignInAttempt,
-    authz::ResidentRead, authz::SecurityEventRead,
-};
-use tongban::secrets::SecretString;
+use testkit::{TestDb, on_both_databases, totp_at};
 
 const PASSWORD: &str = "Spring-Rain-over-Dianchi";
 const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -27,10 +24,11 @@ struct Fixture {
 /// A province, two districts with a grid each, a clerk per district, an auditor, and one
 /// resident per district.
 async fn fixture(t: &TestDb) -> Fixture {
+    let console = t.console();
     let id = &t.identity;
-    let org = identity::console_organisation_manage();
-    let acc = identity::console_account_create();
-    let roles = identity::console_role_grant();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
     id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
@@ -140,13 +138,23 @@ struct Event {
 
 /// The `audit` ledger's entries of one kind, oldest first.
 async fn events(t: &TestDb, kind: &str) -> Vec<Event> {
-    let mut rows =
-        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some(kind), None, 100_000).await.unwrap();
+    let mut rows = ledger::recent(&t.db, ledger::Log::Audit, Some(kind), None, 100_000).await.unwrap();
     rows.reverse();
     rows.into_iter().map(|(_, e)| Event { outcome: e.result, username: e.actor_name, detail: e.detail }).collect()
 }
 
+/// Platform-wide console power needs this platform's master key: another key gets nothing.
+async fn the_console_is_for_the_holder_of_the_master_key(t: TestDb) {
+    assert!(matches!(t.identity.console(&MasterKey::from_bytes([1u8; 32])), Err(Error::Denied(_))));
+    let console = t.identity.console(&MasterKey::from_bytes(t.key)).unwrap();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let mut tx = t.db.begin().await.unwrap();
+    t.identity.create_region(&mut tx, &org, "990000", "云岭省", None, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 on_both_databases!(
+    the_console_is_for_the_holder_of_the_master_key,
     demo_province_is_complete_and_deterministic,
     browser_sign_in_needs_the_code_and_refuses_a_replayed_step,
     lockout_backs_off_and_is_recorded,
@@ -171,7 +179,7 @@ on_both_databases!(
 );
 
 async fn demo_province_is_complete_and_deterministic(t: TestDb) {
-    let summary = tongban::demo::seed(&t.identity, t0()).await.unwrap();
+    let summary = tongban::demo::seed(&t.identity, &t.console(), t0()).await.unwrap();
     assert_eq!(summary.citizens, 1000);
     assert_eq!(summary.enterprises, 200);
     // 1 province, 3 cities, 8 districts, each with 2 streets × 2 communities × 2 grids
@@ -218,7 +226,7 @@ async fn demo_province_is_complete_and_deterministic(t: TestDb) {
     };
     let first = bidx(&rows);
     let other = TestDb::sqlite().await;
-    tongban::demo::seed(&other.identity, t0()).await.unwrap();
+    tongban::demo::seed(&other.identity, &other.console(), t0()).await.unwrap();
     let again = sqlx::query(
         "SELECT c.id_number_bidx, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id \
          WHERE a.username = 'resident-0001'",
@@ -343,7 +351,7 @@ async fn api_tokens_expire_and_can_be_revoked(t: TestDb) {
     let token = token_for(id, "clerk.mingyue", now).await;
     let p = id.token_principal(&token, now).await.unwrap();
     assert_eq!(p.username, "clerk.mingyue");
-    assert!(p.has_permission("resident.read"));
+    assert!(p.may::<ResidentRead>());
     // Expiry
     assert!(matches!(id.token_principal(&token, now + Duration::minutes(61)).await, Err(Error::Unauthenticated)));
     // Revocation
@@ -355,6 +363,7 @@ async fn api_tokens_expire_and_can_be_revoked(t: TestDb) {
 }
 
 async fn revocation_reaches_other_nodes_within_the_cache_time(t: TestDb) {
+    let console = t.console();
     fixture(&t).await;
     let a = &t.identity;
     let b = t.another_node();
@@ -372,7 +381,7 @@ async fn revocation_reaches_other_nodes_within_the_cache_time(t: TestDb) {
     let p = a.token_principal(&token, now).await.unwrap();
     assert_eq!(p.roles.len(), 1);
     let id = a.account_id("clerk.qinghu").await.unwrap();
-    a.grant_role_recorded(&identity::console_role_grant(), &id, "leader", now).await.unwrap();
+    a.grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &id, "leader", now).await.unwrap();
     assert_eq!(a.token_principal(&token, now).await.unwrap().roles.len(), 2);
 }
 
@@ -463,12 +472,13 @@ async fn parallel_guesses_are_each_counted(t: TestDb) {
 }
 
 async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
+    let console = t.console();
     fixture(&t).await;
     let now = t0();
     let created = t
         .identity
         .create_account_recorded(
-            &identity::console_account_create(),
+            &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::System),
                 username: "CN-YL/GOV/DEPT-PSB/population".into(),
@@ -488,6 +498,7 @@ async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
 }
 
 async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
+    let console = t.console();
     let f = fixture(&t).await;
     let id = &t.identity;
     let now = t0();
@@ -513,8 +524,7 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
         ("11010519491231002X", "13812345678", "张三")
     );
     assert!(!plain.masked);
-    let trail =
-        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("resident_unmasked"), None, 10).await.unwrap();
+    let trail = ledger::recent(&t.db, ledger::Log::Audit, Some("resident_unmasked"), None, 10).await.unwrap();
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0].1.purpose.as_deref(), Some("办理户籍迁移 YL-20261121-000001"));
     assert_eq!(trail[0].1.subject.as_deref(), Some(f.resident_mingyue.as_str()));
@@ -536,7 +546,7 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
     // A role that policy keeps masked cannot unmask, whatever the purpose.
     let worker = id
         .create_account_recorded(
-            &identity::console_account_create(),
+            &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
                 username: "grid.mingyue".into(),
@@ -550,7 +560,9 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
         )
         .await
         .unwrap();
-    id.grant_role_recorded(&identity::console_role_grant(), &worker.id, "community_worker", now).await.unwrap();
+    id.grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &worker.id, "community_worker", now)
+        .await
+        .unwrap();
     let p = id.token_principal(&token_for(id, "grid.mingyue", now).await, now).await.unwrap();
     let cap = p.authorize::<ResidentRead>().unwrap();
     assert!(matches!(
@@ -586,12 +598,12 @@ async fn key_rotation_reseals_everything_then_retires_the_old_key(t: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.id_number, "11010519491231002X");
-    let audit =
-        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("data_key_retired"), None, 10).await.unwrap();
+    let audit = ledger::recent(&t.db, ledger::Log::Audit, Some("data_key_retired"), None, 10).await.unwrap();
     assert_eq!(audit.len(), 1);
 }
 
 async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) {
+    let console = t.console();
     let f = fixture(&t).await;
     let id = &t.identity;
     let now = t0();
@@ -615,10 +627,7 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     assert!(!read.by_self);
     // The index really is that entry in the audit ledger.
     let (index, entry) =
-        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("resident_unmasked"), None, 1)
-            .await
-            .unwrap()
-            .remove(0);
+        ledger::recent(&t.db, ledger::Log::Audit, Some("resident_unmasked"), None, 1).await.unwrap().remove(0);
     assert_eq!(index, read.index);
     assert_eq!(entry.subject.as_deref(), Some(f.resident_mingyue.as_str()));
     // Another person sees none of it.
@@ -644,7 +653,7 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     assert!(id.corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
     let police = id
         .create_account_recorded(
-            &identity::console_account_create(),
+            &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
                 username: "police.mingyue".into(),
@@ -658,13 +667,14 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
         )
         .await
         .unwrap();
-    id.grant_role_recorded(&identity::console_role_grant(), &police.id, "window_clerk", now).await.unwrap();
+    id.grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &police.id, "window_clerk", now)
+        .await
+        .unwrap();
     let officer = id.token_principal(&token_for(id, "police.mingyue", now).await, now).await.unwrap();
     let inbox = id.corrections(&officer.authorize::<ResidentRead>().unwrap(), now).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].requested.as_deref(), Some("春城市明月区东风街道和平社区9号"));
-    let opened =
-        tongban::ledger::recent(&t.db, tongban::ledger::Log::Audit, Some("correction_read"), None, 5).await.unwrap();
+    let opened = ledger::recent(&t.db, ledger::Log::Audit, Some("correction_read"), None, 5).await.unwrap();
     assert!(opened[0].1.purpose.is_some());
     let elsewhere =
         id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
@@ -672,7 +682,7 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
 }
 
 async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
-    use tongban::insight::security::{self, Thresholds};
+    use insight::security::{self, Thresholds};
     fixture(&t).await;
     let id = &t.identity;
     let now = Utc::now();
@@ -685,34 +695,31 @@ async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
     // The same trail scanned again raises nothing new.
     assert_eq!(security::scan(&t.db, &thresholds, now).await.unwrap(), 0);
     let auditor = id.token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
-    let cap = auditor.authorize::<identity::authz::SecurityAlertHandle>().unwrap();
+    let cap = auditor.authorize::<kernel::authz::SecurityAlertHandle>().unwrap();
     let alerts = security::alerts(&t.db, &cap, 50).await.unwrap();
     let alert = alerts.iter().find(|a| a.rule == "failed_sign_ins").expect("a failed sign-in alert");
     assert!(alert.summary.contains("citizen.a"), "{}", alert.summary);
     assert_eq!(events(&t, "alert_raised").await.len(), alerts.len());
     // The outbox mails it.
-    let (port, seen) = common::fake_smtp().await;
-    let exchange = tongban::exchange::Exchange::new(
-        t.db.clone(),
-        t.identity.clone(),
-        &tongban::secrets::MasterKey::from_bytes(t.key),
-    );
-    let mail = tongban::outbox::Mail {
+    let (port, seen) = testkit::fake_smtp().await;
+    let exchange =
+        exchange::Exchange::new(t.db.clone(), t.identity.clone(), &kernel::secrets::MasterKey::from_bytes(t.key));
+    let mail = kernel::outbox::Mail {
         relay: "127.0.0.1".into(),
         port,
         from: "tongban@gov.example".into(),
         to: vec!["soc@gov.example".into()],
     };
-    assert!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, &exchange, now).await.unwrap() >= 1);
+    assert!(tongban::delivery::deliver(&t.db, Some(&mail), &t.identity, &exchange, now).await.unwrap() >= 1);
     let transcript = seen.lock().await.clone();
     assert!(transcript.contains("RCPT TO:<soc@gov.example>") && transcript.contains("failed_sign_ins"), "{transcript}");
-    assert_eq!(tongban::outbox::deliver(&t.db, Some(&mail), &t.identity, &exchange, now).await.unwrap(), 0);
+    assert_eq!(tongban::delivery::deliver(&t.db, Some(&mail), &t.identity, &exchange, now).await.unwrap(), 0);
     // Acknowledging is recorded; twice is not found. A clerk may not see alerts at all.
     security::acknowledge(&t.db, &cap, &alert.id, now).await.unwrap();
     assert!(matches!(security::acknowledge(&t.db, &cap, &alert.id, now).await, Err(security::Error::NotFound)));
     assert_eq!(events(&t, "alert_acknowledged").await.len(), 1);
     let clerk = id.token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
-    assert!(clerk.authorize::<identity::authz::SecurityAlertHandle>().is_err());
+    assert!(clerk.authorize::<kernel::authz::SecurityAlertHandle>().is_err());
 }
 
 async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {
@@ -766,14 +773,15 @@ async fn clerk_is_confined_to_her_district(t: TestDb) {
 }
 
 async fn separated_duties_cannot_be_combined(t: TestDb) {
+    let console = t.console();
     fixture(&t).await;
     let id = &t.identity;
     let now = t0();
-    let roles = identity::console_role_grant();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
     let auditor = id.account_id("auditor").await.unwrap();
     for duty in ["system_admin", "security_admin"] {
         match id.grant_role_recorded(&roles, &auditor, duty, now).await {
-            Err(Error::Conflict { code: "duty_conflict", .. }) => {}
+            Err(Error::Conflict { code: ErrorCode::DutyConflict, .. }) => {}
             other => panic!("{duty}: {other:?}"),
         }
     }
@@ -781,12 +789,12 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     // become an administrator.
     assert!(matches!(
         id.grant_role_recorded(&roles, &auditor, "leader", now).await,
-        Err(Error::Conflict { code: "duty_conflict", .. })
+        Err(Error::Conflict { code: ErrorCode::DutyConflict, .. })
     ));
     let clerk = id.account_id("clerk.mingyue").await.unwrap();
     assert!(matches!(
         id.grant_role_recorded(&roles, &clerk, "security_admin", now).await,
-        Err(Error::Conflict { code: "duty_conflict", .. })
+        Err(Error::Conflict { code: ErrorCode::DutyConflict, .. })
     ));
     // Business roles combine; granting again is a no-op.
     assert!(id.grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
@@ -795,7 +803,7 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     // Nobody grants roles to themselves, whatever their permission.
     let secadmin = id
         .create_account_recorded(
-            &identity::console_account_create(),
+            &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
                 username: "sec.admin".into(),
@@ -811,7 +819,7 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
         .unwrap();
     id.grant_role_recorded(&roles, &secadmin.id, "security_admin", now).await.unwrap();
     let p = id.token_principal(&token_for(id, "sec.admin", now).await, now).await.unwrap();
-    let cap = p.authorize::<identity::authz::RoleGrant>().unwrap();
+    let cap = p.authorize::<kernel::authz::RoleGrant>().unwrap();
     assert!(matches!(
         id.grant_role_recorded(&cap, &secadmin.id, "window_clerk", now).await,
         Err(Error::Denied(Denial::OwnAccount))
@@ -846,12 +854,13 @@ async fn security_events_cannot_be_edited_or_deleted(t: TestDb) {
 }
 
 async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
+    let console = t.console();
     fixture(&t).await;
     let id = &t.identity;
     let now = t0();
     let created = id
         .create_account_recorded(
-            &identity::console_account_create(),
+            &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
                 username: "new.clerk".into(),
@@ -898,10 +907,13 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     assert_eq!(s.gate, Gate::Ready);
     assert_eq!(s.unused_recovery_codes, 10);
     // A working authenticator cannot be replaced from a session alone.
-    assert!(matches!(id.begin_totp_enrolment(&s).await, Err(Error::Conflict { code: "mfa_already_enrolled", .. })));
+    assert!(matches!(
+        id.begin_totp_enrolment(&s).await,
+        Err(Error::Conflict { code: ErrorCode::MfaAlreadyEnrolled, .. })
+    ));
     assert!(matches!(
         id.confirm_totp_enrolment(&s, &code, "s", "t", now).await,
-        Err(Error::Conflict { code: "mfa_already_enrolled", .. })
+        Err(Error::Conflict { code: ErrorCode::MfaAlreadyEnrolled, .. })
     ));
     // A recovery code stands in for the authenticator, once.
     let later = now + Duration::minutes(5);
@@ -923,9 +935,10 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
 }
 
 async fn region_codes_must_extend_their_parent(t: TestDb) {
+    let console = t.console();
     fixture(&t).await;
     let now = t0();
-    let org = identity::console_organisation_manage();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
     let mut tx = t.db.begin().await.unwrap();
     let id = &t.identity;
     for (code, parent) in [
@@ -949,9 +962,10 @@ async fn region_codes_must_extend_their_parent(t: TestDb) {
 }
 
 async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
+    let console = t.console();
     fixture(&t).await;
     let id = &t.identity;
-    let acc = identity::console_account_create();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
     let citizen = |username: &str, id_number: &str| NewAccount {
         kind: Some(AccountKind::Citizen),
         username: username.into(),
@@ -972,7 +986,7 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
     // A duplicate ID number fails after the account row was written: the transaction
     // rolls back, so no account without a profile is left behind.
     match id.create_account_recorded(&acc, citizen("citizen.d", "11010519491231002X"), t0()).await {
-        Err(Error::Conflict { code: "id_number_taken", .. }) => {}
+        Err(Error::Conflict { code: ErrorCode::IdNumberTaken, .. }) => {}
         other => panic!("{other:?}"),
     }
     assert!(matches!(id.account_id("citizen.d").await, Err(Error::NotFound(_))));

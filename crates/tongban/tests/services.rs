@@ -3,18 +3,17 @@
 //! certificates and ratings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-mod common;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::TestDb;
+use identity::{self, AccountKind, NewAccount, Principal, Profile};
+use kernel::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
+use kernel::error::ErrorCode;
+use kernel::secrets::{MasterKey, SecretString};
 use serde_json::{Value, json};
-use tongban::identity::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
-use tongban::identity::{self, AccountKind, NewAccount, Principal, Profile};
-use tongban::secrets::{MasterKey, SecretString};
-use tongban::services::calendar::WorkingCalendar;
-use tongban::services::catalog::{BundleSpec, ServiceSpec};
-use tongban::services::workflow::{Decision, Definition, Phase};
-use tongban::services::{Confirmation, DueState, Error, InboxFilter, Services, UploadPolicy};
+use services::calendar::WorkingCalendar;
+use services::catalog::{BundleSpec, ServiceSpec};
+use services::workflow::{Decision, Definition, Phase};
+use services::{Confirmation, DueState, Error, InboxFilter, Services, UploadPolicy};
+use testkit::{TestDb, on_both_databases};
 
 const PASSWORD: &str = "Spring-Rain-over-Dianchi";
 const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
@@ -28,7 +27,7 @@ fn t0() -> DateTime<Utc> {
 
 struct Hall {
     services: Services,
-    signed_in: common::SignedIn,
+    signed_in: testkit::SignedIn,
     _uploads: tempfile::TempDir,
     t: TestDb,
 }
@@ -83,10 +82,11 @@ fn spec(code: &str, department: &str, workflow: &str, certificate: Option<&str>,
 
 /// Two districts with MZ and WJ departments, staff, two residents and a small catalog.
 async fn hall(t: TestDb) -> Hall {
+    let console = t.console();
     let id = &t.identity;
-    let org = identity::console_organisation_manage();
-    let acc = identity::console_account_create();
-    let roles = identity::console_role_grant();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
     id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
@@ -164,7 +164,7 @@ async fn hall(t: TestDb) -> Hall {
         WorkingCalendar::default(),
         UploadPolicy { dir: uploads.path().to_path_buf(), max_bytes: 1024 * 1024, scan_command: None },
     );
-    let manage = identity::console_service_manage();
+    let manage = console.grant::<kernel::authz::ServiceManage>();
     for w in tongban::demo::builtin_workflows() {
         services.publish_workflow(&manage, Definition::from_json(&w.to_string()).unwrap(), now).await.unwrap();
     }
@@ -197,32 +197,32 @@ fn good_form() -> Value {
     json!({"monthly_income": 1200.5, "amount": 800, "agree": true})
 }
 
-fn handle(p: &Principal) -> tongban::identity::Capability<ApplicationHandle> {
+fn handle(p: &Principal) -> identity::Capability<ApplicationHandle> {
     p.authorize::<ApplicationHandle>().unwrap()
 }
 
 async fn demo_catalog_publishes_and_search_finds_services(t: TestDb) {
+    let console = t.console();
     let h = hall(t).await;
-    let (services, bundles) = tongban::demo::publish_catalog(&h.services, t0()).await.unwrap();
+    let (services, bundles) = tongban::demo::publish_catalog(&h.services, &console, t0()).await.unwrap();
     assert!(services >= 30, "{services} demo services");
     assert_eq!(bundles, 2);
-    let names = |v: Vec<tongban::services::catalog::ServiceSummary>| -> Vec<String> {
-        v.into_iter().map(|s| s.name_zh).collect()
-    };
+    let names =
+        |v: Vec<services::catalog::ServiceSummary>| -> Vec<String> { v.into_iter().map(|s| s.name_zh).collect() };
     assert_eq!(names(h.services.search("身份证", 5).await.unwrap()).first().unwrap(), "居民身份证换领");
     assert!(names(h.services.search("csdj", 5).await.unwrap()).contains(&"出生登记".to_string()));
     assert!(names(h.services.search("营业执照 个体", 10).await.unwrap()).contains(&"个体工商户设立登记".to_string()));
     // Publishing again changes nothing: every service keeps version 1.
-    tongban::demo::publish_catalog(&h.services, t0()).await.unwrap();
+    tongban::demo::publish_catalog(&h.services, &console, t0()).await.unwrap();
     assert_eq!(h.services.service("YLMZ0001").await.unwrap().version, 1);
     // A changed service gets a new version; the public sees only that one.
-    let manage = identity::console_service_manage();
+    let manage = console.grant::<kernel::authz::ServiceManage>();
     let mut s = (*h.services.service("YLMZ0001").await.unwrap().spec).clone();
     s.committed_days = 3;
     let published = h.services.publish_service(&manage, None, s, t0()).await.unwrap();
     assert_eq!(published.version, 2);
     assert_eq!(h.services.service("YLMZ0001").await.unwrap().spec.committed_days, 3);
-    let births = tongban::services::Browse { department: None, event: Some("birth".into()) };
+    let births = services::Browse { department: None, event: Some("birth".into()) };
     assert!(names(h.services.browse(&births).await.unwrap()).contains(&"出生登记".to_string()));
 }
 
@@ -278,7 +278,7 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     let again = s.resubmit(&citizen, &app.id, good_form(), now).await.unwrap();
     assert_eq!(again.status, Phase::Submitted);
     let second = s.act(&handle(&clerk), &app.id, "request_supplement", Some("再补"), now).await;
-    assert!(matches!(second, Err(Error::Conflict { code: "supplement_already_requested", .. })));
+    assert!(matches!(second, Err(Error::Conflict { code: ErrorCode::SupplementAlreadyRequested, .. })));
 
     let reviewing = s.act(&handle(&clerk), &app.id, "accept", Some("材料齐全"), now).await.unwrap();
     assert_eq!(reviewing.status, Phase::InReview);
@@ -304,7 +304,7 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     let held = s.my_certificates(&citizen, now).await.unwrap();
     assert_eq!(held[0].fields["amount"], json!(800));
     // Its fields prefill later forms while it is valid.
-    let uses_it = tongban::services::forms::Form::compile(json!({
+    let uses_it = services::forms::Form::compile(json!({
         "type": "object",
         "properties": {"granted": {"type": "integer", "title": "已获救助", "x-prefill": "certificate:assistance_decision.amount"}}
     }))
@@ -333,7 +333,7 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     s.rate(&citizen, &app.id, 2, Some("等待时间太长"), now).await.unwrap();
     assert!(matches!(
         s.rate(&citizen, &app.id, 5, None, now).await,
-        Err(Error::Conflict { code: "already_rated", .. })
+        Err(Error::Conflict { code: ErrorCode::AlreadyRated, .. })
     ));
     let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
     assert_eq!(inbox.items.iter().filter(|i| i.kind == "rectification").count(), 1);
@@ -473,7 +473,7 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     let approver = h.principal("approver.mingyue").await;
     assert!(matches!(
         s.assign(&handle(&clerk), task_id, Some(&approver.account_id), later).await,
-        Err(Error::Conflict { code: "not_eligible", .. })
+        Err(Error::Conflict { code: ErrorCode::NotEligible, .. })
     ));
     s.assign(&handle(&clerk), task_id, Some(&clerk2.account_id), later).await.unwrap();
     assert_eq!(s.inbox(&handle(&clerk2), &mine, later).await.unwrap().items.len(), 1);
@@ -484,10 +484,13 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     let gone = s.withdraw(&citizen, &app.id, later).await.unwrap();
     assert_eq!(gone.status, Phase::Withdrawn);
     assert_eq!(s.inbox(&handle(&clerk), &InboxFilter::default(), later).await.unwrap().counts.total, 0);
-    assert!(matches!(s.withdraw(&citizen, &app.id, later).await, Err(Error::Conflict { code: "already_decided", .. })));
+    assert!(matches!(
+        s.withdraw(&citizen, &app.id, later).await,
+        Err(Error::Conflict { code: ErrorCode::AlreadyDecided, .. })
+    ));
     assert!(matches!(
         s.rate(&citizen, &app.id, 5, None, later).await,
-        Err(Error::Conflict { code: "not_finished", .. })
+        Err(Error::Conflict { code: ErrorCode::NotFinished, .. })
     ));
 }
 
@@ -519,7 +522,7 @@ async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
     let assist = clerk.authorize::<ApplicationAssist>().unwrap();
     let wrong =
         s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code("000000".into()), now).await;
-    assert!(matches!(wrong, Err(Error::Conflict { code: "invalid_code", .. })));
+    assert!(matches!(wrong, Err(Error::Conflict { code: ErrorCode::InvalidCode, .. })));
     s.send_assist_code(&assist, ID_A, now).await.unwrap();
     let citizen = h.principal("citizen.a").await;
     let note =
@@ -536,7 +539,7 @@ async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
     assert!(s.my_applications(&citizen).await.unwrap().iter().any(|a| a.id == app.id));
     // A code works once.
     let reuse = s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code), now).await;
-    assert!(matches!(reuse, Err(Error::Conflict { code: "invalid_code", .. })));
+    assert!(matches!(reuse, Err(Error::Conflict { code: ErrorCode::InvalidCode, .. })));
     // A clerk of another district cannot serve a resident of this one.
     let other = h.principal("clerk.qinghu").await.authorize::<ApplicationAssist>().unwrap();
     assert!(matches!(
@@ -565,7 +568,7 @@ async fn bad_input_is_refused_without_half_written_cases(t: TestDb) {
     // Uploads: the content decides the type; attached once to the uploader's own case.
     assert!(matches!(
         s.upload(&citizen, "photo.jpg", None, b"MZ\x90 not an image", now).await,
-        Err(Error::Conflict { code: "unsupported_file_type", .. })
+        Err(Error::Conflict { code: ErrorCode::UnsupportedFileType, .. })
     ));
     let doc = s.upload(&citizen, "../收入证明.pdf", Some("收入证明"), b"%PDF-1.7 test", now).await.unwrap();
     assert_eq!(doc.filename, "收入证明.pdf");
@@ -595,23 +598,24 @@ fn at(rfc: &str) -> DateTime<Utc> {
 
 fn conflict(r: Result<impl std::fmt::Debug, Error>) -> &'static str {
     match r {
-        Err(Error::Conflict { code, .. }) => code,
+        Err(Error::Conflict { code, .. }) => code.as_str(),
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
 
 async fn appointments_respect_capacity_and_record_no_shows(t: TestDb) {
+    let console = t.console();
     let h = hall(t).await;
     let s = &h.services;
     let now = t0();
-    let hall_spec: tongban::services::HallSpec = serde_json::from_value(json!({
+    let hall_spec: services::HallSpec = serde_json::from_value(json!({
         "code": "HALL-T", "name_zh": "明月区政务服务中心", "name_en": "Mingyue centre", "region": "990102",
         "address_zh": "明月区彩云路 18 号", "address_en": "18 Caiyun Road",
         "opening": [["09:00", "12:00"], ["13:30", "17:00"]], "slot_minutes": 30,
         "windows": [{"number": "1", "services": ["TSMZ0001"]}, {"number": "2", "services": ["TSMZ0001", "TSWJ0001"]}]
     }))
     .unwrap();
-    s.publish_hall(&identity::console_service_manage(), hall_spec, now).await.unwrap();
+    s.publish_hall(&console.grant::<kernel::authz::ServiceManage>(), hall_spec, now).await.unwrap();
     assert_eq!(s.halls_for("TSWJ0001", None).await.unwrap().len(), 1);
 
     let tuesday = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
@@ -644,7 +648,7 @@ async fn appointments_respect_capacity_and_record_no_shows(t: TestDb) {
     assert!(ics.contains("LOCATION:明月区彩云路 18 号"), "{ics}");
     assert!(matches!(s.my_appointment(&b, &mine.id, now).await, Err(Error::NotFound(_))), "not someone else's");
     let cancelled = s.cancel_appointment(&a, &mine.id, now).await.unwrap();
-    assert_eq!(cancelled.status, tongban::services::AppointmentStatus::Cancelled);
+    assert_eq!(cancelled.status, services::AppointmentStatus::Cancelled);
     assert_eq!(conflict(s.reschedule(&a, &mine.id, at("2026-11-24T02:00:00Z"), now).await), "appointment_closed");
 
     // The window sees its day and checks people in; another district cannot.
@@ -656,7 +660,7 @@ async fn appointments_respect_capacity_and_record_no_shows(t: TestDb) {
     let other = handle(&h.principal("clerk.qinghu").await);
     assert!(matches!(s.hall_day(&other, "HALL-T", Some(tuesday), now).await, Err(Error::Denied(_))));
     let came = s.check_in(&clerk, &theirs.id, at("2026-11-24T01:05:00Z")).await.unwrap();
-    assert_eq!(came.status, tongban::services::AppointmentStatus::Attended);
+    assert_eq!(came.status, services::AppointmentStatus::Attended);
 
     // Bookings nobody came to become no-shows; three suspend online booking.
     for (i, d) in ["24", "25", "26"].iter().enumerate() {
@@ -681,19 +685,16 @@ async fn case_notifications_go_by_email_to_those_who_ask(t: TestDb) {
     h.t.identity.set_notification_email(&a, Some("wangfang@example.cn"), now).await.unwrap();
     let mine = s.submit(&a, "TSMZ0001", good_form(), &[], now).await.unwrap();
     s.submit(&b, "TSMZ0001", good_form(), &[], now).await.unwrap();
-    let (port, seen) = common::fake_smtp().await;
-    let exchange = tongban::exchange::Exchange::new(
-        h.t.db.clone(),
-        h.t.identity.clone(),
-        &tongban::secrets::MasterKey::from_bytes(h.t.key),
-    );
-    let mail = tongban::outbox::Mail {
+    let (port, seen) = testkit::fake_smtp().await;
+    let exchange =
+        exchange::Exchange::new(h.t.db.clone(), h.t.identity.clone(), &kernel::secrets::MasterKey::from_bytes(h.t.key));
+    let mail = kernel::outbox::Mail {
         relay: "127.0.0.1".into(),
         port,
         from: "tongban@gov.example".into(),
         to: vec!["soc@gov.example".into()],
     };
-    let sent = tongban::outbox::deliver(&h.t.db, Some(&mail), &h.t.identity, &exchange, now).await.unwrap();
+    let sent = tongban::delivery::deliver(&h.t.db, Some(&mail), &h.t.identity, &exchange, now).await.unwrap();
     assert_eq!(sent, 1, "only the resident who gave an address is mailed");
     let transcript = seen.lock().await.clone();
     assert!(transcript.contains("RCPT TO:<wangfang@example.cn>"), "{transcript}");

@@ -1,0 +1,147 @@
+//! Data quality per registry (completeness per field, validation failures, duplicate
+//! candidates, freshness) and sharing figures per department, for data officers and leaders.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::repo;
+use super::{Error, Exchange, FREQUENCIES, internal};
+use identity::Capability;
+use kernel::authz::ExchangeFigures;
+use kernel::db::from_millis;
+
+/// Records scanned for completeness: enough for a stable share, bounded for big registries.
+const SAMPLE: i64 = 20_000;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldCompleteness {
+    pub field: String,
+    pub title_zh: String,
+    /// Share of scanned records with a value, 0–100.
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RegistryQuality {
+    pub code: String,
+    pub name_zh: String,
+    pub department: String,
+    pub records: i64,
+    /// Records the completeness figures are computed from (the first ones, up to 20,000).
+    pub scanned: i64,
+    pub completeness: Vec<FieldCompleteness>,
+    /// Rows refused by imports.
+    pub validation_failures: i64,
+    /// Keys held by more than one record.
+    pub duplicate_candidates: i64,
+    pub last_update: Option<DateTime<Utc>>,
+    pub update_frequency: String,
+    /// Updated within its declared frequency.
+    pub fresh: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DepartmentFigures {
+    pub department: String,
+    pub resources: i64,
+    pub requests_received: i64,
+    pub requests_granted: i64,
+    /// Median time from request to decision, in hours.
+    pub median_decision_hours: Option<f64>,
+    pub calls_served: i64,
+}
+
+impl Exchange {
+    /// Quality figures of every registry.
+    pub async fn quality(
+        &self,
+        _cap: &Capability<ExchangeFigures>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RegistryQuality>, Error> {
+        let mut c = self.conn().await?;
+        let registries = repo::registries(&mut c).await?;
+        let mut out = Vec::with_capacity(registries.len());
+        for r in registries {
+            let compiled = self.compiled_in(&mut c, &r.id, r.version).await?;
+            let (records, duplicates, last) = repo::record_stats(&mut c, &r.id).await?;
+            let sample = repo::records_after(&mut c, &r.id, 0, SAMPLE).await?;
+            let mut filled = vec![0i64; compiled.fields.len()];
+            for row in &sample {
+                let body: Map<String, Value> = serde_json::from_str(&row.body).map_err(internal)?;
+                for (i, f) in compiled.fields.iter().enumerate() {
+                    let has = match body.get(&f.name) {
+                        None | Some(Value::Null) => false,
+                        Some(Value::String(s)) => !s.trim().is_empty(),
+                        Some(_) => true,
+                    };
+                    if has && let Some(n) = filled.get_mut(i) {
+                        *n += 1;
+                    }
+                }
+            }
+            let scanned = sample.len() as i64;
+            let completeness = compiled
+                .fields
+                .iter()
+                .zip(&filled)
+                .map(|(f, n)| FieldCompleteness {
+                    field: f.name.clone(),
+                    title_zh: f.title_zh.clone(),
+                    percent: if scanned == 0 { 0.0 } else { (*n as f64) * 100.0 / scanned as f64 },
+                })
+                .collect();
+            let period = FREQUENCIES.iter().find(|(f, _)| *f == r.update_frequency).map(|(_, d)| *d).unwrap_or(366);
+            let last_update = last.map(from_millis);
+            out.push(RegistryQuality {
+                department: self.inner.identity.department_name_in(&mut c, &r.department_id).await?.unwrap_or_default(),
+                code: r.code,
+                name_zh: r.name_zh,
+                records,
+                scanned,
+                completeness,
+                validation_failures: repo::import_rejections(&mut c, &r.id).await?,
+                duplicate_candidates: duplicates,
+                fresh: last_update.is_some_and(|t| now - t <= Duration::days(period)),
+                last_update,
+                update_frequency: r.update_frequency,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sharing figures of every department that publishes registries.
+    pub async fn department_figures(
+        &self,
+        _cap: &Capability<ExchangeFigures>,
+    ) -> Result<Vec<DepartmentFigures>, Error> {
+        // Calls still in the journal are counted too.
+        self.inner.db.settle().await.map_err(super::internal)?;
+        let mut c = self.conn().await?;
+        let rows = repo::department_figures(&mut c).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (dept, resources, received, granted, mut delays, calls) in rows {
+            delays.sort_unstable();
+            let median = if delays.is_empty() {
+                None
+            } else {
+                let mid = delays.len() / 2;
+                let m = if delays.len() % 2 == 0 {
+                    (delays.get(mid - 1).copied().unwrap_or(0) + delays.get(mid).copied().unwrap_or(0)) as f64 / 2.0
+                } else {
+                    delays.get(mid).copied().unwrap_or(0) as f64
+                };
+                Some(m / 3_600_000.0)
+            };
+            out.push(DepartmentFigures {
+                department: self.inner.identity.department_name_in(&mut c, &dept).await?.unwrap_or_default(),
+                resources,
+                requests_received: received,
+                requests_granted: granted,
+                median_decision_hours: median,
+                calls_served: calls,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,134 @@
+//! What the audit trail records: every action as a type, so that the code that writes an entry
+//! and the code that reads it (the security monitor, 我的数据) cannot drift apart. The wire
+//! name (snake_case) is what the ledger stores; renaming a variant's wire name changes what
+//! new entries say, so the names are kept as they are.
+
+/// An audited action. Transitions of a case are the one open family: their names come from
+/// the workflow definitions (`application_<action>`, see `ledger::Entry::case_transition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum Action {
+    // identity: sign-in and sessions
+    SignIn,
+    SignOut,
+    SignOutEverywhere,
+    Lockout,
+    SessionRevoked,
+    TokenIssued,
+    TokenRevoked,
+    MfaEnrolled,
+    RecoveryCodeUsed,
+    PasswordChanged,
+    NotificationEmailSet,
+    NotificationEmailCleared,
+    /// A check of role, jurisdiction or clearance that refused.
+    Access,
+    // identity: organisation and accounts
+    AccountCreated,
+    RegionCreated,
+    DepartmentCreated,
+    RoleGranted,
+    RoleRevoked,
+    ConfigurationChanged,
+    // identity: personal data
+    ResidentRead,
+    ResidentUnmasked,
+    ResidentListed,
+    EnterpriseRead,
+    CorrectionRequested,
+    CorrectionRead,
+    OwnDataViewed,
+    // protect
+    DataKeyCreated,
+    DataKeyRetired,
+    BackupRestored,
+    // services
+    ApplicationRead,
+    ApplicationRated,
+    RatingAnswered,
+    AssistCodeSent,
+    TaskClaimed,
+    TaskTransferred,
+    TaskEscalated,
+    CertificateIssued,
+    CertificateRevoked,
+    AppointmentCheckedIn,
+    AppointmentNoShow,
+    RegistrationFileSubmitted,
+    RegistrationFileUpdated,
+    RegistrationTaskCompleted,
+    // exchange
+    RegistryPublished,
+    RegistryImported,
+    RegistryFixtureLoaded,
+    RegistryRecordRead,
+    RegistryRecordWritten,
+    RegistryRecordChecked,
+    RegistryRecordDeleted,
+    RegistryDatabaseCreated,
+    RegistryDatabaseModified,
+    RegistryDatabaseDeleted,
+    SharingRequested,
+    SharingGranted,
+    SharingRefused,
+    SharingRevoked,
+    ExchangeRead,
+    ExchangeVerify,
+    ExchangeRefused,
+    ConsentGranted,
+    ConsentWithdrawn,
+    ConsentVerified,
+    ConsentWebhookSaved,
+    ConsentWebhookDeleted,
+    // insight
+    AlertRaised,
+    AlertAcknowledged,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every action, in declaration order.
+    pub fn all() -> &'static [Action] {
+        <Action as strum::VariantArray>::VARIANTS
+    }
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Refused by a check (authorization, agreement, consent).
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_unique_and_round_trip() {
+        let mut seen = std::collections::HashSet::new();
+        for a in Action::all() {
+            assert!(seen.insert(a.as_str()), "{} twice", a.as_str());
+            assert_eq!(a.as_str().parse::<Action>().ok(), Some(*a));
+            assert!(
+                !a.as_str().starts_with("application_")
+                    || a.as_str().ends_with("_read")
+                    || a.as_str().ends_with("_rated")
+            );
+        }
+        assert_eq!(Action::SignOutEverywhere.as_str(), "sign_out_everywhere");
+        assert_eq!(Outcome::Denied.as_str(), "denied");
+    }
+}

@@ -1,0 +1,105 @@
+//! The vocabulary of authorization that every layer shares: permissions as types, how far a
+//! grant reaches, and why a check failed. Capabilities themselves are minted by identity
+//! only (`identity::Capability`); crates below identity see them through [`Grant`].
+
+use serde::Serialize;
+
+/// A permission, as a type, so that a service function names the one it needs.
+pub trait Permission {
+    const CODE: &'static str;
+}
+
+macro_rules! permissions {
+    ($($(#[$doc:meta])* $name:ident => $code:literal,)*) => {
+        $( $(#[$doc])* #[derive(Debug)] pub struct $name;
+           impl Permission for $name { const CODE: &'static str = $code; } )*
+        /// Every permission code the code base checks.
+        pub const ALL_PERMISSIONS: &[&str] = &[$($code),*];
+    };
+}
+
+permissions! {
+    /// Look up a resident's record within jurisdiction.
+    ResidentRead => "resident.read",
+    /// Look up an enterprise's record within jurisdiction.
+    EnterpriseRead => "enterprise.read",
+    /// Read regions, departments and the staff directory.
+    OrganisationRead => "organisation.read",
+    /// Create regions and departments.
+    OrganisationManage => "organisation.manage",
+    /// Create staff and system accounts.
+    AccountCreate => "account.create",
+    /// Grant and revoke roles.
+    RoleGrant => "role.grant",
+    /// Read the security event trail.
+    SecurityEventRead => "security_event.read",
+    /// See and acknowledge security alerts.
+    SecurityAlertHandle => "security_alert.handle",
+    /// Work on applications in the inbox within jurisdiction.
+    ApplicationHandle => "application.handle",
+    /// Submit an application for a citizen at the window (帮办代办).
+    ApplicationAssist => "application.assist",
+    /// Publish services, forms and workflow definitions.
+    ServiceManage => "service.manage",
+    /// Revoke an e-certificate issued by the own department.
+    CertificateRevoke => "certificate.revoke",
+    /// Publish the own department's registries and write or import their records.
+    RegistryManage => "registry.manage",
+    /// Request access to another department's registry for the own department.
+    SharingRequest => "sharing.request",
+    /// Decide and revoke requests for the own department's registries.
+    SharingDecide => "sharing.decide",
+    /// See data quality and the departments' sharing figures.
+    ExchangeFigures => "exchange.figures",
+    /// Manage consent policies and data agreements (GovStack Consent, organisation admin).
+    ConsentManage => "consent.manage",
+    /// Read every consent record and data agreement (GovStack Consent, Data Processing Auditor).
+    ConsentAudit => "consent.audit",
+}
+
+/// How far a grant reaches.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Scope {
+    /// The holder's own region and everything below it (a materialized path prefix).
+    Subtree(String),
+    /// The whole platform.
+    All,
+}
+
+impl Scope {
+    pub fn covers(&self, region_path: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Subtree(prefix) => region_path.starts_with(prefix.as_str()),
+        }
+    }
+
+    pub fn wider(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::All, _) | (_, Scope::All) => Scope::All,
+            // Two subtrees of one account come from the same region; keep the shorter prefix.
+            (Scope::Subtree(a), Scope::Subtree(b)) => Scope::Subtree(if a.len() <= b.len() { a } else { b }),
+        }
+    }
+}
+
+/// Why an authorization check failed. Both are recorded as security events by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("no role grants `{0}`")]
+    Forbidden(&'static str),
+    #[error("the record lies outside the caller's jurisdiction")]
+    OutsideJurisdiction,
+    #[error("the record's classification exceeds the caller's clearance")]
+    InsufficientClearance,
+    #[error("nobody changes the roles of their own account")]
+    OwnAccount,
+    #[error("the caller's roles may not see this value unmasked")]
+    MaskedForRole,
+}
+
+/// A capability as the crates below identity see it. `identity::Capability<P>` is its one
+/// implementation: holding a `&impl Grant<P>` means identity checked permission `P`.
+pub trait Grant<P: Permission> {
+    fn account_id(&self) -> &str;
+}

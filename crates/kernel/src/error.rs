@@ -1,0 +1,118 @@
+//! The codes clients receive with an error: one enum, its snake_case wire names derived.
+//! Domain errors carry these codes; the HTTP layer maps each to a status. Stable: clients and
+//! the web pages translate them.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every code a client can receive.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    MalformedJson,
+    InvalidBody,
+    InvalidField,
+    UnsupportedMediaType,
+    BodyTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    InvalidCredentials,
+    MfaRequired,
+    InvalidCode,
+    MfaEnrolmentRequired,
+    PasswordChangeRequired,
+    Unauthenticated,
+    Locked,
+    Forbidden,
+    OutsideJurisdiction,
+    InsufficientClearance,
+    CsrfFailed,
+    Conflict,
+    MfaAlreadyEnrolled,
+    UsernameTaken,
+    DutyConflict,
+    RegionExists,
+    DepartmentExists,
+    IdNumberTaken,
+    CreditCodeTaken,
+    PasswordTooShort,
+    PasswordTooLong,
+    PasswordContainsUsername,
+    PasswordTooCommon,
+    RateLimited,
+    Unavailable,
+    Internal,
+    FormInvalid,
+    InvalidTransition,
+    WrongAudience,
+    NotOnline,
+    NoRegion,
+    SupplementAlreadyRequested,
+    CaseChanged,
+    NotInSupplement,
+    AlreadyDecided,
+    NotEligible,
+    NotFinished,
+    AlreadyRated,
+    AlreadyAnswered,
+    AlreadyRevoked,
+    FileTooLarge,
+    UnsupportedFileType,
+    UploadRejected,
+    InvalidMediatorClient,
+    FileMissing,
+    SlotUnavailable,
+    SlotFull,
+    AlreadyBooked,
+    BookingSuspended,
+    AppointmentClosed,
+    AgreementNotYours,
+    AgreementPending,
+    AgreementRefused,
+    AgreementRevoked,
+    AgreementExpired,
+    VerifyOnly,
+    ConsentRequired,
+    FieldNotGranted,
+    RegistryExists,
+    PolicyInUse,
+    IndividualExists,
+    AgreementInactive,
+    RecordInvalid,
+    RevisionOutdated,
+    RecordChanged,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every code, in declaration order.
+    pub fn all() -> &'static [ErrorCode] {
+        <ErrorCode as strum::VariantArray>::VARIANTS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON name and the name the pages translate are the same string, and no two codes
+    /// share one.
+    #[test]
+    fn serde_and_strum_agree() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::all() {
+            assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json.as_str(), Some(code.as_str()));
+            assert_eq!(code.as_str().parse::<ErrorCode>().ok(), Some(*code));
+        }
+        assert_eq!(ErrorCode::OutsideJurisdiction.as_str(), "outside_jurisdiction");
+    }
+}
