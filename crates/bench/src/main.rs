@@ -267,21 +267,21 @@ async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
     let console = identity.console(&key)?;
     let org = console.grant::<kernel::authz::OrganisationManage>();
     let mut tx = db.begin().await?;
-    identity.create_region(&mut tx, &org, "990000", "云岭省", None, now).await?;
+    identity.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await?;
     let dept =
         identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
-    identity.create_department(&mut tx, &org, dept, now).await?;
+    identity.organisation().create_department(&mut tx, &org, dept, now).await?;
     tx.commit().await?;
     let exchange = exchange::Exchange::new(db.clone(), identity, &key);
     let manage = console.grant::<RegistryManage>();
     let population =
         tongban::demo::registry_specs().into_iter().find(|s| s.code == "population").context("population spec")?;
-    exchange.publish_registry(&manage, population, now).await?;
+    exchange.registries().publish_registry(&manage, population, now).await?;
     let (csv, _) = population_csv(args.import_rows);
     let table = exchange::Table::read(csv.into_bytes())?;
     let mode = exchange::ImportMode::SkipBadRows;
     let started = Instant::now();
-    let report = exchange.import(&manage, "population", "bench.csv", table, mode, now, &|_, _| {}).await?;
+    let report = exchange.imports().import(&manage, "population", "bench.csv", table, mode, now, &|_, _| {}).await?;
     let took = started.elapsed();
     println!();
     println!("| registry import ({}) | value | target |", db.backend.name());

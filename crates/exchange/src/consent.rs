@@ -158,7 +158,12 @@ pub(super) fn event_data(r: &ConsentRecordRow) -> Value {
         "optIn": r.opt_in})
 }
 
-impl Exchange {
+kernel::area! {
+    /// Consent (GovStack Consent): policies, data agreements, individuals and their consent records.
+    Consent of Exchange
+}
+
+impl Consent<'_> {
     // --- policies and data agreements (organisation admin) -----------------------------------
 
     /// Creates (`id` None) or replaces a policy; returns (policy, revision).
@@ -327,8 +332,13 @@ impl Exchange {
         registry: &RegistryRow,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let consumer =
-            self.inner.identity.department_name_in(c, &sharing.consumer_department_id).await?.unwrap_or_default();
+        let consumer = self
+            .inner
+            .identity
+            .organisation()
+            .department_name_in(c, &sharing.consumer_department_id)
+            .await?
+            .unwrap_or_default();
         let fields: Vec<String> = serde_json::from_str(&sharing.fields).map_err(internal)?;
         let agreement = json!({
             "version": "1.0",
@@ -560,7 +570,7 @@ impl Exchange {
         entry.object = Some(format!("data_agreement:{data_agreement_id}"));
         ledger::append_in(&mut *tx, Log::Audit, &entry).await?;
         let event = if opt_in { "consent.allowed" } else { "consent.disallowed" };
-        self.notify_in(&mut *tx, event, event_data(&record), now).await?;
+        self.webhooks().notify_in(&mut *tx, event, event_data(&record), now).await?;
         Ok((json, revision))
     }
 

@@ -53,7 +53,12 @@ fn group_json(g: &DatabaseGroupRow, databases: Vec<Value>) -> Value {
     })
 }
 
-impl Exchange {
+kernel::area! {
+    /// The GovStack Digital Registries Database API: descriptions of registry databases.
+    RegistryDatabases of Exchange
+}
+
+impl RegistryDatabases<'_> {
     /// The first group with its databases (GovStack answers one group).
     pub async fn database_group(&self, _client: &MediatorClient) -> Result<Value, Error> {
         let mut c = self.conn().await?;

@@ -206,7 +206,12 @@ struct Batch {
     read: u64,
 }
 
-impl Exchange {
+kernel::area! {
+    /// Bulk imports of CSV and XLSX files into a registry, with progress and a per-row report.
+    Imports of Exchange
+}
+
+impl Imports<'_> {
     /// Imports a table into a registry. Progress is visible through [`Exchange::import_status`]
     /// while it runs; the outcome is stored and on the `audit` ledger. `on_progress` is told
     /// (rows done, rows in the file) after each batch (the CLI draws its bar with it).
@@ -238,10 +243,10 @@ impl Exchange {
     ) -> Result<String, Error> {
         let started = self.prepare_import(&cap, code, file_name, table.rows_hint, mode, now).await?;
         let id = started.id.clone();
-        let exchange = self.clone();
+        let exchange = self.0.clone();
         tokio::spawn(async move {
             let account = cap.account_id().to_string();
-            if let Err(e) = exchange.finish_import(started, &account, table, mode, now, &|_, _| {}).await {
+            if let Err(e) = exchange.imports().finish_import(started, &account, table, mode, now, &|_, _| {}).await {
                 tracing::error!(error = %e, "registry import failed");
             }
         });
@@ -259,7 +264,7 @@ impl Exchange {
     ) -> Result<StartedImport, Error> {
         let id = new_id();
         let mut c = self.conn().await?;
-        let (registry, compiled) = self.registry_in(&mut c, code).await?;
+        let (registry, compiled) = self.registries().registry_in(&mut c, code).await?;
         cap.check_department(&registry.department_id)?;
         let sealer = self.inner.protector.sealer_in(&mut c).await?;
         repo::insert_import(&mut c, &id, &registry.id, file_name, mode.as_str(), cap.account_id(), millis(now)).await?;
@@ -367,7 +372,7 @@ impl Exchange {
         };
         let total_hint = table.rows_hint.unwrap_or(0);
         let (send, mut receive) = tokio::sync::mpsc::channel::<Batch>(2);
-        let exchange = self.clone();
+        let exchange = self.0.clone();
         let worker_registry = registry.clone();
         let worker = tokio::task::spawn_blocking(move || {
             let mut rows = table.rows;
@@ -384,6 +389,7 @@ impl Exchange {
                     let record_id = new_id();
                     let sealed = record.and_then(|values| {
                         exchange
+                            .registries()
                             .seal_record(&sealer, &worker_registry, &compiled, &record_id, &values)
                             .map_err(|errs| errs.into_iter().map(|e| RowError { row: line, ..e }).collect::<Vec<_>>())
                     });

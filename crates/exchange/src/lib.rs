@@ -17,6 +17,17 @@ mod sharing;
 mod signatures;
 mod webhooks;
 
+pub use consent::Consent;
+pub use databases::RegistryDatabases;
+pub use import::Imports;
+pub use mediated::RegistryData;
+pub use oversight::Oversight;
+pub use quality::Quality;
+pub use registry::Registries;
+pub use sharing::Sharing;
+pub use signatures::ConsentSignatures;
+pub use webhooks::Webhooks;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -271,6 +282,56 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Exchange {
+    /// Base registries: publishing them with their schema and catalog, and the department's own reads and writes.
+    pub fn registries(&self) -> Registries<'_> {
+        Registries(self)
+    }
+
+    /// Bulk imports of CSV and XLSX files into a registry, with progress and a per-row report.
+    pub fn imports(&self) -> Imports<'_> {
+        Imports(self)
+    }
+
+    /// Sharing agreements between departments, and the reads and verification-only queries of the consuming department's systems.
+    pub fn sharing(&self) -> Sharing<'_> {
+        Sharing(self)
+    }
+
+    /// Consent (GovStack Consent): policies, data agreements, individuals and their consent records.
+    pub fn consent(&self) -> Consent<'_> {
+        Consent(self)
+    }
+
+    /// Signed consent records and revisions read at a revision.
+    pub fn signatures(&self) -> ConsentSignatures<'_> {
+        ConsentSignatures(self)
+    }
+
+    /// Webhooks told of consent events, signed with their secret.
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks(self)
+    }
+
+    /// The GovStack Digital Registries Data API over registries marked trusted, for systems the Information Mediator names.
+    pub fn registry_data(&self) -> RegistryData<'_> {
+        RegistryData(self)
+    }
+
+    /// The GovStack Digital Registries Database API: descriptions of registry databases.
+    pub fn databases(&self) -> RegistryDatabases<'_> {
+        RegistryDatabases(self)
+    }
+
+    /// Consent oversight: consumers verify consent before processing, and the Data Processing Auditor reads every record and agreement.
+    pub fn oversight(&self) -> Oversight<'_> {
+        Oversight(self)
+    }
+
+    /// Data quality of registries and the departments' sharing figures.
+    pub fn quality(&self) -> Quality<'_> {
+        Quality(self)
+    }
+
     pub fn new(db: Db, identity: Identity, master: &MasterKey) -> Exchange {
         let seed = master.derive("exchange/receipts");
         Exchange {

@@ -148,7 +148,12 @@ fn nonempty(m: &Map<String, Value>, field: &'static str) -> Result<(), Error> {
     if m.is_empty() { Err(Error::invalid(field, "name at least one field")) } else { Ok(()) }
 }
 
-impl Exchange {
+kernel::area! {
+    /// The GovStack Digital Registries Data API over registries marked trusted, for systems the Information Mediator names.
+    RegistryData of Exchange
+}
+
+impl RegistryData<'_> {
     /// A registry the Data API serves, at a version it was published as; records are
     /// written against the current one.
     async fn trusted_in(
@@ -163,7 +168,7 @@ impl Exchange {
         if asked != row.version && repo::version(c, &row.id, asked).await?.is_none() {
             return Err(Error::NotFound("registry version"));
         }
-        let compiled = self.compiled_in(c, &row.id, row.version).await?;
+        let compiled = self.registries().compiled_in(c, &row.id, row.version).await?;
         Ok((row, compiled))
     }
 
@@ -193,7 +198,7 @@ impl Exchange {
         };
         let mut out = Vec::new();
         for row in rows {
-            let view = self.open_record(c, &row).await?;
+            let view = self.registries().open_record(c, &row).await?;
             if matches(&row, &view, query) {
                 out.push((row, view));
             }
@@ -231,7 +236,7 @@ impl Exchange {
     ) -> Result<(), Error> {
         let mut entry = ledger::Entry::new(action, Outcome::Success, now);
         entry.source = Some(client.as_str().into());
-        entry.subject = Some(self.data_subject_in(c, registry, &record.key_index).await?);
+        entry.subject = Some(self.sharing().data_subject_in(c, registry, &record.key_index).await?);
         entry.object = Some(format!("registry:{}:{}", registry.code, record.id));
         ledger::append_in(c, Log::Audit, &entry).await?;
         Ok(())
@@ -346,7 +351,7 @@ impl Exchange {
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
         let sealer = self.inner.protector.sealer_in(&mut tx).await?;
         let values = Value::Object(canonical(&compiled, content, false));
-        let id = self.write_record_in(&mut tx, &sealer, &registry, &compiled, None, values, now).await?;
+        let id = self.registries().write_record_in(&mut tx, &sealer, &registry, &compiled, None, values, now).await?;
         let out = self.written_in(&mut tx, client, &registry, &id, now).await?;
         tx.commit().await?;
         Ok(out)
@@ -362,7 +367,7 @@ impl Exchange {
     ) -> Result<Value, Error> {
         let row = repo::record(c, &registry.id, id).await?.ok_or(Error::NotFound("record"))?;
         self.mediated_use_in(c, client, registry, &row, Action::RegistryRecordWritten, now).await?;
-        Ok(record_json(&self.open_record(c, &row).await?))
+        Ok(record_json(&self.registries().open_record(c, &row).await?))
     }
 
     /// Writes `write` over a stored record (a shallow merge; the usage history stays).
@@ -382,7 +387,9 @@ impl Exchange {
         for (k, v) in write {
             values.insert(k.clone(), v.clone());
         }
-        self.write_record_in(c, sealer, registry, compiled, Some(&view.id), Value::Object(values), now).await?;
+        self.registries()
+            .write_record_in(c, sealer, registry, compiled, Some(&view.id), Value::Object(values), now)
+            .await?;
         self.written_in(c, client, registry, &view.id, now).await
     }
 
@@ -446,7 +453,10 @@ impl Exchange {
             }
             None => {
                 let values = Value::Object(write);
-                let id = self.write_record_in(&mut tx, &sealer, &registry, &compiled, None, values, now).await?;
+                let id = self
+                    .registries()
+                    .write_record_in(&mut tx, &sealer, &registry, &compiled, None, values, now)
+                    .await?;
                 self.written_in(&mut tx, client, &registry, &id, now).await?
             }
         };
@@ -498,7 +508,7 @@ impl Exchange {
         let mut tx = self.inner.db.begin().await?;
         let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
         let row = repo::record(&mut tx, &registry.id, record_id).await?.ok_or(Error::NotFound("record"))?;
-        let view = self.open_record(&mut tx, &row).await?;
+        let view = self.registries().open_record(&mut tx, &row).await?;
         let name = field_name(&compiled, field);
         let value =
             view.values.get(&name).filter(|_| name != USAGE_HISTORY).cloned().ok_or(Error::NotFound("field"))?;
@@ -534,12 +544,12 @@ impl Exchange {
             let mut usage = Vec::new();
             let rows = repo::records_by_key(&mut c, &registry.id, &index).await?;
             for row in rows.iter().rev() {
-                let view = self.open_record(&mut c, row).await?;
+                let view = self.registries().open_record(&mut c, row).await?;
                 if let Some(Value::Array(history)) = view.values.get(USAGE_HISTORY) {
                     usage.extend(history.iter().cloned());
                 }
             }
-            (usage, self.data_subject_in(&mut c, &registry, &index).await?)
+            (usage, self.sharing().data_subject_in(&mut c, &registry, &index).await?)
         };
         // The connection is back in the pool before the ledger takes one.
         let entries =
@@ -612,10 +622,12 @@ impl Exchange {
             repo::registry_by_code(&mut c, &code).await?
         };
         if current.as_ref().is_none_or(|r| r.version < version) {
-            self.publish_registry(cap, fixture_spec(&code, department, &database, version, &names), now).await?;
+            self.registries()
+                .publish_registry(cap, fixture_spec(&code, department, &database, version, &names), now)
+                .await?;
         }
         let mut tx = self.inner.db.begin().await?;
-        let (row, compiled) = self.registry_in(&mut tx, &code).await?;
+        let (row, compiled) = self.registries().registry_in(&mut tx, &code).await?;
         cap.check_department(&row.department_id)?;
         let sealer = self.inner.protector.sealer_in(&mut tx).await?;
         for r in &records {
@@ -625,7 +637,9 @@ impl Exchange {
                 .ok_or_else(|| Error::invalid("records", "a record without uuid"))?;
             let mut values = canonical(&compiled, r, false);
             values.insert(USAGE_HISTORY.into(), r.get(USAGE_HISTORY).cloned().unwrap_or_else(|| json!([])));
-            self.write_record_in(&mut tx, &sealer, &row, &compiled, Some(&id), Value::Object(values), now).await?;
+            self.registries()
+                .write_record_in(&mut tx, &sealer, &row, &compiled, Some(&id), Value::Object(values), now)
+                .await?;
         }
         let mut entry = ledger::Entry::new(Action::RegistryFixtureLoaded, Outcome::Success, now);
         entry.actor = Some(cap.account_id().into());
@@ -633,7 +647,7 @@ impl Exchange {
         entry.detail = Some(format!("{} record(s)", records.len()));
         ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         let groups: Vec<Value> = fixture.get("databases").and_then(Value::as_array).cloned().unwrap_or_default();
-        let databases = self.load_databases_in(&mut tx, cap, &groups, now).await?;
+        let databases = self.databases().load_databases_in(&mut tx, cap, &groups, now).await?;
         tx.commit().await?;
         Ok(FixtureLoad { records: records.len(), databases })
     }

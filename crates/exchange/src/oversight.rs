@@ -64,7 +64,12 @@ fn page_bounds(offset: usize, limit: usize) -> (i64, i64) {
     (i64::try_from(offset).unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX))
 }
 
-impl Exchange {
+kernel::area! {
+    /// Consent oversight: consumers verify consent before processing, and the Data Processing Auditor reads every record and agreement.
+    Oversight of Exchange
+}
+
+impl Oversight<'_> {
     // --- verification (data consumers) --------------------------------------------------------
 
     /// The data agreements a consuming system may verify consent against.

@@ -52,9 +52,14 @@ pub struct DepartmentFigures {
     pub calls_served: i64,
 }
 
-impl Exchange {
+kernel::area! {
+    /// Data quality of registries and the departments' sharing figures.
+    Quality of Exchange
+}
+
+impl Quality<'_> {
     /// Quality figures of every registry.
-    pub async fn quality(
+    pub async fn report(
         &self,
         _cap: &Capability<ExchangeFigures>,
         now: DateTime<Utc>,
@@ -63,7 +68,7 @@ impl Exchange {
         let registries = repo::registries(&mut c).await?;
         let mut out = Vec::with_capacity(registries.len());
         for r in registries {
-            let compiled = self.compiled_in(&mut c, &r.id, r.version).await?;
+            let compiled = self.registries().compiled_in(&mut c, &r.id, r.version).await?;
             let (records, duplicates, last) = repo::record_stats(&mut c, &r.id).await?;
             let sample = repo::records_after(&mut c, &r.id, 0, SAMPLE).await?;
             let mut filled = vec![0i64; compiled.fields.len()];
@@ -94,7 +99,13 @@ impl Exchange {
             let period = FREQUENCIES.iter().find(|(f, _)| *f == r.update_frequency).map(|(_, d)| *d).unwrap_or(366);
             let last_update = last.map(from_millis);
             out.push(RegistryQuality {
-                department: self.inner.identity.department_name_in(&mut c, &r.department_id).await?.unwrap_or_default(),
+                department: self
+                    .inner
+                    .identity
+                    .organisation()
+                    .department_name_in(&mut c, &r.department_id)
+                    .await?
+                    .unwrap_or_default(),
                 code: r.code,
                 name_zh: r.name_zh,
                 records,
@@ -134,7 +145,13 @@ impl Exchange {
                 Some(m / 3_600_000.0)
             };
             out.push(DepartmentFigures {
-                department: self.inner.identity.department_name_in(&mut c, &dept).await?.unwrap_or_default(),
+                department: self
+                    .inner
+                    .identity
+                    .organisation()
+                    .department_name_in(&mut c, &dept)
+                    .await?
+                    .unwrap_or_default(),
                 resources,
                 requests_received: received,
                 requests_granted: granted,

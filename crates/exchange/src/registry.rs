@@ -131,7 +131,12 @@ fn compile(schema: &Value, fields: Vec<FieldEntry>) -> Result<Compiled, Error> {
     Ok(Compiled { validator, schema: schema.clone(), fields })
 }
 
-impl Exchange {
+kernel::area! {
+    /// Base registries: publishing them with their schema and catalog, and the department's own reads and writes.
+    Registries of Exchange
+}
+
+impl Registries<'_> {
     /// Publishes a registry, or a new version of it: the schema and catalog are checked,
     /// the version is kept, and the publication is on the `audit` ledger.
     pub async fn publish_registry(
@@ -147,6 +152,7 @@ impl Exchange {
         let department = self
             .inner
             .identity
+            .organisation()
             .department_by_code_in(&mut tx, &spec.department)
             .await?
             .ok_or_else(|| Error::invalid("department", format!("no department {}", spec.department)))?;
@@ -243,7 +249,8 @@ impl Exchange {
     pub(super) async fn view_in(&self, c: &mut AnyConnection, row: RegistryRow) -> Result<RegistryView, Error> {
         let (schema, fields) =
             repo::version(c, &row.id, row.version).await?.ok_or(Error::NotFound("registry version"))?;
-        let department = self.inner.identity.department_name_in(c, &row.department_id).await?.unwrap_or_default();
+        let department =
+            self.inner.identity.organisation().department_name_in(c, &row.department_id).await?.unwrap_or_default();
         Ok(RegistryView {
             id: row.id,
             code: row.code,
@@ -458,7 +465,7 @@ impl Exchange {
             out.push(self.open_record(&mut c, row).await?);
         }
         // The owner's own reads are personal-data reads too: the person sees them.
-        let subject = self.subject_in(&mut c, &registry, &index).await?;
+        let subject = self.sharing().subject_in(&mut c, &registry, &index).await?;
         let mut entry = ledger::Entry::new(Action::RegistryRecordRead, Outcome::Success, now);
         entry.actor = Some(cap.account_id().into());
         entry.subject = subject;

@@ -2,6 +2,7 @@
 
 use std::sync::LazyLock;
 
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -662,7 +663,7 @@ pub async fn finish_import(
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ImportRow {
     pub id: String,
     pub registry_id: String,
@@ -678,29 +679,12 @@ pub struct ImportRow {
     pub finished_at: Option<i64>,
 }
 
-fn import_row(r: &AnyRow) -> Result<ImportRow, sqlx::Error> {
-    Ok(ImportRow {
-        id: r.try_get("id")?,
-        registry_id: r.try_get("registry_id")?,
-        file_name: r.try_get("file_name")?,
-        mode: r.try_get("mode")?,
-        status: r.try_get("status")?,
-        total_rows: r.try_get("total_rows")?,
-        done_rows: r.try_get("done_rows")?,
-        imported: r.try_get("imported")?,
-        rejected: r.try_get("rejected")?,
-        errors: r.try_get("errors")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-    })
-}
-
 const IMPORT: &str = "SELECT id, registry_id, file_name, mode, status, total_rows, done_rows, imported, rejected, \
                       errors, started_at, finished_at FROM registry_imports";
 
 pub async fn import(c: &mut AnyConnection, id: &str) -> Result<Option<ImportRow>, sqlx::Error> {
     let q = format!("{IMPORT} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(import_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(ImportRow::from_row).transpose()
 }
 
 /// (imports, rows rejected) of a registry.
@@ -716,7 +700,7 @@ pub async fn import_rejections(c: &mut AnyConnection, registry_id: &str) -> Resu
 
 // --- consent -----------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RevisionRow {
     pub id: String,
     pub schema_name: String,
@@ -731,29 +715,22 @@ pub struct RevisionRow {
 const REVISION: &str = "SELECT id, schema_name, object_id, snapshot, hash, predecessor_hash, authorized_by, created_at \
                         FROM consent_revisions";
 
-fn revision_row(r: &AnyRow) -> Result<RevisionRow, sqlx::Error> {
-    Ok(RevisionRow {
-        id: r.try_get("id")?,
-        schema_name: r.try_get("schema_name")?,
-        object_id: r.try_get("object_id")?,
-        snapshot: r.try_get("snapshot")?,
-        hash: r.try_get("hash")?,
-        predecessor_hash: r.try_get("predecessor_hash")?,
-        authorized_by: r.try_get("authorized_by")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
 /// The newest revision of an object.
 pub async fn latest_revision(c: &mut AnyConnection, object_id: &str) -> Result<Option<RevisionRow>, sqlx::Error> {
     let q = format!("{REVISION} WHERE object_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_optional(c).await?.as_ref().map(revision_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(object_id)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(RevisionRow::from_row)
+        .transpose()
 }
 
 /// Every revision of an object, oldest first.
 pub async fn revisions_of(c: &mut AnyConnection, object_id: &str) -> Result<Vec<RevisionRow>, sqlx::Error> {
     let q = format!("{REVISION} WHERE object_id = $1 ORDER BY created_at, id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_all(c).await?.iter().map(revision_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_all(c).await?.iter().map(RevisionRow::from_row).collect()
 }
 
 /// Adds a revision and makes it the successor of the object's previous open one.
@@ -888,7 +865,7 @@ pub async fn deactivate_data_agreements_of(c: &mut AnyConnection, sharing_id: &s
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IndividualRow {
     pub id: String,
     pub external_id: Option<String>,
@@ -916,24 +893,20 @@ pub async fn insert_individual(c: &mut AnyConnection, r: &IndividualRow, now: i6
 const INDIVIDUAL: &str =
     "SELECT id, external_id, external_id_type, identity_provider_id, account_id FROM consent_individuals";
 
-fn individual_row(r: &AnyRow) -> Result<IndividualRow, sqlx::Error> {
-    Ok(IndividualRow {
-        id: r.try_get("id")?,
-        external_id: r.try_get("external_id")?,
-        external_id_type: r.try_get("external_id_type")?,
-        identity_provider_id: r.try_get("identity_provider_id")?,
-        account_id: r.try_get("account_id")?,
-    })
-}
-
 pub async fn individual(c: &mut AnyConnection, id: &str) -> Result<Option<IndividualRow>, sqlx::Error> {
     let q = format!("{INDIVIDUAL} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(individual_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(IndividualRow::from_row)
+        .transpose()
 }
 
 pub async fn individuals(c: &mut AnyConnection) -> Result<Vec<IndividualRow>, sqlx::Error> {
     let q = format!("{INDIVIDUAL} ORDER BY created_at, id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(individual_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(IndividualRow::from_row).collect()
 }
 
 pub async fn update_individual(c: &mut AnyConnection, r: &IndividualRow) -> Result<(), sqlx::Error> {
@@ -959,7 +932,7 @@ pub async fn individual_of_account(
         .fetch_optional(c)
         .await?
         .as_ref()
-        .map(individual_row)
+        .map(IndividualRow::from_row)
         .transpose()
 }
 
@@ -975,7 +948,7 @@ pub async fn individual_by_external(
         .fetch_optional(c)
         .await?
         .as_ref()
-        .map(individual_row)
+        .map(IndividualRow::from_row)
         .transpose()
 }
 
@@ -1112,7 +1085,7 @@ pub async fn consents_of_account(
 
 // --- GovStack database descriptions (migration 0013) ------------------------------------------
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DatabaseGroupRow {
     pub id: i64,
     pub name: String,
@@ -1120,17 +1093,6 @@ pub struct DatabaseGroupRow {
     pub group_id: i64,
     pub display_order: i64,
     pub data_index_increment: i64,
-}
-
-fn group_row(r: &AnyRow) -> Result<DatabaseGroupRow, sqlx::Error> {
-    Ok(DatabaseGroupRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        code: r.try_get("code")?,
-        group_id: r.try_get("group_id")?,
-        display_order: r.try_get("display_order")?,
-        data_index_increment: r.try_get("data_index_increment")?,
-    })
 }
 
 /// Groups in display order.
@@ -1142,7 +1104,7 @@ pub async fn database_groups(c: &mut AnyConnection) -> Result<Vec<DatabaseGroupR
     .fetch_all(c)
     .await?
     .iter()
-    .map(group_row)
+    .map(DatabaseGroupRow::from_row)
     .collect()
 }
 
@@ -1163,7 +1125,7 @@ pub async fn upsert_database_group(c: &mut AnyConnection, g: &DatabaseGroupRow) 
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DatabaseRow {
     pub id: i64,
     pub group_id: i64,
@@ -1174,30 +1136,32 @@ pub struct DatabaseRow {
 
 const DATABASE: &str = "SELECT id, group_id, name, info, modified_at FROM registry_databases";
 
-fn database_row(r: &AnyRow) -> Result<DatabaseRow, sqlx::Error> {
-    Ok(DatabaseRow {
-        id: r.try_get("id")?,
-        group_id: r.try_get("group_id")?,
-        name: r.try_get("name")?,
-        info: r.try_get("info")?,
-        modified_at: r.try_get("modified_at")?,
-    })
-}
-
 pub async fn databases_of_group(c: &mut AnyConnection, group_id: i64) -> Result<Vec<DatabaseRow>, sqlx::Error> {
     let q = format!("{DATABASE} WHERE group_id = $1 ORDER BY id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(group_id).fetch_all(c).await?.iter().map(database_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(group_id).fetch_all(c).await?.iter().map(DatabaseRow::from_row).collect()
 }
 
 pub async fn database(c: &mut AnyConnection, id: i64) -> Result<Option<DatabaseRow>, sqlx::Error> {
     let q = format!("{DATABASE} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(database_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(DatabaseRow::from_row)
+        .transpose()
 }
 
 /// The description with this name (names are compared without regard to case).
 pub async fn database_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<DatabaseRow>, sqlx::Error> {
     let q = format!("{DATABASE} WHERE LOWER(name) = LOWER($1) ORDER BY id LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(name).fetch_optional(c).await?.as_ref().map(database_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(name)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(DatabaseRow::from_row)
+        .transpose()
 }
 
 pub async fn next_database_id(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
@@ -1229,7 +1193,13 @@ pub async fn delete_database(c: &mut AnyConnection, id: i64) -> Result<bool, sql
 
 pub async fn revision(c: &mut AnyConnection, id: &str) -> Result<Option<RevisionRow>, sqlx::Error> {
     let q = format!("{REVISION} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(revision_row).transpose()
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(id)
+        .fetch_optional(c)
+        .await?
+        .as_ref()
+        .map(RevisionRow::from_row)
+        .transpose()
 }
 
 pub struct SignatureRow {

@@ -173,7 +173,12 @@ fn compare(actual: &Value, op: &str, expected: &Value) -> Result<bool, Error> {
     })
 }
 
-impl Exchange {
+kernel::area! {
+    /// Sharing agreements between departments, and the reads and verification-only queries of the consuming department's systems.
+    Sharing of Exchange
+}
+
+impl Sharing<'_> {
     // --- agreements ------------------------------------------------------------------------
 
     /// A consuming department asks for fields of a registry. Unconditional fields are granted
@@ -205,7 +210,7 @@ impl Exchange {
             return Err(Error::invalid("fields", "name at least one field"));
         }
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.registry_in(&mut tx, &req.registry).await?;
+        let (registry, compiled) = self.registries().registry_in(&mut tx, &req.registry).await?;
         let mut entries: Vec<&FieldEntry> = Vec::with_capacity(fields.len());
         for f in &fields {
             entries.push(
@@ -285,7 +290,7 @@ impl Exchange {
             return Err(Error::conflict(ErrorCode::AlreadyDecided, "this request has already been decided"));
         }
         if decision.approve && row.consent_required {
-            self.open_consent_agreement_in(&mut tx, &row, &registry, now).await?;
+            self.consent().open_consent_agreement_in(&mut tx, &row, &registry, now).await?;
         }
         let mut entry = ledger::Entry::new(
             if decision.approve { Action::SharingGranted } else { Action::SharingRefused },
@@ -320,7 +325,7 @@ impl Exchange {
         {
             return Err(Error::conflict(ErrorCode::AlreadyRevoked, "only a granted agreement can be revoked"));
         }
-        self.close_consent_agreement_in(&mut tx, id).await?;
+        self.consent().close_consent_agreement_in(&mut tx, id).await?;
         let mut entry = ledger::Entry::new(Action::SharingRevoked, Outcome::Success, now);
         entry.actor = Some(cap.account_id().into());
         entry.object = Some(format!("agreement:{id}"));
@@ -380,8 +385,16 @@ impl Exchange {
             id: row.id.clone(),
             registry: registry.code.clone(),
             registry_name: registry.name_zh.clone(),
-            owner_department: identity.department_name_in(c, &registry.department_id).await?.unwrap_or_default(),
-            consumer_department: identity.department_name_in(c, &row.consumer_department_id).await?.unwrap_or_default(),
+            owner_department: identity
+                .organisation()
+                .department_name_in(c, &registry.department_id)
+                .await?
+                .unwrap_or_default(),
+            consumer_department: identity
+                .organisation()
+                .department_name_in(c, &row.consumer_department_id)
+                .await?
+                .unwrap_or_default(),
             fields: serde_json::from_str(&row.fields).map_err(internal)?,
             purpose: row.purpose.clone(),
             legal_basis: row.legal_basis.clone(),
@@ -414,12 +427,14 @@ impl Exchange {
         let department = self
             .inner
             .identity
+            .organisation()
             .department_by_code_in(&mut tx, department_code)
             .await?
             .ok_or(Error::NotFound("department"))?;
         let account = self
             .inner
             .identity
+            .accounts()
             .create_account(
                 &mut tx,
                 cap,
@@ -508,8 +523,8 @@ impl Exchange {
         }) else {
             return Err(internal("an admitted read lost its record"));
         };
-        let compiled = self.compiled_in(&mut c, &registry.id, registry.version).await?;
-        let opened = self.open_record(&mut c, &record).await?;
+        let compiled = self.registries().compiled_in(&mut c, &registry.id, registry.version).await?;
+        let opened = self.registries().open_record(&mut c, &record).await?;
         drop(c);
         let granted: Vec<String> = serde_json::from_str(&agreement.fields).map_err(internal)?;
         let mut values = Map::new();
@@ -575,7 +590,7 @@ impl Exchange {
         let mut answer = record.is_some();
         let mut access = CallEntry::counted(&agreement.id, now);
         if let Some(record) = &record {
-            let opened = self.open_record(&mut c, record).await?;
+            let opened = self.registries().open_record(&mut c, record).await?;
             for p in &conditions {
                 let actual = opened.values.get(&p.field).unwrap_or(&Value::Null);
                 answer &= compare(actual, &p.op, &p.value)?;
@@ -664,7 +679,7 @@ impl Exchange {
         if agreement.consent_required {
             subject = self.subject_in(c, &registry, &index).await?;
             let consented = match &subject {
-                Some(account) => self.consent_valid_in(c, &agreement.id, account, now).await?,
+                Some(account) => self.consent().consent_valid_in(c, &agreement.id, account, now).await?,
                 None => false,
             };
             if !consented {
@@ -702,7 +717,7 @@ impl Exchange {
         if registry.key_domain != "id_number" {
             return Ok(None);
         }
-        Ok(self.inner.identity.citizen_by_id_index_in(c, key_index).await?)
+        Ok(self.inner.identity.people().citizen_by_id_index_in(c, key_index).await?)
     }
 
     /// Whom an access entry names: the resident's account when the registry links to
@@ -729,11 +744,11 @@ impl Exchange {
             let record = serde_json::to_vec(&call).map_err(internal)?;
             return journal.append(record).await.map_err(internal);
         }
-        let this = self.clone();
+        let this = self.0.clone();
         self.inner
             .db
             .write_batched(&self.inner.call_entries, call, move |c, calls| {
-                Box::pin(async move { this.write_calls(c, calls).await })
+                Box::pin(async move { this.sharing().write_calls(c, calls).await })
             })
             .await
     }
@@ -747,7 +762,7 @@ impl Exchange {
             .filter(|s| s.key_domain == "id_number")
             .map(|s| s.key_index.as_str())
             .collect();
-        let accounts = self.inner.identity.citizens_by_id_indexes_in(c, &residents).await?;
+        let accounts = self.inner.identity.people().citizens_by_id_indexes_in(c, &residents).await?;
         let mut counts: std::collections::BTreeMap<(String, String), i64> = std::collections::BTreeMap::new();
         let mut entries = Vec::with_capacity(calls.len());
         for call in &calls {
@@ -821,7 +836,7 @@ pub(super) fn open_call_journal(db: &kernel::db::Db, exchange: std::sync::Weak<s
                 .map(|r| serde_json::from_slice::<CallEntry>(r))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("a journaled call cannot be read: {e}"))?;
-            exchange.write_calls(c, calls).await.map(drop).map_err(|e| e.to_string())
+            exchange.sharing().write_calls(c, calls).await.map(drop).map_err(|e| e.to_string())
         })
     });
     match Journal::open(db, "exchange-calls", apply) {

@@ -145,7 +145,12 @@ async fn own_record(
         .ok_or(Error::NotFound("consent record"))
 }
 
-impl Exchange {
+kernel::area! {
+    /// Signed consent records and revisions read at a revision.
+    ConsentSignatures of Exchange
+}
+
+impl ConsentSignatures<'_> {
     /// A policy or data agreement as it was at one of its revisions: (object, revision).
     pub async fn at_revision(&self, object_id: &str, revision_id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
@@ -246,7 +251,7 @@ impl Exchange {
         };
         let mut signature = draft.verify(submitted)?;
         let (mut record, revision) =
-            self.set_consent_in(&mut tx, individual_id, &data_agreement_id, true, by, now).await?;
+            self.consent().set_consent_in(&mut tx, individual_id, &data_agreement_id, true, by, now).await?;
         let record_id = text(&record, "id").to_string();
         // Signed before the record had an id: the reference is filled in afterwards.
         let id = new_id();
@@ -257,7 +262,7 @@ impl Exchange {
         repo::set_record_state(&mut tx, &record_id, "signed", millis(now)).await?;
         let data = json!({"consentRecordId": record_id, "dataAgreementId": data_agreement_id,
             "individualId": individual_id, "optIn": true});
-        self.notify_in(&mut tx, "consent.signed", data, now).await?;
+        self.webhooks().notify_in(&mut tx, "consent.signed", data, now).await?;
         tx.commit().await?;
         super::set(&mut record, "state", Value::String("signed".into()));
         Ok((record, revision, signature))
@@ -330,7 +335,7 @@ impl Exchange {
         stored.verified = true;
         repo::update_signature(&mut tx, &stored, millis(now)).await?;
         repo::set_record_state(&mut tx, record_id, "signed", millis(now)).await?;
-        self.notify_in(&mut tx, "consent.signed", super::consent::event_data(&row), now).await?;
+        self.webhooks().notify_in(&mut tx, "consent.signed", super::consent::event_data(&row), now).await?;
         tx.commit().await?;
         Ok(signature)
     }

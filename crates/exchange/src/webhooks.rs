@@ -55,7 +55,12 @@ fn check_url(url: &str) -> Result<String, Error> {
     }
 }
 
-impl Exchange {
+kernel::area! {
+    /// Webhooks told of consent events, signed with their secret.
+    Webhooks of Exchange
+}
+
+impl Webhooks<'_> {
     /// Creates (`id` None) or replaces a webhook; returns (webhook, revision).
     pub async fn put_webhook(
         &self,
@@ -141,7 +146,7 @@ impl Exchange {
         webhook_json(&repo::webhook(&mut c, id).await?.ok_or(Error::NotFound("webhook"))?)
     }
 
-    pub async fn webhooks(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
+    pub async fn list(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
         repo::webhooks(&mut c).await?.iter().map(webhook_json).collect()
     }

@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Bearer(token) = Bearer::from_request_parts(parts, state).await?;
-        let principal = state.identity.token_principal(&token, Utc::now()).await?;
+        let principal = state.identity.sessions().token_principal(&token, Utc::now()).await?;
         Ok(Caller(principal))
     }
 }
@@ -90,8 +90,11 @@ impl<P: Permission + Send + Sync> FromRequestParts<AppState> for Authorized<P> {
                 let ClientAddr(source) =
                     ClientAddr::from_request_parts(parts, state).await.unwrap_or(ClientAddr("unknown".into()));
                 let object = parts.uri.path().to_string();
-                if let Err(e) =
-                    state.identity.record_denial(&principal, P::CODE, &object, &denial, &source, Utc::now()).await
+                if let Err(e) = state
+                    .identity
+                    .trail()
+                    .record_denial(&principal, P::CODE, &object, &denial, &source, Utc::now())
+                    .await
                 {
                     return Err(e.into());
                 }

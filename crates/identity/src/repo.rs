@@ -1,5 +1,6 @@
 //! SQL for the identity tables. Nothing outside this module touches them.
 
+use sqlx::FromRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{AccountKind, DepartmentRef, HeldRole, RegionRef};
@@ -167,6 +168,7 @@ pub async fn post_of(c: &mut AnyConnection, account_id: &str) -> Result<Option<P
     Ok(Some(Post { name: row.try_get("display_name")?, department: row.try_get("department")?, roles }))
 }
 
+#[derive(sqlx::FromRow)]
 pub struct CorrectionRow {
     pub id: String,
     pub account_id: String,
@@ -215,21 +217,6 @@ macro_rules! correction_select {
     };
 }
 
-fn correction_from(r: &sqlx::any::AnyRow) -> Result<CorrectionRow, sqlx::Error> {
-    Ok(CorrectionRow {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        department_id: r.try_get("department_id")?,
-        department: r.try_get("department")?,
-        field: r.try_get("field")?,
-        requested_enc: r.try_get("requested_enc")?,
-        reason: r.try_get("reason")?,
-        status: r.try_get("status")?,
-        created_at: r.try_get("created_at")?,
-        region_path: r.try_get("region_path")?,
-    })
-}
-
 /// Correction requests whose sealed value names `key_id` (the id is the ciphertext prefix).
 pub async fn corrections_sealed_under(c: &mut AnyConnection, key_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT COUNT(*) AS n FROM correction_requests WHERE requested_enc LIKE $1")
@@ -261,7 +248,7 @@ pub async fn corrections_of(c: &mut AnyConnection, account_id: &str) -> Result<V
         .bind(account_id)
         .fetch_all(c)
         .await?;
-    rows.iter().map(correction_from).collect()
+    rows.iter().map(CorrectionRow::from_row).collect()
 }
 
 /// Open requests addressed to departments in a region subtree, oldest first.
@@ -280,7 +267,7 @@ pub async fn corrections_in_subtree(
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter().map(correction_from).collect()
+    rows.iter().map(CorrectionRow::from_row).collect()
 }
 
 pub async fn departments_in_subtree(
@@ -538,6 +525,26 @@ macro_rules! account_select {
          r.id AS r_id, r.code AS r_code, r.name AS r_name, r.level AS r_level, r.path AS r_path, \
          d.id AS d_id, d.code AS d_code, d.name AS d_name"
     };
+}
+
+/// Display names by account id, for the ids that exist.
+pub async fn display_names(
+    c: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id, display_name FROM accounts WHERE id IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert(r.try_get("id")?, r.try_get("display_name")?);
+        }
+    }
+    Ok(out)
 }
 
 pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
@@ -869,6 +876,7 @@ pub async fn clear_throttle(c: &mut AnyConnection, key: &str) -> Result<(), sqlx
 
 // --- sessions and tokens ---------------------------------------------------------------
 
+#[derive(sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,
     pub account_id: String,
@@ -878,19 +886,6 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub source: String,
     pub user_agent: String,
-}
-
-fn session_from(r: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
-    Ok(SessionRow {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        stage: r.try_get("stage")?,
-        created_at: r.try_get("created_at")?,
-        last_seen_at: r.try_get("last_seen_at")?,
-        expires_at: r.try_get("expires_at")?,
-        source: r.try_get("source")?,
-        user_agent: r.try_get("user_agent")?,
-    })
 }
 
 pub async fn insert_session(c: &mut AnyConnection, token_hash: &str, s: &SessionRow) -> Result<(), sqlx::Error> {
@@ -920,7 +915,7 @@ pub async fn session_by_hash(c: &mut AnyConnection, token_hash: &str) -> Result<
     .bind(token_hash)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(session_from).transpose()
+    row.as_ref().map(SessionRow::from_row).transpose()
 }
 
 pub async fn touch_session(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -941,7 +936,7 @@ pub async fn active_sessions(
     .bind(now)
     .fetch_all(c)
     .await?;
-    rows.iter().map(session_from).collect()
+    rows.iter().map(SessionRow::from_row).collect()
 }
 
 pub async fn revoke_session(c: &mut AnyConnection, account_id: &str, id: &str, now: i64) -> Result<bool, sqlx::Error> {

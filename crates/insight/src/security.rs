@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::repo;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Timelike, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use identity::Capability;
 use kernel::audit::{Action, Outcome};
@@ -253,21 +253,7 @@ pub enum Error {
 pub async fn raise(db: &Db, c: &Candidate, now: DateTime<Utc>) -> Result<bool, Error> {
     let mut tx = db.begin().await?;
     let id = new_id();
-    let inserted = sqlx::query(
-        "INSERT INTO alerts (id, rule, key, severity, summary, first_index, raised_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (rule, key) DO NOTHING",
-    )
-    .bind(&id)
-    .bind(c.rule)
-    .bind(&c.key)
-    .bind(c.severity)
-    .bind(&c.summary)
-    .bind(i64::try_from(c.first_index).unwrap_or(i64::MAX))
-    .bind(millis(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let inserted = repo::insert_alert(&mut tx, &id, c, millis(now)).await?;
     if !inserted {
         return Ok(false);
     }
@@ -301,24 +287,18 @@ pub async fn scan(db: &Db, t: &Thresholds, now: DateTime<Utc>) -> Result<usize, 
 
 /// The newest alerts, open ones first.
 pub async fn alerts(db: &Db, _cap: &Capability<SecurityAlertHandle>, limit: i64) -> Result<Vec<Alert>, Error> {
-    let rows = sqlx::query(
-        "SELECT id, rule, severity, summary, first_index, raised_at, acknowledged_at, acknowledged_by FROM alerts \
-         ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC LIMIT $1",
-    )
-    .bind(limit.clamp(1, 500))
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
+    let rows = repo::alerts(&db.pool, limit.clamp(1, 500)).await?;
+    rows.into_iter()
         .map(|r| {
             Ok(Alert {
-                id: r.try_get("id")?,
-                rule: r.try_get("rule")?,
-                severity: r.try_get("severity")?,
-                summary: r.try_get("summary")?,
-                first_index: r.try_get::<Option<i64>, _>("first_index")?.and_then(|i| u64::try_from(i).ok()),
-                raised_at: from_millis(r.try_get("raised_at")?),
-                acknowledged_at: r.try_get::<Option<i64>, _>("acknowledged_at")?.map(from_millis),
-                acknowledged_by: r.try_get("acknowledged_by")?,
+                id: r.id,
+                rule: r.rule,
+                severity: r.severity,
+                summary: r.summary,
+                first_index: r.first_index.and_then(|i| u64::try_from(i).ok()),
+                raised_at: from_millis(r.raised_at),
+                acknowledged_at: r.acknowledged_at.map(from_millis),
+                acknowledged_by: r.acknowledged_by,
             })
         })
         .collect()
@@ -332,15 +312,8 @@ pub async fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let mut tx = db.begin().await?;
-    let done = sqlx::query(
-        "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
-    )
-    .bind(millis(now))
-    .bind(cap.username())
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
+    let acknowledged = repo::acknowledge(&mut tx, id, cap.username(), millis(now)).await?;
+    if !acknowledged {
         return Err(Error::NotFound);
     }
     let mut entry = Entry::new(Action::AlertAcknowledged, Outcome::Success, now);

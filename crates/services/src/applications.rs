@@ -3,6 +3,15 @@
 //! staff inbox with claim, transfer and escalation, supplement (补正) once, withdrawal,
 //! bundles, assisted submission, notifications and ratings.
 
+mod casework;
+mod intake;
+mod my_cases;
+mod ratings;
+pub use casework::Casework;
+pub use intake::Intake;
+pub use my_cases::MyCases;
+pub use ratings::Ratings;
+
 use kernel::audit::{Action, Outcome};
 use kernel::error::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
@@ -499,17 +508,10 @@ struct Assist<'a> {
 }
 
 impl Services {
-    /// What the form of a service can be prefilled with for the caller.
-    pub async fn prefill(&self, me: &Principal, form: &Form, now: DateTime<Utc>) -> Result<Prefill, Error> {
-        let facts = self.facts(&me.account_id, now).await?;
-        let (values, sources) = form.prefill(&facts.facts);
-        Ok(Prefill { values, sources })
-    }
-
     /// The applicant's facts: profile data plus the fields of their valid certificates.
     async fn facts(&self, account_id: &str, now: DateTime<Utc>) -> Result<ApplicantFacts, Error> {
-        let mut facts = self.inner.identity.applicant_facts(account_id, now).await?;
-        for cert in self.valid_certificates_of(account_id, now).await? {
+        let mut facts = self.inner.identity.people().applicant_facts(account_id, now).await?;
+        for cert in self.certificates().valid_certificates_of(account_id, now).await? {
             for (field, value) in cert.fields {
                 facts.facts.insert(format!("certificate:{}.{field}", cert.kind), value);
             }
@@ -528,104 +530,6 @@ impl Services {
         }
     }
 
-    /// Submits an application: the form is validated, prefilled values that may not be
-    /// changed are taken from the source, sensitive values are sealed, and the case starts.
-    pub async fn submit(
-        &self,
-        me: &Principal,
-        service: &str,
-        data: Value,
-        documents: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<ApplicationView, Error> {
-        let service = self.service(service).await?;
-        Self::check_audience(service.spec.audience, me.kind)?;
-        if service.spec.depth != super::catalog::Depth::Online {
-            return Err(Error::conflict(
-                ErrorCode::NotOnline,
-                "this service cannot be applied for online: see its guide",
-            ));
-        }
-        let facts = self.facts(&me.account_id, now).await?;
-        let written = self
-            .create(NewCase { facts: &facts, service: &service, bundle: None, data, documents, assisted_by: None }, now)
-            .await?;
-        // A plain new case is answered from what was written; one with materials or a
-        // certificate issued at once is read back.
-        if !documents.is_empty() || Phase::parse(&written.row.status) == Some(Phase::Approved) {
-            return self.view(&written.row.id, Viewer::Applicant).await;
-        }
-        let names = (service.spec.name_zh.clone(), service.spec.name_en.clone());
-        let parts = CaseParts {
-            row: written.row,
-            service,
-            form: written.form,
-            history: written.history,
-            tasks: Vec::new(),
-            applicant: facts.display_name,
-            certificates: Vec::new(),
-            rating: None,
-            documents: Vec::new(),
-            names,
-        };
-        self.assemble(parts, Viewer::Applicant).await
-    }
-
-    /// Submits a bundle (一件事一次办): one form, one case, every member department at once.
-    pub async fn submit_bundle(
-        &self,
-        me: &Principal,
-        code: &str,
-        data: Value,
-        now: DateTime<Utc>,
-    ) -> Result<ApplicationView, Error> {
-        let bundle = self.bundle(code).await?;
-        let mut members = Vec::with_capacity(bundle.services.len());
-        for s in &bundle.services {
-            members.push(self.service(s).await?);
-        }
-        let lead = members.first().cloned().ok_or(Error::NotFound("bundle service"))?;
-        Self::check_audience(bundle.audience, me.kind)?;
-        let facts = self.facts(&me.account_id, now).await?;
-        let written = self
-            .create(
-                NewCase {
-                    facts: &facts,
-                    service: &lead,
-                    bundle: Some((&bundle, &members)),
-                    data,
-                    documents: &[],
-                    assisted_by: None,
-                },
-                now,
-            )
-            .await?;
-        self.view(&written.row.id, Viewer::Applicant).await
-    }
-
-    /// The combined form of a bundle.
-    pub async fn bundle_form(&self, code: &str) -> Result<(BundleSpec, std::sync::Arc<Form>), Error> {
-        let bundle = self.bundle(code).await?;
-        let key = format!("bundle:{code}");
-        let mut members = Vec::new();
-        for s in &bundle.services {
-            members.push(self.service(s).await?);
-        }
-        let versions: Vec<String> = members.iter().map(|m| format!("{}@{}", m.id, m.version)).collect();
-        let key = format!("{key}:{}", versions.join(","));
-        if let Some(f) = self.inner.forms.lock().map_err(internal)?.get(&key) {
-            return Ok((bundle, f.clone()));
-        }
-        let mut forms = Vec::new();
-        for m in &members {
-            forms.push((m, self.form(&m.form_id).await?));
-        }
-        let pairs: Vec<(&PublishedService, &Form)> = forms.iter().map(|(m, f)| (*m, f.as_ref())).collect();
-        let form = std::sync::Arc::new(bundle_form(&bundle, &pairs)?);
-        self.inner.forms.lock().map_err(internal)?.insert(key, form.clone());
-        Ok((bundle, form))
-    }
-
     /// Stores the generated workflow of a bundle (so its cases keep their version).
     pub async fn publish_bundle_workflow(
         &self,
@@ -642,40 +546,6 @@ impl Services {
         self.publish_workflow(cap, def, now).await
     }
 
-    /// Sends the applicant a one-time code to confirm a submission made for them at the
-    /// window (in-app, and by text message where a gateway is configured).
-    pub async fn send_assist_code(
-        &self,
-        cap: &Capability<ApplicationAssist>,
-        id_number: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let (account_id, facts) = self.assisted_person(cap, id_number, now).await?;
-        let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
-        let mut tx = self.inner.db.begin().await?;
-        let hash = kernel::secrets::sha256_hex(&code);
-        let expires = millis(now) + ASSIST_CODE_MINUTES * 60_000;
-        repo::replace_assist_code(&mut tx, &account_id, cap.account_id(), &hash, expires).await?;
-        let text_zh = format!(
-            "【通办】窗口工作人员正在为您代办事项，确认码 {code}，{ASSIST_CODE_MINUTES} 分钟内有效。如非本人在场，请勿告知。"
-        );
-        let text_en = format!(
-            "tongban: a window clerk is submitting an application for you. Confirmation code {code}, valid for \
-             {ASSIST_CODE_MINUTES} minutes. Do not share it unless you are there."
-        );
-        repo::insert_notification(&mut tx, &account_id, None, &text_zh, &text_en, millis(now)).await?;
-        let mut entry = audit_entry(Action::AssistCodeSent, cap.account_id(), cap.username(), now);
-        entry.subject = Some(account_id.clone());
-        entry.jurisdiction = facts.region.as_ref().map(|r| r.path.clone());
-        entry.purpose = Some("帮办代办 assisted submission".into());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
-        tx.commit().await?;
-        if let Some(mobile) = &facts.mobile {
-            tracing::info!(mobile = %protect::Mask::Mobile.apply(mobile), "assist code issued");
-        }
-        Ok(())
-    }
-
     async fn assisted_person(
         &self,
         cap: &Capability<ApplicationAssist>,
@@ -685,6 +555,7 @@ impl Services {
         let account_id = self
             .inner
             .identity
+            .people()
             .citizen_by_id_number(id_number)
             .await?
             .ok_or(Error::NotFound("resident with this ID number"))?;
@@ -694,50 +565,11 @@ impl Services {
         Ok((account_id, facts))
     }
 
-    /// Submits for a citizen who is present (帮办代办), after they confirmed with the code
-    /// sent to their mobile or by signing at the window. The case records who assisted.
-    pub async fn submit_assisted(
-        &self,
-        cap: &Capability<ApplicationAssist>,
-        id_number: &str,
-        service: &str,
-        data: Value,
-        confirmation: Confirmation,
-        now: DateTime<Utc>,
-    ) -> Result<ApplicationView, Error> {
-        let (_, facts) = self.assisted_person(cap, id_number, now).await?;
-        let service = self.service(service).await?;
-        Self::check_audience(service.spec.audience, facts.kind)?;
-        let (confirmed_by, code) = match confirmation {
-            Confirmation::Signature => ("signature", None),
-            Confirmation::Code(code) => ("mobile_code", Some(kernel::secrets::sha256_hex(code.trim()))),
-        };
-        let written = self
-            .create(
-                NewCase {
-                    facts: &facts,
-                    service: &service,
-                    bundle: None,
-                    data,
-                    documents: &[],
-                    assisted_by: Some(Assist {
-                        staff_id: cap.account_id(),
-                        staff_name: cap.username(),
-                        confirmed_by,
-                        code,
-                    }),
-                },
-                now,
-            )
-            .await?;
-        self.view(&written.row.id, Viewer::Applicant).await
-    }
-
     async fn create(&self, n: NewCase<'_>, now: DateTime<Utc>) -> Result<WrittenCase, Error> {
         let NewCase { facts, service, bundle, mut data, documents, assisted_by } = n;
         let (form, def) = match bundle {
             Some((b, _)) => {
-                let (_, form) = self.bundle_form(&b.code).await?;
+                let (_, form) = self.intake().bundle_form(&b.code).await?;
                 let mut c = self.conn().await?;
                 let code = format!("bundle-{}", b.code);
                 let (version, _) =
@@ -762,6 +594,7 @@ impl Services {
         let department = self
             .inner
             .identity
+            .organisation()
             .nearest_department(&at, &service.spec.department)
             .await?
             .ok_or(Error::NotFound("department handling this service for your region"))?;
@@ -998,7 +831,7 @@ impl Services {
                 }
             }
             if c.approved {
-                self.issue_for(tx, &c.row, &c.data, now).await?;
+                self.certificates().issue_for(tx, &c.row, &c.data, now).await?;
             }
         }
         let mut cases: Vec<WrittenCase> = written
@@ -1054,12 +887,12 @@ impl Services {
             let (text_zh, text_en) = phase_notice(row, service, phase);
             repo::insert_notification(tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;
             // By email too, for those who gave an address (sent from the outbox after commit).
-            if self.inner.identity.wants_email_in(tx, &row.applicant_id).await? {
+            if self.inner.identity.settings().wants_email_in(tx, &row.applicant_id).await? {
                 email_notice(tx, row, phase, &text_zh, &text_en, now).await?;
             }
         }
         if approved_now {
-            self.issue_for(tx, row, data, now).await?;
+            self.certificates().issue_for(tx, row, data, now).await?;
         }
         Ok(())
     }
@@ -1085,6 +918,7 @@ impl Services {
                         let at = handling_region(&row.region_path, Level::District);
                         self.inner
                             .identity
+                            .organisation()
                             .nearest_department_in(tx, &at, kind)
                             .await?
                             .map(|d| d.id)
@@ -1165,229 +999,6 @@ impl Services {
         Ok((row, def, service))
     }
 
-    /// A staff action on a case: the workflow's action (accept, approve, …) or, in a
-    /// parallel review, `approve` / `reject` of the caller's branch.
-    pub async fn act(
-        &self,
-        cap: &Capability<ApplicationHandle>,
-        id: &str,
-        action: &str,
-        comment: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<ApplicationView, Error> {
-        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-        if comment.is_some_and(|c| c.chars().count() > 1000) {
-            return Err(Error::invalid("comment", "at most 1000 characters"));
-        }
-        let (_, def, service) = self.case_setup(id).await?;
-        let mut tx = self.inner.db.begin().await?;
-        let mut row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
-        cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
-        let tasks = repo::open_tasks_of(&mut tx, &row.id).await?;
-        let task = tasks
-            .iter()
-            .filter(|t| t.kind == "case")
-            .find(|t| task_is_for(t, cap.department_id(), cap.roles()))
-            .cloned()
-            .ok_or(Denial::Forbidden("application.handle"))?;
-        let data = self.form_values(&mut tx, &row).await?;
-        let mut case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
-        let before_state = case.state.clone();
-        let before_phase = stored_phase(&row.status)?;
-        let roles: Vec<String> = cap.roles().to_vec();
-        let actor = Actor { name: cap.username(), roles: &roles };
-        let ctx = Context { form: &data, now, calendar: &self.inner.calendar };
-        if action == "request_supplement" {
-            if row.supplements >= 1 {
-                return Err(Error::conflict(
-                    ErrorCode::SupplementAlreadyRequested,
-                    "a case is returned for supplement once; decide on what is there",
-                ));
-            }
-            let note = comment.ok_or_else(|| Error::invalid("comment", "list what is missing"))?;
-            row.supplements += 1;
-            row.supplement_note = Some(clip(note, 1000));
-        }
-        match &task.branch {
-            Some(branch) => {
-                let approve = match action {
-                    "approve" => true,
-                    "reject" => false,
-                    _ => return Err(Error::invalid("action", "approve or reject this department's branch")),
-                };
-                if !approve && comment.is_none() {
-                    return Err(Error::invalid("comment", "give the reason for rejecting"));
-                }
-                case.decide(&def, branch, approve, &actor, comment, ctx)?;
-            }
-            None => {
-                if matches!(action, "reject" | "refuse") && comment.is_none() {
-                    return Err(Error::invalid("comment", "give the reason"));
-                }
-                case.act(&def, action, &actor, comment, ctx)?;
-            }
-        }
-        let change = Change { def: &def, service: &service, data: &data, actor_id: cap.account_id(), now };
-        self.record_change(&mut tx, &mut row, &mut case, (&before_state, before_phase), &change).await?;
-        row.due_at = case.case_due.map(millis);
-        if !repo::update_application(&mut tx, &row).await? {
-            return Err(Error::conflict(ErrorCode::CaseChanged, "someone else changed this case meanwhile; reload it"));
-        }
-        tx.commit().await?;
-        self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }).await
-    }
-
-    /// The applicant answers a supplement request: corrected form values, and the case goes
-    /// back to intake.
-    pub async fn resubmit(
-        &self,
-        me: &Principal,
-        id: &str,
-        data: Value,
-        now: DateTime<Utc>,
-    ) -> Result<ApplicationView, Error> {
-        let (stored, def, service) = self.case_setup(id).await?;
-        let form = match &stored.bundle_code {
-            Some(code) => self.bundle_form(code).await?.1,
-            None => self.form(&service.form_id).await?,
-        };
-        let facts = self.facts(&me.account_id, now).await?;
-        let mut tx = self.inner.db.begin().await?;
-        let mut row = own_application(&mut tx, id, &me.account_id).await?;
-        if row.status != Phase::Supplement.as_str() {
-            return Err(Error::conflict(
-                ErrorCode::NotInSupplement,
-                "this application is not waiting for more material",
-            ));
-        }
-        let mut data = data;
-        if !data.is_object() {
-            return Err(Error::invalid("form", "the form values are a JSON object"));
-        }
-        let prefill = form.apply_prefill(&mut data, &facts.facts);
-        form.validate(&data).map_err(Error::Form)?;
-        let (plain, sensitive) = form.split_sensitive(&data);
-        row.form_body = serde_json::to_string(&plain).map_err(internal)?;
-        row.sealed_form = if sensitive.is_empty() {
-            None
-        } else {
-            let text = serde_json::to_string(&sensitive).map_err(internal)?;
-            Some(
-                self.inner
-                    .identity
-                    .protector()
-                    .seal_in(&mut tx, &text, &form_context(&row.id))
-                    .await
-                    .map_err(internal)?,
-            )
-        };
-        row.prefill = prefill.to_string();
-        let mut case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
-        let before = case.state.clone();
-        let roles = vec!["applicant".to_string()];
-        let actor = Actor { name: &me.display_name, roles: &roles };
-        case.act(&def, "resubmit", &actor, None, Context { form: &data, now, calendar: &self.inner.calendar })?;
-        let change = Change { def: &def, service: &service, data: &data, actor_id: &me.account_id, now };
-        self.record_change(&mut tx, &mut row, &mut case, (&before, Phase::Supplement), &change).await?;
-        if !repo::update_application(&mut tx, &row).await? {
-            return Err(Error::conflict(ErrorCode::CaseChanged, "the case changed meanwhile; reload it"));
-        }
-        tx.commit().await?;
-        self.view(&row.id, Viewer::Applicant).await
-    }
-
-    /// The applicant withdraws before a decision.
-    pub async fn withdraw(&self, me: &Principal, id: &str, now: DateTime<Utc>) -> Result<ApplicationView, Error> {
-        let (_, def, service) = self.case_setup(id).await?;
-        let mut tx = self.inner.db.begin().await?;
-        let mut row = own_application(&mut tx, id, &me.account_id).await?;
-        let phase = stored_phase(&row.status)?;
-        if phase.is_final() || phase == Phase::Approved {
-            return Err(Error::conflict(ErrorCode::AlreadyDecided, "a decided application cannot be withdrawn"));
-        }
-        let mut case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
-        let from = case.state.clone();
-        case.history.push(super::workflow::Transition {
-            action: "withdraw".into(),
-            from: from.clone(),
-            to: WITHDRAWN.into(),
-            actor: me.display_name.clone(),
-            comment: None,
-            at: now,
-            explanation: None,
-        });
-        case.state = WITHDRAWN.into();
-        case.branches.clear();
-        for t in repo::open_tasks_of(&mut tx, &row.id).await? {
-            repo::close_task(&mut tx, &t.id, "cancelled", millis(now)).await?;
-        }
-        let data = Value::Null;
-        let change = Change { def: &def, service: &service, data: &data, actor_id: &me.account_id, now };
-        self.record_change(&mut tx, &mut row, &mut case, (&from, phase), &change).await?;
-        if !repo::update_application(&mut tx, &row).await? {
-            return Err(Error::conflict(ErrorCode::CaseChanged, "the case changed meanwhile; reload it"));
-        }
-        tx.commit().await?;
-        self.view(&row.id, Viewer::Applicant).await
-    }
-
-    /// The caller's applications, newest first.
-    pub async fn my_applications(&self, me: &Principal) -> Result<Vec<ApplicationSummary>, Error> {
-        let mut c = self.conn().await?;
-        let rows = repo::applications_of(&mut c, &me.account_id, 500).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let s = self.service_version(&mut c, &r.service_id, r.service_version).await?;
-            let (zh, en) = Self::case_name(&mut c, &r, &s).await;
-            out.push(ApplicationSummary {
-                id: r.id,
-                number: r.number,
-                service_id: r.service_id,
-                service_name_zh: zh,
-                service_name_en: en,
-                status: stored_phase(&r.status)?,
-                due_at: r.due_at.map(from_millis),
-                created_at: from_millis(r.created_at),
-                updated_at: from_millis(r.updated_at),
-            });
-        }
-        Ok(out)
-    }
-
-    /// One of the caller's applications.
-    pub async fn my_application(&self, me: &Principal, id: &str) -> Result<ApplicationView, Error> {
-        let mut c = self.conn().await?;
-        let row = own_application(&mut c, id, &me.account_id).await?;
-        drop(c);
-        self.view(&row.id, Viewer::Applicant).await
-    }
-
-    /// A case as staff see it: values opened for handling it, with an audit entry naming the
-    /// purpose. Only staff whose department has (or had) work on the case see it.
-    pub async fn case_for_staff(
-        &self,
-        cap: &Capability<ApplicationHandle>,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ApplicationView, Error> {
-        let mut tx = self.inner.db.begin().await?;
-        let row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
-        cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
-        let department = cap.department_id().unwrap_or_default();
-        let involved = repo::department_involved(&mut tx, &row.id, department).await?;
-        if !involved && Some(row.department_id.as_str()) != cap.department_id() {
-            return Err(Denial::OutsideJurisdiction.into());
-        }
-        let mut entry = audit_entry(Action::ApplicationRead, cap.account_id(), cap.username(), now);
-        entry.object = Some(format!("application:{}", row.number));
-        entry.subject = Some(row.applicant_id.clone());
-        entry.jurisdiction = Some(row.region_path.clone());
-        entry.purpose = Some("审查办件 handling the application".into());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
-        tx.commit().await?;
-        self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }).await
-    }
-
     async fn view(&self, id: &str, viewer: Viewer<'_>) -> Result<ApplicationView, Error> {
         let mut c = self.conn().await?;
         let row = repo::application(&mut c, id).await?.ok_or(Error::NotFound("application"))?;
@@ -1399,7 +1010,7 @@ impl Services {
                 Viewer::Staff { .. } => repo::open_tasks_of(&mut c, &row.id).await?,
                 Viewer::Applicant => Vec::new(),
             },
-            applicant: self.inner.identity.display_name_in(&mut c, &row.applicant_id).await?,
+            applicant: self.inner.identity.accounts().display_name_in(&mut c, &row.applicant_id).await?,
             certificates: repo::certificate_ids_of_application(&mut c, &row.id).await?,
             rating: repo::rating(&mut c, &row.id).await?,
             documents: repo::documents_of(&mut c, &row.id).await?,
@@ -1499,327 +1110,6 @@ impl Services {
             rating,
             documents,
         })
-    }
-
-    /// The caller's inbox: open tasks of their department and roles within jurisdiction.
-    pub async fn inbox(
-        &self,
-        cap: &Capability<ApplicationHandle>,
-        filter: &InboxFilter,
-        now: DateTime<Utc>,
-    ) -> Result<Inbox, Error> {
-        let Some(department) = cap.department_id() else {
-            return Ok(Inbox { items: Vec::new(), counts: InboxCounts::default() });
-        };
-        let prefix = match cap.scope() {
-            Scope::All => "/".to_string(),
-            Scope::Subtree(p) => p.clone(),
-        };
-        let mut c = self.conn().await?;
-        let rows = repo::inbox(&mut c, department, &prefix, cap.roles(), 1000).await?;
-        let soon = millis(self.inner.calendar.deadline(now, 1));
-        let mut counts = InboxCounts::default();
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows {
-            let due = match r.task.due_at {
-                Some(d) if d < millis(now) => DueState::Overdue,
-                Some(d) if d <= soon => DueState::DueSoon,
-                _ => DueState::OnTime,
-            };
-            counts.total += 1;
-            match due {
-                DueState::OnTime => counts.on_time += 1,
-                DueState::DueSoon => counts.due_soon += 1,
-                DueState::Overdue => counts.overdue += 1,
-            }
-            let mine = r.task.assignee_id.as_deref() == Some(cap.account_id());
-            counts.mine += usize::from(mine);
-            if filter.due.is_some_and(|d| d != due) || (filter.mine && !mine) {
-                continue;
-            }
-            let s = self.service_version(&mut c, &r.service_id, r.service_version).await?;
-            if filter.service.as_ref().is_some_and(|code| &s.spec.code != code) {
-                continue;
-            }
-            items.push(InboxItem {
-                task_id: r.task.id,
-                kind: r.task.kind,
-                application_id: r.task.application_id,
-                number: r.number,
-                service_name_zh: s.spec.name_zh.clone(),
-                service_name_en: s.spec.name_en.clone(),
-                applicant: protect::Mask::Name.apply(&r.applicant_name),
-                status: stored_phase(&r.status)?,
-                state: r.task.state,
-                branch: r.task.branch,
-                escalated: r.task.escalated_to.as_ref().is_some_and(|e| cap.roles().contains(e)),
-                role: r.task.role,
-                assignee_id: r.task.assignee_id,
-                due_at: r.task.due_at.map(from_millis),
-                due,
-                submitted_at: from_millis(r.submitted_at),
-            });
-        }
-        Ok(Inbox { items, counts })
-    }
-
-    /// Takes a task (or hands it to a colleague of the same department who holds its role).
-    pub async fn assign(
-        &self,
-        cap: &Capability<ApplicationHandle>,
-        task_id: &str,
-        to: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        // Looked up before the write transaction, which must not wait for a second connection.
-        let colleague = match to {
-            Some(other) => Some(self.inner.identity.staff_post(other).await?.ok_or(Error::NotFound("colleague"))?),
-            None => None,
-        };
-        let mut tx = self.inner.db.begin().await?;
-        let task = repo::task(&mut tx, task_id).await?.ok_or(Error::NotFound("task"))?;
-        cap.check_record(&task.region_path, APPLICATION_CLASSIFICATION)?;
-        if task.status != "open" || !task_is_for(&task, cap.department_id(), cap.roles()) {
-            return Err(Error::NotFound("open task of yours"));
-        }
-        let assignee = match (to, colleague) {
-            (Some(other), Some((dept, roles))) => {
-                if dept.as_deref() != Some(task.department_id.as_str()) || !roles.contains(&task.role) {
-                    return Err(Error::conflict(
-                        ErrorCode::NotEligible,
-                        "the colleague does not hold this task's role here",
-                    ));
-                }
-                other.to_string()
-            }
-            _ => cap.account_id().to_string(),
-        };
-        repo::assign_task(&mut tx, task_id, Some(&assignee)).await?;
-        let mut entry = audit_entry(
-            if to.is_some() { Action::TaskTransferred } else { Action::TaskClaimed },
-            cap.account_id(),
-            cap.username(),
-            now,
-        );
-        entry.object = Some(format!("task:{task_id}"));
-        entry.detail = Some(format!("assignee {assignee}"));
-        entry.jurisdiction = Some(task.region_path.clone());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Who an open task of the caller's can be transferred to: the other staff of the task's
-    /// department holding its role.
-    pub async fn transfer_choice(
-        &self,
-        cap: &Capability<ApplicationHandle>,
-        task_id: &str,
-    ) -> Result<TransferChoice, Error> {
-        let mut c = self.conn().await?;
-        let task = repo::task(&mut c, task_id).await?.ok_or(Error::NotFound("task"))?;
-        drop(c);
-        cap.check_record(&task.region_path, APPLICATION_CLASSIFICATION)?;
-        if task.status != "open" || !task_is_for(&task, cap.department_id(), cap.roles()) {
-            return Err(Error::NotFound("open task of yours"));
-        }
-        let colleagues = self
-            .inner
-            .identity
-            .staff_holding(&task.department_id, &task.role)
-            .await?
-            .into_iter()
-            .filter(|(id, _)| id != cap.account_id())
-            .map(|(account_id, name)| Colleague { account_id, name })
-            .collect();
-        Ok(TransferChoice { task_id: task.id, application_id: task.application_id, role: task.role, colleagues })
-    }
-
-    /// The timer pass: marks tasks due within a working day (the inbox shows them as due
-    /// soon) and escalates overdue ones to the state's supervising role.
-    pub async fn run_timers(&self, now: DateTime<Utc>) -> Result<TimerReport, Error> {
-        let soon = millis(self.inner.calendar.deadline(now, 1));
-        // Supervisors are looked up before the write transaction: a definition not yet cached
-        // needs a pooled connection, and on PostgreSQL the transaction holds the ledger's row
-        // lock that the submissions queued on the pool are waiting for.
-        let mut c = self.conn().await?;
-        let due = repo::tasks_due(&mut c, soon, 1000).await?;
-        let overdue: Vec<&repo::TaskRow> =
-            due.iter().filter(|t| t.due_at.is_some_and(|d| d < millis(now)) && t.escalated_to.is_none()).collect();
-        let mut cases: HashMap<String, repo::ApplicationRow> = HashMap::new();
-        for t in &overdue {
-            if let Some(r) = repo::application(&mut c, &t.application_id).await? {
-                cases.insert(t.id.clone(), r);
-            }
-        }
-        drop(c);
-        // Task id → (supervising role, the staff of the task's department holding it).
-        let mut supervisors: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
-        for t in overdue {
-            let supervisor = match cases.get(&t.id) {
-                Some(r) => self
-                    .definition(&r.workflow_code, r.workflow_version)
-                    .await?
-                    .state(&t.state)
-                    .and_then(|s| s.supervisor.clone()),
-                None => None,
-            }
-            .unwrap_or_else(|| "leader".to_string());
-            let holders = self.inner.identity.staff_holding(&t.department_id, &supervisor).await?;
-            supervisors.insert(t.id.clone(), (supervisor, holders));
-        }
-        let mut tx = self.inner.db.begin().await?;
-        let mut report = TimerReport::default();
-        for t in due {
-            let Some(due) = t.due_at else { continue };
-            if t.warned_at.is_none() {
-                repo::mark_warned(&mut tx, &t.id, millis(now)).await?;
-                report.warned += 1;
-            }
-            if let Some((supervisor, holders)) = supervisors.get(&t.id)
-                && repo::escalate(&mut tx, &t.id, supervisor, millis(now)).await?
-            {
-                let mut entry = ledger::Entry::new(Action::TaskEscalated, Outcome::Success, now);
-                entry.actor = Some("system".into());
-                entry.object = Some(format!("task:{}", t.id));
-                entry.detail =
-                    Some(format!("overdue since {}; escalated to {supervisor}", from_millis(due).to_rfc3339()));
-                entry.jurisdiction = Some(t.region_path.clone());
-                ledger::append_in(&mut tx, Log::Audit, &entry).await?;
-                // The supervisors hear of it, not only see it in their inbox.
-                let number = cases.get(&t.id).map(|r| r.number.as_str()).unwrap_or_default();
-                for (account_id, _) in holders {
-                    repo::insert_notification(
-                        &mut tx,
-                        account_id,
-                        Some(&t.application_id),
-                        &format!("待办 {number} 已超期，已升级给您督办。"),
-                        &format!("The task of case {number} is overdue and was escalated to you."),
-                        millis(now),
-                    )
-                    .await?;
-                }
-                report.escalated += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    pub async fn notifications(&self, me: &Principal, now: DateTime<Utc>) -> Result<Vec<NotificationView>, Error> {
-        let mut tx = self.inner.db.begin().await?;
-        let rows = repo::notifications(&mut tx, &me.account_id, 100).await?;
-        repo::mark_notifications_read(&mut tx, &me.account_id, millis(now)).await?;
-        tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|n| NotificationView {
-                id: n.id,
-                application_id: n.application_id,
-                text_zh: n.text_zh,
-                text_en: n.text_en,
-                created_at: from_millis(n.created_at),
-                read: n.read,
-            })
-            .collect())
-    }
-
-    /// 好差评: the applicant rates a finished case 1–5. A 1 or 2 opens a rectification task
-    /// for the department (15 working days) that must be answered to the applicant.
-    pub async fn rate(
-        &self,
-        me: &Principal,
-        id: &str,
-        score: i64,
-        comment: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        if !(1..=5).contains(&score) {
-            return Err(Error::invalid("score", "1 (非常不满意) to 5 (非常满意)"));
-        }
-        let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-        if comment.is_some_and(|c| c.chars().count() > 500) {
-            return Err(Error::invalid("comment", "at most 500 characters"));
-        }
-        if score <= 2 && comment.is_none() {
-            return Err(Error::invalid("comment", "tell us what went wrong, so the department can put it right"));
-        }
-        let mut tx = self.inner.db.begin().await?;
-        let row = own_application(&mut tx, id, &me.account_id).await?;
-        let phase = stored_phase(&row.status)?;
-        if !phase.is_final() || phase == Phase::Withdrawn {
-            return Err(Error::conflict(ErrorCode::NotFinished, "a case is rated once it is finished"));
-        }
-        if !repo::insert_rating(&mut tx, &row.id, &me.account_id, &row.department_id, score, comment, millis(now))
-            .await?
-        {
-            return Err(Error::conflict(ErrorCode::AlreadyRated, "this case has been rated"));
-        }
-        if score <= 2 {
-            repo::insert_task(
-                &mut tx,
-                &repo::TaskRow {
-                    id: new_id(),
-                    kind: "rectification".into(),
-                    application_id: row.id.clone(),
-                    state: "rectification".into(),
-                    branch: None,
-                    role: "window_clerk".into(),
-                    department_id: row.department_id.clone(),
-                    region_path: row.region_path.clone(),
-                    assignee_id: None,
-                    status: "open".into(),
-                    due_at: Some(millis(self.inner.calendar.deadline(now, 15))),
-                    warned_at: None,
-                    escalated_to: None,
-                    created_at: millis(now),
-                },
-            )
-            .await?;
-        }
-        let mut entry = audit_entry(Action::ApplicationRated, &me.account_id, &me.username, now);
-        entry.object = Some(format!("application:{}", row.number));
-        entry.detail = Some(format!("score {score}"));
-        entry.jurisdiction = Some(row.region_path.clone());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The department's answer to a bad rating: closes the rectification task and tells the
-    /// applicant.
-    pub async fn answer_rating(
-        &self,
-        cap: &Capability<ApplicationHandle>,
-        id: &str,
-        reply: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        let reply = reply.trim();
-        if reply.is_empty() || reply.chars().count() > 1000 {
-            return Err(Error::invalid("reply", "the department's answer, at most 1000 characters"));
-        }
-        let mut tx = self.inner.db.begin().await?;
-        let row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
-        cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
-        let task = repo::open_tasks_of(&mut tx, &row.id)
-            .await?
-            .into_iter()
-            .find(|t| t.kind == "rectification" && task_is_for(t, cap.department_id(), cap.roles()))
-            .ok_or(Error::NotFound("open rectification task of yours"))?;
-        if !repo::reply_rating(&mut tx, &row.id, &clip(reply, 1000), millis(now)).await? {
-            return Err(Error::conflict(ErrorCode::AlreadyAnswered, "this rating has been answered"));
-        }
-        repo::close_task(&mut tx, &task.id, "done", millis(now)).await?;
-        let text_zh = format!("您对办件 {} 的评价已收到整改答复：{}", row.number, clip(reply, 200));
-        let text_en = format!("The department answered your rating of {}: {}", row.number, clip(reply, 200));
-        repo::insert_notification(&mut tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;
-        let mut entry = audit_entry(Action::RatingAnswered, cap.account_id(), cap.username(), now);
-        entry.object = Some(format!("application:{}", row.number));
-        entry.jurisdiction = Some(row.region_path.clone());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Counts of applications by phase (for the public statistics).

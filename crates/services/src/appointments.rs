@@ -175,7 +175,12 @@ fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-impl Services {
+kernel::area! {
+    /// Service halls, window slots, bookings, check-in and no-shows.
+    Appointments of Services
+}
+
+impl Appointments<'_> {
     /// Publishes (or updates) a hall. Bookings already made keep their slots.
     pub async fn publish_hall(
         &self,
@@ -196,7 +201,7 @@ impl Services {
         if spec.windows.is_empty() {
             return Err(Error::invalid("windows", "at least one window"));
         }
-        let region = self.inner.identity.region_path(&spec.region).await?;
+        let region = self.inner.identity.organisation().region_path(&spec.region).await?;
         let body = serde_json::to_string(&spec).map_err(internal)?;
         let mut tx = self.inner.db.begin().await?;
         repo::upsert_hall(&mut tx, &new_id(), &spec.code, &region, &body, millis(now)).await?;
@@ -502,7 +507,7 @@ impl Services {
         drop(c);
         let mut out = Vec::with_capacity(rows.len());
         for a in &rows {
-            let name = self.inner.identity.display_name(&a.account_id).await.unwrap_or_default();
+            let name = self.inner.identity.accounts().display_name(&a.account_id).await.unwrap_or_default();
             out.push(self.appointment_view(a, now, Some(name)).await?);
         }
         Ok(out)
@@ -549,7 +554,7 @@ impl Services {
         entry.jurisdiction = Some(hall.region_path.clone());
         ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
-        let name = self.inner.identity.display_name(&a.account_id).await.unwrap_or_default();
+        let name = self.inner.identity.accounts().display_name(&a.account_id).await.unwrap_or_default();
         let mut c = self.conn().await?;
         let a = repo::appointment(&mut c, id).await?.ok_or(Error::NotFound("appointment"))?;
         drop(c);

@@ -87,7 +87,12 @@ pub(super) struct HeldCertificate {
     pub fields: BTreeMap<String, Value>,
 }
 
-impl Services {
+kernel::area! {
+    /// E-certificates: department keys, a holder's certificates, verification and revocation.
+    Certificates of Services
+}
+
+impl Certificates<'_> {
     fn department_key(&self, department_id: &str) -> SigningKey {
         let seed = self.inner.master.derive(&format!("certificates/{department_id}"));
         SigningKey::from_bytes(&seed)
@@ -110,13 +115,13 @@ impl Services {
         let mut members = Vec::new();
         match &row.bundle_code {
             Some(code) => {
-                for s in Self::bundle_in(tx, code).await?.services {
+                for s in Services::bundle_in(tx, code).await?.services {
                     members.push(self.service_in(tx, &s).await?);
                 }
             }
             None => members.push(self.service_version(tx, &row.service_id, row.service_version).await?),
         }
-        let holder = self.inner.identity.display_name_in(tx, &row.applicant_id).await?;
+        let holder = self.inner.identity.accounts().display_name_in(tx, &row.applicant_id).await?;
         for m in members {
             let Some(spec) = &m.spec.certificate else { continue };
             let fields: BTreeMap<String, Value> =
@@ -220,7 +225,7 @@ impl Services {
         let key = self.department_key(&r.department_id).verifying_key();
         let signature_valid = verify_signature(&key, &r.body, &r.signature);
         drop(c);
-        let issuer = self.inner.identity.department_name(&r.department_id).await?;
+        let issuer = self.inner.identity.organisation().department_name(&r.department_id).await?;
         let expired = r.valid_until.is_some_and(|v| v < millis(now));
         let revoked = r.revoked_at.is_some();
         Ok(CertificateCheck {

@@ -30,7 +30,12 @@ fn clean_filename(name: &str) -> String {
     if cleaned.trim().is_empty() { "upload".into() } else { cleaned }
 }
 
-impl Services {
+kernel::area! {
+    /// 我的材料: uploaded materials, typed by content and checked before they are kept.
+    Documents of Services
+}
+
+impl Documents<'_> {
     /// Stores an upload for the caller; attach it to an application by naming its id.
     pub async fn upload(
         &self,

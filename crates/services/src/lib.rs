@@ -24,17 +24,20 @@ use serde::Serialize;
 use sqlx::pool::PoolConnection;
 
 pub use applications::*;
+pub use appointments::Appointments;
 pub use appointments::{
     AppointmentStatus, AppointmentView, BOOKING_DAYS, HallSpec, HallView, HallWindow, NoShowReport, SlotView,
 };
 use calendar::WorkingCalendar;
 use catalog::{BundleSpec, SearchIndex, ServiceSpec, ServiceSummary};
 pub use certificates::*;
+pub use documents::Documents;
 use forms::{FieldError, Form};
 use identity::{Capability, Denial, Identity};
 use kernel::authz::ServiceManage;
 use kernel::db::{Db, millis, new_id};
 use kernel::secrets::MasterKey;
+pub use registration::Registration;
 pub use registration::{FileSubmission, FixtureCounts, ListQuery, StatisticsQuery};
 use workflow::{Definition, WorkflowError};
 
@@ -139,6 +142,46 @@ pub struct PublishedService {
 const CATALOG_GENERATION: &str = "catalog_generation";
 
 impl Services {
+    /// Service halls, window slots, bookings, check-in and no-shows.
+    pub fn appointments(&self) -> Appointments<'_> {
+        Appointments(self)
+    }
+
+    /// E-certificates: department keys, a holder's certificates, verification and revocation.
+    pub fn certificates(&self) -> Certificates<'_> {
+        Certificates(self)
+    }
+
+    /// 我的材料: uploaded materials, typed by content and checked before they are kept.
+    pub fn documents(&self) -> Documents<'_> {
+        Documents(self)
+    }
+
+    /// The GovStack Registration building block: services, eForms, application files, tasks and statistics.
+    pub fn registration(&self) -> Registration<'_> {
+        Registration(self)
+    }
+
+    /// Applying: prefill, submission of a service or a bundle, and assisted submission at the window (帮办代办).
+    pub fn intake(&self) -> Intake<'_> {
+        Intake(self)
+    }
+
+    /// The staff inbox: cases within jurisdiction, decisions, claiming and transferring tasks, time limits and escalation.
+    pub fn casework(&self) -> Casework<'_> {
+        Casework(self)
+    }
+
+    /// An applicant's own cases: the list, one case, supplements, withdrawal and notifications.
+    pub fn my_cases(&self) -> MyCases<'_> {
+        MyCases(self)
+    }
+
+    /// 好差评: applicants rate a finished case; the department answers a bad rating.
+    pub fn ratings(&self) -> Ratings<'_> {
+        Ratings(self)
+    }
+
     pub fn new(
         db: Db,
         identity: Identity,
@@ -407,22 +450,32 @@ impl Services {
         Ok(self.index().await?.search(query, limit))
     }
 
-    /// Published services of one department kind, life event or audience.
-    pub async fn browse(&self, filter: &Browse) -> Result<Vec<ServiceSummary>, Error> {
+    /// The catalog as people ask it, on the API and the pages alike: words (searched), or
+    /// nothing (every published service), narrowed to a line of work and a life event.
+    pub async fn find(&self, q: &CatalogQuery) -> Result<Vec<ServiceSummary>, Error> {
+        if q.text.chars().count() > MAX_QUERY_CHARS {
+            return Err(Error::invalid("q", format!("at most {MAX_QUERY_CHARS} characters")));
+        }
         let index = self.index().await?;
-        Ok(index
-            .search("", usize::MAX)
+        let hits = if q.text.trim().is_empty() { index.search("", usize::MAX) } else { index.search(&q.text, 200) };
+        Ok(hits
             .into_iter()
-            .filter(|s| filter.department.as_ref().is_none_or(|d| &s.department == d))
-            .filter(|s| filter.event.as_ref().is_none_or(|e| s.events.contains(e)))
+            .filter(|s| q.department.as_ref().is_none_or(|d| &s.department == d))
+            .filter(|s| q.event.as_ref().is_none_or(|e| s.events.contains(e)))
             .collect())
     }
 }
 
-/// Catalog filters.
+/// The longest search text the catalog takes.
+pub const MAX_QUERY_CHARS: usize = 100;
+
+/// A question to the catalog: search text (may be empty) and filters.
 #[derive(Debug, Default, Clone)]
-pub struct Browse {
+pub struct CatalogQuery {
+    pub text: String,
+    /// A line of work: GA, MZ, RS, …
     pub department: Option<String>,
+    /// A life or business event: birth, start_business, …
     pub event: Option<String>,
 }
 

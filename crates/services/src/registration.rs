@@ -102,7 +102,12 @@ fn clean(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-impl Services {
+kernel::area! {
+    /// The GovStack Registration building block: services, eForms, application files, tasks and statistics.
+    Registration of Services
+}
+
+impl Registration<'_> {
     /// A service as GovStack describes it: its own descriptor when a client registered one,
     /// else one derived from the guide.
     async fn registration_service_view(&self, s: &PublishedService) -> Result<Value, Error> {

@@ -1,5 +1,6 @@
 //! SQL of the services module (tables of migration 0008).
 
+use sqlx::FromRow;
 use sqlx::{AnyConnection, Row};
 
 pub async fn workflow_latest(c: &mut AnyConnection, code: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
@@ -109,6 +110,7 @@ pub async fn insert_service_version(c: &mut AnyConnection, v: &VersionRow<'_>) -
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
 pub struct ServiceVersion {
     pub service_id: String,
     pub version: i64,
@@ -116,17 +118,6 @@ pub struct ServiceVersion {
     pub form_id: String,
     pub workflow_code: String,
     pub workflow_version: i64,
-}
-
-fn version_from(r: &sqlx::any::AnyRow) -> Result<ServiceVersion, sqlx::Error> {
-    Ok(ServiceVersion {
-        service_id: r.try_get("service_id")?,
-        version: r.try_get("version")?,
-        body: r.try_get("body")?,
-        form_id: r.try_get("form_id")?,
-        workflow_code: r.try_get("workflow_code")?,
-        workflow_version: r.try_get("workflow_version")?,
-    })
 }
 
 pub async fn service_version(
@@ -142,7 +133,7 @@ pub async fn service_version(
     .bind(version)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(version_from).transpose()
+    row.as_ref().map(ServiceVersion::from_row).transpose()
 }
 
 /// Every published service version, in code order.
@@ -154,7 +145,7 @@ pub async fn published(c: &mut AnyConnection) -> Result<Vec<ServiceVersion>, sql
     )
     .fetch_all(c)
     .await?;
-    rows.iter().map(version_from).collect()
+    rows.iter().map(ServiceVersion::from_row).collect()
 }
 
 pub async fn form(c: &mut AnyConnection, id: &str) -> Result<Option<(String, i64, String)>, sqlx::Error> {
@@ -197,7 +188,7 @@ pub async fn reserve_numbers(c: &mut AnyConnection, day: &str, n: i64) -> Result
     Ok(row.try_get::<i64, _>("last")? - n + 1)
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApplicationRow {
     pub id: String,
     pub number: String,
@@ -228,35 +219,6 @@ pub struct ApplicationRow {
 const APPLICATION_COLUMNS: &str = "id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
     confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, form_body, \
     sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at";
-
-fn application_from(r: &sqlx::any::AnyRow) -> Result<ApplicationRow, sqlx::Error> {
-    Ok(ApplicationRow {
-        id: r.try_get("id")?,
-        number: r.try_get("number")?,
-        service_id: r.try_get("service_id")?,
-        service_version: r.try_get("service_version")?,
-        bundle_code: r.try_get("bundle_code")?,
-        applicant_id: r.try_get("applicant_id")?,
-        assisted_by: r.try_get("assisted_by")?,
-        confirmed_by: r.try_get("confirmed_by")?,
-        department_id: r.try_get("department_id")?,
-        region_path: r.try_get("region_path")?,
-        status: r.try_get("status")?,
-        state: r.try_get("state")?,
-        workflow_code: r.try_get("workflow_code")?,
-        workflow_version: r.try_get("workflow_version")?,
-        case_body: r.try_get("case_body")?,
-        form_body: r.try_get("form_body")?,
-        sealed_form: r.try_get("sealed_form")?,
-        prefill: r.try_get("prefill")?,
-        supplements: r.try_get("supplements")?,
-        supplement_note: r.try_get("supplement_note")?,
-        revision: r.try_get("revision")?,
-        due_at: r.try_get("due_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
 
 pub async fn insert_applications(c: &mut AnyConnection, rows: &[ApplicationRow]) -> Result<(), sqlx::Error> {
     kernel::db::insert_rows(
@@ -327,7 +289,7 @@ pub async fn application(c: &mut AnyConnection, id_or_number: &str) -> Result<Op
     .bind(id_or_number)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(application_from).transpose()
+    row.as_ref().map(ApplicationRow::from_row).transpose()
 }
 
 pub async fn applications_of(
@@ -342,7 +304,7 @@ pub async fn applications_of(
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter().map(application_from).collect()
+    rows.iter().map(ApplicationRow::from_row).collect()
 }
 
 pub async fn status_counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
@@ -425,7 +387,7 @@ pub async fn history_len(c: &mut AnyConnection, application_id: &str) -> Result<
     row.try_get("n")
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: String,
     pub kind: String,
@@ -445,25 +407,6 @@ pub struct TaskRow {
 
 const TASK_COLUMNS: &str = "t.id, t.kind, t.application_id, t.state, t.branch, t.role, t.department_id, t.region_path, \
     t.assignee_id, t.status, t.due_at, t.warned_at, t.escalated_to, t.created_at";
-
-fn task_from(r: &sqlx::any::AnyRow) -> Result<TaskRow, sqlx::Error> {
-    Ok(TaskRow {
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        application_id: r.try_get("application_id")?,
-        state: r.try_get("state")?,
-        branch: r.try_get("branch")?,
-        role: r.try_get("role")?,
-        department_id: r.try_get("department_id")?,
-        region_path: r.try_get("region_path")?,
-        assignee_id: r.try_get("assignee_id")?,
-        status: r.try_get("status")?,
-        due_at: r.try_get("due_at")?,
-        warned_at: r.try_get("warned_at")?,
-        escalated_to: r.try_get("escalated_to")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
 
 pub async fn insert_task(c: &mut AnyConnection, t: &TaskRow) -> Result<(), sqlx::Error> {
     insert_tasks(c, std::slice::from_ref(t)).await
@@ -500,7 +443,7 @@ pub async fn open_tasks_of(c: &mut AnyConnection, application_id: &str) -> Resul
     .bind(application_id)
     .fetch_all(c)
     .await?;
-    rows.iter().map(task_from).collect()
+    rows.iter().map(TaskRow::from_row).collect()
 }
 
 pub async fn close_task(c: &mut AnyConnection, id: &str, status: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -518,7 +461,7 @@ pub async fn task(c: &mut AnyConnection, id: &str) -> Result<Option<TaskRow>, sq
         .bind(id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(task_from).transpose()
+    row.as_ref().map(TaskRow::from_row).transpose()
 }
 
 pub async fn assign_task(c: &mut AnyConnection, id: &str, assignee: Option<&str>) -> Result<(), sqlx::Error> {
@@ -533,7 +476,7 @@ pub struct InboxRow {
     pub service_id: String,
     pub service_version: i64,
     pub status: String,
-    pub applicant_name: String,
+    pub applicant_id: String,
     pub submitted_at: i64,
 }
 
@@ -551,8 +494,8 @@ pub async fn inbox(
     let list = if placeholders.is_empty() { "NULL".to_string() } else { placeholders.join(", ") };
     let sql = format!(
         "SELECT {TASK_COLUMNS}, a.number, a.service_id, a.service_version, a.status AS a_status, \
-         ac.display_name AS applicant_name, a.created_at AS submitted_at \
-         FROM tasks t JOIN applications a ON a.id = t.application_id JOIN accounts ac ON ac.id = a.applicant_id \
+         a.applicant_id, a.created_at AS submitted_at \
+         FROM tasks t JOIN applications a ON a.id = t.application_id \
          WHERE t.status = 'open' AND t.department_id = $1 AND substr(t.region_path, 1, length($2)) = $2 \
          AND (t.role IN ({list}) OR t.escalated_to IN ({list})) \
          ORDER BY CASE WHEN t.due_at IS NULL THEN 1 ELSE 0 END, t.due_at, t.created_at LIMIT $3"
@@ -565,12 +508,12 @@ pub async fn inbox(
     rows.iter()
         .map(|r| {
             Ok(InboxRow {
-                task: task_from(r)?,
+                task: TaskRow::from_row(r)?,
                 number: r.try_get("number")?,
                 service_id: r.try_get("service_id")?,
                 service_version: r.try_get("service_version")?,
                 status: r.try_get("a_status")?,
-                applicant_name: r.try_get("applicant_name")?,
+                applicant_id: r.try_get("applicant_id")?,
                 submitted_at: r.try_get("submitted_at")?,
             })
         })
@@ -587,7 +530,7 @@ pub async fn tasks_due(c: &mut AnyConnection, before: i64, limit: i64) -> Result
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter().map(task_from).collect()
+    rows.iter().map(TaskRow::from_row).collect()
 }
 
 pub async fn mark_warned(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -846,6 +789,7 @@ pub async fn reply_rating(
     Ok(done.rows_affected() == 1)
 }
 
+#[derive(sqlx::FromRow)]
 pub struct DocumentRow {
     pub id: String,
     pub owner_id: String,
@@ -897,29 +841,21 @@ pub async fn attach_document(
 const DOCUMENT: &str = "SELECT id, owner_id, sha256, filename, content_type, size, application_id, material, created_at \
                         FROM documents";
 
-fn document_row(r: &sqlx::any::AnyRow) -> Result<DocumentRow, sqlx::Error> {
-    Ok(DocumentRow {
-        id: r.try_get("id")?,
-        owner_id: r.try_get("owner_id")?,
-        sha256: r.try_get("sha256")?,
-        filename: r.try_get("filename")?,
-        content_type: r.try_get("content_type")?,
-        size: r.try_get("size")?,
-        application_id: r.try_get("application_id")?,
-        material: r.try_get("material")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
 pub async fn documents_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
     let q = format!("{DOCUMENT} WHERE application_id = $1 ORDER BY created_at");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(application_id).fetch_all(c).await?.iter().map(document_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(application_id)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(DocumentRow::from_row)
+        .collect()
 }
 
 /// A person's uploads not yet attached to an application, newest first.
 pub async fn unattached_documents(c: &mut AnyConnection, owner_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
     let q = format!("{DOCUMENT} WHERE owner_id = $1 AND application_id IS NULL ORDER BY created_at DESC LIMIT 200");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(owner_id).fetch_all(c).await?.iter().map(document_row).collect()
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(owner_id).fetch_all(c).await?.iter().map(DocumentRow::from_row).collect()
 }
 
 /// Replaces the pending window confirmation code one clerk sent one citizen.
@@ -1057,7 +993,7 @@ pub async fn insert_registration_eform(
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RegistrationFileRow {
     pub file_id: String,
     pub service_id: String,
@@ -1069,21 +1005,6 @@ pub struct RegistrationFileRow {
     pub client: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-}
-
-fn registration_file_from(r: &sqlx::any::AnyRow) -> Result<RegistrationFileRow, sqlx::Error> {
-    Ok(RegistrationFileRow {
-        file_id: r.try_get("file_id")?,
-        service_id: r.try_get("service_id")?,
-        service_name: r.try_get("service_name")?,
-        applicant_id: r.try_get("applicant_id")?,
-        body: r.try_get("body")?,
-        sealed_data: r.try_get("sealed_data")?,
-        status: r.try_get("status")?,
-        client: r.try_get("client")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
 }
 
 const REGISTRATION_FILE_COLUMNS: &str =
@@ -1120,7 +1041,7 @@ pub async fn registration_file(
     .bind(file_id)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(registration_file_from).transpose()
+    row.as_ref().map(RegistrationFileRow::from_row).transpose()
 }
 
 /// Files, optionally of one service and/or applicant, oldest or newest first.
@@ -1144,7 +1065,7 @@ pub async fn registration_files(
     .bind(offset)
     .fetch_all(c)
     .await?;
-    rows.iter().map(registration_file_from).collect()
+    rows.iter().map(RegistrationFileRow::from_row).collect()
 }
 
 pub async fn update_registration_file(
@@ -1206,7 +1127,7 @@ pub async fn application_status_counts(
         .collect()
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RegistrationTaskRow {
     pub task_id: String,
     pub file_id: String,
@@ -1220,19 +1141,6 @@ pub struct RegistrationTaskRow {
 
 const REGISTRATION_TASK_COLUMNS: &str =
     "task_id, file_id, main_task_id, assignee_id, body, status, created_at, completed_at";
-
-fn registration_task_from(r: &sqlx::any::AnyRow) -> Result<RegistrationTaskRow, sqlx::Error> {
-    Ok(RegistrationTaskRow {
-        task_id: r.try_get("task_id")?,
-        file_id: r.try_get("file_id")?,
-        main_task_id: r.try_get("main_task_id")?,
-        assignee_id: r.try_get("assignee_id")?,
-        body: r.try_get("body")?,
-        status: r.try_get("status")?,
-        created_at: r.try_get("created_at")?,
-        completed_at: r.try_get("completed_at")?,
-    })
-}
 
 pub async fn insert_registration_task(c: &mut AnyConnection, t: &RegistrationTaskRow) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -1262,7 +1170,7 @@ pub async fn registration_task(
     .bind(task_id)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(registration_task_from).transpose()
+    row.as_ref().map(RegistrationTaskRow::from_row).transpose()
 }
 
 pub async fn registration_tasks(
@@ -1287,7 +1195,7 @@ pub async fn registration_tasks(
     .bind(offset)
     .fetch_all(c)
     .await?;
-    rows.iter().map(registration_task_from).collect()
+    rows.iter().map(RegistrationTaskRow::from_row).collect()
 }
 
 pub async fn complete_registration_task(
@@ -1455,7 +1363,7 @@ pub async fn release_place(
     Ok(())
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AppointmentRow {
     pub id: String,
     pub hall_id: String,
@@ -1471,21 +1379,6 @@ pub struct AppointmentRow {
 
 const APPOINTMENT_COLUMNS: &str =
     "id, hall_id, service_code, account_id, slot_start, slot_end, status, ticket, created_at, updated_at";
-
-fn appointment_from(r: &sqlx::any::AnyRow) -> Result<AppointmentRow, sqlx::Error> {
-    Ok(AppointmentRow {
-        id: r.try_get("id")?,
-        hall_id: r.try_get("hall_id")?,
-        service_code: r.try_get("service_code")?,
-        account_id: r.try_get("account_id")?,
-        slot_start: r.try_get("slot_start")?,
-        slot_end: r.try_get("slot_end")?,
-        status: r.try_get("status")?,
-        ticket: r.try_get("ticket")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
 
 pub async fn insert_appointment(c: &mut AnyConnection, a: &AppointmentRow) -> Result<(), sqlx::Error> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -1511,7 +1404,7 @@ pub async fn appointment(c: &mut AnyConnection, id: &str) -> Result<Option<Appoi
         .bind(id)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(appointment_from).transpose()
+    row.as_ref().map(AppointmentRow::from_row).transpose()
 }
 
 /// A booking of the person for the service that is still to come.
@@ -1540,7 +1433,7 @@ pub async fn appointments_of(c: &mut AnyConnection, account_id: &str) -> Result<
     .bind(account_id)
     .fetch_all(c)
     .await?;
-    rows.iter().map(appointment_from).collect()
+    rows.iter().map(AppointmentRow::from_row).collect()
 }
 
 pub async fn hall_appointments(
@@ -1558,7 +1451,7 @@ pub async fn hall_appointments(
     .bind(to)
     .fetch_all(c)
     .await?;
-    rows.iter().map(appointment_from).collect()
+    rows.iter().map(AppointmentRow::from_row).collect()
 }
 
 /// Changes the status if it still is `from`; `false` otherwise.
@@ -1623,5 +1516,5 @@ pub async fn unattended_before(c: &mut AnyConnection, now: i64) -> Result<Vec<Ap
     .bind(now)
     .fetch_all(c)
     .await?;
-    rows.iter().map(appointment_from).collect()
+    rows.iter().map(AppointmentRow::from_row).collect()
 }

@@ -342,10 +342,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 region_code: region,
                 ..NewAccount::default()
             };
-            let created =
-                identity.create_account(&mut tx, &console.grant::<kernel::authz::AccountCreate>(), new, now).await?;
+            let created = identity
+                .accounts()
+                .create_account(&mut tx, &console.grant::<kernel::authz::AccountCreate>(), new, now)
+                .await?;
             for role in &roles {
                 identity
+                    .accounts()
                     .grant_role(&mut tx, &console.grant::<kernel::authz::RoleGrant>(), &created.id, role, now)
                     .await?;
             }
@@ -368,6 +371,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let (db, identity, console) = open(&data).await?;
             let mut tx = db.begin().await?;
             let r = identity
+                .organisation()
                 .create_region(
                     &mut tx,
                     &console.grant::<kernel::authz::OrganisationManage>(),
@@ -387,6 +391,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let (db, identity, console) = open(&data).await?;
             let mut tx = db.begin().await?;
             let d = identity
+                .organisation()
                 .create_department(
                     &mut tx,
                     &console.grant::<kernel::authz::OrganisationManage>(),
@@ -472,7 +477,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     (None, true) => "active".into(),
                     (None, false) => "retiring".into(),
                 };
-                let used = p.identity.citizens_under_key(&k.id).await?;
+                let used = p.identity.people().citizens_under_key(&k.id).await?;
                 println!("{}  created {}  {state}  seals {used} records", k.id, k.created_at.format("%Y-%m-%d %H:%M"));
             }
             p.db.close().await;
@@ -496,7 +501,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             eprintln!();
             for k in protector.keys().await? {
                 if k.retired_at.is_none() && k.id != new {
-                    let used = p.identity.citizens_under_key(&k.id).await?;
+                    let used = p.identity.people().citizens_under_key(&k.id).await?;
                     protector.retire(&k.id, used, Utc::now()).await?;
                     println!("retired data key {}", k.id);
                 }
@@ -609,14 +614,14 @@ struct LedgerOnly {
 /// One pass of re-sealing everything identity seals, with progress on stderr.
 async fn reseal_all(identity: &Identity, batch: i64, done: &mut usize) -> Result<(), identity::Error> {
     loop {
-        let (n, remaining) = identity.reseal_citizens(batch).await?;
+        let (n, remaining) = identity.people().reseal_citizens(batch).await?;
         *done += n;
         eprint!("\rre-sealed {done} records, {remaining} to go   ");
         if remaining == 0 {
             break;
         }
     }
-    *done += identity.reseal_corrections().await?;
+    *done += identity.my_data().reseal_corrections().await?;
     Ok(())
 }
 
@@ -715,12 +720,12 @@ async fn run_timers(services: services::Services) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
-        match services.run_timers(Utc::now()).await {
+        match services.casework().run_timers(Utc::now()).await {
             Ok(r) if r.escalated > 0 => tracing::info!(warned = r.warned, escalated = r.escalated, "task timers"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "task timers failed"),
         }
-        match services.record_no_shows(Utc::now()).await {
+        match services.appointments().record_no_shows(Utc::now()).await {
             Ok(r) if r.recorded > 0 => tracing::info!(recorded = r.recorded, "appointment no-shows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "no-show pass failed"),
@@ -767,7 +772,7 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
                 let filled = usize::try_from(pct / 5).unwrap_or(0);
                 eprint!("\r[{}{}] {pct:>3}%  {done}/{total} rows", "#".repeat(filled), ".".repeat(20 - filled.min(20)));
             };
-            let report = exchange.import(&cap, &registry, &name, table, mode, Utc::now(), &bar).await?;
+            let report = exchange.imports().import(&cap, &registry, &name, table, mode, Utc::now(), &bar).await?;
             eprintln!();
             let secs = started.elapsed().as_secs_f64().max(0.001);
             println!(
@@ -794,7 +799,7 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
             let console = identity.console(&key)?;
             let exchange = exchange::Exchange::new(db.clone(), identity, &key);
             let cap = console.grant::<kernel::authz::AccountCreate>();
-            let c = exchange.register_client(&cap, &department, &mediator_client, Utc::now()).await?;
+            let c = exchange.sharing().register_client(&cap, &department, &mediator_client, Utc::now()).await?;
             println!("{} registered; its secret (shown once): {}", c.mediator_client, c.secret.expose());
             db.close().await;
             Ok(())
@@ -824,7 +829,7 @@ async fn load_fixtures(
     if set == "govstack-registries" {
         let exchange = exchange::Exchange::new(db.clone(), identity, &key);
         let cap = console.grant::<kernel::authz::RegistryManage>();
-        let loaded = exchange.load_registry_fixture(&cap, department, &fixtures, Utc::now()).await;
+        let loaded = exchange.registry_data().load_registry_fixture(&cap, department, &fixtures, Utc::now()).await;
         db.close().await;
         let loaded = loaded?;
         println!(
@@ -840,7 +845,7 @@ async fn load_fixtures(
         let def = services::workflow::Definition::from_json(&w.to_string())?;
         services.publish_workflow(&manage, def, Utc::now()).await?;
     }
-    let counts = services.load_registration_fixtures(&manage, &fixtures, Utc::now()).await?;
+    let counts = services.registration().load_registration_fixtures(&manage, &fixtures, Utc::now()).await?;
     println!(
         "govstack-registration: {} services published; {} application files and {} tasks added",
         counts.services, counts.applications, counts.tasks
@@ -862,7 +867,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let console = identity.console(&key)?;
     let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
-    if settings.demo && identity.region_count().await? == 0 {
+    if settings.demo && identity.organisation().region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
         let summary = crate::demo::seed(&identity, &console, Utc::now()).await?;
         println!(

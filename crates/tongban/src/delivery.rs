@@ -32,7 +32,7 @@ pub async fn deliver(
         }
         let result = match (m.topic, mail) {
             // Consent events to the webhooks subscribed to them (no mail needed).
-            (Topic::ConsentWebhook, _) => exchange.deliver_webhook(&m.payload).await,
+            (Topic::ConsentWebhook, _) => exchange.webhooks().deliver_webhook(&m.payload).await,
             (Topic::Alert, Some(mail)) => {
                 let summary = m.payload.get("summary").and_then(|s| s.as_str()).unwrap_or("security alert");
                 let subject = format!("[tongban] {summary}");
@@ -41,7 +41,7 @@ pub async fn deliver(
             // A person's notification: the address is opened only now, and never stored here.
             (Topic::Notification, Some(mail)) => {
                 let text = |k: &str| m.payload.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                match identity.notification_email(&text("account_id")).await {
+                match identity.settings().notification_email(&text("account_id")).await {
                     Ok(Some(to)) => mail.send(&[to], &text("subject"), &text("body")).await,
                     Ok(None) => Ok(()),
                     Err(e) => Err(e.to_string()),

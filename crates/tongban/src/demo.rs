@@ -149,10 +149,11 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
 
     let mut regions = 0usize;
     let mut departments = 0usize;
-    identity.create_region(c, &org, PROVINCE.0, PROVINCE.1, None, now).await?;
+    identity.organisation().create_region(c, &org, PROVINCE.0, PROVINCE.1, None, now).await?;
     regions += 1;
     for (abbr, province_name, _) in DEPARTMENTS {
         identity
+            .organisation()
             .create_department(
                 c,
                 &org,
@@ -171,13 +172,14 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
     let mut communities_by_district: Vec<(String, RegionRef)> = Vec::new();
     let mut street_names = STREETS.iter().cycle();
     for (city_code, city_name, districts) in CITIES {
-        identity.create_region(c, &org, city_code, city_name, Some(PROVINCE.0), now).await?;
+        identity.organisation().create_region(c, &org, city_code, city_name, Some(PROVINCE.0), now).await?;
         regions += 1;
         for (district_code, district_name, _) in *districts {
-            identity.create_region(c, &org, district_code, district_name, Some(city_code), now).await?;
+            identity.organisation().create_region(c, &org, district_code, district_name, Some(city_code), now).await?;
             regions += 1;
             for (abbr, _, district_dept) in DEPARTMENTS {
                 identity
+                    .organisation()
                     .create_department(
                         c,
                         &org,
@@ -195,12 +197,16 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
             for s in 1..=2 {
                 let street_code = format!("{district_code}{s:03}");
                 let street_name = format!("{}街道", street_names.next().copied().unwrap_or("新"));
-                identity.create_region(c, &org, &street_code, &street_name, Some(district_code), now).await?;
+                identity
+                    .organisation()
+                    .create_region(c, &org, &street_code, &street_name, Some(district_code), now)
+                    .await?;
                 regions += 1;
                 for m in 1..=2 {
                     let community_code = format!("{street_code}{m:03}");
                     let community_name = format!("{}社区", pick(&mut rng, COMMUNITIES));
                     let community = identity
+                        .organisation()
                         .create_region(c, &org, &community_code, &community_name, Some(&street_code), now)
                         .await?;
                     regions += 1;
@@ -209,6 +215,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
                         let grid_name = if g == 1 { "第一网格" } else { "第二网格" };
                         grids.push(
                             identity
+                                .organisation()
                                 .create_region(
                                     c,
                                     &org,
@@ -240,6 +247,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
     ];
     for (prefix, role, dept) in province_posts {
         let created = identity
+            .accounts()
             .create_account(
                 c,
                 &accounts,
@@ -255,7 +263,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
                 now,
             )
             .await?;
-        identity.grant_role(c, &roles, &created.id, role, now).await?;
+        identity.accounts().grant_role(c, &roles, &created.id, role, now).await?;
         staff.push((created.username, (*role).to_string(), PROVINCE.1.to_string()));
     }
     for district in STAFFED_DISTRICTS {
@@ -272,6 +280,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
                 None
             };
             let created = identity
+                .accounts()
                 .create_account(
                     c,
                     &accounts,
@@ -288,7 +297,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
                     now,
                 )
                 .await?;
-            identity.grant_role(c, &roles, &created.id, role, now).await?;
+            identity.accounts().grant_role(c, &roles, &created.id, role, now).await?;
             staff.push((created.username, (*role).to_string(), (*district_name).to_string()));
         }
     }
@@ -313,6 +322,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
             (format!("resident-{i:04}"), grid, None)
         };
         identity
+            .accounts()
             .create_account(
                 c,
                 &accounts,
@@ -349,6 +359,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
         let (username, pw) =
             if i == 0 { ("enterprise.demo".to_string(), password()) } else { (format!("enterprise-{i:04}"), None) };
         identity
+            .accounts()
             .create_account(
                 c,
                 &accounts,
@@ -508,7 +519,7 @@ pub async fn seed_catalog(
 ) -> Result<CatalogSummary, CatalogError> {
     let (n_services, n_bundles) = publish_catalog(services, console, now).await?;
     let mut staff = Vec::new();
-    if identity.account_id("gaapprover.mingyue").await.is_err() {
+    if identity.accounts().account_id("gaapprover.mingyue").await.is_err() {
         let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
         let mut tx = identity.db().begin().await?;
         let accounts = console.grant::<kernel::authz::AccountCreate>();
@@ -522,6 +533,7 @@ pub async fn seed_catalog(
             };
             for (prefix, role, dept) in SERVICE_POSTS {
                 let created = identity
+                    .accounts()
                     .create_account(
                         &mut tx,
                         &accounts,
@@ -537,7 +549,7 @@ pub async fn seed_catalog(
                         now,
                     )
                     .await?;
-                identity.grant_role(&mut tx, &roles, &created.id, role, now).await?;
+                identity.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await?;
                 staff.push((created.username, (*role).to_string(), (*district_name).to_string()));
             }
         }
@@ -564,7 +576,7 @@ pub async fn publish_catalog(
         services.publish_service(&manage, None, s.clone(), now).await?;
     }
     for hall in demo_halls() {
-        services.publish_hall(&manage, hall, now).await?;
+        services.appointments().publish_hall(&manage, hall, now).await?;
     }
     for b in &catalog.bundles {
         services.publish_bundle(&manage, b.clone(), now).await?;
@@ -664,7 +676,7 @@ pub async fn seed_applications(
         .collect();
     let mut residents = Vec::new();
     for i in 1..CITIZENS {
-        let p = identity.console_principal(&format!("resident-{i:04}")).await?;
+        let p = identity.sign_in().console_principal(&format!("resident-{i:04}")).await?;
         let home = p.region.as_ref().map(|r| r.path.clone()).unwrap_or_default();
         if STAFFED_DISTRICTS.iter().any(|d| home.contains(&format!("/{d}/"))) {
             residents.push(p);
@@ -697,11 +709,11 @@ pub async fn seed_applications(
         // Spread over the last three weeks, so some cases are due soon or overdue.
         let at = now - chrono::Duration::hours(i64::try_from((i * 37) % (21 * 24)).unwrap_or(0) + 1);
         let outcome = OUTCOMES.get(i % OUTCOMES.len()).copied().unwrap_or(DemoOutcome::Submitted);
-        match services.submit(me, &spec.code, serde_json::Value::Object(data), &[], at).await {
+        match services.intake().submit(me, &spec.code, serde_json::Value::Object(data), &[], at).await {
             Ok(view) => {
                 seeded += 1;
                 if outcome == DemoOutcome::Withdrawn {
-                    services.withdraw(me, &view.id, at + chrono::Duration::minutes(30)).await?;
+                    services.my_cases().withdraw(me, &view.id, at + chrono::Duration::minutes(30)).await?;
                 } else {
                     cases.insert(view.id, (outcome, at, i % residents.len().max(1)));
                 }
@@ -713,7 +725,7 @@ pub async fn seed_applications(
     let mut desks = Vec::new();
     for district in ["mingyue", "qinghu"] {
         for (prefix, _, _) in STAFF_POSTS.iter().chain(SERVICE_POSTS) {
-            if let Ok(p) = identity.console_principal(&format!("{prefix}.{district}")).await
+            if let Ok(p) = identity.sign_in().console_principal(&format!("{prefix}.{district}")).await
                 && let Ok(cap) = p.authorize::<kernel::authz::ApplicationHandle>()
             {
                 desks.push(cap);
@@ -722,7 +734,7 @@ pub async fn seed_applications(
     }
     for _ in 0..3 {
         for cap in &desks {
-            let inbox = services.inbox(cap, &services::InboxFilter::default(), now).await?;
+            let inbox = services.casework().inbox(cap, &services::InboxFilter::default(), now).await?;
             for item in inbox.items {
                 let Some((outcome, at, resident)) = cases.get(&item.application_id).copied() else { continue };
                 let later = (at + chrono::Duration::hours(2)).min(now);
@@ -740,7 +752,7 @@ pub async fn seed_applications(
                     _ => &[],
                 };
                 for (action, comment) in steps {
-                    if services.act(cap, &item.application_id, action, *comment, later).await.is_err() {
+                    if services.casework().act(cap, &item.application_id, action, *comment, later).await.is_err() {
                         continue;
                     }
                     if *action == "approve"
@@ -748,7 +760,7 @@ pub async fn seed_applications(
                     {
                         let (score, remark) =
                             if resident % 7 == 0 { (2, Some("等待时间太长。")) } else { (5, None) };
-                        services.rate(me, &item.application_id, score, remark, later).await?;
+                        services.ratings().rate(me, &item.application_id, score, remark, later).await?;
                     }
                     break;
                 }
@@ -802,24 +814,24 @@ pub async fn seed_registries(
 ) -> Result<usize, exchange::Error> {
     let manage = console.grant::<kernel::authz::RegistryManage>();
     let read = console.grant::<kernel::authz::OrganisationRead>();
-    if exchange.registry(&read, "population").await.is_ok() {
+    if exchange.registries().registry(&read, "population").await.is_ok() {
         return Ok(0);
     }
     let specs = registry_specs();
     let published = specs.len();
     for spec in specs {
-        exchange.publish_registry(&manage, spec, now).await?;
+        exchange.registries().publish_registry(&manage, spec, now).await?;
     }
-    if let Ok(id) = identity.account_id("citizen.demo").await {
-        let facts = identity.applicant_facts(&id, now).await?.facts;
+    if let Ok(id) = identity.accounts().account_id("citizen.demo").await {
+        let facts = identity.people().applicant_facts(&id, now).await?.facts;
         let fact = |k: &str| facts.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
         let id_number = fact("profile.id_number");
         let region = id_number.get(..6).unwrap_or("990102").to_string();
         let person = serde_json::json!({"id_number": id_number, "name": fact("profile.name"), "sex": fact("profile.sex"),
             "birth_date": fact("profile.birth_date"), "region_code": region, "mobile": fact("profile.mobile")});
-        exchange.put_record(&manage, "population", None, person, now).await?;
+        exchange.registries().put_record(&manage, "population", None, person, now).await?;
         let insured = serde_json::json!({"id_number": fact("profile.id_number"), "insured": true, "scheme": "城乡居民", "since": "2015-01-01"});
-        exchange.put_record(&manage, "social_insurance", None, insured, now).await?;
+        exchange.registries().put_record(&manage, "social_insurance", None, insured, now).await?;
     }
     Ok(published)
 }

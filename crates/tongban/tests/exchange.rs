@@ -37,15 +37,15 @@ impl Hub {
 
     async fn client(&self, department: &str, name: &str) -> ExchangeClient {
         let cap = self.t.console().grant::<kernel::authz::AccountCreate>();
-        let registered = self.exchange.register_client(&cap, department, name, t0()).await.unwrap();
-        self.exchange.authenticate(name, registered.secret.expose()).await.unwrap()
+        let registered = self.exchange.sharing().register_client(&cap, department, name, t0()).await.unwrap();
+        self.exchange.sharing().authenticate(name, registered.secret.expose()).await.unwrap()
     }
 
     async fn request(&self, officer: &str, body: Value) -> exchange::AgreementView {
         let p = self.principal(officer).await;
         let cap = p.authorize::<SharingRequest>().unwrap();
         let req: AgreementRequest = serde_json::from_value(body).unwrap();
-        self.exchange.request_agreement(&cap, req, t0()).await.unwrap()
+        self.exchange.sharing().request_agreement(&cap, req, t0()).await.unwrap()
     }
 
     /// 民政's unconditional grant of birth dates, and its system.
@@ -64,7 +64,7 @@ impl Hub {
         let p = self.principal(officer).await;
         let cap = p.authorize::<SharingDecide>().unwrap();
         let reason = (!approve).then(|| "用途与职责无关".to_string());
-        self.exchange.decide_agreement(&cap, id, Decision { approve, reason }, t0()).await.unwrap()
+        self.exchange.sharing().decide_agreement(&cap, id, Decision { approve, reason }, t0()).await.unwrap()
     }
 }
 
@@ -78,15 +78,16 @@ async fn hub(t: TestDb) -> Hub {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
-    id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
-    id.create_region(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
     for (kind, name) in [("GA", "公安厅"), ("MZ", "民政厅"), ("SJ", "市场监督管理局"), ("RS", "人力资源和社会保障厅")]
     {
         let code = format!("990000-{kind}");
         let d = identity::NewDepartment { code: &code, name, region_code: "990000", kind: Some(kind) };
-        id.create_department(&mut tx, &org, d, now).await.unwrap();
+        id.organisation().create_department(&mut tx, &org, d, now).await.unwrap();
         let created = id
+            .accounts()
             .create_account(
                 &mut tx,
                 &acc,
@@ -103,30 +104,31 @@ async fn hub(t: TestDb) -> Hub {
             )
             .await
             .unwrap();
-        id.grant_role(&mut tx, &roles, &created.id, "data_officer", now).await.unwrap();
+        id.accounts().grant_role(&mut tx, &roles, &created.id, "data_officer", now).await.unwrap();
     }
     for (username, id_number) in [("citizen.a", ID_A), ("citizen.b", ID_B)] {
-        id.create_account(
-            &mut tx,
-            &acc,
-            NewAccount {
-                kind: Some(AccountKind::Citizen),
-                username: username.into(),
-                display_name: "王芳".into(),
-                password: Some(SecretString::new(PASSWORD.into())),
-                region_code: Some("990102".into()),
-                profile: Profile::Citizen {
-                    real_name: "王芳".into(),
-                    id_number: id_number.into(),
-                    mobile: "13812345678".into(),
-                    address: None,
+        id.accounts()
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Citizen),
+                    username: username.into(),
+                    display_name: "王芳".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    region_code: Some("990102".into()),
+                    profile: Profile::Citizen {
+                        real_name: "王芳".into(),
+                        id_number: id_number.into(),
+                        mobile: "13812345678".into(),
+                        address: None,
+                    },
+                    ..NewAccount::default()
                 },
-                ..NewAccount::default()
-            },
-            now,
-        )
-        .await
-        .unwrap();
+                now,
+            )
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let exchange = Exchange::new(t.db.clone(), t.identity.clone(), &MasterKey::from_bytes(t.key));
@@ -134,7 +136,7 @@ async fn hub(t: TestDb) -> Hub {
     let specs = tongban::demo::registry_specs();
     assert_eq!(specs.len(), 4);
     for spec in specs {
-        exchange.publish_registry(&manage, spec, now).await.unwrap();
+        exchange.registries().publish_registry(&manage, spec, now).await.unwrap();
     }
     let people = [
         json!({"id_number": ID_A, "name": "王芳", "sex": "2", "birth_date": "1949-12-31", "region_code": "990102",
@@ -142,9 +144,10 @@ async fn hub(t: TestDb) -> Hub {
         json!({"id_number": ID_B, "name": "李强", "sex": "1", "birth_date": "1880-01-01", "region_code": "990102"}),
     ];
     for p in people {
-        exchange.put_record(&manage, "population", None, p, now).await.unwrap();
+        exchange.registries().put_record(&manage, "population", None, p, now).await.unwrap();
     }
     exchange
+        .registries()
         .put_record(
             &manage,
             "marriage",
@@ -156,6 +159,7 @@ async fn hub(t: TestDb) -> Hub {
         .await
         .unwrap();
     exchange
+        .registries()
         .put_record(
             &manage,
             "legal_entities",
@@ -199,7 +203,7 @@ async fn agreement_lifecycle(t: TestDb) {
     assert_eq!(cond.status, "pending");
     let incoming = {
         let p = h.principal("data.ga").await;
-        h.exchange.incoming_agreements(&p.authorize::<SharingDecide>().unwrap(), now).await.unwrap()
+        h.exchange.sharing().incoming_agreements(&p.authorize::<SharingDecide>().unwrap(), now).await.unwrap()
     };
     assert!(incoming.iter().any(|a| a.id == cond.id && a.status == "pending"));
     // Another department cannot decide the public-security bureau's requests.
@@ -207,6 +211,7 @@ async fn agreement_lifecycle(t: TestDb) {
         let p = h.principal("data.sj").await;
         let e = h
             .exchange
+            .sharing()
             .decide_agreement(
                 &p.authorize::<SharingDecide>().unwrap(),
                 &cond.id,
@@ -224,6 +229,7 @@ async fn agreement_lifecycle(t: TestDb) {
         let p = h.principal("data.ga").await;
         let e = h
             .exchange
+            .sharing()
             .decide_agreement(
                 &p.authorize::<SharingDecide>().unwrap(),
                 &cond.id,
@@ -246,37 +252,38 @@ async fn agreement_lifecycle(t: TestDb) {
     assert!(never.reason.as_deref().unwrap().contains("第六条"), "{:?}", never.reason);
 
     let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/dibao").await;
-    let answer = h.exchange.read(&mz, &cond.id, ID_A, now).await.unwrap();
+    let answer = h.exchange.sharing().read(&mz, &cond.id, ID_A, now).await.unwrap();
     assert_eq!(answer.values.len(), 2, "only the granted fields: {:?}", answer.values);
     assert!(answer.values.contains_key("name") && answer.values.contains_key("address"));
     // Refusals: a pending, refused, foreign, expired or revoked agreement; an unknown record.
-    assert_eq!(refusal(h.exchange.read(&mz, &never.id, ID_A, now).await.unwrap_err()), "agreement_refused");
+    assert_eq!(refusal(h.exchange.sharing().read(&mz, &never.id, ID_A, now).await.unwrap_err()), "agreement_refused");
     let sj = h.client("990000-SJ", "CN/GOV/990000-SJ/licensing").await;
-    assert_eq!(refusal(h.exchange.read(&sj, &cond.id, ID_A, now).await.unwrap_err()), "agreement_not_yours");
+    assert_eq!(refusal(h.exchange.sharing().read(&sj, &cond.id, ID_A, now).await.unwrap_err()), "agreement_not_yours");
     let later = now + Duration::days(31);
-    assert_eq!(refusal(h.exchange.read(&mz, &cond.id, ID_A, later).await.unwrap_err()), "agreement_expired");
+    assert_eq!(refusal(h.exchange.sharing().read(&mz, &cond.id, ID_A, later).await.unwrap_err()), "agreement_expired");
     assert!(matches!(
-        h.exchange.read(&mz, &cond.id, "110105194912310039", now).await.unwrap_err(),
+        h.exchange.sharing().read(&mz, &cond.id, "110105194912310039", now).await.unwrap_err(),
         Error::NotFound("record")
     ));
     {
         let p = h.principal("data.ga").await;
         let revoked = h
             .exchange
+            .sharing()
             .revoke_agreement(&p.authorize::<SharingDecide>().unwrap(), &cond.id, "用途已完成", now)
             .await
             .unwrap();
         assert_eq!(revoked.status, "revoked");
     }
-    assert_eq!(refusal(h.exchange.read(&mz, &cond.id, ID_A, now).await.unwrap_err()), "agreement_revoked");
+    assert_eq!(refusal(h.exchange.sharing().read(&mz, &cond.id, ID_A, now).await.unwrap_err()), "agreement_revoked");
     // A wrong secret is not a client.
     assert!(matches!(
-        h.exchange.authenticate("CN/GOV/990000-MZ/dibao", "guess").await.unwrap_err(),
+        h.exchange.sharing().authenticate("CN/GOV/990000-MZ/dibao", "guess").await.unwrap_err(),
         Error::Unauthenticated
     ));
     // The department figures count what happened.
     let p = h.principal("data.ga").await;
-    let figures = h.exchange.department_figures(&p.authorize::<ExchangeFigures>().unwrap()).await.unwrap();
+    let figures = h.exchange.quality().department_figures(&p.authorize::<ExchangeFigures>().unwrap()).await.unwrap();
     let ga = figures.iter().find(|f| f.department == "公安厅").unwrap();
     assert_eq!((ga.resources, ga.requests_received, ga.requests_granted), (1, 3, 2));
     assert_eq!(ga.calls_served, 1);
@@ -296,18 +303,18 @@ async fn masking_per_level(t: TestDb) {
     assert_eq!(plain.status, "pending", "plain values of sensitive fields are the owner's decision");
     h.decide("data.ga", &plain.id, true).await;
     let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/dibao").await;
-    let a = h.exchange.read(&mz, &masked.id, ID_A, now).await.unwrap();
+    let a = h.exchange.sharing().read(&mz, &masked.id, ID_A, now).await.unwrap();
     assert_eq!(a.values["id_number"], json!("110105********002X"));
     assert_eq!(a.values["name"], json!("王*"));
     assert_eq!(a.values["mobile"], json!("138****5678"));
     assert_eq!(a.values["sex"], json!("2"), "L2 values are shown as they are");
     assert_eq!(a.masked, vec!["id_number", "mobile", "name"]);
-    let b = h.exchange.read(&mz, &plain.id, ID_A, now).await.unwrap();
+    let b = h.exchange.sharing().read(&mz, &plain.id, ID_A, now).await.unwrap();
     assert_eq!(b.values["id_number"], json!(ID_A));
     assert_eq!(b.values["name"], json!("王芳"));
     assert!(b.masked.is_empty());
     // The key's letter is matched whatever its case.
-    let lower = h.exchange.read(&mz, &plain.id, &ID_A.to_lowercase(), now).await.unwrap();
+    let lower = h.exchange.sharing().read(&mz, &plain.id, &ID_A.to_lowercase(), now).await.unwrap();
     assert_eq!(lower.record, b.record);
 }
 
@@ -323,11 +330,11 @@ async fn verification_only(t: TestDb) {
         .await;
     h.decide("data.mz", &v.id, true).await;
     let ga = h.client("990000-GA", "CN/GOV/990000-GA/hukou").await;
-    assert_eq!(refusal(h.exchange.read(&ga, &v.id, ID_A, now).await.unwrap_err()), "verify_only");
+    assert_eq!(refusal(h.exchange.sharing().read(&ga, &v.id, ID_A, now).await.unwrap_err()), "verify_only");
     let married = vec![Predicate { field: "status".into(), op: "eq".into(), value: json!("married") }];
-    let yes = h.exchange.verify(&ga, &v.id, ID_A, married.clone(), now).await.unwrap();
+    let yes = h.exchange.sharing().verify(&ga, &v.id, ID_A, married.clone(), now).await.unwrap();
     assert!(yes.answer);
-    let no = h.exchange.verify(&ga, &v.id, ID_B, married.clone(), now).await.unwrap();
+    let no = h.exchange.sharing().verify(&ga, &v.id, ID_B, married.clone(), now).await.unwrap();
     assert!(!no.answer, "nobody registered: no");
     assert_ne!(yes.subject, no.subject);
     // The receipt verifies with the published key, and not once altered.
@@ -341,11 +348,14 @@ async fn verification_only(t: TestDb) {
     assert!(key.verify(forged.to_string().as_bytes(), &sig).is_err());
     // A bad operator is refused even when nobody holds the key.
     let odd = vec![Predicate { field: "status".into(), op: "like".into(), value: json!("m%") }];
-    let e = h.exchange.verify(&ga, &v.id, ID_B, odd, now).await.unwrap_err();
+    let e = h.exchange.sharing().verify(&ga, &v.id, ID_B, odd, now).await.unwrap_err();
     assert!(matches!(e, Error::Invalid { field: "op", .. }), "{e:?}");
     // Only granted fields may be asked about.
     let other = vec![Predicate { field: "spouse_name".into(), op: "eq".into(), value: json!("张伟") }];
-    assert_eq!(refusal(h.exchange.verify(&ga, &v.id, ID_A, other, now).await.unwrap_err()), "field_not_granted");
+    assert_eq!(
+        refusal(h.exchange.sharing().verify(&ga, &v.id, ID_A, other, now).await.unwrap_err()),
+        "field_not_granted"
+    );
     // Registered capital at least 300 (10k yuan)?
     let cap = h
         .request(
@@ -357,8 +367,10 @@ async fn verification_only(t: TestDb) {
     h.decide("data.sj", &cap.id, true).await;
     let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/yanglao").await;
     let at_least = |z: i64| vec![Predicate { field: "registered_capital".into(), op: "gte".into(), value: json!(z) }];
-    assert!(h.exchange.verify(&mz, &cap.id, "91530100MA6K8XXX1Q", at_least(300), now).await.unwrap().answer);
-    assert!(!h.exchange.verify(&mz, &cap.id, "91530100MA6K8XXX1Q", at_least(1000), now).await.unwrap().answer);
+    assert!(h.exchange.sharing().verify(&mz, &cap.id, "91530100MA6K8XXX1Q", at_least(300), now).await.unwrap().answer);
+    assert!(
+        !h.exchange.sharing().verify(&mz, &cap.id, "91530100MA6K8XXX1Q", at_least(1000), now).await.unwrap().answer
+    );
 }
 
 async fn consent_takes_effect_at_once(t: TestDb) {
@@ -374,19 +386,19 @@ async fn consent_takes_effect_at_once(t: TestDb) {
     assert_eq!(a.status, "pending");
     h.decide("data.ga", &a.id, true).await;
     let rs = h.client("990000-RS", "CN/GOV/990000-RS/jiuye").await;
-    assert_eq!(refusal(h.exchange.read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");
+    assert_eq!(refusal(h.exchange.sharing().read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");
     let me = h.principal("citizen.a").await;
-    let asks = h.exchange.my_consents(&me, now).await.unwrap();
+    let asks = h.exchange.consent().my_consents(&me, now).await.unwrap();
     let ask = asks.iter().find(|c| c.purpose == "就业援助回访").unwrap();
     assert!(!ask.granted);
     assert_eq!(ask.requester, "人力资源和社会保障厅");
-    h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
-    assert!(h.exchange.read(&rs, &a.id, ID_A, now).await.is_ok());
+    h.exchange.consent().set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
+    assert!(h.exchange.sharing().read(&rs, &a.id, ID_A, now).await.is_ok());
     // Another resident's consent is theirs alone.
-    assert_eq!(refusal(h.exchange.read(&rs, &a.id, ID_B, now).await.unwrap_err()), "consent_required");
-    h.exchange.set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
-    assert_eq!(refusal(h.exchange.read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");
-    let after = h.exchange.my_consents(&me, now).await.unwrap();
+    assert_eq!(refusal(h.exchange.sharing().read(&rs, &a.id, ID_B, now).await.unwrap_err()), "consent_required");
+    h.exchange.consent().set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
+    assert_eq!(refusal(h.exchange.sharing().read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");
+    let after = h.exchange.consent().my_consents(&me, now).await.unwrap();
     assert!(!after.iter().find(|c| c.data_agreement == ask.data_agreement).unwrap().granted);
 }
 
@@ -450,18 +462,21 @@ async fn consent_events_reach_webhooks(t: TestDb) {
         (json!({"payloadUrl": url, "secretKey": secret, "subscribedEvents": ["consent.eaten"]}), "subscribedEvents"),
         (json!({"payloadUrl": url, "secretKey": secret, "contentType": "text/xml"}), "contentType"),
     ] {
-        match h.exchange.put_webhook(&admin, None, &body, now).await {
+        match h.exchange.webhooks().put_webhook(&admin, None, &body, now).await {
             Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field, "{body}"),
             other => panic!("{body} was not refused: {other:?}"),
         }
     }
     assert!(matches!(
-        h.exchange.put_webhook(&admin, Some("nope"), &json!({"payloadUrl": url, "secretKey": secret}), now).await,
+        h.exchange
+            .webhooks()
+            .put_webhook(&admin, Some("nope"), &json!({"payloadUrl": url, "secretKey": secret}), now)
+            .await,
         Err(Error::NotFound(_))
     ));
     let (hook, revision) = h
         .exchange
-        .put_webhook(
+        .webhooks().put_webhook(
             &admin,
             None,
             &json!({"payloadUrl": url, "secretKey": secret, "subscribedEvents": ["consent.allowed", "consent.disallowed"]}),
@@ -474,6 +489,7 @@ async fn consent_events_reach_webhooks(t: TestDb) {
     let hook_id = hook["id"].as_str().unwrap().to_string();
     let (port_off, seen_off) = receiver().await;
     h.exchange
+        .webhooks()
         .put_webhook(
             &admin,
             None,
@@ -482,7 +498,7 @@ async fn consent_events_reach_webhooks(t: TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(h.exchange.webhooks(&admin).await.unwrap().len(), 2);
+    assert_eq!(h.exchange.webhooks().list(&admin).await.unwrap().len(), 2);
 
     let a = h
         .request(
@@ -493,10 +509,17 @@ async fn consent_events_reach_webhooks(t: TestDb) {
         .await;
     h.decide("data.ga", &a.id, true).await;
     let me = h.principal("citizen.a").await;
-    let ask =
-        h.exchange.my_consents(&me, now).await.unwrap().into_iter().find(|c| c.purpose == "就业援助回访").unwrap();
-    h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
-    h.exchange.set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
+    let ask = h
+        .exchange
+        .consent()
+        .my_consents(&me, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.purpose == "就业援助回访")
+        .unwrap();
+    h.exchange.consent().set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
+    h.exchange.consent().set_my_consent(&me, &ask.data_agreement, false, now).await.unwrap();
     let deliver = || tongban::delivery::deliver(&h.t.db, None, &h.t.identity, &h.exchange, now);
     assert_eq!(deliver().await.unwrap(), 2, "two events, for the enabled webhook only");
     let got = seen.lock().await.clone();
@@ -516,8 +539,8 @@ async fn consent_events_reach_webhooks(t: TestDb) {
     assert!(seen_off.lock().await.is_empty(), "a disabled webhook hears nothing");
     assert_eq!(deliver().await.unwrap(), 0, "each event is delivered once");
 
-    h.exchange.delete_webhook(&admin, &hook_id, now).await.unwrap();
-    h.exchange.set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
+    h.exchange.webhooks().delete_webhook(&admin, &hook_id, now).await.unwrap();
+    h.exchange.consent().set_my_consent(&me, &ask.data_agreement, true, now).await.unwrap();
     deliver().await.unwrap();
     assert_eq!(seen.lock().await.len(), 2, "a deleted webhook hears nothing more");
 }
@@ -526,15 +549,15 @@ async fn access_entries_reach_the_data_subject(t: TestDb) {
     let h = hub(t).await;
     let now = t0();
     let (a, mz) = h.elder_allowance().await;
-    h.exchange.read(&mz, &a.id, ID_A, now).await.unwrap();
+    h.exchange.sharing().read(&mz, &a.id, ID_A, now).await.unwrap();
     let me = h.principal("citizen.a").await;
-    let mine = h.t.identity.my_data(&me, now).await.unwrap();
+    let mine = h.t.identity.my_data().overview(&me, now).await.unwrap();
     let read = mine.accesses.iter().find(|x| x.action == "exchange_read").expect("the read is on 我的数据");
     assert_eq!(read.purpose.as_deref(), Some("高龄津贴资格核对"));
     assert_eq!(read.department.as_deref(), Some("民政厅"));
     // The other resident sees nothing of it.
     let other = h.principal("citizen.b").await;
-    let theirs = h.t.identity.my_data(&other, now).await.unwrap();
+    let theirs = h.t.identity.my_data().overview(&other, now).await.unwrap();
     assert!(!theirs.accesses.iter().any(|x| x.action == "exchange_read"));
 }
 
@@ -564,7 +587,7 @@ async fn concurrent_calls_each_leave_their_entry(t: TestDb) {
                     i if i % 3 == 0 => ID_B,
                     _ => ID_A,
                 };
-                exchange.read(&mz, &id, key, at).await
+                exchange.sharing().read(&mz, &id, key, at).await
             })
         })
         .collect();
@@ -576,11 +599,11 @@ async fn concurrent_calls_each_leave_their_entry(t: TestDb) {
     assert!(answers[..29].iter().all(Result::is_ok));
     let reads_of = |mine: &identity::MyData| mine.accesses.iter().filter(|x| x.action == "exchange_read").count();
     let me = h.principal("citizen.a").await;
-    assert_eq!(reads_of(&h.t.identity.my_data(&me, now).await.unwrap()), 19);
+    assert_eq!(reads_of(&h.t.identity.my_data().overview(&me, now).await.unwrap()), 19);
     let other = h.principal("citizen.b").await;
-    assert_eq!(reads_of(&h.t.identity.my_data(&other, now).await.unwrap()), 10);
+    assert_eq!(reads_of(&h.t.identity.my_data().overview(&other, now).await.unwrap()), 10);
     let p = h.principal("data.ga").await;
-    let figures = h.exchange.department_figures(&p.authorize::<ExchangeFigures>().unwrap()).await.unwrap();
+    let figures = h.exchange.quality().department_figures(&p.authorize::<ExchangeFigures>().unwrap()).await.unwrap();
     assert_eq!(figures.iter().find(|f| f.department == "公安厅").unwrap().calls_served, 29);
 }
 
@@ -598,6 +621,7 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
     let table = Table::read(csv.as_bytes().to_vec()).unwrap();
     let none = h
         .exchange
+        .imports()
         .import(&cap, "population", "people.csv", table, ImportMode::AllOrNothing, now, &|_, _| {})
         .await
         .unwrap();
@@ -608,6 +632,7 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
     let table = Table::read(csv.as_bytes().to_vec()).unwrap();
     let some = h
         .exchange
+        .imports()
         .import(&cap, "population", "people.csv", table, ImportMode::SkipBadRows, now, &|done, total| {
             seen.lock().unwrap().push((done, total))
         })
@@ -615,14 +640,15 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
         .unwrap();
     assert_eq!((some.status.as_str(), some.imported, some.rejected, some.total_rows), ("done", 2, 2, 4));
     assert_eq!(seen.lock().unwrap().last(), Some(&(4, 4)));
-    let status = h.exchange.import_status(&cap, &some.id).await.unwrap();
+    let status = h.exchange.imports().import_status(&cap, &some.id).await.unwrap();
     assert_eq!((status.status.as_str(), status.imported, status.percent()), ("done", 2, 100));
-    let found = h.exchange.records_by_key(&cap, "population", "530102199001011237", now).await.unwrap();
+    let found = h.exchange.registries().records_by_key(&cap, "population", "530102199001011237", now).await.unwrap();
     assert_eq!(found[0].values["name"], json!("李四"));
     // Unknown columns are refused before anything is read; so is another department.
     let table = Table::read(b"id_number,shoe_size\n1,2\n".to_vec()).unwrap();
     let e = h
         .exchange
+        .imports()
         .import(&cap, "population", "x.csv", table, ImportMode::SkipBadRows, now, &|_, _| {})
         .await
         .unwrap_err();
@@ -631,6 +657,7 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
     let table = Table::read(csv.as_bytes().to_vec()).unwrap();
     let e = h
         .exchange
+        .imports()
         .import(
             &mz.authorize::<RegistryManage>().unwrap(),
             "population",
@@ -644,7 +671,7 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
         .unwrap_err();
     assert!(matches!(e, Error::Denied(_)), "{e:?}");
     // Quality: the rejected rows and the records are counted.
-    let q = h.exchange.quality(&p.authorize::<ExchangeFigures>().unwrap(), now).await.unwrap();
+    let q = h.exchange.quality().report(&p.authorize::<ExchangeFigures>().unwrap(), now).await.unwrap();
     let pop = q.iter().find(|r| r.code == "population").unwrap();
     assert_eq!((pop.records, pop.validation_failures, pop.duplicate_candidates), (4, 4, 0));
     assert!(pop.fresh);
@@ -655,12 +682,13 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
     let table = Table::read(include_bytes!("fixtures/people.xlsx").to_vec()).unwrap();
     let xlsx = h
         .exchange
+        .imports()
         .import(&cap, "population", "people.xlsx", table, ImportMode::SkipBadRows, now, &|_, _| {})
         .await
         .unwrap();
     assert_eq!((xlsx.status.as_str(), xlsx.imported, xlsx.rejected), ("done", 1, 1));
     assert_eq!(xlsx.errors.iter().map(|e| (e.row, e.column.as_str())).collect::<Vec<_>>(), vec![(3, "sex")]);
-    let found = h.exchange.records_by_key(&cap, "population", "530102199001011240", now).await.unwrap();
+    let found = h.exchange.registries().records_by_key(&cap, "population", "530102199001011240", now).await.unwrap();
     assert_eq!(
         (found[0].values["name"].clone(), found[0].values["region_code"].clone()),
         (json!("周五"), json!("530102"))
@@ -673,17 +701,18 @@ async fn registry_publication_is_checked(t: TestDb) {
     let cap = p.authorize::<RegistryManage>().unwrap();
     let mut spec = tongban::demo::registry_specs().remove(0);
     // The civil-affairs officer cannot publish the public-security registry.
-    let e = h.exchange.publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
+    let e = h.exchange.registries().publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
     assert!(matches!(e, Error::Denied(_)), "{e:?}");
     spec.department = "990000-MZ".into();
     spec.code = "population_copy".into();
     spec.fields.retain(|f| f.name != "mobile");
-    let e = h.exchange.publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
+    let e = h.exchange.registries().publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
     assert!(matches!(e, Error::Invalid { field: "fields", .. }), "{e:?}");
     // A record that does not fit its schema is refused with the field.
     let ga = h.principal("data.ga").await;
     let e = h
         .exchange
+        .registries()
         .put_record(&ga.authorize::<RegistryManage>().unwrap(), "population", None, json!({"id_number": "x"}), t0())
         .await
         .unwrap_err();

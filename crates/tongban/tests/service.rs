@@ -31,37 +31,49 @@ async fn fixture(t: &TestDb) -> Fixture {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
-    id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001001"), "和平社区", Some(&format!("{district}001")), now)
+        id.organisation().create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.organisation()
+            .create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
             .await
             .unwrap();
-        id.create_region(
-            &mut tx,
-            &org,
-            &format!("{district}001001001"),
-            "第一网格",
-            Some(&format!("{district}001001")),
-            now,
-        )
-        .await
-        .unwrap();
+        id.organisation()
+            .create_region(
+                &mut tx,
+                &org,
+                &format!("{district}001001"),
+                "和平社区",
+                Some(&format!("{district}001")),
+                now,
+            )
+            .await
+            .unwrap();
+        id.organisation()
+            .create_region(
+                &mut tx,
+                &org,
+                &format!("{district}001001001"),
+                "第一网格",
+                Some(&format!("{district}001001")),
+                now,
+            )
+            .await
+            .unwrap();
         let dept = identity::NewDepartment {
             code: &format!("{district}-MZ"),
             name: &format!("{name}民政局"),
             region_code: district,
             kind: Some("MZ"),
         };
-        id.create_department(&mut tx, &org, dept, now).await.unwrap();
+        id.organisation().create_department(&mut tx, &org, dept, now).await.unwrap();
     }
     for (code, name, region_code, kind) in
         [("990000-CZ", "云岭省财政厅", "990000", "CZ"), ("990102-GA", "明月区公安分局", "990102", "GA")]
     {
         let dept = identity::NewDepartment { code, name, region_code, kind: Some(kind) };
-        id.create_department(&mut tx, &org, dept, now).await.unwrap();
+        id.organisation().create_department(&mut tx, &org, dept, now).await.unwrap();
     }
     let staff = [
         ("clerk.mingyue", "990102-MZ", "window_clerk"),
@@ -70,6 +82,7 @@ async fn fixture(t: &TestDb) -> Fixture {
     ];
     for (username, dept, role) in staff {
         let created = id
+            .accounts()
             .create_account(
                 &mut tx,
                 &acc,
@@ -86,13 +99,14 @@ async fn fixture(t: &TestDb) -> Fixture {
             )
             .await
             .unwrap();
-        id.grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+        id.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
     }
     let mut residents = Vec::new();
     for (username, grid, id_number) in
         [("citizen.a", "990102001001001", "11010519491231002X"), ("citizen.b", "990103001001001", "440524188001010014")]
     {
         let created = id
+            .accounts()
             .create_account(
                 &mut tx,
                 &acc,
@@ -127,7 +141,13 @@ fn attempt<'a>(username: &'a str, password: &'a SecretString, source: &'a str) -
 async fn token_for(id: &Identity, username: &str, now: DateTime<Utc>) -> String {
     let pw = SecretString::new(PASSWORD.into());
     let code = totp_at(TOTP, now.timestamp());
-    id.issue_token(&attempt(username, &pw, "10.0.0.1"), Some(&code), now).await.unwrap().token.expose().to_string()
+    id.sign_in()
+        .issue_token(&attempt(username, &pw, "10.0.0.1"), Some(&code), now)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string()
 }
 
 struct Event {
@@ -149,7 +169,7 @@ async fn the_console_is_for_the_holder_of_the_master_key(t: TestDb) {
     let console = t.identity.console(&MasterKey::from_bytes(t.key)).unwrap();
     let org = console.grant::<kernel::authz::OrganisationManage>();
     let mut tx = t.db.begin().await.unwrap();
-    t.identity.create_region(&mut tx, &org, "990000", "云岭省", None, t0()).await.unwrap();
+    t.identity.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, t0()).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -250,25 +270,25 @@ async fn browser_sign_in_needs_the_code_and_refuses_a_replayed_step(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let pw = SecretString::new(PASSWORD.into());
-    let step = id.begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
+    let step = id.sign_in().begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
     assert!(step.awaiting_code);
     // A pending sign-in is not a session.
-    assert!(matches!(id.session(step.token.expose(), now).await, Err(Error::Unauthenticated)));
+    assert!(matches!(id.sessions().session(step.token.expose(), now).await, Err(Error::Unauthenticated)));
     assert!(matches!(
-        id.complete_sign_in(step.token.expose(), "000000", "10.0.0.1", "test", now).await,
+        id.sign_in().complete_sign_in(step.token.expose(), "000000", "10.0.0.1", "test", now).await,
         Err(Error::InvalidCode)
     ));
     let code = totp_at(TOTP, now.timestamp());
-    let full = id.complete_sign_in(step.token.expose(), &code, "10.0.0.1", "test", now).await.unwrap();
-    let session = id.session(full.token.expose(), now).await.unwrap();
+    let full = id.sign_in().complete_sign_in(step.token.expose(), &code, "10.0.0.1", "test", now).await.unwrap();
+    let session = id.sessions().session(full.token.expose(), now).await.unwrap();
     assert_eq!(session.gate, Gate::Ready);
     assert_eq!(session.principal.region.as_ref().unwrap().name, "明月区");
     assert_eq!(session.principal.department.as_ref().unwrap().name, "明月区民政局");
     // The pending token was replaced (rotation), and the same code cannot be used again.
-    assert!(id.pending_sign_in(step.token.expose(), now).await.is_err());
-    let again = id.begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
+    assert!(id.sign_in().pending_sign_in(step.token.expose(), now).await.is_err());
+    let again = id.sign_in().begin_sign_in(&attempt("clerk.mingyue", &pw, "10.0.0.1"), "test", now).await.unwrap();
     assert!(matches!(
-        id.complete_sign_in(again.token.expose(), &code, "10.0.0.1", "test", now).await,
+        id.sign_in().complete_sign_in(again.token.expose(), &code, "10.0.0.1", "test", now).await,
         Err(Error::InvalidCode)
     ));
     let ok = events(&t, "sign_in").await;
@@ -283,32 +303,36 @@ async fn lockout_backs_off_and_is_recorded(t: TestDb) {
     let right = SecretString::new(PASSWORD.into());
     let now = t0();
     for i in 0..5 {
-        let e = id.begin_sign_in(&attempt("citizen.a", &wrong, &format!("10.0.1.{i}")), "t", now).await.unwrap_err();
+        let e = id
+            .sign_in()
+            .begin_sign_in(&attempt("citizen.a", &wrong, &format!("10.0.1.{i}")), "t", now)
+            .await
+            .unwrap_err();
         assert!(matches!(e, Error::InvalidCredentials), "{e:?}");
     }
     // Locked now, even with the right password, and from another address.
-    match id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", now).await {
+    match id.sign_in().begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", now).await {
         Err(Error::Locked { retry_after_secs }) => assert_eq!(retry_after_secs, 30),
         other => panic!("{other:?}"),
     }
     // One more failure after the lock ends doubles the next lock.
     let later = now + Duration::seconds(31);
     assert!(matches!(
-        id.begin_sign_in(&attempt("citizen.a", &wrong, "10.0.1.9"), "t", later).await,
+        id.sign_in().begin_sign_in(&attempt("citizen.a", &wrong, "10.0.1.9"), "t", later).await,
         Err(Error::InvalidCredentials)
     ));
-    match id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", later).await {
+    match id.sign_in().begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", later).await {
         Err(Error::Locked { retry_after_secs }) => assert_eq!(retry_after_secs, 60),
         other => panic!("{other:?}"),
     }
     // Once it expires the right password works and the count starts again.
     let after = later + Duration::seconds(61);
-    id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", after).await.unwrap();
+    id.sign_in().begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", after).await.unwrap();
     assert!(matches!(
-        id.begin_sign_in(&attempt("citizen.a", &wrong, "10.0.1.9"), "t", after).await,
+        id.sign_in().begin_sign_in(&attempt("citizen.a", &wrong, "10.0.1.9"), "t", after).await,
         Err(Error::InvalidCredentials)
     ));
-    id.begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", after).await.unwrap();
+    id.sign_in().begin_sign_in(&attempt("citizen.a", &right, "10.0.1.9"), "t", after).await.unwrap();
     assert_eq!(events(&t, "lockout").await.len(), 2);
     let sign_ins = events(&t, "sign_in").await;
     assert_eq!(sign_ins.iter().filter(|e| e.outcome == "failure").count(), 7);
@@ -322,15 +346,15 @@ async fn source_address_is_throttled_across_usernames(t: TestDb) {
     let wrong = SecretString::new("not-the-password".into());
     let now = t0();
     for i in 0..20 {
-        let _ = id.begin_sign_in(&attempt(&format!("nobody{i}"), &wrong, "203.0.113.7"), "t", now).await;
+        let _ = id.sign_in().begin_sign_in(&attempt(&format!("nobody{i}"), &wrong, "203.0.113.7"), "t", now).await;
     }
     let right = SecretString::new(PASSWORD.into());
     assert!(matches!(
-        id.begin_sign_in(&attempt("citizen.b", &right, "203.0.113.7"), "t", now).await,
+        id.sign_in().begin_sign_in(&attempt("citizen.b", &right, "203.0.113.7"), "t", now).await,
         Err(Error::Locked { .. })
     ));
     // Other addresses are unaffected.
-    id.begin_sign_in(&attempt("citizen.b", &right, "203.0.113.8"), "t", now).await.unwrap();
+    id.sign_in().begin_sign_in(&attempt("citizen.b", &right, "203.0.113.8"), "t", now).await.unwrap();
 }
 
 async fn api_tokens_expire_and_can_be_revoked(t: TestDb) {
@@ -338,28 +362,34 @@ async fn api_tokens_expire_and_can_be_revoked(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let pw = SecretString::new(PASSWORD.into());
-    assert!(matches!(id.issue_token(&attempt("clerk.mingyue", &pw, "s"), None, now).await, Err(Error::MfaRequired)));
     assert!(matches!(
-        id.issue_token(&attempt("clerk.mingyue", &pw, "s"), Some("123456"), now).await,
+        id.sign_in().issue_token(&attempt("clerk.mingyue", &pw, "s"), None, now).await,
+        Err(Error::MfaRequired)
+    ));
+    assert!(matches!(
+        id.sign_in().issue_token(&attempt("clerk.mingyue", &pw, "s"), Some("123456"), now).await,
         Err(Error::InvalidCredentials)
     ));
     let bad = SecretString::new("wrong-password-x".into());
     assert!(matches!(
-        id.issue_token(&attempt("clerk.mingyue", &bad, "s"), Some("123456"), now).await,
+        id.sign_in().issue_token(&attempt("clerk.mingyue", &bad, "s"), Some("123456"), now).await,
         Err(Error::InvalidCredentials)
     ));
     let token = token_for(id, "clerk.mingyue", now).await;
-    let p = id.token_principal(&token, now).await.unwrap();
+    let p = id.sessions().token_principal(&token, now).await.unwrap();
     assert_eq!(p.username, "clerk.mingyue");
     assert!(p.may::<ResidentRead>());
     // Expiry
-    assert!(matches!(id.token_principal(&token, now + Duration::minutes(61)).await, Err(Error::Unauthenticated)));
+    assert!(matches!(
+        id.sessions().token_principal(&token, now + Duration::minutes(61)).await,
+        Err(Error::Unauthenticated)
+    ));
     // Revocation
-    id.revoke_token(&token, "s", now).await.unwrap();
-    assert!(matches!(id.token_principal(&token, now).await, Err(Error::Unauthenticated)));
+    id.sessions().revoke_token(&token, "s", now).await.unwrap();
+    assert!(matches!(id.sessions().token_principal(&token, now).await, Err(Error::Unauthenticated)));
     assert_eq!(events(&t, "token_revoked").await.len(), 1);
     // Citizens without a second factor get tokens with the password alone.
-    id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
+    id.sign_in().issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
 }
 
 async fn revocation_reaches_other_nodes_within_the_cache_time(t: TestDb) {
@@ -369,20 +399,20 @@ async fn revocation_reaches_other_nodes_within_the_cache_time(t: TestDb) {
     let b = t.another_node();
     let now = t0();
     let token = token_for(a, "clerk.mingyue", now).await;
-    b.token_principal(&token, now).await.unwrap();
-    a.token_principal(&token, now).await.unwrap();
-    a.revoke_token(&token, "s", now).await.unwrap();
+    b.sessions().token_principal(&token, now).await.unwrap();
+    a.sessions().token_principal(&token, now).await.unwrap();
+    a.sessions().revoke_token(&token, "s", now).await.unwrap();
     // This node forgets at once; the other node trusts its copy for at most the cache time.
-    assert!(a.token_principal(&token, now).await.is_err());
-    assert!(b.token_principal(&token, now + Duration::seconds(1)).await.is_ok());
-    assert!(b.token_principal(&token, now + Duration::seconds(2)).await.is_err());
+    assert!(a.sessions().token_principal(&token, now).await.is_err());
+    assert!(b.sessions().token_principal(&token, now + Duration::seconds(1)).await.is_ok());
+    assert!(b.sessions().token_principal(&token, now + Duration::seconds(2)).await.is_err());
     // Role changes apply at once on the node that made them.
     let token = token_for(a, "clerk.qinghu", now + Duration::seconds(30)).await;
-    let p = a.token_principal(&token, now).await.unwrap();
+    let p = a.sessions().token_principal(&token, now).await.unwrap();
     assert_eq!(p.roles.len(), 1);
-    let id = a.account_id("clerk.qinghu").await.unwrap();
-    a.grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &id, "leader", now).await.unwrap();
-    assert_eq!(a.token_principal(&token, now).await.unwrap().roles.len(), 2);
+    let id = a.accounts().account_id("clerk.qinghu").await.unwrap();
+    a.accounts().grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &id, "leader", now).await.unwrap();
+    assert_eq!(a.sessions().token_principal(&token, now).await.unwrap().roles.len(), 2);
 }
 
 async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
@@ -390,34 +420,34 @@ async fn sessions_time_out_and_sign_out_everywhere_ends_them(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let pw = SecretString::new(PASSWORD.into());
-    let a = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
+    let a = id.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
     assert!(!a.awaiting_code);
-    let s = id.session(a.token.expose(), now + Duration::minutes(20)).await.unwrap();
+    let s = id.sessions().session(a.token.expose(), now + Duration::minutes(20)).await.unwrap();
     assert_eq!(s.principal.kind, AccountKind::Citizen);
     // Activity at +20 min keeps it alive until +49; idle past 30 minutes ends it.
-    id.session(a.token.expose(), now + Duration::minutes(45)).await.unwrap();
-    assert!(id.session(a.token.expose(), now + Duration::minutes(80)).await.is_err());
+    id.sessions().session(a.token.expose(), now + Duration::minutes(45)).await.unwrap();
+    assert!(id.sessions().session(a.token.expose(), now + Duration::minutes(80)).await.is_err());
     // Absolute timeout even with activity.
-    let b = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
+    let b = id.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
     let mut at = now;
     for _ in 0..30 {
         at += Duration::minutes(25);
         if at > now + Duration::hours(12) {
             break;
         }
-        id.session(b.token.expose(), at).await.unwrap();
+        id.sessions().session(b.token.expose(), at).await.unwrap();
     }
-    assert!(id.session(b.token.expose(), now + Duration::hours(12) + Duration::minutes(1)).await.is_err());
+    assert!(id.sessions().session(b.token.expose(), now + Duration::hours(12) + Duration::minutes(1)).await.is_err());
     // Sign out everywhere ends sessions and tokens.
-    let c = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "tablet", now).await.unwrap();
-    let d = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "desktop", now).await.unwrap();
-    let token = id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
-    let s = id.session(c.token.expose(), now).await.unwrap();
-    assert_eq!(id.sessions(&s, now).await.unwrap().len(), 3);
-    id.sign_out_everywhere(&s, "s", now).await.unwrap();
-    assert!(id.session(c.token.expose(), now).await.is_err());
-    assert!(id.session(d.token.expose(), now).await.is_err());
-    assert!(id.token_principal(token.token.expose(), now).await.is_err());
+    let c = id.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "tablet", now).await.unwrap();
+    let d = id.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "desktop", now).await.unwrap();
+    let token = id.sign_in().issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap();
+    let s = id.sessions().session(c.token.expose(), now).await.unwrap();
+    assert_eq!(id.sessions().list(&s, now).await.unwrap().len(), 3);
+    id.sessions().sign_out_everywhere(&s, "s", now).await.unwrap();
+    assert!(id.sessions().session(c.token.expose(), now).await.is_err());
+    assert!(id.sessions().session(d.token.expose(), now).await.is_err());
+    assert!(id.sessions().token_principal(token.token.expose(), now).await.is_err());
 }
 
 async fn a_code_is_accepted_once_even_when_raced(t: TestDb) {
@@ -427,14 +457,18 @@ async fn a_code_is_accepted_once_even_when_raced(t: TestDb) {
     let code = totp_at(TOTP, now.timestamp());
     let mut pending = Vec::new();
     for _ in 0..4 {
-        pending.push(t.identity.begin_sign_in(&attempt("clerk.mingyue", &pw, "s"), "t", now).await.unwrap().token);
+        pending.push(
+            t.identity.sign_in().begin_sign_in(&attempt("clerk.mingyue", &pw, "s"), "t", now).await.unwrap().token,
+        );
     }
     let tasks: Vec<_> = pending
         .into_iter()
         .map(|token| {
             let id = t.identity.clone();
             let code = code.clone();
-            tokio::spawn(async move { id.complete_sign_in(token.expose(), &code, "s", "t", now).await.is_ok() })
+            tokio::spawn(
+                async move { id.sign_in().complete_sign_in(token.expose(), &code, "s", "t", now).await.is_ok() },
+            )
         })
         .collect();
     let mut accepted = 0;
@@ -452,7 +486,7 @@ async fn parallel_guesses_are_each_counted(t: TestDb) {
             let id = t.identity.clone();
             tokio::spawn(async move {
                 let wrong = SecretString::new(format!("guess-number-{i}"));
-                id.begin_sign_in(&attempt("citizen.b", &wrong, &format!("10.9.0.{i}")), "t", now).await
+                id.sign_in().begin_sign_in(&attempt("citizen.b", &wrong, &format!("10.9.0.{i}")), "t", now).await
             })
         })
         .collect();
@@ -466,7 +500,7 @@ async fn parallel_guesses_are_each_counted(t: TestDb) {
     assert!(failures >= 5, "{failures}");
     let right = SecretString::new(PASSWORD.into());
     assert!(matches!(
-        t.identity.begin_sign_in(&attempt("citizen.b", &right, "10.9.1.1"), "t", now).await,
+        t.identity.sign_in().begin_sign_in(&attempt("citizen.b", &right, "10.9.1.1"), "t", now).await,
         Err(Error::Locked { .. })
     ));
 }
@@ -477,6 +511,7 @@ async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
     let now = t0();
     let created = t
         .identity
+        .accounts()
         .create_account_recorded(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
@@ -491,9 +526,13 @@ async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
         .unwrap();
     assert_eq!(created.username, "cn-yl/gov/dept-psb/population");
     let secret = created.temporary_password.unwrap();
-    let token =
-        t.identity.issue_token(&attempt("CN-YL/GOV/DEPT-PSB/population", &secret, "s"), None, now).await.unwrap();
-    let p = t.identity.token_principal(token.token.expose(), now).await.unwrap();
+    let token = t
+        .identity
+        .sign_in()
+        .issue_token(&attempt("CN-YL/GOV/DEPT-PSB/population", &secret, "s"), None, now)
+        .await
+        .unwrap();
+    let p = t.identity.sessions().token_principal(token.token.expose(), now).await.unwrap();
     assert_eq!(p.kind, AccountKind::System);
 }
 
@@ -515,10 +554,11 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
             "{col}: {v}"
         );
     }
-    let clerk = id.token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
+    let clerk = id.sessions().token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
     let cap = clerk.authorize::<ResidentRead>().unwrap();
     // A stated purpose shows plain values, and the trail names the purpose and the person.
-    let plain = id.resident(&cap, &f.resident_mingyue, Some("办理户籍迁移 YL-20261121-000001"), now).await.unwrap();
+    let plain =
+        id.people().resident(&cap, &f.resident_mingyue, Some("办理户籍迁移 YL-20261121-000001"), now).await.unwrap();
     assert_eq!(
         (plain.id_number.as_str(), plain.mobile.as_str(), plain.name.as_str()),
         ("11010519491231002X", "13812345678", "张三")
@@ -529,22 +569,23 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
     assert_eq!(trail[0].1.purpose.as_deref(), Some("办理户籍迁移 YL-20261121-000001"));
     assert_eq!(trail[0].1.subject.as_deref(), Some(f.resident_mingyue.as_str()));
     assert!(matches!(
-        id.resident(&cap, &f.resident_mingyue, Some("  "), now).await,
+        id.people().resident(&cap, &f.resident_mingyue, Some("  "), now).await,
         Err(Error::Invalid { field: "purpose", .. })
     ));
     // Lookup by ID number uses the blind index.
-    let found = id.resident_by_id_number(&cap, "11010519491231002x", None, now).await.unwrap();
+    let found = id.people().resident_by_id_number(&cap, "11010519491231002x", None, now).await.unwrap();
     assert_eq!(found.id, f.resident_mingyue);
     assert!(matches!(
-        id.resident_by_id_number(&cap, "440524188001010014", None, now).await,
+        id.people().resident_by_id_number(&cap, "440524188001010014", None, now).await,
         Err(Error::Denied(Denial::OutsideJurisdiction))
     ));
     assert!(matches!(
-        id.resident_by_id_number(&cap, "110105194912310029", None, now).await,
+        id.people().resident_by_id_number(&cap, "110105194912310029", None, now).await,
         Err(Error::Invalid { .. })
     ));
     // A role that policy keeps masked cannot unmask, whatever the purpose.
     let worker = id
+        .accounts()
         .create_account_recorded(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
@@ -560,16 +601,17 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
         )
         .await
         .unwrap();
-    id.grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &worker.id, "community_worker", now)
+    id.accounts()
+        .grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &worker.id, "community_worker", now)
         .await
         .unwrap();
-    let p = id.token_principal(&token_for(id, "grid.mingyue", now).await, now).await.unwrap();
+    let p = id.sessions().token_principal(&token_for(id, "grid.mingyue", now).await, now).await.unwrap();
     let cap = p.authorize::<ResidentRead>().unwrap();
     assert!(matches!(
-        id.resident(&cap, &f.resident_mingyue, Some("核实"), now).await,
+        id.people().resident(&cap, &f.resident_mingyue, Some("核实"), now).await,
         Err(Error::Denied(Denial::MaskedForRole))
     ));
-    assert!(id.resident(&cap, &f.resident_mingyue, None, now).await.unwrap().masked);
+    assert!(id.people().resident(&cap, &f.resident_mingyue, None, now).await.unwrap().masked);
 }
 
 async fn key_rotation_reseals_everything_then_retires_the_old_key(t: TestDb) {
@@ -578,22 +620,23 @@ async fn key_rotation_reseals_everything_then_retires_the_old_key(t: TestDb) {
     let p = id.protector();
     let now = t0();
     let old = p.active_key_id().await.unwrap();
-    assert_eq!(id.citizens_under_key(&old).await.unwrap(), 2);
+    assert_eq!(id.people().citizens_under_key(&old).await.unwrap(), 2);
     let new = p.rotate(now).await.unwrap();
     assert_ne!(old, new);
     // The old key cannot retire while values use it.
-    assert!(p.retire(&old, id.citizens_under_key(&old).await.unwrap(), now).await.is_err());
-    let (done, remaining) = id.reseal_citizens(1).await.unwrap();
+    assert!(p.retire(&old, id.people().citizens_under_key(&old).await.unwrap(), now).await.is_err());
+    let (done, remaining) = id.people().reseal_citizens(1).await.unwrap();
     assert_eq!((done, remaining), (1, 1));
-    let (done, remaining) = id.reseal_citizens(100).await.unwrap();
+    let (done, remaining) = id.people().reseal_citizens(100).await.unwrap();
     assert_eq!((done, remaining), (1, 0));
-    assert_eq!(id.reseal_citizens(100).await.unwrap(), (0, 0));
-    p.retire(&old, id.citizens_under_key(&old).await.unwrap(), now).await.unwrap();
+    assert_eq!(id.people().reseal_citizens(100).await.unwrap(), (0, 0));
+    p.retire(&old, id.people().citizens_under_key(&old).await.unwrap(), now).await.unwrap();
     assert!(p.keys().await.unwrap().iter().any(|k| k.id == old && k.retired_at.is_some()));
     // Everything still opens, under the new key, on a node that has never seen either key.
     let fresh = t.another_node();
-    let clerk = fresh.token_principal(&token_for(&fresh, "clerk.mingyue", now).await, now).await.unwrap();
+    let clerk = fresh.sessions().token_principal(&token_for(&fresh, "clerk.mingyue", now).await, now).await.unwrap();
     let r = fresh
+        .people()
         .resident(&clerk.authorize::<ResidentRead>().unwrap(), &f.resident_mingyue, Some("核验"), now)
         .await
         .unwrap();
@@ -607,16 +650,21 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     let f = fixture(&t).await;
     let id = &t.identity;
     let now = t0();
-    let clerk = id.token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
-    id.resident(&clerk.authorize::<ResidentRead>().unwrap(), &f.resident_mingyue, Some("核验身份 YL-1"), now)
+    let clerk = id.sessions().token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
+    id.people()
+        .resident(&clerk.authorize::<ResidentRead>().unwrap(), &f.resident_mingyue, Some("核验身份 YL-1"), now)
         .await
         .unwrap();
     let pw = SecretString::new(PASSWORD.into());
     let me = id
-        .token_principal(id.issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap().token.expose(), now)
+        .sessions()
+        .token_principal(
+            id.sign_in().issue_token(&attempt("citizen.a", &pw, "s"), None, now).await.unwrap().token.expose(),
+            now,
+        )
         .await
         .unwrap();
-    let data = id.my_data(&me, now).await.unwrap();
+    let data = id.my_data().overview(&me, now).await.unwrap();
     let profile = data.profile.unwrap();
     assert_eq!((profile.id_number.as_str(), profile.mobile.as_str()), ("11010519491231002X", "13812345678"));
     let read = data.accesses.iter().find(|a| a.action == "resident_unmasked").expect("the clerk's read is listed");
@@ -632,26 +680,35 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     assert_eq!(entry.subject.as_deref(), Some(f.resident_mingyue.as_str()));
     // Another person sees none of it.
     let other = id
-        .token_principal(id.issue_token(&attempt("citizen.b", &pw, "s"), None, now).await.unwrap().token.expose(), now)
+        .sessions()
+        .token_principal(
+            id.sign_in().issue_token(&attempt("citizen.b", &pw, "s"), None, now).await.unwrap().token.expose(),
+            now,
+        )
         .await
         .unwrap();
-    assert!(id.my_data(&other, now).await.unwrap().accesses.iter().all(|a| a.action != "resident_unmasked"));
+    assert!(id.my_data().overview(&other, now).await.unwrap().accesses.iter().all(|a| a.action != "resident_unmasked"));
 
     // A correction goes to the public-security bureau of the person's district.
     assert!(matches!(
-        id.request_correction(&me, "salary", "x", "y", now).await,
+        id.my_data().request_correction(&me, "salary", "x", "y", now).await,
         Err(Error::Invalid { field: "field", .. })
     ));
     assert!(matches!(
-        id.request_correction(&me, "address", "x", " ", now).await,
+        id.my_data().request_correction(&me, "address", "x", " ", now).await,
         Err(Error::Invalid { field: "reason", .. })
     ));
-    let q = id.request_correction(&me, "address", "春城市明月区东风街道和平社区9号", "门牌号有误", now).await.unwrap();
+    let q = id
+        .my_data()
+        .request_correction(&me, "address", "春城市明月区东风街道和平社区9号", "门牌号有误", now)
+        .await
+        .unwrap();
     assert_eq!(q.department, "明月区公安分局");
-    assert_eq!(id.my_data(&me, now).await.unwrap().corrections.len(), 1);
+    assert_eq!(id.my_data().overview(&me, now).await.unwrap().corrections.len(), 1);
     // It lands in the inbox of that department only, not in the civil-affairs clerk's.
-    assert!(id.corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
+    assert!(id.my_data().corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
     let police = id
+        .accounts()
         .create_account_recorded(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
@@ -667,18 +724,22 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
         )
         .await
         .unwrap();
-    id.grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &police.id, "window_clerk", now)
+    id.accounts()
+        .grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &police.id, "window_clerk", now)
         .await
         .unwrap();
-    let officer = id.token_principal(&token_for(id, "police.mingyue", now).await, now).await.unwrap();
-    let inbox = id.corrections(&officer.authorize::<ResidentRead>().unwrap(), now).await.unwrap();
+    let officer = id.sessions().token_principal(&token_for(id, "police.mingyue", now).await, now).await.unwrap();
+    let inbox = id.my_data().corrections(&officer.authorize::<ResidentRead>().unwrap(), now).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].requested.as_deref(), Some("春城市明月区东风街道和平社区9号"));
     let opened = ledger::recent(&t.db, ledger::Log::Audit, Some("correction_read"), None, 5).await.unwrap();
     assert!(opened[0].1.purpose.is_some());
-    let elsewhere =
-        id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
-    assert!(id.corrections(&elsewhere.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
+    let elsewhere = id
+        .sessions()
+        .token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now)
+        .await
+        .unwrap();
+    assert!(id.my_data().corrections(&elsewhere.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
 }
 
 async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
@@ -688,13 +749,13 @@ async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
     let now = Utc::now();
     let wrong = SecretString::new("not-the-password".into());
     for i in 0..5 {
-        let _ = id.begin_sign_in(&attempt("citizen.a", &wrong, &format!("10.7.0.{i}")), "t", now).await;
+        let _ = id.sign_in().begin_sign_in(&attempt("citizen.a", &wrong, &format!("10.7.0.{i}")), "t", now).await;
     }
     let thresholds = Thresholds::default();
     assert!(security::scan(&t.db, &thresholds, now).await.unwrap() >= 1);
     // The same trail scanned again raises nothing new.
     assert_eq!(security::scan(&t.db, &thresholds, now).await.unwrap(), 0);
-    let auditor = id.token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
+    let auditor = id.sessions().token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
     let cap = auditor.authorize::<kernel::authz::SecurityAlertHandle>().unwrap();
     let alerts = security::alerts(&t.db, &cap, 50).await.unwrap();
     let alert = alerts.iter().find(|a| a.rule == "failed_sign_ins").expect("a failed sign-in alert");
@@ -718,7 +779,7 @@ async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
     security::acknowledge(&t.db, &cap, &alert.id, now).await.unwrap();
     assert!(matches!(security::acknowledge(&t.db, &cap, &alert.id, now).await, Err(security::Error::NotFound)));
     assert_eq!(events(&t, "alert_acknowledged").await.len(), 1);
-    let clerk = id.token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
+    let clerk = id.sessions().token_principal(&token_for(id, "clerk.mingyue", now).await, now).await.unwrap();
     assert!(clerk.authorize::<kernel::authz::SecurityAlertHandle>().is_err());
 }
 
@@ -727,16 +788,16 @@ async fn language_and_elder_mode_are_remembered_per_account(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let pw = SecretString::new(PASSWORD.into());
-    let first = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
-    let s = id.session(first.token.expose(), now).await.unwrap();
+    let first = id.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "phone", now).await.unwrap();
+    let s = id.sessions().session(first.token.expose(), now).await.unwrap();
     assert_eq!((s.locale.as_deref(), s.elder_mode), (None, false));
-    id.set_preferences(&s, Some("en"), Some(true)).await.unwrap();
+    id.settings().set_preferences(&s, Some("en"), Some(true)).await.unwrap();
     // Another device, another session: the choice follows the account.
-    let second = id.begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
-    let s = id.session(second.token.expose(), now).await.unwrap();
+    let second = id.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "laptop", now).await.unwrap();
+    let s = id.sessions().session(second.token.expose(), now).await.unwrap();
     assert_eq!((s.locale.as_deref(), s.elder_mode), (Some("en"), true));
-    id.set_preferences(&s, None, Some(false)).await.unwrap();
-    let s = id.session(second.token.expose(), now).await.unwrap();
+    id.settings().set_preferences(&s, None, Some(false)).await.unwrap();
+    let s = id.sessions().session(second.token.expose(), now).await.unwrap();
     assert_eq!((s.locale.as_deref(), s.elder_mode), (Some("en"), false));
 }
 
@@ -745,31 +806,37 @@ async fn clerk_is_confined_to_her_district(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let token = token_for(id, "clerk.mingyue", now).await;
-    let clerk = id.token_principal(&token, now).await.unwrap();
+    let clerk = id.sessions().token_principal(&token, now).await.unwrap();
     let cap = clerk.authorize::<ResidentRead>().unwrap();
-    let own = id.resident(&cap, &f.resident_mingyue, None, now).await.unwrap();
+    let own = id.people().resident(&cap, &f.resident_mingyue, None, now).await.unwrap();
     assert_eq!(own.id_number, "110105********002X");
     assert_eq!(own.mobile, "138****5678");
     assert_eq!(own.name, "张*");
     assert_eq!(own.address.as_deref(), Some("春城市明月区***"));
     assert!(own.masked);
-    match id.resident(&cap, &f.resident_qinghu, None, now).await {
+    match id.people().resident(&cap, &f.resident_qinghu, None, now).await {
         Err(Error::Denied(Denial::OutsideJurisdiction)) => {}
         other => panic!("{other:?}"),
     }
-    assert!(matches!(id.resident(&cap, "no-such-id", None, now).await, Err(Error::NotFound(_))));
+    assert!(matches!(id.people().resident(&cap, "no-such-id", None, now).await, Err(Error::NotFound(_))));
     // The refused attempt is on the trail, and the auditor can read it.
-    let auditor = id.token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
-    let trail =
-        id.security_events(&auditor.authorize::<SecurityEventRead>().unwrap(), Some("access"), 10).await.unwrap();
+    let auditor = id.sessions().token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
+    let trail = id
+        .trail()
+        .security_events(&auditor.authorize::<SecurityEventRead>().unwrap(), Some("access"), 10)
+        .await
+        .unwrap();
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0].outcome, "denied");
     assert_eq!(trail[0].object.as_deref(), Some(format!("resident:{}", f.resident_qinghu).as_str()));
     assert!(clerk.authorize::<SecurityEventRead>().is_err());
     // The other district's clerk sees her own resident.
-    let other =
-        id.token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now).await.unwrap();
-    id.resident(&other.authorize::<ResidentRead>().unwrap(), &f.resident_qinghu, None, now).await.unwrap();
+    let other = id
+        .sessions()
+        .token_principal(&token_for(id, "clerk.qinghu", now + Duration::seconds(30)).await, now)
+        .await
+        .unwrap();
+    id.people().resident(&other.authorize::<ResidentRead>().unwrap(), &f.resident_qinghu, None, now).await.unwrap();
 }
 
 async fn separated_duties_cannot_be_combined(t: TestDb) {
@@ -778,9 +845,9 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let roles = console.grant::<kernel::authz::RoleGrant>();
-    let auditor = id.account_id("auditor").await.unwrap();
+    let auditor = id.accounts().account_id("auditor").await.unwrap();
     for duty in ["system_admin", "security_admin"] {
-        match id.grant_role_recorded(&roles, &auditor, duty, now).await {
+        match id.accounts().grant_role_recorded(&roles, &auditor, duty, now).await {
             Err(Error::Conflict { code: ErrorCode::DutyConflict, .. }) => {}
             other => panic!("{duty}: {other:?}"),
         }
@@ -788,20 +855,24 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     // An administrative duty is held alone: no business role beside it, and a clerk cannot
     // become an administrator.
     assert!(matches!(
-        id.grant_role_recorded(&roles, &auditor, "leader", now).await,
+        id.accounts().grant_role_recorded(&roles, &auditor, "leader", now).await,
         Err(Error::Conflict { code: ErrorCode::DutyConflict, .. })
     ));
-    let clerk = id.account_id("clerk.mingyue").await.unwrap();
+    let clerk = id.accounts().account_id("clerk.mingyue").await.unwrap();
     assert!(matches!(
-        id.grant_role_recorded(&roles, &clerk, "security_admin", now).await,
+        id.accounts().grant_role_recorded(&roles, &clerk, "security_admin", now).await,
         Err(Error::Conflict { code: ErrorCode::DutyConflict, .. })
     ));
     // Business roles combine; granting again is a no-op.
-    assert!(id.grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
-    assert!(!id.grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
-    assert!(matches!(id.grant_role_recorded(&roles, &clerk, "no_such_role", now).await, Err(Error::NotFound(_))));
+    assert!(id.accounts().grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
+    assert!(!id.accounts().grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
+    assert!(matches!(
+        id.accounts().grant_role_recorded(&roles, &clerk, "no_such_role", now).await,
+        Err(Error::NotFound(_))
+    ));
     // Nobody grants roles to themselves, whatever their permission.
     let secadmin = id
+        .accounts()
         .create_account_recorded(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
@@ -817,14 +888,14 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
         )
         .await
         .unwrap();
-    id.grant_role_recorded(&roles, &secadmin.id, "security_admin", now).await.unwrap();
-    let p = id.token_principal(&token_for(id, "sec.admin", now).await, now).await.unwrap();
+    id.accounts().grant_role_recorded(&roles, &secadmin.id, "security_admin", now).await.unwrap();
+    let p = id.sessions().token_principal(&token_for(id, "sec.admin", now).await, now).await.unwrap();
     let cap = p.authorize::<kernel::authz::RoleGrant>().unwrap();
     assert!(matches!(
-        id.grant_role_recorded(&cap, &secadmin.id, "window_clerk", now).await,
+        id.accounts().grant_role_recorded(&cap, &secadmin.id, "window_clerk", now).await,
         Err(Error::Denied(Denial::OwnAccount))
     ));
-    assert!(id.grant_role_recorded(&cap, &clerk, "approver", now).await.unwrap());
+    assert!(id.accounts().grant_role_recorded(&cap, &clerk, "approver", now).await.unwrap());
     // The database itself refuses a second duty, whoever writes.
     let direct = sqlx::query(
         "INSERT INTO account_roles (account_id, role_code, duty, granted_at) VALUES ($1, 'system_admin', 'system_admin', 0)",
@@ -834,14 +905,17 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     .await;
     assert!(direct.is_err());
     // Roles are held by staff, not residents.
-    let citizen = id.account_id("citizen.a").await.unwrap();
-    assert!(matches!(id.grant_role_recorded(&roles, &citizen, "leader", now).await, Err(Error::Invalid { .. })));
+    let citizen = id.accounts().account_id("citizen.a").await.unwrap();
+    assert!(matches!(
+        id.accounts().grant_role_recorded(&roles, &citizen, "leader", now).await,
+        Err(Error::Invalid { .. })
+    ));
 }
 
 async fn security_events_cannot_be_edited_or_deleted(t: TestDb) {
     fixture(&t).await;
     let pw = SecretString::new("wrong-password-x".into());
-    let _ = t.identity.begin_sign_in(&attempt("citizen.a", &pw, "s"), "t", t0()).await;
+    let _ = t.identity.sign_in().begin_sign_in(&attempt("citizen.a", &pw, "s"), "t", t0()).await;
     assert_eq!(events(&t, "sign_in").await.len(), 1);
     let update =
         sqlx::query("UPDATE ledger_entries SET action = 'nothing' WHERE action = 'sign_in'").execute(&t.db.pool).await;
@@ -859,6 +933,7 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     let id = &t.identity;
     let now = t0();
     let created = id
+        .accounts()
         .create_account_recorded(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
@@ -874,57 +949,59 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
         .unwrap();
     let temp = created.temporary_password.unwrap();
     assert!(matches!(
-        id.issue_token(&attempt("new.clerk", &temp, "s"), None, now).await,
+        id.sign_in().issue_token(&attempt("new.clerk", &temp, "s"), None, now).await,
         Err(Error::MfaEnrolmentRequired | Error::PasswordChangeRequired)
     ));
-    let step = id.begin_sign_in(&attempt("new.clerk", &temp, "s"), "t", now).await.unwrap();
-    let s = id.session(step.token.expose(), now).await.unwrap();
+    let step = id.sign_in().begin_sign_in(&attempt("new.clerk", &temp, "s"), "t", now).await.unwrap();
+    let s = id.sessions().session(step.token.expose(), now).await.unwrap();
     assert_eq!(s.gate, Gate::MustChangePassword);
     let weak = SecretString::new("1234567890".into());
     assert!(matches!(
-        id.change_password(&s, PasswordChange { current: &temp, new: &weak }, "s", "t", now).await,
+        id.settings().change_password(&s, PasswordChange { current: &temp, new: &weak }, "s", "t", now).await,
         Err(Error::WeakPassword(identity::PolicyViolation::Common))
     ));
     let mine = SecretString::new("my-own-passphrase-2026".into());
     assert!(matches!(
-        id.change_password(&s, PasswordChange { current: &mine, new: &mine }, "s", "t", now).await,
+        id.settings().change_password(&s, PasswordChange { current: &mine, new: &mine }, "s", "t", now).await,
         Err(Error::InvalidCredentials)
     ));
-    let token = id.change_password(&s, PasswordChange { current: &temp, new: &mine }, "s", "t", now).await.unwrap();
+    let token =
+        id.settings().change_password(&s, PasswordChange { current: &temp, new: &mine }, "s", "t", now).await.unwrap();
     // The old session ended; the new one must enrol an authenticator next.
-    assert!(id.session(step.token.expose(), now).await.is_err());
-    let s = id.session(token.expose(), now).await.unwrap();
+    assert!(id.sessions().session(step.token.expose(), now).await.is_err());
+    let s = id.sessions().session(token.expose(), now).await.unwrap();
     assert_eq!(s.gate, Gate::MustEnrolMfa);
-    let enrolment = id.begin_totp_enrolment(&s).await.unwrap();
+    let enrolment = id.settings().begin_totp_enrolment(&s).await.unwrap();
     assert!(enrolment.uri.starts_with("otpauth://totp/tongban:new.clerk?"));
     // Resuming shows the same secret until confirmed.
-    assert_eq!(id.begin_totp_enrolment(&s).await.unwrap().secret_base32, enrolment.secret_base32);
-    assert!(matches!(id.confirm_totp_enrolment(&s, "000000", "s", "t", now).await, Err(Error::InvalidCode)));
+    assert_eq!(id.settings().begin_totp_enrolment(&s).await.unwrap().secret_base32, enrolment.secret_base32);
+    assert!(matches!(id.settings().confirm_totp_enrolment(&s, "000000", "s", "t", now).await, Err(Error::InvalidCode)));
     let code = totp_at(&enrolment.secret_base32, now.timestamp());
-    let (codes, token) = id.confirm_totp_enrolment(&s, &code, "s", "t", now).await.unwrap();
+    let (codes, token) = id.settings().confirm_totp_enrolment(&s, &code, "s", "t", now).await.unwrap();
     assert_eq!(codes.len(), 10);
-    let s = id.session(token.expose(), now).await.unwrap();
+    let s = id.sessions().session(token.expose(), now).await.unwrap();
     assert_eq!(s.gate, Gate::Ready);
     assert_eq!(s.unused_recovery_codes, 10);
     // A working authenticator cannot be replaced from a session alone.
     assert!(matches!(
-        id.begin_totp_enrolment(&s).await,
+        id.settings().begin_totp_enrolment(&s).await,
         Err(Error::Conflict { code: ErrorCode::MfaAlreadyEnrolled, .. })
     ));
     assert!(matches!(
-        id.confirm_totp_enrolment(&s, &code, "s", "t", now).await,
+        id.settings().confirm_totp_enrolment(&s, &code, "s", "t", now).await,
         Err(Error::Conflict { code: ErrorCode::MfaAlreadyEnrolled, .. })
     ));
     // A recovery code stands in for the authenticator, once.
     let later = now + Duration::minutes(5);
-    let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
-    id.complete_sign_in(step.token.expose(), &codes[3].to_uppercase(), "s", "t", later).await.unwrap();
-    let step = id.begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
+    let step = id.sign_in().begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
+    id.sign_in().complete_sign_in(step.token.expose(), &codes[3].to_uppercase(), "s", "t", later).await.unwrap();
+    let step = id.sign_in().begin_sign_in(&attempt("new.clerk", &mine, "s"), "t", later).await.unwrap();
     assert!(matches!(
-        id.complete_sign_in(step.token.expose(), &codes[3], "s", "t", later).await,
+        id.sign_in().complete_sign_in(step.token.expose(), &codes[3], "s", "t", later).await,
         Err(Error::InvalidCode)
     ));
     let t2 = id
+        .sign_in()
         .issue_token(
             &attempt("new.clerk", &mine, "s"),
             Some(&totp_at(&enrolment.secret_base32, later.timestamp())),
@@ -948,14 +1025,14 @@ async fn region_codes_must_extend_their_parent(t: TestDb) {
         ("990102", Some("990100")),    // exists
         ("99a102", Some("990100")),    // not digits
     ] {
-        let e = id.create_region(&mut tx, &org, code, "X", parent, now).await.unwrap_err();
+        let e = id.organisation().create_region(&mut tx, &org, code, "X", parent, now).await.unwrap_err();
         assert!(matches!(e, Error::Invalid { .. } | Error::Conflict { .. }), "{code}: {e:?}");
     }
     assert!(matches!(
-        id.create_region(&mut tx, &org, "990105", "X", Some("999999"), now).await,
+        id.organisation().create_region(&mut tx, &org, "990105", "X", Some("999999"), now).await,
         Err(Error::NotFound(_))
     ));
-    let r = id.create_region(&mut tx, &org, "990105", "新区", Some("990100"), now).await.unwrap();
+    let r = id.organisation().create_region(&mut tx, &org, "990105", "新区", Some("990100"), now).await.unwrap();
     assert_eq!(r.level, "district");
     assert_eq!(r.path, "/990000/990100/990105/");
     tx.commit().await.unwrap();
@@ -980,16 +1057,16 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         ..NewAccount::default()
     };
     assert!(matches!(
-        id.create_account_recorded(&acc, citizen("citizen.c", "110105194912310021"), t0()).await,
+        id.accounts().create_account_recorded(&acc, citizen("citizen.c", "110105194912310021"), t0()).await,
         Err(Error::Invalid { field: "id_number", .. })
     ));
     // A duplicate ID number fails after the account row was written: the transaction
     // rolls back, so no account without a profile is left behind.
-    match id.create_account_recorded(&acc, citizen("citizen.d", "11010519491231002X"), t0()).await {
+    match id.accounts().create_account_recorded(&acc, citizen("citizen.d", "11010519491231002X"), t0()).await {
         Err(Error::Conflict { code: ErrorCode::IdNumberTaken, .. }) => {}
         other => panic!("{other:?}"),
     }
-    assert!(matches!(id.account_id("citizen.d").await, Err(Error::NotFound(_))));
+    assert!(matches!(id.accounts().account_id("citizen.d").await, Err(Error::NotFound(_))));
     let enterprise = NewAccount {
         kind: Some(AccountKind::Enterprise),
         username: "firm.x".into(),
@@ -1003,7 +1080,7 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         ..NewAccount::default()
     };
     assert!(matches!(
-        id.create_account_recorded(&acc, enterprise, t0()).await,
+        id.accounts().create_account_recorded(&acc, enterprise, t0()).await,
         Err(Error::Invalid { field: "credit_code", .. })
     ));
     let system = NewAccount {
@@ -1013,7 +1090,7 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         ..NewAccount::default()
     };
     assert!(matches!(
-        id.create_account_recorded(&acc, system, t0()).await,
+        id.accounts().create_account_recorded(&acc, system, t0()).await,
         Err(Error::Invalid { field: "username", .. })
     ));
 }

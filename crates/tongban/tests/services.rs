@@ -89,16 +89,19 @@ async fn hall(t: TestDb) -> Hall {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
-    id.create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
-        id.create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now).await.unwrap();
+        id.organisation().create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.organisation()
+            .create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
+            .await
+            .unwrap();
         for (kind, dept) in [("MZ", "民政局"), ("WJ", "卫生健康局")] {
             let code = format!("{district}-{kind}");
             let name = format!("{name}{dept}");
             let d = identity::NewDepartment { code: &code, name: &name, region_code: district, kind: Some(kind) };
-            id.create_department(&mut tx, &org, d, now).await.unwrap();
+            id.organisation().create_department(&mut tx, &org, d, now).await.unwrap();
         }
     }
     let staff = [
@@ -111,6 +114,7 @@ async fn hall(t: TestDb) -> Hall {
     ];
     for (username, dept, role) in staff {
         let created = id
+            .accounts()
             .create_account(
                 &mut tx,
                 &acc,
@@ -127,32 +131,33 @@ async fn hall(t: TestDb) -> Hall {
             )
             .await
             .unwrap();
-        id.grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+        id.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
     }
     for (username, region, id_number) in
         [("citizen.a", "990102001", ID_A), ("citizen.b", "990103001", "440524188001010014")]
     {
-        id.create_account(
-            &mut tx,
-            &acc,
-            NewAccount {
-                kind: Some(AccountKind::Citizen),
-                username: username.into(),
-                display_name: "王芳".into(),
-                password: Some(SecretString::new(PASSWORD.into())),
-                region_code: Some(region.into()),
-                profile: Profile::Citizen {
-                    real_name: "王芳".into(),
-                    id_number: id_number.into(),
-                    mobile: "13812345678".into(),
-                    address: Some("春城市明月区东风街道8号".into()),
+        id.accounts()
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Citizen),
+                    username: username.into(),
+                    display_name: "王芳".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    region_code: Some(region.into()),
+                    profile: Profile::Citizen {
+                        real_name: "王芳".into(),
+                        id_number: id_number.into(),
+                        mobile: "13812345678".into(),
+                        address: Some("春城市明月区东风街道8号".into()),
+                    },
+                    ..NewAccount::default()
                 },
-                ..NewAccount::default()
-            },
-            now,
-        )
-        .await
-        .unwrap();
+                now,
+            )
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
 
@@ -222,8 +227,15 @@ async fn demo_catalog_publishes_and_search_finds_services(t: TestDb) {
     let published = h.services.publish_service(&manage, None, s, t0()).await.unwrap();
     assert_eq!(published.version, 2);
     assert_eq!(h.services.service("YLMZ0001").await.unwrap().spec.committed_days, 3);
-    let births = services::Browse { department: None, event: Some("birth".into()) };
-    assert!(names(h.services.browse(&births).await.unwrap()).contains(&"出生登记".to_string()));
+    let births = services::CatalogQuery { event: Some("birth".into()), ..Default::default() };
+    assert!(names(h.services.find(&births).await.unwrap()).contains(&"出生登记".to_string()));
+    // The catalog's rules hold for every caller: a search text and a filter narrow together,
+    // and an overlong text is refused rather than cut.
+    let searched = services::CatalogQuery { text: "登记".into(), event: Some("birth".into()), ..Default::default() };
+    let found = names(h.services.find(&searched).await.unwrap());
+    assert!(found.contains(&"出生登记".to_string()) && found.iter().all(|n| n != "个体工商户设立登记"), "{found:?}");
+    let long = services::CatalogQuery { text: "证".repeat(101), ..Default::default() };
+    assert!(matches!(h.services.find(&long).await, Err(Error::Invalid { .. })));
 }
 
 async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestDb) {
@@ -234,7 +246,7 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     // The name is prefilled and locked: what the applicant sends for it is ignored.
     let mut data = good_form();
     data["applicant_name"] = json!("李四");
-    let app = s.submit(&citizen, "TSMZ0001", data, &[], now).await.unwrap();
+    let app = s.intake().submit(&citizen, "TSMZ0001", data, &[], now).await.unwrap();
     assert_eq!(app.status, Phase::Submitted);
     assert!(app.number.starts_with("YL-20261123-"), "{}", app.number);
     assert_eq!(app.form["applicant_name"], json!("王芳"));
@@ -251,57 +263,58 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
 
     // The clerk of another district does not see it; the local clerk does.
     let other = h.principal("clerk.qinghu").await;
-    assert_eq!(s.inbox(&handle(&other), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
-    assert!(s.act(&handle(&other), &app.id, "accept", None, now).await.is_err());
+    assert_eq!(s.casework().inbox(&handle(&other), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    assert!(s.casework().act(&handle(&other), &app.id, "accept", None, now).await.is_err());
     let clerk = h.principal("clerk.mingyue").await;
-    let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
+    let inbox = s.casework().inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
     assert_eq!(inbox.counts.total, 1);
     assert_eq!(inbox.items[0].number, app.number);
     // An approver has nothing to do at intake.
     let approver = h.principal("approver.mingyue").await;
-    assert!(matches!(s.act(&handle(&approver), &app.id, "accept", None, now).await, Err(Error::Denied(_))));
+    assert!(matches!(s.casework().act(&handle(&approver), &app.id, "accept", None, now).await, Err(Error::Denied(_))));
 
     // 补正: once, with the list of what is missing.
     assert!(matches!(
-        s.act(&handle(&clerk), &app.id, "request_supplement", None, now).await,
+        s.casework().act(&handle(&clerk), &app.id, "request_supplement", None, now).await,
         Err(Error::Invalid { field: "comment", .. })
     ));
-    let back = s.act(&handle(&clerk), &app.id, "request_supplement", Some("请补充收入证明"), now).await.unwrap();
+    let back =
+        s.casework().act(&handle(&clerk), &app.id, "request_supplement", Some("请补充收入证明"), now).await.unwrap();
     assert_eq!(back.status, Phase::Supplement);
-    let mine = s.my_application(&citizen, &app.number).await.unwrap();
+    let mine = s.my_cases().my_application(&citizen, &app.number).await.unwrap();
     assert_eq!(mine.supplement_note.as_deref(), Some("请补充收入证明"));
     assert!(mine.actions.contains(&"resubmit".to_string()));
-    let bad = s.resubmit(&citizen, &app.id, json!({"amount": 99999, "agree": true}), now).await;
+    let bad = s.my_cases().resubmit(&citizen, &app.id, json!({"amount": 99999, "agree": true}), now).await;
     let Err(Error::Form(errors)) = bad else { panic!("expected form errors") };
     assert!(errors.iter().any(|e| e.field == "amount" && e.message_zh.contains("5000")));
     assert!(errors.iter().any(|e| e.field == "monthly_income" && e.message_en.contains("required")));
-    let again = s.resubmit(&citizen, &app.id, good_form(), now).await.unwrap();
+    let again = s.my_cases().resubmit(&citizen, &app.id, good_form(), now).await.unwrap();
     assert_eq!(again.status, Phase::Submitted);
-    let second = s.act(&handle(&clerk), &app.id, "request_supplement", Some("再补"), now).await;
+    let second = s.casework().act(&handle(&clerk), &app.id, "request_supplement", Some("再补"), now).await;
     assert!(matches!(second, Err(Error::Conflict { code: ErrorCode::SupplementAlreadyRequested, .. })));
 
-    let reviewing = s.act(&handle(&clerk), &app.id, "accept", Some("材料齐全"), now).await.unwrap();
+    let reviewing = s.casework().act(&handle(&clerk), &app.id, "accept", Some("材料齐全"), now).await.unwrap();
     assert_eq!(reviewing.status, Phase::InReview);
-    assert_eq!(s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
-    assert_eq!(s.inbox(&handle(&approver), &InboxFilter::default(), now).await.unwrap().counts.total, 1);
+    assert_eq!(s.casework().inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    assert_eq!(s.casework().inbox(&handle(&approver), &InboxFilter::default(), now).await.unwrap().counts.total, 1);
     // Staff reading the case is recorded as a use of the applicant's data.
-    let seen = s.case_for_staff(&handle(&approver), &app.number, now).await.unwrap();
+    let seen = s.casework().case_for_staff(&handle(&approver), &app.number, now).await.unwrap();
     assert_eq!(seen.actions, vec!["approve".to_string(), "reject".to_string()]);
-    let done = s.act(&handle(&approver), &app.id, "approve", None, now).await.unwrap();
+    let done = s.casework().act(&handle(&approver), &app.id, "approve", None, now).await.unwrap();
     assert_eq!(done.status, Phase::Completed);
     let steps: Vec<&str> = done.timeline.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(steps, ["submit", "request_supplement", "resubmit", "accept", "approve", "complete"]);
     let mut indexes: Vec<i64> = done.timeline.iter().map(|e| e.ledger_index).collect();
     indexes.dedup();
     assert_eq!(indexes.len(), 6, "one ledger entry per transition");
-    assert!(s.act(&handle(&approver), &app.id, "approve", None, now).await.is_err());
+    assert!(s.casework().act(&handle(&approver), &app.id, "approve", None, now).await.is_err());
 
     // The approval issued a signed certificate that verifies and can be revoked.
     assert_eq!(done.certificates.len(), 1);
-    let check = s.verify_certificate(&done.certificates[0], now).await.unwrap();
+    let check = s.certificates().verify_certificate(&done.certificates[0], now).await.unwrap();
     assert!(check.valid && check.signature_valid, "{check:?}");
     assert_eq!(check.holder, "王*");
-    let held = s.my_certificates(&citizen, now).await.unwrap();
+    let held = s.certificates().my_certificates(&citizen, now).await.unwrap();
     assert_eq!(held[0].fields["amount"], json!(800));
     // Its fields prefill later forms while it is valid.
     let uses_it = services::forms::Form::compile(json!({
@@ -309,43 +322,43 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
         "properties": {"granted": {"type": "integer", "title": "已获救助", "x-prefill": "certificate:assistance_decision.amount"}}
     }))
     .unwrap();
-    let prefill = s.prefill(&citizen, &uses_it, now).await.unwrap();
+    let prefill = s.intake().prefill(&citizen, &uses_it, now).await.unwrap();
     assert_eq!(prefill.values["granted"], json!(800));
     assert_eq!(prefill.sources["granted"], "certificate:assistance_decision.amount");
     // It expires after its validity.
-    let later = s.verify_certificate(&done.certificates[0], now + Duration::days(400)).await.unwrap();
+    let later = s.certificates().verify_certificate(&done.certificates[0], now + Duration::days(400)).await.unwrap();
     assert!(later.expired && !later.valid);
     let revoke = approver.authorize::<CertificateRevoke>().unwrap();
-    s.revoke_certificate(&revoke, &done.certificates[0], "发现虚假材料", now).await.unwrap();
-    assert!(s.verify_certificate(&done.certificates[0], now).await.unwrap().revoked);
+    s.certificates().revoke_certificate(&revoke, &done.certificates[0], "发现虚假材料", now).await.unwrap();
+    assert!(s.certificates().verify_certificate(&done.certificates[0], now).await.unwrap().revoked);
     assert!(
-        s.prefill(&citizen, &uses_it, now).await.unwrap().values.is_empty(),
+        s.intake().prefill(&citizen, &uses_it, now).await.unwrap().values.is_empty(),
         "a revoked certificate prefills nothing"
     );
 
     // Every change reached the applicant.
-    let notes = s.notifications(&citizen, now).await.unwrap();
+    let notes = s.my_cases().notifications(&citizen, now).await.unwrap();
     assert!(notes.iter().any(|n| n.text_zh.contains("待补正")));
     assert!(notes.iter().any(|n| n.text_zh.contains("已办结")));
 
     // 好差评: a bad rating needs a reason and opens a rectification task answered to the applicant.
-    assert!(matches!(s.rate(&citizen, &app.id, 2, None, now).await, Err(Error::Invalid { .. })));
-    s.rate(&citizen, &app.id, 2, Some("等待时间太长"), now).await.unwrap();
+    assert!(matches!(s.ratings().rate(&citizen, &app.id, 2, None, now).await, Err(Error::Invalid { .. })));
+    s.ratings().rate(&citizen, &app.id, 2, Some("等待时间太长"), now).await.unwrap();
     assert!(matches!(
-        s.rate(&citizen, &app.id, 5, None, now).await,
+        s.ratings().rate(&citizen, &app.id, 5, None, now).await,
         Err(Error::Conflict { code: ErrorCode::AlreadyRated, .. })
     ));
-    let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
+    let inbox = s.casework().inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
     assert_eq!(inbox.items.iter().filter(|i| i.kind == "rectification").count(), 1);
-    s.answer_rating(&handle(&clerk), &app.id, "已优化窗口排班，感谢监督", now).await.unwrap();
-    let rated = s.my_application(&citizen, &app.id).await.unwrap();
+    s.ratings().answer_rating(&handle(&clerk), &app.id, "已优化窗口排班，感谢监督", now).await.unwrap();
+    let rated = s.my_cases().my_application(&citizen, &app.id).await.unwrap();
     assert_eq!(rated.rating.unwrap().reply.as_deref(), Some("已优化窗口排班，感谢监督"));
-    assert!(s.notifications(&citizen, now).await.unwrap().iter().any(|n| n.text_zh.contains("整改答复")));
+    assert!(s.my_cases().notifications(&citizen, now).await.unwrap().iter().any(|n| n.text_zh.contains("整改答复")));
 
     // Someone else's case number is simply not found.
     let stranger = h.principal("citizen.b").await;
-    assert!(matches!(s.my_application(&stranger, &app.number).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.withdraw(&stranger, &app.id, now).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.my_cases().my_application(&stranger, &app.number).await, Err(Error::NotFound(_))));
+    assert!(matches!(s.my_cases().withdraw(&stranger, &app.id, now).await, Err(Error::NotFound(_))));
 }
 
 /// Submissions made at once are written together (one group commit): each case has its own
@@ -357,7 +370,7 @@ async fn concurrent_submissions_each_get_their_own_case(t: TestDb) {
     let submissions: Vec<_> = (0..24)
         .map(|_| {
             let (s, citizen) = (h.services.clone(), citizen.clone());
-            tokio::spawn(async move { s.submit(&citizen, "TSMZ0001", good_form(), &[], now).await })
+            tokio::spawn(async move { s.intake().submit(&citizen, "TSMZ0001", good_form(), &[], now).await })
         })
         .collect();
     let mut cases = Vec::new();
@@ -375,11 +388,14 @@ async fn concurrent_submissions_each_get_their_own_case(t: TestDb) {
         assert_eq!((c.timeline.len(), c.status), (1, Phase::Submitted));
         assert_eq!(c.form["id_number"], json!(ID_A), "the sealed value answers opened");
         // The answer built from what was written is what reading the case back shows.
-        let stored = h.services.my_application(&citizen, &c.id).await.unwrap();
+        let stored = h.services.my_cases().my_application(&citizen, &c.id).await.unwrap();
         assert_eq!(serde_json::to_value(c).unwrap(), serde_json::to_value(&stored).unwrap());
     }
     let clerk = h.principal("clerk.mingyue").await;
-    assert_eq!(h.services.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap().counts.total, 24);
+    assert_eq!(
+        h.services.casework().inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap().counts.total,
+        24
+    );
     let notes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notifications WHERE application_id IS NOT NULL")
         .fetch_one(&h.t.db.pool)
         .await
@@ -392,25 +408,25 @@ async fn a_bundle_goes_to_both_departments_and_stops_at_a_rejection(t: TestDb) {
     let s = &h.services;
     let citizen = h.principal("citizen.a").await;
     let now = t0();
-    let (_, form) = s.bundle_form("TSBD0001").await.unwrap();
+    let (_, form) = s.intake().bundle_form("TSBD0001").await.unwrap();
     assert_eq!(form.sections.len(), 1, "shared fields appear once");
     for outcome in ["approve", "reject"] {
-        let app = s.submit_bundle(&citizen, "TSBD0001", good_form(), now).await.unwrap();
+        let app = s.intake().submit_bundle(&citizen, "TSBD0001", good_form(), now).await.unwrap();
         assert_eq!(app.bundle.as_deref(), Some("TSBD0001"));
         let clerk = h.principal("clerk.mingyue").await;
-        let app = s.act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+        let app = s.casework().act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
         assert_eq!(app.branches.len(), 2);
         let mz = h.principal("approver.mingyue").await;
         let wj = h.principal("wj.mingyue").await;
-        assert_eq!(s.inbox(&handle(&wj), &InboxFilter::default(), now).await.unwrap().counts.total, 1);
-        let app = s.act(&handle(&mz), &app.id, "approve", None, now).await.unwrap();
+        assert_eq!(s.casework().inbox(&handle(&wj), &InboxFilter::default(), now).await.unwrap().counts.total, 1);
+        let app = s.casework().act(&handle(&mz), &app.id, "approve", None, now).await.unwrap();
         assert_eq!(app.status, Phase::InReview, "waits for the other department");
         assert_eq!(app.branches["TSMZ0001"], Decision::Approved);
         let comment = (outcome == "reject").then_some("不符合条件");
-        let app = s.act(&handle(&wj), &app.id, outcome, comment, now).await.unwrap();
+        let app = s.casework().act(&handle(&wj), &app.id, outcome, comment, now).await.unwrap();
         let expected = if outcome == "approve" { Phase::Completed } else { Phase::Rejected };
         assert_eq!(app.status, expected);
-        assert_eq!(s.inbox(&handle(&wj), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+        assert_eq!(s.casework().inbox(&handle(&wj), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
         if outcome == "approve" {
             assert_eq!(app.certificates.len(), 1, "the member that issues one did");
         }
@@ -423,9 +439,9 @@ async fn automatic_actions_explain_themselves(t: TestDb) {
     let citizen = h.principal("citizen.a").await;
     let clerk = h.principal("clerk.mingyue").await;
     let now = t0();
-    let app = s.submit(&citizen, "TSMZ0002", good_form(), &[], now).await.unwrap();
+    let app = s.intake().submit(&citizen, "TSMZ0002", good_form(), &[], now).await.unwrap();
     assert_eq!(app.form["age"], json!(76));
-    let app = s.act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+    let app = s.casework().act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
     assert_eq!(app.status, Phase::Completed);
     let auto = app.timeline.iter().find(|e| e.action == "auto_approve").unwrap();
     assert_eq!(auto.actor, "system");
@@ -437,59 +453,59 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     let s = &h.services;
     let citizen = h.principal("citizen.a").await;
     let now = t0();
-    let app = s.submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    let app = s.intake().submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
     let clerk = h.principal("clerk.mingyue").await;
     let leader = h.principal("leader.mingyue").await;
     // Intake has one working day: due soon at once, overdue after it.
-    let inbox = s.inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
+    let inbox = s.casework().inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
     assert_eq!(inbox.items[0].due, DueState::DueSoon);
-    assert_eq!(s.inbox(&handle(&leader), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    assert_eq!(s.casework().inbox(&handle(&leader), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
     let later = now + Duration::days(3);
-    let report = s.run_timers(later).await.unwrap();
+    let report = s.casework().run_timers(later).await.unwrap();
     assert_eq!((report.warned, report.escalated), (1, 1));
-    assert_eq!(s.run_timers(later).await.unwrap().escalated, 0, "escalated once");
-    let told = s.notifications(&leader, later).await.unwrap();
+    assert_eq!(s.casework().run_timers(later).await.unwrap().escalated, 0, "escalated once");
+    let told = s.my_cases().notifications(&leader, later).await.unwrap();
     assert!(
         told.iter().any(|n| n.application_id.as_deref() == Some(app.id.as_str()) && n.text_en.contains("escalated")),
         "the supervisor is told of the escalation: {told:?}"
     );
-    let leader_inbox = s.inbox(&handle(&leader), &InboxFilter::default(), later).await.unwrap();
+    let leader_inbox = s.casework().inbox(&handle(&leader), &InboxFilter::default(), later).await.unwrap();
     assert_eq!(leader_inbox.counts.overdue, 1);
     assert!(leader_inbox.items[0].escalated);
     let overdue = InboxFilter { due: Some(DueState::Overdue), ..InboxFilter::default() };
-    assert_eq!(s.inbox(&handle(&clerk), &overdue, later).await.unwrap().items.len(), 1);
+    assert_eq!(s.casework().inbox(&handle(&clerk), &overdue, later).await.unwrap().items.len(), 1);
     // The supervisor may act on the escalated task.
-    let taken = s.case_for_staff(&handle(&leader), &app.id, later).await.unwrap();
+    let taken = s.casework().case_for_staff(&handle(&leader), &app.id, later).await.unwrap();
     assert!(taken.actions.contains(&"accept".to_string()));
-    s.assign(&handle(&clerk), &leader_inbox.items[0].task_id, None, later).await.unwrap();
+    s.casework().assign(&handle(&clerk), &leader_inbox.items[0].task_id, None, later).await.unwrap();
     let mine = InboxFilter { mine: true, ..InboxFilter::default() };
-    assert_eq!(s.inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 1);
+    assert_eq!(s.casework().inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 1);
     // Transfer: only to a colleague of the same department holding the task's role.
     let task_id = &leader_inbox.items[0].task_id;
-    let choice = s.transfer_choice(&handle(&clerk), task_id).await.unwrap();
+    let choice = s.casework().transfer_choice(&handle(&clerk), task_id).await.unwrap();
     let clerk2 = h.principal("clerk2.mingyue").await;
     let names: Vec<&str> = choice.colleagues.iter().map(|c| c.account_id.as_str()).collect();
     assert_eq!(names, vec![clerk2.account_id.as_str()], "not the caller, not another role or district");
     let approver = h.principal("approver.mingyue").await;
     assert!(matches!(
-        s.assign(&handle(&clerk), task_id, Some(&approver.account_id), later).await,
+        s.casework().assign(&handle(&clerk), task_id, Some(&approver.account_id), later).await,
         Err(Error::Conflict { code: ErrorCode::NotEligible, .. })
     ));
-    s.assign(&handle(&clerk), task_id, Some(&clerk2.account_id), later).await.unwrap();
-    assert_eq!(s.inbox(&handle(&clerk2), &mine, later).await.unwrap().items.len(), 1);
-    assert_eq!(s.inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 0);
+    s.casework().assign(&handle(&clerk), task_id, Some(&clerk2.account_id), later).await.unwrap();
+    assert_eq!(s.casework().inbox(&handle(&clerk2), &mine, later).await.unwrap().items.len(), 1);
+    assert_eq!(s.casework().inbox(&handle(&clerk), &mine, later).await.unwrap().items.len(), 0);
     let other = h.principal("clerk.qinghu").await;
-    assert!(s.transfer_choice(&handle(&other), task_id).await.is_err(), "another district's task");
+    assert!(s.casework().transfer_choice(&handle(&other), task_id).await.is_err(), "another district's task");
 
-    let gone = s.withdraw(&citizen, &app.id, later).await.unwrap();
+    let gone = s.my_cases().withdraw(&citizen, &app.id, later).await.unwrap();
     assert_eq!(gone.status, Phase::Withdrawn);
-    assert_eq!(s.inbox(&handle(&clerk), &InboxFilter::default(), later).await.unwrap().counts.total, 0);
+    assert_eq!(s.casework().inbox(&handle(&clerk), &InboxFilter::default(), later).await.unwrap().counts.total, 0);
     assert!(matches!(
-        s.withdraw(&citizen, &app.id, later).await,
+        s.my_cases().withdraw(&citizen, &app.id, later).await,
         Err(Error::Conflict { code: ErrorCode::AlreadyDecided, .. })
     ));
     assert!(matches!(
-        s.rate(&citizen, &app.id, 5, None, later).await,
+        s.ratings().rate(&citizen, &app.id, 5, None, later).await,
         Err(Error::Conflict { code: ErrorCode::NotFinished, .. })
     ));
 }
@@ -500,18 +516,25 @@ async fn withdrawing_in_review_tells_the_applicant_once(t: TestDb) {
     let citizen = h.principal("citizen.a").await;
     let clerk = h.principal("clerk.mingyue").await;
     let now = t0();
-    let app = s.submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
-    s.act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
-    s.notifications(&citizen, now).await.unwrap();
-    let gone = s.withdraw(&citizen, &app.id, now).await.unwrap();
+    let app = s.intake().submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    s.casework().act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+    s.my_cases().notifications(&citizen, now).await.unwrap();
+    let gone = s.my_cases().withdraw(&citizen, &app.id, now).await.unwrap();
     assert_eq!(gone.status, Phase::Withdrawn);
     assert_eq!(gone.timeline.last().unwrap().action, "withdraw");
-    let unread: Vec<String> =
-        s.notifications(&citizen, now).await.unwrap().into_iter().filter(|n| !n.read).map(|n| n.text_zh).collect();
+    let unread: Vec<String> = s
+        .my_cases()
+        .notifications(&citizen, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| !n.read)
+        .map(|n| n.text_zh)
+        .collect();
     assert_eq!(unread.len(), 1, "{unread:?}");
     assert!(unread[0].contains("已撤回"), "{unread:?}");
     let approver = h.principal("approver.mingyue").await;
-    assert_eq!(s.inbox(&handle(&approver), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
+    assert_eq!(s.casework().inbox(&handle(&approver), &InboxFilter::default(), now).await.unwrap().counts.total, 0);
 }
 
 async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
@@ -520,30 +543,43 @@ async fn assisted_submission_needs_the_citizens_confirmation(t: TestDb) {
     let now = t0();
     let clerk = h.principal("clerk.mingyue").await;
     let assist = clerk.authorize::<ApplicationAssist>().unwrap();
-    let wrong =
-        s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code("000000".into()), now).await;
+    let wrong = s
+        .intake()
+        .submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code("000000".into()), now)
+        .await;
     assert!(matches!(wrong, Err(Error::Conflict { code: ErrorCode::InvalidCode, .. })));
-    s.send_assist_code(&assist, ID_A, now).await.unwrap();
+    s.intake().send_assist_code(&assist, ID_A, now).await.unwrap();
     let citizen = h.principal("citizen.a").await;
-    let note =
-        s.notifications(&citizen, now).await.unwrap().into_iter().find(|n| n.text_zh.contains("确认码")).unwrap();
+    let note = s
+        .my_cases()
+        .notifications(&citizen, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.text_zh.contains("确认码"))
+        .unwrap();
     let code: String = note.text_zh.chars().filter(char::is_ascii_digit).take(6).collect();
     // A form with mistakes does not use the code up: nothing of that attempt is kept.
-    let bad =
-        s.submit_assisted(&assist, ID_A, "TSMZ0001", json!({"amount": 0}), Confirmation::Code(code.clone()), now).await;
+    let bad = s
+        .intake()
+        .submit_assisted(&assist, ID_A, "TSMZ0001", json!({"amount": 0}), Confirmation::Code(code.clone()), now)
+        .await;
     assert!(matches!(bad, Err(Error::Form(_))));
-    let app =
-        s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code.clone()), now).await.unwrap();
+    let app = s
+        .intake()
+        .submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code.clone()), now)
+        .await
+        .unwrap();
     assert!(app.assisted);
     assert!(app.timeline[0].actor.contains("帮办"));
-    assert!(s.my_applications(&citizen).await.unwrap().iter().any(|a| a.id == app.id));
+    assert!(s.my_cases().my_applications(&citizen).await.unwrap().iter().any(|a| a.id == app.id));
     // A code works once.
-    let reuse = s.submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code), now).await;
+    let reuse = s.intake().submit_assisted(&assist, ID_A, "TSMZ0001", good_form(), Confirmation::Code(code), now).await;
     assert!(matches!(reuse, Err(Error::Conflict { code: ErrorCode::InvalidCode, .. })));
     // A clerk of another district cannot serve a resident of this one.
     let other = h.principal("clerk.qinghu").await.authorize::<ApplicationAssist>().unwrap();
     assert!(matches!(
-        s.submit_assisted(&other, ID_A, "TSMZ0001", good_form(), Confirmation::Signature, now).await,
+        s.intake().submit_assisted(&other, ID_A, "TSMZ0001", good_form(), Confirmation::Signature, now).await,
         Err(Error::Denied(_))
     ));
 }
@@ -553,28 +589,31 @@ async fn bad_input_is_refused_without_half_written_cases(t: TestDb) {
     let s = &h.services;
     let citizen = h.principal("citizen.a").await;
     let now = t0();
-    assert!(matches!(s.submit(&citizen, "NOPE", good_form(), &[], now).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.submit(&citizen, "TSMZ0001", json!([1, 2]), &[], now).await, Err(Error::Invalid { .. })));
+    assert!(matches!(s.intake().submit(&citizen, "NOPE", good_form(), &[], now).await, Err(Error::NotFound(_))));
+    assert!(matches!(
+        s.intake().submit(&citizen, "TSMZ0001", json!([1, 2]), &[], now).await,
+        Err(Error::Invalid { .. })
+    ));
     let Err(Error::Form(errors)) =
-        s.submit(&citizen, "TSMZ0001", json!({"amount": "lots", "extra": 1}), &[], now).await
+        s.intake().submit(&citizen, "TSMZ0001", json!({"amount": "lots", "extra": 1}), &[], now).await
     else {
         panic!("expected form errors")
     };
     assert!(errors.iter().any(|e| e.field == "amount"));
     assert!(errors.iter().any(|e| e.field == "agree"));
-    let attach = s.submit(&citizen, "TSMZ0001", good_form(), &["not-a-document".to_string()], now).await;
+    let attach = s.intake().submit(&citizen, "TSMZ0001", good_form(), &["not-a-document".to_string()], now).await;
     assert!(matches!(attach, Err(Error::Invalid { field: "documents", .. })));
-    assert!(s.my_applications(&citizen).await.unwrap().is_empty(), "nothing half-written");
+    assert!(s.my_cases().my_applications(&citizen).await.unwrap().is_empty(), "nothing half-written");
     // Uploads: the content decides the type; attached once to the uploader's own case.
     assert!(matches!(
-        s.upload(&citizen, "photo.jpg", None, b"MZ\x90 not an image", now).await,
+        s.documents().upload(&citizen, "photo.jpg", None, b"MZ\x90 not an image", now).await,
         Err(Error::Conflict { code: ErrorCode::UnsupportedFileType, .. })
     ));
-    let doc = s.upload(&citizen, "../收入证明.pdf", Some("收入证明"), b"%PDF-1.7 test", now).await.unwrap();
+    let doc = s.documents().upload(&citizen, "../收入证明.pdf", Some("收入证明"), b"%PDF-1.7 test", now).await.unwrap();
     assert_eq!(doc.filename, "收入证明.pdf");
-    let app = s.submit(&citizen, "TSMZ0001", good_form(), std::slice::from_ref(&doc.id), now).await.unwrap();
+    let app = s.intake().submit(&citizen, "TSMZ0001", good_form(), std::slice::from_ref(&doc.id), now).await.unwrap();
     assert_eq!(app.documents.len(), 1);
-    let again = s.submit(&citizen, "TSMZ0001", good_form(), &[doc.id], now).await;
+    let again = s.intake().submit(&citizen, "TSMZ0001", good_form(), &[doc.id], now).await;
     assert!(matches!(again, Err(Error::Invalid { field: "documents", .. })));
 }
 
@@ -615,64 +654,91 @@ async fn appointments_respect_capacity_and_record_no_shows(t: TestDb) {
         "windows": [{"number": "1", "services": ["TSMZ0001"]}, {"number": "2", "services": ["TSMZ0001", "TSWJ0001"]}]
     }))
     .unwrap();
-    s.publish_hall(&console.grant::<kernel::authz::ServiceManage>(), hall_spec, now).await.unwrap();
-    assert_eq!(s.halls_for("TSWJ0001", None).await.unwrap().len(), 1);
+    s.appointments().publish_hall(&console.grant::<kernel::authz::ServiceManage>(), hall_spec, now).await.unwrap();
+    assert_eq!(s.appointments().halls_for("TSWJ0001", None).await.unwrap().len(), 1);
 
     let tuesday = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
-    let slots = s.slots("HALL-T", "TSWJ0001", tuesday, now).await.unwrap();
+    let slots = s.appointments().slots("HALL-T", "TSWJ0001", tuesday, now).await.unwrap();
     assert_eq!(slots.len(), 13);
     assert!(slots.iter().all(|x| x.capacity == 1 && x.remaining == 1));
     let saturday = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
-    assert!(s.slots("HALL-T", "TSWJ0001", saturday, now).await.unwrap().is_empty(), "closed on days off");
+    assert!(
+        s.appointments().slots("HALL-T", "TSWJ0001", saturday, now).await.unwrap().is_empty(),
+        "closed on days off"
+    );
 
     let a = h.principal("citizen.a").await;
     let b = h.principal("citizen.b").await;
     let nine = at("2026-11-24T01:00:00Z");
-    let mine = s.book(&a, "HALL-T", "TSWJ0001", nine, now).await.unwrap();
-    assert_eq!(conflict(s.book(&b, "HALL-T", "TSWJ0001", nine, now).await), "slot_full");
-    assert_eq!(conflict(s.book(&a, "HALL-T", "TSWJ0001", at("2026-11-24T02:00:00Z"), now).await), "already_booked");
+    let mine = s.appointments().book(&a, "HALL-T", "TSWJ0001", nine, now).await.unwrap();
+    assert_eq!(conflict(s.appointments().book(&b, "HALL-T", "TSWJ0001", nine, now).await), "slot_full");
+    assert_eq!(
+        conflict(s.appointments().book(&a, "HALL-T", "TSWJ0001", at("2026-11-24T02:00:00Z"), now).await),
+        "already_booked"
+    );
     assert!(matches!(
-        s.book(&b, "HALL-T", "TSWJ0001", at("2026-11-24T01:10:00Z"), now).await,
+        s.appointments().book(&b, "HALL-T", "TSWJ0001", at("2026-11-24T01:10:00Z"), now).await,
         Err(Error::Invalid { field: "start", .. })
     ));
-    assert_eq!(conflict(s.book(&b, "HALL-T", "TSWJ0001", at("2026-11-28T01:00:00Z"), now).await), "slot_unavailable");
-    assert_eq!(conflict(s.book(&b, "HALL-T", "TSWJ0001", at("2026-12-15T01:00:00Z"), now).await), "slot_unavailable");
-    assert_eq!(s.slots("HALL-T", "TSWJ0001", tuesday, now).await.unwrap()[0].remaining, 0);
+    assert_eq!(
+        conflict(s.appointments().book(&b, "HALL-T", "TSWJ0001", at("2026-11-28T01:00:00Z"), now).await),
+        "slot_unavailable"
+    );
+    assert_eq!(
+        conflict(s.appointments().book(&b, "HALL-T", "TSWJ0001", at("2026-12-15T01:00:00Z"), now).await),
+        "slot_unavailable"
+    );
+    assert_eq!(s.appointments().slots("HALL-T", "TSWJ0001", tuesday, now).await.unwrap()[0].remaining, 0);
 
     // Rescheduling frees the old place; the calendar file follows the booking.
-    let moved = s.reschedule(&a, &mine.id, at("2026-11-24T01:30:00Z"), now).await.unwrap();
+    let moved = s.appointments().reschedule(&a, &mine.id, at("2026-11-24T01:30:00Z"), now).await.unwrap();
     assert_eq!(moved.start, at("2026-11-24T01:30:00Z"));
-    let theirs = s.book(&b, "HALL-T", "TSWJ0001", nine, now).await.unwrap();
-    let ics = s.appointment_ics(&a, &mine.id, now).await.unwrap();
+    let theirs = s.appointments().book(&b, "HALL-T", "TSWJ0001", nine, now).await.unwrap();
+    let ics = s.appointments().appointment_ics(&a, &mine.id, now).await.unwrap();
     assert!(ics.contains("BEGIN:VEVENT") && ics.contains("DTSTART:20261124T013000Z"), "{ics}");
     assert!(ics.contains("LOCATION:明月区彩云路 18 号"), "{ics}");
-    assert!(matches!(s.my_appointment(&b, &mine.id, now).await, Err(Error::NotFound(_))), "not someone else's");
-    let cancelled = s.cancel_appointment(&a, &mine.id, now).await.unwrap();
+    assert!(
+        matches!(s.appointments().my_appointment(&b, &mine.id, now).await, Err(Error::NotFound(_))),
+        "not someone else's"
+    );
+    let cancelled = s.appointments().cancel_appointment(&a, &mine.id, now).await.unwrap();
     assert_eq!(cancelled.status, services::AppointmentStatus::Cancelled);
-    assert_eq!(conflict(s.reschedule(&a, &mine.id, at("2026-11-24T02:00:00Z"), now).await), "appointment_closed");
+    assert_eq!(
+        conflict(s.appointments().reschedule(&a, &mine.id, at("2026-11-24T02:00:00Z"), now).await),
+        "appointment_closed"
+    );
 
     // The window sees its day and checks people in; another district cannot.
     let clerk = handle(&h.principal("clerk.mingyue").await);
-    let day = s.hall_day(&clerk, "HALL-T", Some(tuesday), now).await.unwrap();
+    let day = s.appointments().hall_day(&clerk, "HALL-T", Some(tuesday), now).await.unwrap();
     assert_eq!(day.len(), 1, "cancelled bookings are not listed");
     assert_eq!(day[0].person.as_deref(), Some("王芳"));
-    assert_eq!(conflict(s.check_in(&clerk, &theirs.id, now).await), "appointment_closed", "only on the day");
+    assert_eq!(
+        conflict(s.appointments().check_in(&clerk, &theirs.id, now).await),
+        "appointment_closed",
+        "only on the day"
+    );
     let other = handle(&h.principal("clerk.qinghu").await);
-    assert!(matches!(s.hall_day(&other, "HALL-T", Some(tuesday), now).await, Err(Error::Denied(_))));
-    let came = s.check_in(&clerk, &theirs.id, at("2026-11-24T01:05:00Z")).await.unwrap();
+    assert!(matches!(s.appointments().hall_day(&other, "HALL-T", Some(tuesday), now).await, Err(Error::Denied(_))));
+    let came = s.appointments().check_in(&clerk, &theirs.id, at("2026-11-24T01:05:00Z")).await.unwrap();
     assert_eq!(came.status, services::AppointmentStatus::Attended);
 
     // Bookings nobody came to become no-shows; three suspend online booking.
     for (i, d) in ["24", "25", "26"].iter().enumerate() {
         let when = at(&format!("2026-11-{d}T06:00:00Z"));
         let booked_at = when - Duration::hours(2);
-        s.book(&b, "HALL-T", "TSMZ0001", when, booked_at).await.unwrap();
-        let report = s.record_no_shows(when + Duration::hours(1)).await.unwrap();
+        s.appointments().book(&b, "HALL-T", "TSMZ0001", when, booked_at).await.unwrap();
+        let report = s.appointments().record_no_shows(when + Duration::hours(1)).await.unwrap();
         assert_eq!(report.recorded, 1, "round {i}");
     }
-    let r = s.book(&b, "HALL-T", "TSMZ0001", at("2026-11-30T02:00:00Z"), at("2026-11-27T02:00:00Z")).await;
+    let r =
+        s.appointments().book(&b, "HALL-T", "TSMZ0001", at("2026-11-30T02:00:00Z"), at("2026-11-27T02:00:00Z")).await;
     assert_eq!(conflict(r), "booking_suspended");
-    assert_eq!(s.record_no_shows(at("2026-11-30T00:00:00Z")).await.unwrap().recorded, 0, "recorded once");
+    assert_eq!(
+        s.appointments().record_no_shows(at("2026-11-30T00:00:00Z")).await.unwrap().recorded,
+        0,
+        "recorded once"
+    );
 }
 
 async fn case_notifications_go_by_email_to_those_who_ask(t: TestDb) {
@@ -681,10 +747,10 @@ async fn case_notifications_go_by_email_to_those_who_ask(t: TestDb) {
     let now = t0();
     let a = h.principal("citizen.a").await;
     let b = h.principal("citizen.b").await;
-    assert!(h.t.identity.set_notification_email(&a, Some("not an address"), now).await.is_err());
-    h.t.identity.set_notification_email(&a, Some("wangfang@example.cn"), now).await.unwrap();
-    let mine = s.submit(&a, "TSMZ0001", good_form(), &[], now).await.unwrap();
-    s.submit(&b, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    assert!(h.t.identity.settings().set_notification_email(&a, Some("not an address"), now).await.is_err());
+    h.t.identity.settings().set_notification_email(&a, Some("wangfang@example.cn"), now).await.unwrap();
+    let mine = s.intake().submit(&a, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    s.intake().submit(&b, "TSMZ0001", good_form(), &[], now).await.unwrap();
     let (port, seen) = testkit::fake_smtp().await;
     let exchange =
         exchange::Exchange::new(h.t.db.clone(), h.t.identity.clone(), &kernel::secrets::MasterKey::from_bytes(h.t.key));

@@ -38,7 +38,7 @@ fn day(s: &str) -> Result<NaiveDate, ApiError> {
 #[utoipa::path(get, path = "/api/v1/services/{code}/halls", tag = "appointments", params(("code" = String, Path)),
     responses((status = 200, body = Vec<HallView>), (status = 404, body = ErrorBody)))]
 async fn halls(State(state): State<AppState>, ApiPath(code): ApiPath<String>) -> Result<Json<Vec<HallView>>, ApiError> {
-    Ok(Json(state.services.halls_for(&code, None).await?))
+    Ok(Json(state.services.appointments().halls_for(&code, None).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -56,7 +56,7 @@ async fn slots(
     ApiPath(code): ApiPath<String>,
     ApiQuery(q): ApiQuery<SlotQuery>,
 ) -> Result<Json<Vec<SlotView>>, ApiError> {
-    Ok(Json(state.services.slots(&code, &q.service, day(&q.date)?, Utc::now()).await?))
+    Ok(Json(state.services.appointments().slots(&code, &q.service, day(&q.date)?, Utc::now()).await?))
 }
 
 /// The caller's bookings, the coming ones first.
@@ -66,7 +66,7 @@ async fn my_appointments(
     State(state): State<AppState>,
     Caller(p): Caller,
 ) -> Result<Json<Vec<AppointmentView>>, ApiError> {
-    Ok(Json(state.services.my_appointments(&p, Utc::now()).await?))
+    Ok(Json(state.services.appointments().my_appointments(&p, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,7 +86,7 @@ async fn book(
     Caller(p): Caller,
     ApiJson(body): ApiJson<BookingRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let a = state.services.book(&p, &body.hall, &body.service, body.start, Utc::now()).await?;
+    let a = state.services.appointments().book(&p, &body.hall, &body.service, body.start, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
 
@@ -106,7 +106,7 @@ async fn reschedule(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RescheduleRequest>,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    Ok(Json(state.services.reschedule(&p, &id, body.start, Utc::now()).await?))
+    Ok(Json(state.services.appointments().reschedule(&p, &id, body.start, Utc::now()).await?))
 }
 
 /// Cancel a booking before its slot.
@@ -117,7 +117,7 @@ async fn cancel(
     Caller(p): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    Ok(Json(state.services.cancel_appointment(&p, &id, Utc::now()).await?))
+    Ok(Json(state.services.appointments().cancel_appointment(&p, &id, Utc::now()).await?))
 }
 
 /// The booking as an iCalendar file.
@@ -128,7 +128,7 @@ async fn ics(
     Caller(p): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let text = state.services.appointment_ics(&p, &id, Utc::now()).await?;
+    let text = state.services.appointments().appointment_ics(&p, &id, Utc::now()).await?;
     Ok(calendar_file(text, &id))
 }
 
@@ -159,7 +159,7 @@ async fn hall_day(
     ApiQuery(q): ApiQuery<DayQuery>,
 ) -> Result<Json<Vec<AppointmentView>>, ApiError> {
     let date = q.date.as_deref().map(day).transpose()?;
-    Ok(Json(state.services.hall_day(&cap, &code, date, Utc::now()).await?))
+    Ok(Json(state.services.appointments().hall_day(&cap, &code, date, Utc::now()).await?))
 }
 
 /// The person came: check them in.
@@ -170,5 +170,5 @@ async fn check_in(
     Authorized(cap): Authorized<ApplicationHandle>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<AppointmentView>, ApiError> {
-    Ok(Json(state.services.check_in(&cap, &id, Utc::now()).await?))
+    Ok(Json(state.services.appointments().check_in(&cap, &id, Utc::now()).await?))
 }

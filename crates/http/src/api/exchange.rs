@@ -56,7 +56,7 @@ pub(crate) async fn system(state: &AppState, headers: &HeaderMap) -> Result<Exch
             "send Information-Mediator-Client and X-Exchange-Secret",
         ));
     };
-    Ok(state.exchange.authenticate(client, secret).await?)
+    Ok(state.exchange.sharing().authenticate(client, secret).await?)
 }
 
 /// The resource catalog (数据资源目录): every registry with its fields' standards,
@@ -67,7 +67,7 @@ async fn catalog(
     State(state): State<AppState>,
     Authorized(cap): Authorized<OrganisationRead>,
 ) -> Result<Json<Vec<RegistryView>>, ApiError> {
-    Ok(Json(state.exchange.catalog(&cap).await?))
+    Ok(Json(state.exchange.registries().catalog(&cap).await?))
 }
 
 /// Publish a registry, or a new version of it (the owning department's data officer).
@@ -82,7 +82,7 @@ async fn publish(
     let spec: RegistrySpec = serde_json::from_value(body).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, format!("registry: {e}"))
     })?;
-    Ok((StatusCode::CREATED, Json(state.exchange.publish_registry(&cap, spec, Utc::now()).await?)))
+    Ok((StatusCode::CREATED, Json(state.exchange.registries().publish_registry(&cap, spec, Utc::now()).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/exchange/registries/{code}", tag = "exchange", params(("code" = String, Path)),
@@ -92,7 +92,7 @@ async fn registry(
     Authorized(cap): Authorized<OrganisationRead>,
     ApiPath(code): ApiPath<String>,
 ) -> Result<Json<RegistryView>, ApiError> {
-    Ok(Json(state.exchange.registry(&cap, &code).await?))
+    Ok(Json(state.exchange.registries().registry(&cap, &code).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -126,7 +126,7 @@ async fn import(
     let table = Table::read(body.to_vec())?;
     let file_name = q.file_name.unwrap_or_else(|| "upload".into());
     let mode = q.mode.unwrap_or(ImportMode::AllOrNothing);
-    let id = state.exchange.start_import(cap, &code, &file_name, table, mode, Utc::now()).await?;
+    let id = state.exchange.imports().start_import(cap, &code, &file_name, table, mode, Utc::now()).await?;
     let status = format!("/api/v1/exchange/imports/{id}");
     Ok((StatusCode::ACCEPTED, Json(ImportStarted { id, status })))
 }
@@ -138,7 +138,7 @@ async fn import_status(
     Authorized(cap): Authorized<RegistryManage>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ImportProgress>, ApiError> {
-    Ok(Json(state.exchange.import_status(&cap, &id).await?))
+    Ok(Json(state.exchange.imports().import_status(&cap, &id).await?))
 }
 
 /// Ask for fields of another department's registry.
@@ -149,7 +149,7 @@ async fn request(
     Authorized(cap): Authorized<SharingRequest>,
     ApiJson(body): ApiJson<AgreementRequest>,
 ) -> Result<(StatusCode, Json<AgreementView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.exchange.request_agreement(&cap, body, Utc::now()).await?)))
+    Ok((StatusCode::CREATED, Json(state.exchange.sharing().request_agreement(&cap, body, Utc::now()).await?)))
 }
 
 /// Requests for the own department's registries (the approval inbox).
@@ -159,7 +159,7 @@ async fn incoming(
     State(state): State<AppState>,
     Authorized(cap): Authorized<SharingDecide>,
 ) -> Result<Json<Vec<AgreementView>>, ApiError> {
-    Ok(Json(state.exchange.incoming_agreements(&cap, Utc::now()).await?))
+    Ok(Json(state.exchange.sharing().incoming_agreements(&cap, Utc::now()).await?))
 }
 
 /// The own department's requests.
@@ -169,7 +169,7 @@ async fn outgoing(
     State(state): State<AppState>,
     Authorized(cap): Authorized<SharingRequest>,
 ) -> Result<Json<Vec<AgreementView>>, ApiError> {
-    Ok(Json(state.exchange.outgoing_agreements(&cap, Utc::now()).await?))
+    Ok(Json(state.exchange.sharing().outgoing_agreements(&cap, Utc::now()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/exchange/agreements/{id}/decision", tag = "exchange", params(("id" = String, Path)),
@@ -182,7 +182,7 @@ async fn decide(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Decision>,
 ) -> Result<Json<AgreementView>, ApiError> {
-    Ok(Json(state.exchange.decide_agreement(&cap, &id, body, Utc::now()).await?))
+    Ok(Json(state.exchange.sharing().decide_agreement(&cap, &id, body, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -200,7 +200,7 @@ async fn revoke(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RevokeRequest>,
 ) -> Result<Json<AgreementView>, ApiError> {
-    Ok(Json(state.exchange.revoke_agreement(&cap, &id, &body.reason, Utc::now()).await?))
+    Ok(Json(state.exchange.sharing().revoke_agreement(&cap, &id, &body.reason, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -222,7 +222,7 @@ async fn read(
     ApiJson(body): ApiJson<ReadRequest>,
 ) -> Result<Json<ExchangeAnswer>, ApiError> {
     let client = system(&state, &headers).await?;
-    Ok(Json(state.exchange.read(&client, &body.agreement, &body.key, Utc::now()).await?))
+    Ok(Json(state.exchange.sharing().read(&client, &body.agreement, &body.key, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -242,7 +242,7 @@ async fn verify(
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Json<Receipt>, ApiError> {
     let client = system(&state, &headers).await?;
-    Ok(Json(state.exchange.verify(&client, &body.agreement, &body.key, body.conditions, Utc::now()).await?))
+    Ok(Json(state.exchange.sharing().verify(&client, &body.agreement, &body.key, body.conditions, Utc::now()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/exchange/quality", tag = "exchange",
@@ -251,7 +251,7 @@ async fn quality(
     State(state): State<AppState>,
     Authorized(cap): Authorized<ExchangeFigures>,
 ) -> Result<Json<Vec<RegistryQuality>>, ApiError> {
-    Ok(Json(state.exchange.quality(&cap, Utc::now()).await?))
+    Ok(Json(state.exchange.quality().report(&cap, Utc::now()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/exchange/figures", tag = "exchange",
@@ -260,7 +260,7 @@ async fn figures(
     State(state): State<AppState>,
     Authorized(cap): Authorized<ExchangeFigures>,
 ) -> Result<Json<Vec<DepartmentFigures>>, ApiError> {
-    Ok(Json(state.exchange.department_figures(&cap).await?))
+    Ok(Json(state.exchange.quality().department_figures(&cap).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -287,7 +287,7 @@ async fn register_client(
     Authorized(cap): Authorized<AccountCreate>,
     ApiJson(body): ApiJson<ClientRequest>,
 ) -> Result<(StatusCode, Json<ClientCreated>), ApiError> {
-    let c = state.exchange.register_client(&cap, &body.department, &body.mediator_client, Utc::now()).await?;
+    let c = state.exchange.sharing().register_client(&cap, &body.department, &body.mediator_client, Utc::now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(ClientCreated {
@@ -303,7 +303,7 @@ async fn register_client(
 #[utoipa::path(get, path = "/api/v1/me/consents", tag = "exchange",
     responses((status = 200, body = Vec<ConsentView>)), security(("bearer" = [])))]
 async fn my_consents(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<Vec<ConsentView>>, ApiError> {
-    Ok(Json(state.exchange.my_consents(&p, Utc::now()).await?))
+    Ok(Json(state.exchange.consent().my_consents(&p, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -320,6 +320,6 @@ async fn set_consent(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConsentChoice>,
 ) -> Result<Response, ApiError> {
-    state.exchange.set_my_consent(&p, &id, body.granted, Utc::now()).await?;
+    state.exchange.consent().set_my_consent(&p, &id, body.granted, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

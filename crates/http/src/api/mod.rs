@@ -121,7 +121,7 @@ async fn acknowledge_alert(
     responses((status = 200, body = MyData), (status = 401, description = "unauthenticated", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn my_data(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<MyData>, ApiError> {
-    Ok(Json(state.identity.my_data(&p, Utc::now()).await?))
+    Ok(Json(state.identity.my_data().overview(&p, Utc::now()).await?))
 }
 
 /// The same, as a file to keep (`my-data.json`).
@@ -129,7 +129,7 @@ async fn my_data(State(state): State<AppState>, Caller(p): Caller) -> Result<Jso
     responses((status = 200, body = MyData), (status = 401, description = "unauthenticated", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn my_data_export(State(state): State<AppState>, Caller(p): Caller) -> Result<impl IntoResponse, ApiError> {
-    let data = state.identity.my_data(&p, Utc::now()).await?;
+    let data = state.identity.my_data().overview(&p, Utc::now()).await?;
     Ok(([(axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\"")], Json(data)))
 }
 
@@ -158,7 +158,8 @@ async fn request_correction(
     Caller(p): Caller,
     ApiJson(body): ApiJson<CorrectionRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let view = state.identity.request_correction(&p, &body.field, &body.requested, &body.reason, Utc::now()).await?;
+    let view =
+        state.identity.my_data().request_correction(&p, &body.field, &body.requested, &body.reason, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -170,7 +171,7 @@ async fn corrections(
     State(state): State<AppState>,
     Authorized(cap): Authorized<ResidentRead>,
 ) -> Result<Json<Vec<CorrectionView>>, ApiError> {
-    Ok(Json(state.identity.corrections(&cap, Utc::now()).await?))
+    Ok(Json(state.identity.my_data().corrections(&cap, Utc::now()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -210,7 +211,7 @@ async fn issue_token(
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let attempt = SignInAttempt { username: &body.username, password: &body.password, source: &source };
-    let issued = state.identity.issue_token(&attempt, body.totp.as_deref(), Utc::now()).await?;
+    let issued = state.identity.sign_in().issue_token(&attempt, body.totp.as_deref(), Utc::now()).await?;
     Ok(Json(TokenResponse {
         access_token: issued.token.expose().to_string(),
         token_type: "Bearer",
@@ -227,7 +228,7 @@ async fn revoke_token(
     ClientAddr(source): ClientAddr,
     Bearer(token): Bearer,
 ) -> Result<StatusCode, ApiError> {
-    state.identity.revoke_token(&token, &source, Utc::now()).await?;
+    state.identity.sessions().revoke_token(&token, &source, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,9 +306,9 @@ async fn residents(
 ) -> Result<Json<Vec<ResidentView>>, ApiError> {
     let now = Utc::now();
     if let Some(id_number) = q.id_number.as_deref() {
-        return Ok(Json(vec![state.identity.resident_by_id_number(&cap, id_number, None, now).await?]));
+        return Ok(Json(vec![state.identity.people().resident_by_id_number(&cap, id_number, None, now).await?]));
     }
-    Ok(Json(state.identity.residents(&cap, q.limit.unwrap_or(100), now).await?))
+    Ok(Json(state.identity.people().residents(&cap, q.limit.unwrap_or(100), now).await?))
 }
 
 /// A resident's record (identifiers masked), within the caller's jurisdiction.
@@ -325,7 +326,7 @@ async fn resident(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<RecordQuery>,
 ) -> Result<Json<ResidentView>, ApiError> {
-    Ok(Json(state.identity.resident(&cap, &id, q.purpose.as_deref(), Utc::now()).await?))
+    Ok(Json(state.identity.people().resident(&cap, &id, q.purpose.as_deref(), Utc::now()).await?))
 }
 
 /// An enterprise's record, within the caller's jurisdiction.
@@ -342,7 +343,7 @@ async fn enterprise(
     Authorized(cap): Authorized<EnterpriseRead>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EnterpriseView>, ApiError> {
-    Ok(Json(state.identity.enterprise(&cap, &id, Utc::now()).await?))
+    Ok(Json(state.identity.people().enterprise(&cap, &id, Utc::now()).await?))
 }
 
 /// The regions within the caller's jurisdiction (materialized paths show the tree).
@@ -353,7 +354,7 @@ async fn regions(
     State(state): State<AppState>,
     Authorized(cap): Authorized<OrganisationRead>,
 ) -> Result<Json<Vec<RegionRef>>, ApiError> {
-    Ok(Json(state.identity.regions(&cap).await?))
+    Ok(Json(state.identity.organisation().regions(&cap).await?))
 }
 
 /// The departments within the caller's jurisdiction.
@@ -364,7 +365,7 @@ async fn departments(
     State(state): State<AppState>,
     Authorized(cap): Authorized<OrganisationRead>,
 ) -> Result<Json<Vec<DepartmentView>>, ApiError> {
-    Ok(Json(state.identity.departments(&cap).await?))
+    Ok(Json(state.identity.organisation().departments(&cap).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -422,7 +423,7 @@ async fn create_account(
         region_code: body.region_code,
         ..NewAccount::default()
     };
-    let created = state.identity.create_account_recorded(&cap, new, Utc::now()).await?;
+    let created = state.identity.accounts().create_account_recorded(&cap, new, Utc::now()).await?;
     let temporary_password = created.temporary_password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
     Ok((
         StatusCode::CREATED,
@@ -452,7 +453,7 @@ async fn grant_role(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<GrantRoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let granted = state.identity.grant_role_recorded(&cap, &id, &body.role, Utc::now()).await?;
+    let granted = state.identity.accounts().grant_role_recorded(&cap, &id, &body.role, Utc::now()).await?;
     Ok(if granted { StatusCode::CREATED } else { StatusCode::OK })
 }
 
@@ -466,7 +467,7 @@ async fn revoke_role(
     Authorized(cap): Authorized<RoleGrant>,
     ApiPath((id, role)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    state.identity.revoke_role(&cap, &id, &role, Utc::now()).await?;
+    state.identity.accounts().revoke_role(&cap, &id, &role, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -487,5 +488,5 @@ async fn security_events(
     Authorized(cap): Authorized<SecurityEventRead>,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> Result<Json<Vec<SecurityEvent>>, ApiError> {
-    Ok(Json(state.identity.security_events(&cap, q.kind.as_deref(), q.limit.unwrap_or(100)).await?))
+    Ok(Json(state.identity.trail().security_events(&cap, q.kind.as_deref(), q.limit.unwrap_or(100)).await?))
 }

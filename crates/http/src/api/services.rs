@@ -20,8 +20,8 @@ use kernel::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
 use services::catalog::{BundleSpec, ServiceSummary};
 use services::forms::{Field, FieldError, Section};
 use services::{
-    ApplicationSummary, ApplicationView, Browse, CertificateCheck, CertificateView, Confirmation, DocumentView,
-    DueState, Inbox, InboxFilter, NotificationView, Prefill, PublishedService,
+    ApplicationSummary, ApplicationView, CertificateCheck, CertificateView, Confirmation, DocumentView, DueState,
+    Inbox, InboxFilter, NotificationView, Prefill, PublishedService,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -95,19 +95,8 @@ async fn catalog(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CatalogQuery>,
 ) -> Result<Json<Vec<ServiceSummary>>, ApiError> {
-    let text = q.q.unwrap_or_default();
-    if text.chars().count() > 100 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidField, "q: at most 100 characters"));
-    }
-    let found = if text.trim().is_empty() {
-        state.services.browse(&Browse { department: q.department, event: q.event }).await?
-    } else {
-        let mut hits = state.services.search(&text, 200).await?;
-        hits.retain(|s| q.department.as_ref().is_none_or(|d| &s.department == d));
-        hits.retain(|s| q.event.as_ref().is_none_or(|e| s.events.contains(e)));
-        hits
-    };
-    Ok(Json(found))
+    let query = services::CatalogQuery { text: q.q.unwrap_or_default(), department: q.department, event: q.event };
+    Ok(Json(state.services.find(&query).await?))
 }
 
 /// A service's guide (办事指南): conditions, materials, time limits, fee, channels.
@@ -155,7 +144,7 @@ async fn service_prefill(
 ) -> Result<Json<Prefill>, ApiError> {
     let svc = state.services.service(&id).await?;
     let form = state.services.form(&svc.form_id).await?;
-    Ok(Json(state.services.prefill(&p, &form, Utc::now()).await?))
+    Ok(Json(state.services.intake().prefill(&p, &form, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -182,7 +171,7 @@ async fn apply(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ApplyRequest>,
 ) -> Response {
-    match state.services.submit(&p, &id, body.form, &body.documents, Utc::now()).await {
+    match state.services.intake().submit(&p, &id, body.form, &body.documents, Utc::now()).await {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(e) => service_error(e),
     }
@@ -213,7 +202,7 @@ async fn apply_bundle(
     ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<BundleApplyRequest>,
 ) -> Response {
-    match state.services.submit_bundle(&p, &code, body.form, Utc::now()).await {
+    match state.services.intake().submit_bundle(&p, &code, body.form, Utc::now()).await {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(e) => service_error(e),
     }
@@ -226,7 +215,7 @@ async fn my_applications(
     State(state): State<AppState>,
     Caller(p): Caller,
 ) -> Result<Json<Vec<ApplicationSummary>>, ApiError> {
-    Ok(Json(state.services.my_applications(&p).await?))
+    Ok(Json(state.services.my_cases().my_applications(&p).await?))
 }
 
 /// One of the caller's applications, with its timeline.
@@ -238,7 +227,7 @@ async fn my_application(
     Caller(p): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    Ok(Json(state.services.my_application(&p, &id).await?))
+    Ok(Json(state.services.my_cases().my_application(&p, &id).await?))
 }
 
 /// Withdraw before a decision.
@@ -250,7 +239,7 @@ async fn withdraw(
     Caller(p): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    Ok(Json(state.services.withdraw(&p, &id, Utc::now()).await?))
+    Ok(Json(state.services.my_cases().withdraw(&p, &id, Utc::now()).await?))
 }
 
 /// Answer a supplement request (补正) with corrected form values.
@@ -265,7 +254,7 @@ async fn resubmit(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<BundleApplyRequest>,
 ) -> Response {
-    match state.services.resubmit(&p, &id, body.form, Utc::now()).await {
+    match state.services.my_cases().resubmit(&p, &id, body.form, Utc::now()).await {
         Ok(view) => Json(view).into_response(),
         Err(e) => service_error(e),
     }
@@ -291,7 +280,7 @@ async fn rate(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RatingRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.rate(&p, &id, body.score, body.comment.as_deref(), Utc::now()).await?;
+    state.services.ratings().rate(&p, &id, body.score, body.comment.as_deref(), Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -302,7 +291,7 @@ async fn notifications(
     State(state): State<AppState>,
     Caller(p): Caller,
 ) -> Result<Json<Vec<NotificationView>>, ApiError> {
-    Ok(Json(state.services.notifications(&p, Utc::now()).await?))
+    Ok(Json(state.services.my_cases().notifications(&p, Utc::now()).await?))
 }
 
 /// The caller's e-certificates (电子证照).
@@ -312,7 +301,7 @@ async fn my_certificates(
     State(state): State<AppState>,
     Caller(p): Caller,
 ) -> Result<Json<Vec<CertificateView>>, ApiError> {
-    Ok(Json(state.services.my_certificates(&p, Utc::now()).await?))
+    Ok(Json(state.services.certificates().my_certificates(&p, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -334,7 +323,7 @@ async fn upload(
     ApiQuery(q): ApiQuery<UploadQuery>,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let doc = state.services.upload(&p, &q.filename, q.material.as_deref(), &body, Utc::now()).await?;
+    let doc = state.services.documents().upload(&p, &q.filename, q.material.as_deref(), &body, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(doc)))
 }
 
@@ -364,7 +353,7 @@ async fn inbox(
         })?),
     };
     let filter = InboxFilter { due, mine: q.mine.unwrap_or(false), service: q.service };
-    Ok(Json(state.services.inbox(&cap, &filter, Utc::now()).await?))
+    Ok(Json(state.services.casework().inbox(&cap, &filter, Utc::now()).await?))
 }
 
 /// A case as staff see it (the read is audited with its purpose).
@@ -376,7 +365,7 @@ async fn case(
     Authorized(cap): Authorized<ApplicationHandle>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    Ok(Json(state.services.case_for_staff(&cap, &id, Utc::now()).await?))
+    Ok(Json(state.services.casework().case_for_staff(&cap, &id, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -401,7 +390,7 @@ async fn act(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ActionRequest>,
 ) -> Result<Json<ApplicationView>, ApiError> {
-    Ok(Json(state.services.act(&cap, &id, &body.action, body.comment.as_deref(), Utc::now()).await?))
+    Ok(Json(state.services.casework().act(&cap, &id, &body.action, body.comment.as_deref(), Utc::now()).await?))
 }
 
 /// Take a task.
@@ -412,7 +401,7 @@ async fn claim(
     Authorized(cap): Authorized<ApplicationHandle>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.assign(&cap, &id, None, Utc::now()).await?;
+    state.services.casework().assign(&cap, &id, None, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -434,7 +423,7 @@ async fn transfer(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TransferRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.assign(&cap, &id, Some(&body.to), Utc::now()).await?;
+    state.services.casework().assign(&cap, &id, Some(&body.to), Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -454,7 +443,7 @@ async fn answer_rating(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RatingReply>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.answer_rating(&cap, &id, &body.reply, Utc::now()).await?;
+    state.services.ratings().answer_rating(&cap, &id, &body.reply, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -472,7 +461,7 @@ async fn assist_code(
     Authorized(cap): Authorized<ApplicationAssist>,
     ApiJson(body): ApiJson<AssistCodeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.send_assist_code(&cap, &body.id_number, Utc::now()).await?;
+    state.services.intake().send_assist_code(&cap, &body.id_number, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -513,6 +502,7 @@ async fn assisted_apply(
     };
     match state
         .services
+        .intake()
         .submit_assisted(&cap, &body.id_number, &body.service, body.form, confirmation, Utc::now())
         .await
     {
@@ -528,7 +518,7 @@ async fn verify_certificate(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CertificateCheck>, ApiError> {
-    Ok(Json(state.services.verify_certificate(&id, Utc::now()).await?))
+    Ok(Json(state.services.certificates().verify_certificate(&id, Utc::now()).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -548,6 +538,6 @@ async fn revoke_certificate(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RevokeRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.services.revoke_certificate(&cap, &id, &body.reason, Utc::now()).await?;
+    state.services.certificates().revoke_certificate(&cap, &id, &body.reason, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

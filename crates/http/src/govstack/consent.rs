@@ -210,7 +210,8 @@ async fn create_policy(
     body: Bytes,
 ) -> Reply {
     let policy = envelope(&body, "policy")?;
-    let (policy, revision) = state.exchange.put_policy(&cap, None, policy, Utc::now()).await.map_err(failed)?;
+    let (policy, revision) =
+        state.exchange.consent().put_policy(&cap, None, policy, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
 }
 
@@ -227,9 +228,9 @@ async fn read_policy(
 /// A policy or data agreement as it now is, or at `?revisionId=`.
 async fn at_revision(state: &AppState, id: &str, q: Option<&str>, kind: &str) -> Result<(Value, Value), ApiError> {
     let found = match param(&params(q), "revisionId").filter(|r| !r.trim().is_empty()) {
-        Some(revision) => state.exchange.at_revision(id, revision.trim()).await,
-        None if kind == "policy" => state.exchange.policy(id).await,
-        None => state.exchange.data_agreement(id).await,
+        Some(revision) => state.exchange.signatures().at_revision(id, revision.trim()).await,
+        None if kind == "policy" => state.exchange.consent().policy(id).await,
+        None => state.exchange.consent().data_agreement(id).await,
     };
     found.map_err(failed)
 }
@@ -241,7 +242,8 @@ async fn update_policy(
     body: Bytes,
 ) -> Reply {
     let policy = envelope(&body, "policy")?;
-    let (policy, revision) = state.exchange.put_policy(&cap, Some(&id), policy, Utc::now()).await.map_err(failed)?;
+    let (policy, revision) =
+        state.exchange.consent().put_policy(&cap, Some(&id), policy, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
 }
 
@@ -250,7 +252,7 @@ async fn delete_policy(
     Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(deleted(state.exchange.delete_policy(&cap, &id, Utc::now()).await.map_err(failed)?)))
+    Ok(ok(deleted(state.exchange.consent().delete_policy(&cap, &id, Utc::now()).await.map_err(failed)?)))
 }
 
 async fn policy_revisions(
@@ -259,8 +261,8 @@ async fn policy_revisions(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, _) = state.exchange.policy(&id).await.map_err(failed)?;
-    let (revisions, pagination) = page(state.exchange.revisions(&id).await.map_err(failed)?, q.as_deref())?;
+    let (policy, _) = state.exchange.consent().policy(&id).await.map_err(failed)?;
+    let (revisions, pagination) = page(state.exchange.consent().revisions(&id).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"policy": policy, "revisions": revisions, "pagination": pagination})))
 }
 
@@ -269,7 +271,7 @@ async fn list_policies(
     Authorized(cap): Authorized<ConsentManage>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policies, pagination) = page(state.exchange.policies(&cap).await.map_err(failed)?, q.as_deref())?;
+    let (policies, pagination) = page(state.exchange.consent().policies(&cap).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"policies": policies, "pagination": pagination})))
 }
 
@@ -280,7 +282,7 @@ async fn create_data_agreement(
 ) -> Reply {
     let agreement = envelope(&body, "dataAgreement")?;
     let (agreement, revision) =
-        state.exchange.put_data_agreement(&cap, None, agreement, Utc::now()).await.map_err(failed)?;
+        state.exchange.consent().put_data_agreement(&cap, None, agreement, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
@@ -302,7 +304,7 @@ async fn update_data_agreement(
 ) -> Reply {
     let agreement = envelope(&body, "dataAgreement")?;
     let (agreement, revision) =
-        state.exchange.put_data_agreement(&cap, Some(&id), agreement, Utc::now()).await.map_err(failed)?;
+        state.exchange.consent().put_data_agreement(&cap, Some(&id), agreement, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
@@ -311,7 +313,7 @@ async fn delete_data_agreement(
     Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(deleted(state.exchange.delete_data_agreement(&cap, &id, Utc::now()).await.map_err(failed)?)))
+    Ok(ok(deleted(state.exchange.consent().delete_data_agreement(&cap, &id, Utc::now()).await.map_err(failed)?)))
 }
 
 async fn data_agreement_revisions(
@@ -320,8 +322,8 @@ async fn data_agreement_revisions(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (agreement, _) = state.exchange.data_agreement(&id).await.map_err(failed)?;
-    let (revisions, pagination) = page(state.exchange.revisions(&id).await.map_err(failed)?, q.as_deref())?;
+    let (agreement, _) = state.exchange.consent().data_agreement(&id).await.map_err(failed)?;
+    let (revisions, pagination) = page(state.exchange.consent().revisions(&id).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"dataAgreement": agreement, "revisions": revisions, "pagination": pagination})))
 }
 
@@ -331,7 +333,8 @@ async fn list_data_agreements(
     Authorized(_cap): Authorized<ConsentManage>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (agreements, pagination) = page(state.exchange.data_agreements().await.map_err(failed)?, q.as_deref())?;
+    let (agreements, pagination) =
+        page(state.exchange.consent().data_agreements().await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"dataAgreement": agreements, "dataAgreements": agreements, "pagination": pagination})))
 }
 
@@ -341,7 +344,7 @@ async fn config_create_individual(
     body: Bytes,
 ) -> Reply {
     let individual = envelope(&body, "individual")?;
-    let created = state.exchange.create_individual(&individual, Utc::now()).await.map_err(failed)?;
+    let created = state.exchange.consent().create_individual(&individual, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"individual": created})))
 }
 
@@ -350,7 +353,7 @@ async fn config_read_individual(
     Authorized(_cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(json!({"individual": state.exchange.individual(&id).await.map_err(failed)?})))
+    Ok(ok(json!({"individual": state.exchange.consent().individual(&id).await.map_err(failed)?})))
 }
 
 async fn list_individuals(
@@ -358,7 +361,7 @@ async fn list_individuals(
     Authorized(cap): Authorized<ConsentManage>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let all = state.exchange.individuals(&cap).await.map_err(failed)?;
+    let all = state.exchange.consent().individuals(&cap).await.map_err(failed)?;
     let all: Vec<Value> = all.iter().map(|i| json!(i)).collect();
     let (individuals, pagination) = page(all, q.as_deref())?;
     Ok(ok(json!({"individuals": individuals, "pagination": pagination})))
@@ -391,12 +394,14 @@ async fn service_data_agreement(
 async fn create_individual(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
     system(&headers)?;
     let individual = envelope(&body, "individual")?;
-    Ok(ok(json!({"individual": state.exchange.create_individual(&individual, Utc::now()).await.map_err(failed)?})))
+    Ok(ok(
+        json!({"individual": state.exchange.consent().create_individual(&individual, Utc::now()).await.map_err(failed)?}),
+    ))
 }
 
 async fn read_individual(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
     system(&headers)?;
-    Ok(ok(json!({"individual": state.exchange.individual(&id).await.map_err(failed)?})))
+    Ok(ok(json!({"individual": state.exchange.consent().individual(&id).await.map_err(failed)?})))
 }
 
 async fn update_individual(
@@ -407,7 +412,7 @@ async fn update_individual(
 ) -> Reply {
     system(&headers)?;
     let individual = envelope(&body, "individual")?;
-    Ok(ok(json!({"individual": state.exchange.update_individual(&id, &individual).await.map_err(failed)?})))
+    Ok(ok(json!({"individual": state.exchange.consent().update_individual(&id, &individual).await.map_err(failed)?})))
 }
 
 async fn give_consent(
@@ -420,6 +425,7 @@ async fn give_consent(
     let individual = individual(&headers, q.as_deref())?;
     let (record, revision) = state
         .exchange
+        .consent()
         .set_consent_for(&individual, &agreement, true, client.as_str(), Utc::now())
         .await
         .map_err(failed)?;
@@ -434,7 +440,9 @@ async fn consent_record(
 ) -> Reply {
     system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
-    Ok(ok(json!({"consentRecord": state.exchange.consent_record_for(&individual, &agreement).await.map_err(failed)?})))
+    Ok(ok(
+        json!({"consentRecord": state.exchange.consent().consent_record_for(&individual, &agreement).await.map_err(failed)?}),
+    ))
 }
 
 /// One record per individual and agreement here: the list holds it.
@@ -446,7 +454,7 @@ async fn consent_records_for_agreement(
 ) -> Reply {
     system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
-    let record = state.exchange.consent_record_for(&individual, &agreement).await.map_err(failed)?;
+    let record = state.exchange.consent().consent_record_for(&individual, &agreement).await.map_err(failed)?;
     let (records, pagination) = page(vec![record], q.as_deref())?;
     Ok(ok(json!({"consentRecords": records, "pagination": pagination})))
 }
@@ -454,7 +462,8 @@ async fn consent_records_for_agreement(
 async fn my_consent_records(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
-    let (records, pagination) = page(state.exchange.consent_records(&individual).await.map_err(failed)?, q.as_deref())?;
+    let (records, pagination) =
+        page(state.exchange.consent().consent_records(&individual).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"consentRecords": records, "pagination": pagination})))
 }
 
@@ -481,15 +490,20 @@ async fn update_consent_record(
         envelope(&body, "consentRecord")?.get("optIn").and_then(Value::as_bool)
     };
     let opt_in = opt_in.ok_or_else(|| bad("optIn is true or false"))?;
-    let (record, revision) =
-        state.exchange.update_consent_record(&id, opt_in, client.as_str(), Utc::now()).await.map_err(failed)?;
+    let (record, revision) = state
+        .exchange
+        .consent()
+        .update_consent_record(&id, opt_in, client.as_str(), Utc::now())
+        .await
+        .map_err(failed)?;
     Ok(ok(json!({"consentRecord": record, "revision": revision})))
 }
 
 async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     let client = system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
-    let withdrawn = state.exchange.withdraw_all(&individual, client.as_str(), Utc::now()).await.map_err(failed)?;
+    let withdrawn =
+        state.exchange.consent().withdraw_all(&individual, client.as_str(), Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"withdrawn": withdrawn})))
 }
 
@@ -505,6 +519,7 @@ async fn draft_record(State(state): State<AppState>, headers: HeaderMap, RawQuer
     let revision = param(&p, "revisionId").filter(|v| !v.trim().is_empty());
     let (record, signature) = state
         .exchange
+        .signatures()
         .draft_consent_record(&individual, agreement.trim(), revision.as_deref().map(str::trim), Utc::now())
         .await
         .map_err(failed)?;
@@ -524,6 +539,7 @@ async fn create_signed_record(
     let signature = envelope(&body, "signature")?;
     let (record, revision, signature) = state
         .exchange
+        .signatures()
         .create_signed_consent(&individual, &record, &signature, client.as_str(), Utc::now())
         .await
         .map_err(failed)?;
@@ -540,7 +556,8 @@ async fn start_signature(
     system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let submitted = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { envelope(&body, "signature")? };
-    let signature = state.exchange.start_signature(&individual, &id, &submitted, Utc::now()).await.map_err(failed)?;
+    let signature =
+        state.exchange.signatures().start_signature(&individual, &id, &submitted, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"signature": signature})))
 }
 
@@ -554,8 +571,12 @@ async fn complete_signature(
     system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let submitted = envelope(&body, "signature")?;
-    let signature =
-        state.exchange.complete_signature(&individual, &id, &submitted, Utc::now()).await.map_err(failed)?;
+    let signature = state
+        .exchange
+        .signatures()
+        .complete_signature(&individual, &id, &submitted, Utc::now())
+        .await
+        .map_err(failed)?;
     Ok(ok(json!({"signature": signature})))
 }
 
@@ -565,7 +586,8 @@ async fn create_webhook(
     body: Bytes,
 ) -> Reply {
     let webhook = envelope(&body, "webhook")?;
-    let (webhook, revision) = state.exchange.put_webhook(&cap, None, &webhook, Utc::now()).await.map_err(failed)?;
+    let (webhook, revision) =
+        state.exchange.webhooks().put_webhook(&cap, None, &webhook, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"webhook": webhook, "revision": revision})))
 }
 
@@ -574,7 +596,7 @@ async fn read_webhook(
     Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(json!({"webhook": state.exchange.webhook(&cap, &id).await.map_err(failed)?})))
+    Ok(ok(json!({"webhook": state.exchange.webhooks().webhook(&cap, &id).await.map_err(failed)?})))
 }
 
 async fn update_webhook(
@@ -585,7 +607,7 @@ async fn update_webhook(
 ) -> Reply {
     let webhook = envelope(&body, "webhook")?;
     let (webhook, revision) =
-        state.exchange.put_webhook(&cap, Some(&id), &webhook, Utc::now()).await.map_err(failed)?;
+        state.exchange.webhooks().put_webhook(&cap, Some(&id), &webhook, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"webhook": webhook, "revision": revision})))
 }
 
@@ -594,7 +616,7 @@ async fn delete_webhook(
     Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(deleted(state.exchange.delete_webhook(&cap, &id, Utc::now()).await.map_err(failed)?)))
+    Ok(ok(deleted(state.exchange.webhooks().delete_webhook(&cap, &id, Utc::now()).await.map_err(failed)?)))
 }
 
 async fn list_webhooks(
@@ -602,7 +624,7 @@ async fn list_webhooks(
     Authorized(cap): Authorized<ConsentManage>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (webhooks, pagination) = page(state.exchange.webhooks(&cap).await.map_err(failed)?, q.as_deref())?;
+    let (webhooks, pagination) = page(state.exchange.webhooks().list(&cap).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"webhooks": webhooks, "pagination": pagination})))
 }
 
@@ -610,7 +632,7 @@ async fn list_webhooks(
 
 async fn verifiable_data_agreements(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     let client = crate::api::exchange::system(&state, &headers).await?;
-    let all = state.exchange.verifiable_data_agreements(&client).await.map_err(failed)?;
+    let all = state.exchange.oversight().verifiable_data_agreements(&client).await.map_err(failed)?;
     let (agreements, pagination) = page(all, q.as_deref())?;
     Ok(ok(json!({"dataAgreements": agreements, "pagination": pagination})))
 }
@@ -619,14 +641,19 @@ async fn verify_consent_records(State(state): State<AppState>, headers: HeaderMa
     let client = crate::api::exchange::system(&state, &headers).await?;
     let query = record_query(&headers, q.as_deref())?;
     let (offset, limit) = bounds(q.as_deref())?;
-    let found =
-        state.exchange.verify_consent_records(&client, &query, offset, limit, Utc::now()).await.map_err(failed)?;
+    let found = state
+        .exchange
+        .oversight()
+        .verify_consent_records(&client, &query, offset, limit, Utc::now())
+        .await
+        .map_err(failed)?;
     Ok(record_page(found, offset, limit))
 }
 
 async fn verify_consent_record(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
     let client = crate::api::exchange::system(&state, &headers).await?;
-    let (record, revision) = state.exchange.verify_consent_record(&client, &id, Utc::now()).await.map_err(failed)?;
+    let (record, revision) =
+        state.exchange.oversight().verify_consent_record(&client, &id, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"consentRecord": record, "revision": revision})))
 }
 
@@ -640,7 +667,7 @@ async fn audit_consent_records(
 ) -> Reply {
     let query = record_query(&headers, q.as_deref())?;
     let (offset, limit) = bounds(q.as_deref())?;
-    let found = state.exchange.audit_consent_records(&cap, &query, offset, limit).await.map_err(failed)?;
+    let found = state.exchange.oversight().audit_consent_records(&cap, &query, offset, limit).await.map_err(failed)?;
     Ok(record_page(found, offset, limit))
 }
 
@@ -649,7 +676,7 @@ async fn audit_consent_record(
     Authorized(cap): Authorized<ConsentAudit>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(state.exchange.audit_consent_record(&cap, &id).await.map_err(failed)?))
+    Ok(ok(state.exchange.oversight().audit_consent_record(&cap, &id).await.map_err(failed)?))
 }
 
 async fn audit_data_agreements(
@@ -658,7 +685,7 @@ async fn audit_data_agreements(
     RawQuery(q): RawQuery,
 ) -> Reply {
     let (agreements, pagination) =
-        page(state.exchange.audit_data_agreements(&cap).await.map_err(failed)?, q.as_deref())?;
+        page(state.exchange.oversight().audit_data_agreements(&cap).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"dataAgreements": agreements, "pagination": pagination})))
 }
 
@@ -667,5 +694,5 @@ async fn audit_data_agreement(
     Authorized(cap): Authorized<ConsentAudit>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(state.exchange.audit_data_agreement(&cap, &id).await.map_err(failed)?))
+    Ok(ok(state.exchange.oversight().audit_data_agreement(&cap, &id).await.map_err(failed)?))
 }

@@ -117,7 +117,12 @@ fn submission(body: &Bytes) -> Result<FileSubmission, ApiError> {
 
 async fn services(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, Response> {
     let p = params(q.as_deref());
-    let list = state.services.registration_services(text(&p, "name").as_deref()).await.map_err(service_error)?;
+    let list = state
+        .services
+        .registration()
+        .registration_services(text(&p, "name").as_deref())
+        .await
+        .map_err(service_error)?;
     Ok(ok(Value::Array(list)))
 }
 
@@ -128,16 +133,16 @@ async fn service(
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
     client(&headers).map_err(IntoResponse::into_response)?;
-    let s = state.services.registration_service(&id).await.map_err(service_error)?;
+    let s = state.services.registration().registration_service(&id).await.map_err(service_error)?;
     Ok(ok(Value::Array(vec![s])))
 }
 
 async fn eforms(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Response> {
-    Ok(ok(Value::Array(state.services.registration_eforms(&id).await.map_err(service_error)?)))
+    Ok(ok(Value::Array(state.services.registration().registration_eforms(&id).await.map_err(service_error)?)))
 }
 
 async fn eform(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Response> {
-    Ok(ok(state.services.registration_eform(&id).await.map_err(service_error)?))
+    Ok(ok(state.services.registration().registration_eform(&id).await.map_err(service_error)?))
 }
 
 async fn submit(
@@ -150,6 +155,7 @@ async fn submit(
     let submission = submission(&body).map_err(IntoResponse::into_response)?;
     let file = state
         .services
+        .registration()
         .registration_submit(client.as_ref(), &id, submission, Utc::now())
         .await
         .map_err(service_error)?;
@@ -159,12 +165,12 @@ async fn submit(
 async fn files(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, Response> {
     client(&headers).map_err(IntoResponse::into_response)?;
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
-    Ok(ok(Value::Array(state.services.registration_files(&q).await.map_err(service_error)?)))
+    Ok(ok(Value::Array(state.services.registration().registration_files(&q).await.map_err(service_error)?)))
 }
 
 async fn file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, Response> {
     client(&headers).map_err(IntoResponse::into_response)?;
-    Ok(ok(state.services.registration_file(&id).await.map_err(service_error)?))
+    Ok(ok(state.services.registration().registration_file(&id).await.map_err(service_error)?))
 }
 
 async fn update(
@@ -177,6 +183,7 @@ async fn update(
     let submission = submission(&body).map_err(IntoResponse::into_response)?;
     let file = state
         .services
+        .registration()
         .registration_update(client.as_ref(), &id, submission, Utc::now())
         .await
         .map_err(service_error)?;
@@ -186,11 +193,11 @@ async fn update(
 async fn tasks(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, Response> {
     client(&headers).map_err(IntoResponse::into_response)?;
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
-    Ok(ok(Value::Array(state.services.registration_tasks(&q).await.map_err(service_error)?)))
+    Ok(ok(Value::Array(state.services.registration().registration_tasks(&q).await.map_err(service_error)?)))
 }
 
 async fn task(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Response> {
-    Ok(ok(state.services.registration_task(&id).await.map_err(service_error)?))
+    Ok(ok(state.services.registration().registration_task(&id).await.map_err(service_error)?))
 }
 
 async fn complete(
@@ -211,8 +218,12 @@ async fn complete(
             Some(_) => return Err(bad(ErrorCode::InvalidBody, "data is an object").into_response()),
         }
     };
-    let done =
-        state.services.registration_complete(client.as_ref(), &id, data, Utc::now()).await.map_err(service_error)?;
+    let done = state
+        .services
+        .registration()
+        .registration_complete(client.as_ref(), &id, data, Utc::now())
+        .await
+        .map_err(service_error)?;
     Ok(ok(done))
 }
 
@@ -279,6 +290,7 @@ async fn upload(State(state): State<AppState>, headers: HeaderMap, request: Requ
     for f in &files {
         let stored = state
             .services
+            .registration()
             .registration_upload(client.as_ref(), f, metadata.as_deref(), Utc::now())
             .await
             .map_err(service_error)?;
@@ -308,7 +320,7 @@ async fn statistics(
         role: text(&p, "role"),
         timeframe: text(&p, "timeframe"),
     };
-    match state.services.registration_statistics(&q).await {
+    match state.services.registration().registration_statistics(&q).await {
         Ok(v) => Ok(ok(v)),
         Err(services::Error::NotFound(_)) => {
             Err(json(StatusCode::NOT_FOUND, &serde_json::json!({"code": "not_found", "message": "Requests not found"})))

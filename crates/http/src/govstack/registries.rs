@@ -155,6 +155,7 @@ async fn list(
     }
     let page = state
         .exchange
+        .registry_data()
         .mediated_list(&client, &registry, &version, &filter, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -188,6 +189,7 @@ async fn create(
     let record = content(&body_json(&body)?, "write")?;
     let created = state
         .exchange
+        .registry_data()
         .mediated_create(&client, &registry, &version, &record, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -204,6 +206,7 @@ async fn exists(
     let query = content(&body_json(&body)?, "query")?;
     let found = state
         .exchange
+        .registry_data()
         .mediated_exists(&client, &registry, &version, &query, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -221,6 +224,7 @@ async fn read(
     let query = content(&body_json(&body)?, "query")?;
     let record = state
         .exchange
+        .registry_data()
         .mediated_read(&client, &registry, &version, &query, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -237,6 +241,7 @@ async fn update(
     let (query, write) = query_and_write(&body_json(&body)?)?;
     let updated = state
         .exchange
+        .registry_data()
         .mediated_update(&client, &registry, &version, &query, &write, false, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -253,6 +258,7 @@ async fn update_entries(
     let (query, write) = query_and_write(&body_json(&body)?)?;
     let updated = state
         .exchange
+        .registry_data()
         .mediated_update(&client, &registry, &version, &query, &write, true, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -269,6 +275,7 @@ async fn update_or_create(
     let (query, write) = query_and_write(&body_json(&body)?)?;
     let record = state
         .exchange
+        .registry_data()
         .mediated_update_or_create(&client, &registry, &version, &query, &write, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -281,7 +288,12 @@ async fn delete_record(
     Path((registry, version, id)): Path<(String, String, String)>,
 ) -> Reply {
     let client = client(&headers)?;
-    state.exchange.mediated_delete(&client, &registry, &version, &id, Utc::now()).await.map_err(exchange_failure)?;
+    state
+        .exchange
+        .registry_data()
+        .mediated_delete(&client, &registry, &version, &id, Utc::now())
+        .await
+        .map_err(exchange_failure)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -294,6 +306,7 @@ async fn read_value(
     let (field, format) = file.rsplit_once('.').ok_or_else(|| bad("name the value as {field}.{format}, as json"))?;
     let value = state
         .exchange
+        .registry_data()
         .mediated_value(&client, &registry, &version, &id, field, format, Utc::now())
         .await
         .map_err(exchange_failure)?;
@@ -308,13 +321,14 @@ async fn personal_data_usage(State(state): State<AppState>, headers: HeaderMap, 
     let (Some(user), Some(database)) = (param("userId"), param("databaseId")) else {
         return Err(bad("send userId and databaseId"));
     };
-    let usage = state.exchange.personal_data_usage(&caller, user, database).await.map_err(exchange_failure)?;
+    let usage =
+        state.exchange.registry_data().personal_data_usage(&caller, user, database).await.map_err(exchange_failure)?;
     Ok(ok(&Value::Array(usage)))
 }
 
 async fn databases(State(state): State<AppState>, headers: HeaderMap) -> Reply {
     let client = client(&headers)?;
-    Ok(ok(&state.exchange.database_group(&client).await.map_err(exchange_failure)?))
+    Ok(ok(&state.exchange.databases().database_group(&client).await.map_err(exchange_failure)?))
 }
 
 fn database_id(raw: &str) -> Result<i64, Failure> {
@@ -323,12 +337,17 @@ fn database_id(raw: &str) -> Result<i64, Failure> {
 
 async fn database(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
     let client = client(&headers)?;
-    Ok(ok(&state.exchange.database(&client, database_id(&id)?).await.map_err(exchange_failure)?))
+    Ok(ok(&state.exchange.databases().database(&client, database_id(&id)?).await.map_err(exchange_failure)?))
 }
 
 async fn delete_database(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
     let client = client(&headers)?;
-    state.exchange.delete_database(&client, database_id(&id)?, Utc::now()).await.map_err(exchange_failure)?;
+    state
+        .exchange
+        .databases()
+        .delete_database(&client, database_id(&id)?, Utc::now())
+        .await
+        .map_err(exchange_failure)?;
     Ok(ok(&json!("Success")))
 }
 
@@ -347,5 +366,5 @@ async fn modify_database(State(state): State<AppState>, headers: HeaderMap, body
         code: text("code", "code").ok_or_else(|| bad("send the database's code"))?,
         schema: v.get("schema").cloned().ok_or_else(|| bad("send the schema"))?,
     };
-    Ok(ok(&state.exchange.modify_database(&client, change, Utc::now()).await.map_err(exchange_failure)?))
+    Ok(ok(&state.exchange.databases().modify_database(&client, change, Utc::now()).await.map_err(exchange_failure)?))
 }

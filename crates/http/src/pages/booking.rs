@@ -91,7 +91,7 @@ async fn book_page(
     let svc = state.services.service(&code).await?;
     let zh = ctx.prefs.lang == Lang::Zh;
     let near = s.principal.region.as_ref().map(|r| r.path.clone());
-    let halls: Vec<HallView> = state.services.halls_for(&code, near.as_deref()).await?;
+    let halls: Vec<HallView> = state.services.appointments().halls_for(&code, near.as_deref()).await?;
     let hall =
         if q.hall.is_empty() { halls.first().map(|h| h.code.clone()).unwrap_or_default() } else { q.hall.clone() };
     let now = Utc::now();
@@ -114,7 +114,7 @@ async fn book_page(
     if let Some(d) = date
         && !hall.is_empty()
     {
-        match state.services.slots(&hall, &code, d, now).await {
+        match state.services.appointments().slots(&hall, &code, d, now).await {
             Ok(list) => {
                 slots = list
                     .into_iter()
@@ -184,9 +184,9 @@ async fn book(
     };
     let now = Utc::now();
     let done = if form.reschedule.is_empty() {
-        state.services.book(&s.principal, &form.hall, &code, start, now).await
+        state.services.appointments().book(&s.principal, &form.hall, &code, start, now).await
     } else {
-        state.services.reschedule(&s.principal, &form.reschedule, start, now).await
+        state.services.appointments().reschedule(&s.principal, &form.reschedule, start, now).await
     };
     done?;
     Ok(Redirect::to("/appointments").into_response())
@@ -224,7 +224,7 @@ fn rows(lang: Lang, list: Vec<AppointmentView>) -> Vec<Row> {
 
 async fn my_appointments(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.my_appointments(&s.principal, Utc::now()).await {
+    match state.services.appointments().my_appointments(&s.principal, Utc::now()).await {
         Ok(list) => Ok(ctx.page(
             StatusCode::OK,
             &AppointmentsPage { l: ctx.layout("booking.mine"), rows: rows(ctx.prefs.lang, list) },
@@ -240,13 +240,13 @@ async fn cancel(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    state.services.cancel_appointment(&s.principal, &id, Utc::now()).await?;
+    state.services.appointments().cancel_appointment(&s.principal, &id, Utc::now()).await?;
     Ok(Redirect::to("/appointments").into_response())
 }
 
 async fn ics(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let s = ctx.ready()?;
-    let text = state.services.appointment_ics(&s.principal, &id, Utc::now()).await?;
+    let text = state.services.appointments().appointment_ics(&s.principal, &id, Utc::now()).await?;
     Ok(crate::api::appointments::calendar_file(text, &id))
 }
 
@@ -272,13 +272,17 @@ async fn hall_day(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<D
     let s = ctx.ready()?;
     let cap = s.principal.authorize::<ApplicationHandle>()?;
     let zh = ctx.prefs.lang == Lang::Zh;
-    let halls = state.services.halls_of(&cap).await?;
+    let halls = state.services.appointments().halls_of(&cap).await?;
     let hall =
         if q.hall.is_empty() { halls.first().map(|h| h.code.clone()).unwrap_or_default() } else { q.hall.clone() };
     let now = Utc::now();
     let today = china(now).date_naive();
     let date = NaiveDate::parse_from_str(&q.date, "%Y-%m-%d").unwrap_or(today);
-    let list = if hall.is_empty() { Vec::new() } else { state.services.hall_day(&cap, &hall, Some(date), now).await? };
+    let list = if hall.is_empty() {
+        Vec::new()
+    } else {
+        state.services.appointments().hall_day(&cap, &hall, Some(date), now).await?
+    };
     let page = HallDayPage {
         l: ctx.layout("booking.staff_title"),
         halls: halls
@@ -304,6 +308,6 @@ async fn check_in(
 ) -> PageResult {
     let s = ctx.ready()?;
     let cap = s.principal.authorize::<ApplicationHandle>()?;
-    let a = state.services.check_in(&cap, &id, Utc::now()).await?;
+    let a = state.services.appointments().check_in(&cap, &id, Utc::now()).await?;
     Ok(Redirect::to(&format!("/staff/appointments?hall={}", a.hall.code)).into_response())
 }

@@ -26,7 +26,7 @@ struct ConsentsPage {
 
 async fn consents(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    let rows = state.exchange.my_consents(&s.principal, Utc::now()).await?;
+    let rows = state.exchange.consent().my_consents(&s.principal, Utc::now()).await?;
     Ok(ctx.page(StatusCode::OK, &ConsentsPage { l: ctx.layout("consent.title"), rows }))
 }
 
@@ -43,6 +43,6 @@ async fn set_consent(
     CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    state.exchange.set_my_consent(&s.principal, &id, form.choice == "grant", Utc::now()).await?;
+    state.exchange.consent().set_my_consent(&s.principal, &id, form.choice == "grant", Utc::now()).await?;
     Ok(Redirect::to("/consents").into_response())
 }

@@ -52,14 +52,14 @@ struct ExchangePage {
 /// requests; for a data officer, the requests to decide.
 async fn exchange_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let cap = ctx.authorize::<OrganisationRead>(&state).await?;
-    let registries = match state.exchange.catalog(&cap).await {
+    let registries = match state.exchange.registries().catalog(&cap).await {
         Ok(r) => r,
         Err(e) => return Ok(failed(e)),
     };
     let principal = ctx.ready().ok().map(|s| s.principal.clone());
     let decide = principal.as_ref().and_then(|p| p.authorize::<SharingDecide>().ok());
     let incoming = match &decide {
-        Some(cap) => match state.exchange.incoming_agreements(cap, Utc::now()).await {
+        Some(cap) => match state.exchange.sharing().incoming_agreements(cap, Utc::now()).await {
             Ok(list) => list,
             Err(e) => return Ok(failed(e)),
         },
@@ -68,7 +68,7 @@ async fn exchange_page(State(state): State<AppState>, ctx: PageCtx) -> PageResul
     let ask =
         principal.as_ref().and_then(|p| p.authorize::<SharingRequest>().ok()).filter(|c| c.department_id().is_some());
     let outgoing = match &ask {
-        Some(cap) => match state.exchange.outgoing_agreements(cap, Utc::now()).await {
+        Some(cap) => match state.exchange.sharing().outgoing_agreements(cap, Utc::now()).await {
             Ok(list) => list,
             Err(e) => return Ok(failed(e)),
         },
@@ -116,7 +116,7 @@ async fn request(
         valid_days,
         rate_per_minute: None,
     };
-    match state.exchange.request_agreement(&cap, req, Utc::now()).await {
+    match state.exchange.sharing().request_agreement(&cap, req, Utc::now()).await {
         Ok(_) => Ok(Redirect::to("/staff/exchange#outgoing").into_response()),
         Err(e) => Ok(failed(e)),
     }
@@ -138,7 +138,7 @@ async fn decide(
 ) -> PageResult {
     let cap = ctx.authorize::<SharingDecide>(&state).await?;
     let decision = Decision { approve: form.decision == "approve", reason: Some(form.reason) };
-    match state.exchange.decide_agreement(&cap, &id, decision, Utc::now()).await {
+    match state.exchange.sharing().decide_agreement(&cap, &id, decision, Utc::now()).await {
         Ok(_) => Ok(Redirect::to("/staff/exchange").into_response()),
         Err(e) => Ok(failed(e)),
     }
@@ -154,7 +154,7 @@ struct ImportPage {
 
 async fn import_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let cap = ctx.authorize::<RegistryManage>(&state).await?;
-    let registries = match state.exchange.registries_to_manage(&cap).await {
+    let registries = match state.exchange.registries().registries_to_manage(&cap).await {
         Ok(r) => r,
         Err(e) => return Ok(failed(e)),
     };
@@ -178,7 +178,7 @@ async fn start_import(State(state): State<AppState>, ctx: PageCtx, form: CsrfMul
         Err(e) => return Ok(failed(e)),
     };
     let mode = if skip { ImportMode::SkipBadRows } else { ImportMode::AllOrNothing };
-    match state.exchange.start_import(cap, &registry, &file_name, table, mode, Utc::now()).await {
+    match state.exchange.imports().start_import(cap, &registry, &file_name, table, mode, Utc::now()).await {
         Ok(id) => Ok(Redirect::to(&format!("/staff/exchange/imports/{id}")).into_response()),
         Err(e) => Ok(failed(e)),
     }
@@ -202,7 +202,7 @@ async fn import_progress(
     RawQuery(q): RawQuery,
 ) -> PageResult {
     let cap = ctx.authorize::<RegistryManage>(&state).await?;
-    match state.exchange.import_status(&cap, &id).await {
+    match state.exchange.imports().import_status(&cap, &id).await {
         Ok(p) => {
             let refresh = p.status == "running" && !q.as_deref().unwrap_or_default().contains("manual=1");
             let (mode_key, status_key) = (format!("exchange.mode_{}", p.mode), format!("exchange.import_{}", p.status));
@@ -224,11 +224,11 @@ struct QualityPage {
 /// 数据质量与部门指标, for data officers and leaders.
 async fn quality_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let cap = ctx.authorize::<ExchangeFigures>(&state).await?;
-    let registries = match state.exchange.quality(&cap, Utc::now()).await {
+    let registries = match state.exchange.quality().report(&cap, Utc::now()).await {
         Ok(q) => q,
         Err(e) => return Ok(failed(e)),
     };
-    let departments = match state.exchange.department_figures(&cap).await {
+    let departments = match state.exchange.quality().department_figures(&cap).await {
         Ok(f) => f,
         Err(e) => return Ok(failed(e)),
     };

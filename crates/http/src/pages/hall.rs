@@ -22,7 +22,7 @@ use kernel::authz::{ApplicationAssist, ApplicationHandle, CertificateRevoke};
 use services::catalog::{EVENTS, ServiceSummary};
 use services::forms::{FieldKind, Form};
 use services::workflow::Phase;
-use services::{ApplicationSummary, ApplicationView, Browse, CertificateCheck, DEPARTMENT_KINDS, InboxItem};
+use services::{ApplicationSummary, ApplicationView, CertificateCheck, DEPARTMENT_KINDS, InboxItem};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -113,17 +113,12 @@ fn listed(ctx: &PageCtx, s: ServiceSummary) -> Listed {
 }
 
 async fn catalog(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<CatalogQuery>) -> PageResult {
-    let text_q: String = q.q.chars().take(100).collect();
-    let found = if text_q.trim().is_empty() {
-        let browse = Browse {
-            department: Some(q.department.clone()).filter(|d| !d.is_empty()),
-            event: Some(q.event.clone()).filter(|e| !e.is_empty()),
-        };
-        state.services.browse(&browse).await
-    } else {
-        state.services.search(&text_q, 100).await
+    let query = services::CatalogQuery {
+        text: q.q.clone(),
+        department: Some(q.department.clone()).filter(|d| !d.is_empty()),
+        event: Some(q.event.clone()).filter(|e| !e.is_empty()),
     };
-    let found = found?;
+    let found = state.services.find(&query).await?;
     let bundles = state.services.bundles().await.unwrap_or_default();
     let page = CatalogPage {
         l: ctx.layout("hall.catalog"),
@@ -141,7 +136,7 @@ async fn catalog(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Ca
             .into_iter()
             .map(|b| (b.code.clone(), b.services.join("、"), pick(&ctx, &b.name_zh, &b.name_en).to_string()))
             .collect(),
-        q: text_q,
+        q: q.q,
     };
     Ok(ctx.page(StatusCode::OK, &page))
 }
@@ -203,6 +198,7 @@ async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<Str
     let held: Vec<String> = match &ctx.session {
         Some(session) => state
             .services
+            .certificates()
             .my_certificates(&session.principal, Utc::now())
             .await
             .map(|list| list.into_iter().filter(|c| c.valid).map(|c| c.kind).collect())
@@ -233,7 +229,7 @@ async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<Str
             .collect(),
         visits: s.visits,
         online: s.depth == services::catalog::Depth::Online,
-        bookable: state.services.halls_for(&s.code, None).await.is_ok_and(|h| !h.is_empty()),
+        bookable: state.services.appointments().halls_for(&s.code, None).await.is_ok_and(|h| !h.is_empty()),
     };
     Ok(ctx.page(StatusCode::OK, &page))
 }
@@ -306,7 +302,7 @@ async fn attachments(
     svc: &services::PublishedService,
     chosen: &[String],
 ) -> Attachments {
-    let uploads = state.services.my_uploads(me).await.unwrap_or_default();
+    let uploads = state.services.documents().my_uploads(me).await.unwrap_or_default();
     Attachments {
         upload_link: Some(format!("/materials?service={}", svc.spec.code)),
         materials: material_rows(ctx, &svc.spec, &[]),
@@ -488,7 +484,7 @@ async fn prefilled_form(
     form: &Form,
     attach: Attachments,
 ) -> PageResult {
-    match state.services.prefill(me, form, Utc::now()).await {
+    match state.services.intake().prefill(me, form, Utc::now()).await {
         Ok(p) => {
             let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new(), attach };
             apply_form(ctx, target, form, f, StatusCode::OK)
@@ -513,7 +509,7 @@ async fn apply(
     let data = form.coerce(&posted);
     // The uploads ticked to go with the application (我的材料).
     let documents: Vec<String> = posted.iter().filter(|(k, _)| k == "_documents").map(|(_, v)| v.clone()).collect();
-    let done = state.services.submit(&s.principal, &code, data.clone(), &documents, Utc::now()).await;
+    let done = state.services.intake().submit(&s.principal, &code, data.clone(), &documents, Utc::now()).await;
     let target = Target::service(&ctx, &svc);
     after_submit(&state, &ctx, &s.principal, target, &form, data, Some((&svc, &documents)), done).await
 }
@@ -534,7 +530,7 @@ async fn after_submit(
     match done {
         Ok(view) => Ok(Redirect::to(&format!("/applications/{}", view.id)).into_response()),
         Err(services::Error::Form(errors)) => {
-            let prefill = state.services.prefill(me, form, Utc::now()).await.ok();
+            let prefill = state.services.intake().prefill(me, form, Utc::now()).await.ok();
             let sources = prefill.map(|p| p.sources).unwrap_or_default();
             let errors = field_errors(ctx, &errors);
             let values = data.as_object().cloned().unwrap_or_default();
@@ -552,7 +548,7 @@ async fn after_submit(
 /// One form for every service of a bundle (一件事一次办).
 async fn bundle_apply_page(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>) -> PageResult {
     let s = ctx.ready()?;
-    let (bundle, form) = state.services.bundle_form(&code).await?;
+    let (bundle, form) = state.services.intake().bundle_form(&code).await?;
     services::Services::check_audience(bundle.audience, s.principal.kind)?;
     prefilled_form(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, Attachments::default()).await
 }
@@ -564,9 +560,9 @@ async fn bundle_apply(
     CsrfForm(posted): CsrfForm<Vec<(String, String)>>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    let (bundle, form) = state.services.bundle_form(&code).await?;
+    let (bundle, form) = state.services.intake().bundle_form(&code).await?;
     let data = form.coerce(&posted);
-    let done = state.services.submit_bundle(&s.principal, &code, data.clone(), Utc::now()).await;
+    let done = state.services.intake().submit_bundle(&s.principal, &code, data.clone(), Utc::now()).await;
     after_submit(&state, &ctx, &s.principal, Target::bundle(&ctx, &bundle), &form, data, None, done).await
 }
 
@@ -614,7 +610,7 @@ async fn materials_view(
         Some(code) => state.services.service(code.trim()).await.ok(),
         None => None,
     };
-    let uploads = state.services.my_uploads(me).await?;
+    let uploads = state.services.documents().my_uploads(me).await?;
     let page = MaterialsPage {
         l: ctx.layout("hall.my_materials"),
         materials: svc.as_ref().map(|v| material_rows(ctx, &v.spec, &[])).unwrap_or_default(),
@@ -634,7 +630,7 @@ async fn upload_material(State(state): State<AppState>, ctx: PageCtx, form: Csrf
         let shown = failed(text(ctx.prefs.lang, "hall.choose_file").into());
         return materials_view(&state, &ctx, &s.principal, shown, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
-    match state.services.upload(&s.principal, name, form.field("material"), bytes, Utc::now()).await {
+    match state.services.documents().upload(&s.principal, name, form.field("material"), bytes, Utc::now()).await {
         Ok(_) => {
             let query = serde_urlencoded::to_string([("service", service.unwrap_or_default()), ("uploaded", "1")])
                 .unwrap_or_default();
@@ -697,7 +693,7 @@ async fn assist_code(
     let s = ctx.ready()?;
     let cap = s.principal.authorize::<ApplicationAssist>()?;
     let (svc, form) = service_form(&state, &start.service).await?;
-    state.services.send_assist_code(&cap, &start.id_number, Utc::now()).await?;
+    state.services.intake().send_assist_code(&cap, &start.id_number, Utc::now()).await?;
     let sources = record_sources(&form);
     let f = FormState {
         values: &serde_json::Map::new(),
@@ -726,7 +722,12 @@ async fn assist_submit(
         services::Confirmation::Code(field("_assist_code"))
     };
     let data = form.coerce(&posted);
-    match state.services.submit_assisted(&cap, &id_number, &service, data.clone(), confirmation, Utc::now()).await {
+    match state
+        .services
+        .intake()
+        .submit_assisted(&cap, &id_number, &service, data.clone(), confirmation, Utc::now())
+        .await
+    {
         Ok(view) => Ok(Redirect::to(&format!("/staff/cases/{}", view.id)).into_response()),
         Err(services::Error::Form(errors)) => {
             let sources = record_sources(&form);
@@ -761,7 +762,7 @@ struct CertificatesPage {
 
 async fn my_certificates(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.my_certificates(&s.principal, Utc::now()).await {
+    match state.services.certificates().my_certificates(&s.principal, Utc::now()).await {
         Ok(list) => {
             let rows = list
                 .into_iter()
@@ -797,7 +798,7 @@ struct ApplicationsPage {
 
 async fn my_applications(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.my_applications(&s.principal).await {
+    match state.services.my_cases().my_applications(&s.principal).await {
         Ok(list) => {
             let rows = list
                 .into_iter()
@@ -918,7 +919,7 @@ async fn application_page(
 
 async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let s = ctx.ready()?;
-    let app = state.services.my_application(&s.principal, &id).await?;
+    let app = state.services.my_cases().my_application(&s.principal, &id).await?;
     Ok(application_page(&state, &ctx, app, false, None).await)
 }
 
@@ -929,7 +930,7 @@ async fn withdraw(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    let app = state.services.withdraw(&s.principal, &id, Utc::now()).await?;
+    let app = state.services.my_cases().withdraw(&s.principal, &id, Utc::now()).await?;
     Ok(Redirect::to(&format!("/applications/{}", app.id)).into_response())
 }
 
@@ -950,7 +951,7 @@ async fn rate(
     let s = ctx.ready()?;
     let score = form.score.trim().parse::<i64>().unwrap_or(0);
     let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
-    state.services.rate(&s.principal, &id, score, comment, Utc::now()).await?;
+    state.services.ratings().rate(&s.principal, &id, score, comment, Utc::now()).await?;
     Ok(Redirect::to(&format!("/applications/{id}")).into_response())
 }
 
@@ -981,7 +982,7 @@ async fn inbox(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Inbo
     let mine = q.mine == "1";
     let filter =
         services::InboxFilter { due: services::DueState::parse(&q.due), mine, ..services::InboxFilter::default() };
-    match state.services.inbox(&cap, &filter, Utc::now()).await {
+    match state.services.casework().inbox(&cap, &filter, Utc::now()).await {
         Ok(inbox) => {
             let lang = ctx.prefs.lang;
             let items = inbox
@@ -1022,7 +1023,7 @@ async fn claim(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
-    state.services.assign(&cap, &id, None, Utc::now()).await?;
+    state.services.casework().assign(&cap, &id, None, Utc::now()).await?;
     Ok(Redirect::to("/staff/inbox?mine=1").into_response())
 }
 
@@ -1036,7 +1037,7 @@ struct TransferPage {
 
 async fn transfer_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
-    match state.services.transfer_choice(&cap, &id).await {
+    match state.services.casework().transfer_choice(&cap, &id).await {
         Ok(choice) => {
             Ok(ctx.page(StatusCode::OK, &TransferPage { l: ctx.layout("hall.transfer"), choice, error: None }))
         }
@@ -1062,7 +1063,7 @@ async fn transfer(
     let refused = if to.is_empty() {
         text(ctx.prefs.lang, "hall.transfer_pick").to_string()
     } else {
-        match state.services.assign(&cap, &id, Some(to), Utc::now()).await {
+        match state.services.casework().assign(&cap, &id, Some(to), Utc::now()).await {
             Ok(()) => return Ok(Redirect::to("/staff/inbox").into_response()),
             Err(e @ (services::Error::Conflict { .. } | services::Error::NotFound("colleague"))) => {
                 tracing::info!(error = %e, "transfer refused");
@@ -1071,7 +1072,7 @@ async fn transfer(
             Err(e) => return Err(e.into()),
         }
     };
-    match state.services.transfer_choice(&cap, &id).await {
+    match state.services.casework().transfer_choice(&cap, &id).await {
         Ok(choice) => Ok(ctx.page(
             StatusCode::UNPROCESSABLE_ENTITY,
             &TransferPage { l: ctx.layout("hall.transfer"), choice, error: Some(refused) },
@@ -1091,7 +1092,7 @@ struct NotificationsPage {
 /// 消息: the signed-in person's notifications, newest first (opening the page reads them).
 async fn notifications(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.notifications(&s.principal, Utc::now()).await {
+    match state.services.my_cases().notifications(&s.principal, Utc::now()).await {
         Ok(list) => {
             let rows = list
                 .into_iter()
@@ -1110,7 +1111,7 @@ async fn notifications(State(state): State<AppState>, ctx: PageCtx) -> PageResul
 
 async fn case_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
-    let app = state.services.case_for_staff(&cap, &id, Utc::now()).await?;
+    let app = state.services.casework().case_for_staff(&cap, &id, Utc::now()).await?;
     Ok(application_page(&state, &ctx, app, true, None).await)
 }
 
@@ -1130,7 +1131,7 @@ async fn act(
 ) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
     let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
-    match state.services.act(&cap, &id, &form.action, comment, Utc::now()).await {
+    match state.services.casework().act(&cap, &id, &form.action, comment, Utc::now()).await {
         Ok(app) => {
             let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
             Ok(application_page(&state, &ctx, app, true, notice).await)
@@ -1153,7 +1154,7 @@ async fn rating_reply(
     CsrfForm(form): CsrfForm<ReplyForm>,
 ) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
-    state.services.answer_rating(&cap, &id, &form.reply, Utc::now()).await?;
+    state.services.ratings().answer_rating(&cap, &id, &form.reply, Utc::now()).await?;
     Ok(Redirect::to(&format!("/staff/cases/{id}")).into_response())
 }
 
@@ -1172,7 +1173,7 @@ async fn revoke(
     CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> PageResult {
     let cap = ctx.authorize::<CertificateRevoke>(&state).await?;
-    match state.services.revoke_certificate(&cap, &id, &form.reason, Utc::now()).await {
+    match state.services.certificates().revoke_certificate(&cap, &id, &form.reason, Utc::now()).await {
         Ok(()) => {
             let case: String = form.case.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
             Ok(Redirect::to(&if case.is_empty() { format!("/verify/{id}") } else { format!("/staff/cases/{case}") })
@@ -1195,7 +1196,7 @@ struct VerifyPage {
 }
 
 async fn verify(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> Response {
-    match state.services.verify_certificate(&id, Utc::now()).await {
+    match state.services.certificates().verify_certificate(&id, Utc::now()).await {
         Ok(c) => {
             let url = format!("/verify/{}", c.id);
             let qr_svg = qrcode::QrCode::new(url.as_bytes())

@@ -128,7 +128,7 @@ impl FromRequestParts<AppState> for PageCtx {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let mut prefs = PagePrefs::from_headers(&parts.headers);
         let session = match cookie(&parts.headers, SESSION_COOKIE) {
-            Some(token) => state.identity.session(token, Utc::now()).await.ok(),
+            Some(token) => state.identity.sessions().session(token, Utc::now()).await.ok(),
             None => None,
         };
         // The account's remembered choices apply where this browser has made none.
@@ -251,7 +251,11 @@ impl PageCtx {
         match s.principal.authorize::<P>() {
             Ok(cap) => Ok(cap),
             Err(denial) => {
-                state.identity.record_denial(&s.principal, P::CODE, &self.path, &denial, "web", Utc::now()).await?;
+                state
+                    .identity
+                    .trail()
+                    .record_denial(&s.principal, P::CODE, &self.path, &denial, "web", Utc::now())
+                    .await?;
                 Err(denial.into())
             }
         }
@@ -595,7 +599,7 @@ async fn set_prefs(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): 
         cookies.push(set_cookie(ELDER_COOKIE, if e { "1" } else { "0" }, Some(YEAR), ctx.secure));
     }
     if let Some(s) = &ctx.session
-        && let Err(e) = state.identity.set_preferences(s, lang.map(Lang::code), elder).await
+        && let Err(e) = state.identity.settings().set_preferences(s, lang.map(Lang::code), elder).await
     {
         return ApiError::from(e).into_response();
     }
@@ -625,7 +629,7 @@ async fn signin(
     CsrfForm(form): CsrfForm<SignInForm>,
 ) -> Response {
     let attempt = SignInAttempt { username: &form.username, password: &form.password, source: &source };
-    match state.identity.begin_sign_in(&attempt, &user_agent(&headers), Utc::now()).await {
+    match state.identity.sign_in().begin_sign_in(&attempt, &user_agent(&headers), Utc::now()).await {
         Ok(step) => {
             // New session, new CSRF token: nothing from before sign-in carries over.
             let cookies = vec![
@@ -655,7 +659,7 @@ async fn signin(
 
 async fn mfa_page(State(state): State<AppState>, ctx: PageCtx, headers: HeaderMap) -> Response {
     let Some(token) = cookie(&headers, SESSION_COOKIE) else { return Redirect::to("/signin").into_response() };
-    match state.identity.pending_sign_in(token, Utc::now()).await {
+    match state.identity.sign_in().pending_sign_in(token, Utc::now()).await {
         Ok(username) => ctx.page(StatusCode::OK, &MfaPage { l: ctx.layout("mfa.title"), username, error: None }),
         Err(_) => Redirect::to("/signin").into_response(),
     }
@@ -676,14 +680,14 @@ async fn mfa(
 ) -> Response {
     let Some(token) = cookie(&headers, SESSION_COOKIE) else { return Redirect::to("/signin").into_response() };
     let now = Utc::now();
-    match state.identity.complete_sign_in(token, &form.code, &source, &user_agent(&headers), now).await {
+    match state.identity.sign_in().complete_sign_in(token, &form.code, &source, &user_agent(&headers), now).await {
         Ok(step) => {
             let cookies = vec![
                 set_cookie(SESSION_COOKIE, step.token.expose(), None, ctx.secure),
                 set_cookie(CSRF_COOKIE, &random_token(32), None, ctx.secure),
             ];
             // The landing depends on the account kind, which the new session knows.
-            let to = match state.identity.session(step.token.expose(), now).await {
+            let to = match state.identity.sessions().session(step.token.expose(), now).await {
                 Ok(s) => landing(s.principal.kind),
                 Err(_) => "/account",
             };
@@ -692,7 +696,7 @@ async fn mfa(
         Err(identity::Error::Unauthenticated) => Redirect::to("/signin").into_response(),
         Err(e) => {
             let e = ApiError::from(e);
-            let username = state.identity.pending_sign_in(token, now).await.unwrap_or_default();
+            let username = state.identity.sign_in().pending_sign_in(token, now).await.unwrap_or_default();
             ctx.page(
                 e.status,
                 &MfaPage { l: ctx.layout("mfa.title"), username, error: Some(error_text(ctx.prefs.lang, &e)) },
@@ -712,7 +716,7 @@ async fn signout(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> Response {
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = state.identity.sign_out(token, Utc::now()).await
+        && let Err(e) = state.identity.sessions().sign_out(token, Utc::now()).await
     {
         return ApiError::from(e).into_response();
     }
@@ -721,7 +725,7 @@ async fn signout(
 
 async fn account(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    let sessions = state.identity.sessions(s, Utc::now()).await?;
+    let sessions = state.identity.sessions().list(s, Utc::now()).await?;
     let page = AccountPage {
         l: ctx.layout("account.title"),
         username: s.principal.username.clone(),
@@ -730,7 +734,14 @@ async fn account(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
         has_totp: s.has_totp,
         recovery_left: s.unused_recovery_codes,
         sessions,
-        email: state.identity.notification_email(&s.principal.account_id).await.ok().flatten().unwrap_or_default(),
+        email: state
+            .identity
+            .settings()
+            .notification_email(&s.principal.account_id)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
     };
     Ok(ctx.page(StatusCode::OK, &page))
 }
@@ -744,7 +755,7 @@ struct EmailForm {
 async fn set_email(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): CsrfForm<EmailForm>) -> PageResult {
     let s = ctx.ready()?;
     let email = Some(form.email.as_str()).filter(|e| !e.trim().is_empty());
-    state.identity.set_notification_email(&s.principal, email, Utc::now()).await?;
+    state.identity.settings().set_notification_email(&s.principal, email, Utc::now()).await?;
     Ok(Redirect::to("/account").into_response())
 }
 
@@ -792,6 +803,7 @@ async fn change_password(
     }
     let result = state
         .identity
+        .settings()
         .change_password(
             s,
             PasswordChange { current: &form.current_password, new: &form.new_password },
@@ -831,7 +843,7 @@ async fn enrol_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
         };
         return Ok(ctx.page(StatusCode::OK, &page));
     }
-    match state.identity.begin_totp_enrolment(s).await {
+    match state.identity.settings().begin_totp_enrolment(s).await {
         Ok(en) => {
             let page = EnrolPage {
                 l: ctx.layout("enrol.title"),
@@ -856,7 +868,11 @@ async fn enrol(
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> PageResult {
     let s = ctx.signed_in()?;
-    let result = state.identity.confirm_totp_enrolment(s, &form.code, &source, &user_agent(&headers), Utc::now()).await;
+    let result = state
+        .identity
+        .settings()
+        .confirm_totp_enrolment(s, &form.code, &source, &user_agent(&headers), Utc::now())
+        .await;
     match result {
         Ok((codes, token)) => {
             let mut r = ctx.page(StatusCode::OK, &EnrolDonePage { l: ctx.layout("enrol.done_title"), codes });
@@ -865,7 +881,7 @@ async fn enrol(
         }
         Err(e) => {
             let e = ApiError::from(e);
-            match state.identity.begin_totp_enrolment(s).await {
+            match state.identity.settings().begin_totp_enrolment(s).await {
                 Ok(en) => {
                     let page = EnrolPage {
                         l: ctx.layout("enrol.title"),
@@ -896,7 +912,7 @@ async fn revoke_session(
     CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    match state.identity.revoke_session(s, &form.session_id, Utc::now()).await {
+    match state.identity.sessions().revoke_session(s, &form.session_id, Utc::now()).await {
         Ok(()) if form.session_id == s.id => {
             Ok(redirect_with_cookies("/signin", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)]))
         }
@@ -912,7 +928,7 @@ async fn signout_everywhere(
     CsrfForm(_): CsrfForm<EmptyForm>,
 ) -> PageResult {
     let s = ctx.signed_in()?;
-    state.identity.sign_out_everywhere(s, &source, Utc::now()).await?;
+    state.identity.sessions().sign_out_everywhere(s, &source, Utc::now()).await?;
     Ok(redirect_with_cookies("/signin", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)]))
 }
 
@@ -964,7 +980,7 @@ async fn my_data_page(
     notice: Option<String>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    let data = state.identity.my_data(&s.principal, Utc::now()).await?;
+    let data = state.identity.my_data().overview(&s.principal, Utc::now()).await?;
     // Proofs refer to the latest signed checkpoint, which a citizen can verify.
     let tree_size = match state.ledger.latest_checkpoint(ledger::Log::Audit).await {
         Ok(Some((size, _))) => size,
@@ -980,7 +996,7 @@ async fn my_data(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
 
 async fn my_data_export(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.identity.my_data(&s.principal, Utc::now()).await {
+    match state.identity.my_data().overview(&s.principal, Utc::now()).await {
         Ok(d) => Ok((
             [
                 (header::CONTENT_TYPE, "application/json"),
@@ -1009,7 +1025,11 @@ async fn request_correction(
     CsrfForm(form): CsrfForm<CorrectionForm>,
 ) -> PageResult {
     let s = ctx.ready()?;
-    match state.identity.request_correction(&s.principal, &form.field, &form.requested, &form.reason, Utc::now()).await
+    match state
+        .identity
+        .my_data()
+        .request_correction(&s.principal, &form.field, &form.requested, &form.reason, Utc::now())
+        .await
     {
         Ok(view) => {
             let notice = format!("{} {}", text(ctx.prefs.lang, "mydata.sent_to"), view.department);
@@ -1056,6 +1076,6 @@ async fn acknowledge_alert(
 /// The correction requests addressed to departments in the caller's jurisdiction.
 async fn corrections_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let cap = ctx.authorize::<kernel::authz::ResidentRead>(&state).await?;
-    let requests = state.identity.corrections(&cap, Utc::now()).await?;
+    let requests = state.identity.my_data().corrections(&cap, Utc::now()).await?;
     Ok(ctx.page(StatusCode::OK, &CorrectionsPage { l: ctx.layout("corrections.title"), requests }))
 }
