@@ -453,13 +453,20 @@ impl Ledger {
         Ok(key.split('+').next().unwrap_or_default().to_string())
     }
 
+    /// A connection that sees every entry appended so far: entries waiting in the exchange
+    /// journal are folded in first, so no reader of the ledger has to remember to.
+    async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {
+        self.db.settle().await?;
+        Ok(self.db.pool.acquire().await?)
+    }
+
     pub async fn size(&self, log: Log) -> Result<u64, Error> {
-        Ok(store::size(&mut *self.db.pool.acquire().await?, log.as_str()).await?)
+        Ok(store::size(&mut *self.reader().await?, log.as_str()).await?)
     }
 
     /// Signs a checkpoint of the current tree when the policy says one is due; returns its size.
     pub async fn checkpoint_if_due(&self, log: Log, now: DateTime<Utc>) -> Result<Option<u64>, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let size = store::size(&mut c, log.as_str()).await?;
         let latest = store::latest_checkpoint(&mut c, log.as_str()).await?;
         let due = match &latest {
@@ -479,7 +486,7 @@ impl Ledger {
 
     /// Signs a checkpoint when the tree has grown past the latest one (at shutdown).
     pub async fn checkpoint_if_behind(&self, log: Log, now: DateTime<Utc>) -> Result<Option<u64>, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let size = store::size(&mut c, log.as_str()).await?;
         let latest = store::latest_checkpoint(&mut c, log.as_str()).await?.map(|cp| cp.size);
         drop(c);
@@ -491,7 +498,7 @@ impl Ledger {
 
     /// Signs a checkpoint of the tree as it is now (the empty tree included).
     pub async fn sign_checkpoint(&self, log: Log, now: DateTime<Utc>) -> Result<u64, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let size = store::size(&mut c, log.as_str()).await?;
         let root = root_at(&mut c, log.as_str(), size).await?;
         let signer = self.signer(log)?;
@@ -504,7 +511,7 @@ impl Ledger {
 
     /// The latest checkpoint's size and root.
     pub async fn latest_checkpoint(&self, log: Log) -> Result<Option<(u64, Hash)>, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let cp = store::latest_checkpoint(&mut c, log.as_str()).await?;
         cp.map(|cp| Ok((cp.size, <Hash>::try_from(cp.root).map_err(|_| Error::Corrupt("checkpoint root".into()))?)))
             .transpose()
@@ -512,14 +519,14 @@ impl Ledger {
 
     /// The root of the stored checkpoint of `size`, if there is one.
     pub async fn checkpoint_root(&self, log: Log, size: u64) -> Result<Option<Hash>, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let found = store::checkpoints(&mut c, log.as_str()).await?.into_iter().find(|cp| cp.size == size);
         found.map(|cp| <Hash>::try_from(cp.root).map_err(|_| Error::Corrupt("checkpoint root".into()))).transpose()
     }
 
     /// The latest signed checkpoint as a note, with any witness cosignatures.
     pub async fn checkpoint(&self, log: Log) -> Result<String, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let cp = store::latest_checkpoint(&mut c, log.as_str()).await?.ok_or(Error::NotFound("no checkpoint yet"))?;
         let mut note = cp.note;
         for (_, line) in store::cosignatures(&mut c, log.as_str(), cp.size).await? {
@@ -529,7 +536,7 @@ impl Ledger {
     }
 
     pub async fn inclusion_proof(&self, log: Log, index: u64, size: u64) -> Result<InclusionProof, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         if size > store::size(&mut c, log.as_str()).await? || index >= size {
             return Err(Error::Invalid(format!("no entry {index} in a tree of {size}")));
         }
@@ -551,7 +558,7 @@ impl Ledger {
     }
 
     pub async fn consistency_proof(&self, log: Log, from: u64, to: u64) -> Result<ConsistencyProof, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         if to > store::size(&mut c, log.as_str()).await? || from == 0 || from > to {
             return Err(Error::Invalid(format!("no consistency proof from {from} to {to}")));
         }
@@ -580,7 +587,7 @@ impl Ledger {
 
     /// A hash tile (C2SP tlog-tiles): `width` hashes of tile `index` at `level`.
     pub async fn tile(&self, log: Log, tile: &tiles::TilePath) -> Result<Vec<u8>, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let size = store::size(&mut c, log.as_str()).await?;
         let available = tiles::stored_at_level(size, tile.level);
         tiles::check_width(tile, available)?;
@@ -591,7 +598,7 @@ impl Ledger {
 
     /// An entry bundle: each entry as a big-endian u16 length and its bytes.
     pub async fn entry_bundle(&self, log: Log, tile: &tiles::TilePath) -> Result<Vec<u8>, Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         let size = store::size(&mut c, log.as_str()).await?;
         tiles::check_width(tile, size)?;
         let rows = store::entries(&mut c, log.as_str(), tile.index * 256, u64::from(tile.width)).await?;
@@ -606,7 +613,7 @@ impl Ledger {
 
     /// Adds a witness's cosignature line to the checkpoint of `size`.
     pub async fn add_cosignature(&self, log: Log, size: u64, witness: &str, line: &str) -> Result<(), Error> {
-        let mut c = self.db.pool.acquire().await?;
+        let mut c = self.reader().await?;
         if store::checkpoints(&mut c, log.as_str()).await?.iter().all(|cp| cp.size != size) {
             return Err(Error::NotFound("no checkpoint of that size"));
         }
