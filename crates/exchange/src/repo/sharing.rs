@@ -1,0 +1,234 @@
+//! Sharing agreements, the joined read of an exchange call, and the departments' figures.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use std::sync::LazyLock;
+
+use super::registries::{record_row_at, registry_row_at};
+use super::*;
+
+// --- sharing agreements ------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct AgreementRow {
+    pub id: String,
+    pub registry_id: String,
+    pub consumer_department_id: String,
+    pub requested_by: String,
+    pub fields: String,
+    pub purpose: String,
+    pub legal_basis: String,
+    pub verify_only: bool,
+    pub plain_values: bool,
+    pub consent_required: bool,
+    pub rate_per_minute: i64,
+    pub status: String,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub created_at: i64,
+}
+
+macro_rules! agreement_columns {
+    () => {
+        "id, registry_id, consumer_department_id, requested_by, fields, purpose, legal_basis, verify_only, \
+         plain_values, consent_required, rate_per_minute, status, valid_from, valid_until, reason, decided_by, \
+         decided_at, created_at"
+    };
+}
+const AGREEMENT: &str = concat!("SELECT ", agreement_columns!(), " FROM sharing_agreements");
+
+fn agreement_row(r: &AnyRow) -> Result<AgreementRow, sqlx::Error> {
+    agreement_row_at(&Prefixed(r, ""))
+}
+
+fn agreement_row_at(r: &Prefixed<'_>) -> Result<AgreementRow, sqlx::Error> {
+    Ok(AgreementRow {
+        id: r.try_get("id")?,
+        registry_id: r.try_get("registry_id")?,
+        consumer_department_id: r.try_get("consumer_department_id")?,
+        requested_by: r.try_get("requested_by")?,
+        fields: r.try_get("fields")?,
+        purpose: r.try_get("purpose")?,
+        legal_basis: r.try_get("legal_basis")?,
+        verify_only: r.try_get::<i64>("verify_only")? != 0,
+        plain_values: r.try_get::<i64>("plain_values")? != 0,
+        consent_required: r.try_get::<i64>("consent_required")? != 0,
+        rate_per_minute: r.try_get("rate_per_minute")?,
+        status: r.try_get("status")?,
+        valid_from: r.try_get("valid_from")?,
+        valid_until: r.try_get("valid_until")?,
+        reason: r.try_get("reason")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub async fn insert_agreement(c: &mut AnyConnection, a: &AgreementRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sharing_agreements (id, registry_id, consumer_department_id, requested_by, fields, purpose, \
+         legal_basis, verify_only, plain_values, consent_required, rate_per_minute, status, valid_from, valid_until, \
+         reason, decided_by, decided_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&a.id)
+    .bind(&a.registry_id)
+    .bind(&a.consumer_department_id)
+    .bind(&a.requested_by)
+    .bind(&a.fields)
+    .bind(&a.purpose)
+    .bind(&a.legal_basis)
+    .bind(i64::from(a.verify_only))
+    .bind(i64::from(a.plain_values))
+    .bind(i64::from(a.consent_required))
+    .bind(a.rate_per_minute)
+    .bind(&a.status)
+    .bind(a.valid_from)
+    .bind(a.valid_until)
+    .bind(&a.reason)
+    .bind(&a.decided_by)
+    .bind(a.decided_at)
+    .bind(a.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn agreement(c: &mut AnyConnection, id: &str) -> Result<Option<AgreementRow>, sqlx::Error> {
+    let q = format!("{AGREEMENT} WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(agreement_row).transpose()
+}
+
+/// What a call under an agreement needs, in one round trip: the agreement, its registry and
+/// the newest record with this key index (none when nobody holds it).
+pub async fn call_target(
+    c: &mut AnyConnection,
+    agreement_id: &str,
+    key_index: &str,
+) -> Result<Option<(AgreementRow, RegistryRow, Option<RecordRow>)>, sqlx::Error> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, {}, {} FROM sharing_agreements a JOIN registries r ON r.id = a.registry_id \
+             LEFT JOIN registry_records d ON d.registry_id = a.registry_id AND d.key_index = $2 \
+             WHERE a.id = $1 ORDER BY d.seq DESC, d.id DESC LIMIT 1",
+            aliased("a", agreement_columns!()),
+            aliased("r", registry_columns!()),
+            aliased("d", record_columns!()),
+        )
+    });
+    let Some(row) =
+        sqlx::query(sqlx::AssertSqlSafe(SQL.as_str())).bind(agreement_id).bind(key_index).fetch_optional(c).await?
+    else {
+        return Ok(None);
+    };
+    let agreement = agreement_row_at(&Prefixed(&row, "a_"))?;
+    let registry = registry_row_at(&Prefixed(&row, "r_"))?;
+    let record = match row.try_get::<Option<String>, _>("d_id")? {
+        Some(_) => Some(record_row_at(&Prefixed(&row, "d_"))?),
+        None => None,
+    };
+    Ok(Some((agreement, registry, record)))
+}
+
+/// Moves an agreement from `from` to `to`; false when it was no longer in `from`.
+pub async fn set_agreement_status(
+    c: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    reason: Option<&str>,
+    by: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sharing_agreements SET status = $1, reason = COALESCE($2, reason), decided_by = $3, decided_at = $4 \
+         WHERE id = $5 AND status = $6",
+    )
+    .bind(to)
+    .bind(reason)
+    .bind(by)
+    .bind(at)
+    .bind(id)
+    .bind(from)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Agreements on the registries of `owner` (or consumed by `consumer`), newest first.
+pub async fn agreements(
+    c: &mut AnyConnection,
+    owner: Option<&str>,
+    consumer: Option<&str>,
+) -> Result<Vec<AgreementRow>, sqlx::Error> {
+    let q = format!(
+        "{AGREEMENT} WHERE ($1 IS NULL OR registry_id IN (SELECT id FROM registries WHERE department_id = $1)) \
+         AND ($2 IS NULL OR consumer_department_id = $2) ORDER BY created_at DESC, id LIMIT 500"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .bind(owner)
+        .bind(consumer)
+        .fetch_all(c)
+        .await?
+        .iter()
+        .map(agreement_row)
+        .collect()
+}
+
+/// Adds served calls, one (agreement, day, calls) per agreement and day, in one statement.
+pub async fn count_calls(c: &mut AnyConnection, calls: &[(String, String, i64)]) -> Result<(), sqlx::Error> {
+    kernel::db::upsert_rows(
+        c,
+        "exchange_usage (agreement_id, day, calls)",
+        "ON CONFLICT (agreement_id, day) DO UPDATE SET calls = exchange_usage.calls + excluded.calls",
+        calls,
+        |q, (agreement_id, day, n)| q.bind(agreement_id.as_str()).bind(day.as_str()).bind(*n),
+    )
+    .await
+}
+
+/// Per department that owns registries: (department, registries, requests, granted,
+/// decision delays in ms, calls served).
+pub async fn department_figures(
+    c: &mut AnyConnection,
+) -> Result<Vec<(String, i64, i64, i64, Vec<i64>, i64)>, sqlx::Error> {
+    let owners = sqlx::query(
+        "SELECT department_id, COUNT(*) AS n FROM registries GROUP BY department_id ORDER BY department_id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(owners.len());
+    for o in owners {
+        let dept: String = o.try_get("department_id")?;
+        let requests = sqlx::query(
+            "SELECT a.status, a.created_at, a.decided_at FROM sharing_agreements a \
+             JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
+        )
+        .bind(&dept)
+        .fetch_all(&mut *c)
+        .await?;
+        let mut granted = 0;
+        let mut delays = Vec::new();
+        for r in &requests {
+            let status: String = r.try_get("status")?;
+            if status == "granted" || status == "revoked" {
+                granted += 1;
+            }
+            if let Some(at) = r.try_get::<Option<i64>, _>("decided_at")? {
+                delays.push(at - r.try_get::<i64, _>("created_at")?);
+            }
+        }
+        let calls = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n FROM exchange_usage u JOIN sharing_agreements a ON a.id = u.agreement_id \
+             JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
+        )
+        .bind(&dept)
+        .fetch_one(&mut *c)
+        .await?;
+        out.push((dept, o.try_get("n")?, requests.len() as i64, granted, delays, calls.try_get("n")?));
+    }
+    Ok(out)
+}

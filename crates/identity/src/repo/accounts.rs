@@ -1,0 +1,304 @@
+//! Accounts, residents' and enterprises' records as written, credentials and account rows.
+
+use super::{AccountKind, DepartmentRef, RegionRef};
+use sqlx::{AnyConnection, Row};
+
+use super::people::resident_from;
+use super::*;
+
+pub struct NewAccountRow<'a> {
+    pub id: &'a str,
+    pub kind: AccountKind,
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub must_change_password: bool,
+    pub totp_secret: Option<&'a str>,
+    pub region_id: Option<&'a str>,
+    pub department_id: Option<&'a str>,
+    pub created_at: i64,
+}
+
+pub async fn insert_account(c: &mut AnyConnection, a: &NewAccountRow<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO accounts (id, kind, username, display_name, password_hash, must_change_password, \
+         totp_secret, region_id, department_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(a.id)
+    .bind(a.kind.as_str())
+    .bind(a.username)
+    .bind(a.display_name)
+    .bind(a.password_hash)
+    .bind(i64::from(a.must_change_password))
+    .bind(a.totp_secret)
+    .bind(a.region_id)
+    .bind(a.department_id)
+    .bind(a.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+pub async fn username_taken(c: &mut AnyConnection, username: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 AS one FROM accounts WHERE username = $1")
+        .bind(username)
+        .fetch_optional(c)
+        .await?
+        .is_some())
+}
+
+/// A citizen's protected identifiers as stored: sealed values and blind indexes.
+pub struct SealedCitizen<'a> {
+    pub id_number_enc: &'a str,
+    pub id_number_bidx: &'a str,
+    pub mobile_enc: &'a str,
+    pub mobile_bidx: &'a str,
+    pub address_enc: Option<&'a str>,
+    pub key_id: &'a str,
+}
+
+pub async fn insert_citizen(
+    c: &mut AnyConnection,
+    account_id: &str,
+    real_name: &str,
+    s: &SealedCitizen<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO citizens (account_id, real_name, id_number_enc, id_number_bidx, mobile_enc, mobile_bidx, \
+         address_enc, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(account_id)
+    .bind(real_name)
+    .bind(s.id_number_enc)
+    .bind(s.id_number_bidx)
+    .bind(s.mobile_enc)
+    .bind(s.mobile_bidx)
+    .bind(s.address_enc)
+    .bind(s.key_id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Rows whose ciphertexts are not under `key_id`, for re-encryption.
+pub async fn citizens_not_under(
+    c: &mut AnyConnection,
+    key_id: &str,
+    limit: i64,
+) -> Result<Vec<ResidentRow>, sqlx::Error> {
+    let rows = sqlx::query(concat!(resident_select!(), " WHERE c.key_id <> $1 ORDER BY c.account_id LIMIT $2"))
+        .bind(key_id)
+        .bind(limit)
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(resident_from).collect()
+}
+
+pub async fn reseal_citizen(
+    c: &mut AnyConnection,
+    account_id: &str,
+    id_number_enc: &str,
+    mobile_enc: &str,
+    address_enc: Option<&str>,
+    key_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE citizens SET id_number_enc = $1, mobile_enc = $2, address_enc = $3, key_id = $4 WHERE account_id = $5",
+    )
+    .bind(id_number_enc)
+    .bind(mobile_enc)
+    .bind(address_enc)
+    .bind(key_id)
+    .bind(account_id)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// How many citizens' ciphertexts use `key_id`, and how many do not.
+pub async fn citizens_by_key(c: &mut AnyConnection, key_id: &str) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN key_id = $1 THEN 1 ELSE 0 END), 0) AS under, \
+         COALESCE(SUM(CASE WHEN key_id <> $1 THEN 1 ELSE 0 END), 0) AS other FROM citizens",
+    )
+    .bind(key_id)
+    .fetch_one(c)
+    .await?;
+    Ok((row.try_get("under")?, row.try_get("other")?))
+}
+
+pub async fn citizen_by_id_number_index(c: &mut AnyConnection, bidx: &str) -> Result<Option<String>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT account_id FROM citizens WHERE id_number_bidx = $1").bind(bidx).fetch_optional(c).await?;
+    row.map(|r| r.try_get("account_id")).transpose()
+}
+
+/// The residents' accounts among these ID-number blind indexes: (index, account).
+pub async fn citizens_by_id_number_indexes(
+    c: &mut AnyConnection,
+    indexes: &[&str],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let mut found = Vec::new();
+    for chunk in indexes.chunks(kernel::db::rows_per_insert(1)) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql =
+            format!("SELECT id_number_bidx, account_id FROM citizens WHERE id_number_bidx IN ({})", list.join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for index in chunk {
+            q = q.bind(*index);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            found.push((r.try_get("id_number_bidx")?, r.try_get("account_id")?));
+        }
+    }
+    Ok(found)
+}
+
+pub async fn insert_enterprise(
+    c: &mut AnyConnection,
+    account_id: &str,
+    name: &str,
+    credit_code: &str,
+    legal_representative: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO enterprises (account_id, name, credit_code, legal_representative) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(account_id)
+    .bind(name)
+    .bind(credit_code)
+    .bind(legal_representative)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// What sign-in needs to know about an account.
+pub struct Credentials {
+    pub id: String,
+    pub kind: AccountKind,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub totp_last_step: i64,
+    pub must_change_password: bool,
+}
+
+fn credentials_from(r: &sqlx::any::AnyRow) -> Result<Credentials, sqlx::Error> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Credentials {
+        id: r.try_get("id")?,
+        kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
+        username: r.try_get("username")?,
+        password_hash: r.try_get("password_hash")?,
+        totp_secret: r.try_get("totp_secret")?,
+        totp_last_step: r.try_get("totp_last_step")?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+    })
+}
+
+macro_rules! credentials_select {
+    () => {
+        "SELECT id, kind, username, password_hash, totp_secret, totp_last_step, must_change_password FROM accounts"
+    };
+}
+
+pub async fn credentials_by_username(
+    c: &mut AnyConnection,
+    username: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    let row =
+        sqlx::query(concat!(credentials_select!(), " WHERE username = $1")).bind(username).fetch_optional(c).await?;
+    row.as_ref().map(credentials_from).transpose()
+}
+
+pub async fn credentials_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    let row = sqlx::query(concat!(credentials_select!(), " WHERE id = $1")).bind(id).fetch_optional(c).await?;
+    row.as_ref().map(credentials_from).transpose()
+}
+
+/// Profile of an account as the principal sees it.
+#[derive(Clone)]
+pub struct AccountRow {
+    pub id: String,
+    pub kind: AccountKind,
+    pub username: String,
+    pub display_name: String,
+    pub must_change_password: bool,
+    pub has_totp: bool,
+    pub locale: Option<String>,
+    pub elder_mode: bool,
+    pub region: Option<RegionRef>,
+    pub department: Option<DepartmentRef>,
+}
+
+macro_rules! account_select {
+    () => {
+        "SELECT a.id, a.kind, a.username, a.display_name, a.must_change_password, \
+         CASE WHEN a.totp_secret IS NULL THEN 0 ELSE 1 END AS has_totp, a.locale, a.elder_mode, \
+         r.id AS r_id, r.code AS r_code, r.name AS r_name, r.level AS r_level, r.path AS r_path, \
+         d.id AS d_id, d.code AS d_code, d.name AS d_name"
+    };
+}
+
+/// Display names by account id, for the ids that exist.
+pub async fn display_names(
+    c: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT id, display_name FROM accounts WHERE id IN ({})", placeholders.join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *c).await? {
+            out.insert(r.try_get("id")?, r.try_get("display_name")?);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    let row = sqlx::query(concat!(
+        account_select!(),
+        " FROM accounts a LEFT JOIN regions r ON r.id = a.region_id \
+         LEFT JOIN departments d ON d.id = a.department_id WHERE a.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(c)
+    .await?;
+    row.as_ref().map(account_from).transpose()
+}
+
+pub(super) fn account_from(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
+    let kind: String = r.try_get("kind")?;
+    let region = match r.try_get::<Option<String>, _>("r_id")? {
+        Some(id) => Some(RegionRef {
+            id,
+            code: r.try_get("r_code")?,
+            name: r.try_get("r_name")?,
+            level: r.try_get("r_level")?,
+            path: r.try_get("r_path")?,
+        }),
+        None => None,
+    };
+    let department = match r.try_get::<Option<String>, _>("d_id")? {
+        Some(id) => Some(DepartmentRef { id, code: r.try_get("d_code")?, name: r.try_get("d_name")? }),
+        None => None,
+    };
+    Ok(AccountRow {
+        id: r.try_get("id")?,
+        kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
+        username: r.try_get("username")?,
+        display_name: r.try_get("display_name")?,
+        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        has_totp: r.try_get::<i64, _>("has_totp")? != 0,
+        locale: r.try_get("locale")?,
+        elder_mode: r.try_get::<i64, _>("elder_mode")? != 0,
+        region,
+        department,
+    })
+}

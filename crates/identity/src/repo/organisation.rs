@@ -1,0 +1,173 @@
+//! Regions, departments and the posts staff hold.
+
+use super::{DepartmentRef, RegionRef};
+use sqlx::{AnyConnection, Row};
+
+pub(super) fn region_from(row: &sqlx::any::AnyRow) -> Result<RegionRef, sqlx::Error> {
+    Ok(RegionRef {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        level: row.try_get("level")?,
+        path: row.try_get("path")?,
+    })
+}
+
+pub async fn region_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<RegionRef>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, code, name, level, path FROM regions WHERE code = $1")
+        .bind(code)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(region_from).transpose()
+}
+
+pub async fn region_count(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) AS n FROM regions").fetch_one(c).await?.try_get("n")
+}
+
+pub async fn insert_region(
+    c: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    name: &str,
+    level: &str,
+    parent_id: Option<&str>,
+    path: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO regions (id, code, name, level, parent_id, path) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(code)
+        .bind(name)
+        .bind(level)
+        .bind(parent_id)
+        .bind(path)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// The bounds of a materialized-path subtree as a range (`path <= x < upper`), which both
+/// databases answer from the unique index; `LIKE 'prefix%'` with a parameter cannot.
+pub(super) fn subtree_bounds(path: &str) -> (String, String) {
+    // Paths end with '/', and '0' is the character after '/'.
+    let upper = match path.strip_suffix('/') {
+        Some(stem) => format!("{stem}0"),
+        None => format!("{path}\u{10ffff}"),
+    };
+    (path.to_string(), upper)
+}
+
+/// Every region under (and including) the subtree at `path`.
+pub async fn regions_in_subtree(c: &mut AnyConnection, path: &str) -> Result<Vec<RegionRef>, sqlx::Error> {
+    let (low, high) = subtree_bounds(path);
+    let rows =
+        sqlx::query("SELECT id, code, name, level, path FROM regions WHERE path >= $1 AND path < $2 ORDER BY path")
+            .bind(low)
+            .bind(high)
+            .fetch_all(c)
+            .await?;
+    rows.iter().map(region_from).collect()
+}
+
+pub async fn department_by_code(
+    c: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<(DepartmentRef, String)>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, code, name, region_id FROM departments WHERE code = $1")
+        .bind(code)
+        .fetch_optional(c)
+        .await?;
+    row.map(|r| {
+        Ok((
+            DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? },
+            r.try_get("region_id")?,
+        ))
+    })
+    .transpose()
+}
+
+pub async fn insert_department(
+    c: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    name: &str,
+    region_id: &str,
+    kind: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO departments (id, code, name, region_id, kind) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(code)
+        .bind(name)
+        .bind(region_id)
+        .bind(kind)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn department_name(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await?;
+    row.map(|r| r.try_get("name")).transpose()
+}
+
+/// The department of `kind` nearest to a region: in it, or in the closest region above.
+pub async fn nearest_department(
+    c: &mut AnyConnection,
+    region_path: &str,
+    kind: &str,
+) -> Result<Option<DepartmentRef>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT d.id, d.code, d.name FROM departments d JOIN regions r ON r.id = d.region_id \
+         WHERE d.kind = $1 AND substr($2, 1, length(r.path)) = r.path ORDER BY length(r.path) DESC, d.code LIMIT 1",
+    )
+    .bind(kind)
+    .bind(region_path)
+    .fetch_optional(c)
+    .await?;
+    row.map(|r| Ok(DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? }))
+        .transpose()
+}
+
+/// Who an acting account is: name, department and role names.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub name: String,
+    pub department: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// An acting account's post, for showing who accessed data.
+pub async fn post_of(c: &mut AnyConnection, account_id: &str) -> Result<Option<Post>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT a.display_name, d.name AS department FROM accounts a LEFT JOIN departments d ON d.id = a.department_id \
+         WHERE a.id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let roles = sqlx::query(
+        "SELECT ro.name_zh FROM account_roles ar JOIN roles ro ON ro.code = ar.role_code WHERE ar.account_id = $1 ORDER BY ro.code",
+    )
+    .bind(account_id)
+    .fetch_all(c)
+    .await?
+    .iter()
+    .map(|r| r.try_get("name_zh"))
+    .collect::<Result<Vec<String>, _>>()?;
+    Ok(Some(Post { name: row.try_get("display_name")?, department: row.try_get("department")?, roles }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subtree_bounds_cover_exactly_the_subtree() {
+        let (low, high) = super::subtree_bounds("/990000/990100/990102/");
+        for inside in ["/990000/990100/990102/", "/990000/990100/990102/990102001/"] {
+            assert!(low.as_str() <= inside && inside < high.as_str(), "{inside}");
+        }
+        for outside in ["/990000/990100/990103/", "/990000/990100/9901020/", "/990000/990100/"] {
+            assert!(!(low.as_str() <= outside && outside < high.as_str()), "{outside}");
+        }
+    }
+}

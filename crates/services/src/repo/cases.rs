@@ -1,0 +1,217 @@
+//! Case numbers, applications and their history.
+
+use sqlx::FromRow;
+use sqlx::{AnyConnection, Row};
+
+/// The next case number of a day (counting from 1).
+/// Reserves `n` case numbers of a day; returns the first.
+pub async fn reserve_numbers(c: &mut AnyConnection, day: &str, n: i64) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO application_numbers (day, last) VALUES ($1, $2) \
+         ON CONFLICT (day) DO UPDATE SET last = application_numbers.last + $2 RETURNING last",
+    )
+    .bind(day)
+    .bind(n)
+    .fetch_one(c)
+    .await?;
+    Ok(row.try_get::<i64, _>("last")? - n + 1)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub number: String,
+    pub service_id: String,
+    pub service_version: i64,
+    pub bundle_code: Option<String>,
+    pub applicant_id: String,
+    pub assisted_by: Option<String>,
+    pub confirmed_by: Option<String>,
+    pub department_id: String,
+    pub region_path: String,
+    pub status: String,
+    pub state: String,
+    pub workflow_code: String,
+    pub workflow_version: i64,
+    pub case_body: String,
+    pub form_body: String,
+    pub sealed_form: Option<String>,
+    pub prefill: String,
+    pub supplements: i64,
+    pub supplement_note: Option<String>,
+    pub revision: i64,
+    pub due_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const APPLICATION_COLUMNS: &str = "id, number, service_id, service_version, bundle_code, applicant_id, assisted_by, \
+    confirmed_by, department_id, region_path, status, state, workflow_code, workflow_version, case_body, form_body, \
+    sealed_form, prefill, supplements, supplement_note, revision, due_at, created_at, updated_at";
+
+pub async fn insert_applications(c: &mut AnyConnection, rows: &[ApplicationRow]) -> Result<(), sqlx::Error> {
+    kernel::db::insert_rows(
+        c,
+        "applications (id, number, service_id, service_version, bundle_code, applicant_id, \
+         assisted_by, confirmed_by, department_id, region_path, status, state, workflow_code, \
+         workflow_version, case_body, form_body, sealed_form, prefill, supplements, \
+         supplement_note, revision, due_at, created_at, updated_at)",
+        rows,
+        |q, a| {
+            q.bind(&a.id)
+                .bind(&a.number)
+                .bind(&a.service_id)
+                .bind(a.service_version)
+                .bind(&a.bundle_code)
+                .bind(&a.applicant_id)
+                .bind(&a.assisted_by)
+                .bind(&a.confirmed_by)
+                .bind(&a.department_id)
+                .bind(&a.region_path)
+                .bind(&a.status)
+                .bind(&a.state)
+                .bind(&a.workflow_code)
+                .bind(a.workflow_version)
+                .bind(&a.case_body)
+                .bind(&a.form_body)
+                .bind(&a.sealed_form)
+                .bind(&a.prefill)
+                .bind(a.supplements)
+                .bind(&a.supplement_note)
+                .bind(a.revision)
+                .bind(a.due_at)
+                .bind(a.created_at)
+                .bind(a.updated_at)
+        },
+    )
+    .await
+}
+
+/// Saves a changed case if nobody changed it meanwhile; false when they did.
+pub async fn update_application(c: &mut AnyConnection, a: &ApplicationRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE applications SET status = $1, state = $2, case_body = $3, form_body = $4, sealed_form = $5, \
+         prefill = $6, supplements = $7, supplement_note = $8, due_at = $9, updated_at = $10, revision = revision + 1 \
+         WHERE id = $11 AND revision = $12",
+    )
+    .bind(&a.status)
+    .bind(&a.state)
+    .bind(&a.case_body)
+    .bind(&a.form_body)
+    .bind(&a.sealed_form)
+    .bind(&a.prefill)
+    .bind(a.supplements)
+    .bind(&a.supplement_note)
+    .bind(a.due_at)
+    .bind(a.updated_at)
+    .bind(&a.id)
+    .bind(a.revision)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn application(c: &mut AnyConnection, id_or_number: &str) -> Result<Option<ApplicationRow>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1 OR number = $1"
+    )))
+    .bind(id_or_number)
+    .fetch_optional(c)
+    .await?;
+    row.as_ref().map(ApplicationRow::from_row).transpose()
+}
+
+pub async fn applications_of(
+    c: &mut AnyConnection,
+    applicant_id: &str,
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE applicant_id = $1 ORDER BY created_at DESC LIMIT $2"
+    )))
+    .bind(applicant_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(ApplicationRow::from_row).collect()
+}
+
+pub async fn status_counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM applications GROUP BY status").fetch_all(c).await?;
+    rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+}
+
+pub struct HistoryRow {
+    pub seq: i64,
+    pub action: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor_id: Option<String>,
+    pub actor_name: String,
+    pub comment: Option<String>,
+    pub explanation: Option<String>,
+    pub at: i64,
+    pub ledger_index: i64,
+}
+
+pub async fn insert_history(c: &mut AnyConnection, application_id: &str, h: &HistoryRow) -> Result<(), sqlx::Error> {
+    insert_histories(c, &[(application_id, h)]).await
+}
+
+/// History rows of one or many cases: (application id, row).
+pub async fn insert_histories(c: &mut AnyConnection, rows: &[(&str, &HistoryRow)]) -> Result<(), sqlx::Error> {
+    kernel::db::insert_rows(
+        c,
+        "application_history (application_id, seq, action, from_state, to_state, actor_id, \
+         actor_name, comment, explanation, at, ledger_index)",
+        rows,
+        |q, &(application_id, h)| {
+            q.bind(application_id)
+                .bind(h.seq)
+                .bind(&h.action)
+                .bind(&h.from_state)
+                .bind(&h.to_state)
+                .bind(&h.actor_id)
+                .bind(&h.actor_name)
+                .bind(&h.comment)
+                .bind(&h.explanation)
+                .bind(h.at)
+                .bind(h.ledger_index)
+        },
+    )
+    .await
+}
+
+pub async fn history(c: &mut AnyConnection, application_id: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT seq, action, from_state, to_state, actor_id, actor_name, comment, explanation, at, ledger_index \
+         FROM application_history WHERE application_id = $1 ORDER BY seq",
+    )
+    .bind(application_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(HistoryRow {
+                seq: r.try_get("seq")?,
+                action: r.try_get("action")?,
+                from_state: r.try_get("from_state")?,
+                to_state: r.try_get("to_state")?,
+                actor_id: r.try_get("actor_id")?,
+                actor_name: r.try_get("actor_name")?,
+                comment: r.try_get("comment")?,
+                explanation: r.try_get("explanation")?,
+                at: r.try_get("at")?,
+                ledger_index: r.try_get("ledger_index")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn history_len(c: &mut AnyConnection, application_id: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM application_history WHERE application_id = $1")
+        .bind(application_id)
+        .fetch_one(c)
+        .await?;
+    row.try_get("n")
+}

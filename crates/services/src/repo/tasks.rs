@@ -1,0 +1,255 @@
+//! Tasks, the inbox, time limits and notifications.
+
+use sqlx::FromRow;
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: String,
+    pub kind: String,
+    pub application_id: String,
+    pub state: String,
+    pub branch: Option<String>,
+    pub role: String,
+    pub department_id: String,
+    pub region_path: String,
+    pub assignee_id: Option<String>,
+    pub status: String,
+    pub due_at: Option<i64>,
+    pub warned_at: Option<i64>,
+    pub escalated_to: Option<String>,
+    pub created_at: i64,
+}
+
+const TASK_COLUMNS: &str = "t.id, t.kind, t.application_id, t.state, t.branch, t.role, t.department_id, t.region_path, \
+    t.assignee_id, t.status, t.due_at, t.warned_at, t.escalated_to, t.created_at";
+
+pub async fn insert_task(c: &mut AnyConnection, t: &TaskRow) -> Result<(), sqlx::Error> {
+    insert_tasks(c, std::slice::from_ref(t)).await
+}
+
+pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<(), sqlx::Error> {
+    kernel::db::insert_rows(
+        c,
+        "tasks (id, kind, application_id, state, branch, role, department_id, region_path, \
+         assignee_id, status, due_at, created_at)",
+        tasks,
+        |q, t| {
+            q.bind(&t.id)
+                .bind(&t.kind)
+                .bind(&t.application_id)
+                .bind(&t.state)
+                .bind(&t.branch)
+                .bind(&t.role)
+                .bind(&t.department_id)
+                .bind(&t.region_path)
+                .bind(&t.assignee_id)
+                .bind(&t.status)
+                .bind(t.due_at)
+                .bind(t.created_at)
+        },
+    )
+    .await
+}
+
+pub async fn open_tasks_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.application_id = $1 AND t.status = 'open' ORDER BY t.created_at"
+    )))
+    .bind(application_id)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(TaskRow::from_row).collect()
+}
+
+pub async fn close_task(c: &mut AnyConnection, id: &str, status: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'")
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+pub async fn task(c: &mut AnyConnection, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1")))
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.as_ref().map(TaskRow::from_row).transpose()
+}
+
+pub async fn assign_task(c: &mut AnyConnection, id: &str, assignee: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET assignee_id = $1 WHERE id = $2").bind(assignee).bind(id).execute(c).await?;
+    Ok(())
+}
+
+/// A task with what the inbox shows of its case.
+pub struct InboxRow {
+    pub task: TaskRow,
+    pub number: String,
+    pub service_id: String,
+    pub service_version: i64,
+    pub status: String,
+    pub applicant_id: String,
+    pub submitted_at: i64,
+}
+
+/// Open tasks of a department in a region subtree, for any of `roles` (directly, or
+/// escalated to one of them). Soonest due first.
+pub async fn inbox(
+    c: &mut AnyConnection,
+    department_id: &str,
+    region_prefix: &str,
+    roles: &[String],
+    limit: i64,
+) -> Result<Vec<InboxRow>, sqlx::Error> {
+    // Roles are few (a handful per account): one placeholder each.
+    let placeholders: Vec<String> = (0..roles.len()).map(|i| format!("${}", i + 4)).collect();
+    let list = if placeholders.is_empty() { "NULL".to_string() } else { placeholders.join(", ") };
+    let sql = format!(
+        "SELECT {TASK_COLUMNS}, a.number, a.service_id, a.service_version, a.status AS a_status, \
+         a.applicant_id, a.created_at AS submitted_at \
+         FROM tasks t JOIN applications a ON a.id = t.application_id \
+         WHERE t.status = 'open' AND t.department_id = $1 AND substr(t.region_path, 1, length($2)) = $2 \
+         AND (t.role IN ({list}) OR t.escalated_to IN ({list})) \
+         ORDER BY CASE WHEN t.due_at IS NULL THEN 1 ELSE 0 END, t.due_at, t.created_at LIMIT $3"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(department_id).bind(region_prefix).bind(limit);
+    for r in roles {
+        q = q.bind(r);
+    }
+    let rows = q.fetch_all(c).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InboxRow {
+                task: TaskRow::from_row(r)?,
+                number: r.try_get("number")?,
+                service_id: r.try_get("service_id")?,
+                service_version: r.try_get("service_version")?,
+                status: r.try_get("a_status")?,
+                applicant_id: r.try_get("applicant_id")?,
+                submitted_at: r.try_get("submitted_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Open tasks due before `before` that have not been warned about / escalated.
+pub async fn tasks_due(c: &mut AnyConnection, before: i64, limit: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.status = 'open' AND t.due_at IS NOT NULL AND t.due_at < $1 \
+         AND (t.warned_at IS NULL OR t.escalated_at IS NULL) ORDER BY t.due_at LIMIT $2"
+    )))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter().map(TaskRow::from_row).collect()
+}
+
+pub async fn mark_warned(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tasks SET warned_at = $1 WHERE id = $2 AND warned_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
+
+/// Escalates an open task once: `false` when it already was (by another node) or closed.
+pub async fn escalate(c: &mut AnyConnection, id: &str, to_role: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE tasks SET escalated_to = $1, escalated_at = $2, warned_at = COALESCE(warned_at, $2) \
+         WHERE id = $3 AND escalated_to IS NULL AND status = 'open'",
+    )
+    .bind(to_role)
+    .bind(now)
+    .bind(id)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_notification(
+    c: &mut AnyConnection,
+    account_id: &str,
+    application_id: Option<&str>,
+    text_zh: &str,
+    text_en: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    insert_notifications(c, &[NewNotification { account_id, application_id, text_zh, text_en, at: now }]).await
+}
+
+/// An in-app notification to write.
+pub struct NewNotification<'a> {
+    pub account_id: &'a str,
+    pub application_id: Option<&'a str>,
+    pub text_zh: &'a str,
+    pub text_en: &'a str,
+    pub at: i64,
+}
+
+pub async fn insert_notifications(c: &mut AnyConnection, notes: &[NewNotification<'_>]) -> Result<(), sqlx::Error> {
+    kernel::db::insert_rows(
+        c,
+        "notifications (id, account_id, application_id, text_zh, text_en, created_at)",
+        notes,
+        |q, n| {
+            q.bind(kernel::db::new_id())
+                .bind(n.account_id)
+                .bind(n.application_id)
+                .bind(n.text_zh)
+                .bind(n.text_en)
+                .bind(n.at)
+        },
+    )
+    .await
+}
+
+pub struct NotificationRow {
+    pub id: String,
+    pub application_id: Option<String>,
+    pub text_zh: String,
+    pub text_en: String,
+    pub created_at: i64,
+    pub read: bool,
+}
+
+pub async fn notifications(
+    c: &mut AnyConnection,
+    account_id: &str,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, application_id, text_zh, text_en, created_at, read_at FROM notifications \
+         WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(NotificationRow {
+                id: r.try_get("id")?,
+                application_id: r.try_get("application_id")?,
+                text_zh: r.try_get("text_zh")?,
+                text_en: r.try_get("text_en")?,
+                created_at: r.try_get("created_at")?,
+                read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_notifications_read(c: &mut AnyConnection, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notifications SET read_at = $1 WHERE account_id = $2 AND read_at IS NULL")
+        .bind(now)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
+}
