@@ -180,9 +180,9 @@ async fn write_backup(
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<Manifest, BackupError> {
-    // Journaled entries first, then checkpoints: everything acknowledged before the backup
-    // and everything the checkpoints cover is in the snapshot taken after.
-    db.settle().await.map_err(|e| BackupError::Ledger(e.to_string()))?;
+    // Checkpoints first (the ledger folds journaled entries before it reads a tree): everything
+    // acknowledged before the backup and everything the checkpoints cover is in the snapshot
+    // taken after.
     let mut checkpoints = BTreeMap::new();
     for log in Log::ALL {
         ledger.checkpoint_if_behind(log, now).await.map_err(|e| BackupError::Ledger(e.to_string()))?;
