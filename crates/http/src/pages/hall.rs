@@ -484,13 +484,9 @@ async fn prefilled_form(
     form: &Form,
     attach: Attachments,
 ) -> PageResult {
-    match state.services.intake().prefill(me, form, Utc::now()).await {
-        Ok(p) => {
-            let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new(), attach };
-            apply_form(ctx, target, form, f, StatusCode::OK)
-        }
-        Err(e) => Err(e.into()),
-    }
+    let p = state.services.intake().prefill(me, form, Utc::now()).await?;
+    let f = FormState { values: &p.values, sources: &p.sources, errors: BTreeMap::new(), attach };
+    apply_form(ctx, target, form, f, StatusCode::OK)
 }
 
 /// Per-field problems in the page's language, for the form and its error summary.
@@ -762,29 +758,20 @@ struct CertificatesPage {
 
 async fn my_certificates(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.certificates().my_certificates(&s.principal, Utc::now()).await {
-        Ok(list) => {
-            let rows = list
-                .into_iter()
-                .map(|c| CertificateRow {
-                    name: pick(&ctx, &c.name_zh, &c.name_en).to_string(),
-                    fields: c
-                        .fields
-                        .iter()
-                        .map(|(k, v)| format!("{k}: {}", value_text(v)))
-                        .collect::<Vec<_>>()
-                        .join("；"),
-                    issued: c.issued_at.format("%Y-%m-%d").to_string(),
-                    valid_until: c.valid_until.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
-                    valid: c.valid,
-                    revoked: c.revoked,
-                    id: c.id,
-                })
-                .collect();
-            Ok(ctx.page(StatusCode::OK, &CertificatesPage { l: ctx.layout("hall.my_certificates"), rows }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let list = state.services.certificates().my_certificates(&s.principal, Utc::now()).await?;
+    let rows = list
+        .into_iter()
+        .map(|c| CertificateRow {
+            name: pick(&ctx, &c.name_zh, &c.name_en).to_string(),
+            fields: c.fields.iter().map(|(k, v)| format!("{k}: {}", value_text(v))).collect::<Vec<_>>().join("；"),
+            issued: c.issued_at.format("%Y-%m-%d").to_string(),
+            valid_until: c.valid_until.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            valid: c.valid,
+            revoked: c.revoked,
+            id: c.id,
+        })
+        .collect();
+    Ok(ctx.page(StatusCode::OK, &CertificatesPage { l: ctx.layout("hall.my_certificates"), rows }))
 }
 
 // --- the applicant's cases -----------------------------------------------------------------
@@ -798,20 +785,16 @@ struct ApplicationsPage {
 
 async fn my_applications(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.my_cases().my_applications(&s.principal).await {
-        Ok(list) => {
-            let rows = list
-                .into_iter()
-                .map(|a| {
-                    let name = pick(&ctx, &a.service_name_zh, &a.service_name_en).to_string();
-                    let status = phase_text(ctx.prefs.lang, a.status).to_string();
-                    (a, name, status)
-                })
-                .collect();
-            Ok(ctx.page(StatusCode::OK, &ApplicationsPage { l: ctx.layout("hall.my_applications"), rows }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let list = state.services.my_cases().my_applications(&s.principal).await?;
+    let rows = list
+        .into_iter()
+        .map(|a| {
+            let name = pick(&ctx, &a.service_name_zh, &a.service_name_en).to_string();
+            let status = phase_text(ctx.prefs.lang, a.status).to_string();
+            (a, name, status)
+        })
+        .collect();
+    Ok(ctx.page(StatusCode::OK, &ApplicationsPage { l: ctx.layout("hall.my_applications"), rows }))
 }
 
 struct Step {
@@ -982,37 +965,33 @@ async fn inbox(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Inbo
     let mine = q.mine == "1";
     let filter =
         services::InboxFilter { due: services::DueState::parse(&q.due), mine, ..services::InboxFilter::default() };
-    match state.services.casework().inbox(&cap, &filter, Utc::now()).await {
-        Ok(inbox) => {
-            let lang = ctx.prefs.lang;
-            let items = inbox
-                .items
-                .into_iter()
-                .map(|i| {
-                    let name = pick(&ctx, &i.service_name_zh, &i.service_name_en).to_string();
-                    let status = phase_text(lang, i.status).to_string();
-                    let due = match i.due {
-                        services::DueState::OnTime => text(lang, "hall.due_on_time"),
-                        services::DueState::DueSoon => text(lang, "hall.due_soon"),
-                        services::DueState::Overdue => text(lang, "hall.due_overdue"),
-                    };
-                    (i, name, status, due)
-                })
-                .collect();
-            Ok(ctx.page(
-                StatusCode::OK,
-                &InboxPage {
-                    l: ctx.layout("hall.inbox"),
-                    counts: inbox.counts,
-                    items,
-                    due: q.due,
-                    mine,
-                    me: cap.account_id().to_string(),
-                },
-            ))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let inbox = state.services.casework().inbox(&cap, &filter, Utc::now()).await?;
+    let lang = ctx.prefs.lang;
+    let items = inbox
+        .items
+        .into_iter()
+        .map(|i| {
+            let name = pick(&ctx, &i.service_name_zh, &i.service_name_en).to_string();
+            let status = phase_text(lang, i.status).to_string();
+            let due = match i.due {
+                services::DueState::OnTime => text(lang, "hall.due_on_time"),
+                services::DueState::DueSoon => text(lang, "hall.due_soon"),
+                services::DueState::Overdue => text(lang, "hall.due_overdue"),
+            };
+            (i, name, status, due)
+        })
+        .collect();
+    Ok(ctx.page(
+        StatusCode::OK,
+        &InboxPage {
+            l: ctx.layout("hall.inbox"),
+            counts: inbox.counts,
+            items,
+            due: q.due,
+            mine,
+            me: cap.account_id().to_string(),
+        },
+    ))
 }
 
 /// Claims an open task of the caller's roles: it shows under 我的待办 (mine).
@@ -1037,12 +1016,8 @@ struct TransferPage {
 
 async fn transfer_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
-    match state.services.casework().transfer_choice(&cap, &id).await {
-        Ok(choice) => {
-            Ok(ctx.page(StatusCode::OK, &TransferPage { l: ctx.layout("hall.transfer"), choice, error: None }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let choice = state.services.casework().transfer_choice(&cap, &id).await?;
+    Ok(ctx.page(StatusCode::OK, &TransferPage { l: ctx.layout("hall.transfer"), choice, error: None }))
 }
 
 #[derive(Deserialize)]
@@ -1092,21 +1067,17 @@ struct NotificationsPage {
 /// 消息: the signed-in person's notifications, newest first (opening the page reads them).
 async fn notifications(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.services.my_cases().notifications(&s.principal, Utc::now()).await {
-        Ok(list) => {
-            let rows = list
-                .into_iter()
-                .map(|n| {
-                    let t = pick(&ctx, &n.text_zh, &n.text_en).to_string();
-                    let at = cst(n.created_at);
-                    (n, t, at)
-                })
-                .collect();
-            let staff = s.principal.kind == identity::AccountKind::Staff;
-            Ok(ctx.page(StatusCode::OK, &NotificationsPage { l: ctx.layout("nav.notifications"), rows, staff }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let list = state.services.my_cases().notifications(&s.principal, Utc::now()).await?;
+    let rows = list
+        .into_iter()
+        .map(|n| {
+            let t = pick(&ctx, &n.text_zh, &n.text_en).to_string();
+            let at = cst(n.created_at);
+            (n, t, at)
+        })
+        .collect();
+    let staff = s.principal.kind == identity::AccountKind::Staff;
+    Ok(ctx.page(StatusCode::OK, &NotificationsPage { l: ctx.layout("nav.notifications"), rows, staff }))
 }
 
 async fn case_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
@@ -1131,13 +1102,9 @@ async fn act(
 ) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
     let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
-    match state.services.casework().act(&cap, &id, &form.action, comment, Utc::now()).await {
-        Ok(app) => {
-            let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
-            Ok(application_page(&state, &ctx, app, true, notice).await)
-        }
-        Err(e) => Err(e.into()),
-    }
+    let app = state.services.casework().act(&cap, &id, &form.action, comment, Utc::now()).await?;
+    let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
+    Ok(application_page(&state, &ctx, app, true, notice).await)
 }
 
 #[derive(Deserialize)]
@@ -1173,14 +1140,10 @@ async fn revoke(
     CsrfForm(form): CsrfForm<RevokeForm>,
 ) -> PageResult {
     let cap = ctx.authorize::<CertificateRevoke>(&state).await?;
-    match state.services.certificates().revoke_certificate(&cap, &id, &form.reason, Utc::now()).await {
-        Ok(()) => {
-            let case: String = form.case.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
-            Ok(Redirect::to(&if case.is_empty() { format!("/verify/{id}") } else { format!("/staff/cases/{case}") })
-                .into_response())
-        }
-        Err(e) => Err(e.into()),
-    }
+    state.services.certificates().revoke_certificate(&cap, &id, &form.reason, Utc::now()).await?;
+    let case: String = form.case.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(64).collect();
+    Ok(Redirect::to(&if case.is_empty() { format!("/verify/{id}") } else { format!("/staff/cases/{case}") })
+        .into_response())
 }
 
 // --- certificates --------------------------------------------------------------------------

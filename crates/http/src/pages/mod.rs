@@ -843,21 +843,17 @@ async fn enrol_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
         };
         return Ok(ctx.page(StatusCode::OK, &page));
     }
-    match state.identity.settings().begin_totp_enrolment(s).await {
-        Ok(en) => {
-            let page = EnrolPage {
-                l: ctx.layout("enrol.title"),
-                required,
-                already: false,
-                uri: en.uri,
-                secret: en.secret_base32,
-                qr_svg: en.qr_svg,
-                error: None,
-            };
-            Ok(ctx.page(StatusCode::OK, &page))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let en = state.identity.settings().begin_totp_enrolment(s).await?;
+    let page = EnrolPage {
+        l: ctx.layout("enrol.title"),
+        required,
+        already: false,
+        uri: en.uri,
+        secret: en.secret_base32,
+        qr_svg: en.qr_svg,
+        error: None,
+    };
+    Ok(ctx.page(StatusCode::OK, &page))
 }
 
 async fn enrol(
@@ -996,17 +992,20 @@ async fn my_data(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
 
 async fn my_data_export(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
-    match state.identity.my_data().overview(&s.principal, Utc::now()).await {
-        Ok(d) => Ok((
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\""),
-            ],
-            serde_json::to_string_pretty(&d).unwrap_or_default(),
-        )
-            .into_response()),
-        Err(e) => Err(e.into()),
-    }
+    let d = state.identity.my_data().overview(&s.principal, Utc::now()).await?;
+    // A person's own data never downloads as an empty file: a fault is answered as one.
+    let json = serde_json::to_string_pretty(&d).map_err(|e| {
+        tracing::error!(error = %e, "my data does not serialise");
+        ApiError::internal()
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"my-data.json\""),
+        ],
+        json,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -1048,13 +1047,9 @@ async fn request_correction(
 
 async fn security_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let cap = ctx.authorize::<kernel::authz::SecurityAlertHandle>(&state).await?;
-    match insight::security::alerts(&state.db, &cap, 200).await {
-        Ok(alerts) => {
-            let open = insight::security::open_count(&alerts);
-            Ok(ctx.page(StatusCode::OK, &SecurityPage { l: ctx.layout("security.title"), alerts, open }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let alerts = insight::security::alerts(&state.db, &cap, 200).await?;
+    let open = insight::security::open_count(&alerts);
+    Ok(ctx.page(StatusCode::OK, &SecurityPage { l: ctx.layout("security.title"), alerts, open }))
 }
 
 #[derive(Deserialize)]
