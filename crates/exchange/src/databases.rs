@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 
 use super::repo::{self, DatabaseGroupRow, DatabaseRow};
 use super::{Error, Exchange, internal, set};
-use identity::{Capability, MediatorClient};
+use identity::{CallingSystem, Capability};
 use kernel::authz::RegistryManage;
 use kernel::db::millis;
 use ledger::{self, Log};
@@ -60,7 +60,7 @@ kernel::area! {
 
 impl RegistryDatabases<'_> {
     /// The first group with its databases (GovStack answers one group).
-    pub async fn database_group(&self, _client: &MediatorClient) -> Result<Value, Error> {
+    pub async fn database_group(&self, _client: &CallingSystem) -> Result<Value, Error> {
         let mut c = self.conn().await?;
         let group = repo::database_groups(&mut c).await?.into_iter().next().ok_or(Error::NotFound("database group"))?;
         let mut databases = Vec::new();
@@ -70,13 +70,13 @@ impl RegistryDatabases<'_> {
         Ok(group_json(&group, databases))
     }
 
-    pub async fn database(&self, _client: &MediatorClient, id: i64) -> Result<Value, Error> {
+    pub async fn database(&self, _client: &CallingSystem, id: i64) -> Result<Value, Error> {
         let mut c = self.conn().await?;
         info_of(&repo::database(&mut c, id).await?.ok_or(Error::NotFound("database"))?)
     }
 
     /// Deletes a database description.
-    pub async fn delete_database(&self, client: &MediatorClient, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
+    pub async fn delete_database(&self, client: &CallingSystem, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
         let mut tx = self.inner.db.begin().await?;
         let row = repo::database(&mut tx, id).await?.ok_or(Error::NotFound("database"))?;
         repo::delete_database(&mut tx, id).await?;
@@ -93,7 +93,7 @@ impl RegistryDatabases<'_> {
     /// database to its group: the schema as stored.
     pub async fn modify_database(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         change: DatabaseChange,
         now: DateTime<Utc>,
     ) -> Result<Value, Error> {

@@ -15,6 +15,7 @@ mod registry;
 mod repo;
 mod sharing;
 mod signatures;
+mod systems;
 mod webhooks;
 
 pub use consent::Consent;
@@ -26,6 +27,7 @@ pub use quality::Quality;
 pub use registry::Registries;
 pub use sharing::Sharing;
 pub use signatures::ConsentSignatures;
+pub use systems::Systems;
 pub use webhooks::Webhooks;
 
 use std::collections::HashMap;
@@ -315,6 +317,11 @@ impl Exchange {
     /// The GovStack Digital Registries Data API over registries marked trusted, for systems the Information Mediator names.
     pub fn registry_data(&self) -> RegistryData<'_> {
         RegistryData(self)
+    }
+
+    /// Calling systems: proving who they are, and the registries that serve them.
+    pub fn systems(&self) -> Systems<'_> {
+        Systems(self)
     }
 
     /// The GovStack Digital Registries Database API: descriptions of registry databases.

@@ -17,7 +17,8 @@ use sqlx::AnyConnection;
 use super::registry::{RecordView, key_text, normalize_key};
 use super::repo::{self, RecordRow, RegistryRow};
 use super::{Compiled, Error, Exchange, FieldEntry, RegistrySpec, SharingType};
-use identity::{Capability, MediatorClient};
+use identity::{CallingSystem, Capability};
+use kernel::error::ErrorCode;
 use kernel::authz::RegistryManage;
 use ledger::{self, Log};
 use protect::Sealer;
@@ -60,8 +61,10 @@ pub struct RecordPage {
 }
 
 /// What a fixture load wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FixtureLoad {
+    /// The registry's code.
+    pub registry: String,
     pub records: usize,
     pub databases: usize,
 }
@@ -154,22 +157,34 @@ kernel::area! {
 }
 
 impl RegistryData<'_> {
-    /// A registry the Data API serves, at a version it was published as; records are
-    /// written against the current one.
+    /// A registry the Data API serves to this system, at a version it was published as;
+    /// records are written against the current one.
     async fn trusted_in(
         &self,
         c: &mut AnyConnection,
+        client: &CallingSystem,
         code: &str,
         version: &str,
     ) -> Result<(RegistryRow, Arc<Compiled>), Error> {
         let row =
             repo::registry_by_code(c, code).await?.filter(|r| r.mediator_trusted).ok_or(Error::NotFound("registry"))?;
+        self.served_in(c, client, &row).await?;
         let asked: i64 = version.trim().parse().map_err(|_| Error::NotFound("registry version"))?;
         if asked != row.version && repo::version(c, &row.id, asked).await?.is_none() {
             return Err(Error::NotFound("registry version"));
         }
         let compiled = self.registries().compiled_in(c, &row.id, row.version).await?;
         Ok((row, compiled))
+    }
+
+    async fn served_in(&self, c: &mut AnyConnection, client: &CallingSystem, row: &RegistryRow) -> Result<(), Error> {
+        if self.systems().serves_in(c, &row.id, client).await? {
+            return Ok(());
+        }
+        Err(Error::refused(
+            ErrorCode::SystemNotServed,
+            format!("registry {} does not serve {}: its department lists the systems it serves", row.code, client.as_str()),
+        ))
     }
 
     fn key_index(&self, registry: &RegistryRow, key: &str) -> String {
@@ -228,7 +243,7 @@ impl RegistryData<'_> {
     async fn mediated_use_in(
         &self,
         c: &mut AnyConnection,
-        client: &MediatorClient,
+        client: &CallingSystem,
         registry: &RegistryRow,
         record: &RecordRow,
         action: Action,
@@ -245,7 +260,7 @@ impl RegistryData<'_> {
     /// Lists records: exact field values, then the search, the ordering and the page.
     pub async fn mediated_list(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         filter: &RecordFilter,
@@ -261,7 +276,7 @@ impl RegistryData<'_> {
             return Err(Error::invalid("page", "pages and page sizes count from 1"));
         }
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let mut found = self.matching_in(&mut tx, &registry, &compiled, &filter.fields).await?;
         let field = filter.filter.as_deref().filter(|f| !f.trim().is_empty()).map(|f| field_name(&compiled, f));
         if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
@@ -301,7 +316,7 @@ impl RegistryData<'_> {
     /// The first record matching the query.
     pub async fn mediated_read(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         query: &Map<String, Value>,
@@ -309,7 +324,7 @@ impl RegistryData<'_> {
     ) -> Result<Value, Error> {
         nonempty(query, "query")?;
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
         let (row, view) = found.into_iter().next().ok_or(Error::NotFound("record"))?;
         self.mediated_use_in(&mut tx, client, &registry, &row, Action::RegistryRecordRead, now).await?;
@@ -320,7 +335,7 @@ impl RegistryData<'_> {
     /// Whether a record matches the query (a check of the person's data when it does).
     pub async fn mediated_exists(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         query: &Map<String, Value>,
@@ -328,7 +343,7 @@ impl RegistryData<'_> {
     ) -> Result<bool, Error> {
         nonempty(query, "query")?;
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
         if let Some((row, _)) = found.first() {
             self.mediated_use_in(&mut tx, client, &registry, row, Action::RegistryRecordChecked, now).await?;
@@ -340,7 +355,7 @@ impl RegistryData<'_> {
     /// A new record, validated against the registry's schema.
     pub async fn mediated_create(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         content: &Map<String, Value>,
@@ -348,7 +363,7 @@ impl RegistryData<'_> {
     ) -> Result<Value, Error> {
         nonempty(content, "content")?;
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let sealer = self.inner.protector.sealer_in(&mut tx).await?;
         let values = Value::Object(canonical(&compiled, content, false));
         let id = self.registries().write_record_in(&mut tx, &sealer, &registry, &compiled, None, values, now).await?;
@@ -360,7 +375,7 @@ impl RegistryData<'_> {
     async fn written_in(
         &self,
         c: &mut AnyConnection,
-        client: &MediatorClient,
+        client: &CallingSystem,
         registry: &RegistryRow,
         id: &str,
         now: DateTime<Utc>,
@@ -376,7 +391,7 @@ impl RegistryData<'_> {
         &self,
         c: &mut AnyConnection,
         sealer: &Sealer,
-        client: &MediatorClient,
+        client: &CallingSystem,
         registry: &RegistryRow,
         compiled: &Compiled,
         view: &RecordView,
@@ -398,7 +413,7 @@ impl RegistryData<'_> {
     #[allow(clippy::too_many_arguments)]
     pub async fn mediated_update(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         query: &Map<String, Value>,
@@ -409,7 +424,7 @@ impl RegistryData<'_> {
         nonempty(query, "query")?;
         nonempty(write, "write")?;
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let write = canonical(&compiled, write, false);
         let mut found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
         if found.is_empty() {
@@ -430,7 +445,7 @@ impl RegistryData<'_> {
     /// Updates the first record matching `query`, or creates one from `write`.
     pub async fn mediated_update_or_create(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         query: &Map<String, Value>,
@@ -439,7 +454,7 @@ impl RegistryData<'_> {
     ) -> Result<Value, Error> {
         nonempty(write, "write")?;
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let write = canonical(&compiled, write, false);
         let sealer = self.inner.protector.sealer_in(&mut tx).await?;
         let first = if query.is_empty() {
@@ -467,14 +482,14 @@ impl RegistryData<'_> {
     /// Deletes the records with this key (or this record id): how many.
     pub async fn mediated_delete(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<usize, Error> {
         let mut tx = self.inner.db.begin().await?;
-        let (registry, _) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, _) = self.trusted_in(&mut tx, client, code, version).await?;
         let mut rows = repo::records_by_key(&mut tx, &registry.id, &self.key_index(&registry, id)).await?;
         if rows.is_empty() {
             rows.extend(repo::record(&mut tx, &registry.id, id).await?);
@@ -494,7 +509,7 @@ impl RegistryData<'_> {
     #[allow(clippy::too_many_arguments)]
     pub async fn mediated_value(
         &self,
-        client: &MediatorClient,
+        client: &CallingSystem,
         code: &str,
         version: &str,
         record_id: &str,
@@ -506,7 +521,7 @@ impl RegistryData<'_> {
             return Err(Error::invalid("format", "values are served as json"));
         }
         let mut tx = self.inner.db.begin().await?;
-        let (registry, compiled) = self.trusted_in(&mut tx, code, version).await?;
+        let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let row = repo::record(&mut tx, &registry.id, record_id).await?.ok_or(Error::NotFound("record"))?;
         let view = self.registries().open_record(&mut tx, &row).await?;
         let name = field_name(&compiled, field);
@@ -521,7 +536,7 @@ impl RegistryData<'_> {
     /// history the registry brought with it, then every access entry naming the person.
     pub async fn personal_data_usage(
         &self,
-        _client: &MediatorClient,
+        client: &CallingSystem,
         user_id: &str,
         database_code: &str,
     ) -> Result<Vec<Value>, Error> {
@@ -540,6 +555,7 @@ impl RegistryData<'_> {
                 .await?
                 .filter(|r| r.mediator_trusted)
                 .ok_or_else(|| Error::invalid("databaseId", format!("no database {database_code}")))?;
+            self.served_in(&mut c, client, &registry).await?;
             let index = self.key_index(&registry, user_id);
             let mut usage = Vec::new();
             let rows = repo::records_by_key(&mut c, &registry.id, &index).await?;
@@ -649,7 +665,7 @@ impl RegistryData<'_> {
         let groups: Vec<Value> = fixture.get("databases").and_then(Value::as_array).cloned().unwrap_or_default();
         let databases = self.databases().load_databases_in(&mut tx, cap, &groups, now).await?;
         tx.commit().await?;
-        Ok(FixtureLoad { records: records.len(), databases })
+        Ok(FixtureLoad { registry: code, records: records.len(), databases })
     }
 }
 

@@ -56,6 +56,9 @@ pub struct AppParts {
     pub secure_cookies: bool,
     /// Load balancers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// X-Road security servers whose forwarded GovStack calls are believed to come from the
+    /// system `Information-Mediator-Client` names (they authenticated it).
+    pub security_servers: Arc<Vec<std::net::IpAddr>>,
 }
 
 #[derive(Clone, Default)]

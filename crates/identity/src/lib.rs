@@ -16,7 +16,7 @@ use serde::Serialize;
 pub use authz::{Capability, HeldRole, Principal};
 /// The vocabulary capabilities speak, shared with the crates below identity.
 pub use kernel::authz::{Denial, Permission, Scope};
-pub use mediator::MediatorClient;
+pub use mediator::{CallingSystem, MediatorClient, SystemProof};
 pub use password::PolicyViolation;
 pub use service::*;
 

@@ -1,5 +1,6 @@
-//! The calling system as the Information Mediator (an X-Road security server) names it:
-//! the mediator authenticates the system; the platform records the name it vouches for.
+//! The calling system as the Information Mediator (an X-Road security server) names it, and
+//! the same name once proven: by the system's exchange secret, or by the security server
+//! the call came through (which authenticated the member with mutual TLS).
 
 /// A calling system as the Information Mediator names it: `INSTANCE/CLASS/MEMBER/SUBSYSTEM`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,5 +29,44 @@ impl MediatorClient {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// How a calling system proved its name (the header alone proves nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemProof {
+    /// The secret of the exchange client registered under that name.
+    Secret,
+    /// A configured X-Road security server forwarded the call.
+    SecurityServer,
+}
+
+/// A calling system whose name was proven.
+#[derive(Debug, Clone)]
+pub struct CallingSystem {
+    name: String,
+    proof: SystemProof,
+}
+
+impl CallingSystem {
+    /// The name as the system sent it (written in access entries).
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    pub fn proof(&self) -> SystemProof {
+        self.proof
+    }
+
+    /// A system that sent the secret of the exchange client registered under this name
+    /// (only the exchange, which keeps the secrets, checks that).
+    pub fn proven_by_secret(name: String) -> CallingSystem {
+        CallingSystem { name, proof: SystemProof::Secret }
+    }
+
+    /// A call a configured security server forwarded: it authenticated the member, so the
+    /// header names the caller. Only the HTTP layer, which knows the peer, decides that.
+    pub fn vouched_by_security_server(client: MediatorClient) -> CallingSystem {
+        CallingSystem { name: client.as_str().to_string(), proof: SystemProof::SecurityServer }
     }
 }

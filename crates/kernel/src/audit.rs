@@ -61,6 +61,7 @@ pub enum Action {
     RegistryPublished,
     RegistryImported,
     RegistryFixtureLoaded,
+    RegistrySystemsSet,
     RegistryRecordRead,
     RegistryRecordWritten,
     RegistryRecordChecked,

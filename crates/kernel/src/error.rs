@@ -85,6 +85,8 @@ pub enum ErrorCode {
     RecordInvalid,
     RevisionOutdated,
     RecordChanged,
+    /// The registry's department does not let this calling system use it.
+    SystemNotServed,
 }
 
 impl ErrorCode {

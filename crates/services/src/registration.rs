@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::catalog::{Audience, Channel, Depth, Handling, Level, ServiceSpec};
 use super::{Error, PublishedService, Services, internal, repo};
-use identity::{Capability, MediatorClient};
+use identity::{CallingSystem, Capability};
 use kernel::authz::ServiceManage;
 use kernel::db::{millis, new_id};
 use ledger::{self, Log};
@@ -207,7 +207,7 @@ impl Registration<'_> {
     /// service's form when it has fields; sensitive values are sealed.
     pub async fn registration_submit(
         &self,
-        client: Option<&MediatorClient>,
+        client: Option<&CallingSystem>,
         service_id: &str,
         submission: FileSubmission,
         now: DateTime<Utc>,
@@ -400,7 +400,7 @@ impl Registration<'_> {
     /// An operator's update of a file's data (the applicant stays who they were).
     pub async fn registration_update(
         &self,
-        client: Option<&MediatorClient>,
+        client: Option<&CallingSystem>,
         file_id: &str,
         submission: FileSubmission,
         now: DateTime<Utc>,
@@ -488,7 +488,7 @@ impl Registration<'_> {
     /// answers what the first completion did and changes nothing.
     pub async fn registration_complete(
         &self,
-        client: Option<&MediatorClient>,
+        client: Option<&CallingSystem>,
         task_id: &str,
         data: Map<String, Value>,
         now: DateTime<Utc>,
@@ -550,7 +550,7 @@ impl Registration<'_> {
     /// scans, forms and photos), size-limited and scanned like every upload.
     pub async fn registration_upload(
         &self,
-        client: Option<&MediatorClient>,
+        client: Option<&CallingSystem>,
         bytes: &[u8],
         metadata: Option<&str>,
         now: DateTime<Utc>,
@@ -569,7 +569,7 @@ impl Registration<'_> {
                 content_type,
                 size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
                 metadata: metadata.as_deref(),
-                client: client.map(MediatorClient::as_str),
+                client: client.map(CallingSystem::as_str),
                 created_at: millis(now),
             },
         )
@@ -831,7 +831,7 @@ fn fixture_spec(id: &str, name: &str) -> ServiceSpec {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use identity::MediatorClient;
 
     #[test]
     fn mediator_client_has_four_parts() {

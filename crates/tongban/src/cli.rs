@@ -102,6 +102,10 @@ enum FixturesCommand {
         /// The department that owns the fixture registry (govstack-registries).
         #[arg(long, default_value = "990000-SG")]
         department: String,
+        /// A system the fixture registry serves (`INSTANCE/CLASS/MEMBER/SUBSYSTEM`; repeat
+        /// for more). Given, it replaces the list; the Data API serves no other system.
+        #[arg(long = "system", value_name = "SYSTEM")]
+        systems: Vec<String>,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -420,8 +424,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Exchange { command } => exchange_command(command).await,
-        Command::Fixtures { command: FixturesCommand::Load { set, file, department, serve } } => {
-            load_fixtures(&set, file.as_deref(), &department, &serve.resolve()?).await
+        Command::Fixtures { command: FixturesCommand::Load { set, file, department, systems, serve } } => {
+            load_fixtures(&set, file.as_deref(), &department, &systems, &serve.resolve()?).await
         }
         Command::Backup { data, out } => {
             let data = data.resolve()?;
@@ -811,6 +815,7 @@ async fn load_fixtures(
     set: &str,
     file: Option<&std::path::Path>,
     department: &str,
+    systems: &[String],
     settings: &ServeSettings,
 ) -> anyhow::Result<()> {
     let built_in = match set {
@@ -830,12 +835,19 @@ async fn load_fixtures(
         let exchange = exchange::Exchange::new(db.clone(), identity, &key);
         let cap = console.grant::<kernel::authz::RegistryManage>();
         let loaded = exchange.registry_data().load_registry_fixture(&cap, department, &fixtures, Utc::now()).await;
+        let served = match (&loaded, systems.is_empty()) {
+            (Ok(l), false) => Some(exchange.systems().set_serving(&cap, &l.registry, systems, Utc::now()).await),
+            _ => None,
+        };
         db.close().await;
         let loaded = loaded?;
         println!(
             "govstack-registries: {} records and {} database descriptions loaded",
             loaded.records, loaded.databases
         );
+        if let Some(served) = served {
+            println!("registry {} serves: {}", loaded.registry, served?.join(", "));
+        }
         return Ok(());
     }
     let services = services_of(settings, &db, &identity, key);
@@ -939,6 +951,7 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         metrics,
         secure_cookies: settings.secure_cookies,
         trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
+        security_servers: std::sync::Arc::new(settings.security_servers.clone()),
     });
     let router = tongban_http::app(state, settings.body_limit);
     match &settings.tls {

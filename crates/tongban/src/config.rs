@@ -99,6 +99,12 @@ pub struct ServeArgs {
     /// Addresses of load balancers whose X-Forwarded-For header is believed (comma-separated).
     #[arg(long, env = "TONGBAN_TRUSTED_PROXIES", value_name = "ADDRS")]
     pub trusted_proxies: Option<String>,
+    /// Addresses of X-Road security servers (comma-separated): a GovStack call they forward
+    /// is taken to come from the system its Information-Mediator-Client names, because the
+    /// security server authenticated it. Calls from anywhere else prove their system with
+    /// its exchange secret.
+    #[arg(long, env = "TONGBAN_SECURITY_SERVERS", value_name = "ADDRS")]
+    pub security_servers: Option<String>,
     /// Mark cookies Secure although this server speaks plain HTTP (TLS ends at a proxy).
     #[arg(long, env = "TONGBAN_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -139,6 +145,7 @@ struct FileConfig {
     smtp_from: Option<String>,
     alert_email_to: Option<String>,
     trusted_proxies: Option<String>,
+    security_servers: Option<String>,
     secure_cookies: Option<bool>,
     /// Security monitoring thresholds (see `insight::security::Thresholds`).
     monitoring: Option<insight::security::Thresholds>,
@@ -170,6 +177,15 @@ pub enum ConfigError {
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, reason: reason.into() }
+}
+
+/// A comma-separated list of IP addresses.
+fn addresses(key: &'static str, list: Option<String>) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    let mut out = Vec::new();
+    for a in list.unwrap_or_default().split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        out.push(a.parse().map_err(|_| invalid(key, format!("{a} is not an IP address")))?);
+    }
+    Ok(out)
 }
 
 /// Where the data lives: resolved from [`DataArgs`].
@@ -245,6 +261,7 @@ pub struct ServeSettings {
     pub monitoring: insight::security::Thresholds,
     pub mail: Option<kernel::outbox::Mail>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub security_servers: Vec<std::net::IpAddr>,
     pub secure_cookies: bool,
     pub calendar: services::calendar::WorkingCalendar,
     pub upload_scan_command: Option<Vec<String>>,
@@ -269,6 +286,7 @@ impl ServeSettings {
             format!("tls = {}", self.tls.is_some()),
             format!("secure_cookies = {}", self.secure_cookies),
             format!("trusted_proxies = {:?}", self.trusted_proxies),
+            format!("security_servers = {:?}", self.security_servers),
             format!("session_idle_minutes = {}", self.session.idle.as_secs() / 60),
             format!("session_absolute_hours = {}", self.session.absolute.as_secs() / 3600),
             format!("token_ttl_minutes = {}", self.session.token_ttl.as_secs() / 60),
@@ -502,14 +520,10 @@ impl ServeArgs {
                 "windows must be positive and working_hours [start, end) with start < end",
             ));
         }
-        let mut trusted_proxies = Vec::new();
-        for a in self.trusted_proxies.clone().or(file.trusted_proxies.clone()).unwrap_or_default().split(',') {
-            let a = a.trim();
-            if !a.is_empty() {
-                trusted_proxies
-                    .push(a.parse().map_err(|_| invalid("trusted_proxies", format!("{a} is not an IP address")))?);
-            }
-        }
+        let trusted_proxies =
+            addresses("trusted_proxies", self.trusted_proxies.clone().or(file.trusted_proxies.clone()))?;
+        let security_servers =
+            addresses("security_servers", self.security_servers.clone().or(file.security_servers.clone()))?;
         let secure_cookies = self.secure_cookies || file.secure_cookies.unwrap_or(false) || tls.is_some();
         let calendar = file.calendar.clone().unwrap_or_default();
         if let Some(day) = calendar.holidays.intersection(&calendar.makeup_days).next() {
@@ -522,6 +536,7 @@ impl ServeArgs {
             calendar,
             upload_scan_command: file.upload_scan_command.clone(),
             trusted_proxies,
+            security_servers,
             secure_cookies,
             mail,
             monitoring,

@@ -50,3 +50,45 @@ pub async fn client(c: &mut AnyConnection, mediator_client: &str) -> Result<Opti
     })
     .transpose()
 }
+
+// --- systems a registry serves through the GovStack Data API ------------------------------
+
+/// Whether the registry's department lets this system (its mediator name, lower case) use it.
+pub async fn registry_serves(c: &mut AnyConnection, registry_id: &str, system: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT 1 FROM registry_systems WHERE registry_id = $1 AND mediator_client = $2")
+        .bind(registry_id)
+        .bind(system)
+        .fetch_optional(c)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn registry_systems(c: &mut AnyConnection, registry_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT mediator_client FROM registry_systems WHERE registry_id = $1 ORDER BY mediator_client")
+        .bind(registry_id)
+        .fetch_all(c)
+        .await
+}
+
+/// Replaces the list of systems a registry serves.
+pub async fn set_registry_systems(
+    c: &mut AnyConnection,
+    registry_id: &str,
+    systems: &[String],
+    by: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM registry_systems WHERE registry_id = $1").bind(registry_id).execute(&mut *c).await?;
+    for system in systems {
+        sqlx::query(
+            "INSERT INTO registry_systems (registry_id, mediator_client, granted_by, granted_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(registry_id)
+        .bind(system)
+        .bind(by)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(catalog, publish))
         .routes(routes!(registry))
+        .routes(routes!(served_systems, serve_systems))
         .routes(routes!(import))
         .routes(routes!(import_status))
         .routes(routes!(request))
@@ -129,6 +130,43 @@ async fn import(
     let id = state.exchange.imports().start_import(cap, &code, &file_name, table, mode, Utc::now()).await?;
     let status = format!("/api/v1/exchange/imports/{id}");
     Ok((StatusCode::ACCEPTED, Json(ImportStarted { id, status })))
+}
+
+/// The systems a registry's GovStack Data API serves.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+struct ServedSystems {
+    /// `INSTANCE/CLASS/MEMBER/SUBSYSTEM`, as the Information Mediator names them.
+    systems: Vec<String>,
+}
+
+/// The systems this registry's GovStack Data API serves (the owning department's data officer).
+#[utoipa::path(get, path = "/api/v1/exchange/registries/{code}/systems", tag = "exchange",
+    params(("code" = String, Path)),
+    responses((status = 200, body = ServedSystems), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn served_systems(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<RegistryManage>,
+    ApiPath(code): ApiPath<String>,
+) -> Result<Json<ServedSystems>, ApiError> {
+    Ok(Json(ServedSystems { systems: state.exchange.systems().serving(&cap, &code).await? }))
+}
+
+/// Replaces the systems this registry's GovStack Data API serves; every other system is
+/// refused with 403 `system_not_served`, however it proves who it is.
+#[utoipa::path(put, path = "/api/v1/exchange/registries/{code}/systems", tag = "exchange",
+    params(("code" = String, Path)), request_body = ServedSystems,
+    responses((status = 200, body = ServedSystems), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn serve_systems(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<RegistryManage>,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(body): ApiJson<ServedSystems>,
+) -> Result<Json<ServedSystems>, ApiError> {
+    let systems = state.exchange.systems().set_serving(&cap, &code, &body.systems, Utc::now()).await?;
+    Ok(Json(ServedSystems { systems }))
 }
 
 #[utoipa::path(get, path = "/api/v1/exchange/imports/{id}", tag = "exchange", params(("id" = String, Path)),

@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::Authorized;
 use exchange::{ConsentRecordPage, ConsentRecordQuery};
-use identity::MediatorClient;
+use super::Mediated;
 use kernel::authz::{ConsentAudit, ConsentManage};
 
 type Reply = Result<Response, ApiError>;
@@ -166,19 +166,6 @@ fn record_query(headers: &HeaderMap, raw: Option<&str>) -> Result<ConsentRecordQ
 /// A page of consent records as the building block answers it.
 fn record_page(page: ConsentRecordPage, offset: usize, limit: usize) -> Response {
     ok(json!({"consentRecords": page.records, "pagination": pagination(page.total, offset, limit)}))
-}
-
-/// The calling system; individual operations come through the Information Mediator.
-fn system(headers: &HeaderMap) -> Result<MediatorClient, ApiError> {
-    headers.get("information-mediator-client").and_then(|v| v.to_str().ok()).and_then(MediatorClient::parse).ok_or_else(
-        || {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidMediatorClient,
-                "send Information-Mediator-Client as INSTANCE/CLASS/MEMBER/SUBSYSTEM",
-            )
-        },
-    )
 }
 
 /// The individual a service call is for: the header, else the `individualId` parameter.
@@ -371,57 +358,51 @@ async fn list_individuals(
 
 async fn service_policy(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    system(&headers)?;
     let (policy, revision) = at_revision(&state, &id, q.as_deref(), "policy").await?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
 }
 
 async fn service_data_agreement(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    system(&headers)?;
     let (agreement, revision) = at_revision(&state, &id, q.as_deref(), "dataAgreement").await?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
-async fn create_individual(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
-    system(&headers)?;
+async fn create_individual(State(state): State<AppState>, Mediated(_): Mediated, body: Bytes) -> Reply {
     let individual = envelope(&body, "individual")?;
     Ok(ok(
         json!({"individual": state.exchange.consent().create_individual(&individual, Utc::now()).await.map_err(failed)?}),
     ))
 }
 
-async fn read_individual(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    system(&headers)?;
+async fn read_individual(State(state): State<AppState>, Mediated(_): Mediated, Path(id): Path<String>) -> Reply {
     Ok(ok(json!({"individual": state.exchange.consent().individual(&id).await.map_err(failed)?})))
 }
 
 async fn update_individual(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Reply {
-    system(&headers)?;
     let individual = envelope(&body, "individual")?;
     Ok(ok(json!({"individual": state.exchange.consent().update_individual(&id, &individual).await.map_err(failed)?})))
 }
 
 async fn give_consent(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(client): Mediated, headers: HeaderMap,
     Path(agreement): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let client = system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let (record, revision) = state
         .exchange
@@ -434,11 +415,10 @@ async fn give_consent(
 
 async fn consent_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated, headers: HeaderMap,
     Path(agreement): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     Ok(ok(
         json!({"consentRecord": state.exchange.consent().consent_record_for(&individual, &agreement).await.map_err(failed)?}),
@@ -448,19 +428,17 @@ async fn consent_record(
 /// One record per individual and agreement here: the list holds it.
 async fn consent_records_for_agreement(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated, headers: HeaderMap,
     Path(agreement): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let record = state.exchange.consent().consent_record_for(&individual, &agreement).await.map_err(failed)?;
     let (records, pagination) = page(vec![record], q.as_deref())?;
     Ok(ok(json!({"consentRecords": records, "pagination": pagination})))
 }
 
-async fn my_consent_records(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    system(&headers)?;
+async fn my_consent_records(State(state): State<AppState>, Mediated(_): Mediated, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
     let (records, pagination) =
         page(state.exchange.consent().consent_records(&individual).await.map_err(failed)?, q.as_deref())?;
@@ -470,11 +448,10 @@ async fn my_consent_records(State(state): State<AppState>, headers: HeaderMap, R
 /// `{"consentRecord": {"optIn": …}}`, a bare `{"optIn": …}`, or a form `optIn=true`.
 async fn update_consent_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(client): Mediated, headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let client = system(&headers)?;
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -499,8 +476,7 @@ async fn update_consent_record(
     Ok(ok(json!({"consentRecord": record, "revision": revision})))
 }
 
-async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    let client = system(&headers)?;
+async fn withdraw_all(State(state): State<AppState>, Mediated(client): Mediated, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
     let withdrawn =
         state.exchange.consent().withdraw_all(&individual, client.as_str(), Utc::now()).await.map_err(failed)?;
@@ -509,8 +485,7 @@ async fn withdraw_all(State(state): State<AppState>, headers: HeaderMap, RawQuer
 
 /// A draft consent record and its signature object (`?individualId=&dataAgreementId=`,
 /// optional `revisionId`), stored nowhere.
-async fn draft_record(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    system(&headers)?;
+async fn draft_record(State(state): State<AppState>, Mediated(_): Mediated, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
     let p = params(q.as_deref());
     let agreement = param(&p, "dataAgreementId")
@@ -529,11 +504,10 @@ async fn draft_record(State(state): State<AppState>, headers: HeaderMap, RawQuer
 /// `{"consentRecord": …, "signature": …}`: consent given and signed in one call.
 async fn create_signed_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(client): Mediated, headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Reply {
-    let client = system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let record = envelope(&body, "consentRecord")?;
     let signature = envelope(&body, "signature")?;
@@ -548,12 +522,11 @@ async fn create_signed_record(
 
 async fn start_signature(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated, headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Reply {
-    system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let submitted = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { envelope(&body, "signature")? };
     let signature =
@@ -563,12 +536,11 @@ async fn start_signature(
 
 async fn complete_signature(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated, headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Reply {
-    system(&headers)?;
     let individual = individual(&headers, q.as_deref())?;
     let submitted = envelope(&body, "signature")?;
     let signature = state

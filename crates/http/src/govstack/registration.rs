@@ -14,6 +14,7 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use crate::AppState;
+use super::Mediated;
 use crate::api::services::service_error;
 use crate::error::{ApiError, ErrorCode};
 use identity::MediatorClient;
@@ -57,8 +58,9 @@ fn bad(code: ErrorCode, message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, code, message)
 }
 
-/// The calling system, when the header is sent; a header that is sent must be well formed.
-fn client(headers: &HeaderMap) -> Result<Option<MediatorClient>, ApiError> {
+/// The calling system's name, when the header is sent (reading the catalog needs no proof);
+/// a header that is sent must be well formed.
+fn named(headers: &HeaderMap) -> Result<Option<MediatorClient>, ApiError> {
     match headers.get("information-mediator-client") {
         None => Ok(None),
         Some(v) => v.to_str().ok().and_then(MediatorClient::parse).map(Some).ok_or_else(|| {
@@ -132,7 +134,7 @@ async fn service(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
-    client(&headers).map_err(IntoResponse::into_response)?;
+    named(&headers).map_err(IntoResponse::into_response)?;
     let s = state.services.registration().registration_service(&id).await.map_err(service_error)?;
     Ok(ok(Value::Array(vec![s])))
 }
@@ -147,66 +149,60 @@ async fn eform(State(state): State<AppState>, Path(id): Path<String>) -> Result<
 
 async fn submit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(client): Mediated,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let client = client(&headers).map_err(IntoResponse::into_response)?;
     let submission = submission(&body).map_err(IntoResponse::into_response)?;
     let file = state
         .services
         .registration()
-        .registration_submit(client.as_ref(), &id, submission, Utc::now())
+        .registration_submit(Some(&client), &id, submission, Utc::now())
         .await
         .map_err(service_error)?;
     Ok(ok(file))
 }
 
-async fn files(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, Response> {
-    client(&headers).map_err(IntoResponse::into_response)?;
+async fn files(State(state): State<AppState>, Mediated(_): Mediated, RawQuery(q): RawQuery) -> Result<Response, Response> {
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
     Ok(ok(Value::Array(state.services.registration().registration_files(&q).await.map_err(service_error)?)))
 }
 
-async fn file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, Response> {
-    client(&headers).map_err(IntoResponse::into_response)?;
+async fn file(State(state): State<AppState>, Mediated(_): Mediated, Path(id): Path<String>) -> Result<Response, Response> {
     Ok(ok(state.services.registration().registration_file(&id).await.map_err(service_error)?))
 }
 
 async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(client): Mediated,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let client = client(&headers).map_err(IntoResponse::into_response)?;
     let submission = submission(&body).map_err(IntoResponse::into_response)?;
     let file = state
         .services
         .registration()
-        .registration_update(client.as_ref(), &id, submission, Utc::now())
+        .registration_update(Some(&client), &id, submission, Utc::now())
         .await
         .map_err(service_error)?;
     Ok(ok(file))
 }
 
-async fn tasks(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, Response> {
-    client(&headers).map_err(IntoResponse::into_response)?;
+async fn tasks(State(state): State<AppState>, Mediated(_): Mediated, RawQuery(q): RawQuery) -> Result<Response, Response> {
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
     Ok(ok(Value::Array(state.services.registration().registration_tasks(&q).await.map_err(service_error)?)))
 }
 
-async fn task(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Response> {
+async fn task(State(state): State<AppState>, Mediated(_): Mediated, Path(id): Path<String>) -> Result<Response, Response> {
     Ok(ok(state.services.registration().registration_task(&id).await.map_err(service_error)?))
 }
 
 async fn complete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(client): Mediated,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let client = client(&headers).map_err(IntoResponse::into_response)?;
     let data = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
@@ -221,7 +217,7 @@ async fn complete(
     let done = state
         .services
         .registration()
-        .registration_complete(client.as_ref(), &id, data, Utc::now())
+        .registration_complete(Some(&client), &id, data, Utc::now())
         .await
         .map_err(service_error)?;
     Ok(ok(done))
@@ -229,8 +225,7 @@ async fn complete(
 
 /// The files of an upload: `file=<base64>` form fields, a JSON `{"file": …}` (one string or
 /// a list) or multipart parts named `file` (raw bytes).
-async fn upload(State(state): State<AppState>, headers: HeaderMap, request: Request) -> Result<Response, Response> {
-    let client = client(&headers).map_err(IntoResponse::into_response)?;
+async fn upload(State(state): State<AppState>, Mediated(client): Mediated, headers: HeaderMap, request: Request) -> Result<Response, Response> {
     let query = params(request.uri().query());
     let metadata = text(&query, "additionalMetadata");
     let content_type =
@@ -291,7 +286,7 @@ async fn upload(State(state): State<AppState>, headers: HeaderMap, request: Requ
         let stored = state
             .services
             .registration()
-            .registration_upload(client.as_ref(), f, metadata.as_deref(), Utc::now())
+            .registration_upload(Some(&client), f, metadata.as_deref(), Utc::now())
             .await
             .map_err(service_error)?;
         first.get_or_insert(stored);
@@ -299,18 +294,12 @@ async fn upload(State(state): State<AppState>, headers: HeaderMap, request: Requ
     Ok(ok(first.unwrap_or(Value::Null)))
 }
 
-/// Statistics need the calling system named: 400 without a well-formed header, 404 for a
-/// registration that does not exist.
+/// Statistics, for a proven calling system; 404 for a registration that does not exist.
 async fn statistics(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Mediated(_): Mediated,
     RawQuery(q): RawQuery,
 ) -> Result<Response, Response> {
-    client(&headers)
-        .and_then(|c| {
-            c.ok_or_else(|| bad(ErrorCode::InvalidMediatorClient, "the Information-Mediator-Client header is required"))
-        })
-        .map_err(IntoResponse::into_response)?;
     let p = params(q.as_deref());
     let q = StatisticsQuery {
         start_date: text(&p, "startDate"),

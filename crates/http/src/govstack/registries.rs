@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use chrono::Utc;
@@ -17,7 +17,10 @@ use super::registration::json;
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use exchange::{DatabaseChange, RecordFilter};
-use identity::MediatorClient;
+use super::Mediated;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use identity::CallingSystem;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,16 +75,16 @@ fn exchange_failure(e: exchange::Error) -> Failure {
     failure(api.status, api.code, detail)
 }
 
-/// The calling system: required, and well formed.
-fn client(headers: &HeaderMap) -> Result<MediatorClient, Failure> {
-    let header = headers.get("information-mediator-client").and_then(|v| v.to_str().ok());
-    header.and_then(MediatorClient::parse).ok_or_else(|| {
-        failure(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidMediatorClient,
-            "send Information-Mediator-Client as INSTANCE/CLASS/MEMBER/SUBSYSTEM",
-        )
-    })
+/// The calling system, proven (see the module `govstack`); refusals in this API's shape.
+struct Caller(CallingSystem);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Failure;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let Mediated(system) =
+            Mediated::from_request_parts(parts, state).await.map_err(|e| failure(e.status, e.code, &e.message))?;
+        Ok(Caller(system))
+    }
 }
 
 fn body_json(body: &Bytes) -> Result<Value, Failure> {
@@ -131,12 +134,11 @@ fn number(raw: &str, name: &str) -> Result<usize, Failure> {
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     uri: Uri,
     Path((registry, version)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let client = client(&headers)?;
     let mut filter = RecordFilter::default();
     let params = params(q.as_deref());
     for (k, v) in &params {
@@ -181,11 +183,10 @@ async fn list(
 
 async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let client = client(&headers)?;
     let record = content(&body_json(&body)?, "write")?;
     let created = state
         .exchange
@@ -198,11 +199,10 @@ async fn create(
 
 async fn exists(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let client = client(&headers)?;
     let query = content(&body_json(&body)?, "query")?;
     let found = state
         .exchange
@@ -216,11 +216,10 @@ async fn exists(
 
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let client = client(&headers)?;
     let query = content(&body_json(&body)?, "query")?;
     let record = state
         .exchange
@@ -233,11 +232,10 @@ async fn read(
 
 async fn update(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let client = client(&headers)?;
     let (query, write) = query_and_write(&body_json(&body)?)?;
     let updated = state
         .exchange
@@ -250,11 +248,10 @@ async fn update(
 
 async fn update_entries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let client = client(&headers)?;
     let (query, write) = query_and_write(&body_json(&body)?)?;
     let updated = state
         .exchange
@@ -267,11 +264,10 @@ async fn update_entries(
 
 async fn update_or_create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Reply {
-    let client = client(&headers)?;
     let (query, write) = query_and_write(&body_json(&body)?)?;
     let record = state
         .exchange
@@ -284,10 +280,9 @@ async fn update_or_create(
 
 async fn delete_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version, id)): Path<(String, String, String)>,
 ) -> Reply {
-    let client = client(&headers)?;
     state
         .exchange
         .registry_data()
@@ -299,10 +294,9 @@ async fn delete_record(
 
 async fn read_value(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(client): Caller,
     Path((registry, version, id, file)): Path<(String, String, String, String)>,
 ) -> Reply {
-    let client = client(&headers)?;
     let (field, format) = file.rsplit_once('.').ok_or_else(|| bad("name the value as {field}.{format}, as json"))?;
     let value = state
         .exchange
@@ -314,8 +308,7 @@ async fn read_value(
 }
 
 /// Parameter names are read without regard to case (`userId`, `userID`).
-async fn personal_data_usage(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
-    let caller = client(&headers)?;
+async fn personal_data_usage(State(state): State<AppState>, Caller(caller): Caller, RawQuery(q): RawQuery) -> Reply {
     let params = params(q.as_deref());
     let param = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
     let (Some(user), Some(database)) = (param("userId"), param("databaseId")) else {
@@ -326,8 +319,7 @@ async fn personal_data_usage(State(state): State<AppState>, headers: HeaderMap, 
     Ok(ok(&Value::Array(usage)))
 }
 
-async fn databases(State(state): State<AppState>, headers: HeaderMap) -> Reply {
-    let client = client(&headers)?;
+async fn databases(State(state): State<AppState>, Caller(client): Caller) -> Reply {
     Ok(ok(&state.exchange.databases().database_group(&client).await.map_err(exchange_failure)?))
 }
 
@@ -335,13 +327,11 @@ fn database_id(raw: &str) -> Result<i64, Failure> {
     raw.trim().parse().map_err(|_| bad("a database id is a whole number"))
 }
 
-async fn database(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    let client = client(&headers)?;
+async fn database(State(state): State<AppState>, Caller(client): Caller, Path(id): Path<String>) -> Reply {
     Ok(ok(&state.exchange.databases().database(&client, database_id(&id)?).await.map_err(exchange_failure)?))
 }
 
-async fn delete_database(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Reply {
-    let client = client(&headers)?;
+async fn delete_database(State(state): State<AppState>, Caller(client): Caller, Path(id): Path<String>) -> Reply {
     state
         .exchange
         .databases()
@@ -353,8 +343,7 @@ async fn delete_database(State(state): State<AppState>, headers: HeaderMap, Path
 
 /// `{group_name, catalog_name, code, schema}` (or camelCase). The building block's smoke
 /// test posts nothing: an empty body changes nothing and answers an empty object.
-async fn modify_database(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Reply {
-    let client = client(&headers)?;
+async fn modify_database(State(state): State<AppState>, Caller(client): Caller, body: Bytes) -> Reply {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ok(&json!({})));
     }

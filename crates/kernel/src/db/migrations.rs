@@ -57,6 +57,7 @@ const MIGRATIONS: &[Entry] = &[
     common!("0015_consent_signatures.sql"),
     common!("0016_consent_webhooks.sql"),
     common!("0017_consent_audit.sql"),
+    common!("0018_registry_systems.sql"),
 ];
 
 /// The migrations of one backend, versioned and described as sqlx names them from their file

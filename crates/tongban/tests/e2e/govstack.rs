@@ -7,7 +7,8 @@ const IMC: &str = "eGovStack/GOV/90000009/eregistrations-dev";
 /// The GovStack Registration API as its published test suite calls it, with the fixtures
 /// loaded while the server runs, plus a submission to a real service of the catalog.
 async fn govstack_registration_api(backend: Backend) {
-    let s = Server::start(backend, &[]).await;
+    // The test plays the X-Road security server, which authenticated the system it forwards.
+    let s = Server::start(backend, &["--security-servers", "127.0.0.1"]).await;
     let mut load = vec!["fixtures".to_string(), "load".into(), "govstack-registration".into()];
     load.extend(s.data_args());
     let (ok, out) = run(&load);
@@ -147,11 +148,13 @@ async fn govstack_registration_api(backend: Backend) {
     assert_eq!(tasks[0]["taskId"], "42962de0-bdb2-11ed-9397-0242ac120033");
     let (_, _, none) = get("/tasks?mainTaskId=n0t-ex1st1ng-main-task", Some(IMC)).await;
     assert_eq!(none, json!([]));
-    let (status, _, task) = get("/tasks/81c4445c-bff6-11ed-afa1-0242ac120002", None).await;
+    let (status, _, _) = get("/tasks/81c4445c-bff6-11ed-afa1-0242ac120002", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a task's form data is for a named system only");
+    let (status, _, task) = get("/tasks/81c4445c-bff6-11ed-afa1-0242ac120002", Some(IMC)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(task["taskId"], "81c4445c-bff6-11ed-afa1-0242ac120002");
     assert!(task["formVariables"].as_object().unwrap().values().all(Value::is_object));
-    assert_eq!(get("/tasks/n0t-ex1st1ng-task", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get("/tasks/n0t-ex1st1ng-task", Some(IMC)).await.0, StatusCode::NOT_FOUND);
     let (status, _) = post("/tasks/n0t-ex1st1ng-task", Some(json!({"data": {}}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a POST without /complete names no task");
     for _ in 0..2 {
@@ -171,11 +174,15 @@ async fn govstack_registration_api(backend: Backend) {
     let (_, _, decided) = get(&format!("/applications/{file_id}"), Some(IMC)).await;
     assert_eq!((decided["status"]["code"].as_str(), decided["ended"].as_bool()), (Some("REJECTED"), Some(true)));
 
-    // Documents: form-encoded base64 (as the suite sends it), JSON, and nothing at all.
+    // Documents: form-encoded base64 (as the suite sends it), JSON, and nothing at all; only
+    // for a named system.
     let text = "ewogIGZpZWxkbmFtZTogJ2ltYWdlJwp9";
+    let r = s.client.post(gs("/documents")).body(format!("file={text}%3D")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no system named");
     let r = s
         .client
         .post(gs("/documents?additionalMetadata=additional%20metadata"))
+        .header("Information-Mediator-Client", IMC)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("file={text}%3D"))
         .send()
@@ -187,7 +194,7 @@ async fn govstack_registration_api(backend: Backend) {
     let pdf = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"%PDF-1.7 test");
     let (status, uploaded) = post("/documents", Some(json!({"file": [pdf]}))).await;
     assert_eq!((status, uploaded["type"].as_str()), (StatusCode::OK, Some("application/pdf")));
-    let r = s.client.post(gs("/documents")).send().await.unwrap();
+    let r = s.client.post(gs("/documents")).header("Information-Mediator-Client", IMC).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let missing: Value = r.json().await.unwrap();
     assert_eq!(missing["code"], "file_missing");
@@ -221,11 +228,14 @@ const REGISTRIES_IMC: &str = "eGovStack/GOV/90000009/digitalregistries";
 /// loaded while the server runs: the Data API (both path spellings), myPersonalDataUsage from
 /// the fixture's history and the real access log, and the Database API.
 async fn govstack_registries_api(backend: Backend) {
-    let s = Server::start(backend, &[]).await;
+    // The test plays the X-Road security server, which authenticated the system it forwards.
+    let s = Server::start(backend, &["--security-servers", "127.0.0.1"]).await;
     let mut load = vec!["fixtures".to_string(), "load".into(), "govstack-registries".into()];
+    load.extend(["--system".into(), REGISTRIES_IMC.into()]);
     load.extend(s.data_args());
     let (ok, out) = run(&load);
     assert!(ok && out.contains("23 records and 10 database descriptions loaded"), "{out}");
+    assert!(out.contains(&format!("registry registryname serves: {}", REGISTRIES_IMC.to_lowercase())), "{out}");
 
     let url = |path: &str| s.url(&format!("/govstack/registries{path}"));
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
@@ -440,7 +450,8 @@ async fn govstack_registries_api(backend: Backend) {
 /// revisions (a staff token), and an individual's consent through a mediated system, with the
 /// envelopes, bare bodies, forms and trailing slashes clients send.
 async fn govstack_consent_api(backend: Backend) {
-    let s = Server::start(backend, &[]).await;
+    // The test plays the X-Road security server, which authenticated the system it forwards.
+    let s = Server::start(backend, &["--security-servers", "127.0.0.1"]).await;
     let officer = s.token("data.mz").await;
     let url = |path: &str| s.url(&format!("/govstack/consent{path}"));
     let admin = |method: reqwest::Method, path: &str, body: Option<Value>| {
@@ -789,4 +800,125 @@ async fn govstack_consent_api(backend: Backend) {
     assert_eq!(tampered["integrity"]["matchesLatestRevision"], false, "{tampered}");
 }
 
-on_both_databases!(govstack_registration_api, govstack_registries_api, govstack_consent_api,);
+/// The header alone proves nothing: without a security server in front, a GovStack call
+/// proves its system with its exchange secret, and a registry serves only the systems its
+/// department lists.
+async fn govstack_systems_prove_who_they_are(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let mut load = vec!["fixtures".to_string(), "load".into(), "govstack-registries".into()];
+    load.extend(["--department".into(), "990000-MZ".into()]);
+    load.extend(s.data_args());
+    let (ok, out) = run(&load);
+    assert!(ok, "{out}");
+    let admin = s.token("sysadmin").await;
+    let system = "CN/GOV/990000MZ/minzheng-app";
+    let r = s
+        .client
+        .post(s.url("/api/v1/exchange/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"department": "990000-MZ", "mediator_client": system}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let call = |method: reqwest::Method, path: &str, imc: &str, secret: Option<&str>| {
+        let mut r = s.client.request(method, s.url(path)).header("Information-Mediator-Client", imc);
+        if let Some(secret) = secret {
+            r = r.header("X-Exchange-Secret", secret);
+        }
+        if path.ends_with("/create") {
+            r = r.json(&json!({"ID": "EE000111222333", "FirstName": "Mallory"}));
+        }
+        if path.ends_with("/service/individual/") {
+            r = r.json(&json!({"individual": {"externalId": "E-9", "externalIdType": "passport"}}));
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    use reqwest::Method;
+    let data = "/govstack/registries/data/registryname/111";
+
+    // A well-formed name with no proof: nothing is read, written or listed.
+    let forged = "Random/Attacker/Nobody/x";
+    for (method, path) in [
+        (Method::GET, data.to_string()),
+        (Method::POST, format!("{data}/create")),
+        (Method::GET, "/govstack/registries/data/myPersonalDataUsage?userId=EE378129127223&databaseId=MCTS".into()),
+        (Method::GET, "/govstack/registries/databases".into()),
+        (Method::GET, "/govstack/registration/applications".into()),
+        (Method::GET, "/govstack/registration/tasks".into()),
+        (Method::POST, "/govstack/consent/service/individual/".into()),
+    ] {
+        for imc in [forged, system] {
+            let (status, body) = call(method.clone(), &path, imc, None).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("unauthenticated")),
+                "{method} {path} as {imc}: {body}"
+            );
+        }
+    }
+    let (status, _) = call(Method::GET, data, system, Some("not-the-secret")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong secret");
+    let (status, _) = call(Method::GET, data, forged, Some(&secret)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "another system's secret");
+
+    // Proven, but the registry does not serve it yet.
+    let (status, body) = call(Method::GET, data, system, Some(&secret)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("system_not_served")), "{body}");
+    let (status, _) = call(Method::POST, &format!("{data}/create"), system, Some(&secret)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let usage = "/govstack/registries/data/myPersonalDataUsage?userId=EE378129127223&databaseId=MCTS";
+    let (status, _) = call(Method::GET, usage, system, Some(&secret)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a person's usage history is the registry's too");
+
+    // The owning department's data officer lists it; another department's cannot.
+    let systems = "/api/v1/exchange/registries/registryname/systems";
+    let put = |token: String, body: Value| {
+        let r = s.client.put(s.url(systems)).bearer_auth(token).json(&body);
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, _) = put(s.token("data.ga").await, json!({"systems": [system]})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not the owning department");
+    let mz = s.token("data.mz").await;
+    let (status, body) = put(mz.clone(), json!({"systems": ["not a system"]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = put(mz.clone(), json!({"systems": [system]})).await;
+    assert_eq!((status, body["systems"].clone()), (StatusCode::OK, json!([system.to_lowercase()])), "{body}");
+    let (status, listed) = s.get(systems, &mz).await;
+    assert_eq!((status, listed["systems"].clone()), (StatusCode::OK, json!([system.to_lowercase()])));
+
+    let (status, all) = call(Method::GET, data, system, Some(&secret)).await;
+    assert_eq!((status, all["count"].as_u64()), (StatusCode::OK, Some(23)), "{all}");
+    let (status, created) = call(Method::POST, &format!("{data}/create"), system, Some(&secret)).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let (status, usage) = call(Method::GET, usage, system, Some(&secret)).await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    assert!(
+        usage.as_array().unwrap().iter().any(|u| u["ReaderID"] == system.to_lowercase()),
+        "the access log names the proven system: {usage}"
+    );
+    let (status, _) = call(Method::GET, "/govstack/registration/applications", system, Some(&secret)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Withdrawn: refused again.
+    let (status, _) = put(mz, json!({"systems": []})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(Method::GET, data, system, Some(&secret)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+on_both_databases!(
+    govstack_registration_api,
+    govstack_registries_api,
+    govstack_consent_api,
+    govstack_systems_prove_who_they_are,
+);
