@@ -97,6 +97,7 @@ impl From<identity::Error> for ApiError {
             E::InvalidCredentials => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, message),
             E::MfaRequired => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::MfaRequired, message),
             E::InvalidCode => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCode, message),
+            E::CodeReused => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::CodeReused, message),
             E::MfaEnrolmentRequired => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::MfaEnrolmentRequired, message),
             E::PasswordChangeRequired => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::PasswordChangeRequired, message)

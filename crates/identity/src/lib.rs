@@ -2,6 +2,7 @@
 //! access policy. Owns the tables of migration 0001/0002.
 
 pub mod authz;
+mod device;
 pub mod ids;
 mod mediator;
 pub mod mfa;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use authz::{Capability, HeldRole, Principal};
+pub use device::KNOWN_DEVICE_DAYS;
 /// The vocabulary capabilities speak, shared with the crates below identity.
 pub use kernel::authz::{Denial, Permission, Scope};
 pub use mediator::{CallingSystem, MediatorClient, SystemProof};
@@ -121,8 +123,11 @@ pub enum Error {
     InvalidCredentials,
     #[error("a one-time code from the authenticator app is required")]
     MfaRequired,
-    #[error("the one-time code is wrong or has already been used")]
+    #[error("the one-time code is wrong")]
     InvalidCode,
+    /// The code is right but its time step was already used: not a guess, so not a failure.
+    #[error("that code was already used; wait for the next one from the authenticator app")]
+    CodeReused,
     #[error("this account must set up an authenticator app first")]
     MfaEnrolmentRequired,
     #[error("this account must change its password first")]

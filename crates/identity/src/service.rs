@@ -121,6 +121,8 @@ pub struct SignInAttempt<'a> {
     pub password: &'a SecretString,
     /// The client address, for per-source throttling and the event trail.
     pub source: &'a str,
+    /// The known-device token this browser holds, if any (see `device`).
+    pub device: Option<&'a str>,
 }
 
 /// What a full session still has to do before the platform opens up.
@@ -137,6 +139,8 @@ pub enum Gate {
 pub struct BrowserSignIn {
     pub token: SecretString,
     pub awaiting_code: bool,
+    /// Once signed in fully: the known-device token for the browser to keep.
+    pub device: Option<SecretString>,
 }
 
 /// A live, fully signed-in browser session.
@@ -504,30 +508,38 @@ impl Identity {
 
     // --- sign-in -------------------------------------------------------------------------
 
-    async fn ensure_not_locked(
+    /// How much longer this throttle key stays locked, in milliseconds (0: not locked).
+    async fn lock_wait(&self, c: &mut AnyConnection, key: &str, now: DateTime<Utc>) -> Result<i64, Error> {
+        Ok((repo::locked_until(c, key).await? - millis(now)).max(0))
+    }
+
+    /// Refuses, and records the refusal, while `wait_ms` is left of a lock.
+    async fn refuse_if_locked(
         &self,
         c: &mut AnyConnection,
-        keys: &[String],
+        wait_ms: i64,
         username: &str,
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let now_ms = millis(now);
-        let mut wait_ms = 0;
-        for key in keys {
-            wait_ms = wait_ms.max(repo::locked_until(c, key).await? - now_ms);
+        if wait_ms <= 0 {
+            return Ok(());
         }
-        if wait_ms > 0 {
-            record(
-                c,
-                Event::new(Action::SignIn, Outcome::Denied).username(username).source(source).detail("locked"),
-                now,
-            )
-            .await?;
-            let retry_after_secs = u64::try_from((wait_ms + 999) / 1000).unwrap_or(1);
-            return Err(Error::Locked { retry_after_secs });
+        Err(self.locked(c, wait_ms, username, source, now).await)
+    }
+
+    /// The refusal of a sign-in while a lock lasts, recorded.
+    async fn locked(&self, c: &mut AnyConnection, wait_ms: i64, username: &str, source: &str, now: DateTime<Utc>) -> Error {
+        let e = Event::new(Action::SignIn, Outcome::Denied).username(username).source(source).detail("locked");
+        if let Err(e) = record(c, e, now).await {
+            return e;
         }
-        Ok(())
+        Error::Locked { retry_after_secs: u64::try_from((wait_ms + 999) / 1000).unwrap_or(1) }
+    }
+
+    /// The known-device token for a browser that signed in fully to this account.
+    pub(crate) fn known_device(&self, account_id: &str, now: DateTime<Utc>) -> Option<SecretString> {
+        crate::device::issue(&self.key.derive("known-devices"), account_id, now).map(SecretString::new)
     }
 
     /// Counts a failure against the account and the source, locking either past its
@@ -582,28 +594,42 @@ impl Identity {
         .await
     }
 
-    /// Throttle check and password verification.
     /// Throttle check and password verification. No database connection is held while
     /// argon2 runs, so a burst of sign-ins cannot starve the pool.
+    ///
+    /// A locked account refuses everyone. A locked source (too many failures from one
+    /// address) does not refuse the right password for an account that has a second factor
+    /// still to pass, nor for one this browser has signed in to before: an attacker at a
+    /// shared address cannot lock out the people behind it. The password is checked either
+    /// way, so the answer does not tell which accounts have a second factor.
     async fn check_password(&self, attempt: &SignInAttempt<'_>, now: DateTime<Utc>) -> Result<Credentials, Error> {
         // No username is longer than 64 characters; a longer one (a password typed in the
         // wrong box, say) is recorded clipped and goes no further.
         let username: String = attempt.username.trim().to_lowercase().chars().take(65).collect();
-        let keys = [account_key(&username), source_key(attempt.source)];
-        let creds = {
+        let (creds, source_wait) = {
             let mut c = self.conn().await?;
-            self.ensure_not_locked(&mut c, &keys, &username, attempt.source, now).await?;
-            repo::credentials_by_username(&mut c, &username).await?
+            let account_wait = self.lock_wait(&mut c, &account_key(&username), now).await?;
+            self.refuse_if_locked(&mut c, account_wait, &username, attempt.source, now).await?;
+            let source_wait = self.lock_wait(&mut c, &source_key(attempt.source), now).await?;
+            (repo::credentials_by_username(&mut c, &username).await?, source_wait)
         };
         let phc = creds.as_ref().and_then(|c| c.password_hash.clone());
-        if verify_password(attempt.password.clone(), phc).await?
-            && let Some(creds) = creds
-        {
-            return Ok(creds);
-        }
+        let right = verify_password(attempt.password.clone(), phc).await?;
         let mut c = self.conn().await?;
+        if right && let Some(creds) = creds {
+            let known = attempt
+                .device
+                .is_some_and(|d| crate::device::holds(&self.key.derive("known-devices"), d, &creds.id, now));
+            if source_wait == 0 || known || creds.totp_secret.is_some() {
+                return Ok(creds);
+            }
+            // The right password from a locked source, with nothing more to show: refused
+            // until the lock ends, but not counted as a failure.
+            return Err(self.locked(&mut c, source_wait, &username, attempt.source, now).await);
+        }
         self.fail(&mut c, creds.as_ref().map(|c| c.id.as_str()), &username, attempt.source, "bad_password", now)
             .await?;
+        self.refuse_if_locked(&mut c, source_wait, &username, attempt.source, now).await?;
         Err(Error::InvalidCredentials)
     }
 
@@ -620,29 +646,27 @@ impl Identity {
         let secret = self.key.open(sealed, &totp_context(&creds.id)).map_err(|e| Error::Internal(e.to_string()))?;
         let totp = mfa::totp(&secret, &creds.username).map_err(|e| Error::Internal(e.to_string()))?;
         let unix = u64::try_from(now.timestamp()).unwrap_or(0);
-        let accepted = match mfa::verify(&totp, code, unix) {
-            Some(step) => {
-                let step = i64::try_from(step).unwrap_or(i64::MAX);
-                step > creds.totp_last_step && repo::claim_totp_step(c, &creds.id, step).await?
+        if let Some(step) = mfa::verify(&totp, code, unix) {
+            let step = i64::try_from(step).unwrap_or(i64::MAX);
+            if step > creds.totp_last_step && repo::claim_totp_step(c, &creds.id, step).await? {
+                return Ok(());
             }
-            None => {
-                let used = repo::use_recovery_code(c, &creds.id, &self.recovery_code_hash(code), millis(now)).await?;
-                if used {
-                    record(
-                        c,
-                        Event::new(Action::RecoveryCodeUsed, Outcome::Success)
-                            .account(&creds.id)
-                            .username(&creds.username)
-                            .source(source),
-                        now,
-                    )
-                    .await?;
-                }
-                used
-            }
-        };
-        if accepted {
-            return Ok(());
+            // The right code a second time (a replay, or a second tap): recorded, and
+            // answered as such, but it is no guess and counts towards no lockout.
+            let e = Event::new(Action::SignIn, Outcome::Failure)
+                .account(&creds.id)
+                .username(&creds.username)
+                .source(source)
+                .detail("code_reused");
+            record(c, e, now).await?;
+            return Err(Error::CodeReused);
+        }
+        if repo::use_recovery_code(c, &creds.id, &self.recovery_code_hash(code), millis(now)).await? {
+            let e = Event::new(Action::RecoveryCodeUsed, Outcome::Success)
+                .account(&creds.id)
+                .username(&creds.username)
+                .source(source);
+            return record(c, e, now).await;
         }
         self.fail(c, Some(&creds.id), &creds.username, source, "bad_code", now).await?;
         Err(Error::InvalidCode)

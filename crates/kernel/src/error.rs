@@ -87,6 +87,8 @@ pub enum ErrorCode {
     RecordChanged,
     /// The registry's department does not let this calling system use it.
     SystemNotServed,
+    /// A one-time code that was right but already used (a replay, or a second tap).
+    CodeReused,
 }
 
 impl ErrorCode {

@@ -230,7 +230,7 @@ impl SignedIn {
         }
         let pw = kernel::secrets::SecretString::new(password.into());
         let code = totp_secret.map(|s| totp_at(s, now.timestamp()));
-        let attempt = identity::SignInAttempt { username, password: &pw, source: "10.0.0.1" };
+        let attempt = identity::SignInAttempt { username, password: &pw, source: "10.0.0.1", device: None };
         let token = identity.sign_in().issue_token(&attempt, code.as_deref(), now).await.unwrap();
         let p = identity.sessions().token_principal(token.token.expose(), now).await.unwrap();
         self.0.lock().unwrap().insert(username.to_string(), p.clone());

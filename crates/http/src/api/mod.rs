@@ -210,7 +210,7 @@ async fn issue_token(
     ClientAddr(source): ClientAddr,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let attempt = SignInAttempt { username: &body.username, password: &body.password, source: &source };
+    let attempt = SignInAttempt { username: &body.username, password: &body.password, source: &source, device: None };
     let issued = state.identity.sign_in().issue_token(&attempt, body.totp.as_deref(), Utc::now()).await?;
     Ok(Json(TokenResponse {
         access_token: issued.token.expose().to_string(),

@@ -22,6 +22,7 @@ use kernel::secrets::{SecretString, random_token};
 
 const SESSION_COOKIE: &str = "tb_session";
 const CSRF_COOKIE: &str = "tb_csrf";
+const DEVICE_COOKIE: &str = "tb_device";
 const LANG_COOKIE: &str = "tb_lang";
 const ELDER_COOKIE: &str = "tb_elder";
 const YEAR: u32 = 365 * 24 * 3600;
@@ -159,6 +160,13 @@ impl FromRequestParts<AppState> for PageCtx {
             secure: state.secure_cookies,
         })
     }
+}
+
+/// The known-device token: kept across sign-outs, so that a lockout of this browser's
+/// address does not lock out its people (see identity's `device`).
+fn device_cookie(token: &SecretString, secure: bool) -> HeaderValue {
+    let max_age = u32::try_from(identity::KNOWN_DEVICE_DAYS * 24 * 3600).unwrap_or(u32::MAX);
+    set_cookie(DEVICE_COOKIE, token.expose(), Some(max_age), secure)
 }
 
 fn set_cookie(name: &str, value: &str, max_age: Option<u32>, secure: bool) -> HeaderValue {
@@ -628,14 +636,20 @@ async fn signin(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<SignInForm>,
 ) -> Response {
-    let attempt = SignInAttempt { username: &form.username, password: &form.password, source: &source };
+    let attempt = SignInAttempt {
+        username: &form.username,
+        password: &form.password,
+        source: &source,
+        device: cookie(&headers, DEVICE_COOKIE),
+    };
     match state.identity.sign_in().begin_sign_in(&attempt, &user_agent(&headers), Utc::now()).await {
         Ok(step) => {
             // New session, new CSRF token: nothing from before sign-in carries over.
-            let cookies = vec![
+            let mut cookies = vec![
                 set_cookie(SESSION_COOKIE, step.token.expose(), None, ctx.secure),
                 set_cookie(CSRF_COOKIE, &random_token(32), None, ctx.secure),
             ];
+            cookies.extend(step.device.map(|d| device_cookie(&d, ctx.secure)));
             let to = if step.awaiting_code { "/signin/mfa" } else { "/account" };
             redirect_with_cookies(to, cookies)
         }
@@ -682,10 +696,11 @@ async fn mfa(
     let now = Utc::now();
     match state.identity.sign_in().complete_sign_in(token, &form.code, &source, &user_agent(&headers), now).await {
         Ok(step) => {
-            let cookies = vec![
+            let mut cookies = vec![
                 set_cookie(SESSION_COOKIE, step.token.expose(), None, ctx.secure),
                 set_cookie(CSRF_COOKIE, &random_token(32), None, ctx.secure),
             ];
+            cookies.extend(step.device.map(|d| device_cookie(&d, ctx.secure)));
             // The landing depends on the account kind, which the new session knows.
             let to = match state.identity.sessions().session(step.token.expose(), now).await {
                 Ok(s) => landing(s.principal.kind),

@@ -26,7 +26,8 @@ impl Settings<'_> {
             let mut c = self.conn().await?;
             let creds = repo::credentials_by_id(&mut c, account_id).await?.ok_or(Error::Unauthenticated)?;
             // Guessing the current password from a borrowed session is throttled too.
-            self.ensure_not_locked(&mut c, &[account_key(&creds.username)], &creds.username, source, now).await?;
+            let wait = self.lock_wait(&mut c, &account_key(&creds.username), now).await?;
+            self.refuse_if_locked(&mut c, wait, &creds.username, source, now).await?;
             creds
         };
         if !verify_password(current.clone(), creds.password_hash.clone()).await? {

@@ -20,11 +20,11 @@ impl SignIn<'_> {
         let mut c = self.conn().await?;
         if creds.totp_secret.is_some() {
             let token = self.create_session(&mut c, &creds.id, "mfa", attempt.source, user_agent, now).await?;
-            return Ok(BrowserSignIn { token, awaiting_code: true });
+            return Ok(BrowserSignIn { token, awaiting_code: true, device: None });
         }
         self.succeed(&mut c, &creds, attempt.source, "password", now).await?;
         let token = self.create_session(&mut c, &creds.id, "full", attempt.source, user_agent, now).await?;
-        Ok(BrowserSignIn { token, awaiting_code: false })
+        Ok(BrowserSignIn { token, awaiting_code: false, device: self.known_device(&creds.id, now) })
     }
 
     /// The username a pending (password-accepted) sign-in belongs to.
@@ -53,12 +53,13 @@ impl SignIn<'_> {
             return Err(Error::Unauthenticated);
         }
         let creds = repo::credentials_by_id(&mut c, &s.account_id).await?.ok_or(Error::Unauthenticated)?;
-        self.ensure_not_locked(&mut c, &[account_key(&creds.username)], &creds.username, source, now).await?;
+        let wait = self.lock_wait(&mut c, &account_key(&creds.username), now).await?;
+        self.refuse_if_locked(&mut c, wait, &creds.username, source, now).await?;
         self.check_code(&mut c, &creds, code, source, now).await?;
         repo::revoke_session(&mut c, &creds.id, &s.id, millis(now)).await?;
         self.succeed(&mut c, &creds, source, "password+totp", now).await?;
         let token = self.create_session(&mut c, &creds.id, "full", source, user_agent, now).await?;
-        Ok(BrowserSignIn { token, awaiting_code: false })
+        Ok(BrowserSignIn { token, awaiting_code: false, device: self.known_device(&creds.id, now) })
     }
 
     /// An account's principal without signing in: for seeding demo data from the console,

@@ -262,7 +262,61 @@ async fn form_tokens_are_bound_to_the_session(backend: Backend) {
     assert!(trail.as_array().unwrap().iter().any(|e| e["object"] == "/security" && e["username"] == "citizen.demo"));
 }
 
+/// An attacker at a shared address (here 203.0.113.7, through the trusted proxy) guesses
+/// until the address is locked; the resident whose browser signed in before, and the clerk
+/// with her authenticator, still get in from there. A code used twice is said to be so.
+async fn a_locked_address_does_not_lock_out_its_people(backend: Backend) {
+    let s = Server::start(backend, &["--trusted-proxies", "127.0.0.1"]).await;
+    let from = |r: reqwest::RequestBuilder| r.header("x-forwarded-for", "203.0.113.7");
+    // The resident signs in on her browser once, from the same address.
+    let browser_sign_in = |device: Option<String>| async {
+        let page = from(s.client.get(s.url("/signin"))).send().await.unwrap();
+        let csrf = set_cookie_value(&page, "tb_csrf").unwrap();
+        let mut cookie = format!("tb_csrf={csrf}");
+        if let Some(d) = device {
+            cookie.push_str(&format!("; tb_device={d}"));
+        }
+        from(s.client.post(s.url("/signin")))
+            .header("cookie", cookie)
+            .form(&[("_csrf", csrf.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = browser_sign_in(None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let device = set_cookie_value(&r, "tb_device").expect("the browser is known from now on");
+
+    let url = s.url("/api/v1/auth/token");
+    for i in 0..20 {
+        let r = from(s.client.post(&url))
+            .json(&json!({"username": format!("guess{i}"), "password": "guess-guess-guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert!([StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(&r.status()));
+    }
+    // The address is locked for a browser it has never seen, right password or not ...
+    let r = from(s.client.post(&url)).json(&json!({"username": "citizen.demo", "password": PASSWORD})).send().await;
+    expect_error(r.unwrap(), StatusCode::TOO_MANY_REQUESTS, "locked").await;
+    assert_eq!(browser_sign_in(None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // ... but not for the resident's own browser, nor for a clerk with her second factor.
+    let r = browser_sign_in(Some(device)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    let code = totp_at(TOTP, chrono::Utc::now().timestamp());
+    let clerk = json!({"username": "clerk.mingyue", "password": PASSWORD, "totp": code});
+    let r = from(s.client.post(&url)).json(&clerk).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // The same code again: said to be used, and no failure.
+    let r = from(s.client.post(&url)).json(&clerk).send().await.unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "code_reused").await;
+    // Another address was never affected.
+    let r = s.client.post(&url).json(&json!({"username": "citizen.demo", "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 on_both_databases!(
+    a_locked_address_does_not_lock_out_its_people,
     token_sign_in_with_totp_and_revocation,
     lockout_answers_429_with_retry_after,
     clerk_is_denied_another_districts_record,
