@@ -212,6 +212,12 @@ mod tests {
                 });
             }
         }
+        // Later migrations that narrow roles to their jurisdiction.
+        let narrowed = include_str!("../../kernel/migrations/common/0020_administrators_in_jurisdiction.sql");
+        let listed = narrowed.split("IN (").nth(1).unwrap().split(')').next().unwrap();
+        for code in listed.split(',').map(|c| c.trim().trim_matches('\'')) {
+            roles.iter_mut().find(|r| r.code == code).unwrap().platform_wide = false;
+        }
         let grants = sql.split("INSERT INTO role_permissions").nth(1).unwrap();
         for pair in grants.split("('").skip(1) {
             let mut it = pair.split('\'');
@@ -264,10 +270,10 @@ mod tests {
             ("security_admin", ResidentRead::CODE, false, false, false, false),
             ("system_admin", ResidentRead::CODE, false, false, false, false),
             ("window_clerk", SecurityEventRead::CODE, false, false, false, false),
-            ("auditor", SecurityEventRead::CODE, true, true, true, true),
-            ("security_admin", RoleGrant::CODE, true, true, true, true),
+            ("auditor", SecurityEventRead::CODE, true, true, false, false),
+            ("security_admin", RoleGrant::CODE, true, true, false, false),
             ("system_admin", RoleGrant::CODE, false, false, false, false),
-            ("system_admin", AccountCreate::CODE, true, true, true, true),
+            ("system_admin", AccountCreate::CODE, true, true, false, false),
             ("auditor", AccountCreate::CODE, false, false, false, false),
             ("leader", OrganisationRead::CODE, true, true, false, false),
         ];

@@ -18,10 +18,16 @@ pub struct AlertRow {
 }
 
 /// Raises an alert once per rule and key: `false` when it was raised before.
-pub async fn insert_alert(c: &mut AnyConnection, id: &str, a: &Candidate, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn insert_alert(
+    c: &mut AnyConnection,
+    id: &str,
+    a: &Candidate,
+    region_path: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "INSERT INTO alerts (id, rule, key, severity, summary, first_index, raised_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (rule, key) DO NOTHING",
+        "INSERT INTO alerts (id, rule, key, severity, summary, first_index, raised_at, region_path) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (rule, key) DO NOTHING",
     )
     .bind(id)
     .bind(a.rule)
@@ -30,31 +36,63 @@ pub async fn insert_alert(c: &mut AnyConnection, id: &str, a: &Candidate, now: i
     .bind(&a.summary)
     .bind(i64::try_from(a.first_index).unwrap_or(i64::MAX))
     .bind(now)
+    .bind(region_path)
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Which alerts a reader sees: every one, or those about accounts within the region subtree
+/// at this path, with or without the alerts about no region's account.
+pub enum Within<'a> {
+    Everywhere,
+    Subtree { path: &'a str, unplaced: bool },
+}
+
+impl Within<'_> {
+    /// The SQL condition and its bounds (`path <= region_path < upper`).
+    fn condition(&self, first: usize) -> (String, Option<(String, String)>) {
+        match self {
+            Within::Everywhere => (String::new(), None),
+            Within::Subtree { path, unplaced } => {
+                let within = format!("region_path >= ${first} AND region_path < ${}", first + 1);
+                let condition =
+                    if *unplaced { format!(" AND ({within} OR region_path IS NULL)") } else { format!(" AND {within}") };
+                (condition, Some(kernel::authz::subtree_bounds(path)))
+            }
+        }
+    }
 }
 
 /// The newest alerts, open ones first.
-pub async fn alerts(pool: &AnyPool, limit: i64) -> Result<Vec<AlertRow>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn alerts(pool: &AnyPool, within: &Within<'_>, limit: i64) -> Result<Vec<AlertRow>, sqlx::Error> {
+    let (condition, bounds) = within.condition(2);
+    let sql = format!(
         "SELECT id, rule, severity, summary, first_index, raised_at, acknowledged_at, acknowledged_by FROM alerts \
-         ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+         WHERE 1 = 1{condition} ORDER BY CASE WHEN acknowledged_at IS NULL THEN 0 ELSE 1 END, raised_at DESC LIMIT $1"
+    );
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit);
+    if let Some((low, high)) = bounds {
+        query = query.bind(low).bind(high);
+    }
+    query.fetch_all(pool).await
 }
 
-/// Acknowledges an open alert: `false` when there is no such open alert.
-pub async fn acknowledge(c: &mut AnyConnection, id: &str, by: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL",
-    )
-    .bind(now)
-    .bind(by)
-    .bind(id)
-    .execute(c)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Acknowledges an open alert the reader sees: `false` when there is no such open alert.
+pub async fn acknowledge(
+    c: &mut AnyConnection,
+    id: &str,
+    within: &Within<'_>,
+    by: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (condition, bounds) = within.condition(4);
+    let sql = format!(
+        "UPDATE alerts SET acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3 AND acknowledged_at IS NULL{condition}"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(by).bind(id);
+    if let Some((low, high)) = bounds {
+        query = query.bind(low).bind(high);
+    }
+    Ok(query.execute(c).await?.rows_affected() == 1)
 }

@@ -8,7 +8,7 @@ use crate::repo;
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use identity::Capability;
+use identity::{Capability, Identity, Scope};
 use kernel::audit::{Action, Outcome};
 use kernel::authz::SecurityAlertHandle;
 use kernel::db::{Db, from_millis, millis, new_id};
@@ -73,6 +73,9 @@ const PERSONAL_READS: &[Action] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
     pub rule: &'static str,
+    /// The account (username) whose behaviour raised it, if any: its region decides which
+    /// district's administrators see the alert.
+    pub account: Option<String>,
     pub key: String,
     pub severity: &'static str,
     pub summary: String,
@@ -94,6 +97,7 @@ fn threshold_rule(
     entries: &[(u64, Entry)],
     t: &Thresholds,
     rule: &'static str,
+    per_account: bool,
     threshold: usize,
     select: impl Fn(&Entry) -> Option<String>,
     summary: impl Fn(&str, usize) -> String,
@@ -117,6 +121,7 @@ fn threshold_rule(
             let count = events.iter().filter(|(time, _)| *time >= start && *time - start <= window).count();
             out.push(Candidate {
                 rule,
+                account: per_account.then(|| group.clone()),
                 key: format!("{group}@{}", bucket(start, t.window_minutes)),
                 severity: "warning",
                 summary: summary(&group, count),
@@ -136,6 +141,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
         entries,
         t,
         "failed_sign_ins",
+        true,
         t.failed_sign_ins,
         |e| failed(e).then(|| e.actor_name.clone()).flatten(),
         |u, n| format!("{n} failed sign-ins for {u}"),
@@ -144,6 +150,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
         entries,
         t,
         "failed_sign_ins_per_source",
+        false,
         t.failed_sign_ins_per_source,
         |e| failed(e).then(|| e.source.clone()).flatten(),
         |s, n| format!("{n} failed sign-ins from {s}"),
@@ -152,6 +159,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
         entries,
         t,
         "mfa_failures",
+        true,
         t.mfa_failures,
         |e| (failed(e) && e.detail.as_deref() == Some("bad_code")).then(|| e.actor_name.clone()).flatten(),
         |u, n| format!("{n} wrong second-factor codes for {u}"),
@@ -160,6 +168,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
         entries,
         t,
         "outside_jurisdiction",
+        true,
         t.outside_jurisdiction,
         |e| {
             let outside = e.is(Action::Access)
@@ -184,6 +193,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
         if subjects.len() > t.bulk_reads {
             out.push(Candidate {
                 rule: "bulk_reads",
+                account: Some(actor.clone()),
                 key: format!("{actor}@{b}"),
                 severity: "critical",
                 summary: format!(
@@ -216,6 +226,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     for ((actor, b), (n, first)) in after_hours {
         out.push(Candidate {
             rule: "privileged_after_hours",
+            account: Some(actor.clone()),
             key: format!("{actor}@{b}"),
             severity: "warning",
             summary: format!("{n} privileged action(s) by {actor} outside working hours"),
@@ -246,14 +257,27 @@ pub enum Error {
     Ledger(String),
     #[error("no such alert")]
     NotFound,
+    #[error(transparent)]
+    Identity(#[from] identity::Error),
+}
+
+/// The alerts a holder of this capability sees: those about accounts in her jurisdiction;
+/// at the top of the region tree (the province), also those about no region's account (an
+/// address, an unknown name, the ledger itself).
+fn within<P: kernel::authz::Permission>(cap: &Capability<P>) -> repo::Within<'_> {
+    match cap.scope() {
+        Scope::All => repo::Within::Everywhere,
+        Scope::Subtree(path) => repo::Within::Subtree { path, unplaced: cap.scope().covers_unplaced() },
+    }
 }
 
 /// Raises an alert unless one with the same rule and key exists; returns whether it did.
 /// The alert, its audit entry and its outbox message commit together.
-pub async fn raise(db: &Db, c: &Candidate, now: DateTime<Utc>) -> Result<bool, Error> {
+/// `region_path` is the region of the account it is about (see [`Candidate::account`]).
+pub async fn raise(db: &Db, c: &Candidate, region_path: Option<&str>, now: DateTime<Utc>) -> Result<bool, Error> {
     let mut tx = db.begin().await?;
     let id = new_id();
-    let inserted = repo::insert_alert(&mut tx, &id, c, millis(now)).await?;
+    let inserted = repo::insert_alert(&mut tx, &id, c, region_path, millis(now)).await?;
     if !inserted {
         return Ok(false);
     }
@@ -269,7 +293,7 @@ pub async fn raise(db: &Db, c: &Candidate, now: DateTime<Utc>) -> Result<bool, E
 }
 
 /// One pass of the monitor over the recent audit trail; returns how many alerts it raised.
-pub async fn scan(db: &Db, t: &Thresholds, now: DateTime<Utc>) -> Result<usize, Error> {
+pub async fn scan(db: &Db, identity: &Identity, t: &Thresholds, now: DateTime<Utc>) -> Result<usize, Error> {
     let span = Duration::minutes(t.window_minutes.max(t.bulk_window_minutes).max(60));
     // Only the actions some rule looks at are read.
     let watched: Vec<Action> =
@@ -278,7 +302,11 @@ pub async fn scan(db: &Db, t: &Thresholds, now: DateTime<Utc>) -> Result<usize, 
         ledger::since(db, Log::Audit, now - span, &watched).await.map_err(|e| Error::Ledger(e.to_string()))?;
     let mut raised = 0;
     for c in evaluate(&entries, t) {
-        if raise(db, &c, now).await? {
+        let region = match &c.account {
+            Some(account) => identity.accounts().region_path_of(account).await?,
+            None => None,
+        };
+        if raise(db, &c, region.as_deref(), now).await? {
             raised += 1;
         }
     }
@@ -286,8 +314,8 @@ pub async fn scan(db: &Db, t: &Thresholds, now: DateTime<Utc>) -> Result<usize, 
 }
 
 /// The newest alerts, open ones first.
-pub async fn alerts(db: &Db, _cap: &Capability<SecurityAlertHandle>, limit: i64) -> Result<Vec<Alert>, Error> {
-    let rows = repo::alerts(&db.pool, limit.clamp(1, 500)).await?;
+pub async fn alerts(db: &Db, cap: &Capability<SecurityAlertHandle>, limit: i64) -> Result<Vec<Alert>, Error> {
+    let rows = repo::alerts(&db.pool, &within(cap), limit.clamp(1, 500)).await?;
     rows.into_iter()
         .map(|r| {
             Ok(Alert {
@@ -312,7 +340,7 @@ pub async fn acknowledge(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let mut tx = db.begin().await?;
-    let acknowledged = repo::acknowledge(&mut tx, id, cap.username(), millis(now)).await?;
+    let acknowledged = repo::acknowledge(&mut tx, id, &within(cap), cap.username(), millis(now)).await?;
     if !acknowledged {
         return Err(Error::NotFound);
     }

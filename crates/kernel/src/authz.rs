@@ -66,11 +66,32 @@ pub enum Scope {
     All,
 }
 
+/// The bounds of a materialized-path subtree as a range (`path <= x < upper`), which both
+/// databases answer from an index; `LIKE 'prefix%'` with a parameter cannot.
+pub fn subtree_bounds(path: &str) -> (String, String) {
+    // Paths end with '/', and '0' is the character after '/'.
+    let upper = match path.strip_suffix('/') {
+        Some(stem) => format!("{stem}0"),
+        None => format!("{path}\u{10ffff}"),
+    };
+    (path.to_string(), upper)
+}
+
 impl Scope {
     pub fn covers(&self, region_path: &str) -> bool {
         match self {
             Scope::All => true,
             Scope::Subtree(prefix) => region_path.starts_with(prefix.as_str()),
+        }
+    }
+
+    /// Whether what belongs to no region (an event by an unknown name, an alert about an
+    /// address) falls to this scope: the platform's, or a subtree at the top of the region
+    /// tree (the province).
+    pub fn covers_unplaced(&self) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Subtree(prefix) => prefix.trim_matches('/').split('/').count() == 1,
         }
     }
 
@@ -102,4 +123,27 @@ pub enum Denial {
 /// implementation: holding a `&impl Grant<P>` means identity checked permission `P`.
 pub trait Grant<P: Permission> {
     fn account_id(&self) -> &str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn only_the_top_of_the_tree_takes_what_has_no_region() {
+        assert!(Scope::All.covers_unplaced());
+        assert!(Scope::Subtree("/990000/".into()).covers_unplaced());
+        assert!(!Scope::Subtree("/990000/990100/990102/".into()).covers_unplaced());
+    }
+
+    #[test]
+    fn subtree_bounds_cover_exactly_the_subtree() {
+        let (low, high) = super::subtree_bounds("/990000/990100/990102/");
+        for inside in ["/990000/990100/990102/", "/990000/990100/990102/990102001/"] {
+            assert!(low.as_str() <= inside && inside < high.as_str(), "{inside}");
+        }
+        for outside in ["/990000/990100/990103/", "/990000/990100/9901020/", "/990000/990100/"] {
+            assert!(!(low.as_str() <= outside && outside < high.as_str()), "{outside}");
+        }
+    }
 }

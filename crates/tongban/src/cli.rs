@@ -538,12 +538,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         println!("{}: TAMPERED: {t}", log.as_str());
                         let c = insight::security::Candidate {
                             rule: "ledger_verification",
+                            account: None,
                             key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
                             severity: "critical",
                             summary: t.to_string(),
                             first_index: t.index,
                         };
-                        if let Err(e) = insight::security::raise(&p.db, &c, Utc::now()).await {
+                        if let Err(e) = insight::security::raise(&p.db, &c, None, Utc::now()).await {
                             eprintln!("could not raise an alert: {e}");
                         }
                         failed = Some(t);
@@ -1056,7 +1057,7 @@ async fn monitor(
     let mut last_verify: Option<std::time::Instant> = None;
     loop {
         tick.tick().await;
-        if let Err(e) = security::scan(&db, &thresholds, Utc::now()).await {
+        if let Err(e) = security::scan(&db, &identity, &thresholds, Utc::now()).await {
             tracing::warn!(error = %e, "security scan failed");
         }
         if let Err(e) = crate::delivery::deliver(&db, mail.as_ref(), &identity, &exchange, Utc::now()).await {
@@ -1068,12 +1069,13 @@ async fn monitor(
                 if let Err(ledger::VerifyError::Tampered(t)) = ledger.verify(log, |_, _| {}).await {
                     let c = security::Candidate {
                         rule: "ledger_verification",
+                        account: None,
                         key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
                         severity: "critical",
                         summary: t.to_string(),
                         first_index: t.index,
                     };
-                    if let Err(e) = security::raise(&db, &c, Utc::now()).await {
+                    if let Err(e) = security::raise(&db, &c, None, Utc::now()).await {
                         tracing::error!(error = %e, "could not raise the ledger alert");
                     }
                 }

@@ -784,9 +784,9 @@ async fn monitoring_raises_each_alert_once_audits_it_and_mails_it(t: TestDb) {
         let _ = id.sign_in().begin_sign_in(&attempt("citizen.a", &wrong, &format!("10.7.0.{i}")), "t", now).await;
     }
     let thresholds = Thresholds::default();
-    assert!(security::scan(&t.db, &thresholds, now).await.unwrap() >= 1);
+    assert!(security::scan(&t.db, &t.identity, &thresholds, now).await.unwrap() >= 1);
     // The same trail scanned again raises nothing new.
-    assert_eq!(security::scan(&t.db, &thresholds, now).await.unwrap(), 0);
+    assert_eq!(security::scan(&t.db, &t.identity, &thresholds, now).await.unwrap(), 0);
     let auditor = id.sessions().token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
     let cap = auditor.authorize::<kernel::authz::SecurityAlertHandle>().unwrap();
     let alerts = security::alerts(&t.db, &cap, 50).await.unwrap();

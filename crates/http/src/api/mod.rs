@@ -87,6 +87,7 @@ impl From<security::Error> for ApiError {
             security::Error::NotFound => ApiError::not_found("open alert"),
             security::Error::Storage(s) => identity::Error::Storage(s).into(),
             security::Error::Ledger(cause) => identity::Error::Internal(cause).into(),
+            security::Error::Identity(e) => e.into(),
         }
     }
 }

@@ -21,6 +21,10 @@ pub async fn region_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<
     row.as_ref().map(region_from).transpose()
 }
 
+pub async fn region_path_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT path FROM regions WHERE id = $1").bind(id).fetch_optional(c).await
+}
+
 pub async fn region_count(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
     sqlx::query("SELECT COUNT(*) AS n FROM regions").fetch_one(c).await?.try_get("n")
 }
@@ -46,16 +50,7 @@ pub async fn insert_region(
     Ok(())
 }
 
-/// The bounds of a materialized-path subtree as a range (`path <= x < upper`), which both
-/// databases answer from the unique index; `LIKE 'prefix%'` with a parameter cannot.
-pub(super) fn subtree_bounds(path: &str) -> (String, String) {
-    // Paths end with '/', and '0' is the character after '/'.
-    let upper = match path.strip_suffix('/') {
-        Some(stem) => format!("{stem}0"),
-        None => format!("{path}\u{10ffff}"),
-    };
-    (path.to_string(), upper)
-}
+pub(super) use kernel::authz::subtree_bounds;
 
 /// Every region under (and including) the subtree at `path`.
 pub async fn regions_in_subtree(c: &mut AnyConnection, path: &str) -> Result<Vec<RegionRef>, sqlx::Error> {
@@ -156,18 +151,4 @@ pub async fn post_of(c: &mut AnyConnection, account_id: &str) -> Result<Option<P
     .map(|r| r.try_get("name_zh"))
     .collect::<Result<Vec<String>, _>>()?;
     Ok(Some(Post { name: row.try_get("display_name")?, department: row.try_get("department")?, roles }))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn subtree_bounds_cover_exactly_the_subtree() {
-        let (low, high) = super::subtree_bounds("/990000/990100/990102/");
-        for inside in ["/990000/990100/990102/", "/990000/990100/990102/990102001/"] {
-            assert!(low.as_str() <= inside && inside < high.as_str(), "{inside}");
-        }
-        for outside in ["/990000/990100/990103/", "/990000/990100/9901020/", "/990000/990100/"] {
-            assert!(!(low.as_str() <= outside && outside < high.as_str()), "{outside}");
-        }
-    }
 }

@@ -51,6 +51,17 @@ impl Accounts<'_> {
             (None, Some((_, region_id))) => Some(region_id.clone()),
             (None, None) => None,
         };
+        // An administrator creates accounts within her jurisdiction, for its departments
+        // only; an account with no region is the platform's, for platform-wide administrators.
+        if let Some((_, department_region)) = &department {
+            let path = repo::region_path_by_id(c, department_region).await?.ok_or(Error::NotFound("region"))?;
+            cap.check_record(&path, 1)?;
+        }
+        match &region {
+            Some(r) => cap.check_record(&r.path, 1)?,
+            None if department.is_none() => cap.check_record("/", 1)?,
+            None => {}
+        }
         if kind == AccountKind::Staff && region_id.is_none() {
             return Err(Error::invalid("region_code", "staff need a region or a department"));
         }
@@ -179,6 +190,16 @@ impl Accounts<'_> {
         Ok(created)
     }
 
+    /// The region path of the account with this username (or id), if it has a region.
+    pub async fn region_path_of(&self, username_or_id: &str) -> Result<Option<String>, Error> {
+        let mut c = self.conn().await?;
+        let id = match repo::account_id_by_username(&mut c, &username_or_id.trim().to_lowercase()).await? {
+            Some(id) => id,
+            None => username_or_id.to_string(),
+        };
+        Ok(repo::account(&mut c, &id).await?.and_then(|a| a.region).map(|r| r.path))
+    }
+
     pub async fn account_id(&self, username: &str) -> Result<String, Error> {
         let mut c = self.conn().await?;
         repo::account_id_by_username(&mut c, &username.trim().to_lowercase()).await?.ok_or(Error::NotFound("account"))
@@ -198,6 +219,7 @@ impl Accounts<'_> {
             return Err(Error::Denied(Denial::OwnAccount));
         }
         let target = repo::account(c, account_id).await?.ok_or(Error::NotFound("account"))?;
+        cap.check_record(target.region.as_ref().map_or("/", |r| r.path.as_str()), 1)?;
         if !matches!(target.kind, AccountKind::Staff | AccountKind::System) {
             return Err(Error::invalid("account_id", "roles are held by staff and system accounts"));
         }
@@ -257,6 +279,8 @@ impl Accounts<'_> {
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
         let mut tx = self.db.begin().await?;
+        let target = repo::account(&mut tx, account_id).await?.ok_or(Error::NotFound("account"))?;
+        cap.check_record(target.region.as_ref().map_or("/", |r| r.path.as_str()), 1)?;
         if !repo::delete_account_role(&mut tx, account_id, role).await? {
             return Err(Error::NotFound("role grant"));
         }

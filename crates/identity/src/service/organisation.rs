@@ -36,6 +36,8 @@ impl Organisation<'_> {
                 (level, Some(parent))
             }
         };
+        // A new region lies under one the administrator already governs.
+        cap.check_record(parent.as_ref().map_or("/", |p| p.path.as_str()), 1)?;
         if code.len() != level.code_len() || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::invalid("code", format!("a {} code has {} digits", level.as_str(), level.code_len())));
         }
@@ -76,6 +78,7 @@ impl Organisation<'_> {
     ) -> Result<DepartmentRef, Error> {
         let NewDepartment { code, name, region_code, kind } = new;
         let region = repo::region_by_code(c, region_code).await?.ok_or(Error::NotFound("region"))?;
+        cap.check_record(&region.path, 1)?;
         if code.trim().is_empty() || name.trim().is_empty() {
             return Err(Error::invalid("code", "code and name are required"));
         }

@@ -35,9 +35,12 @@ impl Trail<'_> {
         .await
     }
 
+    /// The newest security events the reader's jurisdiction covers: those by accounts of her
+    /// region; at the top of the region tree (the province), also those by no region's
+    /// account (unknown names, the console). Up to `limit` are read, then filtered.
     pub async fn security_events(
         &self,
-        _cap: &Capability<SecurityEventRead>,
+        cap: &Capability<SecurityEventRead>,
         kind: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SecurityEvent>, Error> {
@@ -46,7 +49,32 @@ impl Trail<'_> {
             ledger::Error::Storage(s) => Error::Storage(s),
             other => Error::Internal(other.to_string()),
         })?;
-        Ok(rows
+        let mut regions: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+        let mut visible = Vec::with_capacity(rows.len());
+        {
+            let mut c = self.conn().await?;
+            for (index, e) in rows {
+                let region = match &e.actor {
+                    Some(actor) => match regions.get(actor) {
+                        Some(r) => r.clone(),
+                        None => {
+                            let r = repo::account(&mut c, actor).await?.and_then(|a| a.region).map(|r| r.path);
+                            regions.insert(actor.clone(), r.clone());
+                            r
+                        }
+                    },
+                    None => None,
+                };
+                let shown = match region {
+                    Some(region) => cap.scope().covers(&region),
+                    None => cap.scope().covers_unplaced(),
+                };
+                if shown {
+                    visible.push((index, e));
+                }
+            }
+        }
+        Ok(visible
             .into_iter()
             .map(|(index, e)| SecurityEvent {
                 index,

@@ -58,6 +58,8 @@ const MIGRATIONS: &[Entry] = &[
     common!("0016_consent_webhooks.sql"),
     common!("0017_consent_audit.sql"),
     common!("0018_registry_systems.sql"),
+    common!("0019_alert_regions.sql"),
+    common!("0020_administrators_in_jurisdiction.sql"),
 ];
 
 /// The migrations of one backend, versioned and described as sqlx names them from their file

@@ -315,7 +315,77 @@ async fn a_locked_address_does_not_lock_out_its_people(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// A district's administrators create accounts and systems, grant roles and read alerts in
+/// their own district; the province's do so everywhere.
+async fn district_administrators_act_within_their_district(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let post = |token: String, path: &str, body: Value| {
+        let r = s.client.post(s.url(path)).bearer_auth(token).json(&body);
+        async move { r.send().await.unwrap() }
+    };
+    let mingyue = s.token("sysadmin.mingyue").await;
+    let client = |dept: &str| json!({"department": dept, "mediator_client": format!("CN/GOV/{}/app", dept.replace('-', ""))});
+    let r = post(mingyue.clone(), "/api/v1/exchange/clients", client("990103-SG")).await;
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let r = post(mingyue.clone(), "/api/v1/exchange/clients", client("990102-SG")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let staff = |dept: &str, username: &str| {
+        json!({"kind": "staff", "username": username, "display_name": "新同事", "department_code": dept})
+    };
+    let r = post(mingyue.clone(), "/api/v1/accounts", staff("990103-MZ", "new.qinghu")).await;
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let r = post(mingyue.clone(), "/api/v1/accounts", staff("990000-MZ", "new.province")).await;
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let r = post(mingyue, "/api/v1/accounts", staff("990102-MZ", "new.mingyue")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(s.token("sysadmin").await, "/api/v1/accounts", staff("990103-MZ", "new.qinghu")).await;
+    assert_eq!(r.status(), StatusCode::CREATED, "the province's administrator acts everywhere");
+    let qinghu_new = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let roles = format!("/api/v1/accounts/{qinghu_new}/roles");
+    let r = post(s.token("secadmin.mingyue").await, &roles, json!({"role": "window_clerk"})).await;
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let qinghu_secadmin = s.token("secadmin.qinghu").await;
+    let r = post(qinghu_secadmin.clone(), &roles, json!({"role": "window_clerk"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Failed sign-ins of a clerk in each district raise one alert each.
+    for clerk in ["clerk.mingyue", "clerk.qinghu"] {
+        for _ in 0..5 {
+            let r = s
+                .client
+                .post(s.url("/api/v1/auth/token"))
+                .json(&json!({"username": clerk, "password": "guess-guess-guess"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_client_error());
+        }
+    }
+    let s = &s;
+    let summaries = async |token: String| {
+        let (status, alerts) = s.get("/api/v1/alerts", &token).await;
+        assert_eq!(status, StatusCode::OK, "{alerts}");
+        alerts.as_array().unwrap().iter().map(|a| a["summary"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let province = s.token("auditor").await;
+    let started = Instant::now();
+    loop {
+        let seen = summaries(province.clone()).await;
+        if ["clerk.mingyue", "clerk.qinghu"].iter().all(|c| seen.iter().any(|s| s.contains(c))) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the monitor raised no alerts: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for (reader, token) in [("auditor.qinghu", s.token("auditor.qinghu").await), ("secadmin.qinghu", qinghu_secadmin)] {
+        let seen = summaries(token).await;
+        assert!(seen.iter().any(|s| s.contains("clerk.qinghu")), "{reader}: {seen:?}");
+        assert!(!seen.iter().any(|s| s.contains("clerk.mingyue")), "{reader} sees another district: {seen:?}");
+    }
+}
+
 on_both_databases!(
+    district_administrators_act_within_their_district,
     a_locked_address_does_not_lock_out_its_people,
     token_sign_in_with_totp_and_revocation,
     lockout_answers_429_with_retry_after,
