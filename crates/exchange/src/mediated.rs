@@ -18,8 +18,8 @@ use super::registry::{RecordView, key_text, normalize_key};
 use super::repo::{self, RecordRow, RegistryRow};
 use super::{Compiled, Error, Exchange, FieldEntry, RegistrySpec, SharingType};
 use identity::{CallingSystem, Capability};
-use kernel::error::ErrorCode;
 use kernel::authz::RegistryManage;
+use kernel::error::ErrorCode;
 use ledger::{self, Log};
 use protect::Sealer;
 
@@ -183,7 +183,11 @@ impl RegistryData<'_> {
         }
         Err(Error::refused(
             ErrorCode::SystemNotServed,
-            format!("registry {} does not serve {}: its department lists the systems it serves", row.code, client.as_str()),
+            format!(
+                "registry {} does not serve {}: its department lists the systems it serves",
+                row.code,
+                client.as_str()
+            ),
         ))
     }
 

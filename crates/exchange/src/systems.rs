@@ -23,7 +23,11 @@ fn system_key(name: &str) -> Result<String, Error> {
         && parts.iter().all(|p| {
             !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         });
-    if ok { Ok(name.to_lowercase()) } else { Err(Error::invalid("systems", format!("{name}: not INSTANCE/CLASS/MEMBER/SUBSYSTEM"))) }
+    if ok {
+        Ok(name.to_lowercase())
+    } else {
+        Err(Error::invalid("systems", format!("{name}: not INSTANCE/CLASS/MEMBER/SUBSYSTEM")))
+    }
 }
 
 kernel::area! {

@@ -529,7 +529,14 @@ impl Identity {
     }
 
     /// The refusal of a sign-in while a lock lasts, recorded.
-    async fn locked(&self, c: &mut AnyConnection, wait_ms: i64, username: &str, source: &str, now: DateTime<Utc>) -> Error {
+    async fn locked(
+        &self,
+        c: &mut AnyConnection,
+        wait_ms: i64,
+        username: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Error {
         let e = Event::new(Action::SignIn, Outcome::Denied).username(username).source(source).detail("locked");
         if let Err(e) = record(c, e, now).await {
             return e;

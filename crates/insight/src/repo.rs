@@ -56,8 +56,11 @@ impl Within<'_> {
             Within::Everywhere => (String::new(), None),
             Within::Subtree { path, unplaced } => {
                 let within = format!("region_path >= ${first} AND region_path < ${}", first + 1);
-                let condition =
-                    if *unplaced { format!(" AND ({within} OR region_path IS NULL)") } else { format!(" AND {within}") };
+                let condition = if *unplaced {
+                    format!(" AND ({within} OR region_path IS NULL)")
+                } else {
+                    format!(" AND {within}")
+                };
                 (condition, Some(kernel::authz::subtree_bounds(path)))
             }
         }

@@ -381,9 +381,8 @@ async fn source_address_is_throttled_across_usernames(t: TestDb) {
     assert!(matches!(shared("clerk.mingyue", wrong, None).await, Err(Error::Locked { .. })));
     // A right password refused at a locked address is not a failure; a wrong one is.
     let failures = events(&t, "sign_in").await;
-    let failed = |who: &str| {
-        failures.iter().filter(|e| e.outcome == "failure" && e.username.as_deref() == Some(who)).count()
-    };
+    let failed =
+        |who: &str| failures.iter().filter(|e| e.outcome == "failure" && e.username.as_deref() == Some(who)).count();
     assert_eq!((failed("citizen.a"), failed("citizen.b"), failed("clerk.mingyue")), (0, 1, 1));
     // Other addresses are unaffected.
     id.sign_in().begin_sign_in(&attempt("citizen.a", right, "203.0.113.8"), "t", now).await.unwrap();

@@ -15,12 +15,12 @@ use axum::routing::{MethodRouter, get, post};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::Mediated;
 use super::registration::json;
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::Authorized;
 use exchange::{ConsentRecordPage, ConsentRecordQuery};
-use super::Mediated;
 use kernel::authz::{ConsentAudit, ConsentManage};
 
 type Reply = Result<Response, ApiError>;
@@ -399,7 +399,8 @@ async fn update_individual(
 
 async fn give_consent(
     State(state): State<AppState>,
-    Mediated(client): Mediated, headers: HeaderMap,
+    Mediated(client): Mediated,
+    headers: HeaderMap,
     Path(agreement): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -415,7 +416,8 @@ async fn give_consent(
 
 async fn consent_record(
     State(state): State<AppState>,
-    Mediated(_): Mediated, headers: HeaderMap,
+    Mediated(_): Mediated,
+    headers: HeaderMap,
     Path(agreement): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -428,7 +430,8 @@ async fn consent_record(
 /// One record per individual and agreement here: the list holds it.
 async fn consent_records_for_agreement(
     State(state): State<AppState>,
-    Mediated(_): Mediated, headers: HeaderMap,
+    Mediated(_): Mediated,
+    headers: HeaderMap,
     Path(agreement): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
@@ -438,7 +441,12 @@ async fn consent_records_for_agreement(
     Ok(ok(json!({"consentRecords": records, "pagination": pagination})))
 }
 
-async fn my_consent_records(State(state): State<AppState>, Mediated(_): Mediated, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+async fn my_consent_records(
+    State(state): State<AppState>,
+    Mediated(_): Mediated,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
     let (records, pagination) =
         page(state.exchange.consent().consent_records(&individual).await.map_err(failed)?, q.as_deref())?;
@@ -448,7 +456,8 @@ async fn my_consent_records(State(state): State<AppState>, Mediated(_): Mediated
 /// `{"consentRecord": {"optIn": …}}`, a bare `{"optIn": …}`, or a form `optIn=true`.
 async fn update_consent_record(
     State(state): State<AppState>,
-    Mediated(client): Mediated, headers: HeaderMap,
+    Mediated(client): Mediated,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Reply {
@@ -476,7 +485,12 @@ async fn update_consent_record(
     Ok(ok(json!({"consentRecord": record, "revision": revision})))
 }
 
-async fn withdraw_all(State(state): State<AppState>, Mediated(client): Mediated, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+async fn withdraw_all(
+    State(state): State<AppState>,
+    Mediated(client): Mediated,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
     let withdrawn =
         state.exchange.consent().withdraw_all(&individual, client.as_str(), Utc::now()).await.map_err(failed)?;
@@ -485,7 +499,12 @@ async fn withdraw_all(State(state): State<AppState>, Mediated(client): Mediated,
 
 /// A draft consent record and its signature object (`?individualId=&dataAgreementId=`,
 /// optional `revisionId`), stored nowhere.
-async fn draft_record(State(state): State<AppState>, Mediated(_): Mediated, headers: HeaderMap, RawQuery(q): RawQuery) -> Reply {
+async fn draft_record(
+    State(state): State<AppState>,
+    Mediated(_): Mediated,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
     let p = params(q.as_deref());
     let agreement = param(&p, "dataAgreementId")
@@ -504,7 +523,8 @@ async fn draft_record(State(state): State<AppState>, Mediated(_): Mediated, head
 /// `{"consentRecord": …, "signature": …}`: consent given and signed in one call.
 async fn create_signed_record(
     State(state): State<AppState>,
-    Mediated(client): Mediated, headers: HeaderMap,
+    Mediated(client): Mediated,
+    headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Reply {
@@ -522,7 +542,8 @@ async fn create_signed_record(
 
 async fn start_signature(
     State(state): State<AppState>,
-    Mediated(_): Mediated, headers: HeaderMap,
+    Mediated(_): Mediated,
+    headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     body: Bytes,
@@ -536,7 +557,8 @@ async fn start_signature(
 
 async fn complete_signature(
     State(state): State<AppState>,
-    Mediated(_): Mediated, headers: HeaderMap,
+    Mediated(_): Mediated,
+    headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
     body: Bytes,

@@ -28,9 +28,8 @@ pub(crate) struct Mediated(pub CallingSystem);
 impl FromRequestParts<AppState> for Mediated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = |name: &str| {
-            parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-        };
+        let header =
+            |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
         let malformed = || {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

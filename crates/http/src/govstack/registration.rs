@@ -13,8 +13,8 @@ use base64::Engine;
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use crate::AppState;
 use super::Mediated;
+use crate::AppState;
 use crate::api::services::service_error;
 use crate::error::{ApiError, ErrorCode};
 use identity::MediatorClient;
@@ -163,12 +163,20 @@ async fn submit(
     Ok(ok(file))
 }
 
-async fn files(State(state): State<AppState>, Mediated(_): Mediated, RawQuery(q): RawQuery) -> Result<Response, Response> {
+async fn files(
+    State(state): State<AppState>,
+    Mediated(_): Mediated,
+    RawQuery(q): RawQuery,
+) -> Result<Response, Response> {
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
     Ok(ok(Value::Array(state.services.registration().registration_files(&q).await.map_err(service_error)?)))
 }
 
-async fn file(State(state): State<AppState>, Mediated(_): Mediated, Path(id): Path<String>) -> Result<Response, Response> {
+async fn file(
+    State(state): State<AppState>,
+    Mediated(_): Mediated,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     Ok(ok(state.services.registration().registration_file(&id).await.map_err(service_error)?))
 }
 
@@ -188,12 +196,20 @@ async fn update(
     Ok(ok(file))
 }
 
-async fn tasks(State(state): State<AppState>, Mediated(_): Mediated, RawQuery(q): RawQuery) -> Result<Response, Response> {
+async fn tasks(
+    State(state): State<AppState>,
+    Mediated(_): Mediated,
+    RawQuery(q): RawQuery,
+) -> Result<Response, Response> {
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
     Ok(ok(Value::Array(state.services.registration().registration_tasks(&q).await.map_err(service_error)?)))
 }
 
-async fn task(State(state): State<AppState>, Mediated(_): Mediated, Path(id): Path<String>) -> Result<Response, Response> {
+async fn task(
+    State(state): State<AppState>,
+    Mediated(_): Mediated,
+    Path(id): Path<String>,
+) -> Result<Response, Response> {
     Ok(ok(state.services.registration().registration_task(&id).await.map_err(service_error)?))
 }
 
@@ -225,7 +241,12 @@ async fn complete(
 
 /// The files of an upload: `file=<base64>` form fields, a JSON `{"file": …}` (one string or
 /// a list) or multipart parts named `file` (raw bytes).
-async fn upload(State(state): State<AppState>, Mediated(client): Mediated, headers: HeaderMap, request: Request) -> Result<Response, Response> {
+async fn upload(
+    State(state): State<AppState>,
+    Mediated(client): Mediated,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, Response> {
     let query = params(request.uri().query());
     let metadata = text(&query, "additionalMetadata");
     let content_type =

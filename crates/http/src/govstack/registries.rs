@@ -13,13 +13,13 @@ use axum::routing::{delete, get, post, put};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
+use super::Mediated;
 use super::registration::json;
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
-use exchange::{DatabaseChange, RecordFilter};
-use super::Mediated;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use exchange::{DatabaseChange, RecordFilter};
 use identity::CallingSystem;
 
 pub fn router() -> Router<AppState> {

@@ -324,14 +324,13 @@ async fn district_administrators_act_within_their_district(backend: Backend) {
         async move { r.send().await.unwrap() }
     };
     let mingyue = s.token("sysadmin.mingyue").await;
-    let client = |dept: &str| json!({"department": dept, "mediator_client": format!("CN/GOV/{}/app", dept.replace('-', ""))});
+    let client =
+        |dept: &str| json!({"department": dept, "mediator_client": format!("CN/GOV/{}/app", dept.replace('-', ""))});
     let r = post(mingyue.clone(), "/api/v1/exchange/clients", client("990103-SG")).await;
     expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
     let r = post(mingyue.clone(), "/api/v1/exchange/clients", client("990102-SG")).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let staff = |dept: &str, username: &str| {
-        json!({"kind": "staff", "username": username, "display_name": "新同事", "department_code": dept})
-    };
+    let staff = |dept: &str, username: &str| json!({"kind": "staff", "username": username, "display_name": "新同事", "department_code": dept});
     let r = post(mingyue.clone(), "/api/v1/accounts", staff("990103-MZ", "new.qinghu")).await;
     expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
     let r = post(mingyue.clone(), "/api/v1/accounts", staff("990000-MZ", "new.province")).await;
