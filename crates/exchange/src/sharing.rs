@@ -52,6 +52,7 @@ pub struct AgreementRequest {
 
 /// The owner's decision on a pending request.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = SharingDecision)]
 pub struct Decision {
     pub approve: bool,
     /// Required to refuse.

@@ -297,6 +297,7 @@ fn check_guard(g: &Guard) -> Result<(), String> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = BranchDecision)]
 pub enum Decision {
     Pending,
     Approved,

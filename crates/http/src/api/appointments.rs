@@ -42,6 +42,7 @@ async fn halls(State(state): State<AppState>, ApiPath(code): ApiPath<String>) ->
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SlotQuery {
     service: String,
     /// YYYY-MM-DD (China Standard Time).
@@ -143,6 +144,7 @@ pub fn calendar_file(text: String, id: &str) -> Response {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DayQuery {
     /// YYYY-MM-DD; today by default.
     date: Option<String>,

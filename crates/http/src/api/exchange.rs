@@ -97,8 +97,10 @@ async fn registry(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImportQuery {
     /// all_or_nothing (default) or skip_bad_rows.
+    #[param(inline)]
     mode: Option<ImportMode>,
     /// The file's name, for the report.
     file_name: Option<String>,

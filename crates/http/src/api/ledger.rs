@@ -119,6 +119,7 @@ async fn tile(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InclusionQuery {
     /// The entry's index.
     index: u64,
@@ -138,6 +139,7 @@ async fn inclusion(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
     from: u64,
     to: u64,

@@ -59,6 +59,26 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::exchange::router())
 }
 
+/// Every operation that needs a bearer token can answer 401 `unauthenticated` (no token, or
+/// an expired or revoked one): said once here rather than on each operation.
+pub fn document_unauthenticated(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            if secured && !op.responses.responses.contains_key("401") {
+                let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+                let response = ResponseBuilder::new()
+                    .description("unauthenticated: no token, or an expired or revoked one")
+                    .content("application/json", body)
+                    .build();
+                op.responses.responses.insert("401".into(), RefOr::T(response));
+            }
+        }
+    }
+}
+
 fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(issue_token))
@@ -278,6 +298,7 @@ async fn me(Caller(p): Caller) -> Json<MeResponse> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many (1–500, default 100).
     limit: Option<i64>,
@@ -286,6 +307,7 @@ pub struct ListQuery {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     /// Why plain values are needed (for example `办理户籍迁移 YL-20261121-000123`). With a
     /// purpose, roles that policy allows see plain values, and the access is audited with it.
@@ -473,6 +495,7 @@ async fn revoke_role(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Only events of this kind (sign_in, lockout, access, token_issued, …).
     kind: Option<String>,

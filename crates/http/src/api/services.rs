@@ -59,6 +59,8 @@ pub struct FormErrorBody {
     pub code: ErrorCode,
     pub message: String,
     pub request_id: String,
+    /// One entry per field (`form_invalid`); other 422 answers (`invalid_body`) carry none.
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 
@@ -79,6 +81,7 @@ pub fn service_error(e: services::Error) -> Response {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CatalogQuery {
     /// Words, pinyin initials (`csdj`) or a service code.
     q: Option<String>,
@@ -305,6 +308,7 @@ async fn my_certificates(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     filename: String,
     /// The material it is (e.g. 出生医学证明).
@@ -328,6 +332,7 @@ async fn upload(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InboxQuery {
     /// on_time, due_soon or overdue.
     due: Option<String>,
