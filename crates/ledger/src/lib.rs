@@ -395,13 +395,29 @@ pub struct Verified {
     pub checkpoints: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{log}: first difference at index {index}: {what}")]
+#[derive(Debug)]
 pub struct Tampered {
     pub log: &'static str,
+    /// The first entry that differs, or may differ.
     pub index: u64,
+    /// When the difference shows only in a checkpoint's root: the last entry it covers
+    /// (one of `index..=through` changed; the platform holds nothing that says which).
+    pub through: Option<u64>,
     pub what: String,
 }
+
+impl std::fmt::Display for Tampered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.through {
+            Some(through) if through > self.index => {
+                write!(f, "{}: a difference among entries {}–{through}: {}", self.log, self.index, self.what)
+            }
+            _ => write!(f, "{}: first difference at index {}: {}", self.log, self.index, self.what),
+        }
+    }
+}
+
+impl std::error::Error for Tampered {}
 
 impl Ledger {
     /// `origin` prefixes each log's checkpoint origin (`origin/audit`); `key` is the Ed25519
@@ -698,18 +714,22 @@ impl Ledger {
         {
             return Err(VerifyError::Tampered(Tampered {
                 log: name,
+                through: None,
                 index: size,
                 what: format!("the log holds {size} entries but a trusted checkpoint has {trusted_size}"),
             }));
         }
-        let tampered = |index: u64, what: String| VerifyError::Tampered(Tampered { log: name, index, what });
+        let tampered =
+            |index: u64, what: String| VerifyError::Tampered(Tampered { log: name, index, through: None, what });
         let mut next_checkpoint = checkpoints.iter().peekable();
         let mut tree = merkle::Frontier::default();
         // The empty-tree checkpoint, if any, comes first.
         while let Some(cp) = next_checkpoint.next_if(|cp| cp.size == 0) {
-            check_checkpoint(cp, &origin, &verifier, &merkle::empty_root()).map_err(|w| tampered(0, w))?;
+            check_checkpoint(cp, &origin, &verifier, &merkle::empty_root()).map_err(|w| tampered(0, w.into_text()))?;
         }
         let mut expected = 0u64;
+        // Entries up to here matched a checkpoint: a later mismatch lies after it.
+        let mut vouched = 0u64;
         while expected < size {
             let batch =
                 store::entries(&mut c, name, expected, 10_000.min(size - expected)).await.map_err(Error::from)?;
@@ -745,7 +765,18 @@ impl Ledger {
                 }
                 expected += 1;
                 while let Some(cp) = next_checkpoint.next_if(|cp| cp.size == expected) {
-                    check_checkpoint(cp, &origin, &verifier, &tree.root()).map_err(|w| tampered(expected - 1, w))?;
+                    // A changed entry whose stored hashes were recomputed shows only here: it
+                    // is one of those this checkpoint added, and the first of them is named.
+                    check_checkpoint(cp, &origin, &verifier, &tree.root()).map_err(|fault| match fault {
+                        CheckpointFault::Forged(w) => tampered(expected - 1, w),
+                        CheckpointFault::RootDiffers(w) => VerifyError::Tampered(Tampered {
+                            log: name,
+                            index: vouched,
+                            through: Some(expected - 1),
+                            what: format!("{w}: an entry it added changed since it was signed"),
+                        }),
+                    })?;
+                    vouched = expected;
                 }
                 if let Some((trusted_size, trusted_root)) = trusted
                     && trusted_size == expected
@@ -776,22 +807,42 @@ impl Ledger {
     }
 }
 
+/// What is wrong with a stored checkpoint.
+enum CheckpointFault {
+    /// The checkpoint itself: its signature, origin, or stored size and root.
+    Forged(String),
+    /// A genuine checkpoint whose root the entries no longer give.
+    RootDiffers(String),
+}
+
+impl CheckpointFault {
+    fn into_text(self) -> String {
+        match self {
+            CheckpointFault::Forged(w) | CheckpointFault::RootDiffers(w) => w,
+        }
+    }
+}
+
 fn check_checkpoint(
     cp: &store::CheckpointRow,
     origin: &str,
     verifier: &NoteVerifier,
     root: &Hash,
-) -> Result<(), String> {
-    let text = note::verify(&cp.note, verifier).map_err(|e| format!("checkpoint {}: {e}", cp.size))?;
-    let parsed = Checkpoint::parse(text).ok_or(format!("checkpoint {} does not parse", cp.size))?;
+) -> Result<(), CheckpointFault> {
+    let forged = CheckpointFault::Forged;
+    let text = note::verify(&cp.note, verifier).map_err(|e| forged(format!("checkpoint {}: {e}", cp.size)))?;
+    let parsed = Checkpoint::parse(text).ok_or_else(|| forged(format!("checkpoint {} does not parse", cp.size)))?;
     if parsed.origin != origin {
-        return Err(format!("checkpoint {} names origin {}, not {origin}", cp.size, parsed.origin));
+        return Err(forged(format!("checkpoint {} names origin {}, not {origin}", cp.size, parsed.origin)));
     }
     if parsed.size != cp.size || parsed.root.as_slice() != cp.root.as_slice() {
-        return Err(format!("checkpoint {} disagrees with its stored size or root", cp.size));
+        return Err(forged(format!("checkpoint {} disagrees with its stored size or root", cp.size)));
     }
     if parsed.root != *root {
-        return Err(format!("checkpoint {} root differs from the recomputed tree", cp.size));
+        return Err(CheckpointFault::RootDiffers(format!(
+            "checkpoint {} root differs from the recomputed tree",
+            cp.size
+        )));
     }
     Ok(())
 }
