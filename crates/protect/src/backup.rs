@@ -1,8 +1,10 @@
 //! Online, consistent backups with a manifest, and restores that check the manifest and the
 //! ledgers before replacing anything.
 //!
-//! SQLite: `VACUUM INTO` a single file. PostgreSQL: `pg_dump` custom format. The master key is
-//! never in a backup (it is kept apart); the manifest names the key a restore needs.
+//! SQLite: `VACUUM INTO` a single file. PostgreSQL: `pg_dump` custom format. Uploaded
+//! materials (the content-addressed `documents/` store) are copied beside it, each listed in
+//! the manifest with its size and hash. The master key is never in a backup (it is kept
+//! apart); the manifest names the key a restore needs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,8 @@ use ledger::{Ledger, Log};
 pub const MANIFEST: &str = "manifest.json";
 const SQLITE_FILE: &str = "tongban.db";
 const PG_FILE: &str = "tongban.pgdump";
+/// The materials' folder, in the data directory and in a backup alike.
+pub const DOCUMENTS: &str = "documents";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -54,6 +58,11 @@ pub struct Manifest {
     /// The latest checkpoint of each log when the backup began (size and base64 root).
     pub checkpoints: BTreeMap<String, (u64, String)>,
     pub files: Vec<ManifestFile>,
+    /// Uploaded materials, by their SHA-256 (which is also their name in `documents/`).
+    /// Left out of the manifest when there are none, so that manifests written before
+    /// materials were backed up keep their MAC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<ManifestDocument>,
     /// HMAC-SHA-256 of the manifest without this field, under a key derived from the master
     /// key: checksums alone would let an edited backup carry matching new checksums.
     #[serde(default)]
@@ -105,6 +114,57 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
+/// One uploaded material in a backup.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestDocument {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Where a material lives under a `documents/` folder: `ab/abcdef…`.
+fn document_path(root: &Path, sha256: &str) -> Option<PathBuf> {
+    let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    valid.then(|| root.join(&sha256[..2]).join(sha256))
+}
+
+/// Copies every material of the store at `from` into `to`, checking that each still has the
+/// content its name says (a damaged file fails the backup rather than being saved as good).
+fn copy_documents(from: &Path, to: &Path) -> Result<Vec<ManifestDocument>, BackupError> {
+    let mut out = Vec::new();
+    if !from.exists() {
+        return Ok(out);
+    }
+    let read = |dir: &Path| std::fs::read_dir(dir).map_err(|e| io(&dir.display().to_string(), e));
+    for shard in read(from)? {
+        let shard = shard.map_err(|e| io("documents", e))?.path();
+        if !shard.is_dir() {
+            continue;
+        }
+        for file in read(&shard)? {
+            let file = file.map_err(|e| io("documents", e))?.path();
+            // Staging files of uploads in progress start with a dot and are not materials yet.
+            let Some(name) = file.file_name().and_then(|n| n.to_str()).filter(|n| !n.starts_with('.')) else {
+                continue;
+            };
+            let Some(target) = document_path(to, name) else { continue };
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| io("documents", e))?;
+            }
+            std::fs::copy(&file, &target).map_err(|e| io(&file.display().to_string(), e))?;
+            let (bytes, sha256) = sha256_file(&target)?;
+            if sha256 != name {
+                return Err(BackupError::Damaged(format!(
+                    "the stored material {} no longer has the content it was saved with",
+                    file.display()
+                )));
+            }
+            out.push(ManifestDocument { sha256, bytes });
+        }
+    }
+    out.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ManifestFile {
     pub name: String,
@@ -152,11 +212,13 @@ async fn tool(program: &str, args: &[&str], password: Option<&str>) -> Result<()
 
 /// Takes a consistent snapshot into `out` (which must not exist or be empty) while the
 /// platform keeps serving, and writes its manifest.
+/// `documents` is the materials' store (`DATA_DIR/documents`).
 pub async fn backup(
     db: &Db,
     database_url: &str,
     master_key: &MasterKey,
     ledger: &Ledger,
+    documents: &Path,
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<Manifest, BackupError> {
@@ -164,7 +226,7 @@ pub async fn backup(
         return Err(BackupError::Io(format!("{} is not empty", out.display())));
     }
     private_dir(out)?;
-    let written = write_backup(db, database_url, master_key, ledger, out, now).await;
+    let written = write_backup(db, database_url, master_key, ledger, documents, out, now).await;
     if written.is_err() {
         // No half-written backup is left to be mistaken for a good one.
         let _ = std::fs::remove_dir_all(out);
@@ -177,6 +239,7 @@ async fn write_backup(
     database_url: &str,
     master_key: &MasterKey,
     ledger: &Ledger,
+    documents: &Path,
     out: &Path,
     now: DateTime<Utc>,
 ) -> Result<Manifest, BackupError> {
@@ -213,6 +276,14 @@ async fn write_backup(
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| io("permissions", e))?;
     }
     let (bytes, sha256) = sha256_file(&path)?;
+    // After the snapshot: a material is on disk before the row naming it commits, so every
+    // material the snapshot names is copied (and perhaps a few newer ones, named by nothing).
+    let documents = tokio::task::spawn_blocking({
+        let (from, to) = (documents.to_path_buf(), out.join(DOCUMENTS));
+        move || copy_documents(&from, &to)
+    })
+    .await
+    .map_err(|e| BackupError::Io(e.to_string()))??;
     let mut manifest = Manifest {
         format: 1,
         created_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -221,6 +292,7 @@ async fn write_backup(
         master_key_id: master_key.id().into(),
         checkpoints,
         files: vec![ManifestFile { name: file.into(), bytes, sha256 }],
+        documents,
         mac: String::new(),
     };
     manifest.mac = manifest_mac(master_key, &manifest)?;
@@ -262,7 +334,41 @@ pub fn check(from: &Path, key: &MasterKey) -> Result<Manifest, BackupError> {
             return Err(BackupError::Damaged(format!("{} does not match its checksum in the manifest", f.name)));
         }
     }
+    for d in &manifest.documents {
+        let path = document_path(&from.join(DOCUMENTS), &d.sha256)
+            .ok_or_else(|| BackupError::Damaged(format!("material name {}", d.sha256)))?;
+        let (bytes, sha256) = sha256_file(&path).map_err(|e| BackupError::Damaged(e.to_string()))?;
+        if bytes != d.bytes || sha256 != d.sha256 {
+            return Err(BackupError::Damaged(format!("material {} does not match the manifest", d.sha256)));
+        }
+    }
     Ok(manifest)
+}
+
+/// Puts the backup's materials into the store at `to`: each checked again after copying,
+/// those already there with the right content left alone.
+fn restore_documents(from: &Path, manifest: &Manifest, to: &Path) -> Result<usize, BackupError> {
+    let mut copied = 0;
+    for d in &manifest.documents {
+        let (Some(source), Some(target)) = (document_path(from, &d.sha256), document_path(to, &d.sha256)) else {
+            return Err(BackupError::Damaged(format!("material name {}", d.sha256)));
+        };
+        if sha256_file(&target).is_ok_and(|(_, sha)| sha == d.sha256) {
+            continue;
+        }
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io("documents", e))?;
+        }
+        let staging = target.with_file_name(format!(".{}.restoring", d.sha256));
+        std::fs::copy(&source, &staging).map_err(|e| io(&source.display().to_string(), e))?;
+        if sha256_file(&staging)?.1 != d.sha256 {
+            let _ = std::fs::remove_file(&staging);
+            return Err(BackupError::Damaged(format!("material {} changed while it was restored", d.sha256)));
+        }
+        std::fs::rename(&staging, &target).map_err(|e| io("documents", e))?;
+        copied += 1;
+    }
+    Ok(copied)
 }
 
 /// Where a restore puts the data, and how to open it.
@@ -271,6 +377,8 @@ pub struct Target<'a> {
     /// The SQLite file (for SQLite targets).
     pub sqlite_path: Option<PathBuf>,
     pub master_key: &'a MasterKey,
+    /// The materials' store to restore into (`DATA_DIR/documents`).
+    pub documents: &'a Path,
 }
 
 /// What a restore checked.
@@ -281,6 +389,8 @@ pub struct Restored {
     pub verified: Vec<(&'static str, u64)>,
     /// Where the replaced database was kept (a file path, or a PostgreSQL database name).
     pub kept_aside: String,
+    /// Materials copied back into the store (those already there are left alone).
+    pub documents: usize,
 }
 
 /// Checks the manifest, stages the data beside the target, migrates it, checks the
@@ -316,6 +426,14 @@ pub async fn restore(
                     return Err(e);
                 }
             };
+            // Materials go back before the database that names them.
+            let documents = match restore_documents(&from.join(DOCUMENTS), &manifest, target.documents) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&staged);
+                    return Err(e);
+                }
+            };
             // The old database, with its WAL and the journals not yet folded into it, is
             // kept aside, not deleted.
             for suffix in ["", "-wal", "-shm", ".journal"] {
@@ -326,7 +444,7 @@ pub async fn restore(
                 }
             }
             std::fs::rename(&staged, &target_path).map_err(|e| io("installing the restored database", e))?;
-            Ok(Restored { manifest, verified, kept_aside: format!("{}.{aside}", target_path.display()) })
+            Ok(Restored { manifest, verified, kept_aside: format!("{}.{aside}", target_path.display()), documents })
         }
         Backend::Postgres => {
             sqlx::any::install_default_drivers();
@@ -342,10 +460,13 @@ pub async fn restore(
             let restored = async {
                 let args = ["--no-owner", "--no-privileges", "--exit-on-error", "--dbname", &staged_tool_url, &path];
                 tool("pg_restore", &args, password.as_deref()).await?;
-                check_staged(&staged_url, &manifest, &open_ledger).await
+                let verified = check_staged(&staged_url, &manifest, &open_ledger).await?;
+                // Materials go back before the database that names them.
+                let documents = restore_documents(&from.join(DOCUMENTS), &manifest, target.documents)?;
+                Ok((verified, documents))
             }
             .await;
-            let verified = match restored {
+            let (verified, documents) = match restored {
                 Ok(v) => v,
                 Err(e) => {
                     let _ = sqlx::query(sqlx::AssertSqlSafe(drop_staged)).execute(&mut conn).await;
@@ -364,7 +485,7 @@ pub async fn restore(
             }
             let install = format!("ALTER DATABASE \"{staged_name}\" RENAME TO \"{name}\"");
             sqlx::query(sqlx::AssertSqlSafe(install)).execute(&mut conn).await?;
-            Ok(Restored { manifest, verified, kept_aside: kept })
+            Ok(Restored { manifest, verified, kept_aside: kept, documents })
         }
     }
 }
@@ -501,6 +622,7 @@ mod tests {
             master_key_id: key.id().into(),
             checkpoints,
             files: vec![ManifestFile { name: "tongban.db".into(), bytes, sha256 }],
+            documents: Vec::new(),
             mac: String::new(),
         };
         manifest.mac = manifest_mac(&key, &manifest).unwrap();

@@ -431,8 +431,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let data = data.resolve()?;
             let p = open_with_policy(&data, Default::default(), Default::default()).await?;
             let (key, _) = data.master_key()?;
-            let m = backup::backup(&p.db, data.database_url(), &key, &p.ledger, &out, Utc::now()).await?;
-            println!("backup written to {} (schema {}, {} file(s))", out.display(), m.schema_version, m.files.len());
+            let documents = data.data_dir.join(backup::DOCUMENTS);
+            let m = backup::backup(&p.db, data.database_url(), &key, &p.ledger, &documents, &out, Utc::now()).await?;
+            println!(
+                "backup written to {} (schema {}, {} file(s), {} material(s))",
+                out.display(),
+                m.schema_version,
+                m.files.len(),
+                m.documents.len()
+            );
             for (log, (size, _)) in &m.checkpoints {
                 println!("  {log}: checkpoint {size}");
             }
@@ -445,7 +452,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let (key, _) = data.master_key()?;
             let (ledger_key, _) = ledger::load_or_generate_key(&data.ledger_key_file, false, &data.ledger_origin)?;
             let sqlite_path = kernel::db::sqlite_file(data.database_url());
-            let target = backup::Target { database_url: data.database_url(), sqlite_path, master_key: &key };
+            let documents = data.data_dir.join(backup::DOCUMENTS);
+            let target = backup::Target {
+                database_url: data.database_url(),
+                sqlite_path,
+                master_key: &key,
+                documents: &documents,
+            };
             let origin = data.ledger_origin.clone();
             let restored = backup::restore(
                 &from,
@@ -458,6 +471,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for (log, entries) in &restored.verified {
                 println!("  {log}: {entries} entries verified");
             }
+            println!("  {} of {} material(s) copied back", restored.documents, restored.manifest.documents.len());
             println!("the replaced database is kept as {}", restored.kept_aside);
             // The restore itself goes on the trail of the restored database.
             let db = data.connect().await?;
@@ -750,7 +764,7 @@ fn services_of(
         key,
         settings.calendar.clone(),
         services::UploadPolicy {
-            dir: settings.data.data_dir.join("documents"),
+            dir: settings.data.data_dir.join(backup::DOCUMENTS),
             max_bytes: settings.body_limit,
             scan_command: settings.upload_scan_command.clone(),
         },
@@ -936,9 +950,10 @@ async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let backups = settings.backups.clone().map(|schedule| {
         let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
         let key = settings.data.master_key();
+        let documents = settings.data.data_dir.join(backup::DOCUMENTS);
         tokio::spawn(async move {
             match key {
-                Ok((key, _)) => scheduled_backups(schedule, db, ledger, url, key).await,
+                Ok((key, _)) => scheduled_backups(schedule, db, ledger, url, key, documents).await,
                 Err(e) => tracing::error!(error = %e, "scheduled backups are off: no master key"),
             }
         })
@@ -1026,13 +1041,14 @@ async fn scheduled_backups(
     ledger: Ledger,
     url: String,
     key: kernel::secrets::MasterKey,
+    documents: std::path::PathBuf,
 ) {
     let mut tick = tokio::time::interval(schedule.interval);
     loop {
         tick.tick().await;
         let now = Utc::now();
         let out = schedule.dir.join(format!("tongban-{}", now.format("%Y%m%d-%H%M%S")));
-        match backup::backup(&db, &url, &key, &ledger, &out, now).await {
+        match backup::backup(&db, &url, &key, &ledger, &documents, &out, now).await {
             Ok(_) => tracing::info!(dir = %out.display(), "scheduled backup written"),
             Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
         }

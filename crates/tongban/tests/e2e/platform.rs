@@ -420,6 +420,22 @@ async fn restore_drill(backend: Backend) {
     let mut s = Server::start(backend, &[]).await;
     let clerk = s.token("clerk.mingyue").await;
     let (_, before) = s.get("/api/v1/residents?limit=500", &clerk).await;
+    // A resident's uploaded material, which lives on disk beside the database.
+    let pdf = b"%PDF-1.7 the birth certificate of a restore drill".to_vec();
+    let r = s
+        .client
+        .post(s.url(
+            "/api/v1/documents?filename=birth.pdf&material=%E5%87%BA%E7%94%9F%E5%8C%BB%E5%AD%A6%E8%AF%81%E6%98%8E",
+        ))
+        .bearer_auth(s.citizen_token().await)
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sha = r.json::<Value>().await.unwrap()["sha256"].as_str().unwrap().to_string();
+    let stored = s.data.path().join("documents").join(&sha[..2]).join(&sha);
+    assert_eq!(std::fs::read(&stored).unwrap(), pdf);
     let data = s.data_args();
     let with = |rest: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = rest.iter().map(|x| x.to_string()).collect();
@@ -432,6 +448,9 @@ async fn restore_drill(backend: Backend) {
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     let audit_size = manifest["checkpoints"]["audit"][0].as_u64().unwrap();
     assert!(audit_size > 1000);
+    let materials = manifest["documents"].as_array().unwrap();
+    assert!(materials.iter().any(|d| d["sha256"] == sha.as_str()), "the material is in the manifest: {manifest}");
+    assert_eq!(std::fs::read(out.join("documents").join(&sha[..2]).join(&sha)).unwrap(), pdf);
     // A second backup into the same directory is refused rather than mixed in.
     let (ok, text) = run(&with(&["backup", "--out", &out.display().to_string()]));
     assert!(!ok && text.contains("not empty"), "{text}");
@@ -440,10 +459,15 @@ async fn restore_drill(backend: Backend) {
     // A damaged copy is refused before anything is replaced.
     let damaged = s.data.path().join("backup-damaged");
     std::fs::create_dir(&damaged).unwrap();
-    for f in std::fs::read_dir(&out).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, damaged.join(f.file_name().unwrap())).unwrap();
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(from).unwrap() {
+            let f = f.unwrap().path();
+            let target = to.join(f.file_name().unwrap());
+            if f.is_dir() { copy_tree(&f, &target) } else { std::fs::copy(&f, target).map(|_| ()).unwrap() }
+        }
     }
+    copy_tree(&out, &damaged);
     let file = damaged.join(manifest["files"][0]["name"].as_str().unwrap());
     let mut bytes = std::fs::read(&file).unwrap();
     let middle = bytes.len() / 2;
@@ -461,8 +485,15 @@ async fn restore_drill(backend: Backend) {
     std::fs::write(damaged.join("manifest.json"), serde_json::to_string(&forged).unwrap()).unwrap();
     let (ok, text) = run(&with(&["restore", "--from", &damaged.display().to_string()]));
     assert!(!ok && text.contains("MAC"), "{text}");
+    // And one whose material was changed.
+    std::fs::write(damaged.join("manifest.json"), serde_json::to_string(&manifest).unwrap()).unwrap();
+    std::fs::write(&file, std::fs::read(out.join(manifest["files"][0]["name"].as_str().unwrap())).unwrap()).unwrap();
+    std::fs::write(damaged.join("documents").join(&sha[..2]).join(&sha), b"%PDF-1.7 something else").unwrap();
+    let (ok, text) = run(&with(&["restore", "--from", &damaged.display().to_string()]));
+    assert!(!ok && text.contains("damaged") && text.contains(&sha), "{text}");
 
-    // Destroy the database.
+    // Destroy the database and the materials.
+    std::fs::remove_dir_all(s.data.path().join("documents")).unwrap();
     match &s.database_url {
         None => {
             for f in ["tongban.db", "tongban.db-wal", "tongban.db-shm"] {
@@ -490,6 +521,8 @@ async fn restore_drill(backend: Backend) {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no audit count in {text}"));
     assert!(verified >= audit_size, "{verified} < {audit_size}: {text}");
+    assert!(text.contains(&format!("{n} of {n} material(s) copied back", n = materials.len())), "{text}");
+    assert_eq!(std::fs::read(&stored).unwrap(), pdf, "the material is back");
     let (ok, text) = run(&with(&["ledger", "verify"]));
     assert!(ok, "{text}");
 
