@@ -42,6 +42,8 @@ pub enum Action {
     DataKeyCreated,
     DataKeyRetired,
     BackupRestored,
+    /// A restore set a log back behind checkpoints already signed, and the operator accepted it.
+    LedgerForkAccepted,
     // services
     ApplicationRead,
     ApplicationRated,

@@ -40,6 +40,59 @@ pub enum BackupError {
     Mismatch(String),
     #[error("ledger: {0}")]
     Ledger(String),
+    /// The database being replaced signed checkpoints beyond the backup's: restoring would
+    /// give the same sizes other roots.
+    #[error(
+        "restoring would fork the ledger: {0}. Checkpoints of those sizes were signed (and perhaps cosigned \
+         by witnesses); the restored log would sign other roots for them. Restore with --accept-fork to go on: \
+         the fork is recorded in the audit log, and witnesses must be told"
+    )]
+    Fork(String),
+}
+
+/// A log the restore sets back behind checkpoints already signed.
+#[derive(Debug, Clone)]
+pub struct Fork {
+    pub log: &'static str,
+    /// The backup's checkpoint, where the restored log goes on from.
+    pub restored_size: u64,
+    /// The newest checkpoint the replaced database had signed.
+    pub signed_size: u64,
+}
+
+impl std::fmt::Display for Fork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} back from {} to {}", self.log, self.signed_size, self.restored_size)
+    }
+}
+
+/// The logs the restore would set back, judged by the database it replaces (nothing when
+/// that database is gone: then only the witnesses know what was signed).
+async fn forks(
+    target: &Target<'_>,
+    manifest: &Manifest,
+    open_ledger: &impl Fn(Db) -> Result<Ledger, String>,
+) -> Result<Vec<Fork>, BackupError> {
+    if target.sqlite_path.as_ref().is_some_and(|p| !p.exists()) {
+        return Ok(Vec::new());
+    }
+    let Ok(db) = Db::connect(target.database_url).await else { return Ok(Vec::new()) };
+    let result = async {
+        let ledger = open_ledger(db.clone()).map_err(BackupError::Ledger)?;
+        let mut out = Vec::new();
+        for log in Log::ALL {
+            let restored_size = manifest.checkpoints.get(log.as_str()).map_or(0, |(size, _)| *size);
+            // A database without the ledger's tables (an empty one) signed nothing.
+            let Ok(Some((signed_size, _))) = ledger.latest_checkpoint(log).await else { continue };
+            if signed_size > restored_size {
+                out.push(Fork { log: log.as_str(), restored_size, signed_size });
+            }
+        }
+        Ok(out)
+    }
+    .await;
+    db.close().await;
+    result
 }
 
 fn io(context: &str, e: std::io::Error) -> BackupError {
@@ -391,15 +444,22 @@ pub struct Restored {
     pub kept_aside: String,
     /// Materials copied back into the store (those already there are left alone).
     pub documents: usize,
+    /// The logs set back behind checkpoints the replaced database had signed (only with
+    /// `accept_fork`).
+    pub forks: Vec<Fork>,
 }
 
 /// Checks the manifest, stages the data beside the target, migrates it, checks the
 /// manifest's checkpoints and verifies every ledger on the staged copy, and only then
 /// replaces the target, keeping the old database aside. The server must be stopped.
+///
+/// A restore that would set a log back behind checkpoints the replaced database signed is
+/// refused unless `accept_fork`: the caller then records the fork.
 pub async fn restore(
     from: &Path,
     target: &Target<'_>,
     open_ledger: impl Fn(Db) -> Result<Ledger, String>,
+    accept_fork: bool,
     now: DateTime<Utc>,
 ) -> Result<Restored, BackupError> {
     let manifest = check(from, target.master_key)?;
@@ -407,6 +467,11 @@ pub async fn restore(
         Backend::from_url(target.database_url).ok_or(BackupError::Mismatch("unsupported database URL".into()))?;
     if manifest.backend != backend.name() {
         return Err(BackupError::Mismatch(format!("a {} backup cannot go into {}", manifest.backend, backend.name())));
+    }
+    let forks = forks(target, &manifest, &open_ledger).await?;
+    if !forks.is_empty() && !accept_fork {
+        let list: Vec<String> = forks.iter().map(Fork::to_string).collect();
+        return Err(BackupError::Fork(list.join(", ")));
     }
     let aside = format!("before_restore_{}", now.format("%Y%m%d%H%M%S"));
     let file = from.join(&manifest.files.first().ok_or(BackupError::Damaged("no files".into()))?.name);
@@ -444,7 +509,8 @@ pub async fn restore(
                 }
             }
             std::fs::rename(&staged, &target_path).map_err(|e| io("installing the restored database", e))?;
-            Ok(Restored { manifest, verified, kept_aside: format!("{}.{aside}", target_path.display()), documents })
+            let kept_aside = format!("{}.{aside}", target_path.display());
+            Ok(Restored { manifest, verified, kept_aside, documents, forks })
         }
         Backend::Postgres => {
             sqlx::any::install_default_drivers();
@@ -485,7 +551,7 @@ pub async fn restore(
             }
             let install = format!("ALTER DATABASE \"{staged_name}\" RENAME TO \"{name}\"");
             sqlx::query(sqlx::AssertSqlSafe(install)).execute(&mut conn).await?;
-            Ok(Restored { manifest, verified, kept_aside: kept, documents })
+            Ok(Restored { manifest, verified, kept_aside: kept, documents, forks })
         }
     }
 }

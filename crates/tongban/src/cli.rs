@@ -63,6 +63,10 @@ enum Command {
         data: DataArgs,
         #[arg(long, value_name = "DIR")]
         from: std::path::PathBuf,
+        /// Go on although the database being replaced signed checkpoints beyond the backup's
+        /// (the ledger forks: the fork is recorded, and witnesses must be told).
+        #[arg(long)]
+        accept_fork: bool,
     },
     /// Data keys of the field encryption.
     Keys {
@@ -446,7 +450,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             p.db.close().await;
             Ok(())
         }
-        Command::Restore { data, from } => {
+        Command::Restore { data, from, accept_fork } => {
             let data = data.resolve()?;
             create_private_dir(&data.data_dir)?;
             let (key, _) = data.master_key()?;
@@ -464,6 +468,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &from,
                 &target,
                 |db| Ledger::new(db, &origin, &ledger_key, CheckpointPolicy::default()).map_err(|e| e.to_string()),
+                accept_fork,
                 Utc::now(),
             )
             .await?;
@@ -480,6 +485,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             entry.detail = Some(format!("backup of {} from {}", restored.manifest.created_at, from.display()));
             let mut c = db.pool.acquire().await?;
             ledger::append(&mut c, Log::Audit, &entry).await?;
+            for fork in &restored.forks {
+                println!("  FORK: {fork}; tell the witnesses, whose cosigned state no longer matches");
+                let mut entry = ledger::Entry::new(Action::LedgerForkAccepted, Outcome::Success, Utc::now());
+                entry.actor = Some("console".into());
+                entry.object = Some(format!("ledger:{}", fork.log));
+                entry.detail = Some(format!(
+                    "restored to checkpoint {}; checkpoints up to {} signed before the restore are abandoned",
+                    fork.restored_size, fork.signed_size
+                ));
+                ledger::append(&mut c, Log::Audit, &entry).await?;
+            }
             drop(c);
             db.close().await;
             Ok(())

@@ -454,7 +454,31 @@ async fn restore_drill(backend: Backend) {
     // A second backup into the same directory is refused rather than mixed in.
     let (ok, text) = run(&with(&["backup", "--out", &out.display().to_string()]));
     assert!(!ok && text.contains("not empty"), "{text}");
+    // The platform goes on, and signs checkpoints beyond the first backup's.
+    s.token("clerk.qinghu").await;
+    let later = s.data.path().join("backup-2");
+    let (ok, text) = run(&with(&["backup", "--out", &later.display().to_string()]));
+    assert!(ok, "{text}");
     assert!(s.stop());
+
+    // Going back to the first backup over the database that signed them would fork the
+    // ledger: refused unless accepted, and then recorded.
+    let (ok, text) = run(&with(&["restore", "--from", &out.display().to_string()]));
+    assert!(!ok && text.contains("fork the ledger") && text.contains("audit back from"), "{text}");
+    let (ok, text) = run(&with(&["restore", "--from", &out.display().to_string(), "--accept-fork"]));
+    assert!(ok && text.contains("FORK: audit back from"), "{text}");
+    let url =
+        s.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", s.data.path().join("tongban.db").display()));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ledger_entries WHERE log = 'audit' AND action = 'ledger_fork_accepted'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert!(recorded >= 1, "the fork is on the audit trail");
 
     // A damaged copy is refused before anything is replaced.
     let damaged = s.data.path().join("backup-damaged");
