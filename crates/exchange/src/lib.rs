@@ -259,7 +259,8 @@ struct Inner {
     /// Signs verification receipts (derived from the master key, so every node signs alike).
     receipts: SigningKey,
     compiled: Mutex<HashMap<(String, i64), Arc<Compiled>>>,
-    /// Calls per agreement in the current minute (per node).
+    /// Calls per agreement in the current minute, on SQLite (one node; PostgreSQL counts in
+    /// the database).
     calls: Mutex<HashMap<String, (i64, i64)>>,
     /// Imports running on this node, for their progress pages.
     imports: Mutex<HashMap<String, ImportProgress>>,

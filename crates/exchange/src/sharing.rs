@@ -673,7 +673,7 @@ impl Sharing<'_> {
         if read && agreement.verify_only {
             return Err(Error::refused(ErrorCode::VerifyOnly, "this agreement answers verification queries only"));
         }
-        self.count_rate(&agreement, now)?;
+        self.count_rate(c, &agreement, now).await?;
         // Whom a call names is settled when its entry is written, for many calls at once;
         // only a purpose resting on consent needs to know before answering.
         let mut subject = None;
@@ -693,8 +693,19 @@ impl Sharing<'_> {
         Ok(Admitted { agreement, registry, index, subject, record })
     }
 
-    fn count_rate(&self, agreement: &AgreementRow, now: DateTime<Utc>) -> Result<(), Error> {
+    /// Holds an agreement to its calls per minute. On PostgreSQL the count is shared by every
+    /// node; SQLite is one process, and counts in memory rather than write per call.
+    async fn count_rate(
+        &self,
+        c: &mut AnyConnection,
+        agreement: &AgreementRow,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let minute = now.timestamp() / 60;
+        if self.inner.db.backend == kernel::db::Backend::Postgres {
+            let calls = repo::count_call(c, &agreement.id, minute).await?;
+            return if calls > agreement.rate_per_minute { Err(Error::RateLimited) } else { Ok(()) };
+        }
         let mut calls = lock(&self.inner.calls);
         let slot = calls.entry(agreement.id.clone()).or_insert((minute, 0));
         if slot.0 != minute {

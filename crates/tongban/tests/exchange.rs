@@ -721,7 +721,35 @@ async fn registry_publication_is_checked(t: TestDb) {
     assert!(rows.iter().any(|r| r.column == "name"));
 }
 
+/// An agreement's calls per minute hold however many nodes answer them: on PostgreSQL two
+/// exchange handles over one database (two nodes) count together; SQLite is one node.
+async fn the_agreed_rate_holds_across_nodes(t: TestDb) {
+    let h = hub(t).await;
+    let agreement = h
+        .request(
+            "data.mz",
+            json!({"registry": "population", "fields": ["birth_date"], "purpose": "高龄津贴资格核对",
+            "legal_basis": "《老年人权益保障法》", "valid_days": 365, "rate_per_minute": 3}),
+        )
+        .await;
+    let client = h.client("990000-MZ", "CN/GOV/990000-MZ/gaoling").await;
+    let second = Exchange::new(h.t.db.clone(), h.t.identity.clone(), &MasterKey::from_bytes(h.t.key));
+    let postgres = h.t.db.backend == kernel::db::Backend::Postgres;
+    let nodes = [&h.exchange, if postgres { &second } else { &h.exchange }];
+    let now = t0();
+    for i in 0..3 {
+        nodes[i % 2].sharing().read(&client, &agreement.id, ID_A, now).await.unwrap();
+    }
+    for node in nodes {
+        let refused = node.sharing().read(&client, &agreement.id, ID_A, now + Duration::seconds(30)).await;
+        assert!(matches!(refused, Err(Error::RateLimited)), "{refused:?}");
+    }
+    // The next minute starts afresh.
+    nodes[1].sharing().read(&client, &agreement.id, ID_A, now + Duration::seconds(60)).await.unwrap();
+}
+
 on_both_databases!(
+    the_agreed_rate_holds_across_nodes,
     agreement_lifecycle,
     masking_per_level,
     verification_only,

@@ -232,3 +232,24 @@ pub async fn department_figures(
     }
     Ok(out)
 }
+
+/// Counts one call of an agreement in this minute, for every node alike: the calls so far.
+/// The first call of a minute clears the agreement's older minutes.
+pub async fn count_call(c: &mut AnyConnection, agreement_id: &str, minute: i64) -> Result<i64, sqlx::Error> {
+    let calls: i64 = sqlx::query_scalar(
+        "INSERT INTO exchange_call_counts (agreement_id, minute, calls) VALUES ($1, $2, 1) \
+         ON CONFLICT (agreement_id, minute) DO UPDATE SET calls = exchange_call_counts.calls + 1 RETURNING calls",
+    )
+    .bind(agreement_id)
+    .bind(minute)
+    .fetch_one(&mut *c)
+    .await?;
+    if calls == 1 {
+        sqlx::query("DELETE FROM exchange_call_counts WHERE agreement_id = $1 AND minute < $2")
+            .bind(agreement_id)
+            .bind(minute)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(calls)
+}
