@@ -14,8 +14,7 @@ use sqlx::AnyConnection;
 
 use super::repo::{self, AgreementRow, ConsentRecordRow, IndividualRow, RegistryRow, RevisionRow};
 use super::{Error, Exchange, internal, set};
-use identity::Capability;
-use identity::Principal;
+use identity::{CallingSystem, Capability, Principal};
 use kernel::authz::ConsentManage;
 use kernel::db::{from_millis, millis, new_id};
 use ledger::{self, Log};
@@ -34,6 +33,15 @@ pub struct IndividualRef {
     pub external_id_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity_provider_id: Option<String>,
+}
+
+/// Who reads consent's configuration and individuals: the organisation's consent
+/// administrator, or a calling system proven at the door (acting for an individual). The
+/// reads take one, so none happens for a caller nobody checked.
+#[derive(Clone, Copy)]
+pub enum ConsentReader<'a> {
+    Administrator(&'a Capability<ConsentManage>),
+    System(&'a CallingSystem),
 }
 
 /// A purpose the signed-in person may consent to, and where they stand.
@@ -208,7 +216,7 @@ impl Consent<'_> {
     }
 
     /// A policy and its latest revision.
-    pub async fn policy(&self, id: &str) -> Result<(Value, Value), Error> {
+    pub async fn policy(&self, _reader: ConsentReader<'_>, id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
         let policy = parse(&repo::policy(&mut c, id).await?.ok_or(Error::NotFound("policy"))?)?;
         Ok((policy, latest_revision(&mut c, id).await?))
@@ -298,12 +306,12 @@ impl Consent<'_> {
         Ok((agreement, revision))
     }
 
-    pub async fn data_agreements(&self) -> Result<Vec<Value>, Error> {
+    pub async fn data_agreements(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
         repo::data_agreements(&mut c).await?.iter().map(|b| parse(b)).collect()
     }
 
-    pub async fn data_agreement(&self, id: &str) -> Result<(Value, Value), Error> {
+    pub async fn data_agreement(&self, _reader: ConsentReader<'_>, id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
         let (body, _, _) = repo::data_agreement(&mut c, id).await?.ok_or(Error::NotFound("data agreement"))?;
         Ok((parse(&body)?, latest_revision(&mut c, id).await?))
@@ -390,7 +398,12 @@ impl Consent<'_> {
 
     /// Registers an individual by external id (GovStack `POST /service/individual/`);
     /// a duplicate external id is refused.
-    pub async fn create_individual(&self, individual: &Value, now: DateTime<Utc>) -> Result<IndividualRef, Error> {
+    pub async fn create_individual(
+        &self,
+        _by: ConsentReader<'_>,
+        individual: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<IndividualRef, Error> {
         let text = |k: &str| {
             individual.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
         };
@@ -414,7 +427,7 @@ impl Consent<'_> {
         Ok(individual_ref(row))
     }
 
-    pub async fn individual(&self, id: &str) -> Result<IndividualRef, Error> {
+    pub async fn individual(&self, _reader: ConsentReader<'_>, id: &str) -> Result<IndividualRef, Error> {
         let mut c = self.conn().await?;
         Ok(individual_ref(repo::individual(&mut c, id).await?.ok_or(Error::NotFound("individual"))?))
     }
@@ -425,7 +438,12 @@ impl Consent<'_> {
     }
 
     /// Changes an individual's external identity (GovStack `PUT /service/individual/{id}/`).
-    pub async fn update_individual(&self, id: &str, individual: &Value) -> Result<IndividualRef, Error> {
+    pub async fn update_individual(
+        &self,
+        _by: &CallingSystem,
+        id: &str,
+        individual: &Value,
+    ) -> Result<IndividualRef, Error> {
         let text = |k: &str| {
             individual.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
         };
@@ -450,7 +468,7 @@ impl Consent<'_> {
     }
 
     /// Every revision of a policy, data agreement or consent record, oldest first.
-    pub async fn revisions(&self, object_id: &str) -> Result<Vec<Value>, Error> {
+    pub async fn revisions(&self, _cap: &Capability<ConsentManage>, object_id: &str) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
         let rows = repo::revisions_of(&mut c, object_id).await?;
         if rows.is_empty() {

@@ -152,7 +152,12 @@ kernel::area! {
 
 impl ConsentSignatures<'_> {
     /// A policy or data agreement as it was at one of its revisions: (object, revision).
-    pub async fn at_revision(&self, object_id: &str, revision_id: &str) -> Result<(Value, Value), Error> {
+    pub async fn at_revision(
+        &self,
+        _reader: super::ConsentReader<'_>,
+        object_id: &str,
+        revision_id: &str,
+    ) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
         let revision = repo::revision(&mut c, revision_id)
             .await?

@@ -20,7 +20,7 @@ use super::registration::json;
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::Authorized;
-use exchange::{ConsentRecordPage, ConsentRecordQuery};
+use exchange::{ConsentReader as Reader, ConsentRecordPage, ConsentRecordQuery};
 use kernel::authz::{ConsentAudit, ConsentManage};
 
 type Reply = Result<Response, ApiError>;
@@ -204,20 +204,26 @@ async fn create_policy(
 
 async fn read_policy(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, revision) = at_revision(&state, &id, q.as_deref(), "policy").await?;
+    let (policy, revision) = at_revision(&state, Reader::Administrator(&cap), &id, q.as_deref(), "policy").await?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
 }
 
 /// A policy or data agreement as it now is, or at `?revisionId=`.
-async fn at_revision(state: &AppState, id: &str, q: Option<&str>, kind: &str) -> Result<(Value, Value), ApiError> {
+async fn at_revision(
+    state: &AppState,
+    reader: Reader<'_>,
+    id: &str,
+    q: Option<&str>,
+    kind: &str,
+) -> Result<(Value, Value), ApiError> {
     let found = match param(&params(q), "revisionId").filter(|r| !r.trim().is_empty()) {
-        Some(revision) => state.exchange.signatures().at_revision(id, revision.trim()).await,
-        None if kind == "policy" => state.exchange.consent().policy(id).await,
-        None => state.exchange.consent().data_agreement(id).await,
+        Some(revision) => state.exchange.signatures().at_revision(reader, id, revision.trim()).await,
+        None if kind == "policy" => state.exchange.consent().policy(reader, id).await,
+        None => state.exchange.consent().data_agreement(reader, id).await,
     };
     found.map_err(failed)
 }
@@ -244,12 +250,13 @@ async fn delete_policy(
 
 async fn policy_revisions(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, _) = state.exchange.consent().policy(&id).await.map_err(failed)?;
-    let (revisions, pagination) = page(state.exchange.consent().revisions(&id).await.map_err(failed)?, q.as_deref())?;
+    let (policy, _) = state.exchange.consent().policy(Reader::Administrator(&cap), &id).await.map_err(failed)?;
+    let revisions = state.exchange.consent().revisions(&cap, &id).await.map_err(failed)?;
+    let (revisions, pagination) = page(revisions, q.as_deref())?;
     Ok(ok(json!({"policy": policy, "revisions": revisions, "pagination": pagination})))
 }
 
@@ -275,11 +282,12 @@ async fn create_data_agreement(
 
 async fn read_data_agreement(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (agreement, revision) = at_revision(&state, &id, q.as_deref(), "dataAgreement").await?;
+    let reader = Reader::Administrator(&cap);
+    let (agreement, revision) = at_revision(&state, reader, &id, q.as_deref(), "dataAgreement").await?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
@@ -305,42 +313,46 @@ async fn delete_data_agreement(
 
 async fn data_agreement_revisions(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (agreement, _) = state.exchange.consent().data_agreement(&id).await.map_err(failed)?;
-    let (revisions, pagination) = page(state.exchange.consent().revisions(&id).await.map_err(failed)?, q.as_deref())?;
+    let (agreement, _) =
+        state.exchange.consent().data_agreement(Reader::Administrator(&cap), &id).await.map_err(failed)?;
+    let revisions = state.exchange.consent().revisions(&cap, &id).await.map_err(failed)?;
+    let (revisions, pagination) = page(revisions, q.as_deref())?;
     Ok(ok(json!({"dataAgreement": agreement, "revisions": revisions, "pagination": pagination})))
 }
 
 /// The list under the specification's key (`dataAgreement`) and the one clients read.
 async fn list_data_agreements(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     RawQuery(q): RawQuery,
 ) -> Reply {
     let (agreements, pagination) =
-        page(state.exchange.consent().data_agreements().await.map_err(failed)?, q.as_deref())?;
+        page(state.exchange.consent().data_agreements(&cap).await.map_err(failed)?, q.as_deref())?;
     Ok(ok(json!({"dataAgreement": agreements, "dataAgreements": agreements, "pagination": pagination})))
 }
 
 async fn config_create_individual(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     body: Bytes,
 ) -> Reply {
     let individual = envelope(&body, "individual")?;
-    let created = state.exchange.consent().create_individual(&individual, Utc::now()).await.map_err(failed)?;
+    let by = Reader::Administrator(&cap);
+    let created = state.exchange.consent().create_individual(by, &individual, Utc::now()).await.map_err(failed)?;
     Ok(ok(json!({"individual": created})))
 }
 
 async fn config_read_individual(
     State(state): State<AppState>,
-    Authorized(_cap): Authorized<ConsentManage>,
+    Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
 ) -> Reply {
-    Ok(ok(json!({"individual": state.exchange.consent().individual(&id).await.map_err(failed)?})))
+    let individual = state.exchange.consent().individual(Reader::Administrator(&cap), &id).await.map_err(failed)?;
+    Ok(ok(json!({"individual": individual})))
 }
 
 async fn list_individuals(
@@ -358,43 +370,46 @@ async fn list_individuals(
 
 async fn service_policy(
     State(state): State<AppState>,
-    Mediated(_): Mediated,
+    Mediated(system): Mediated,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, revision) = at_revision(&state, &id, q.as_deref(), "policy").await?;
+    let (policy, revision) = at_revision(&state, Reader::System(&system), &id, q.as_deref(), "policy").await?;
     Ok(ok(json!({"policy": policy, "revision": revision})))
 }
 
 async fn service_data_agreement(
     State(state): State<AppState>,
-    Mediated(_): Mediated,
+    Mediated(system): Mediated,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (agreement, revision) = at_revision(&state, &id, q.as_deref(), "dataAgreement").await?;
+    let reader = Reader::System(&system);
+    let (agreement, revision) = at_revision(&state, reader, &id, q.as_deref(), "dataAgreement").await?;
     Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
 }
 
-async fn create_individual(State(state): State<AppState>, Mediated(_): Mediated, body: Bytes) -> Reply {
+async fn create_individual(State(state): State<AppState>, Mediated(system): Mediated, body: Bytes) -> Reply {
     let individual = envelope(&body, "individual")?;
-    Ok(ok(
-        json!({"individual": state.exchange.consent().create_individual(&individual, Utc::now()).await.map_err(failed)?}),
-    ))
+    let by = Reader::System(&system);
+    let created = state.exchange.consent().create_individual(by, &individual, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({"individual": created})))
 }
 
-async fn read_individual(State(state): State<AppState>, Mediated(_): Mediated, Path(id): Path<String>) -> Reply {
-    Ok(ok(json!({"individual": state.exchange.consent().individual(&id).await.map_err(failed)?})))
+async fn read_individual(State(state): State<AppState>, Mediated(system): Mediated, Path(id): Path<String>) -> Reply {
+    let individual = state.exchange.consent().individual(Reader::System(&system), &id).await.map_err(failed)?;
+    Ok(ok(json!({"individual": individual})))
 }
 
 async fn update_individual(
     State(state): State<AppState>,
-    Mediated(_): Mediated,
+    Mediated(system): Mediated,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Reply {
     let individual = envelope(&body, "individual")?;
-    Ok(ok(json!({"individual": state.exchange.consent().update_individual(&id, &individual).await.map_err(failed)?})))
+    let updated = state.exchange.consent().update_individual(&system, &id, &individual).await.map_err(failed)?;
+    Ok(ok(json!({"individual": updated})))
 }
 
 async fn give_consent(
