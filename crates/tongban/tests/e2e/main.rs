@@ -13,6 +13,7 @@ use testkit::{Backend, Scratch, on_both_databases, totp_at};
 mod accounts;
 mod data_exchange;
 mod govstack;
+mod nodes;
 mod platform;
 mod service_hall;
 
@@ -30,6 +31,9 @@ struct Server {
     database_url: Option<String>,
     _scratch: Option<Scratch>,
     client: reqwest::Client,
+    /// Another node's data directory this one shares (its keys and materials); `data` then
+    /// holds only this node's log.
+    shared: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -53,13 +57,30 @@ impl Server {
             database_url,
             _scratch: scratch,
             client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            shared: None,
         };
         server.launch(extra).await;
         server
     }
 
+    /// A second node on this one's database and data directory (PostgreSQL).
+    async fn second_node(&self, extra: &[&str]) -> Server {
+        let mut node = Server {
+            child: None,
+            base: String::new(),
+            data: tempfile::tempdir().unwrap(),
+            database_url: self.database_url.clone(),
+            _scratch: None,
+            client: self.client.clone(),
+            shared: Some(self.data.path().to_path_buf()),
+        };
+        node.launch(extra).await;
+        node
+    }
+
     fn data_args(&self) -> Vec<String> {
-        let mut args = vec!["--data-dir".to_string(), self.data.path().display().to_string()];
+        let dir = self.shared.clone().unwrap_or_else(|| self.data.path().to_path_buf());
+        let mut args = vec!["--data-dir".to_string(), dir.display().to_string()];
         if let Some(url) = &self.database_url {
             args.push("--database-url".into());
             args.push(url.clone());
