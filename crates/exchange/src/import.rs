@@ -193,7 +193,7 @@ struct StartedImport {
     file_name: String,
     registry: RegistryRow,
     compiled: Arc<Compiled>,
-    sealer: Sealer,
+    sealer: Arc<Sealer>,
     /// When it started, to date its end as `now` plus the time it took (the clock is a
     /// parameter of domain code, read once by the caller).
     began: std::time::Instant,
@@ -350,7 +350,7 @@ impl Imports<'_> {
         id: &str,
         registry: RegistryRow,
         compiled: Arc<Compiled>,
-        sealer: Sealer,
+        sealer: Arc<Sealer>,
         table: Table,
         mode: ImportMode,
         now: DateTime<Utc>,
