@@ -97,6 +97,21 @@ mod tests {
         }
     }
 
+    /// 我的数据 and the security pages name every action in the reader's language, the
+    /// built-in workflows' case steps included.
+    #[test]
+    fn every_audited_action_has_a_label() {
+        let fixed = kernel::audit::Action::all().iter().map(|a| a.as_str().to_string());
+        let steps = ["submit", "accept", "review", "approve", "complete", "refuse", "reject"]
+            .into_iter()
+            .chain(["request_supplement", "resubmit", "withdraw", "join"])
+            .map(|s| format!("application_{s}"));
+        for action in fixed.chain(steps) {
+            let key = format!("action.{action}");
+            assert!(ZH.contains_key(&key) && EN.contains_key(&key), "{key}");
+        }
+    }
+
     #[test]
     fn every_key_used_in_templates_and_code_exists() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
