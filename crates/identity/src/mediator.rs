@@ -18,7 +18,7 @@ impl MediatorClient {
             [instance, class, member, subsystem]
                 if part_ok(instance, false)
                     && part_ok(class, false)
-                    && part_ok(member, false)
+                    && part_ok(member, true)
                     && part_ok(subsystem, true) =>
             {
                 Some(MediatorClient(header.to_string()))

@@ -624,9 +624,10 @@ impl Identity {
         let right = verify_password(attempt.password.clone(), phc).await?;
         let mut c = self.conn().await?;
         if right && let Some(creds) = creds {
-            let known = attempt
-                .device
-                .is_some_and(|d| crate::device::holds(&self.key.derive("known-devices"), d, &creds.id, now));
+            let known = attempt.device.is_some_and(|d| {
+                let key = self.key.derive("known-devices");
+                crate::device::holds(&key, d, &creds.id, creds.devices_valid_after, now)
+            });
             if source_wait == 0 || known || creds.totp_secret.is_some() {
                 return Ok(creds);
             }

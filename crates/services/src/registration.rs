@@ -836,6 +836,7 @@ mod tests {
     #[test]
     fn mediator_client_has_four_parts() {
         assert!(MediatorClient::parse("eGovStack/GOV/90000009/eregistrations-dev").is_some());
+        assert!(MediatorClient::parse("CN/GOV/990000-MZ/dibao").is_some(), "member codes may hold a dash");
         for bad in ["", "''", "invalid_header", "eGovStack/GOV/90000009/", "a/b/c/d/e", "a/b c/d/e"] {
             assert_eq!(MediatorClient::parse(bad), None, "{bad}");
         }

@@ -376,6 +376,10 @@ async fn source_address_is_throttled_across_usernames(t: TestDb) {
     // Its token is no good for another account, nor with the wrong password.
     assert!(matches!(shared("citizen.a", right, Some(device)).await, Err(Error::Locked { .. })));
     assert!(matches!(shared("citizen.b", wrong, Some(device)).await, Err(Error::Locked { .. })));
+    // Signing out everywhere forgets the browsers the account was known on.
+    let session = id.sessions().session(step.token.expose(), now).await.unwrap();
+    id.sessions().sign_out_everywhere(&session, "198.51.100.1", now + Duration::seconds(1)).await.unwrap();
+    assert!(matches!(shared("citizen.b", right, Some(device)).await, Err(Error::Locked { .. })));
     // A staff account goes on to its second factor with the right password only.
     assert!(shared("clerk.mingyue", right, None).await.unwrap().awaiting_code);
     assert!(matches!(shared("clerk.mingyue", wrong, None).await, Err(Error::Locked { .. })));

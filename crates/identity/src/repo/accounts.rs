@@ -182,6 +182,8 @@ pub struct Credentials {
     pub totp_secret: Option<String>,
     pub totp_last_step: i64,
     pub must_change_password: bool,
+    /// Known-device tokens issued before this (Unix seconds) are void.
+    pub devices_valid_after: i64,
 }
 
 fn credentials_from(r: &sqlx::any::AnyRow) -> Result<Credentials, sqlx::Error> {
@@ -194,12 +196,14 @@ fn credentials_from(r: &sqlx::any::AnyRow) -> Result<Credentials, sqlx::Error> {
         totp_secret: r.try_get("totp_secret")?,
         totp_last_step: r.try_get("totp_last_step")?,
         must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
+        devices_valid_after: r.try_get("devices_valid_after")?,
     })
 }
 
 macro_rules! credentials_select {
     () => {
-        "SELECT id, kind, username, password_hash, totp_secret, totp_last_step, must_change_password FROM accounts"
+        "SELECT id, kind, username, password_hash, totp_secret, totp_last_step, must_change_password, \
+         devices_valid_after FROM accounts"
     };
 }
 
@@ -301,4 +305,14 @@ pub(super) fn account_from(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Er
         region,
         department,
     })
+}
+
+/// Voids the account's known-device tokens issued before `now` (Unix seconds).
+pub async fn forget_devices(c: &mut AnyConnection, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET devices_valid_after = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account_id)
+        .execute(c)
+        .await?;
+    Ok(())
 }

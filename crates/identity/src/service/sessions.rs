@@ -59,6 +59,7 @@ impl Sessions<'_> {
         let mut tx = self.db.begin().await?;
         let sessions = repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
         let tokens = repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
+        repo::forget_devices(&mut tx, account_id, now.timestamp()).await?;
         let detail = format!("sessions={sessions} tokens={tokens}");
         record(
             &mut tx,

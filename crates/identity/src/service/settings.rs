@@ -44,6 +44,7 @@ impl Settings<'_> {
         repo::set_password(&mut tx, account_id, &phc, false).await?;
         repo::revoke_sessions(&mut tx, account_id, None, millis(now)).await?;
         repo::revoke_tokens(&mut tx, account_id, millis(now)).await?;
+        repo::forget_devices(&mut tx, account_id, now.timestamp()).await?;
         record(
             &mut tx,
             Event::new(Action::PasswordChanged, Outcome::Success).account(account_id).source(source).object(session_id),
