@@ -10,24 +10,22 @@ use chrono::{DateTime, Utc};
 
 use super::repo;
 use super::{Error, Exchange};
-use identity::{CallingSystem, Capability};
+use identity::{CallingSystem, Capability, MediatorClient};
 use kernel::audit::{Action, Outcome};
 use kernel::authz::RegistryManage;
 use ledger::{self, Log};
 
-/// A system name as registries list it: `INSTANCE/CLASS/MEMBER/SUBSYSTEM`, compared without case.
+/// A system name as registries list it: compared without case.
+fn key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// A system name an administrator lists: the Information Mediator's form, as a header would
+/// carry it.
 fn system_key(name: &str) -> Result<String, Error> {
-    let name = name.trim();
-    let parts: Vec<&str> = name.split('/').collect();
-    let ok = parts.len() == 4
-        && parts.iter().all(|p| {
-            !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        });
-    if ok {
-        Ok(name.to_lowercase())
-    } else {
-        Err(Error::invalid("systems", format!("{name}: not INSTANCE/CLASS/MEMBER/SUBSYSTEM")))
-    }
+    MediatorClient::parse(name.trim())
+        .map(|c| key(c.as_str()))
+        .ok_or_else(|| Error::invalid("systems", format!("{name}: not INSTANCE/CLASS/MEMBER/SUBSYSTEM")))
 }
 
 kernel::area! {
@@ -49,7 +47,7 @@ impl Systems<'_> {
         registry_id: &str,
         system: &CallingSystem,
     ) -> Result<bool, Error> {
-        Ok(repo::registry_serves(c, registry_id, &system.as_str().trim().to_lowercase()).await?)
+        Ok(repo::registry_serves(c, registry_id, &key(system.as_str())).await?)
     }
 
     /// The systems a registry serves (its department's data officers read it).

@@ -78,12 +78,17 @@ async fn forks(
     }
     let Ok(db) = Db::connect(target.database_url).await else { return Ok(Vec::new()) };
     let result = async {
+        // A database never migrated (an empty one) signed nothing; one that was is read, and
+        // a failure to read it stops the restore rather than passing for "nothing signed".
+        if schema_version(&db).await.is_err() {
+            return Ok(Vec::new());
+        }
         let ledger = open_ledger(db.clone()).map_err(BackupError::Ledger)?;
         let mut out = Vec::new();
         for log in Log::ALL {
             let restored_size = manifest.checkpoints.get(log.as_str()).map_or(0, |(size, _)| *size);
-            // A database without the ledger's tables (an empty one) signed nothing.
-            let Ok(Some((signed_size, _))) = ledger.latest_checkpoint(log).await else { continue };
+            let latest = ledger.latest_checkpoint(log).await.map_err(|e| BackupError::Ledger(e.to_string()))?;
+            let Some((signed_size, _)) = latest else { continue };
             if signed_size > restored_size {
                 out.push(Fork { log: log.as_str(), restored_size, signed_size });
             }
