@@ -16,7 +16,9 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # --- PostgreSQL: $TONGBAN_TEST_DATABASE_URL, else 127.0.0.1:5432, else a private cluster ----
 private_pg=
+api_server=
 cleanup() {
+  if [ -n "$api_server" ]; then kill "$api_server" 2>/dev/null || true; fi
   if [ -n "$private_pg" ]; then
     as_root runuser -u postgres -- "$pg_bin/pg_ctl" -D "$private_pg" -m fast stop >/dev/null 2>&1 || true
     as_root rm -rf "$private_pg"
@@ -61,3 +63,24 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then apt_install chromi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --locked --bin tongban
 TONGBAN_BIN="$PWD/target/debug/tongban" node tests/browser/run.mjs
+
+say "API description: OpenAPI validator and schemathesis against the real server"
+if ! command -v python3 >/dev/null 2>&1; then apt_install python3 python3-venv; fi
+venv=target/api-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r tests/api/requirements.txt
+api_data=$(mktemp -d /tmp/tongban-api.XXXXXX)
+api_port=$((20000 + RANDOM % 20000))
+timeout 1200 target/debug/tongban serve --data-dir "$api_data" --listen "127.0.0.1:$api_port" \
+  >"$api_data/server.log" 2>&1 &
+api_server=$!
+if ! timeout 1200 "$venv/bin/python" tests/api/check.py "http://127.0.0.1:$api_port"; then
+  echo "server log (last lines):" >&2
+  tail -n 40 "$api_data/server.log" >&2
+  exit 1
+fi
+kill "$api_server"
+api_server=
+rm -rf "$api_data"

@@ -75,10 +75,11 @@ impl RegistryDatabases<'_> {
         info_of(&repo::database(&mut c, id).await?.ok_or(Error::NotFound("database"))?)
     }
 
-    /// Deletes a database description.
+    /// Deletes a database description; one already gone is no error (deleting is
+    /// idempotent), and nothing is recorded for it.
     pub async fn delete_database(&self, client: &CallingSystem, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
         let mut tx = self.inner.db.begin().await?;
-        let row = repo::database(&mut tx, id).await?.ok_or(Error::NotFound("database"))?;
+        let Some(row) = repo::database(&mut tx, id).await? else { return Ok(()) };
         repo::delete_database(&mut tx, id).await?;
         let mut entry = ledger::Entry::new(Action::RegistryDatabaseDeleted, Outcome::Success, now);
         entry.source = Some(client.as_str().into());

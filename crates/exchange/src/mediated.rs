@@ -63,8 +63,8 @@ pub struct RecordPage {
 /// What a fixture load wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FixtureLoad {
-    /// The registry's code.
-    pub registry: String,
+    /// The registries' codes.
+    pub registries: Vec<String>,
     pub records: usize,
     pub databases: usize,
 }
@@ -196,6 +196,20 @@ impl RegistryData<'_> {
     }
 
     /// The records matching every field of a client's query, in the order they were written.
+    /// The record the write's key names, when it already holds every written value.
+    async fn holding_in(
+        &self,
+        c: &mut AnyConnection,
+        registry: &RegistryRow,
+        compiled: &Compiled,
+        write: &Map<String, Value>,
+    ) -> Result<Option<(RecordRow, RecordView)>, Error> {
+        if write.get(&registry.key_field).and_then(key_text).is_none() {
+            return Ok(None);
+        }
+        Ok(self.matching_in(c, registry, compiled, write).await?.into_iter().next())
+    }
+
     async fn matching_in(
         &self,
         c: &mut AnyConnection,
@@ -413,7 +427,9 @@ impl RegistryData<'_> {
     }
 
     /// Updates the first record matching `query`, or each of them with `all`: the records
-    /// as written.
+    /// as written. With `all`, no match is an empty list. Without it, no match is an error
+    /// unless the record the write names by its key already holds the write (the same
+    /// update sent again): then that record, unchanged.
     #[allow(clippy::too_many_arguments)]
     pub async fn mediated_update(
         &self,
@@ -431,8 +447,13 @@ impl RegistryData<'_> {
         let (registry, compiled) = self.trusted_in(&mut tx, client, code, version).await?;
         let write = canonical(&compiled, write, false);
         let mut found = self.matching_in(&mut tx, &registry, &compiled, query).await?;
-        if found.is_empty() {
-            return Err(Error::NotFound("record"));
+        if found.is_empty() && !all {
+            // A repeated update finds its record already written: the same answer again.
+            let holding = self.holding_in(&mut tx, &registry, &compiled, &write).await?;
+            let Some((row, view)) = holding else { return Err(Error::NotFound("record")) };
+            self.mediated_use_in(&mut tx, client, &registry, &row, Action::RegistryRecordRead, now).await?;
+            tx.commit().await?;
+            return Ok(vec![record_json(&view)]);
         }
         if !all {
             found.truncate(1);
@@ -483,7 +504,8 @@ impl RegistryData<'_> {
         Ok(out)
     }
 
-    /// Deletes the records with this key (or this record id): how many.
+    /// Deletes the records with this key (or this record id): how many (none when they are
+    /// already gone: deleting is idempotent).
     pub async fn mediated_delete(
         &self,
         client: &CallingSystem,
@@ -497,9 +519,6 @@ impl RegistryData<'_> {
         let mut rows = repo::records_by_key(&mut tx, &registry.id, &self.key_index(&registry, id)).await?;
         if rows.is_empty() {
             rows.extend(repo::record(&mut tx, &registry.id, id).await?);
-        }
-        if rows.is_empty() {
-            return Err(Error::NotFound("record"));
         }
         for row in &rows {
             repo::delete_record(&mut tx, &registry.id, &row.id).await?;
@@ -600,9 +619,10 @@ impl RegistryData<'_> {
         Ok(usage)
     }
 
-    /// Loads the GovStack Digital Registries fixture (`test-data.json`): the registry it
-    /// names (published once, owned by `department`, served to mediated systems) with its
-    /// records reset to the fixture's, and the database descriptions.
+    /// Loads the GovStack Digital Registries fixture (`test-data.json`): each registry it
+    /// names (one object or a list; published once, owned by `department`, served to
+    /// mediated systems) with its records reset to the fixture's, and the database
+    /// descriptions.
     pub async fn load_registry_fixture(
         &self,
         cap: &Capability<RegistryManage>,
@@ -610,7 +630,32 @@ impl RegistryData<'_> {
         fixture: &Value,
         now: DateTime<Utc>,
     ) -> Result<FixtureLoad, Error> {
-        let registry = fixture.get("registries").ok_or_else(|| Error::invalid("registries", "missing"))?;
+        let registries = match fixture.get("registries") {
+            Some(Value::Array(list)) => list.iter().collect(),
+            Some(one @ Value::Object(_)) => vec![one],
+            _ => return Err(Error::invalid("registries", "a registry or a list of registries")),
+        };
+        let mut load = FixtureLoad::default();
+        for registry in registries {
+            let (code, records) = self.load_fixture_registry(cap, department, registry, now).await?;
+            load.registries.push(code);
+            load.records += records;
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let groups: Vec<Value> = fixture.get("databases").and_then(Value::as_array).cloned().unwrap_or_default();
+        load.databases = self.databases().load_databases_in(&mut tx, cap, &groups, now).await?;
+        tx.commit().await?;
+        Ok(load)
+    }
+
+    /// One registry of the fixture: its code and how many records it holds now.
+    async fn load_fixture_registry(
+        &self,
+        cap: &Capability<RegistryManage>,
+        department: &str,
+        registry: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(String, usize), Error> {
         let text = |k: &'static str| {
             registry
                 .get(k)
@@ -620,11 +665,11 @@ impl RegistryData<'_> {
         };
         let (code, version, database) = (text("registryname")?, text("versionnumber")?, text("databaseID")?);
         let version: i64 = version.trim().parse().map_err(|_| Error::invalid("versionnumber", "a number"))?;
-        let records: Vec<&Map<String, Value>> = registry
-            .get("records")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_object).collect())
-            .unwrap_or_default();
+        let records: Vec<&Map<String, Value>> = match registry.get("records") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_object).collect(),
+            Some(_) => return Err(Error::invalid("records", "a list of records")),
+        };
         // Every field the records use, as text; `id` is the key, spelt as clients spell it.
         let mut names: Vec<String> = vec!["ID".into()];
         for r in &records {
@@ -666,10 +711,8 @@ impl RegistryData<'_> {
         entry.object = Some(format!("registry:{code}"));
         entry.detail = Some(format!("{} record(s)", records.len()));
         ledger::append_in(&mut tx, Log::Audit, &entry).await?;
-        let groups: Vec<Value> = fixture.get("databases").and_then(Value::as_array).cloned().unwrap_or_default();
-        let databases = self.databases().load_databases_in(&mut tx, cap, &groups, now).await?;
         tx.commit().await?;
-        Ok(FixtureLoad { registry: code, records: records.len(), databases })
+        Ok((code, records.len()))
     }
 }
 

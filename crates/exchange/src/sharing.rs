@@ -32,8 +32,13 @@ const OPERATORS: &[&str] = &["eq", "ne", "gt", "gte", "lt", "lte"];
 pub struct AgreementRequest {
     /// The registry's code.
     pub registry: String,
+    #[schema(min_items = 1)]
     pub fields: Vec<String>,
+    /// 1–500 characters, not blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub purpose: String,
+    /// 1–500 characters, not blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub legal_basis: String,
     /// Only yes/no questions, never the values (数据可用不可见).
     #[serde(default)]
@@ -45,8 +50,12 @@ pub struct AgreementRequest {
     #[serde(default)]
     pub consent_required: bool,
     /// How long the grant lasts, 1 to 1,095 days.
+    #[schema(minimum = 1, maximum = 1095)]
+    #[serde(deserialize_with = "kernel::wire::whole_number")]
     pub valid_days: i64,
-    #[serde(default)]
+    /// Calls a minute, 1 to 100,000 (600 when not given).
+    #[serde(default, deserialize_with = "kernel::wire::optional_whole_number")]
+    #[schema(minimum = 1, maximum = 100000)]
     pub rate_per_minute: Option<i64>,
 }
 

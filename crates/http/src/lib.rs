@@ -78,7 +78,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 /// The whole application as a `Router`, so tests can drive it without a socket.
 pub fn app(state: AppState, body_limit: usize) -> Router {
     let (api_router, mut openapi) = api::all().split_for_parts();
-    api::document_unauthenticated(&mut openapi);
+    api::document_common_responses(&mut openapi);
     // A description that does not serialise is a fault of this build: logged, and answered
     // as one (500) rather than as an empty document.
     let openapi_json = Arc::new(openapi.to_pretty_json().map_err(|e| {
@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn the_api_description_holds_together() {
         let (_, mut doc) = super::api::all().split_for_parts();
-        super::api::document_unauthenticated(&mut doc);
+        super::api::document_common_responses(&mut doc);
         let v = serde_json::to_value(&doc).unwrap();
         let schemas = v["components"]["schemas"].as_object().unwrap();
         let mut found = Vec::new();
@@ -277,8 +277,11 @@ mod tests {
             let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{r}"));
             assert!(schemas.contains_key(name), "{r} is referenced but not described");
         }
+        let mut operation_ids = std::collections::HashSet::new();
         for (path, item) in v["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                assert!(operation_ids.insert(id.to_string()), "{method} {path}: operationId {id} is used twice");
                 for p in op["parameters"].as_array().into_iter().flatten() {
                     let (name, place) = (p["name"].as_str().unwrap(), p["in"].as_str().unwrap());
                     let in_template = path.contains(&format!("{{{name}}}"));

@@ -69,4 +69,12 @@ impl CallingSystem {
     pub fn vouched_by_security_server(client: MediatorClient) -> CallingSystem {
         CallingSystem { name: client.as_str().to_string(), proof: SystemProof::SecurityServer }
     }
+
+    /// A call a configured security server forwarded without naming the member, on an
+    /// operation whose published API declares no client header. It is known only as the
+    /// security server: the name (`security-server:ADDRESS`) is no mediator name, so no
+    /// registry lists it.
+    pub fn forwarded_by_security_server(address: std::net::IpAddr) -> CallingSystem {
+        CallingSystem { name: format!("security-server:{address}"), proof: SystemProof::SecurityServer }
+    }
 }

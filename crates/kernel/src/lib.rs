@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod outbox;
 pub mod secrets;
+pub mod wire;
 
 /// Declares an area service: a borrowed view of a crate's handle that carries the methods of
 /// one job (see docs/architecture.md). It dereferences to the handle, whose shared state and

@@ -132,6 +132,10 @@ fn current_request_id() -> Option<String> {
 pub enum Error {
     #[error("{0}")]
     NotFound(&'static str),
+    /// A proof between sizes, or of an entry, that this log cannot give (a size it has not
+    /// reached, an index past the tree): nothing by that description exists.
+    #[error("{0}")]
+    NoProof(String),
     #[error("{0}")]
     Invalid(String),
     #[error("storage: {0}")]
@@ -554,7 +558,7 @@ impl Ledger {
     pub async fn inclusion_proof(&self, log: Log, index: u64, size: u64) -> Result<InclusionProof, Error> {
         let mut c = self.reader().await?;
         if size > store::size(&mut c, log.as_str()).await? || index >= size {
-            return Err(Error::Invalid(format!("no entry {index} in a tree of {size}")));
+            return Err(Error::NoProof(format!("no entry {index} in a tree of {size}")));
         }
         let needed = merkle::subtrees_needed(|f| {
             merkle::inclusion_proof(index, size, f);
@@ -576,7 +580,7 @@ impl Ledger {
     pub async fn consistency_proof(&self, log: Log, from: u64, to: u64) -> Result<ConsistencyProof, Error> {
         let mut c = self.reader().await?;
         if to > store::size(&mut c, log.as_str()).await? || from == 0 || from > to {
-            return Err(Error::Invalid(format!("no consistency proof from {from} to {to}")));
+            return Err(Error::NoProof(format!("no consistency proof from {from} to {to}")));
         }
         let needed = merkle::subtrees_needed(|f| {
             merkle::consistency_proof(from, to, f);

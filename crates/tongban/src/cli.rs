@@ -95,7 +95,7 @@ enum FixturesCommand {
     /// Load a building block's fixture data (safe while the server runs).
     /// `govstack-registration`: the services, eForms, application files and tasks the GovStack
     /// Registration test suite expects (loading again changes nothing).
-    /// `govstack-registries`: the registry, records and database descriptions the GovStack
+    /// `govstack-registries`: the registries, records and database descriptions the GovStack
     /// Digital Registries test suite expects (loading again resets them to the fixture).
     Load {
         /// Which fixtures: govstack-registration or govstack-registries.
@@ -103,7 +103,7 @@ enum FixturesCommand {
         /// Another fixture file of the same shape (default: the copy built in).
         #[arg(long, value_name = "FILE")]
         file: Option<std::path::PathBuf>,
-        /// The department that owns the fixture registry (govstack-registries).
+        /// The department that owns the fixture registries (govstack-registries).
         #[arg(long, default_value = "990000-SG")]
         department: String,
         /// A system the fixture registry serves (`INSTANCE/CLASS/MEMBER/SUBSYSTEM`; repeat
@@ -866,9 +866,18 @@ async fn load_fixtures(
         let exchange = exchange::Exchange::new(db.clone(), identity, &key);
         let cap = console.grant::<kernel::authz::RegistryManage>();
         let loaded = exchange.registry_data().load_registry_fixture(&cap, department, &fixtures, Utc::now()).await;
-        let served = match (&loaded, systems.is_empty()) {
-            (Ok(l), false) => Some(exchange.systems().set_serving(&cap, &l.registry, systems, Utc::now()).await),
-            _ => None,
+        let served = match &loaded {
+            Ok(l) if !systems.is_empty() => {
+                let mut served = Vec::new();
+                for registry in &l.registries {
+                    served.push((
+                        registry.clone(),
+                        exchange.systems().set_serving(&cap, registry, systems, Utc::now()).await,
+                    ));
+                }
+                served
+            }
+            _ => Vec::new(),
         };
         db.close().await;
         let loaded = loaded?;
@@ -876,8 +885,8 @@ async fn load_fixtures(
             "govstack-registries: {} records and {} database descriptions loaded",
             loaded.records, loaded.databases
         );
-        if let Some(served) = served {
-            println!("registry {} serves: {}", loaded.registry, served?.join(", "));
+        for (registry, list) in served {
+            println!("registry {registry} serves: {}", list?.join(", "));
         }
         return Ok(());
     }

@@ -46,6 +46,7 @@ async fn halls(State(state): State<AppState>, ApiPath(code): ApiPath<String>) ->
 struct SlotQuery {
     service: String,
     /// YYYY-MM-DD (China Standard Time).
+    #[param(format = Date)]
     date: String,
 }
 
@@ -147,6 +148,7 @@ pub fn calendar_file(text: String, id: &str) -> Response {
 #[into_params(parameter_in = Query)]
 struct DayQuery {
     /// YYYY-MM-DD; today by default.
+    #[param(format = Date)]
     date: Option<String>,
 }
 

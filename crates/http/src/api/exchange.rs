@@ -62,7 +62,7 @@ pub(crate) async fn system(state: &AppState, headers: &HeaderMap) -> Result<Exch
 
 /// The resource catalog (数据资源目录): every registry with its fields' standards,
 /// classification and sharing type.
-#[utoipa::path(get, path = "/api/v1/exchange/registries", tag = "exchange",
+#[utoipa::path(get, path = "/api/v1/exchange/registries", tag = "exchange", operation_id = "registry_catalog",
     responses((status = 200, body = Vec<RegistryView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
 async fn catalog(
     State(state): State<AppState>,
@@ -226,7 +226,10 @@ async fn decide(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = AgreementRevocation)]
 struct RevokeRequest {
+    /// 1–500 characters, not blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     reason: String,
 }
 

@@ -37,6 +37,7 @@ impl From<ledger::Error> for ApiError {
     fn from(e: ledger::Error) -> ApiError {
         match e {
             ledger::Error::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, what),
+            ledger::Error::NoProof(why) => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, why),
             ledger::Error::Invalid(why) => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why),
             ledger::Error::Forbidden => ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -124,6 +125,7 @@ struct InclusionQuery {
     /// The entry's index.
     index: u64,
     /// The tree size (of a checkpoint) to prove inclusion in.
+    #[param(minimum = 1)]
     size: u64,
 }
 
@@ -141,7 +143,9 @@ async fn inclusion(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
+    #[param(minimum = 1)]
     from: u64,
+    #[param(minimum = 1)]
     to: u64,
 }
 

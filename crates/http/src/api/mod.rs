@@ -59,21 +59,45 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::exchange::router())
 }
 
-/// Every operation that needs a bearer token can answer 401 `unauthenticated` (no token, or
-/// an expired or revoked one): said once here rather than on each operation.
-pub fn document_unauthenticated(doc: &mut utoipa::openapi::OpenApi) {
+/// The answers every operation of a kind can give, said once here rather than on each
+/// operation: 401 `unauthenticated` and 403 `forbidden` where a bearer token is needed (no
+/// token, or an expired or revoked one; no role of the caller grants the operation); 404
+/// where the path names something; 400 and 422 where there are parameters or a body to get
+/// wrong; 413 and 415 where there is a body (too large, not JSON).
+pub fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+        RefOr::T(ResponseBuilder::new().description(description).content("application/json", body).build())
+    };
     for item in doc.paths.paths.values_mut() {
+        let shared_parameters = item.parameters.as_ref().is_some_and(|p| !p.is_empty());
         let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
         for op in operations.into_iter().flatten() {
             let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
-            if secured && !op.responses.responses.contains_key("401") {
-                let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
-                let response = ResponseBuilder::new()
-                    .description("unauthenticated: no token, or an expired or revoked one")
-                    .content("application/json", body)
-                    .build();
-                op.responses.responses.insert("401".into(), RefOr::T(response));
+            let parameters = shared_parameters || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let named = op.parameters.iter().flatten().any(|p| p.parameter_in == ParameterIn::Path);
+            let body = op.request_body.is_some();
+            let mut common = Vec::new();
+            if secured {
+                common.push(("401", "unauthenticated: no token, or an expired or revoked one"));
+                common
+                    .push(("403", "forbidden: no role of the caller grants this, or it is outside their jurisdiction"));
+            }
+            if named || shared_parameters || body {
+                common.push(("404", "not_found: nothing by that name or id that the caller may see"));
+            }
+            if parameters || body {
+                common.push(("400", "a parameter or the body is missing or malformed"));
+                common.push(("422", "a value breaks a rule (the message says which)"));
+            }
+            if body {
+                common.push(("413", "payload_too_large: the body is over the configured limit"));
+                common.push(("415", "unsupported_media_type: send the body as JSON"));
+            }
+            for (status, description) in common {
+                op.responses.responses.entry(status.into()).or_insert_with(|| error(description));
             }
         }
     }
@@ -158,10 +182,13 @@ async fn my_data_export(State(state): State<AppState>, Caller(p): Caller) -> Res
 #[serde(deny_unknown_fields)]
 pub struct CorrectionRequest {
     /// name, id_number, mobile or address
+    #[schema(pattern = "^(name|id_number|mobile|address)$")]
     field: String,
-    /// The correct value.
+    /// The correct value, at most 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     requested: String,
-    /// Why the held value is wrong.
+    /// Why the held value is wrong, at most 500 characters.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     reason: String,
 }
 
@@ -303,6 +330,7 @@ pub struct ListQuery {
     /// At most this many (1–500, default 100).
     limit: Option<i64>,
     /// Find the one resident with this 18-digit ID number (looked up by blind index).
+    #[param(pattern = "^[0-9]{17}[0-9Xx]$")]
     id_number: Option<String>,
 }
 
@@ -311,6 +339,7 @@ pub struct ListQuery {
 pub struct RecordQuery {
     /// Why plain values are needed (for example `办理户籍迁移 YL-20261121-000123`). With a
     /// purpose, roles that policy allows see plain values, and the access is audited with it.
+    #[param(min_length = 1, pattern = r"\S")]
     purpose: Option<String>,
 }
 

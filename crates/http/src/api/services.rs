@@ -197,6 +197,7 @@ pub struct BundleApplyRequest {
 #[utoipa::path(post, path = "/api/v1/bundles/{code}/applications", tag = "services", params(("code" = String, Path)),
     request_body = BundleApplyRequest,
     responses((status = 201, body = ApplicationView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "wrong_audience, not_online, no_region", body = ErrorBody),
         (status = 422, description = "form_invalid", body = FormErrorBody)),
     security(("bearer" = [])))]
 async fn apply_bundle(
@@ -267,6 +268,8 @@ async fn resubmit(
 #[serde(deny_unknown_fields)]
 pub struct RatingRequest {
     /// 1 (非常不满意) … 5 (非常满意).
+    #[schema(minimum = 1, maximum = 5)]
+    #[serde(deserialize_with = "kernel::wire::whole_number")]
     pub score: i64,
     pub comment: Option<String>,
 }
@@ -335,6 +338,7 @@ async fn upload(
 #[into_params(parameter_in = Query)]
 struct InboxQuery {
     /// on_time, due_soon or overdue.
+    #[param(pattern = "^(on_time|due_soon|overdue)?$")]
     due: Option<String>,
     /// Only tasks assigned to the caller.
     mine: Option<bool>,
@@ -435,6 +439,8 @@ async fn transfer(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingReply {
+    /// At most 1,000 characters, not blank.
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     pub reply: String,
 }
 
@@ -528,7 +534,10 @@ async fn verify_certificate(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CertificateRevocation)]
 pub struct RevokeRequest {
+    /// Why it is revoked, at most 200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub reason: String,
 }
 

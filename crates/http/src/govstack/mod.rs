@@ -25,33 +25,65 @@ use identity::{CallingSystem, MediatorClient};
 /// The calling system, proven by its secret or by the security server it came through.
 pub(crate) struct Mediated(pub CallingSystem);
 
+fn malformed() -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidMediatorClient,
+        "send Information-Mediator-Client as INSTANCE/CLASS/MEMBER/SUBSYSTEM",
+    )
+}
+
+fn unproven() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated,
+        "prove the calling system: send its exchange secret in X-Exchange-Secret, or call through a security \
+         server this platform trusts",
+    )
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The security server the call came through, when it came through one this platform trusts.
+fn security_server(parts: &Parts, state: &AppState) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let from = client_address(peer, &parts.headers, &state.trusted_proxies).parse::<IpAddr>().ok()?;
+    state.security_servers.contains(&from).then_some(from)
+}
+
 impl FromRequestParts<AppState> for Mediated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header =
-            |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-        let malformed = || {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidMediatorClient,
-                "send Information-Mediator-Client as INSTANCE/CLASS/MEMBER/SUBSYSTEM",
-            )
-        };
-        let name = header("information-mediator-client").ok_or_else(malformed)?;
-        if let Some(secret) = header("x-exchange-secret") {
+        let name = header(parts, "information-mediator-client").ok_or_else(malformed)?;
+        if let Some(secret) = header(parts, "x-exchange-secret") {
             return Ok(Mediated(state.exchange.systems().authenticate(name, secret).await?));
         }
         let client = MediatorClient::parse(name).ok_or_else(malformed)?;
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let from = client_address(peer, &parts.headers, &state.trusted_proxies).parse::<IpAddr>().ok();
-        if from.is_some_and(|ip| state.security_servers.contains(&ip)) {
-            return Ok(Mediated(CallingSystem::vouched_by_security_server(client)));
+        match security_server(parts, state) {
+            Some(_) => Ok(Mediated(CallingSystem::vouched_by_security_server(client))),
+            None => Err(unproven()),
         }
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthenticated,
-            "prove the calling system: send its exchange secret in X-Exchange-Secret, or call through a security \
-             server this platform trusts",
-        ))
+    }
+}
+
+/// The caller of an operation whose published API declares no `Information-Mediator-Client`
+/// (Registration's tasks and documents): proven as [`Mediated`] when the header is sent;
+/// without it, only a trusted security server may forward the call, and it is recorded as
+/// that security server.
+pub(crate) struct Relayed(pub CallingSystem);
+
+impl FromRequestParts<AppState> for Relayed {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if header(parts, "information-mediator-client").is_some() {
+            let Mediated(system) = Mediated::from_request_parts(parts, state).await?;
+            return Ok(Relayed(system));
+        }
+        match security_server(parts, state) {
+            Some(address) => Ok(Relayed(CallingSystem::forwarded_by_security_server(address))),
+            None => Err(unproven()),
+        }
     }
 }

@@ -13,7 +13,7 @@ use base64::Engine;
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use super::Mediated;
+use super::{Mediated, Relayed};
 use crate::AppState;
 use crate::api::services::service_error;
 use crate::error::{ApiError, ErrorCode};
@@ -110,11 +110,59 @@ fn list_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
     })
 }
 
-fn submission(body: &Bytes) -> Result<FileSubmission, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(bad(ErrorCode::InvalidBody, "send the application file as JSON with at least applicantId"));
+/// An application file as JSON, or the same fields form-encoded or as multipart text parts
+/// (the published suite submits forms). A form value that reads as a JSON object or list
+/// (`formData`, `documentUrls`) is taken as one; every other value is text.
+async fn submission(state: &AppState, request: Request) -> Result<FileSubmission, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let invalid = |e: String| bad(ErrorCode::InvalidBody, format!("application file: {e}"));
+    let mut fields = Map::new();
+    let mut field = |name: String, value: String| {
+        let value = match serde_json::from_str::<Value>(&value) {
+            Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
+            _ => Value::String(value),
+        };
+        fields.entry(name).or_insert(value);
+    };
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart =
+            axum::extract::Multipart::from_request(request, state).await.map_err(|e| invalid(e.body_text()))?;
+        while let Some(part) = multipart.next_field().await.map_err(|e| invalid(e.body_text()))? {
+            let Some(name) = part.name().map(str::to_string) else { continue };
+            field(name, part.text().await.map_err(|e| invalid(e.body_text()))?);
+        }
+    } else {
+        let body = Bytes::from_request(request, state).await.map_err(|e| invalid(e.body_text()))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(bad(ErrorCode::InvalidBody, "send the application file as JSON with at least applicantId"));
+        }
+        if !content_type.starts_with("application/x-www-form-urlencoded") {
+            return serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()));
+        }
+        let text = std::str::from_utf8(&body).map_err(|_| invalid("the form is not UTF-8".into()))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        for (name, value) in pairs {
+            field(name, value);
+        }
     }
-    serde_json::from_slice(body).map_err(|e| bad(ErrorCode::InvalidBody, format!("application file: {e}")))
+    serde_json::from_value(Value::Object(fields)).map_err(|e| invalid(e.to_string()))
+}
+
+/// A body that cannot be read answers 404 when the service does not exist either: the
+/// service is what the path names, so it is found first.
+async fn submission_for(state: &AppState, service: &str, request: Request) -> Result<FileSubmission, Response> {
+    match submission(state, request).await {
+        Ok(s) => Ok(s),
+        Err(e) => match state.services.registration().registration_service(service).await {
+            Err(missing) => Err(service_error(missing)),
+            Ok(_) => Err(e.into_response()),
+        },
+    }
 }
 
 async fn services(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Response, Response> {
@@ -151,9 +199,9 @@ async fn submit(
     State(state): State<AppState>,
     Mediated(client): Mediated,
     Path(id): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, Response> {
-    let submission = submission(&body).map_err(IntoResponse::into_response)?;
+    let submission = submission_for(&state, &id, request).await?;
     let file = state
         .services
         .registration()
@@ -184,9 +232,9 @@ async fn update(
     State(state): State<AppState>,
     Mediated(client): Mediated,
     Path(id): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, Response> {
-    let submission = submission(&body).map_err(IntoResponse::into_response)?;
+    let submission = submission(&state, request).await.map_err(IntoResponse::into_response)?;
     let file = state
         .services
         .registration()
@@ -198,7 +246,7 @@ async fn update(
 
 async fn tasks(
     State(state): State<AppState>,
-    Mediated(_): Mediated,
+    Relayed(_): Relayed,
     RawQuery(q): RawQuery,
 ) -> Result<Response, Response> {
     let q = list_query(q.as_deref()).map_err(IntoResponse::into_response)?;
@@ -207,7 +255,7 @@ async fn tasks(
 
 async fn task(
     State(state): State<AppState>,
-    Mediated(_): Mediated,
+    Relayed(_): Relayed,
     Path(id): Path<String>,
 ) -> Result<Response, Response> {
     Ok(ok(state.services.registration().registration_task(&id).await.map_err(service_error)?))
@@ -215,7 +263,7 @@ async fn task(
 
 async fn complete(
     State(state): State<AppState>,
-    Mediated(client): Mediated,
+    Relayed(client): Relayed,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Response> {
@@ -243,7 +291,7 @@ async fn complete(
 /// a list) or multipart parts named `file` (raw bytes).
 async fn upload(
     State(state): State<AppState>,
-    Mediated(client): Mediated,
+    Relayed(client): Relayed,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, Response> {

@@ -97,6 +97,32 @@ async fn govstack_registration_api(backend: Backend) {
     assert_eq!(file["status"]["code"], "PENDING");
     let (status, _) = post("/services/n0t-ex1st1ng-serv1ce-1d/applications", Some(json!({"applicantId": "x"}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post("/services/n0t-ex1st1ng-serv1ce-1d/applications", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the service is found before the body is read");
+    // The same file form-encoded (as the published suite sends it) or as multipart.
+    let submit_form = |form: reqwest::RequestBuilder| async move {
+        let r = form.header("Information-Mediator-Client", IMC).send().await.unwrap();
+        (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let fixture_service = gs("/services/f7d33db0-2809-484e-a780-76b7ccd4ecbf/applications");
+    let (status, formed) = submit_form(s.client.post(&fixture_service).form(&[
+        ("applicationName", "Application name"),
+        ("applicantId", "fdae352d-9397-bdb2-11ed-11ed9397bdb2"),
+        ("created", "2022-11-22T00:00:00.000Z"),
+    ]))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{formed}");
+    assert_eq!(formed["applicationData"]["applicantId"], "fdae352d-9397-bdb2-11ed-11ed9397bdb2");
+    assert_eq!(formed["applicationData"]["applicationName"], "Application name");
+    let parts = reqwest::multipart::Form::new()
+        .text("applicantId", "11ed9397-11ed-9397-bdb2-sgh123h511ed")
+        .text("documentUrls", r#"["https://example.org/a.pdf"]"#);
+    let (status, parted) = submit_form(s.client.post(&fixture_service).multipart(parts)).await;
+    assert_eq!(status, StatusCode::OK, "{parted}");
+    assert_eq!(parted["applicationData"]["documentUrls"], json!(["https://example.org/a.pdf"]));
+    let (status, body) =
+        submit_form(s.client.post(&fixture_service).form(&[("applicationName", "no applicant")])).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")), "{body}");
 
     // A real service validates the form and seals what is sensitive.
     let apply = |data: Value| {
@@ -148,8 +174,10 @@ async fn govstack_registration_api(backend: Backend) {
     assert_eq!(tasks[0]["taskId"], "42962de0-bdb2-11ed-9397-0242ac120033");
     let (_, _, none) = get("/tasks?mainTaskId=n0t-ex1st1ng-main-task", Some(IMC)).await;
     assert_eq!(none, json!([]));
+    let (status, _, _) = get("/tasks/81c4445c-bff6-11ed-afa1-0242ac120002", Some("invalid_header")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a header that is sent must be well formed");
     let (status, _, _) = get("/tasks/81c4445c-bff6-11ed-afa1-0242ac120002", None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a task's form data is for a named system only");
+    assert_eq!(status, StatusCode::OK, "the published API declares no header here: the security server vouches");
     let (status, _, task) = get("/tasks/81c4445c-bff6-11ed-afa1-0242ac120002", Some(IMC)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(task["taskId"], "81c4445c-bff6-11ed-afa1-0242ac120002");
@@ -174,11 +202,10 @@ async fn govstack_registration_api(backend: Backend) {
     let (_, _, decided) = get(&format!("/applications/{file_id}"), Some(IMC)).await;
     assert_eq!((decided["status"]["code"].as_str(), decided["ended"].as_bool()), (Some("REJECTED"), Some(true)));
 
-    // Documents: form-encoded base64 (as the suite sends it), JSON, and nothing at all; only
-    // for a named system.
+    // Documents: form-encoded base64 (as the suite sends it), JSON, and nothing at all.
     let text = "ewogIGZpZWxkbmFtZTogJ2ltYWdlJwp9";
     let r = s.client.post(gs("/documents")).body(format!("file={text}%3D")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no system named");
+    assert_eq!(r.status(), StatusCode::OK, "no system named, forwarded by the security server");
     let r = s
         .client
         .post(gs("/documents?additionalMetadata=additional%20metadata"))
@@ -236,6 +263,7 @@ async fn govstack_registries_api(backend: Backend) {
     let (ok, out) = run(&load);
     assert!(ok && out.contains("23 records and 10 database descriptions loaded"), "{out}");
     assert!(out.contains(&format!("registry registryname serves: {}", REGISTRIES_IMC.to_lowercase())), "{out}");
+    assert!(out.contains("registry registryempty serves"), "{out}");
 
     let url = |path: &str| s.url(&format!("/govstack/registries{path}"));
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
@@ -290,6 +318,8 @@ async fn govstack_registries_api(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, body) = call(Method::GET, "/data/registryname/999", None).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, empty) = call(Method::GET, "/data/registryempty/111", None).await;
+    assert_eq!((status, empty["count"].as_u64()), (StatusCode::OK, Some(0)), "the fixture's empty registry");
     let (status, _) = call(Method::GET, "/data/population/1", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "registries not marked trusted are not served");
 
@@ -340,8 +370,16 @@ async fn govstack_registries_api(backend: Backend) {
     });
     let (status, elsa) = call(Method::PUT, &format!("{data}/update"), Some(update.clone())).await;
     assert_eq!((status, elsa["content"]["FirstName"].as_str()), (StatusCode::OK, Some("Elsa")), "{elsa}");
-    let (status, _) = call(Method::PUT, &format!("{data}/update"), Some(update)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "Philip is Elsa now");
+    let (status, again) = call(Method::PUT, &format!("{data}/update"), Some(update.clone())).await;
+    assert_eq!(
+        (status, again["content"]["uuid"].as_str()),
+        (StatusCode::OK, elsa["content"]["uuid"].as_str()),
+        "Philip is Elsa now: the same update sent again finds its record already written"
+    );
+    let mut elsewhere = update.clone();
+    elsewhere["write"]["content"]["LastName"] = json!("East");
+    let (status, _) = call(Method::PUT, &format!("{data}/update"), Some(elsewhere)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a write the record does not hold is no repeat");
     let (_, by_new_key) =
         call(Method::POST, &format!("{data}/read"), Some(json!({"query": {"content": {"ID": "EE383838348834"}}})))
             .await;
@@ -349,6 +387,9 @@ async fn govstack_registries_api(backend: Backend) {
     let entries = json!({"query": {"content": {"LastName": "Johnson"}}, "write": {"content": {"FirstName": "Bob"}}});
     let (status, updated) = call(Method::PUT, &format!("{data}/update-entries"), Some(entries)).await;
     assert_eq!((status, updated["count"].as_u64()), (StatusCode::OK, Some(2)));
+    let nobody = json!({"query": {"content": {"FirstName": "Nobody"}}, "write": {"content": {"FirstName": "Jack"}}});
+    let (status, updated) = call(Method::PUT, &format!("{data}/update-entries"), Some(nobody)).await;
+    assert_eq!((status, updated), (StatusCode::OK, json!({"count": 0, "content": []})), "no match: none updated");
     let (status, _) = call(
         Method::PUT,
         &format!("{data}/updateEntries"),
@@ -389,7 +430,11 @@ async fn govstack_registries_api(backend: Backend) {
     let (status, _) = call(Method::DELETE, &format!("{data}/EE378627348834/delete"), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = call(Method::DELETE, &format!("{data}/EE378627348834/delete"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(status, StatusCode::NO_CONTENT, "deleting again: already gone");
+    let (status, _) =
+        call(Method::POST, &format!("{data}/read"), Some(json!({"query": {"content": {"ID": "EE378627348834"}}})))
+            .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "and gone it is");
 
     // myPersonalDataUsage: the history the registry brought, then the reads logged above.
     let (status, usage) =
@@ -423,6 +468,8 @@ async fn govstack_registries_api(backend: Backend) {
     assert_eq!((status, done), (StatusCode::OK, json!("Success")));
     let (status, _) = call(Method::GET, "/database/75858", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, done) = call(Method::DELETE, "/database/75858", None).await;
+    assert_eq!((status, done), (StatusCode::OK, json!("Success")), "deleting again: already gone");
     let schema = json!({"type": "object", "properties": {"ID": {"type": "string", "primaryKey": true}}, "incrementIndex": 30, "required": ["ID"]});
     let change = json!({"group_name": "Test", "catalog_name": "Mother and Child", "code": "MCR", "schema": schema});
     let (status, stored) = call(Method::POST, "/database/modify", Some(change.clone())).await;
@@ -861,6 +908,16 @@ async fn govstack_systems_prove_who_they_are(backend: Backend) {
                 "{method} {path} as {imc}: {body}"
             );
         }
+    }
+    // Operations the published API declares without the header: from outside a security
+    // server, naming no system proves nothing either.
+    for (method, path) in [
+        (Method::GET, "/govstack/registration/tasks/81c4445c-bff6-11ed-afa1-0242ac120002"),
+        (Method::POST, "/govstack/registration/tasks/d1e33d56-c5c7-4272-aeb6-bc2732cce1f2/complete"),
+        (Method::POST, "/govstack/registration/documents"),
+    ] {
+        let r = s.client.request(method.clone(), s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path} with no header");
     }
     let (status, _) = call(Method::GET, data, system, Some("not-the-secret")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong secret");

@@ -358,8 +358,8 @@ async fn ledger_proves_and_catches_tampering(backend: Backend) {
     .await;
     expect_error(
         s.client.get(s.url("/ledger/audit/proof/consistency?from=5&to=999999999")).send().await.unwrap(),
-        StatusCode::BAD_REQUEST,
-        "bad_request",
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
     assert!(s.stop());
