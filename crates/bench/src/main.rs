@@ -37,7 +37,8 @@ pub struct BenchArgs {
     /// Database for the measured server (default: SQLite in a temporary data dir).
     #[arg(long)]
     database_url: Option<String>,
-    /// Which measurements: http, submit, ledger, protect, import, exchange or all.
+    /// Which measurements: http, submit, nodes (PostgreSQL only), ledger, protect, import,
+    /// exchange or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Ledger size for the proof and verification measurements (the targets are
@@ -219,8 +220,8 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         SERVER.set(server).ok();
     }
     let all = args.only == "all";
-    if !["all", "http", "submit", "ledger", "protect", "import", "exchange"].contains(&args.only.as_str()) {
-        bail!("--only takes http, submit, ledger, protect, import, exchange or all");
+    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange"].contains(&args.only.as_str()) {
+        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange or all");
     }
     if all || args.only == "http" {
         let data = scratch_dir()?;
@@ -229,6 +230,12 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     if all || args.only == "submit" {
         let data = scratch_dir()?;
         keep_on_failure(submit_bench(&args, &data).await, &data)?;
+    }
+    // Two nodes need a database both reach: with PostgreSQL only.
+    let on_postgres = args.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+    if args.only == "nodes" || (all && on_postgres) {
+        let data = scratch_dir()?;
+        keep_on_failure(nodes_bench(&args, &data).await, &data)?;
     }
     if all || args.only == "ledger" {
         ledger_bench(args.ledger_entries).await?;
@@ -596,14 +603,16 @@ async fn submit_once(
     Ok(started.elapsed())
 }
 
-/// Closed loop: as many submissions as `concurrency` connections can make.
-async fn submit_throughput(base: &str, auth: &str, seconds: u64, concurrency: usize) -> anyhow::Result<f64> {
+/// Closed loop: as many submissions as `concurrency` connections can make, the connections
+/// spread over the nodes at `bases` in turn.
+async fn submit_throughput(bases: &[&str], auth: &str, seconds: u64, concurrency: usize) -> anyhow::Result<f64> {
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let uri: hyper::Uri = format!("{base}{SUBMIT_PATH}").parse()?;
+    let uris =
+        bases.iter().map(|base| format!("{base}{SUBMIT_PATH}").parse()).collect::<Result<Vec<hyper::Uri>, _>>()?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for uri in uris.iter().cycle().take(concurrency) {
         let (client, uri, auth) = (client.clone(), uri.clone(), auth.to_string());
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -687,8 +696,8 @@ async fn submit_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
     println!("starting tongban serve with the demo province for submissions …");
     let (server, _) = start(data, args.database_url.as_deref(), &[], &client).await?;
     let auth = format!("Bearer {}", token(&server.base).await?);
-    submit_throughput(&server.base, &auth, 1, args.concurrency).await?;
-    let sustained = submit_throughput(&server.base, &auth, args.seconds, args.concurrency).await?;
+    submit_throughput(&[&server.base], &auth, 1, args.concurrency).await?;
+    let sustained = submit_throughput(&[&server.base], &auth, args.seconds, args.concurrency).await?;
     let latencies = submit_at_rate(&server.base, &auth, args.seconds, 500).await?;
     drop(server);
     let raw_url = match &args.database_url {
@@ -710,6 +719,37 @@ async fn submit_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
         latencies.len(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
+    );
+    Ok(())
+}
+
+/// Submissions per second on one node, then on two nodes of the same PostgreSQL sharing its
+/// data dir (secrets, uploads), the same connections spread over both.
+async fn nodes_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
+    let url = args
+        .database_url
+        .as_deref()
+        .filter(|u| u.starts_with("postgres"))
+        .context("--only nodes needs --database-url postgres://…: the nodes share one PostgreSQL")?;
+    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    println!("starting a first tongban serve node on PostgreSQL with the demo province …");
+    let (first, _) = start(data, Some(url), &[], &client).await?;
+    let auth = format!("Bearer {}", token(&first.base).await?);
+    submit_throughput(&[&first.base], &auth, 1, args.concurrency).await?;
+    let one = submit_throughput(&[&first.base], &auth, args.seconds, args.concurrency).await?;
+    println!("starting a second node on the same database …");
+    let (second, _) = start(data, Some(url), &[], &client).await?;
+    submit_throughput(&[&second.base], &auth, 1, args.concurrency).await?;
+    let two = submit_throughput(&[&first.base, &second.base], &auth, args.seconds, args.concurrency).await?;
+    drop((first, second));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!();
+    println!("| submissions on PostgreSQL | one node | two nodes (same run) | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| sustained over HTTP, {} connections, {cores} cores for nodes, database and client | {one:.0} /s | {two:.0} /s | {:.0} % |",
+        args.concurrency,
+        two / one * 100.0
     );
     Ok(())
 }

@@ -510,6 +510,88 @@ async fn overdue_tasks_escalate_and_withdrawal_cancels_them(t: TestDb) {
     ));
 }
 
+/// Every node runs the timers once a minute: two nodes passing over the same overdue tasks
+/// and missed bookings at the same moment escalate each task once, tell its supervisor once,
+/// and record each no-show once.
+async fn racing_nodes_deliver_and_fire_timers_once(t: TestDb) {
+    let console = t.console();
+    let h = hall(t).await;
+    let (a, b) = (
+        &h.services,
+        &Services::new(
+            h.t.db.clone(),
+            h.t.another_node(),
+            MasterKey::from_bytes(h.t.key),
+            WorkingCalendar::default(),
+            UploadPolicy { dir: h._uploads.path().to_path_buf(), max_bytes: 1024 * 1024, scan_command: None },
+        ),
+    );
+    let now = t0();
+    let citizen = h.principal("citizen.a").await;
+    h.t.identity.settings().set_notification_email(&citizen, Some("wangfang@example.cn"), now).await.unwrap();
+    for _ in 0..6 {
+        a.intake().submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
+    }
+    // Both nodes deliver the outbox at once: each message is claimed by one and mailed once.
+    let (port, seen) = testkit::fake_smtp().await;
+    let mail = kernel::outbox::Mail {
+        relay: "127.0.0.1".into(),
+        port,
+        from: "tongban@gov.example".into(),
+        to: vec!["soc@gov.example".into()],
+    };
+    let key = kernel::secrets::MasterKey::from_bytes(h.t.key);
+    let (exchange_a, exchange_b) = (
+        exchange::Exchange::new(h.t.db.clone(), h.t.identity.clone(), &key),
+        exchange::Exchange::new(h.t.db.clone(), h.t.another_node(), &key),
+    );
+    let identity_b = h.t.another_node();
+    let (sent_a, sent_b) = tokio::join!(
+        tongban::delivery::deliver(&h.t.db, Some(&mail), &h.t.identity, &exchange_a, now),
+        tongban::delivery::deliver(&h.t.db, Some(&mail), &identity_b, &exchange_b, now),
+    );
+    assert_eq!(sent_a.unwrap() + sent_b.unwrap(), 6, "six submissions, six mails");
+    let transcript = seen.lock().await.clone();
+    assert_eq!(transcript.matches("RCPT TO:<wangfang@example.cn>").count(), 6, "each mailed once: {transcript}");
+    let hall_spec: services::HallSpec = serde_json::from_value(json!({
+        "code": "HALL-R", "name_zh": "明月区政务服务中心", "name_en": "Mingyue centre", "region": "990102",
+        "address_zh": "明月区彩云路 18 号", "address_en": "18 Caiyun Road",
+        "opening": [["09:00", "12:00"]], "slot_minutes": 30,
+        "windows": [{"number": "1", "services": ["TSMZ0001"]}, {"number": "2", "services": ["TSMZ0001"]}]
+    }))
+    .unwrap();
+    a.appointments().publish_hall(&console.grant::<kernel::authz::ServiceManage>(), hall_spec, now).await.unwrap();
+    let other = h.principal("citizen.b").await;
+    for who in [&citizen, &other] {
+        a.appointments().book(who, "HALL-R", "TSMZ0001", at("2026-11-24T01:00:00Z"), now).await.unwrap();
+    }
+
+    let later = now + Duration::days(3);
+    let (work_a, work_b) = (a.casework(), b.casework());
+    let (first, second) = tokio::join!(work_a.run_timers(later), work_b.run_timers(later));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.escalated + second.escalated, 6, "each overdue task escalated by one node: {first:?} {second:?}");
+    let leader = h.principal("leader.mingyue").await;
+    let told = a.my_cases().notifications(&leader, later).await.unwrap();
+    assert_eq!(
+        told.iter().filter(|n| n.text_en.contains("escalated")).count(),
+        6,
+        "the supervisor is told once a task"
+    );
+    let escalations: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries WHERE log = 'audit' AND action = 'task_escalated'")
+            .fetch_one(&h.t.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(escalations, 6, "one audit entry a task");
+
+    let missed = at("2026-11-24T03:00:00Z");
+    let (desk_a, desk_b) = (a.appointments(), b.appointments());
+    let (first, second) = tokio::join!(desk_a.record_no_shows(missed), desk_b.record_no_shows(missed));
+    assert_eq!(first.unwrap().recorded + second.unwrap().recorded, 2, "each missed booking recorded by one node");
+    assert_eq!(a.appointments().record_no_shows(missed).await.unwrap().recorded, 0);
+}
+
 async fn withdrawing_in_review_tells_the_applicant_once(t: TestDb) {
     let h = hall(t).await;
     let s = &h.services;
@@ -629,6 +711,7 @@ on_both_databases!(
     bad_input_is_refused_without_half_written_cases,
     appointments_respect_capacity_and_record_no_shows,
     case_notifications_go_by_email_to_those_who_ask,
+    racing_nodes_deliver_and_fire_timers_once,
 );
 
 fn at(rfc: &str) -> DateTime<Utc> {
