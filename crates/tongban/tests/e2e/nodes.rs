@@ -3,7 +3,8 @@
 
 use super::*;
 
-/// Tokens, revocation, lockouts and the ledger's sequence across two nodes.
+/// Tokens, revocation, lockouts, an agreement's rate and the ledger's sequence across two
+/// nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_postgresql() {
     let a = Server::start(Backend::Postgres, &[]).await;
@@ -41,6 +42,49 @@ async fn two_nodes_on_one_postgresql() {
     for node in nodes {
         assert_eq!(sign_in(node, PASSWORD).await, StatusCode::TOO_MANY_REQUESTS, "locked on both nodes");
     }
+
+    // An agreement's calls per minute are counted across both nodes: four granted, then
+    // refused on either node.
+    let admin = a.token("sysadmin").await;
+    let r = a
+        .client
+        .post(a.url("/api/v1/exchange/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"department": "990000-MZ", "mediator_client": "CN/GOV/990000-MZ/dibao"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let data_mz = b.token("data.mz").await;
+    let r = b
+        .client
+        .post(b.url("/api/v1/exchange/agreements"))
+        .bearer_auth(&data_mz)
+        .json(&json!({"registry": "population", "fields": ["sex"], "purpose": "高龄津贴资格核对",
+            "legal_basis": "《老年人权益保障法》", "valid_days": 30, "rate_per_minute": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let agreement = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let citizen = a.citizen_token().await;
+    let (_, data) = a.get("/api/v1/me/data", &citizen).await;
+    let key = data["profile"]["id_number"].as_str().unwrap().to_string();
+    let read = |node: &Server| {
+        node.client
+            .post(node.url("/api/v1/exchange/read"))
+            .header("Information-Mediator-Client", "CN/GOV/990000-MZ/dibao")
+            .header("X-Exchange-Secret", &secret)
+            .json(&json!({"agreement": agreement, "key": key}))
+            .send()
+    };
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        answers.push(read(nodes[i % 2]).await.unwrap().status());
+    }
+    assert_eq!(&answers[..4], &[StatusCode::OK; 4], "{answers:?}");
+    assert_eq!(&answers[4..], &[StatusCode::TOO_MANY_REQUESTS; 2], "the fifth call is over the rate on either node");
 
     // Concurrent appends from both nodes: every sign-in is an audit entry, and the log stays
     // one gap-free sequence that verifies.
