@@ -110,6 +110,10 @@ impl<T, R> std::fmt::Debug for Batch<T, R> {
 }
 
 /// The most units one group commit takes: bounds the latency a late unit adds to the others.
+/// How long an SQLite pool connection stays open without work.
+const POOL_IDLE: Duration = Duration::from_secs(5);
+/// How long the group writer keeps its connection without work.
+const WRITER_IDLE: Duration = Duration::from_secs(5);
 const GROUP_MAX: usize = 256;
 
 /// SQLite settings for every connection: WAL (readers beside the writer), foreign keys, a
@@ -144,9 +148,26 @@ impl GroupWriter {
     }
 
     /// Takes the waiting units and commits them together: many durable writes for one
-    /// flush. Ends when every [`Db`] handle is gone.
+    /// flush. Ends when every [`Db`] handle is gone. A writer idle for [`WRITER_IDLE`] lets
+    /// its connection go, and with it SQLite's page cache: an idle server gives the memory
+    /// back, and the next write reconnects.
     async fn run(mut self, mut units: tokio::sync::mpsc::Receiver<GroupUnit>) {
-        while let Some(first) = units.recv().await {
+        loop {
+            let next = match self.conn.is_some() {
+                true => match tokio::time::timeout(WRITER_IDLE, units.recv()).await {
+                    Ok(next) => next,
+                    Err(_idle) => {
+                        if let Some(conn) = self.conn.take()
+                            && let Err(e) = sqlx::Connection::close(conn).await
+                        {
+                            tracing::debug!(error = %e, "closing the idle group-commit connection");
+                        }
+                        continue;
+                    }
+                },
+                false => units.recv().await,
+            };
+            let Some(first) = next else { break };
             let mut group = Vec::with_capacity(16);
             group.push(first);
             while group.len() < GROUP_MAX {
@@ -348,12 +369,16 @@ impl Db {
         let pool_options = match backend {
             // A file cannot drop the connection: no ping before every checkout (a round trip
             // through the connection's worker thread each time).
-            Backend::Sqlite => pool_options.test_before_acquire(false).after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute(SQLITE_PRAGMAS).await?;
-                    Ok(())
+            // Idle connections close after a few seconds (a file opens again in well under a
+            // millisecond), so that an idle server keeps no page caches.
+            Backend::Sqlite => {
+                pool_options.test_before_acquire(false).idle_timeout(POOL_IDLE).after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        Ok(())
+                    })
                 })
-            }),
+            }
             Backend::Postgres => pool_options,
         };
         let pool = pool_options.connect_with(options.clone()).await.map_err(DbError::Connect)?;
