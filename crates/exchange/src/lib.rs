@@ -52,7 +52,8 @@ pub use quality::{DepartmentFigures, FieldCompleteness, RegistryQuality};
 pub use registry::{RecordView, RegistryView};
 pub use repo::ConsentRecordQuery;
 pub use sharing::{
-    AgreementRequest, AgreementView, Decision, ExchangeAnswer, ExchangeClient, Predicate, Receipt, RegisteredClient,
+    AgreementRequest, AgreementStatus, AgreementView, Decision, ExchangeAnswer, ExchangeClient, Predicate, Receipt,
+    RegisteredClient,
 };
 
 /// Errors of the exchange; each maps to one stable client code in the HTTP layer.

@@ -83,8 +83,7 @@ pub struct AgreementView {
     pub plain_values: bool,
     pub consent_required: bool,
     pub rate_per_minute: i64,
-    /// pending, granted, refused, revoked or expired.
-    pub status: String,
+    pub status: AgreementStatus,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -151,8 +150,59 @@ pub struct Receipt {
     pub key: String,
 }
 
-fn effective_status(a: &AgreementRow, now: DateTime<Utc>) -> String {
-    if a.status == "granted" && millis(now) >= a.valid_until { "expired".into() } else { a.status.clone() }
+/// Where a sharing agreement stands. Rows store all but `Expired`, which a granted agreement
+/// becomes when its validity ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementStatus {
+    /// Waiting for the owning department's decision.
+    Pending,
+    Granted,
+    Refused,
+    Revoked,
+    Expired,
+}
+
+impl AgreementStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgreementStatus::Pending => "pending",
+            AgreementStatus::Granted => "granted",
+            AgreementStatus::Refused => "refused",
+            AgreementStatus::Revoked => "revoked",
+            AgreementStatus::Expired => "expired",
+        }
+    }
+
+    pub fn is_pending(self) -> bool {
+        self == AgreementStatus::Pending
+    }
+
+    /// The status a row holds (the table's CHECK admits no other); anything else is said as
+    /// a fault, never read as some status.
+    fn stored(value: &str) -> Result<AgreementStatus, Error> {
+        match value {
+            "pending" => Ok(AgreementStatus::Pending),
+            "granted" => Ok(AgreementStatus::Granted),
+            "refused" => Ok(AgreementStatus::Refused),
+            "revoked" => Ok(AgreementStatus::Revoked),
+            _ => Err(Error::Internal(format!("a sharing agreement holds the unknown status {value:?}"))),
+        }
+    }
+
+    /// The status of a row at `now`.
+    fn of(a: &AgreementRow, now: DateTime<Utc>) -> Result<AgreementStatus, Error> {
+        match AgreementStatus::stored(&a.status)? {
+            AgreementStatus::Granted if millis(now) >= a.valid_until => Ok(AgreementStatus::Expired),
+            status => Ok(status),
+        }
+    }
+}
+
+impl std::fmt::Display for AgreementStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn text_field(value: &str, field: &'static str, max: usize) -> Result<String, Error> {
@@ -238,11 +288,11 @@ impl Sharing<'_> {
             || (req.plain_values && entries.iter().any(|e| e.classification >= 3))
             || req.consent_required;
         let (status, reason, decided_at) = if !not_shareable.is_empty() {
-            ("refused", Some(format!("不予共享: {}", not_shareable.join("；"))), Some(millis(now)))
+            (AgreementStatus::Refused, Some(format!("不予共享: {}", not_shareable.join("；"))), Some(millis(now)))
         } else if needs_decision {
-            ("pending", None, None)
+            (AgreementStatus::Pending, None, None)
         } else {
-            ("granted", None, Some(millis(now)))
+            (AgreementStatus::Granted, None, Some(millis(now)))
         };
         let row = AgreementRow {
             id: new_id(),
@@ -256,7 +306,7 @@ impl Sharing<'_> {
             plain_values: req.plain_values,
             consent_required: req.consent_required,
             rate_per_minute: rate,
-            status: status.into(),
+            status: status.as_str().into(),
             valid_from: millis(now),
             valid_until: millis(now + Duration::days(req.valid_days)),
             reason,
@@ -293,9 +343,17 @@ impl Sharing<'_> {
         let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
         let registry = repo::registry_by_id(&mut tx, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
         cap.check_department(&registry.department_id)?;
-        let to = if decision.approve { "granted" } else { "refused" };
-        if !repo::set_agreement_status(&mut tx, id, "pending", to, reason.as_deref(), cap.account_id(), millis(now))
-            .await?
+        let to = if decision.approve { AgreementStatus::Granted } else { AgreementStatus::Refused };
+        if !repo::set_agreement_status(
+            &mut tx,
+            id,
+            AgreementStatus::Pending,
+            to,
+            reason.as_deref(),
+            cap.account_id(),
+            millis(now),
+        )
+        .await?
         {
             return Err(Error::conflict(ErrorCode::AlreadyDecided, "this request has already been decided"));
         }
@@ -330,8 +388,16 @@ impl Sharing<'_> {
         let row = repo::agreement(&mut tx, id).await?.ok_or(Error::NotFound("agreement"))?;
         let registry = repo::registry_by_id(&mut tx, &row.registry_id).await?.ok_or(Error::NotFound("registry"))?;
         cap.check_department(&registry.department_id)?;
-        if !repo::set_agreement_status(&mut tx, id, "granted", "revoked", Some(&reason), cap.account_id(), millis(now))
-            .await?
+        if !repo::set_agreement_status(
+            &mut tx,
+            id,
+            AgreementStatus::Granted,
+            AgreementStatus::Revoked,
+            Some(&reason),
+            cap.account_id(),
+            millis(now),
+        )
+        .await?
         {
             return Err(Error::conflict(ErrorCode::AlreadyRevoked, "only a granted agreement can be revoked"));
         }
@@ -412,7 +478,7 @@ impl Sharing<'_> {
             plain_values: row.plain_values,
             consent_required: row.consent_required,
             rate_per_minute: row.rate_per_minute,
-            status: effective_status(row, now),
+            status: AgreementStatus::of(row, now)?,
             valid_from: from_millis(row.valid_from),
             valid_until: from_millis(row.valid_until),
             reason: row.reason.clone(),
@@ -670,14 +736,20 @@ impl Sharing<'_> {
                 "this agreement was granted to another department",
             ));
         }
-        match effective_status(&agreement, now).as_str() {
-            "granted" => {}
-            "pending" => {
+        match AgreementStatus::of(&agreement, now)? {
+            AgreementStatus::Granted => {}
+            AgreementStatus::Pending => {
                 return Err(Error::refused(ErrorCode::AgreementPending, "the owning department has not decided yet"));
             }
-            "refused" => return Err(Error::refused(ErrorCode::AgreementRefused, "this request was refused")),
-            "revoked" => return Err(Error::refused(ErrorCode::AgreementRevoked, "this agreement has been revoked")),
-            _ => return Err(Error::refused(ErrorCode::AgreementExpired, "this agreement has expired")),
+            AgreementStatus::Refused => {
+                return Err(Error::refused(ErrorCode::AgreementRefused, "this request was refused"));
+            }
+            AgreementStatus::Revoked => {
+                return Err(Error::refused(ErrorCode::AgreementRevoked, "this agreement has been revoked"));
+            }
+            AgreementStatus::Expired => {
+                return Err(Error::refused(ErrorCode::AgreementExpired, "this agreement has expired"));
+            }
         }
         if read && agreement.verify_only {
             return Err(Error::refused(ErrorCode::VerifyOnly, "this agreement answers verification queries only"));

@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use exchange::{AgreementRequest, Decision, Error, Exchange, ExchangeClient, ImportMode, Predicate, Table};
+use exchange::{
+    AgreementRequest, AgreementStatus, Decision, Error, Exchange, ExchangeClient, ImportMode, Predicate, Table,
+};
 use identity::{self, AccountKind, NewAccount, Principal, Profile};
 use kernel::authz::{ExchangeFigures, RegistryManage, SharingDecide, SharingRequest};
 use kernel::error::ErrorCode;
@@ -191,7 +193,7 @@ async fn agreement_lifecycle(t: TestDb) {
             "purpose": "高龄津贴资格核对", "legal_basis": "《老年人权益保障法》", "valid_days": 365}),
         )
         .await;
-    assert_eq!(open.status, "granted");
+    assert_eq!(open.status, AgreementStatus::Granted);
     // Conditional fields wait for the owner; the owner's approval grants them.
     let cond = h
         .request(
@@ -200,12 +202,12 @@ async fn agreement_lifecycle(t: TestDb) {
             "purpose": "低保家庭住址核实", "legal_basis": "《社会救助暂行办法》第十一条", "valid_days": 30}),
         )
         .await;
-    assert_eq!(cond.status, "pending");
+    assert_eq!(cond.status, AgreementStatus::Pending);
     let incoming = {
         let p = h.principal("data.ga").await;
         h.exchange.sharing().incoming_agreements(&p.authorize::<SharingDecide>().unwrap(), now).await.unwrap()
     };
-    assert!(incoming.iter().any(|a| a.id == cond.id && a.status == "pending"));
+    assert!(incoming.iter().any(|a| a.id == cond.id && a.status == AgreementStatus::Pending));
     // Another department cannot decide the public-security bureau's requests.
     {
         let p = h.principal("data.sj").await;
@@ -223,7 +225,7 @@ async fn agreement_lifecycle(t: TestDb) {
         assert!(matches!(e, Error::Denied(_)), "{e:?}");
     }
     let granted = h.decide("data.ga", &cond.id, true).await;
-    assert_eq!(granted.status, "granted");
+    assert_eq!(granted.status, AgreementStatus::Granted);
     // A second decision is refused.
     {
         let p = h.principal("data.ga").await;
@@ -248,7 +250,7 @@ async fn agreement_lifecycle(t: TestDb) {
             "purpose": "身份核验", "legal_basis": "内部需要", "valid_days": 30}),
         )
         .await;
-    assert_eq!(never.status, "refused");
+    assert_eq!(never.status, AgreementStatus::Refused);
     assert!(never.reason.as_deref().unwrap().contains("第六条"), "{:?}", never.reason);
 
     let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/dibao").await;
@@ -273,7 +275,7 @@ async fn agreement_lifecycle(t: TestDb) {
             .revoke_agreement(&p.authorize::<SharingDecide>().unwrap(), &cond.id, "用途已完成", now)
             .await
             .unwrap();
-        assert_eq!(revoked.status, "revoked");
+        assert_eq!(revoked.status, AgreementStatus::Revoked);
     }
     assert_eq!(refusal(h.exchange.sharing().read(&mz, &cond.id, ID_A, now).await.unwrap_err()), "agreement_revoked");
     // A wrong secret is not a client.
@@ -300,7 +302,7 @@ async fn masking_per_level(t: TestDb) {
     let plain = h
         .request("data.mz", json!({"registry": "population", "fields": fields, "purpose": "核对", "legal_basis": "《社会救助暂行办法》", "valid_days": 30, "plain_values": true}))
         .await;
-    assert_eq!(plain.status, "pending", "plain values of sensitive fields are the owner's decision");
+    assert_eq!(plain.status, AgreementStatus::Pending, "plain values of sensitive fields are the owner's decision");
     h.decide("data.ga", &plain.id, true).await;
     let mz = h.client("990000-MZ", "CN/GOV/990000-MZ/dibao").await;
     let a = h.exchange.sharing().read(&mz, &masked.id, ID_A, now).await.unwrap();
@@ -383,7 +385,7 @@ async fn consent_takes_effect_at_once(t: TestDb) {
             "legal_basis": "本人同意", "valid_days": 180, "consent_required": true}),
         )
         .await;
-    assert_eq!(a.status, "pending");
+    assert_eq!(a.status, AgreementStatus::Pending);
     h.decide("data.ga", &a.id, true).await;
     let rs = h.client("990000-RS", "CN/GOV/990000-RS/jiuye").await;
     assert_eq!(refusal(h.exchange.sharing().read(&rs, &a.id, ID_A, now).await.unwrap_err()), "consent_required");

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use super::registries::{record_row_at, registry_row_at};
 use super::*;
+use crate::sharing::AgreementStatus;
 
 // --- sharing agreements ------------------------------------------------------------------
 
@@ -137,8 +138,8 @@ pub async fn call_target(
 pub async fn set_agreement_status(
     c: &mut AnyConnection,
     id: &str,
-    from: &str,
-    to: &str,
+    from: AgreementStatus,
+    to: AgreementStatus,
     reason: Option<&str>,
     by: &str,
     at: i64,
@@ -147,12 +148,12 @@ pub async fn set_agreement_status(
         "UPDATE sharing_agreements SET status = $1, reason = COALESCE($2, reason), decided_by = $3, decided_at = $4 \
          WHERE id = $5 AND status = $6",
     )
-    .bind(to)
+    .bind(to.as_str())
     .bind(reason)
     .bind(by)
     .bind(at)
     .bind(id)
-    .bind(from)
+    .bind(from.as_str())
     .execute(c)
     .await?;
     Ok(done.rows_affected() > 0)
@@ -214,7 +215,8 @@ pub async fn department_figures(
         let mut delays = Vec::new();
         for r in &requests {
             let status: String = r.try_get("status")?;
-            if status == "granted" || status == "revoked" {
+            // Requests the owner granted, whether or not they still stand.
+            if status == AgreementStatus::Granted.as_str() || status == AgreementStatus::Revoked.as_str() {
                 granted += 1;
             }
             if let Some(at) = r.try_get::<Option<i64>, _>("decided_at")? {
