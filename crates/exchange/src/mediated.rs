@@ -195,7 +195,6 @@ impl RegistryData<'_> {
         self.inner.protector.blind_index(&registry.key_domain, &normalize_key(&registry.key_domain, key))
     }
 
-    /// The records matching every field of a client's query, in the order they were written.
     /// The record the write's key names, when it already holds every written value.
     async fn holding_in(
         &self,
@@ -210,6 +209,7 @@ impl RegistryData<'_> {
         Ok(self.matching_in(c, registry, compiled, write).await?.into_iter().next())
     }
 
+    /// The records matching every field of a client's query, in the order they were written.
     async fn matching_in(
         &self,
         c: &mut AnyConnection,

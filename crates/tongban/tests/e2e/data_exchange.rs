@@ -8,16 +8,7 @@ use super::*;
 async fn exchange_api(backend: Backend) {
     let s = Server::start(backend, &[]).await;
     let admin = s.token("sysadmin").await;
-    let r = s
-        .client
-        .post(s.url("/api/v1/exchange/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"department": "990000-MZ", "mediator_client": "CN/GOV/990000-MZ/dibao"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let secret = s.exchange_client(&admin, "990000-MZ", "CN/GOV/990000-MZ/dibao").await;
     let mz = s.token("data.mz").await;
     let ga = s.token("data.ga").await;
     let citizen = s.citizen_token().await;
@@ -139,15 +130,7 @@ async fn exchange_api(backend: Backend) {
 
     // GovStack Consent verification: the consuming department's system sees the record (now
     // withdrawn) and the check is on 我的数据; another department's system sees nothing.
-    let r = s
-        .client
-        .post(s.url("/api/v1/exchange/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"department": "990000-RS", "mediator_client": "CN/GOV/990000-RS/jiuye"}))
-        .send()
-        .await
-        .unwrap();
-    let other_secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let other_secret = s.exchange_client(&admin, "990000-RS", "CN/GOV/990000-RS/jiuye").await;
     let verify = |path: &str, client: &str, secret: &str| {
         s.client
             .get(s.url(&format!("/govstack/consent/service/verification{path}")))

@@ -859,16 +859,7 @@ async fn govstack_systems_prove_who_they_are(backend: Backend) {
     assert!(ok, "{out}");
     let admin = s.token("sysadmin").await;
     let system = "CN/GOV/990000MZ/minzheng-app";
-    let r = s
-        .client
-        .post(s.url("/api/v1/exchange/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"department": "990000-MZ", "mediator_client": system}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let secret = s.exchange_client(&admin, "990000-MZ", system).await;
     let call = |method: reqwest::Method, path: &str, imc: &str, secret: Option<&str>| {
         let mut r = s.client.request(method, s.url(path)).header("Information-Mediator-Client", imc);
         if let Some(secret) = secret {

@@ -181,6 +181,21 @@ impl Server {
         r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
     }
 
+    /// Registers a department's system for the exchange (as an administrator holding that
+    /// power, `admin`'s token) and answers its secret, which is shown only this once.
+    async fn exchange_client(&self, admin: &str, department: &str, name: &str) -> String {
+        let r = self
+            .client
+            .post(self.url("/api/v1/exchange/clients"))
+            .bearer_auth(admin)
+            .json(&json!({"department": department, "mediator_client": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string()
+    }
+
     async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         let r = self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap();
         let status = r.status();

@@ -46,16 +46,7 @@ async fn two_nodes_on_one_postgresql() {
     // An agreement's calls per minute are counted across both nodes: four granted, then
     // refused on either node.
     let admin = a.token("sysadmin").await;
-    let r = a
-        .client
-        .post(a.url("/api/v1/exchange/clients"))
-        .bearer_auth(&admin)
-        .json(&json!({"department": "990000-MZ", "mediator_client": "CN/GOV/990000-MZ/dibao"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let secret = r.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    let secret = a.exchange_client(&admin, "990000-MZ", "CN/GOV/990000-MZ/dibao").await;
     let data_mz = b.token("data.mz").await;
     let r = b
         .client
