@@ -62,7 +62,7 @@ say "browser tests (Chromium + axe-core)"
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then apt_install chromium; fi
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --locked --bin tongban
-TONGBAN_BIN="$PWD/target/debug/tongban" node tests/browser/run.mjs
+TONGBAN_BIN="$PWD/target/debug/tongban" timeout 1800 node tests/browser/run.mjs
 
 say "API description: OpenAPI validator and schemathesis against the real server"
 if ! command -v python3 >/dev/null 2>&1; then apt_install python3 python3-venv; fi

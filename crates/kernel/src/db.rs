@@ -110,11 +110,9 @@ impl<T, R> std::fmt::Debug for Batch<T, R> {
 }
 
 /// The most units one group commit takes: bounds the latency a late unit adds to the others.
-/// How long an SQLite pool connection stays open without work.
-const POOL_IDLE: Duration = Duration::from_secs(5);
+const GROUP_MAX: usize = 256;
 /// How long the group writer keeps its connection without work.
 const WRITER_IDLE: Duration = Duration::from_secs(5);
-const GROUP_MAX: usize = 256;
 
 /// SQLite settings for every connection: WAL (readers beside the writer), foreign keys, a
 /// busy wait, a flush at every commit, and a checkpoint once the WAL holds 4,000 pages
@@ -369,16 +367,15 @@ impl Db {
         let pool_options = match backend {
             // A file cannot drop the connection: no ping before every checkout (a round trip
             // through the connection's worker thread each time).
-            // Idle connections close after a few seconds (a file opens again in well under a
-            // millisecond), so that an idle server keeps no page caches.
-            Backend::Sqlite => {
-                pool_options.test_before_acquire(false).idle_timeout(POOL_IDLE).after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute(SQLITE_PRAGMAS).await?;
-                        Ok(())
-                    })
+            // Pooled connections stay open: with sqlx's `idle_timeout`, a pool of one SQLite
+            // connection lost it for good under the end-to-end tests, and every later
+            // request waited out the acquire timeout.
+            Backend::Sqlite => pool_options.test_before_acquire(false).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
                 })
-            }
+            }),
             Backend::Postgres => pool_options,
         };
         let pool = pool_options.connect_with(options.clone()).await.map_err(DbError::Connect)?;

@@ -58,6 +58,7 @@ on_both_databases!(
     concurrent_appends_get_contiguous_indexes,
     group_commits_keep_each_units_writes_apart,
     a_lone_unit_that_fails_leaves_nothing,
+    an_idle_writer_writes_again,
     batched_appends_build_the_same_tree,
     proofs_and_tiles_verify_against_signed_checkpoints,
     verify_names_the_first_tampered_index,
@@ -194,6 +195,25 @@ async fn a_lone_unit_that_fails_leaves_nothing(t: TestDb) {
     assert_eq!(l.size(Log::Public).await.unwrap(), 1);
     let kept = kept_objects(&t).await;
     assert_eq!(kept, vec![Some("object-1".to_string())]);
+}
+
+/// The group writer lets its connection go after a few idle seconds: the next write (and a
+/// burst of them beside a plain transaction) lands as before.
+async fn an_idle_writer_writes_again(t: TestDb) {
+    let append = |db: kernel::db::Db, i: u64| async move {
+        db.write_grouped(move |c| Box::pin(async move { ledger::append_in(c, Log::Public, &entry(i)).await })).await
+    };
+    assert_eq!(append(t.db.clone(), 0).await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let burst: Vec<_> = (1..=8u64).map(|i| tokio::spawn(append(t.db.clone(), i))).collect();
+    let mut tx = t.db.begin().await.unwrap();
+    ledger::append_in(&mut tx, Log::Public, &entry(9)).await.unwrap();
+    tx.commit().await.unwrap();
+    for task in burst {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(ledger(&t).size(Log::Public).await.unwrap(), 10);
+    assert_eq!(kept_objects(&t).await.len(), 10);
 }
 
 /// Entries appended in batches of uneven size (one crossing a 256-entry subtree) get

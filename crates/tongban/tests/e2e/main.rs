@@ -56,7 +56,12 @@ impl Server {
             data,
             database_url,
             _scratch: scratch,
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            // A request the server never answers fails the test with its address, not a hang.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
             shared: None,
         };
         server.launch(extra).await;
@@ -205,6 +210,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failing test shows what the server said.
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("server log {} (last lines):", self.base);
+            tail.iter().rev().for_each(|line| eprintln!("{line}"));
+        }
         if let Some(mut child) = self.child.take() {
             child.kill().ok();
             child.wait().ok();
