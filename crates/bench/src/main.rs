@@ -282,7 +282,7 @@ async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
     let exchange = exchange::Exchange::new(db.clone(), identity, &key);
     let manage = console.grant::<RegistryManage>();
     let population =
-        tongban::demo::registry_specs().into_iter().find(|s| s.code == "population").context("population spec")?;
+        tongban::demo::registry_specs()?.into_iter().find(|s| s.code == "population").context("population spec")?;
     exchange.registries().publish_registry(&manage, population, now).await?;
     let (csv, _) = population_csv(args.import_rows);
     let table = exchange::Table::read(csv.into_bytes())?;
@@ -350,7 +350,7 @@ fn per_sec(n: u64, d: Duration) -> f64 {
 }
 
 /// Typical audit entries (canonical JSON, ~250 bytes).
-fn sample_entries(n: u64) -> Vec<Vec<u8>> {
+fn sample_entries(n: u64) -> Result<Vec<Vec<u8>>, serde_json::Error> {
     let now = chrono::Utc::now();
     (0..n)
         .map(|i| {
@@ -373,7 +373,7 @@ async fn ledger_bench(big: u64) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|");
     // 1. Appending: leaf hash plus every interior hash it completes, vs one raw SHA-256 of
     //    the same bytes.
-    let entries = sample_entries(1_000_000);
+    let entries = sample_entries(1_000_000)?;
     let bytes: u64 = entries.iter().map(|e| e.len() as u64).sum();
     let started = Instant::now();
     let mut sink = 0u8;

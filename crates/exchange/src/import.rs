@@ -25,8 +25,11 @@ const BATCH: usize = 20_000;
 const MAX_REPORTED: usize = 1_000;
 
 /// What to do with rows that do not validate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::IntoStaticStr, strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ImportMode {
     /// One bad row and nothing is imported.
     AllOrNothing,
@@ -35,12 +38,39 @@ pub enum ImportMode {
 }
 
 impl ImportMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            ImportMode::AllOrNothing => "all_or_nothing",
-            ImportMode::SkipBadRows => "skip_bad_rows",
-        }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
+}
+
+/// Where an import stands. Rows store all but `Interrupted`, which a running import becomes
+/// when the node that ran it stopped before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::IntoStaticStr, strum::EnumString)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ImportStatus {
+    Running,
+    /// Finished: the good rows are in (every row, when all-or-nothing).
+    Done,
+    /// Nothing was imported: a bad row under all-or-nothing, or the import itself failed.
+    Failed,
+    Interrupted,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    pub fn is_running(self) -> bool {
+        self == ImportStatus::Running
+    }
+}
+
+/// A stored value of a vocabulary the table's writers alone produce: anything else is said
+/// as a fault, never read as some value.
+fn stored<T: std::str::FromStr>(what: &str, value: &str) -> Result<T, Error> {
+    value.parse().map_err(|_| Error::Internal(format!("an import holds the unknown {what} {value:?}")))
 }
 
 /// Why a row (as numbered in the file, the header being row 1) was refused.
@@ -57,9 +87,8 @@ pub struct ImportProgress {
     pub id: String,
     pub registry: String,
     pub file_name: String,
-    pub mode: String,
-    /// running, done or failed.
-    pub status: String,
+    pub mode: ImportMode,
+    pub status: ImportStatus,
     /// Rows in the file, once known.
     pub total_rows: u64,
     pub done_rows: u64,
@@ -74,7 +103,7 @@ impl ImportProgress {
     pub fn percent(&self) -> u64 {
         match (self.done_rows * 100).checked_div(self.total_rows) {
             Some(p) => p.min(100),
-            None if self.status == "running" => 0,
+            None if self.status.is_running() => 0,
             None => 100,
         }
     }
@@ -89,8 +118,8 @@ pub struct ImportReport {
     pub rejected: u64,
     /// The first rejected rows (up to 1,000).
     pub errors: Vec<RowError>,
-    /// done, or failed (all-or-nothing with bad rows: nothing was imported).
-    pub status: String,
+    /// Done, or failed (all-or-nothing with bad rows: nothing was imported).
+    pub status: ImportStatus,
 }
 
 /// A table read from a file: header cells and rows of cells.
@@ -272,8 +301,8 @@ impl Imports<'_> {
             id: id.clone(),
             registry: registry.code.clone(),
             file_name: file_name.to_string(),
-            mode: mode.as_str().into(),
-            status: "running".into(),
+            mode,
+            status: ImportStatus::Running,
             total_rows: rows_hint.unwrap_or(0),
             done_rows: 0,
             imported: 0,
@@ -313,7 +342,7 @@ impl Imports<'_> {
                 let reason =
                     serde_json::to_string(&[RowError { row: 0, column: String::new(), reason: e.to_string() }])
                         .map_err(internal)?;
-                repo::finish_import(&mut c, &id, "failed", 0, &reason, finished).await?;
+                repo::finish_import(&mut c, &id, ImportStatus::Failed.as_str(), 0, &reason, finished).await?;
                 lock(&self.inner.imports).remove(&id);
                 return Err(e);
             }
@@ -328,8 +357,8 @@ impl Imports<'_> {
             report.rejected as i64,
         )
         .await?;
-        repo::finish_import(&mut c, &id, &report.status, report.imported as i64, &errors, finished).await?;
-        let result = if report.status == "done" { Outcome::Success } else { Outcome::Failure };
+        repo::finish_import(&mut c, &id, report.status.as_str(), report.imported as i64, &errors, finished).await?;
+        let result = if report.status == ImportStatus::Done { Outcome::Success } else { Outcome::Failure };
         let mut entry = ledger::Entry::new(Action::RegistryImported, result, now);
         entry.actor = Some(account.into());
         entry.object = Some(format!("registry:{}", registry.code));
@@ -422,7 +451,7 @@ impl Imports<'_> {
             imported: 0,
             rejected: 0,
             errors: Vec::new(),
-            status: "done".into(),
+            status: ImportStatus::Done,
         };
         // All-or-nothing holds one transaction to the end; skip-bad-rows commits each batch.
         let mut tx = self.inner.db.begin_bulk().await?;
@@ -456,7 +485,7 @@ impl Imports<'_> {
         if mode == ImportMode::AllOrNothing && report.rejected > 0 {
             tx.rollback().await?;
             report.imported = 0;
-            report.status = "failed".into();
+            report.status = ImportStatus::Failed;
         } else {
             tx.commit().await?;
         }
@@ -512,22 +541,23 @@ impl Imports<'_> {
         if let Some(p) = live {
             return Ok(p);
         }
+        let errors = serde_json::from_str(&row.errors)
+            .map_err(|e| Error::Internal(format!("import {}: its stored row errors do not read: {e}", row.id)))?;
         Ok(ImportProgress {
             id: row.id,
             registry: registry.code,
             file_name: row.file_name,
-            mode: row.mode,
+            mode: stored("mode", &row.mode)?,
             // An import that was running when its node stopped did not finish.
-            status: if row.status == "running" && row.finished_at.is_none() {
-                "interrupted".into()
-            } else {
-                row.status
+            status: match stored("status", &row.status)? {
+                ImportStatus::Running if row.finished_at.is_none() => ImportStatus::Interrupted,
+                status => status,
             },
             total_rows: row.total_rows as u64,
             done_rows: row.done_rows as u64,
             imported: row.imported as u64,
             rejected: row.rejected as u64,
-            errors: serde_json::from_str(&row.errors).unwrap_or_default(),
+            errors,
             started_at: from_millis(row.started_at),
             finished_at: row.finished_at.map(from_millis),
         })

@@ -45,7 +45,7 @@ use protect::Protector;
 
 pub use consent::{ConsentReader, ConsentView, IndividualRef};
 pub use databases::DatabaseChange;
-pub use import::{ImportMode, ImportProgress, ImportReport, RowError, Table};
+pub use import::{ImportMode, ImportProgress, ImportReport, ImportStatus, RowError, Table};
 pub use mediated::{RecordFilter, RecordPage};
 pub use oversight::ConsentRecordPage;
 pub use quality::{DepartmentFigures, FieldCompleteness, RegistryQuality};

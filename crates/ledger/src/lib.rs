@@ -114,8 +114,10 @@ impl Entry {
         }
     }
 
-    pub fn canonical(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The bytes the log hashes: the JSON of the fields in declaration order, absent ones
+    /// left out.
+    pub fn canonical(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 }
 
@@ -201,13 +203,15 @@ pub async fn append_many_in(
 ) -> Result<std::ops::Range<u64>, sqlx::Error> {
     let mut encoded = Vec::with_capacity(entries.len());
     for entry in entries {
-        let bytes = entry.canonical();
+        let bytes = entry.canonical().map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         // Entry bundles length-prefix each entry with 16 bits; nothing legitimate comes close.
         if bytes.len() > MAX_ENTRY_BYTES {
             return Err(sqlx::Error::Protocol(format!("a ledger entry of {} bytes is too large", bytes.len())));
         }
         let leaf = merkle::leaf_hash(&bytes);
-        let at = DateTime::parse_from_rfc3339(&entry.at).map(|t| millis(t.with_timezone(&Utc))).unwrap_or(0);
+        let at = DateTime::parse_from_rfc3339(&entry.at)
+            .map(|t| millis(t.with_timezone(&Utc)))
+            .map_err(|_| sqlx::Error::Protocol(format!("a ledger entry's time {:?} is not RFC 3339", entry.at)))?;
         encoded.push((bytes, leaf, at));
     }
     let name = log.as_str();
@@ -751,7 +755,7 @@ impl Ledger {
                 }
                 let parsed: Entry = serde_json::from_slice(&e.entry)
                     .map_err(|_| tampered(e.idx, "the entry is not a ledger entry".into()))?;
-                if parsed.canonical() != e.entry {
+                if parsed.canonical().ok().as_ref() != Some(&e.entry) {
                     return Err(tampered(e.idx, "the entry is not in canonical form".into()));
                 }
                 let at = DateTime::parse_from_rfc3339(&parsed.at).map(|t| millis(t.with_timezone(&Utc))).unwrap_or(-1);

@@ -279,11 +279,13 @@ fn handling_region(path: &str, level: Level) -> String {
 const WITHDRAWN: &str = "withdrawn";
 
 /// The phase people see while a case is in `state`.
-fn phase_of(def: &Definition, state: &str) -> Phase {
+fn phase_of(def: &Definition, state: &str) -> Result<Phase, Error> {
     if state == WITHDRAWN {
-        return Phase::Withdrawn;
+        return Ok(Phase::Withdrawn);
     }
-    def.state(state).map(|s| s.phase).unwrap_or_default()
+    def.state(state)
+        .map(|s| s.phase)
+        .ok_or_else(|| Error::Internal(format!("workflow `{}` v{} has no state `{state}`", def.code, def.version)))
 }
 
 /// An `audit` ledger entry for a successful action by an account.
@@ -732,7 +734,7 @@ impl Services {
             let number = format!("YL-{day}-{n:06}");
             *n += 1;
             let CaseToWrite { id, applicant_id, applicant_name, service, bundle_code, def, mut case, data, .. } = w;
-            let phase = phase_of(&def, &case.state);
+            let phase = phase_of(&def, &case.state)?;
             let mut row = repo::ApplicationRow {
                 id,
                 number,
@@ -779,7 +781,7 @@ impl Services {
             row.case_body = case_body(&case)?;
             let mut approved = false;
             for (seq, t) in (1..).zip(case.history.drain(..)) {
-                approved |= phase_of(&def, &t.to) == Phase::Approved;
+                approved |= phase_of(&def, &t.to)? == Phase::Approved;
                 entries.push(transition_entry(&t, &actor_id, &row, now));
                 histories.push((written.len(), history_row(&t, seq, &actor_id)));
             }
@@ -860,7 +862,7 @@ impl Services {
         let mut seq = repo::history_len(tx, &row.id).await?;
         let mut approved_now = false;
         for t in case.history.drain(..) {
-            approved_now |= phase_of(def, &t.to) == Phase::Approved;
+            approved_now |= phase_of(def, &t.to)? == Phase::Approved;
             let index = ledger::append_in(tx, Log::Audit, &transition_entry(&t, actor_id, row, now)).await?;
             seq += 1;
             let mut history = history_row(&t, seq, actor_id);
@@ -871,14 +873,14 @@ impl Services {
         for t in repo::open_tasks_of(tx, &row.id).await?.iter().filter(|t| t.kind == "case") {
             let branch_decided = t.branch.as_ref().is_some_and(|b| case.branches.get(b) != Some(&Decision::Pending));
             if state_changed || branch_decided {
-                repo::close_task(tx, &t.id, "done", millis(now)).await?;
+                repo::close_task(tx, &t.id, repo::TaskStatus::Done, millis(now)).await?;
             }
         }
         if state_changed {
             let tasks = self.wanted_tasks(tx, row, case, def).await?;
             repo::insert_tasks(tx, &tasks).await?;
         }
-        let phase = phase_of(def, &case.state);
+        let phase = phase_of(def, &case.state)?;
         row.status = phase.as_str().into();
         row.state = case.state.clone();
         row.case_body = case_body(case)?;
@@ -949,7 +951,7 @@ impl Services {
                 department_id,
                 region_path: row.region_path.clone(),
                 assignee_id: None,
-                status: "open".into(),
+                status: repo::TaskStatus::Open.as_str().into(),
                 due_at: case.state_due.or(case.case_due).map(millis),
                 warned_at: None,
                 escalated_to: None,
@@ -1117,9 +1119,7 @@ impl Services {
         let mut c = self.conn().await?;
         let mut out = BTreeMap::new();
         for (status, n) in repo::status_counts(&mut c).await? {
-            if let Some(p) = Phase::parse(&status) {
-                out.insert(p, n);
-            }
+            out.insert(stored_phase(&status)?, n);
         }
         Ok(out)
     }
@@ -1169,7 +1169,7 @@ async fn own_application(c: &mut AnyConnection, id: &str, account_id: &str) -> R
 
 /// A case's stored status. One that is not a phase is a fault in the database, reported as
 /// such, never read as some other phase.
-fn stored_phase(status: &str) -> Result<Phase, Error> {
+pub(crate) fn stored_phase(status: &str) -> Result<Phase, Error> {
     Phase::parse(status).ok_or_else(|| Error::Internal(format!("stored application status `{status}` is not a phase")))
 }
 

@@ -104,8 +104,11 @@ pub struct SlotView {
     pub remaining: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::IntoStaticStr, strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AppointmentStatus {
     Booked,
     Cancelled,
@@ -114,22 +117,13 @@ pub enum AppointmentStatus {
 }
 
 impl AppointmentStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            AppointmentStatus::Booked => "booked",
-            AppointmentStatus::Cancelled => "cancelled",
-            AppointmentStatus::Attended => "attended",
-            AppointmentStatus::NoShow => "no_show",
-        }
+    pub(crate) fn as_str(self) -> &'static str {
+        self.into()
     }
 
-    fn parse(s: &str) -> AppointmentStatus {
-        match s {
-            "cancelled" => AppointmentStatus::Cancelled,
-            "attended" => AppointmentStatus::Attended,
-            "no_show" => AppointmentStatus::NoShow,
-            _ => AppointmentStatus::Booked,
-        }
+    /// The status a row holds; anything else is said as a fault, never read as booked.
+    fn stored(value: &str) -> Result<AppointmentStatus, Error> {
+        value.parse().map_err(|_| Error::Internal(format!("an appointment holds the unknown status {value:?}")))
     }
 }
 
@@ -400,7 +394,15 @@ impl Appointments<'_> {
             return Err(Error::conflict(ErrorCode::AppointmentClosed, "this appointment can no longer be changed"));
         }
         let mut tx = self.inner.db.begin().await?;
-        if !repo::set_appointment_status(&mut tx, id, "booked", "cancelled", millis(now)).await? {
+        if !repo::set_appointment_status(
+            &mut tx,
+            id,
+            AppointmentStatus::Booked,
+            AppointmentStatus::Cancelled,
+            millis(now),
+        )
+        .await?
+        {
             return Err(Error::conflict(ErrorCode::CaseChanged, "the appointment changed meanwhile: reload it"));
         }
         repo::release_place(&mut tx, &current.hall_id, &current.service_code, current.slot_start).await?;
@@ -439,7 +441,7 @@ impl Appointments<'_> {
             service_name_en: name_en,
             start: at(a.slot_start),
             end: at(a.slot_end),
-            status: AppointmentStatus::parse(&a.status),
+            status: AppointmentStatus::stored(&a.status)?,
             changeable: changeable(a, now),
             person,
         })
@@ -507,7 +509,7 @@ impl Appointments<'_> {
         drop(c);
         let mut out = Vec::with_capacity(rows.len());
         for a in &rows {
-            let name = self.inner.identity.accounts().display_name(&a.account_id).await.unwrap_or_default();
+            let name = self.inner.identity.accounts().display_name(&a.account_id).await?;
             out.push(self.appointment_view(a, now, Some(name)).await?);
         }
         Ok(out)
@@ -543,7 +545,15 @@ impl Appointments<'_> {
             return Err(Error::conflict(ErrorCode::AppointmentClosed, "only today's appointments can be checked in"));
         }
         let mut tx = self.inner.db.begin().await?;
-        if !repo::set_appointment_status(&mut tx, id, "booked", "attended", millis(now)).await? {
+        if !repo::set_appointment_status(
+            &mut tx,
+            id,
+            AppointmentStatus::Booked,
+            AppointmentStatus::Attended,
+            millis(now),
+        )
+        .await?
+        {
             return Err(Error::conflict(ErrorCode::AppointmentClosed, "this appointment is not open"));
         }
         let mut entry = ledger::Entry::new(Action::AppointmentCheckedIn, Outcome::Success, now);
@@ -554,7 +564,7 @@ impl Appointments<'_> {
         entry.jurisdiction = Some(hall.region_path.clone());
         ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
-        let name = self.inner.identity.accounts().display_name(&a.account_id).await.unwrap_or_default();
+        let name = self.inner.identity.accounts().display_name(&a.account_id).await?;
         let mut c = self.conn().await?;
         let a = repo::appointment(&mut c, id).await?.ok_or(Error::NotFound("appointment"))?;
         drop(c);
@@ -570,7 +580,15 @@ impl Appointments<'_> {
         let mut report = NoShowReport::default();
         for a in due {
             let mut tx = self.inner.db.begin().await?;
-            if repo::set_appointment_status(&mut tx, &a.id, "booked", "no_show", millis(now)).await? {
+            if repo::set_appointment_status(
+                &mut tx,
+                &a.id,
+                AppointmentStatus::Booked,
+                AppointmentStatus::NoShow,
+                millis(now),
+            )
+            .await?
+            {
                 let mut entry = ledger::Entry::new(Action::AppointmentNoShow, Outcome::Success, now);
                 entry.actor = Some("system".into());
                 entry.object = Some(format!("appointment:{}", a.id));
@@ -585,7 +603,7 @@ impl Appointments<'_> {
 }
 
 fn changeable(a: &repo::AppointmentRow, now: DateTime<Utc>) -> bool {
-    a.status == "booked" && at(a.slot_start) - Duration::minutes(LEAD_MINUTES) > now
+    a.status == AppointmentStatus::Booked.as_str() && at(a.slot_start) - Duration::minutes(LEAD_MINUTES) > now
 }
 
 #[cfg(test)]

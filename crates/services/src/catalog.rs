@@ -302,7 +302,12 @@ impl SearchIndex {
             query.chars().map(|c| if "+-&|!(){}[]^\"~*?:\\/'".contains(c) { ' ' } else { c }).collect();
         let (parsed, _) = self.parser.parse_query_lenient(&cleaned);
         let searcher = self.reader.searcher();
-        let hits = searcher.search(&parsed, &TopDocs::with_limit(limit).order_by_score()).unwrap_or_default();
+        // The index is in memory: a failure is a fault to log, and the pinyin matches above
+        // still answer.
+        let hits = searcher.search(&parsed, &TopDocs::with_limit(limit).order_by_score()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the catalog's search index failed a query");
+            Vec::new()
+        });
         for (_, address) in hits {
             let Ok(d) = searcher.doc::<TantivyDocument>(address) else { continue };
             let Some(code) = d.get_first(self.code).and_then(|v| v.as_str().map(str::to_string)) else { continue };

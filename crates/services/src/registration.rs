@@ -12,7 +12,9 @@ use kernel::audit::{Action, Outcome};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::applications::stored_phase;
 use super::catalog::{Audience, Channel, Depth, Handling, Level, ServiceSpec};
+use super::workflow::Phase;
 use super::{Error, PublishedService, Services, internal, repo};
 use identity::{CallingSystem, Capability};
 use kernel::authz::ServiceManage;
@@ -624,12 +626,13 @@ impl Registration<'_> {
                 continue;
             }
             sent_back += back;
-            match phase.as_str() {
-                "approved" | "completed" => approved += n,
-                "rejected" | "refused" => rejected += n,
+            let phase = stored_phase(&phase)?;
+            match phase {
+                Phase::Approved | Phase::Completed => approved += n,
+                Phase::Rejected | Phase::Refused => rejected += n,
                 _ => {}
             }
-            if !matches!(phase.as_str(), "submitted" | "in_review" | "draft") {
+            if !matches!(phase, Phase::Submitted | Phase::InReview) {
                 processed += n;
             }
         }

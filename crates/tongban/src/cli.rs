@@ -812,7 +812,7 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
             let secs = started.elapsed().as_secs_f64().max(0.001);
             println!(
                 "{}: {} rows read, {} imported, {} rejected in {secs:.1} s ({:.0} rows/s)",
-                report.status,
+                report.status.as_str(),
                 report.total_rows,
                 report.imported,
                 report.rejected,
@@ -822,7 +822,7 @@ async fn exchange_command(command: ExchangeCommand) -> anyhow::Result<()> {
                 println!("  row {}, column {}: {}", e.row, if e.column.is_empty() { "-" } else { &e.column }, e.reason);
             }
             db.close().await;
-            if report.status != "done" {
+            if report.status != exchange::ImportStatus::Done {
                 anyhow::bail!("nothing was imported: fix the rows above, or pass --skip-bad-rows");
             }
             Ok(())

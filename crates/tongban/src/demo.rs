@@ -446,8 +446,8 @@ struct DemoCatalog {
 /// (accepted at the window, approved by an approver).
 /// The demo province's base registries (人口, 婚姻, 法人, 社保), owned by its provincial
 /// departments.
-pub fn registry_specs() -> Vec<exchange::RegistrySpec> {
-    serde_json::from_str(include_str!("../fixtures/registries.json")).unwrap_or_default()
+pub fn registry_specs() -> Result<Vec<exchange::RegistrySpec>, serde_json::Error> {
+    serde_json::from_str(include_str!("../fixtures/registries.json"))
 }
 
 pub fn builtin_workflows() -> Vec<serde_json::Value> {
@@ -817,7 +817,8 @@ pub async fn seed_registries(
     if exchange.registries().registry(&read, "population").await.is_ok() {
         return Ok(0);
     }
-    let specs = registry_specs();
+    let specs =
+        registry_specs().map_err(|e| exchange::Error::Internal(format!("the demo registries do not read: {e}")))?;
     let published = specs.len();
     for spec in specs {
         exchange.registries().publish_registry(&manage, spec, now).await?;

@@ -135,7 +135,7 @@ async fn hub(t: TestDb) -> Hub {
     tx.commit().await.unwrap();
     let exchange = Exchange::new(t.db.clone(), t.identity.clone(), &MasterKey::from_bytes(t.key));
     let manage = console.grant::<RegistryManage>();
-    let specs = tongban::demo::registry_specs();
+    let specs = tongban::demo::registry_specs().unwrap();
     assert_eq!(specs.len(), 4);
     for spec in specs {
         exchange.registries().publish_registry(&manage, spec, now).await.unwrap();
@@ -644,6 +644,18 @@ async fn bulk_import_reports_bad_rows(t: TestDb) {
     assert_eq!(seen.lock().unwrap().last(), Some(&(4, 4)));
     let status = h.exchange.imports().import_status(&cap, &some.id).await.unwrap();
     assert_eq!((status.status.as_str(), status.imported, status.percent()), ("done", 2, 100));
+    // An import whose node stopped before it finished reads as interrupted; row errors that
+    // do not read are a fault, not an empty list.
+    let alter = |sql: &'static str| {
+        let (pool, id) = (h.t.db.pool.clone(), some.id.clone());
+        async move { sqlx::query(sql).bind(id).execute(&pool).await.unwrap() }
+    };
+    alter("UPDATE registry_imports SET status = 'running', finished_at = NULL WHERE id = $1").await;
+    let stopped = h.exchange.imports().import_status(&cap, &some.id).await.unwrap();
+    assert_eq!(stopped.status, exchange::ImportStatus::Interrupted);
+    alter("UPDATE registry_imports SET errors = 'not a list' WHERE id = $1").await;
+    let unreadable = h.exchange.imports().import_status(&cap, &some.id).await;
+    assert!(matches!(unreadable, Err(Error::Internal(_))), "{unreadable:?}");
     let found = h.exchange.registries().records_by_key(&cap, "population", "530102199001011237", now).await.unwrap();
     assert_eq!(found[0].values["name"], json!("李四"));
     // Unknown columns are refused before anything is read; so is another department.
@@ -701,7 +713,7 @@ async fn registry_publication_is_checked(t: TestDb) {
     let h = hub(t).await;
     let p = h.principal("data.mz").await;
     let cap = p.authorize::<RegistryManage>().unwrap();
-    let mut spec = tongban::demo::registry_specs().remove(0);
+    let mut spec = tongban::demo::registry_specs().unwrap().remove(0);
     // The civil-affairs officer cannot publish the public-security registry.
     let e = h.exchange.registries().publish_registry(&cap, spec.clone(), t0()).await.unwrap_err();
     assert!(matches!(e, Error::Denied(_)), "{e:?}");

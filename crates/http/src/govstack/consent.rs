@@ -15,8 +15,8 @@ use axum::routing::{MethodRouter, get, post};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::Mediated;
 use super::registration::json;
+use super::{Mediated, form_pairs};
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::Authorized;
@@ -99,17 +99,13 @@ fn envelope(body: &Bytes, key: &str) -> Result<Value, ApiError> {
     if inner.is_object() { Ok(inner) } else { Err(bad(format!("{key} is an object"))) }
 }
 
-fn params(raw: Option<&str>) -> Vec<(String, String)> {
-    serde_urlencoded::from_str(raw.unwrap_or_default()).unwrap_or_default()
-}
-
 fn param(params: &[(String, String)], name: &str) -> Option<String> {
     params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
 }
 
 /// The `offset` and `limit` of a list (10 by default, at most 1,000).
 fn bounds(raw: Option<&str>) -> Result<(usize, usize), ApiError> {
-    let p = params(raw);
+    let p = form_pairs(raw);
     let number = |name: &str, default: usize| match param(&p, name) {
         None => Ok(default),
         Some(v) => v.trim().parse::<usize>().map_err(|_| bad(format!("{name}: a whole number"))),
@@ -140,7 +136,7 @@ fn page(items: Vec<Value>, raw: Option<&str>) -> Result<(Vec<Value>, Value), Api
 /// The consent records a verifier or auditor asks for: `consentRecordId` (or `id`),
 /// `dataAgreementId`, `individualId` (or the X-ConsentBB-IndividualId header) and `optIn`.
 fn record_query(headers: &HeaderMap, raw: Option<&str>) -> Result<ConsentRecordQuery, ApiError> {
-    let p = params(raw);
+    let p = form_pairs(raw);
     let given = |names: &[&str]| {
         names.iter().find_map(|n| param(&p, n)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     };
@@ -174,7 +170,7 @@ fn individual(headers: &HeaderMap, raw: Option<&str>) -> Result<String, ApiError
         .get("x-consentbb-individualid")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| param(&params(raw), "individualId"))
+        .or_else(|| param(&form_pairs(raw), "individualId"))
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| bad("name the individual in X-ConsentBB-IndividualId"))
@@ -220,7 +216,7 @@ async fn at_revision(
     q: Option<&str>,
     kind: &str,
 ) -> Result<(Value, Value), ApiError> {
-    let found = match param(&params(q), "revisionId").filter(|r| !r.trim().is_empty()) {
+    let found = match param(&form_pairs(q), "revisionId").filter(|r| !r.trim().is_empty()) {
         Some(revision) => state.exchange.signatures().at_revision(reader, id, revision.trim()).await,
         None if kind == "policy" => state.exchange.consent().policy(reader, id).await,
         None => state.exchange.consent().data_agreement(reader, id).await,
@@ -482,7 +478,7 @@ async fn update_consent_record(
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let opt_in = if form {
         let text = std::str::from_utf8(&body).map_err(|_| bad("a form in UTF-8"))?;
-        match param(&params(Some(text)), "optIn").map(|v| v.to_ascii_lowercase()).as_deref() {
+        match param(&form_pairs(Some(text)), "optIn").map(|v| v.to_ascii_lowercase()).as_deref() {
             Some("true") => Some(true),
             Some("false") => Some(false),
             _ => None,
@@ -521,7 +517,7 @@ async fn draft_record(
     RawQuery(q): RawQuery,
 ) -> Reply {
     let individual = individual(&headers, q.as_deref())?;
-    let p = params(q.as_deref());
+    let p = form_pairs(q.as_deref());
     let agreement = param(&p, "dataAgreementId")
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| bad("dataAgreementId is required"))?;

@@ -22,6 +22,12 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::client_address;
 use identity::{CallingSystem, MediatorClient};
 
+/// The name/value pairs of a query string or a form body, in order. Form decoding has
+/// nothing to refuse: a stray `%` is kept as it is, bytes that are not UTF-8 become U+FFFD.
+pub(crate) fn form_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
 /// The calling system, proven by its secret or by the security server it came through.
 pub(crate) struct Mediated(pub CallingSystem);
 

@@ -13,7 +13,7 @@ use base64::Engine;
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use super::{Mediated, Relayed};
+use super::{Mediated, Relayed, form_pairs};
 use crate::AppState;
 use crate::api::services::service_error;
 use crate::error::{ApiError, ErrorCode};
@@ -75,14 +75,10 @@ fn named(headers: &HeaderMap) -> Result<Option<MediatorClient>, ApiError> {
 /// Query parameters, the first of each name winning (some clients repeat them).
 fn params(raw: Option<&str>) -> Map<String, Value> {
     let mut out = Map::new();
-    for (k, v) in form_urlencoded(raw.unwrap_or_default()) {
+    for (k, v) in form_pairs(raw) {
         out.entry(k).or_insert(Value::String(v));
     }
     out
-}
-
-fn form_urlencoded(raw: &str) -> Vec<(String, String)> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw).unwrap_or_default()
 }
 
 fn text(p: &Map<String, Value>, key: &str) -> Option<String> {
@@ -339,7 +335,7 @@ async fn upload(
             }
         } else if !body.is_empty() {
             let text = std::str::from_utf8(&body).map_err(|_| missing())?;
-            for (k, v) in form_urlencoded(text) {
+            for (k, v) in form_pairs(Some(text)) {
                 if k == "file" {
                     files.push(b64(&v).ok_or_else(bad_base64)?);
                 }

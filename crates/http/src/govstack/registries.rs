@@ -13,8 +13,8 @@ use axum::routing::{delete, get, post, put};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::Mediated;
 use super::registration::json;
+use super::{Mediated, form_pairs};
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use axum::extract::FromRequestParts;
@@ -124,10 +124,6 @@ fn ok(v: &Value) -> Response {
     json(StatusCode::OK, v)
 }
 
-fn params(raw: Option<&str>) -> Vec<(String, String)> {
-    serde_urlencoded::from_str(raw.unwrap_or_default()).unwrap_or_default()
-}
-
 fn number(raw: &str, name: &str) -> Result<usize, Failure> {
     raw.trim().parse().map_err(|_| bad(&format!("{name}: a whole number")))
 }
@@ -140,7 +136,7 @@ async fn list(
     RawQuery(q): RawQuery,
 ) -> Reply {
     let mut filter = RecordFilter::default();
-    let params = params(q.as_deref());
+    let params = form_pairs(q.as_deref());
     for (k, v) in &params {
         match k.as_str() {
             "search" => filter.search = Some(v.clone()),
@@ -167,7 +163,7 @@ async fn list(
             params.iter().filter(|(k, _)| k != "page" && k != "pageSize" && k != "page_size").cloned().collect();
         kept.push(("page".into(), n.to_string()));
         kept.push(("pageSize".into(), page.page_size.to_string()));
-        format!("{}?{}", uri.path(), serde_urlencoded::to_string(kept).unwrap_or_default())
+        format!("{}?{}", uri.path(), form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish())
     };
     let mut out = json!({"count": page.count, "previous": null, "results": page.results});
     if let Some(o) = out.as_object_mut() {
@@ -309,7 +305,7 @@ async fn read_value(
 
 /// Parameter names are read without regard to case (`userId`, `userID`).
 async fn personal_data_usage(State(state): State<AppState>, Caller(caller): Caller, RawQuery(q): RawQuery) -> Reply {
-    let params = params(q.as_deref());
+    let params = form_pairs(q.as_deref());
     let param = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
     let (Some(user), Some(database)) = (param("userId"), param("databaseId")) else {
         return Err(bad("send userId and databaseId"));

@@ -204,8 +204,9 @@ async fn import_progress(
     let cap = ctx.authorize::<RegistryManage>(&state).await?;
     match state.exchange.imports().import_status(&cap, &id).await {
         Ok(p) => {
-            let refresh = p.status == "running" && !q.as_deref().unwrap_or_default().contains("manual=1");
-            let (mode_key, status_key) = (format!("exchange.mode_{}", p.mode), format!("exchange.import_{}", p.status));
+            let refresh = p.status.is_running() && !q.as_deref().unwrap_or_default().contains("manual=1");
+            let (mode_key, status_key) =
+                (format!("exchange.mode_{}", p.mode.as_str()), format!("exchange.import_{}", p.status.as_str()));
             let page = ProgressPage { l: ctx.layout("exchange.progress_title"), p, refresh, mode_key, status_key };
             Ok(ctx.page(StatusCode::OK, &page))
         }

@@ -191,7 +191,7 @@ impl Casework<'_> {
         let mut tx = self.inner.db.begin().await?;
         let task = repo::task(&mut tx, task_id).await?.ok_or(Error::NotFound("task"))?;
         cap.check_record(&task.region_path, APPLICATION_CLASSIFICATION)?;
-        if task.status != "open" || !task_is_for(&task, cap.department_id(), cap.roles()) {
+        if !task.is_open() || !task_is_for(&task, cap.department_id(), cap.roles()) {
             return Err(Error::NotFound("open task of yours"));
         }
         let assignee = match (to, colleague) {
@@ -232,7 +232,7 @@ impl Casework<'_> {
         let task = repo::task(&mut c, task_id).await?.ok_or(Error::NotFound("task"))?;
         drop(c);
         cap.check_record(&task.region_path, APPLICATION_CLASSIFICATION)?;
-        if task.status != "open" || !task_is_for(&task, cap.department_id(), cap.roles()) {
+        if !task.is_open() || !task_is_for(&task, cap.department_id(), cap.roles()) {
             return Err(Error::NotFound("open task of yours"));
         }
         let colleagues = self

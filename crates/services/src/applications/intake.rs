@@ -39,7 +39,7 @@ impl Intake<'_> {
             .await?;
         // A plain new case is answered from what was written; one with materials or a
         // certificate issued at once is read back.
-        if !documents.is_empty() || Phase::parse(&written.row.status) == Some(Phase::Approved) {
+        if !documents.is_empty() || super::stored_phase(&written.row.status)? == Phase::Approved {
             return self.view(&written.row.id, Viewer::Applicant).await;
         }
         let names = (service.spec.name_zh.clone(), service.spec.name_en.clone());

@@ -90,7 +90,7 @@ impl MyCases<'_> {
         case.state = WITHDRAWN.into();
         case.branches.clear();
         for t in repo::open_tasks_of(&mut tx, &row.id).await? {
-            repo::close_task(&mut tx, &t.id, "cancelled", millis(now)).await?;
+            repo::close_task(&mut tx, &t.id, repo::TaskStatus::Cancelled, millis(now)).await?;
         }
         let data = Value::Null;
         let change = Change { def: &def, service: &service, data: &data, actor_id: &me.account_id, now };

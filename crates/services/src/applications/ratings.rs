@@ -52,7 +52,7 @@ impl Ratings<'_> {
                     department_id: row.department_id.clone(),
                     region_path: row.region_path.clone(),
                     assignee_id: None,
-                    status: "open".into(),
+                    status: repo::TaskStatus::Open.as_str().into(),
                     due_at: Some(millis(self.inner.calendar.deadline(now, 15))),
                     warned_at: None,
                     escalated_to: None,
@@ -94,7 +94,7 @@ impl Ratings<'_> {
         if !repo::reply_rating(&mut tx, &row.id, &clip(reply, 1000), millis(now)).await? {
             return Err(Error::conflict(ErrorCode::AlreadyAnswered, "this rating has been answered"));
         }
-        repo::close_task(&mut tx, &task.id, "done", millis(now)).await?;
+        repo::close_task(&mut tx, &task.id, repo::TaskStatus::Done, millis(now)).await?;
         let text_zh = format!("您对办件 {} 的评价已收到整改答复：{}", row.number, clip(reply, 200));
         let text_en = format!("The department answered your rating of {}: {}", row.number, clip(reply, 200));
         repo::insert_notification(&mut tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;

@@ -3,6 +3,8 @@
 use sqlx::FromRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::appointments::AppointmentStatus;
+
 pub struct HallRow {
     pub id: String,
     pub region_path: String,
@@ -216,14 +218,14 @@ pub async fn hall_appointments(
 pub async fn set_appointment_status(
     c: &mut AnyConnection,
     id: &str,
-    from: &str,
-    to: &str,
+    from: AppointmentStatus,
+    to: AppointmentStatus,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE appointments SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2")
         .bind(id)
-        .bind(from)
-        .bind(to)
+        .bind(from.as_str())
+        .bind(to.as_str())
         .bind(now)
         .execute(c)
         .await?;

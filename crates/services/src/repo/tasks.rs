@@ -3,6 +3,24 @@
 use sqlx::FromRow;
 use sqlx::{AnyConnection, Row};
 
+/// Where a task stands: the values of `tasks.status` (the table's CHECK admits no other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum TaskStatus {
+    /// In someone's inbox.
+    Open,
+    /// Its step was taken.
+    Done,
+    /// Its case ended another way (withdrawn by the applicant).
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: String,
@@ -19,6 +37,12 @@ pub struct TaskRow {
     pub warned_at: Option<i64>,
     pub escalated_to: Option<String>,
     pub created_at: i64,
+}
+
+impl TaskRow {
+    pub fn is_open(&self) -> bool {
+        self.status == TaskStatus::Open.as_str()
+    }
 }
 
 const TASK_COLUMNS: &str = "t.id, t.kind, t.application_id, t.state, t.branch, t.role, t.department_id, t.region_path, \
@@ -62,9 +86,9 @@ pub async fn open_tasks_of(c: &mut AnyConnection, application_id: &str) -> Resul
     rows.iter().map(TaskRow::from_row).collect()
 }
 
-pub async fn close_task(c: &mut AnyConnection, id: &str, status: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn close_task(c: &mut AnyConnection, id: &str, status: TaskStatus, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE tasks SET status = $1, closed_at = $2 WHERE id = $3 AND status = 'open'")
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .bind(id)
         .execute(c)
