@@ -531,6 +531,10 @@ check(`citizen sign-in (${CITIZEN_USER}) and MFA enrolment with recovery codes`,
   await clickAndWait(page, page.locator('form[action="/account/data/corrections"] button[type=submit]'), 'correction form');
   expect((await page.locator('.notice[role=status]').count()) === 1, 'a confirmation should follow the correction request');
   expect((await page.locator('#my-corrections li').count()) >= 1, 'the request should be listed under my requests');
+  const requests = await page.locator('#my-corrections li').allInnerTexts();
+  expect(requests.some((r) => r.includes('住址') && r.includes('处理中'))
+    && !requests.some((r) => /\b(address|open|name|mobile|id_number)\b/.test(r)),
+    `the requests should name their field and status in words, got ${JSON.stringify(requests)}`);
   await checkPage(page, 'my data page after a correction request');
   await goto(page, '/account/mfa');
   await expectPath(page, '/account/mfa', 'opening MFA enrolment');

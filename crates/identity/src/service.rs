@@ -307,8 +307,31 @@ pub struct CorrectionView {
     pub requested: Option<String>,
     pub reason: String,
     pub department: String,
-    pub status: String,
+    pub status: CorrectionStatus,
     pub created_at: DateTime<Utc>,
+}
+
+/// Where a correction request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::IntoStaticStr, strum::EnumString)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum CorrectionStatus {
+    /// Waiting for the department.
+    Open,
+    /// The record was corrected.
+    Done,
+    Rejected,
+}
+
+impl CorrectionStatus {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The status a row holds (the table's CHECK admits no other); anything else is a fault.
+    pub(crate) fn stored(value: &str) -> Result<CorrectionStatus, Error> {
+        value.parse().map_err(|_| Error::Internal(format!("a correction request holds the unknown status {value:?}")))
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

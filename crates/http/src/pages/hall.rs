@@ -843,7 +843,7 @@ fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
 
 /// A time as people here read it: China Standard Time.
 fn cst(t: chrono::DateTime<Utc>) -> String {
-    t.with_timezone(&services::calendar::cst()).format("%Y-%m-%d %H:%M").to_string()
+    super::china_time(t, "%Y-%m-%d %H:%M")
 }
 
 async fn form_rows(state: &AppState, ctx: &PageCtx, app: &ApplicationView) -> Vec<(String, String)> {

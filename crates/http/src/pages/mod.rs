@@ -514,6 +514,39 @@ impl MyDataPage {
         let label = text(self.l.lang, &format!("action.{action}"));
         if label.is_empty() { action.to_string() } else { label.to_string() }
     }
+
+    fn field<'a>(&self, field: &'a str) -> &'a str {
+        resident_field(&self.l, field)
+    }
+
+    fn status(&self, status: &identity::CorrectionStatus) -> &'static str {
+        self.l.t(match status {
+            identity::CorrectionStatus::Open => "mydata.status_open",
+            identity::CorrectionStatus::Done => "mydata.status_done",
+            identity::CorrectionStatus::Rejected => "mydata.status_rejected",
+        })
+    }
+
+    fn date(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        china_time(*t, "%Y-%m-%d")
+    }
+}
+
+/// The label of a resident field a correction request names (the form offers no other); an
+/// unknown name is shown as it is.
+fn resident_field<'a>(l: &Layout, field: &'a str) -> &'a str {
+    match field {
+        "name" => l.t("account.name"),
+        "id_number" => l.t("mydata.id_number"),
+        "mobile" => l.t("mydata.mobile"),
+        "address" => l.t("mydata.address"),
+        other => other,
+    }
+}
+
+/// A time as people in China read it.
+pub(crate) fn china_time(t: chrono::DateTime<chrono::Utc>, format: &str) -> String {
+    t.with_timezone(&services::calendar::cst()).format(format).to_string()
 }
 
 #[derive(Template)]
@@ -521,6 +554,16 @@ impl MyDataPage {
 struct CorrectionsPage {
     l: Layout,
     requests: Vec<identity::CorrectionView>,
+}
+
+impl CorrectionsPage {
+    fn field<'a>(&self, field: &'a str) -> &'a str {
+        resident_field(&self.l, field)
+    }
+
+    fn time(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        china_time(*t, "%Y-%m-%d %H:%M")
+    }
 }
 
 #[derive(Template)]

@@ -60,16 +60,18 @@ impl OwnData<'_> {
         let corrections = repo::corrections_of(&mut c, &me.account_id)
             .await?
             .into_iter()
-            .map(|q| CorrectionView {
-                id: q.id,
-                field: q.field,
-                requested: None,
-                reason: q.reason,
-                department: q.department,
-                status: q.status,
-                created_at: from_millis(q.created_at),
+            .map(|q| {
+                Ok(CorrectionView {
+                    status: CorrectionStatus::stored(&q.status)?,
+                    id: q.id,
+                    field: q.field,
+                    requested: None,
+                    reason: q.reason,
+                    department: q.department,
+                    created_at: from_millis(q.created_at),
+                })
             })
-            .collect();
+            .collect::<Result<_, Error>>()?;
         drop(c);
         // Opening sealed data is audited, even for its owner.
         if profile.is_some() {
@@ -135,7 +137,7 @@ impl OwnData<'_> {
             requested: None,
             reason: reason.into(),
             department: department.name,
-            status: "open".into(),
+            status: CorrectionStatus::Open,
             created_at: now,
         })
     }
@@ -170,12 +172,12 @@ impl OwnData<'_> {
             let event = event.subject(&q.account_id).object(&object).jurisdiction(&q.region_path);
             record(&mut tx, event.purpose("处理更正申请 handling a correction request"), now).await?;
             out.push(CorrectionView {
+                status: CorrectionStatus::stored(&q.status)?,
                 id: q.id,
                 field: q.field,
                 requested: Some(shown),
                 reason: q.reason,
                 department: q.department,
-                status: q.status,
                 created_at: from_millis(q.created_at),
             });
         }
