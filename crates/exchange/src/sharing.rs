@@ -152,8 +152,20 @@ pub struct Receipt {
 
 /// Where a sharing agreement stands. Rows store all but `Expired`, which a granted agreement
 /// becomes when its validity ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AgreementStatus {
     /// Waiting for the owning department's decision.
     Pending,
@@ -165,13 +177,7 @@ pub enum AgreementStatus {
 
 impl AgreementStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AgreementStatus::Pending => "pending",
-            AgreementStatus::Granted => "granted",
-            AgreementStatus::Refused => "refused",
-            AgreementStatus::Revoked => "revoked",
-            AgreementStatus::Expired => "expired",
-        }
+        self.into()
     }
 
     pub fn is_pending(self) -> bool {
@@ -181,12 +187,12 @@ impl AgreementStatus {
     /// The status a row holds (the table's CHECK admits no other); anything else is said as
     /// a fault, never read as some status.
     fn stored(value: &str) -> Result<AgreementStatus, Error> {
-        match value {
-            "pending" => Ok(AgreementStatus::Pending),
-            "granted" => Ok(AgreementStatus::Granted),
-            "refused" => Ok(AgreementStatus::Refused),
-            "revoked" => Ok(AgreementStatus::Revoked),
-            _ => Err(Error::Internal(format!("a sharing agreement holds the unknown status {value:?}"))),
+        match value.parse() {
+            // Expired is worked out from the validity, never stored.
+            Ok(AgreementStatus::Expired) | Err(_) => {
+                Err(Error::Internal(format!("a sharing agreement holds the unknown status {value:?}")))
+            }
+            Ok(status) => Ok(status),
         }
     }
 
@@ -196,12 +202,6 @@ impl AgreementStatus {
             AgreementStatus::Granted if millis(now) >= a.valid_until => Ok(AgreementStatus::Expired),
             status => Ok(status),
         }
-    }
-}
-
-impl std::fmt::Display for AgreementStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
