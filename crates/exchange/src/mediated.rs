@@ -635,6 +635,11 @@ impl RegistryData<'_> {
             Some(one @ Value::Object(_)) => vec![one],
             _ => return Err(Error::invalid("registries", "a registry or a list of registries")),
         };
+        let groups: &[Value] = match fixture.get("databases") {
+            None => &[],
+            Some(Value::Array(list)) => list,
+            Some(_) => return Err(Error::invalid("databases", "a list of database descriptions")),
+        };
         let mut load = FixtureLoad::default();
         for registry in registries {
             let (code, records) = self.load_fixture_registry(cap, department, registry, now).await?;
@@ -642,8 +647,7 @@ impl RegistryData<'_> {
             load.records += records;
         }
         let mut tx = self.inner.db.begin().await?;
-        let groups: Vec<Value> = fixture.get("databases").and_then(Value::as_array).cloned().unwrap_or_default();
-        load.databases = self.databases().load_databases_in(&mut tx, cap, &groups, now).await?;
+        load.databases = self.databases().load_databases_in(&mut tx, cap, groups, now).await?;
         tx.commit().await?;
         Ok(load)
     }

@@ -312,7 +312,7 @@ pub struct CorrectionView {
 }
 
 /// Where a correction request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::IntoStaticStr, strum::EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::EnumString)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum CorrectionStatus {
@@ -324,10 +324,6 @@ pub enum CorrectionStatus {
 }
 
 impl CorrectionStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
     /// The status a row holds (the table's CHECK admits no other); anything else is a fault.
     pub(crate) fn stored(value: &str) -> Result<CorrectionStatus, Error> {
         value.parse().map_err(|_| Error::Internal(format!("a correction request holds the unknown status {value:?}")))

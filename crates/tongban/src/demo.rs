@@ -442,14 +442,14 @@ struct DemoCatalog {
     workflows: Vec<serde_json::Value>,
 }
 
-/// The two workflows every catalog starts with: 即办件 (approved at the window) and 承诺件
-/// (accepted at the window, approved by an approver).
 /// The demo province's base registries (人口, 婚姻, 法人, 社保), owned by its provincial
 /// departments.
 pub fn registry_specs() -> Result<Vec<exchange::RegistrySpec>, serde_json::Error> {
     serde_json::from_str(include_str!("../fixtures/registries.json"))
 }
 
+/// The two workflows every catalog starts with: 即办件 (approved at the window) and 承诺件
+/// (accepted at the window, approved by an approver).
 pub fn builtin_workflows() -> Vec<serde_json::Value> {
     let common_states = serde_json::json!([
         {"id": "supplement", "phase": "supplement"},

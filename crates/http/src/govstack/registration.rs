@@ -141,8 +141,7 @@ async fn submission(state: &AppState, request: Request) -> Result<FileSubmission
             return serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()));
         }
         let text = std::str::from_utf8(&body).map_err(|_| invalid("the form is not UTF-8".into()))?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        for (name, value) in pairs {
+        for (name, value) in form_pairs(Some(text)) {
             field(name, value);
         }
     }

@@ -264,6 +264,17 @@ async fn govstack_registries_api(backend: Backend) {
     assert!(ok && out.contains("23 records and 10 database descriptions loaded"), "{out}");
     assert!(out.contains(&format!("registry registryname serves: {}", REGISTRIES_IMC.to_lowercase())), "{out}");
     assert!(out.contains("registry registryempty serves"), "{out}");
+    // A fixture file whose parts are not what they should be is refused before anything is
+    // loaded.
+    let bad = s.data.path().join("bad-fixture.json");
+    let fixture = json!({"registries": {"registryname": "badfixture", "versionnumber": "1", "databaseID": "BAD",
+        "records": []}, "databases": {"not": "a list"}});
+    std::fs::write(&bad, fixture.to_string()).unwrap();
+    let mut refused = vec!["fixtures".to_string(), "load".into(), "govstack-registries".into()];
+    refused.extend(["--file".into(), bad.display().to_string()]);
+    refused.extend(s.data_args());
+    let (ok, out) = run(&refused);
+    assert!(!ok && out.contains("databases"), "{out}");
 
     let url = |path: &str| s.url(&format!("/govstack/registries{path}"));
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
@@ -284,6 +295,8 @@ async fn govstack_registries_api(backend: Backend) {
     };
     use reqwest::Method;
     let data = "/data/registryname/111";
+    let (status, _) = call(Method::GET, "/data/badfixture/1", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the refused fixture published nothing");
 
     // The calling system must be named.
     let r = s.client.get(url(data)).send().await.unwrap();
