@@ -11,6 +11,12 @@ use sqlx::AnyConnection;
 use identity::{self, AccountKind, Console, Identity, NewAccount, NewDepartment, Profile, RegionRef, ids};
 use kernel::secrets::SecretString;
 
+mod applications;
+mod catalog;
+
+pub use applications::*;
+pub use catalog::*;
+
 pub const SEED: u64 = 20_261_121;
 /// Every demo sign-in uses this password (demo only: `--no-demo` gives a clean install).
 pub const DEMO_PASSWORD: &str = "Yunling-Demo-2026";
@@ -142,250 +148,252 @@ fn mobile(rng: &mut ChaCha8Rng) -> String {
 pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) -> Result<DemoSummary, identity::Error> {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut tx = identity.db().begin().await?;
-    let org = console.grant::<kernel::authz::OrganisationManage>();
-    let accounts = console.grant::<kernel::authz::AccountCreate>();
-    let roles = console.grant::<kernel::authz::RoleGrant>();
-    let c: &mut AnyConnection = &mut tx;
+    let mut demo = Seeding { identity, console, now, rng: &mut rng, c: &mut tx };
+    // One random stream in a fixed order: the same seed gives the same people and codes.
+    let places = demo.organisation().await?;
+    let staff = demo.staff(&places).await?;
+    demo.residents(&places.grids).await?;
+    demo.enterprises(&places.grids).await?;
+    tx.commit().await?;
+    Ok(DemoSummary {
+        staff,
+        citizens: CITIZENS,
+        enterprises: ENTERPRISES,
+        regions: places.regions,
+        departments: places.departments,
+    })
+}
 
-    let mut regions = 0usize;
-    let mut departments = 0usize;
-    identity.organisation().create_region(c, &org, PROVINCE.0, PROVINCE.1, None, now).await?;
-    regions += 1;
-    for (abbr, province_name, _) in DEPARTMENTS {
-        identity
-            .organisation()
-            .create_department(
-                c,
-                &org,
-                NewDepartment {
-                    code: &format!("{}-{abbr}", PROVINCE.0),
-                    name: &format!("云岭省{province_name}"),
-                    region_code: PROVINCE.0,
-                    kind: Some(abbr),
-                },
-                now,
-            )
-            .await?;
-        departments += 1;
+/// The demo's region tree as created.
+struct Places {
+    regions: usize,
+    departments: usize,
+    grids: Vec<RegionRef>,
+    /// (district code, a community in it)
+    communities: Vec<(String, RegionRef)>,
+}
+
+/// What every seeding step works with.
+struct Seeding<'a> {
+    identity: &'a Identity,
+    console: &'a Console,
+    now: DateTime<Utc>,
+    rng: &'a mut ChaCha8Rng,
+    c: &'a mut AnyConnection,
+}
+
+impl Seeding<'_> {
+    async fn region(&mut self, code: &str, name: &str, parent: Option<&str>) -> Result<RegionRef, identity::Error> {
+        let org = self.console.grant::<kernel::authz::OrganisationManage>();
+        self.identity.organisation().create_region(self.c, &org, code, name, parent, self.now).await
     }
-    let mut grids: Vec<RegionRef> = Vec::new();
-    let mut communities_by_district: Vec<(String, RegionRef)> = Vec::new();
-    let mut street_names = STREETS.iter().cycle();
-    for (city_code, city_name, districts) in CITIES {
-        identity.organisation().create_region(c, &org, city_code, city_name, Some(PROVINCE.0), now).await?;
-        regions += 1;
-        for (district_code, district_name, _) in *districts {
-            identity.organisation().create_region(c, &org, district_code, district_name, Some(city_code), now).await?;
-            regions += 1;
-            for (abbr, _, district_dept) in DEPARTMENTS {
-                identity
-                    .organisation()
-                    .create_department(
-                        c,
-                        &org,
-                        NewDepartment {
-                            code: &format!("{district_code}-{abbr}"),
-                            name: &format!("{district_name}{district_dept}"),
-                            region_code: district_code,
-                            kind: Some(abbr),
-                        },
-                        now,
-                    )
-                    .await?;
-                departments += 1;
-            }
-            for s in 1..=2 {
-                let street_code = format!("{district_code}{s:03}");
-                let street_name = format!("{}街道", street_names.next().copied().unwrap_or("新"));
-                identity
-                    .organisation()
-                    .create_region(c, &org, &street_code, &street_name, Some(district_code), now)
-                    .await?;
-                regions += 1;
-                for m in 1..=2 {
-                    let community_code = format!("{street_code}{m:03}");
-                    let community_name = format!("{}社区", pick(&mut rng, COMMUNITIES));
-                    let community = identity
-                        .organisation()
-                        .create_region(c, &org, &community_code, &community_name, Some(&street_code), now)
-                        .await?;
-                    regions += 1;
-                    communities_by_district.push((district_code.to_string(), community));
-                    for g in 1..=2 {
-                        let grid_name = if g == 1 { "第一网格" } else { "第二网格" };
-                        grids.push(
-                            identity
-                                .organisation()
-                                .create_region(
-                                    c,
-                                    &org,
-                                    &format!("{community_code}{g:03}"),
-                                    grid_name,
-                                    Some(&community_code),
-                                    now,
-                                )
-                                .await?,
-                        );
-                        regions += 1;
+
+    async fn department(&mut self, code: &str, name: &str, region: &str, kind: &str) -> Result<(), identity::Error> {
+        let org = self.console.grant::<kernel::authz::OrganisationManage>();
+        let new = NewDepartment { code, name, region_code: region, kind: Some(kind) };
+        self.identity.organisation().create_department(self.c, &org, new, self.now).await?;
+        Ok(())
+    }
+
+    /// The province, its cities and districts with a department of each line of work, and
+    /// streets, communities and grids below each district.
+    async fn organisation(&mut self) -> Result<Places, identity::Error> {
+        let mut places = Places { regions: 0, departments: 0, grids: Vec::new(), communities: Vec::new() };
+        self.region(PROVINCE.0, PROVINCE.1, None).await?;
+        places.regions += 1;
+        for (abbr, province_name, _) in DEPARTMENTS {
+            self.department(&format!("{}-{abbr}", PROVINCE.0), &format!("云岭省{province_name}"), PROVINCE.0, abbr)
+                .await?;
+            places.departments += 1;
+        }
+        let mut street_names = STREETS.iter().cycle();
+        for (city_code, city_name, districts) in CITIES {
+            self.region(city_code, city_name, Some(PROVINCE.0)).await?;
+            places.regions += 1;
+            for (district_code, district_name, _) in *districts {
+                self.region(district_code, district_name, Some(city_code)).await?;
+                places.regions += 1;
+                for (abbr, _, district_dept) in DEPARTMENTS {
+                    let (code, name) = (format!("{district_code}-{abbr}"), format!("{district_name}{district_dept}"));
+                    self.department(&code, &name, district_code, abbr).await?;
+                    places.departments += 1;
+                }
+                for s in 1..=2 {
+                    let street_code = format!("{district_code}{s:03}");
+                    let street_name = format!("{}街道", street_names.next().copied().unwrap_or("新"));
+                    self.region(&street_code, &street_name, Some(district_code)).await?;
+                    places.regions += 1;
+                    for m in 1..=2 {
+                        let community_code = format!("{street_code}{m:03}");
+                        let community_name = format!("{}社区", pick(self.rng, COMMUNITIES));
+                        let community = self.region(&community_code, &community_name, Some(&street_code)).await?;
+                        places.regions += 1;
+                        places.communities.push((district_code.to_string(), community));
+                        for (g, grid_name) in [(1, "第一网格"), (2, "第二网格")] {
+                            let grid_code = format!("{community_code}{g:03}");
+                            places.grids.push(self.region(&grid_code, grid_name, Some(&community_code)).await?);
+                            places.regions += 1;
+                        }
                     }
                 }
             }
         }
+        Ok(places)
     }
 
-    let password = || Some(SecretString::new(DEMO_PASSWORD.into()));
-    let totp = ids_totp_secret();
-    let mut staff = Vec::new();
-    let province_posts: &[(&str, &str, &str)] = &[
-        ("sysadmin", "system_admin", "SG"),
-        ("secadmin", "security_admin", "SG"),
-        ("auditor", "auditor", "CZ"),
-        // The data officers of the departments that own the base registries.
-        ("data.ga", "data_officer", "GA"),
-        ("data.mz", "data_officer", "MZ"),
-        ("data.rs", "data_officer", "RS"),
-    ];
-    for (prefix, role, dept) in province_posts {
-        let created = identity
-            .accounts()
-            .create_account(
-                c,
-                &accounts,
-                NewAccount {
-                    kind: Some(AccountKind::Staff),
-                    username: (*prefix).into(),
-                    display_name: name(&mut rng),
-                    password: password(),
-                    totp_secret: Some(totp.clone()),
-                    department_code: Some(format!("{}-{dept}", PROVINCE.0)),
-                    ..NewAccount::default()
-                },
-                now,
-            )
-            .await?;
-        identity.accounts().grant_role(c, &roles, &created.id, role, now).await?;
-        staff.push((created.username, (*role).to_string(), PROVINCE.1.to_string()));
-    }
-    for district in STAFFED_DISTRICTS {
-        let Some((_, district_name, pinyin)) =
-            CITIES.iter().flat_map(|(_, _, d)| d.iter()).find(|(code, _, _)| code == district)
-        else {
-            continue;
+    /// A staff account with the demo password and authenticator, holding `role`.
+    async fn staff_account(
+        &mut self,
+        username: String,
+        role: &str,
+        department_code: String,
+        region_code: Option<String>,
+    ) -> Result<String, identity::Error> {
+        let new = NewAccount {
+            kind: Some(AccountKind::Staff),
+            username,
+            display_name: name(self.rng),
+            password: Some(SecretString::new(DEMO_PASSWORD.into())),
+            totp_secret: Some(ids_totp_secret()?),
+            department_code: Some(department_code),
+            region_code,
+            ..NewAccount::default()
         };
-        for (prefix, role, dept) in STAFF_POSTS {
-            // A community worker works in one community, not the whole district.
-            let region_code = if *role == "community_worker" {
-                communities_by_district.iter().find(|(d, _)| d == district).map(|(_, r)| r.code.clone())
+        let accounts = self.identity.accounts();
+        let created = accounts
+            .create_account(self.c, &self.console.grant::<kernel::authz::AccountCreate>(), new, self.now)
+            .await?;
+        let roles = self.console.grant::<kernel::authz::RoleGrant>();
+        accounts.grant_role(self.c, &roles, &created.id, role, self.now).await?;
+        Ok(created.username)
+    }
+
+    /// The province's administrators, auditor and data officers, and the posts of each
+    /// staffed district; (username, role, region name) of each.
+    async fn staff(&mut self, places: &Places) -> Result<Vec<(String, String, String)>, identity::Error> {
+        let mut staff = Vec::new();
+        let province_posts: &[(&str, &str, &str)] = &[
+            ("sysadmin", "system_admin", "SG"),
+            ("secadmin", "security_admin", "SG"),
+            ("auditor", "auditor", "CZ"),
+            // The data officers of the departments that own the base registries.
+            ("data.ga", "data_officer", "GA"),
+            ("data.mz", "data_officer", "MZ"),
+            ("data.rs", "data_officer", "RS"),
+        ];
+        for (prefix, role, dept) in province_posts {
+            let username = self.staff_account((*prefix).into(), role, format!("{}-{dept}", PROVINCE.0), None).await?;
+            staff.push((username, (*role).to_string(), PROVINCE.1.to_string()));
+        }
+        for (district, district_name, pinyin) in staffed_districts() {
+            for (prefix, role, dept) in STAFF_POSTS {
+                // A community worker works in one community, not the whole district.
+                let region_code = if *role == "community_worker" {
+                    places.communities.iter().find(|(d, _)| d == district).map(|(_, r)| r.code.clone())
+                } else {
+                    None
+                };
+                let username = format!("{prefix}.{pinyin}");
+                let username = self.staff_account(username, role, format!("{district}-{dept}"), region_code).await?;
+                staff.push((username, (*role).to_string(), (*district_name).to_string()));
+            }
+        }
+        Ok(staff)
+    }
+
+    fn random_grid(&mut self, grids: &[RegionRef]) -> Result<RegionRef, identity::Error> {
+        grids
+            .get(self.rng.gen_range(0..grids.len().max(1)))
+            .cloned()
+            .ok_or(identity::Error::Internal("no grids".into()))
+    }
+
+    async fn create(&mut self, new: NewAccount) -> Result<(), identity::Error> {
+        let accounts = self.console.grant::<kernel::authz::AccountCreate>();
+        self.identity.accounts().create_account(self.c, &accounts, new, self.now).await?;
+        Ok(())
+    }
+
+    /// Residents in random grids; the first is the demo sign-in, living in 明月区.
+    async fn residents(&mut self, grids: &[RegionRef]) -> Result<(), identity::Error> {
+        let mut seen_ids = HashSet::new();
+        for i in 0..CITIZENS {
+            let grid = self.random_grid(grids)?;
+            let district = grid.code.get(..6).unwrap_or(PROVINCE.0).to_string();
+            let mut id_number = resident_id(self.rng, &district);
+            while !seen_ids.insert(id_number.clone()) {
+                id_number = resident_id(self.rng, &district);
+            }
+            let real_name = name(self.rng);
+            let (username, region, password) = if i == 0 {
+                let home = grids.iter().find(|g| g.code.starts_with("990102")).cloned().unwrap_or(grid);
+                ("citizen.demo".to_string(), home, Some(SecretString::new(DEMO_PASSWORD.into())))
             } else {
-                None
+                (format!("resident-{i:04}"), grid, None)
             };
-            let created = identity
-                .accounts()
-                .create_account(
-                    c,
-                    &accounts,
-                    NewAccount {
-                        kind: Some(AccountKind::Staff),
-                        username: format!("{prefix}.{pinyin}"),
-                        display_name: name(&mut rng),
-                        password: password(),
-                        totp_secret: Some(totp.clone()),
-                        department_code: Some(format!("{district}-{dept}")),
-                        region_code,
-                        ..NewAccount::default()
-                    },
-                    now,
-                )
-                .await?;
-            identity.accounts().grant_role(c, &roles, &created.id, role, now).await?;
-            staff.push((created.username, (*role).to_string(), (*district_name).to_string()));
+            let profile = Profile::Citizen {
+                real_name: real_name.clone(),
+                id_number,
+                mobile: mobile(self.rng),
+                address: Some(format!("{}{}号", region.name, self.rng.gen_range(1..200))),
+            };
+            self.create(NewAccount {
+                kind: Some(AccountKind::Citizen),
+                username,
+                display_name: real_name,
+                password,
+                region_code: Some(region.code.clone()),
+                profile,
+                ..NewAccount::default()
+            })
+            .await?;
         }
+        Ok(())
     }
 
-    let mut seen_ids = HashSet::new();
-    for i in 0..CITIZENS {
-        let grid = grids
-            .get(rng.gen_range(0..grids.len().max(1)))
-            .cloned()
-            .ok_or(identity::Error::Internal("no grids".into()))?;
-        let district = grid.code.get(..6).unwrap_or(PROVINCE.0).to_string();
-        let mut id_number = resident_id(&mut rng, &district);
-        while !seen_ids.insert(id_number.clone()) {
-            id_number = resident_id(&mut rng, &district);
-        }
-        let real_name = name(&mut rng);
-        // The first resident is the demo sign-in, living in 明月区.
-        let (username, region, pw) = if i == 0 {
-            let home = grids.iter().find(|g| g.code.starts_with("990102")).cloned().unwrap_or(grid);
-            ("citizen.demo".to_string(), home, password())
-        } else {
-            (format!("resident-{i:04}"), grid, None)
-        };
-        identity
-            .accounts()
-            .create_account(
-                c,
-                &accounts,
-                NewAccount {
-                    kind: Some(AccountKind::Citizen),
-                    username,
-                    display_name: real_name.clone(),
-                    password: pw,
-                    region_code: Some(region.code.clone()),
-                    profile: Profile::Citizen {
-                        real_name,
-                        id_number,
-                        mobile: mobile(&mut rng),
-                        address: Some(format!("{}{}号", region.name, rng.gen_range(1..200))),
-                    },
-                    ..NewAccount::default()
-                },
-                now,
-            )
+    /// Enterprises in random grids; the first is the demo sign-in.
+    async fn enterprises(&mut self, grids: &[RegionRef]) -> Result<(), identity::Error> {
+        let mut seen_codes = HashSet::new();
+        for i in 0..ENTERPRISES {
+            let grid = self.random_grid(grids)?;
+            let district = grid.code.get(..6).unwrap_or(PROVINCE.0).to_string();
+            let mut code = credit_code(self.rng, &district);
+            while !seen_codes.insert(code.clone()) {
+                code = credit_code(self.rng, &district);
+            }
+            let firm = format!("云岭{}{}有限公司", pick(self.rng, FIRMS), pick(self.rng, TRADES));
+            let (username, password) = if i == 0 {
+                ("enterprise.demo".to_string(), Some(SecretString::new(DEMO_PASSWORD.into())))
+            } else {
+                (format!("enterprise-{i:04}"), None)
+            };
+            let profile =
+                Profile::Enterprise { name: firm.clone(), credit_code: code, legal_representative: name(self.rng) };
+            self.create(NewAccount {
+                kind: Some(AccountKind::Enterprise),
+                username,
+                display_name: firm,
+                password,
+                region_code: Some(grid.code.clone()),
+                profile,
+                ..NewAccount::default()
+            })
             .await?;
-    }
-    let mut seen_codes = HashSet::new();
-    for i in 0..ENTERPRISES {
-        let grid = grids
-            .get(rng.gen_range(0..grids.len().max(1)))
-            .cloned()
-            .ok_or(identity::Error::Internal("no grids".into()))?;
-        let district = grid.code.get(..6).unwrap_or(PROVINCE.0).to_string();
-        let mut code = credit_code(&mut rng, &district);
-        while !seen_codes.insert(code.clone()) {
-            code = credit_code(&mut rng, &district);
         }
-        let firm = format!("云岭{}{}有限公司", pick(&mut rng, FIRMS), pick(&mut rng, TRADES));
-        let (username, pw) =
-            if i == 0 { ("enterprise.demo".to_string(), password()) } else { (format!("enterprise-{i:04}"), None) };
-        identity
-            .accounts()
-            .create_account(
-                c,
-                &accounts,
-                NewAccount {
-                    kind: Some(AccountKind::Enterprise),
-                    username,
-                    display_name: firm.clone(),
-                    password: pw,
-                    region_code: Some(grid.code.clone()),
-                    profile: Profile::Enterprise {
-                        name: firm,
-                        credit_code: code,
-                        legal_representative: name(&mut rng),
-                    },
-                    ..NewAccount::default()
-                },
-                now,
-            )
-            .await?;
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(DemoSummary { staff, citizens: CITIZENS, enterprises: ENTERPRISES, regions, departments })
 }
 
-fn ids_totp_secret() -> Vec<u8> {
-    identity::mfa::secret_from_base32(DEMO_TOTP_SECRET).unwrap_or_default()
+/// The districts that are staffed: (code, name, pinyin).
+fn staffed_districts() -> impl Iterator<Item = &'static District> {
+    let districts = || CITIES.iter().flat_map(|(_, _, d)| d.iter());
+    STAFFED_DISTRICTS.iter().filter_map(move |code| districts().find(|(c, _, _)| c == code))
+}
+
+/// The demo authenticator's secret (shared by every demo staff account).
+fn ids_totp_secret() -> Result<Vec<u8>, identity::Error> {
+    identity::mfa::secret_from_base32(DEMO_TOTP_SECRET)
+        .ok_or_else(|| identity::Error::Internal("the demo TOTP secret is not base32".into()))
 }
 
 #[cfg(test)]
@@ -411,428 +419,6 @@ mod tests {
         for (prefix, _, _) in STAFF_POSTS {
             assert_eq!(identity::password::check_policy(&format!("{prefix}.mingyue"), DEMO_PASSWORD), Ok(()));
         }
-        assert_eq!(ids_totp_secret().len(), 20);
+        assert_eq!(ids_totp_secret().unwrap().len(), 20);
     }
-}
-
-/// Posts that make the demo catalog's workflows workable: intake and approval desks of the
-/// departments whose services are in it, in each staffed district. (Created after the rest,
-/// with their own random stream, so the residents above stay as they were.)
-const SERVICE_POSTS: &[(&str, &str, &str)] = &[
-    ("gaapprover", "approver", "GA"),
-    ("mzapprover", "approver", "MZ"),
-    ("rsclerk", "window_clerk", "RS"),
-    ("rsapprover", "approver", "RS"),
-    ("sjclerk", "window_clerk", "SJ"),
-    ("wjclerk", "window_clerk", "WJ"),
-    ("wjapprover", "approver", "WJ"),
-    ("zjclerk", "window_clerk", "ZJ"),
-    ("zjapprover", "approver", "ZJ"),
-    ("hbapprover", "approver", "HB"),
-    ("yjapprover", "approver", "YJ"),
-];
-
-/// The demo catalog: services with forms and workflows, and bundles.
-pub const SERVICES_JSON: &str = include_str!("../demo/services.json");
-
-#[derive(Debug, serde::Deserialize)]
-struct DemoCatalog {
-    services: Vec<services::catalog::ServiceSpec>,
-    bundles: Vec<services::catalog::BundleSpec>,
-    workflows: Vec<serde_json::Value>,
-}
-
-/// The demo province's base registries (人口, 婚姻, 法人, 社保), owned by its provincial
-/// departments.
-pub fn registry_specs() -> Result<Vec<exchange::RegistrySpec>, serde_json::Error> {
-    serde_json::from_str(include_str!("../fixtures/registries.json"))
-}
-
-/// The two workflows every catalog starts with: 即办件 (approved at the window) and 承诺件
-/// (accepted at the window, approved by an approver).
-pub fn builtin_workflows() -> Vec<serde_json::Value> {
-    let common_states = serde_json::json!([
-        {"id": "supplement", "phase": "supplement"},
-        {"id": "approved", "phase": "approved"},
-        {"id": "refused", "phase": "refused", "terminal": true},
-        {"id": "rejected", "phase": "rejected", "terminal": true},
-        {"id": "completed", "phase": "completed", "terminal": true}
-    ]);
-    let mut immediate_states =
-        vec![serde_json::json!({"id": "submitted", "phase": "submitted", "sla_days": 1, "supervisor": "leader"})];
-    let mut standard_states = vec![
-        serde_json::json!({"id": "submitted", "phase": "submitted", "sla_days": 1, "supervisor": "leader"}),
-        serde_json::json!({"id": "review", "phase": "in_review", "sla_days": 3, "supervisor": "leader"}),
-    ];
-    if let Some(list) = common_states.as_array() {
-        immediate_states.extend(list.iter().cloned());
-        standard_states.extend(list.iter().cloned());
-    }
-    vec![
-        serde_json::json!({"code": "immediate", "version": 1, "initial": "submitted", "states": immediate_states,
-        "actions": [
-            {"id": "approve", "from": "submitted", "to": "approved", "roles": ["window_clerk"]},
-            {"id": "refuse", "from": "submitted", "to": "refused", "roles": ["window_clerk"]},
-            {"id": "request_supplement", "from": "submitted", "to": "supplement", "roles": ["window_clerk"]},
-            {"id": "resubmit", "from": "supplement", "to": "submitted", "roles": ["applicant"]},
-            {"id": "complete", "from": "approved", "to": "completed", "automatic": true}
-        ]}),
-        serde_json::json!({"code": "standard", "version": 1, "initial": "submitted", "states": standard_states,
-        "actions": [
-            {"id": "accept", "from": "submitted", "to": "review", "roles": ["window_clerk"]},
-            {"id": "refuse", "from": "submitted", "to": "refused", "roles": ["window_clerk"]},
-            {"id": "request_supplement", "from": "submitted", "to": "supplement", "roles": ["window_clerk"]},
-            {"id": "resubmit", "from": "supplement", "to": "submitted", "roles": ["applicant"]},
-            {"id": "approve", "from": "review", "to": "approved", "roles": ["approver"]},
-            {"id": "reject", "from": "review", "to": "rejected", "roles": ["approver"]},
-            {"id": "complete", "from": "approved", "to": "completed", "automatic": true}
-        ]}),
-    ]
-}
-
-#[derive(Debug)]
-pub struct CatalogSummary {
-    pub services: usize,
-    pub bundles: usize,
-    pub staff: Vec<(String, String, String)>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error("the demo catalog does not parse: {0}")]
-    Parse(String),
-    #[error(transparent)]
-    Identity(#[from] identity::Error),
-    #[error(transparent)]
-    Services(#[from] services::Error),
-    #[error("storage: {0}")]
-    Storage(#[from] sqlx::Error),
-}
-
-/// Publishes the demo catalog and staffs its desks. Publishing is idempotent: unchanged
-/// services keep their version.
-pub async fn seed_catalog(
-    identity: &Identity,
-    console: &Console,
-    services: &services::Services,
-    now: DateTime<Utc>,
-) -> Result<CatalogSummary, CatalogError> {
-    let (n_services, n_bundles) = publish_catalog(services, console, now).await?;
-    let mut staff = Vec::new();
-    if identity.accounts().account_id("gaapprover.mingyue").await.is_err() {
-        let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
-        let mut tx = identity.db().begin().await?;
-        let accounts = console.grant::<kernel::authz::AccountCreate>();
-        let roles = console.grant::<kernel::authz::RoleGrant>();
-        let totp = ids_totp_secret();
-        for district in STAFFED_DISTRICTS {
-            let Some((_, district_name, pinyin)) =
-                CITIES.iter().flat_map(|(_, _, d)| d.iter()).find(|(code, _, _)| code == district)
-            else {
-                continue;
-            };
-            for (prefix, role, dept) in SERVICE_POSTS {
-                let created = identity
-                    .accounts()
-                    .create_account(
-                        &mut tx,
-                        &accounts,
-                        NewAccount {
-                            kind: Some(AccountKind::Staff),
-                            username: format!("{prefix}.{pinyin}"),
-                            display_name: name(&mut rng),
-                            password: Some(SecretString::new(DEMO_PASSWORD.into())),
-                            totp_secret: Some(totp.clone()),
-                            department_code: Some(format!("{district}-{dept}")),
-                            ..NewAccount::default()
-                        },
-                        now,
-                    )
-                    .await?;
-                identity.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await?;
-                staff.push((created.username, (*role).to_string(), (*district_name).to_string()));
-            }
-        }
-        tx.commit().await?;
-    }
-    Ok(CatalogSummary { services: n_services, bundles: n_bundles, staff })
-}
-
-/// Publishes the demo catalog's workflows, services and bundles; returns how many services
-/// and bundles it holds.
-pub async fn publish_catalog(
-    services: &services::Services,
-    console: &Console,
-    now: DateTime<Utc>,
-) -> Result<(usize, usize), CatalogError> {
-    let catalog: DemoCatalog = serde_json::from_str(SERVICES_JSON).map_err(|e| CatalogError::Parse(e.to_string()))?;
-    let manage = console.grant::<kernel::authz::ServiceManage>();
-    for w in builtin_workflows().into_iter().chain(catalog.workflows) {
-        let def = services::workflow::Definition::from_json(&w.to_string())
-            .map_err(|e| CatalogError::Parse(e.to_string()))?;
-        services.publish_workflow(&manage, def, now).await?;
-    }
-    for s in &catalog.services {
-        services.publish_service(&manage, None, s.clone(), now).await?;
-    }
-    for hall in demo_halls() {
-        services.appointments().publish_hall(&manage, hall, now).await?;
-    }
-    for b in &catalog.bundles {
-        services.publish_bundle(&manage, b.clone(), now).await?;
-        services.publish_bundle_workflow(&manage, &b.code, now).await?;
-    }
-    Ok((catalog.services.len(), catalog.bundles.len()))
-}
-
-/// How many demo applications are seeded.
-pub const DEMO_APPLICATIONS: usize = 320;
-
-/// Where a demo case is taken after submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DemoOutcome {
-    Submitted,
-    InReview,
-    Supplement,
-    Approved,
-    Refused,
-    Rejected,
-    Withdrawn,
-}
-
-const OUTCOMES: [DemoOutcome; 10] = [
-    DemoOutcome::Submitted,
-    DemoOutcome::Submitted,
-    DemoOutcome::InReview,
-    DemoOutcome::InReview,
-    DemoOutcome::Supplement,
-    DemoOutcome::Approved,
-    DemoOutcome::Approved,
-    DemoOutcome::Refused,
-    DemoOutcome::Rejected,
-    DemoOutcome::Withdrawn,
-];
-
-/// A value a form field accepts, for fields the applicant's record does not prefill.
-fn sample_value(name: &str, p: &serde_json::Value, i: usize) -> serde_json::Value {
-    use serde_json::{Value, json};
-    if let Some(c) = p.get("const") {
-        return c.clone();
-    }
-    if let Some(first) = p.get("enum").and_then(Value::as_array).and_then(|v| v.get(i % v.len().max(1))) {
-        return first.clone();
-    }
-    let min = p.get("minimum").and_then(Value::as_f64);
-    let max = p.get("maximum").and_then(Value::as_f64);
-    match p.get("type").and_then(Value::as_str) {
-        Some("boolean") => json!(true),
-        Some("integer") => {
-            let lo = min.unwrap_or(1.0).max(1.0) as i64;
-            let hi = max.map(|m| m as i64).unwrap_or(lo + 4).max(lo);
-            json!(lo + (i as i64) % (hi - lo + 1).min(5))
-        }
-        Some("number") => json!(min.unwrap_or(0.0).max(max.map(|m| m.min(800.0)).unwrap_or(800.0))),
-        _ => {
-            if p.get("format").and_then(Value::as_str) == Some("date") {
-                return json!(format!("2026-{:02}-{:02}", 1 + i % 10, 1 + i % 27));
-            }
-            match p.get("pattern").and_then(Value::as_str) {
-                Some("^[0-9]{12,19}$") => json!(format!("62220202{:011}", i)),
-                Some("^[0-9]{17}[0-9X]$") => json!(format!("53010220150601{:04}", i % 10_000)),
-                Some("^[0-9]{17}[0-9X][1-7][1-4]$") => json!(format!("53010219800101{:04}11", i % 10_000)),
-                Some("^[0-9]{15}$") => json!(format!("{:015}", 110_000_000_000_000u64 + i as u64)),
-                _ => {
-                    let text = match name {
-                        n if n.contains("address") => "明月区彩云路 18 号",
-                        n if n.contains("name") => "李明",
-                        _ => "按要求如实填写",
-                    };
-                    let max_len = p.get("maxLength").and_then(Value::as_u64).unwrap_or(200) as usize;
-                    json!(text.chars().take(max_len.max(1)).collect::<String>())
-                }
-            }
-        }
-    }
-}
-
-/// A few hundred applications in every phase, from residents of the staffed districts,
-/// worked by the demo desks, so that inboxes and dashboards have something to show. Only on
-/// a platform without applications; the same every time.
-pub async fn seed_applications(
-    identity: &Identity,
-    services: &services::Services,
-    now: DateTime<Utc>,
-) -> Result<usize, CatalogError> {
-    if services.status_counts().await?.values().sum::<i64>() > 0 {
-        return Ok(0);
-    }
-    let catalog: DemoCatalog = serde_json::from_str(SERVICES_JSON).map_err(|e| CatalogError::Parse(e.to_string()))?;
-    let offered: Vec<&services::catalog::ServiceSpec> = catalog
-        .services
-        .iter()
-        .filter(|s| s.audience == services::catalog::Audience::Citizen)
-        .filter(|s| s.depth == services::catalog::Depth::Online)
-        .filter(|s| s.workflow == "standard" || s.workflow == "immediate")
-        .collect();
-    let mut residents = Vec::new();
-    for i in 1..CITIZENS {
-        let p = identity.sign_in().console_principal(&format!("resident-{i:04}")).await?;
-        let home = p.region.as_ref().map(|r| r.path.clone()).unwrap_or_default();
-        if STAFFED_DISTRICTS.iter().any(|d| home.contains(&format!("/{d}/"))) {
-            residents.push(p);
-        }
-    }
-    let mut cases: HashMap<String, (DemoOutcome, DateTime<Utc>, usize)> = HashMap::new();
-    let mut seeded = 0;
-    for i in 0..DEMO_APPLICATIONS {
-        let (Some(spec), Some(me)) = (offered.get(i % offered.len().max(1)), residents.get(i % residents.len().max(1)))
-        else {
-            break;
-        };
-        let mut data = serde_json::Map::new();
-        let required: Vec<&str> = spec
-            .form
-            .get("required")
-            .and_then(serde_json::Value::as_array)
-            .map(|r| r.iter().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        if let Some(props) = spec.form.get("properties").and_then(serde_json::Value::as_object) {
-            for (name, p) in props {
-                // The resident record prefills `profile.*`; certificates they may not hold.
-                let from_profile =
-                    p.get("x-prefill").and_then(serde_json::Value::as_str).is_some_and(|s| s.starts_with("profile."));
-                if required.contains(&name.as_str()) && !from_profile {
-                    data.insert(name.clone(), sample_value(name, p, i));
-                }
-            }
-        }
-        // Spread over the last three weeks, so some cases are due soon or overdue.
-        let at = now - chrono::Duration::hours(i64::try_from((i * 37) % (21 * 24)).unwrap_or(0) + 1);
-        let outcome = OUTCOMES.get(i % OUTCOMES.len()).copied().unwrap_or(DemoOutcome::Submitted);
-        match services.intake().submit(me, &spec.code, serde_json::Value::Object(data), &[], at).await {
-            Ok(view) => {
-                seeded += 1;
-                if outcome == DemoOutcome::Withdrawn {
-                    services.my_cases().withdraw(me, &view.id, at + chrono::Duration::minutes(30)).await?;
-                } else {
-                    cases.insert(view.id, (outcome, at, i % residents.len().max(1)));
-                }
-            }
-            Err(e) => tracing::warn!(service = %spec.code, error = %e, "a demo application was not accepted"),
-        }
-    }
-    // The desks work their inboxes until every case is where it should be.
-    let mut desks = Vec::new();
-    for district in ["mingyue", "qinghu"] {
-        for (prefix, _, _) in STAFF_POSTS.iter().chain(SERVICE_POSTS) {
-            if let Ok(p) = identity.sign_in().console_principal(&format!("{prefix}.{district}")).await
-                && let Ok(cap) = p.authorize::<kernel::authz::ApplicationHandle>()
-            {
-                desks.push(cap);
-            }
-        }
-    }
-    for _ in 0..3 {
-        for cap in &desks {
-            let inbox = services.casework().inbox(cap, &services::InboxFilter::default(), now).await?;
-            for item in inbox.items {
-                let Some((outcome, at, resident)) = cases.get(&item.application_id).copied() else { continue };
-                let later = (at + chrono::Duration::hours(2)).min(now);
-                const APPROVE: (&str, Option<&str>) = ("approve", Some("材料齐全，符合条件。"));
-                let steps: &[(&str, Option<&str>)] = match (outcome, item.state.as_str()) {
-                    (DemoOutcome::InReview | DemoOutcome::Rejected, "submitted") => &[("accept", None)],
-                    // 即办件 are approved at the window; 承诺件 are accepted there first.
-                    (DemoOutcome::Approved, "submitted") => &[("accept", None), APPROVE],
-                    (DemoOutcome::Approved, "review") => &[APPROVE],
-                    (DemoOutcome::Rejected, "review") => &[("reject", Some("经核查不符合申请条件。"))],
-                    (DemoOutcome::Supplement, "submitted") => {
-                        &[("request_supplement", Some("请补充：户口簿本人页复印件；近三个月收入证明。"))]
-                    }
-                    (DemoOutcome::Refused, "submitted") => &[("refuse", Some("不属于本部门受理范围。"))],
-                    _ => &[],
-                };
-                for (action, comment) in steps {
-                    if services.casework().act(cap, &item.application_id, action, *comment, later).await.is_err() {
-                        continue;
-                    }
-                    if *action == "approve"
-                        && let Some(me) = residents.get(resident)
-                    {
-                        let (score, remark) =
-                            if resident % 7 == 0 { (2, Some("等待时间太长。")) } else { (5, None) };
-                        services.ratings().rate(me, &item.application_id, score, remark, later).await?;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    Ok(seeded)
-}
-
-/// The service halls of the staffed districts: windows for public security, civil affairs,
-/// social security and housing, open on working days 9:00–12:00 and 13:30–17:00.
-pub fn demo_halls() -> Vec<services::HallSpec> {
-    use services::{HallSpec, HallWindow};
-    let window = |n: &str, services: &[&str]| HallWindow {
-        number: n.into(),
-        services: services.iter().map(|s| s.to_string()).collect(),
-    };
-    [
-        ("990102", "明月区", "Mingyue", "彩云路 18 号", "18 Caiyun Road"),
-        ("990103", "青湖区", "Qinghu", "湖滨大道 66 号", "66 Hubin Avenue"),
-    ]
-    .iter()
-    .map(|(region, zh, en, street_zh, street_en)| HallSpec {
-        code: format!("HALL-{region}"),
-        name_zh: format!("{zh}政务服务中心"),
-        name_en: format!("{en} District Government Service Centre"),
-        region: region.to_string(),
-        address_zh: format!("{zh}{street_zh}"),
-        address_en: format!("{street_en}, {en} District"),
-        opening: vec![("09:00".into(), "12:00".into()), ("13:30".into(), "17:00".into())],
-        slot_minutes: 30,
-        windows: vec![
-            window("1", &["YLGA0002", "YLGA0001", "YLGA0003", "YLGA0004"]),
-            window("2", &["YLGA0002", "YLGA0005"]),
-            window("3", &["YLMZ0003", "YLMZ0001", "YLMZ0002", "YLMZ0004", "YLMZ0005", "YLMZ0006"]),
-            window("4", &["YLRS0001", "YLRS0002", "YLRS0003", "YLRS0005", "YLWJ0003"]),
-            window("5", &["YLZJ0003", "YLJY0001"]),
-        ],
-    })
-    .collect()
-}
-
-/// Publishes the demo registries (once) with the records of the demo resident and enterprise,
-/// so that the catalog, the exchange and 我的授权 have something to show. Returns how many
-/// registries were published now.
-pub async fn seed_registries(
-    identity: &Identity,
-    console: &Console,
-    exchange: &exchange::Exchange,
-    now: DateTime<Utc>,
-) -> Result<usize, exchange::Error> {
-    let manage = console.grant::<kernel::authz::RegistryManage>();
-    let read = console.grant::<kernel::authz::OrganisationRead>();
-    if exchange.registries().registry(&read, "population").await.is_ok() {
-        return Ok(0);
-    }
-    let specs =
-        registry_specs().map_err(|e| exchange::Error::Internal(format!("the demo registries do not read: {e}")))?;
-    let published = specs.len();
-    for spec in specs {
-        exchange.registries().publish_registry(&manage, spec, now).await?;
-    }
-    if let Ok(id) = identity.accounts().account_id("citizen.demo").await {
-        let facts = identity.people().applicant_facts(&id, now).await?.facts;
-        let fact = |k: &str| facts.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-        let id_number = fact("profile.id_number");
-        let region = id_number.get(..6).unwrap_or("990102").to_string();
-        let person = serde_json::json!({"id_number": id_number, "name": fact("profile.name"), "sex": fact("profile.sex"),
-            "birth_date": fact("profile.birth_date"), "region_code": region, "mobile": fact("profile.mobile")});
-        exchange.registries().put_record(&manage, "population", None, person, now).await?;
-        let insured = serde_json::json!({"id_number": fact("profile.id_number"), "insured": true, "scheme": "城乡居民", "since": "2015-01-01"});
-        exchange.registries().put_record(&manage, "social_insurance", None, insured, now).await?;
-    }
-    Ok(published)
 }

@@ -1,0 +1,204 @@
+//! The holder's certificates and the applicant's cases: timeline, withdrawal, rating.
+
+use super::*;
+
+// --- the holder's certificates (我的证照) ---------------------------------------------------
+
+pub(super) struct CertificateRow {
+    id: String,
+    name: String,
+    fields: String,
+    issued: String,
+    valid_until: String,
+    valid: bool,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "certificates.html")]
+pub(super) struct CertificatesPage {
+    l: Layout,
+    rows: Vec<CertificateRow>,
+}
+
+pub(super) async fn my_certificates(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+    let s = ctx.ready()?;
+    let list = state.services.certificates().my_certificates(&s.principal, Utc::now()).await?;
+    let rows = list
+        .into_iter()
+        .map(|c| CertificateRow {
+            name: pick(&ctx, &c.name_zh, &c.name_en).to_string(),
+            fields: c.fields.iter().map(|(k, v)| format!("{k}: {}", value_text(v))).collect::<Vec<_>>().join("；"),
+            issued: c.issued_at.format("%Y-%m-%d").to_string(),
+            valid_until: c.valid_until.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            valid: c.valid,
+            revoked: c.revoked,
+            id: c.id,
+        })
+        .collect();
+    Ok(ctx.page(StatusCode::OK, &CertificatesPage { l: ctx.layout("hall.my_certificates"), rows }))
+}
+
+// --- the applicant's cases -----------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "applications.html")]
+pub(super) struct ApplicationsPage {
+    l: Layout,
+    rows: Vec<(ApplicationSummary, String, String)>,
+}
+
+pub(super) async fn my_applications(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+    let s = ctx.ready()?;
+    let list = state.services.my_cases().my_applications(&s.principal).await?;
+    let rows = list
+        .into_iter()
+        .map(|a| {
+            let name = pick(&ctx, &a.service_name_zh, &a.service_name_en).to_string();
+            let status = phase_text(ctx.prefs.lang, a.status).to_string();
+            (a, name, status)
+        })
+        .collect();
+    Ok(ctx.page(StatusCode::OK, &ApplicationsPage { l: ctx.layout("hall.my_applications"), rows }))
+}
+
+pub(super) struct Step {
+    when: String,
+    action: String,
+    actor: String,
+    comment: Option<String>,
+    explanation: Option<String>,
+    ledger_index: i64,
+}
+
+#[derive(Template)]
+#[template(path = "application.html")]
+pub(super) struct ApplicationPage {
+    l: Layout,
+    app: ApplicationView,
+    name: String,
+    status: String,
+    form_rows: Vec<(String, String)>,
+    steps: Vec<Step>,
+    staff: bool,
+    can_withdraw: bool,
+    can_rate: bool,
+    can_revoke: bool,
+    actions: Vec<(String, String)>,
+    notice: Option<String>,
+}
+
+pub(super) fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
+    app.timeline
+        .iter()
+        .map(|t| Step {
+            when: cst(t.at),
+            action: {
+                let key = format!("step.{}", t.action.split(':').next_back().unwrap_or(&t.action));
+                let label = text(ctx.prefs.lang, &key);
+                if label.is_empty() || label == key { t.action.clone() } else { label.to_string() }
+            },
+            actor: t.actor.clone(),
+            comment: t.comment.clone(),
+            explanation: t.explanation.clone(),
+            ledger_index: t.ledger_index,
+        })
+        .collect()
+}
+
+/// A time as people here read it: China Standard Time.
+pub(super) fn cst(t: chrono::DateTime<Utc>) -> String {
+    crate::pages::china_time(t, "%Y-%m-%d %H:%M")
+}
+
+pub(super) async fn form_rows(state: &AppState, ctx: &PageCtx, app: &ApplicationView) -> Vec<(String, String)> {
+    let form = match state.services.service(&app.service_id).await {
+        Ok(svc) if app.bundle.is_none() => state.services.form(&svc.form_id).await.ok(),
+        _ => None,
+    };
+    let Some(values) = app.form.as_object() else { return Vec::new() };
+    values
+        .iter()
+        .map(|(k, v)| {
+            let label = form
+                .as_ref()
+                .and_then(|f| f.field(k).map(|f| pick(ctx, &f.title_zh, &f.title_en).to_string()))
+                .unwrap_or_else(|| k.clone());
+            (label, value_text(v))
+        })
+        .collect()
+}
+
+pub(super) async fn application_page(
+    state: &AppState,
+    ctx: &PageCtx,
+    app: ApplicationView,
+    staff: bool,
+    notice: Option<String>,
+) -> Response {
+    let lang = ctx.prefs.lang;
+    let rows = form_rows(state, ctx, &app).await;
+    let page = ApplicationPage {
+        l: ctx.layout(if staff { "hall.case" } else { "hall.my_application" }),
+        name: pick(ctx, &app.service_name_zh, &app.service_name_en).to_string(),
+        status: phase_text(lang, app.status).to_string(),
+        form_rows: rows,
+        steps: steps(ctx, &app),
+        staff,
+        can_withdraw: !staff && app.actions.iter().any(|a| a == "withdraw"),
+        can_rate: !staff && app.actions.iter().any(|a| a == "rate"),
+        can_revoke: staff && ctx.session.as_ref().is_some_and(|s| s.principal.authorize::<CertificateRevoke>().is_ok()),
+        actions: if staff {
+            app.actions
+                .iter()
+                .map(|a| {
+                    let label = text(lang, &format!("step.{a}"));
+                    (a.clone(), if label.is_empty() { a.clone() } else { label.to_string() })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        notice,
+        app,
+    };
+    ctx.page(StatusCode::OK, &page)
+}
+
+pub(super) async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
+    let s = ctx.ready()?;
+    let app = state.services.my_cases().my_application(&s.principal, &id).await?;
+    Ok(application_page(&state, &ctx, app, false, None).await)
+}
+
+pub(super) async fn withdraw(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<EmptyForm>,
+) -> PageResult {
+    let s = ctx.ready()?;
+    let app = state.services.my_cases().withdraw(&s.principal, &id, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/applications/{}", app.id)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct RateForm {
+    #[serde(default)]
+    score: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub(super) async fn rate(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<RateForm>,
+) -> PageResult {
+    let s = ctx.ready()?;
+    let score = form.score.trim().parse::<i64>().unwrap_or(0);
+    let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
+    state.services.ratings().rate(&s.principal, &id, score, comment, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/applications/{id}")).into_response())
+}

@@ -1,0 +1,273 @@
+//! `tongban serve`: the HTTP server with its background work (timers, outbox, backups,
+//! the security monitor and checkpoint signing).
+
+use super::*;
+
+pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
+    if settings.demo && !settings.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the demo province has published passwords: it is only served on a loopback address. \
+             Use --no-demo to serve {} (or listen on 127.0.0.1)",
+            settings.listen
+        );
+    }
+    let Platform { db, identity, ledger, key } =
+        open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    let console = identity.console(&key)?;
+    let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
+    let services = services_of(&settings, &db, &identity, key);
+    if settings.demo && identity.organisation().region_count().await? == 0 {
+        println!("seeding the demo province 云岭省 (first start) …");
+        let summary = crate::demo::seed(&identity, &console, Utc::now()).await?;
+        println!(
+            "demo: {} regions, {} departments, {} staff, {} residents, {} enterprises",
+            summary.regions,
+            summary.departments,
+            summary.staff.len(),
+            summary.citizens,
+            summary.enterprises
+        );
+        println!("demo sign-ins (password {} for all):", crate::demo::DEMO_PASSWORD);
+        println!("  citizen.demo      resident of 明月区 (no second factor)");
+        println!("  enterprise.demo   enterprise account");
+        for (username, role, region) in &summary.staff {
+            println!("  {username:<22} {role:<17} {region}");
+        }
+        println!(
+            "staff sign in with a TOTP code; add this secret to any authenticator app: {}",
+            crate::demo::DEMO_TOTP_SECRET
+        );
+    }
+    if settings.demo {
+        let catalog = crate::demo::seed_catalog(&identity, &console, &services, Utc::now()).await?;
+        if !catalog.staff.is_empty() {
+            println!("demo catalog: {} services, {} bundles; service desks:", catalog.services, catalog.bundles);
+            for (username, role, region) in &catalog.staff {
+                println!("  {username:<22} {role:<17} {region}");
+            }
+        }
+        let registries = crate::demo::seed_registries(&identity, &console, &exchange, Utc::now()).await?;
+        if registries > 0 {
+            println!(
+                "demo registries: {registries} published (人口, 婚姻, 法人, 社保) with the demo resident's records"
+            );
+        }
+        let seeded = crate::demo::seed_applications(&identity, &services, Utc::now()).await?;
+        if seeded > 0 {
+            println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
+        }
+    }
+    record_configuration(&db, &settings).await?;
+    let timers = tokio::spawn(run_timers(services.clone()));
+    let metrics = tongban_http::metrics::Metrics::new();
+    let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
+    let monitor = tokio::spawn(monitor(
+        db.clone(),
+        ledger.clone(),
+        settings.monitoring.clone(),
+        settings.mail.clone(),
+        identity.clone(),
+        exchange.clone(),
+    ));
+    let backups = settings.backups.clone().map(|schedule| {
+        let (db, ledger, url) = (db.clone(), ledger.clone(), settings.data.database_url().to_string());
+        let key = settings.data.master_key();
+        let documents = settings.data.data_dir.join(backup::DOCUMENTS);
+        tokio::spawn(async move {
+            match key {
+                Ok((key, _)) => scheduled_backups(schedule, db, ledger, url, key, documents).await,
+                Err(e) => tracing::error!(error = %e, "scheduled backups are off: no master key"),
+            }
+        })
+    });
+    let state = tongban_http::AppState::from(tongban_http::AppParts {
+        exchange,
+        services,
+        identity,
+        ledger: ledger.clone(),
+        db: db.clone(),
+        metrics,
+        secure_cookies: settings.secure_cookies,
+        trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
+        security_servers: std::sync::Arc::new(settings.security_servers.clone()),
+    });
+    let router = tongban_http::app(state, settings.body_limit);
+    match &settings.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+            println!("tongban is serving on http://{}", listener.local_addr()?);
+            tongban_http::serve(router, listener).await?;
+        }
+        Some((cert, key)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot load TLS certificate or key: {e}"))?;
+            let handle = axum_server::Handle::new();
+            let shutdown = handle.clone();
+            tokio::spawn(async move {
+                tongban_http::shutdown_signal().await;
+                shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+            });
+            println!("tongban is serving on https://{}", settings.listen);
+            axum_server::bind_rustls(settings.listen, config)
+                .handle(handle)
+                .serve(router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                .await?;
+        }
+    }
+    checkpointer.abort();
+    monitor.abort();
+    timers.abort();
+    if let Some(task) = backups {
+        task.abort();
+    }
+    // The last entries are folded from the journals and get their checkpoint before the
+    // database closes.
+    if let Err(e) = db.settle().await {
+        eprintln!("journaled entries stay on disk until the next start: {e}");
+    }
+    for log in Log::ALL {
+        if let Err(e) = ledger.checkpoint_if_behind(log, Utc::now()).await {
+            eprintln!("could not sign the final {} checkpoint: {e}", log.as_str());
+        }
+    }
+    db.close().await;
+    println!("stopped cleanly");
+    Ok(())
+}
+
+/// Appends `configuration_changed` to the audit ledger when the effective settings differ
+/// from those of the previous start (the first start records them too).
+async fn record_configuration(db: &Db, settings: &ServeSettings) -> anyhow::Result<()> {
+    let summary = settings.summary();
+    let digest = kernel::secrets::sha256_hex(&summary);
+    let mut tx = db.begin().await?;
+    if kernel::db::read_setting(&mut tx, "config_digest").await?.as_deref() != Some(digest.as_str()) {
+        let mut entry = ledger::Entry::new(Action::ConfigurationChanged, Outcome::Success, Utc::now());
+        entry.actor = Some("console".into());
+        entry.detail = Some(summary);
+        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        kernel::db::write_setting(&mut tx, "config_digest", &digest).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Takes a backup every `interval` into `dir/tongban-YYYYMMDD-HHMMSS`, keeping the newest.
+async fn scheduled_backups(
+    schedule: crate::config::BackupSchedule,
+    db: Db,
+    ledger: Ledger,
+    url: String,
+    key: kernel::secrets::MasterKey,
+    documents: std::path::PathBuf,
+) {
+    let mut tick = tokio::time::interval(schedule.interval);
+    loop {
+        tick.tick().await;
+        let now = Utc::now();
+        let out = schedule.dir.join(format!("tongban-{}", now.format("%Y%m%d-%H%M%S")));
+        match backup::backup(&db, &url, &key, &ledger, &documents, &out, now).await {
+            Ok(_) => tracing::info!(dir = %out.display(), "scheduled backup written"),
+            Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+        }
+        if let Err(e) = backup::prune(&schedule.dir, schedule.keep) {
+            tracing::warn!(error = %e, "old backups not pruned");
+        }
+    }
+}
+
+/// Security monitoring: scans the audit trail every ten seconds, delivers the outbox, and
+/// re-verifies every ledger at start and daily (a failed verification is an alert).
+async fn monitor(
+    db: Db,
+    ledger: Ledger,
+    thresholds: insight::security::Thresholds,
+    mail: Option<kernel::outbox::Mail>,
+    identity: Identity,
+    exchange: exchange::Exchange,
+) {
+    use insight::security;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    let mut last_verify: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        if let Err(e) = security::scan(&db, &identity, &thresholds, Utc::now()).await {
+            tracing::warn!(error = %e, "security scan failed");
+        }
+        if let Err(e) = crate::delivery::deliver(&db, mail.as_ref(), &identity, &exchange, Utc::now()).await {
+            tracing::warn!(error = %e, "outbox delivery failed");
+        }
+        if last_verify.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(24 * 3600)) {
+            last_verify = Some(std::time::Instant::now());
+            for log in Log::ALL {
+                if let Err(ledger::VerifyError::Tampered(t)) = ledger.verify(log, |_, _| {}).await {
+                    let c = security::Candidate {
+                        rule: "ledger_verification",
+                        account: None,
+                        key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
+                        severity: "critical",
+                        summary: t.to_string(),
+                        first_index: t.index,
+                    };
+                    if let Err(e) = security::raise(&db, &c, None, Utc::now()).await {
+                        tracing::error!(error = %e, "could not raise the ledger alert");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Signs checkpoints as the policy asks, every second, for as long as the server runs.
+async fn sign_checkpoints(ledger: Ledger) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for log in Log::ALL {
+            if let Err(e) = ledger.checkpoint_if_due(log, Utc::now()).await {
+                tracing::warn!(log = log.as_str(), error = %e, "checkpoint not signed");
+            }
+        }
+    }
+}
+
+/// Deadline warnings and escalation of overdue tasks, once a minute.
+async fn run_timers(services: services::Services) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match services.casework().run_timers(Utc::now()).await {
+            Ok(r) if r.escalated > 0 => tracing::info!(warned = r.warned, escalated = r.escalated, "task timers"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "task timers failed"),
+        }
+        match services.appointments().record_no_shows(Utc::now()).await {
+            Ok(r) if r.recorded > 0 => tracing::info!(recorded = r.recorded, "appointment no-shows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "no-show pass failed"),
+        }
+    }
+}
+
+pub(super) fn services_of(
+    settings: &ServeSettings,
+    db: &Db,
+    identity: &Identity,
+    key: kernel::secrets::MasterKey,
+) -> services::Services {
+    services::Services::new(
+        db.clone(),
+        identity.clone(),
+        key,
+        settings.calendar.clone(),
+        services::UploadPolicy {
+            dir: settings.data.data_dir.join(backup::DOCUMENTS),
+            max_bytes: settings.body_limit,
+            scan_command: settings.upload_scan_command.clone(),
+        },
+    )
+}
