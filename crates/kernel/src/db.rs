@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Executor};
 
 pub mod journal;
 mod migrations;
@@ -512,13 +512,11 @@ impl Db {
     /// secrets it cannot open.
     pub async fn bind_master_key(&self, key_id: &str) -> Result<(), DbError> {
         let mut tx = self.begin().await.map_err(DbError::Query)?;
-        let stored: Option<String> = sqlx::query("SELECT value FROM platform_settings WHERE key = 'master_key_id'")
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(DbError::Query)?
-            .map(|r| r.try_get("value"))
-            .transpose()
-            .map_err(DbError::Query)?;
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM platform_settings WHERE key = 'master_key_id'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(DbError::Query)?;
         match stored {
             Some(id) if id == key_id => Ok(()),
             Some(id) => Err(DbError::MasterKeyMismatch { stored: id, given: key_id.to_string() }),
@@ -553,8 +551,7 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 /// A fact in `platform_settings`.
 pub async fn read_setting(c: &mut sqlx::AnyConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT value FROM platform_settings WHERE key = $1").bind(key).fetch_optional(c).await?;
-    row.map(|r| r.try_get("value")).transpose()
+    sqlx::query_scalar("SELECT value FROM platform_settings WHERE key = $1").bind(key).fetch_optional(c).await
 }
 
 pub async fn write_setting(c: &mut sqlx::AnyConnection, key: &str, value: &str) -> Result<(), sqlx::Error> {

@@ -4,7 +4,7 @@
 //! events to webhooks; the same rows can feed an external broker later.
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::db::{Db, millis, new_id};
 
@@ -58,29 +58,35 @@ pub enum Pending {
     Unreadable { id: String, reason: String },
 }
 
+/// An outbox row as stored, before its topic and payload are read.
+#[derive(sqlx::FromRow)]
+struct PendingColumns {
+    id: String,
+    topic: String,
+    payload: String,
+    attempts: i64,
+}
+
 pub async fn pending(db: &Db, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, PendingColumns>(
         "SELECT id, topic, payload, attempts FROM outbox WHERE delivered_at IS NULL AND attempts < 10 \
          ORDER BY created_at LIMIT $1",
     )
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.try_get("id")?;
-            let topic: String = r.try_get("topic")?;
-            let payload: String = r.try_get("payload")?;
+    Ok(rows
+        .into_iter()
+        .map(|PendingColumns { id, topic, payload, attempts }| {
             let Ok(topic) = topic.parse::<Topic>() else {
-                return Ok(Pending::Unreadable { id, reason: format!("unknown topic `{topic}`") });
+                return Pending::Unreadable { id, reason: format!("unknown topic `{topic}`") };
             };
-            let payload = match serde_json::from_str(&payload) {
-                Ok(payload) => payload,
-                Err(e) => return Ok(Pending::Unreadable { id, reason: format!("payload: {e}") }),
-            };
-            Ok(Pending::Ready(Message { id, topic, payload, attempts: r.try_get("attempts")? }))
+            match serde_json::from_str(&payload) {
+                Ok(payload) => Pending::Ready(Message { id, topic, payload, attempts }),
+                Err(e) => Pending::Unreadable { id, reason: format!("payload: {e}") },
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// Claims a message for a minute, so that of several servers delivering the same outbox

@@ -1,6 +1,6 @@
 //! SQL for the ledger tables. Nothing outside the ledger module touches them.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::merkle::Hash;
 
@@ -12,18 +12,16 @@ fn hash_of(bytes: Vec<u8>) -> Result<Hash, sqlx::Error> {
 /// appends from several processes are sequenced by the database).
 /// Reserves the next `n` indexes of a log; returns the first.
 pub async fn reserve(c: &mut AnyConnection, log: &str, n: u64) -> Result<u64, sqlx::Error> {
-    let size: i64 = sqlx::query("UPDATE ledger_logs SET size = size + $1 WHERE name = $2 RETURNING size")
+    let size: i64 = sqlx::query_scalar("UPDATE ledger_logs SET size = size + $1 WHERE name = $2 RETURNING size")
         .bind(as_i64(n))
         .bind(log)
         .fetch_one(c)
-        .await?
-        .try_get("size")?;
+        .await?;
     Ok(u64::try_from(size).unwrap_or(0).saturating_sub(n))
 }
 
 pub async fn size(c: &mut AnyConnection, log: &str) -> Result<u64, sqlx::Error> {
-    let size: i64 =
-        sqlx::query("SELECT size FROM ledger_logs WHERE name = $1").bind(log).fetch_one(c).await?.try_get("size")?;
+    let size: i64 = sqlx::query_scalar("SELECT size FROM ledger_logs WHERE name = $1").bind(log).fetch_one(c).await?;
     Ok(u64::try_from(size).unwrap_or(0))
 }
 
@@ -71,8 +69,8 @@ pub async fn level_hashes(
     count: u64,
 ) -> Result<Vec<Hash>, sqlx::Error> {
     let end = as_i64(start.saturating_add(count));
-    let rows = if level == 0 {
-        sqlx::query(
+    let hashes: Vec<Vec<u8>> = if level == 0 {
+        sqlx::query_scalar(
             "SELECT leaf_hash AS hash FROM ledger_entries WHERE log = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
         )
         .bind(log)
@@ -81,7 +79,7 @@ pub async fn level_hashes(
         .fetch_all(c)
         .await?
     } else {
-        sqlx::query(
+        sqlx::query_scalar(
             "SELECT hash FROM ledger_hashes WHERE log = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx",
         )
         .bind(log)
@@ -91,7 +89,7 @@ pub async fn level_hashes(
         .fetch_all(c)
         .await?
     };
-    rows.into_iter().map(|r| hash_of(r.try_get("hash")?)).collect()
+    hashes.into_iter().map(hash_of).collect()
 }
 
 pub async fn insert_level_hash(
@@ -121,16 +119,30 @@ pub struct StoredEntry {
     pub subject: Option<String>,
 }
 
-fn stored_from(r: &sqlx::any::AnyRow) -> Result<StoredEntry, sqlx::Error> {
-    Ok(StoredEntry {
-        idx: u64::try_from(r.try_get::<i64, _>("idx")?).unwrap_or(u64::MAX),
-        entry: r.try_get("entry")?,
-        leaf_hash: r.try_get("leaf_hash")?,
-        at: r.try_get("at")?,
-        action: r.try_get("action")?,
-        actor: r.try_get("actor")?,
-        subject: r.try_get("subject")?,
-    })
+/// An entry as stored: the index is a signed integer.
+#[derive(sqlx::FromRow)]
+struct EntryColumns {
+    idx: i64,
+    entry: Vec<u8>,
+    leaf_hash: Vec<u8>,
+    at: i64,
+    action: String,
+    actor: Option<String>,
+    subject: Option<String>,
+}
+
+impl From<EntryColumns> for StoredEntry {
+    fn from(r: EntryColumns) -> Self {
+        StoredEntry {
+            idx: u64::try_from(r.idx).unwrap_or(u64::MAX),
+            entry: r.entry,
+            leaf_hash: r.leaf_hash,
+            at: r.at,
+            action: r.action,
+            actor: r.actor,
+            subject: r.subject,
+        }
+    }
 }
 
 /// Entries from `start` in index order, at most `limit` (verification streams these).
@@ -140,7 +152,7 @@ pub async fn entries(
     start: u64,
     limit: u64,
 ) -> Result<Vec<StoredEntry>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, EntryColumns>(
         "SELECT idx, entry, leaf_hash, at, action, actor, subject FROM ledger_entries \
          WHERE log = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
     )
@@ -149,7 +161,7 @@ pub async fn entries(
     .bind(as_i64(limit))
     .fetch_all(c)
     .await?;
-    rows.iter().map(stored_from).collect()
+    Ok(rows.into_iter().map(StoredEntry::from).collect())
 }
 
 /// The newest entries matching an action and/or a data subject, newest first.
@@ -160,7 +172,7 @@ pub async fn recent(
     subject: Option<&str>,
     limit: u64,
 ) -> Result<Vec<StoredEntry>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, EntryColumns>(
         "SELECT idx, entry, leaf_hash, at, action, actor, subject FROM ledger_entries \
          WHERE log = $1 AND ($2 = '' OR action = $2) AND ($3 = '' OR subject = $3) ORDER BY idx DESC LIMIT $4",
     )
@@ -170,7 +182,7 @@ pub async fn recent(
     .bind(as_i64(limit))
     .fetch_all(c)
     .await?;
-    rows.iter().map(stored_from).collect()
+    Ok(rows.into_iter().map(StoredEntry::from).collect())
 }
 
 /// The entries with one of `actions` appended since `from` (ms), oldest first. The time
@@ -183,12 +195,13 @@ pub async fn since(
     from: i64,
     actions: &[&str],
 ) -> Result<Vec<StoredEntry>, sqlx::Error> {
-    let first = sqlx::query("SELECT idx FROM ledger_entries WHERE log = $1 AND at >= $2 ORDER BY at LIMIT 1")
-        .bind(log)
-        .bind(from)
-        .fetch_optional(&mut *c)
-        .await?;
-    let Some(first) = first.map(|r| r.try_get::<i64, _>("idx")).transpose()? else { return Ok(Vec::new()) };
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT idx FROM ledger_entries WHERE log = $1 AND at >= $2 ORDER BY at LIMIT 1")
+            .bind(log)
+            .bind(from)
+            .fetch_optional(&mut *c)
+            .await?;
+    let Some(first) = first else { return Ok(Vec::new()) };
     if actions.is_empty() {
         return Ok(Vec::new());
     }
@@ -198,14 +211,13 @@ pub async fn since(
          WHERE log = $1 AND idx >= $2 AND action IN ({}) ORDER BY idx LIMIT 200000",
         list.join(", ")
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(log).bind(first);
+    let mut q = sqlx::query_as::<_, EntryColumns>(sqlx::AssertSqlSafe(sql)).bind(log).bind(first);
     for a in actions {
         q = q.bind(*a);
     }
     let rows = q.fetch_all(c).await?;
-    let entries: Vec<StoredEntry> = rows.iter().map(stored_from).collect::<Result<_, _>>()?;
     // Entries appended together by different nodes may be a little out of time order.
-    Ok(entries.into_iter().filter(|e| e.at >= from).collect())
+    Ok(rows.into_iter().map(StoredEntry::from).filter(|e| e.at >= from).collect())
 }
 
 pub struct CheckpointRow {
@@ -215,31 +227,39 @@ pub struct CheckpointRow {
     pub created_at: i64,
 }
 
-fn checkpoint_from(r: &sqlx::any::AnyRow) -> Result<CheckpointRow, sqlx::Error> {
-    Ok(CheckpointRow {
-        size: u64::try_from(r.try_get::<i64, _>("size")?).unwrap_or(0),
-        root: r.try_get("root")?,
-        note: r.try_get("note")?,
-        created_at: r.try_get("created_at")?,
-    })
+/// A checkpoint as stored: the size is a signed integer.
+#[derive(sqlx::FromRow)]
+struct CheckpointColumns {
+    size: i64,
+    root: Vec<u8>,
+    note: String,
+    created_at: i64,
+}
+
+impl From<CheckpointColumns> for CheckpointRow {
+    fn from(r: CheckpointColumns) -> Self {
+        CheckpointRow { size: u64::try_from(r.size).unwrap_or(0), root: r.root, note: r.note, created_at: r.created_at }
+    }
 }
 
 pub async fn latest_checkpoint(c: &mut AnyConnection, log: &str) -> Result<Option<CheckpointRow>, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, CheckpointColumns>(
         "SELECT size, root, note, created_at FROM ledger_checkpoints WHERE log = $1 ORDER BY size DESC LIMIT 1",
     )
     .bind(log)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(checkpoint_from).transpose()
+    Ok(row.map(CheckpointRow::from))
 }
 
 pub async fn checkpoints(c: &mut AnyConnection, log: &str) -> Result<Vec<CheckpointRow>, sqlx::Error> {
-    let rows = sqlx::query("SELECT size, root, note, created_at FROM ledger_checkpoints WHERE log = $1 ORDER BY size")
-        .bind(log)
-        .fetch_all(c)
-        .await?;
-    rows.iter().map(checkpoint_from).collect()
+    let rows = sqlx::query_as::<_, CheckpointColumns>(
+        "SELECT size, root, note, created_at FROM ledger_checkpoints WHERE log = $1 ORDER BY size",
+    )
+    .bind(log)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.into_iter().map(CheckpointRow::from).collect())
 }
 
 /// Stores a checkpoint; another process may have signed the same size first, which is fine.
@@ -259,13 +279,11 @@ pub async fn insert_checkpoint(c: &mut AnyConnection, log: &str, cp: &Checkpoint
 }
 
 pub async fn cosignatures(c: &mut AnyConnection, log: &str, size: u64) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT witness, signature FROM ledger_cosignatures WHERE log = $1 AND size = $2 ORDER BY witness")
-            .bind(log)
-            .bind(as_i64(size))
-            .fetch_all(c)
-            .await?;
-    rows.iter().map(|r| Ok((r.try_get("witness")?, r.try_get("signature")?))).collect()
+    sqlx::query_as("SELECT witness, signature FROM ledger_cosignatures WHERE log = $1 AND size = $2 ORDER BY witness")
+        .bind(log)
+        .bind(as_i64(size))
+        .fetch_all(c)
+        .await
 }
 
 pub async fn insert_cosignature(

@@ -1,6 +1,6 @@
 //! Department systems registered with the exchange.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 // --- exchange clients --------------------------------------------------------------------
 
@@ -30,25 +30,39 @@ pub async fn insert_client(c: &mut AnyConnection, r: &ClientRow, now: i64) -> Re
     Ok(())
 }
 
+/// A client as stored: revoked when it has a revocation time.
+#[derive(sqlx::FromRow)]
+struct ClientColumns {
+    id: String,
+    account_id: String,
+    department_id: String,
+    mediator_client: String,
+    secret_hash: String,
+    revoked_at: Option<i64>,
+}
+
+impl From<ClientColumns> for ClientRow {
+    fn from(r: ClientColumns) -> Self {
+        ClientRow {
+            id: r.id,
+            account_id: r.account_id,
+            department_id: r.department_id,
+            mediator_client: r.mediator_client,
+            secret_hash: r.secret_hash,
+            revoked: r.revoked_at.is_some(),
+        }
+    }
+}
+
 pub async fn client(c: &mut AnyConnection, mediator_client: &str) -> Result<Option<ClientRow>, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, ClientColumns>(
         "SELECT id, account_id, department_id, mediator_client, secret_hash, revoked_at FROM exchange_clients \
          WHERE mediator_client = $1",
     )
     .bind(mediator_client)
     .fetch_optional(c)
     .await?;
-    row.map(|r| {
-        Ok(ClientRow {
-            id: r.try_get("id")?,
-            account_id: r.try_get("account_id")?,
-            department_id: r.try_get("department_id")?,
-            mediator_client: r.try_get("mediator_client")?,
-            secret_hash: r.try_get("secret_hash")?,
-            revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
-        })
-    })
-    .transpose()
+    Ok(row.map(ClientRow::from))
 }
 
 // --- systems a registry serves through the GovStack Data API ------------------------------

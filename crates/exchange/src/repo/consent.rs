@@ -1,8 +1,6 @@
 //! Consent: revisions, policies, data agreements, individuals and consent records.
 
-use sqlx::FromRow;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 // --- consent -----------------------------------------------------------------------------
 
@@ -24,19 +22,13 @@ pub(super) const REVISION: &str = "SELECT id, schema_name, object_id, snapshot, 
 /// The newest revision of an object.
 pub async fn latest_revision(c: &mut AnyConnection, object_id: &str) -> Result<Option<RevisionRow>, sqlx::Error> {
     let q = format!("{REVISION} WHERE object_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(object_id)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(RevisionRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_optional(c).await
 }
 
 /// Every revision of an object, oldest first.
 pub async fn revisions_of(c: &mut AnyConnection, object_id: &str) -> Result<Vec<RevisionRow>, sqlx::Error> {
     let q = format!("{REVISION} WHERE object_id = $1 ORDER BY created_at, id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_all(c).await?.iter().map(RevisionRow::from_row).collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(object_id).fetch_all(c).await
 }
 
 /// Adds a revision and makes it the successor of the object's previous open one.
@@ -65,11 +57,10 @@ pub async fn insert_revision(c: &mut AnyConnection, r: &RevisionRow) -> Result<(
 
 /// A policy's body, unless deleted.
 pub async fn policy(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT body FROM consent_policies WHERE id = $1 AND deleted_at IS NULL")
+    sqlx::query_scalar("SELECT body FROM consent_policies WHERE id = $1 AND deleted_at IS NULL")
         .bind(id)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| r.try_get("body")).transpose()
+        .await
 }
 
 pub async fn upsert_policy(c: &mut AnyConnection, id: &str, body: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -83,21 +74,19 @@ pub async fn upsert_policy(c: &mut AnyConnection, id: &str, body: &str, now: i64
 }
 
 pub async fn policies(c: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT body FROM consent_policies WHERE deleted_at IS NULL ORDER BY created_at, id")
+    sqlx::query_scalar("SELECT body FROM consent_policies WHERE deleted_at IS NULL ORDER BY created_at, id")
         .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| r.try_get("body")).collect()
+        .await
 }
 
 /// Active data agreements that use a policy.
 pub async fn policy_users(c: &mut AnyConnection, id: &str) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_scalar(
         "SELECT COUNT(*) AS n FROM consent_data_agreements WHERE policy_id = $1 AND active = 1 AND deleted_at IS NULL",
     )
     .bind(id)
     .fetch_one(c)
-    .await?;
-    row.try_get("n")
+    .await
 }
 
 pub async fn delete_policy(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -111,14 +100,14 @@ pub async fn data_agreement(
     c: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<(String, bool, Option<i64>)>, sqlx::Error> {
-    let row = sqlx::query(
+    let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT d.body, d.active, s.valid_until FROM consent_data_agreements d \
          LEFT JOIN sharing_agreements s ON s.id = d.sharing_agreement_id WHERE d.id = $1 AND d.deleted_at IS NULL",
     )
     .bind(id)
     .fetch_optional(c)
     .await?;
-    row.map(|r| Ok((r.try_get("body")?, r.try_get::<i64, _>("active")? != 0, r.try_get("valid_until")?))).transpose()
+    Ok(row.map(|(body, active, valid_until)| (body, active != 0, valid_until)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -147,10 +136,9 @@ pub async fn upsert_data_agreement(
 }
 
 pub async fn data_agreements(c: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT body FROM consent_data_agreements WHERE deleted_at IS NULL ORDER BY created_at, id")
+    sqlx::query_scalar("SELECT body FROM consent_data_agreements WHERE deleted_at IS NULL ORDER BY created_at, id")
         .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| r.try_get("body")).collect()
+        .await
 }
 
 pub async fn delete_data_agreement(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -201,18 +189,12 @@ const INDIVIDUAL: &str =
 
 pub async fn individual(c: &mut AnyConnection, id: &str) -> Result<Option<IndividualRow>, sqlx::Error> {
     let q = format!("{INDIVIDUAL} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(id)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(IndividualRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await
 }
 
 pub async fn individuals(c: &mut AnyConnection) -> Result<Vec<IndividualRow>, sqlx::Error> {
     let q = format!("{INDIVIDUAL} ORDER BY created_at, id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(IndividualRow::from_row).collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).fetch_all(c).await
 }
 
 pub async fn update_individual(c: &mut AnyConnection, r: &IndividualRow) -> Result<(), sqlx::Error> {
@@ -233,13 +215,7 @@ pub async fn individual_of_account(
     account_id: &str,
 ) -> Result<Option<IndividualRow>, sqlx::Error> {
     let q = format!("{INDIVIDUAL} WHERE account_id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(account_id)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(IndividualRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(account_id).fetch_optional(c).await
 }
 
 pub async fn individual_by_external(
@@ -248,14 +224,7 @@ pub async fn individual_by_external(
     external_id_type: Option<&str>,
 ) -> Result<Option<IndividualRow>, sqlx::Error> {
     let q = format!("{INDIVIDUAL} WHERE external_id = $1 AND COALESCE(external_id_type, '') = COALESCE($2, '')");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(external_id)
-        .bind(external_id_type)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(IndividualRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(external_id).bind(external_id_type).fetch_optional(c).await
 }
 
 /// The account's answer for the data agreement of a sharing agreement: (opt-in, expiry).
@@ -264,7 +233,7 @@ pub async fn consent_for_sharing(
     sharing_id: &str,
     account_id: &str,
 ) -> Result<Option<(bool, Option<i64>)>, sqlx::Error> {
-    let row = sqlx::query(
+    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
         "SELECT r.opt_in, r.expires_at FROM consent_records r \
          JOIN consent_data_agreements d ON d.id = r.data_agreement_id \
          JOIN consent_individuals i ON i.id = r.individual_id \
@@ -274,7 +243,7 @@ pub async fn consent_for_sharing(
     .bind(account_id)
     .fetch_optional(c)
     .await?;
-    row.map(|r| Ok((r.try_get::<i64, _>("opt_in")? != 0, r.try_get("expires_at")?))).transpose()
+    Ok(row.map(|(opt_in, expires_at)| (opt_in != 0, expires_at)))
 }
 
 #[derive(Debug, Clone)]
@@ -295,18 +264,34 @@ const CONSENT_RECORD: &str = "SELECT r.id, r.data_agreement_id, r.agreement_revi
                               r.state, r.expires_at, r.created_at FROM consent_records r \
                               JOIN consent_revisions v ON v.id = r.agreement_revision";
 
-pub(super) fn consent_record_row(r: &AnyRow) -> Result<ConsentRecordRow, sqlx::Error> {
-    Ok(ConsentRecordRow {
-        id: r.try_get("id")?,
-        data_agreement_id: r.try_get("data_agreement_id")?,
-        agreement_revision: r.try_get("agreement_revision")?,
-        revision_hash: r.try_get("hash")?,
-        individual_id: r.try_get("individual_id")?,
-        opt_in: r.try_get::<i64, _>("opt_in")? != 0,
-        state: r.try_get("state")?,
-        expires_at: r.try_get("expires_at")?,
-        created_at: r.try_get("created_at")?,
-    })
+/// A consent record as stored: opt-in is an integer (0 or 1).
+#[derive(sqlx::FromRow)]
+pub(super) struct ConsentRecordColumns {
+    id: String,
+    data_agreement_id: String,
+    agreement_revision: String,
+    hash: String,
+    individual_id: String,
+    opt_in: i64,
+    state: String,
+    expires_at: Option<i64>,
+    created_at: i64,
+}
+
+impl From<ConsentRecordColumns> for ConsentRecordRow {
+    fn from(r: ConsentRecordColumns) -> Self {
+        ConsentRecordRow {
+            id: r.id,
+            data_agreement_id: r.data_agreement_id,
+            agreement_revision: r.agreement_revision,
+            revision_hash: r.hash,
+            individual_id: r.individual_id,
+            opt_in: r.opt_in != 0,
+            state: r.state,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+        }
+    }
 }
 
 pub async fn consent_record(
@@ -315,19 +300,18 @@ pub async fn consent_record(
     individual_id: &str,
 ) -> Result<Option<ConsentRecordRow>, sqlx::Error> {
     let q = format!("{CONSENT_RECORD} WHERE r.data_agreement_id = $1 AND r.individual_id = $2");
-    sqlx::query(sqlx::AssertSqlSafe(q))
+    let row = sqlx::query_as::<_, ConsentRecordColumns>(sqlx::AssertSqlSafe(q))
         .bind(data_agreement_id)
         .bind(individual_id)
         .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(consent_record_row)
-        .transpose()
+        .await?;
+    Ok(row.map(ConsentRecordRow::from))
 }
 
 pub async fn consent_record_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<ConsentRecordRow>, sqlx::Error> {
     let q = format!("{CONSENT_RECORD} WHERE r.id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(consent_record_row).transpose()
+    let row = sqlx::query_as::<_, ConsentRecordColumns>(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?;
+    Ok(row.map(ConsentRecordRow::from))
 }
 
 pub async fn consent_records_of(
@@ -335,7 +319,9 @@ pub async fn consent_records_of(
     individual_id: &str,
 ) -> Result<Vec<ConsentRecordRow>, sqlx::Error> {
     let q = format!("{CONSENT_RECORD} WHERE r.individual_id = $1 ORDER BY r.created_at, r.id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(individual_id).fetch_all(c).await?.iter().map(consent_record_row).collect()
+    let rows =
+        sqlx::query_as::<_, ConsentRecordColumns>(sqlx::AssertSqlSafe(q)).bind(individual_id).fetch_all(c).await?;
+    Ok(rows.into_iter().map(ConsentRecordRow::from).collect())
 }
 
 /// Sets an individual's answer for a data agreement (one record per pair).
@@ -367,7 +353,7 @@ pub async fn consents_of_account(
     c: &mut AnyConnection,
     account_id: &str,
 ) -> Result<Vec<(String, String, Option<bool>, Option<i64>, Option<i64>)>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT d.id, d.body, r.opt_in, r.expires_at, r.updated_at FROM consent_data_agreements d \
          LEFT JOIN consent_individuals i ON i.account_id = $1 \
          LEFT JOIN consent_records r ON r.data_agreement_id = d.id AND r.individual_id = i.id \
@@ -376,15 +362,8 @@ pub async fn consents_of_account(
     .bind(account_id)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("id")?,
-                r.try_get("body")?,
-                r.try_get::<Option<i64>, _>("opt_in")?.map(|v| v != 0),
-                r.try_get("expires_at")?,
-                r.try_get("updated_at")?,
-            ))
-        })
-        .collect()
+    Ok(rows
+        .into_iter()
+        .map(|(id, body, opt_in, expires_at, answered_at)| (id, body, opt_in.map(|v| v != 0), expires_at, answered_at))
+        .collect())
 }

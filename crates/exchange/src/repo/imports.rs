@@ -1,7 +1,6 @@
 //! Bulk imports and their per-row reports.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 // --- imports -----------------------------------------------------------------------------
 
@@ -90,16 +89,15 @@ const IMPORT: &str = "SELECT id, registry_id, file_name, mode, status, total_row
 
 pub async fn import(c: &mut AnyConnection, id: &str) -> Result<Option<ImportRow>, sqlx::Error> {
     let q = format!("{IMPORT} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(ImportRow::from_row).transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await
 }
 
 /// (imports, rows rejected) of a registry.
 pub async fn import_rejections(c: &mut AnyConnection, registry_id: &str) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(rejected), 0) AS BIGINT) AS n FROM registry_imports WHERE registry_id = $1",
     )
     .bind(registry_id)
     .fetch_one(c)
-    .await?;
-    row.try_get("n")
+    .await
 }

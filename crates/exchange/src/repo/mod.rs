@@ -4,7 +4,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// A row whose columns carry a prefix (`a_id`, `r_id`): a join of tables that share
-/// column names.
+/// column names. The names are made at run time, so this reads by name rather than through
+/// `FromRow`, which knows one fixed name per field.
 struct Prefixed<'r>(&'r AnyRow, &'static str);
 
 impl Prefixed<'_> {
@@ -12,7 +13,7 @@ impl Prefixed<'_> {
     where
         T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
-        if self.1.is_empty() { self.0.try_get(name) } else { self.0.try_get(format!("{}{name}", self.1).as_str()) }
+        self.0.try_get(format!("{}{name}", self.1).as_str())
     }
 }
 

@@ -1,9 +1,9 @@
 //! Consent verification and audit queries.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::consent::consent_record_row;
-use super::signatures::signature_row;
+use super::consent::ConsentRecordColumns;
+use super::signatures::SignatureColumns;
 use super::*;
 
 // --- consent verification and audit ------------------------------------------------------
@@ -55,14 +55,16 @@ pub async fn consent_records_where(
         "SELECT r.id, r.data_agreement_id, r.agreement_revision, v.hash, r.individual_id, r.opt_in, r.state, \
          r.expires_at, r.created_at {from} ORDER BY r.created_at, r.id LIMIT {limit} OFFSET {offset}"
     );
-    let mut total = sqlx::query(sqlx::AssertSqlSafe(count)).bind(consumer_department.map(str::to_string));
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(list)).bind(consumer_department.map(str::to_string));
+    let mut total =
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count)).bind(consumer_department.map(str::to_string));
+    let mut rows = sqlx::query_as::<_, ConsentRecordColumns>(sqlx::AssertSqlSafe(list))
+        .bind(consumer_department.map(str::to_string));
     for t in &texts {
         total = total.bind(t.clone());
         rows = rows.bind(t.clone());
     }
-    let total: i64 = total.fetch_one(&mut *c).await?.try_get("n")?;
-    let rows = rows.fetch_all(c).await?.iter().map(consent_record_row).collect::<Result<_, _>>()?;
+    let total = total.fetch_one(&mut *c).await?;
+    let rows = rows.fetch_all(c).await?.into_iter().map(ConsentRecordRow::from).collect();
     Ok((rows, total))
 }
 
@@ -78,8 +80,7 @@ pub async fn data_agreements_for(
         "WHERE $1 IS NULL".to_string()
     };
     let q = format!("SELECT d.body, d.deleted_at FROM consent_data_agreements d {filter} ORDER BY d.created_at, d.id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(consumer_department.map(str::to_string)).fetch_all(c).await?;
-    rows.iter().map(|r| Ok((r.try_get("body")?, r.try_get("deleted_at")?))).collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(consumer_department.map(str::to_string)).fetch_all(c).await
 }
 
 /// A data agreement by id, deleted too (the auditor's read): (body, deleted at).
@@ -87,20 +88,19 @@ pub async fn data_agreement_ever(
     c: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
-    let row = sqlx::query("SELECT body, deleted_at FROM consent_data_agreements WHERE id = $1")
+    sqlx::query_as("SELECT body, deleted_at FROM consent_data_agreements WHERE id = $1")
         .bind(id)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| Ok((r.try_get("body")?, r.try_get("deleted_at")?))).transpose()
+        .await
 }
 
 /// Every signature of a record, oldest first.
 pub async fn signatures_of(c: &mut AnyConnection, record_id: &str) -> Result<Vec<SignatureRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, SignatureColumns>(
         "SELECT id, record_id, body, verified FROM consent_signatures WHERE record_id = $1 ORDER BY created_at, id",
     )
     .bind(record_id)
     .fetch_all(c)
     .await?;
-    rows.iter().map(signature_row).collect()
+    Ok(rows.into_iter().map(SignatureRow::from).collect())
 }

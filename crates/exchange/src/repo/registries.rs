@@ -1,9 +1,6 @@
 //! Registries, their versions and records.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
-
-use super::*;
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone)]
 pub struct RegistryRow {
@@ -31,37 +28,56 @@ macro_rules! registry_columns {
 }
 const REGISTRY: &str = concat!("SELECT ", registry_columns!(), " FROM registries");
 
-fn registry_row(r: &AnyRow) -> Result<RegistryRow, sqlx::Error> {
-    registry_row_at(&Prefixed(r, ""))
+/// A registry as stored: mediator access is text (`trusted` or `none`).
+#[derive(sqlx::FromRow)]
+pub(super) struct RegistryColumns {
+    pub(super) id: String,
+    pub(super) code: String,
+    pub(super) name_zh: String,
+    pub(super) name_en: String,
+    pub(super) department_id: String,
+    pub(super) description: String,
+    pub(super) update_frequency: String,
+    pub(super) key_field: String,
+    pub(super) key_domain: String,
+    pub(super) mediator_access: String,
+    pub(super) database_code: Option<String>,
+    pub(super) version: i64,
+    pub(super) created_at: i64,
+    pub(super) updated_at: i64,
 }
 
-pub(super) fn registry_row_at(r: &Prefixed<'_>) -> Result<RegistryRow, sqlx::Error> {
-    Ok(RegistryRow {
-        id: r.try_get("id")?,
-        code: r.try_get("code")?,
-        name_zh: r.try_get("name_zh")?,
-        name_en: r.try_get("name_en")?,
-        department_id: r.try_get("department_id")?,
-        description: r.try_get("description")?,
-        update_frequency: r.try_get("update_frequency")?,
-        key_field: r.try_get("key_field")?,
-        key_domain: r.try_get("key_domain")?,
-        mediator_trusted: r.try_get::<String>("mediator_access")? == "trusted",
-        database_code: r.try_get("database_code")?,
-        version: r.try_get("version")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+impl From<RegistryColumns> for RegistryRow {
+    fn from(r: RegistryColumns) -> Self {
+        RegistryRow {
+            id: r.id,
+            code: r.code,
+            name_zh: r.name_zh,
+            name_en: r.name_en,
+            department_id: r.department_id,
+            description: r.description,
+            update_frequency: r.update_frequency,
+            key_field: r.key_field,
+            key_domain: r.key_domain,
+            mediator_trusted: r.mediator_access == "trusted",
+            database_code: r.database_code,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 pub async fn registry_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<RegistryRow>, sqlx::Error> {
     let q = format!("{REGISTRY} WHERE code = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(code).fetch_optional(c).await?.as_ref().map(registry_row).transpose()
+    let row = sqlx::query_as::<_, RegistryColumns>(sqlx::AssertSqlSafe(q)).bind(code).fetch_optional(c).await?;
+    Ok(row.map(RegistryRow::from))
 }
 
 pub async fn registry_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<RegistryRow>, sqlx::Error> {
     let q = format!("{REGISTRY} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(registry_row).transpose()
+    let row = sqlx::query_as::<_, RegistryColumns>(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?;
+    Ok(row.map(RegistryRow::from))
 }
 
 /// The registry GovStack clients name by its database acronym (`MCTS`).
@@ -70,18 +86,15 @@ pub async fn registry_by_database_code(
     database_code: &str,
 ) -> Result<Option<RegistryRow>, sqlx::Error> {
     let q = format!("{REGISTRY} WHERE database_code = $1 ORDER BY code LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(database_code)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(registry_row)
-        .transpose()
+    let row =
+        sqlx::query_as::<_, RegistryColumns>(sqlx::AssertSqlSafe(q)).bind(database_code).fetch_optional(c).await?;
+    Ok(row.map(RegistryRow::from))
 }
 
 pub async fn registries(c: &mut AnyConnection) -> Result<Vec<RegistryRow>, sqlx::Error> {
     let q = format!("{REGISTRY} ORDER BY code");
-    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(registry_row).collect()
+    let rows = sqlx::query_as::<_, RegistryColumns>(sqlx::AssertSqlSafe(q)).fetch_all(c).await?;
+    Ok(rows.into_iter().map(RegistryRow::from).collect())
 }
 
 pub async fn upsert_registry(c: &mut AnyConnection, r: &RegistryRow) -> Result<(), sqlx::Error> {
@@ -138,15 +151,14 @@ pub async fn version(
     registry_id: &str,
     version: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT schema, fields FROM registry_versions WHERE registry_id = $1 AND version = $2")
+    sqlx::query_as("SELECT schema, fields FROM registry_versions WHERE registry_id = $1 AND version = $2")
         .bind(registry_id)
         .bind(version)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| Ok((r.try_get("schema")?, r.try_get("fields")?))).transpose()
+        .await
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RecordRow {
     pub id: String,
     pub registry_id: String,
@@ -165,24 +177,6 @@ macro_rules! record_columns {
     };
 }
 const RECORD: &str = concat!("SELECT ", record_columns!(), " FROM registry_records");
-
-fn record_row(r: &AnyRow) -> Result<RecordRow, sqlx::Error> {
-    record_row_at(&Prefixed(r, ""))
-}
-
-pub(super) fn record_row_at(r: &Prefixed<'_>) -> Result<RecordRow, sqlx::Error> {
-    Ok(RecordRow {
-        id: r.try_get("id")?,
-        registry_id: r.try_get("registry_id")?,
-        version: r.try_get("version")?,
-        key_index: r.try_get("key_index")?,
-        body: r.try_get("body")?,
-        key_id: r.try_get("key_id")?,
-        seq: r.try_get("seq")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
 
 /// Inserts records with multi-row statements (bulk imports write thousands per transaction).
 pub async fn insert_records(c: &mut AnyConnection, rows: &[RecordRow]) -> Result<(), sqlx::Error> {
@@ -224,14 +218,7 @@ pub async fn update_record(c: &mut AnyConnection, r: &RecordRow) -> Result<bool,
 
 pub async fn record(c: &mut AnyConnection, registry_id: &str, id: &str) -> Result<Option<RecordRow>, sqlx::Error> {
     let q = format!("{RECORD} WHERE registry_id = $1 AND id = $2");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(registry_id)
-        .bind(id)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(record_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(registry_id).bind(id).fetch_optional(c).await
 }
 
 /// The records with this key, newest first.
@@ -241,14 +228,7 @@ pub async fn records_by_key(
     key_index: &str,
 ) -> Result<Vec<RecordRow>, sqlx::Error> {
     let q = format!("{RECORD} WHERE registry_id = $1 AND key_index = $2 ORDER BY seq DESC, id DESC LIMIT 20");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(registry_id)
-        .bind(key_index)
-        .fetch_all(c)
-        .await?
-        .iter()
-        .map(record_row)
-        .collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(registry_id).bind(key_index).fetch_all(c).await
 }
 
 /// Records in insertion order after `after_seq`.
@@ -259,15 +239,7 @@ pub async fn records_after(
     limit: i64,
 ) -> Result<Vec<RecordRow>, sqlx::Error> {
     let q = format!("{RECORD} WHERE registry_id = $1 AND seq > $2 ORDER BY seq, id LIMIT $3");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(registry_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(c)
-        .await?
-        .iter()
-        .map(record_row)
-        .collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(registry_id).bind(after_seq).bind(limit).fetch_all(c).await
 }
 
 pub async fn delete_record(c: &mut AnyConnection, registry_id: &str, id: &str) -> Result<bool, sqlx::Error> {
@@ -280,25 +252,27 @@ pub async fn delete_record(c: &mut AnyConnection, registry_id: &str, id: &str) -
 }
 
 pub async fn next_seq(c: &mut AnyConnection, registry_id: &str) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM registry_records WHERE registry_id = $1")
-        .bind(registry_id)
-        .fetch_one(c)
-        .await?;
-    Ok(row.try_get::<i64, _>("s")? + 1)
+    let last: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) AS s FROM registry_records WHERE registry_id = $1")
+            .bind(registry_id)
+            .fetch_one(c)
+            .await?;
+    Ok(last + 1)
 }
 
 /// (records, keys held by more than one record, newest update).
 pub async fn record_stats(c: &mut AnyConnection, registry_id: &str) -> Result<(i64, i64, Option<i64>), sqlx::Error> {
-    let row = sqlx::query("SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM registry_records WHERE registry_id = $1")
-        .bind(registry_id)
-        .fetch_one(&mut *c)
-        .await?;
-    let dup = sqlx::query(
+    let (n, last): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*) AS n, MAX(updated_at) AS last FROM registry_records WHERE registry_id = $1")
+            .bind(registry_id)
+            .fetch_one(&mut *c)
+            .await?;
+    let dup: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) AS d FROM (SELECT key_index FROM registry_records WHERE registry_id = $1 \
          GROUP BY key_index HAVING COUNT(*) > 1) AS dups",
     )
     .bind(registry_id)
     .fetch_one(&mut *c)
     .await?;
-    Ok((row.try_get("n")?, dup.try_get("d")?, row.try_get("last")?))
+    Ok((n, dup, last))
 }

@@ -1,10 +1,9 @@
 //! Sharing agreements, the joined read of an exchange call, and the departments' figures.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use std::sync::LazyLock;
 
-use super::registries::{record_row_at, registry_row_at};
+use super::registries::RegistryColumns;
 use super::*;
 use crate::sharing::AgreementStatus;
 
@@ -41,31 +40,52 @@ macro_rules! agreement_columns {
 }
 const AGREEMENT: &str = concat!("SELECT ", agreement_columns!(), " FROM sharing_agreements");
 
-fn agreement_row(r: &AnyRow) -> Result<AgreementRow, sqlx::Error> {
-    agreement_row_at(&Prefixed(r, ""))
+/// An agreement as stored: its flags are integers (0 or 1).
+#[derive(sqlx::FromRow)]
+struct AgreementColumns {
+    id: String,
+    registry_id: String,
+    consumer_department_id: String,
+    requested_by: String,
+    fields: String,
+    purpose: String,
+    legal_basis: String,
+    verify_only: i64,
+    plain_values: i64,
+    consent_required: i64,
+    rate_per_minute: i64,
+    status: String,
+    valid_from: i64,
+    valid_until: i64,
+    reason: Option<String>,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+    created_at: i64,
 }
 
-fn agreement_row_at(r: &Prefixed<'_>) -> Result<AgreementRow, sqlx::Error> {
-    Ok(AgreementRow {
-        id: r.try_get("id")?,
-        registry_id: r.try_get("registry_id")?,
-        consumer_department_id: r.try_get("consumer_department_id")?,
-        requested_by: r.try_get("requested_by")?,
-        fields: r.try_get("fields")?,
-        purpose: r.try_get("purpose")?,
-        legal_basis: r.try_get("legal_basis")?,
-        verify_only: r.try_get::<i64>("verify_only")? != 0,
-        plain_values: r.try_get::<i64>("plain_values")? != 0,
-        consent_required: r.try_get::<i64>("consent_required")? != 0,
-        rate_per_minute: r.try_get("rate_per_minute")?,
-        status: r.try_get("status")?,
-        valid_from: r.try_get("valid_from")?,
-        valid_until: r.try_get("valid_until")?,
-        reason: r.try_get("reason")?,
-        decided_by: r.try_get("decided_by")?,
-        decided_at: r.try_get("decided_at")?,
-        created_at: r.try_get("created_at")?,
-    })
+impl From<AgreementColumns> for AgreementRow {
+    fn from(a: AgreementColumns) -> Self {
+        AgreementRow {
+            id: a.id,
+            registry_id: a.registry_id,
+            consumer_department_id: a.consumer_department_id,
+            requested_by: a.requested_by,
+            fields: a.fields,
+            purpose: a.purpose,
+            legal_basis: a.legal_basis,
+            verify_only: a.verify_only != 0,
+            plain_values: a.plain_values != 0,
+            consent_required: a.consent_required != 0,
+            rate_per_minute: a.rate_per_minute,
+            status: a.status,
+            valid_from: a.valid_from,
+            valid_until: a.valid_until,
+            reason: a.reason,
+            decided_by: a.decided_by,
+            decided_at: a.decided_at,
+            created_at: a.created_at,
+        }
+    }
 }
 
 pub async fn insert_agreement(c: &mut AnyConnection, a: &AgreementRow) -> Result<(), sqlx::Error> {
@@ -100,7 +120,8 @@ pub async fn insert_agreement(c: &mut AnyConnection, a: &AgreementRow) -> Result
 
 pub async fn agreement(c: &mut AnyConnection, id: &str) -> Result<Option<AgreementRow>, sqlx::Error> {
     let q = format!("{AGREEMENT} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(agreement_row).transpose()
+    let row = sqlx::query_as::<_, AgreementColumns>(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?;
+    Ok(row.map(AgreementRow::from))
 }
 
 /// What a call under an agreement needs, in one round trip: the agreement, its registry and
@@ -125,13 +146,71 @@ pub async fn call_target(
     else {
         return Ok(None);
     };
-    let agreement = agreement_row_at(&Prefixed(&row, "a_"))?;
-    let registry = registry_row_at(&Prefixed(&row, "r_"))?;
-    let record = match row.try_get::<Option<String>, _>("d_id")? {
-        Some(_) => Some(record_row_at(&Prefixed(&row, "d_"))?),
+    let agreement = agreement_at(&Prefixed(&row, "a_"))?;
+    let registry = registry_at(&Prefixed(&row, "r_"))?;
+    let record = match Prefixed(&row, "d_").try_get::<Option<String>>("id")? {
+        Some(_) => Some(record_at(&Prefixed(&row, "d_"))?),
         None => None,
     };
-    Ok(Some((agreement, registry, record)))
+    Ok(Some((agreement.into(), registry.into(), record)))
+}
+
+// One table's columns each, out of `call_target`'s row where they carry the table's prefix.
+
+fn agreement_at(r: &Prefixed<'_>) -> Result<AgreementColumns, sqlx::Error> {
+    Ok(AgreementColumns {
+        id: r.try_get("id")?,
+        registry_id: r.try_get("registry_id")?,
+        consumer_department_id: r.try_get("consumer_department_id")?,
+        requested_by: r.try_get("requested_by")?,
+        fields: r.try_get("fields")?,
+        purpose: r.try_get("purpose")?,
+        legal_basis: r.try_get("legal_basis")?,
+        verify_only: r.try_get("verify_only")?,
+        plain_values: r.try_get("plain_values")?,
+        consent_required: r.try_get("consent_required")?,
+        rate_per_minute: r.try_get("rate_per_minute")?,
+        status: r.try_get("status")?,
+        valid_from: r.try_get("valid_from")?,
+        valid_until: r.try_get("valid_until")?,
+        reason: r.try_get("reason")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn registry_at(r: &Prefixed<'_>) -> Result<RegistryColumns, sqlx::Error> {
+    Ok(RegistryColumns {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        name_zh: r.try_get("name_zh")?,
+        name_en: r.try_get("name_en")?,
+        department_id: r.try_get("department_id")?,
+        description: r.try_get("description")?,
+        update_frequency: r.try_get("update_frequency")?,
+        key_field: r.try_get("key_field")?,
+        key_domain: r.try_get("key_domain")?,
+        mediator_access: r.try_get("mediator_access")?,
+        database_code: r.try_get("database_code")?,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn record_at(r: &Prefixed<'_>) -> Result<RecordRow, sqlx::Error> {
+    Ok(RecordRow {
+        id: r.try_get("id")?,
+        registry_id: r.try_get("registry_id")?,
+        version: r.try_get("version")?,
+        key_index: r.try_get("key_index")?,
+        body: r.try_get("body")?,
+        key_id: r.try_get("key_id")?,
+        seq: r.try_get("seq")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
 }
 
 /// Moves an agreement from `from` to `to`; false when it was no longer in `from`.
@@ -169,14 +248,9 @@ pub async fn agreements(
         "{AGREEMENT} WHERE ($1 IS NULL OR registry_id IN (SELECT id FROM registries WHERE department_id = $1)) \
          AND ($2 IS NULL OR consumer_department_id = $2) ORDER BY created_at DESC, id LIMIT 500"
     );
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(owner)
-        .bind(consumer)
-        .fetch_all(c)
-        .await?
-        .iter()
-        .map(agreement_row)
-        .collect()
+    let rows =
+        sqlx::query_as::<_, AgreementColumns>(sqlx::AssertSqlSafe(q)).bind(owner).bind(consumer).fetch_all(c).await?;
+    Ok(rows.into_iter().map(AgreementRow::from).collect())
 }
 
 /// Adds served calls, one (agreement, day, calls) per agreement and day, in one statement.
@@ -196,15 +270,14 @@ pub async fn count_calls(c: &mut AnyConnection, calls: &[(String, String, i64)])
 pub async fn department_figures(
     c: &mut AnyConnection,
 ) -> Result<Vec<(String, i64, i64, i64, Vec<i64>, i64)>, sqlx::Error> {
-    let owners = sqlx::query(
+    let owners: Vec<(String, i64)> = sqlx::query_as(
         "SELECT department_id, COUNT(*) AS n FROM registries GROUP BY department_id ORDER BY department_id",
     )
     .fetch_all(&mut *c)
     .await?;
     let mut out = Vec::with_capacity(owners.len());
-    for o in owners {
-        let dept: String = o.try_get("department_id")?;
-        let requests = sqlx::query(
+    for (dept, registries) in owners {
+        let requests: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
             "SELECT a.status, a.created_at, a.decided_at FROM sharing_agreements a \
              JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
         )
@@ -213,24 +286,23 @@ pub async fn department_figures(
         .await?;
         let mut granted = 0;
         let mut delays = Vec::new();
-        for r in &requests {
-            let status: String = r.try_get("status")?;
+        for (status, created_at, decided_at) in &requests {
             // Requests the owner granted, whether or not they still stand.
             if status == AgreementStatus::Granted.as_str() || status == AgreementStatus::Revoked.as_str() {
                 granted += 1;
             }
-            if let Some(at) = r.try_get::<Option<i64>, _>("decided_at")? {
-                delays.push(at - r.try_get::<i64, _>("created_at")?);
+            if let Some(at) = decided_at {
+                delays.push(at - created_at);
             }
         }
-        let calls = sqlx::query(
+        let calls: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n FROM exchange_usage u JOIN sharing_agreements a ON a.id = u.agreement_id \
              JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
         )
         .bind(&dept)
         .fetch_one(&mut *c)
         .await?;
-        out.push((dept, o.try_get("n")?, requests.len() as i64, granted, delays, calls.try_get("n")?));
+        out.push((dept, registries, requests.len() as i64, granted, delays, calls));
     }
     Ok(out)
 }

@@ -1,8 +1,6 @@
 //! Consent signatures.
 
-use sqlx::FromRow;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::consent::REVISION;
 use super::*;
@@ -11,13 +9,7 @@ use super::*;
 
 pub async fn revision(c: &mut AnyConnection, id: &str) -> Result<Option<RevisionRow>, sqlx::Error> {
     let q = format!("{REVISION} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(id)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(RevisionRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await
 }
 
 pub struct SignatureRow {
@@ -55,23 +47,29 @@ pub async fn update_signature(c: &mut AnyConnection, s: &SignatureRow, now: i64)
 
 /// The newest signature of a record.
 pub async fn latest_signature(c: &mut AnyConnection, record_id: &str) -> Result<Option<SignatureRow>, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, SignatureColumns>(
         "SELECT id, record_id, body, verified FROM consent_signatures WHERE record_id = $1 \
          ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(record_id)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(signature_row).transpose()
+    Ok(row.map(SignatureRow::from))
 }
 
-pub(super) fn signature_row(r: &AnyRow) -> Result<SignatureRow, sqlx::Error> {
-    Ok(SignatureRow {
-        id: r.try_get("id")?,
-        record_id: r.try_get("record_id")?,
-        body: r.try_get("body")?,
-        verified: r.try_get::<i64, _>("verified")? != 0,
-    })
+/// A signature as stored: verified is an integer (0 or 1).
+#[derive(sqlx::FromRow)]
+pub(super) struct SignatureColumns {
+    id: String,
+    record_id: String,
+    body: String,
+    verified: i64,
+}
+
+impl From<SignatureColumns> for SignatureRow {
+    fn from(s: SignatureColumns) -> Self {
+        SignatureRow { id: s.id, record_id: s.record_id, body: s.body, verified: s.verified != 0 }
+    }
 }
 
 pub async fn set_record_state(

@@ -1,7 +1,6 @@
 //! Consent webhooks.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 // --- consent webhooks --------------------------------------------------------------------
 
@@ -19,26 +18,42 @@ pub struct WebhookRow {
 const WEBHOOK: &str =
     "SELECT id, payload_url, content_type, disabled, events, secret_sealed, created_at FROM consent_webhooks";
 
-fn webhook_row(r: &AnyRow) -> Result<WebhookRow, sqlx::Error> {
-    Ok(WebhookRow {
-        id: r.try_get("id")?,
-        payload_url: r.try_get("payload_url")?,
-        content_type: r.try_get("content_type")?,
-        disabled: r.try_get::<i64, _>("disabled")? != 0,
-        events: r.try_get("events")?,
-        secret_sealed: r.try_get("secret_sealed")?,
-        created_at: r.try_get("created_at")?,
-    })
+/// A webhook as stored: disabled is an integer (0 or 1).
+#[derive(sqlx::FromRow)]
+struct WebhookColumns {
+    id: String,
+    payload_url: String,
+    content_type: String,
+    disabled: i64,
+    events: String,
+    secret_sealed: String,
+    created_at: i64,
+}
+
+impl From<WebhookColumns> for WebhookRow {
+    fn from(w: WebhookColumns) -> Self {
+        WebhookRow {
+            id: w.id,
+            payload_url: w.payload_url,
+            content_type: w.content_type,
+            disabled: w.disabled != 0,
+            events: w.events,
+            secret_sealed: w.secret_sealed,
+            created_at: w.created_at,
+        }
+    }
 }
 
 pub async fn webhook(c: &mut AnyConnection, id: &str) -> Result<Option<WebhookRow>, sqlx::Error> {
     let q = format!("{WEBHOOK} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?.as_ref().map(webhook_row).transpose()
+    let row = sqlx::query_as::<_, WebhookColumns>(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await?;
+    Ok(row.map(WebhookRow::from))
 }
 
 pub async fn webhooks(c: &mut AnyConnection) -> Result<Vec<WebhookRow>, sqlx::Error> {
     let q = format!("{WEBHOOK} ORDER BY created_at, id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).fetch_all(c).await?.iter().map(webhook_row).collect()
+    let rows = sqlx::query_as::<_, WebhookColumns>(sqlx::AssertSqlSafe(q)).fetch_all(c).await?;
+    Ok(rows.into_iter().map(WebhookRow::from).collect())
 }
 
 pub async fn upsert_webhook(c: &mut AnyConnection, w: &WebhookRow, now: i64) -> Result<(), sqlx::Error> {

@@ -1,9 +1,9 @@
 //! Accounts, residents' and enterprises' records as written, credentials and account rows.
 
 use super::{AccountKind, DepartmentRef, RegionRef};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::people::resident_from;
+use super::people::ResidentColumns;
 use super::*;
 
 pub struct NewAccountRow<'a> {
@@ -86,12 +86,15 @@ pub async fn citizens_not_under(
     key_id: &str,
     limit: i64,
 ) -> Result<Vec<ResidentRow>, sqlx::Error> {
-    let rows = sqlx::query(concat!(resident_select!(), " WHERE c.key_id <> $1 ORDER BY c.account_id LIMIT $2"))
-        .bind(key_id)
-        .bind(limit)
-        .fetch_all(c)
-        .await?;
-    rows.iter().map(resident_from).collect()
+    let rows = sqlx::query_as::<_, ResidentColumns>(concat!(
+        resident_select!(),
+        " WHERE c.key_id <> $1 ORDER BY c.account_id LIMIT $2"
+    ))
+    .bind(key_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.into_iter().map(ResidentRow::from).collect())
 }
 
 pub async fn reseal_citizen(
@@ -117,20 +120,17 @@ pub async fn reseal_citizen(
 
 /// How many citizens' ciphertexts use `key_id`, and how many do not.
 pub async fn citizens_by_key(c: &mut AnyConnection, key_id: &str) -> Result<(i64, i64), sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT COALESCE(SUM(CASE WHEN key_id = $1 THEN 1 ELSE 0 END), 0) AS under, \
          COALESCE(SUM(CASE WHEN key_id <> $1 THEN 1 ELSE 0 END), 0) AS other FROM citizens",
     )
     .bind(key_id)
     .fetch_one(c)
-    .await?;
-    Ok((row.try_get("under")?, row.try_get("other")?))
+    .await
 }
 
 pub async fn citizen_by_id_number_index(c: &mut AnyConnection, bidx: &str) -> Result<Option<String>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT account_id FROM citizens WHERE id_number_bidx = $1").bind(bidx).fetch_optional(c).await?;
-    row.map(|r| r.try_get("account_id")).transpose()
+    sqlx::query_scalar("SELECT account_id FROM citizens WHERE id_number_bidx = $1").bind(bidx).fetch_optional(c).await
 }
 
 /// The residents' accounts among these ID-number blind indexes: (index, account).
@@ -143,13 +143,11 @@ pub async fn citizens_by_id_number_indexes(
         let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql =
             format!("SELECT id_number_bidx, account_id FROM citizens WHERE id_number_bidx IN ({})", list.join(", "));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for index in chunk {
             q = q.bind(*index);
         }
-        for r in q.fetch_all(&mut *c).await? {
-            found.push((r.try_get("id_number_bidx")?, r.try_get("account_id")?));
-        }
+        found.extend(q.fetch_all(&mut *c).await?);
     }
     Ok(found)
 }
@@ -186,18 +184,47 @@ pub struct Credentials {
     pub devices_valid_after: i64,
 }
 
-fn credentials_from(r: &sqlx::any::AnyRow) -> Result<Credentials, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
-    Ok(Credentials {
-        id: r.try_get("id")?,
-        kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
-        username: r.try_get("username")?,
-        password_hash: r.try_get("password_hash")?,
-        totp_secret: r.try_get("totp_secret")?,
-        totp_last_step: r.try_get("totp_last_step")?,
-        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
-        devices_valid_after: r.try_get("devices_valid_after")?,
+fn account_kind(kind: &str) -> Result<AccountKind, sqlx::Error> {
+    AccountKind::parse(kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))
+}
+
+/// A value a LEFT JOIN gives when its row matched: missing, it is as wrong as a NULL in a
+/// column that allows none.
+pub(super) fn joined<T>(value: Option<T>, column: &str) -> Result<T, sqlx::Error> {
+    value.ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(sqlx::error::UnexpectedNullError),
     })
+}
+
+/// Credentials as stored: the kind is text, the flag an integer (0 or 1).
+#[derive(sqlx::FromRow)]
+struct CredentialsColumns {
+    id: String,
+    kind: String,
+    username: String,
+    password_hash: Option<String>,
+    totp_secret: Option<String>,
+    totp_last_step: i64,
+    must_change_password: i64,
+    devices_valid_after: i64,
+}
+
+impl TryFrom<CredentialsColumns> for Credentials {
+    type Error = sqlx::Error;
+
+    fn try_from(r: CredentialsColumns) -> Result<Self, sqlx::Error> {
+        Ok(Credentials {
+            id: r.id,
+            kind: account_kind(&r.kind)?,
+            username: r.username,
+            password_hash: r.password_hash,
+            totp_secret: r.totp_secret,
+            totp_last_step: r.totp_last_step,
+            must_change_password: r.must_change_password != 0,
+            devices_valid_after: r.devices_valid_after,
+        })
+    }
 }
 
 macro_rules! credentials_select {
@@ -211,14 +238,19 @@ pub async fn credentials_by_username(
     c: &mut AnyConnection,
     username: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
-    let row =
-        sqlx::query(concat!(credentials_select!(), " WHERE username = $1")).bind(username).fetch_optional(c).await?;
-    row.as_ref().map(credentials_from).transpose()
+    let row = sqlx::query_as::<_, CredentialsColumns>(concat!(credentials_select!(), " WHERE username = $1"))
+        .bind(username)
+        .fetch_optional(c)
+        .await?;
+    row.map(Credentials::try_from).transpose()
 }
 
 pub async fn credentials_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<Credentials>, sqlx::Error> {
-    let row = sqlx::query(concat!(credentials_select!(), " WHERE id = $1")).bind(id).fetch_optional(c).await?;
-    row.as_ref().map(credentials_from).transpose()
+    let row = sqlx::query_as::<_, CredentialsColumns>(concat!(credentials_select!(), " WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    row.map(Credentials::try_from).transpose()
 }
 
 /// Profile of an account as the principal sees it.
@@ -254,19 +286,17 @@ pub async fn display_names(
     for chunk in ids.chunks(500) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!("SELECT id, display_name FROM accounts WHERE id IN ({})", placeholders.join(", "));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(*id);
         }
-        for r in q.fetch_all(&mut *c).await? {
-            out.insert(r.try_get("id")?, r.try_get("display_name")?);
-        }
+        out.extend(q.fetch_all(&mut *c).await?);
     }
     Ok(out)
 }
 
 pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row = sqlx::query(concat!(
+    let row = sqlx::query_as::<_, AccountColumns>(concat!(
         account_select!(),
         " FROM accounts a LEFT JOIN regions r ON r.id = a.region_id \
          LEFT JOIN departments d ON d.id = a.department_id WHERE a.id = $1"
@@ -274,37 +304,64 @@ pub async fn account(c: &mut AnyConnection, id: &str) -> Result<Option<AccountRo
     .bind(id)
     .fetch_optional(c)
     .await?;
-    row.as_ref().map(account_from).transpose()
+    row.map(AccountRow::try_from).transpose()
 }
 
-pub(super) fn account_from(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
-    let kind: String = r.try_get("kind")?;
-    let region = match r.try_get::<Option<String>, _>("r_id")? {
-        Some(id) => Some(RegionRef {
-            id,
-            code: r.try_get("r_code")?,
-            name: r.try_get("r_name")?,
-            level: r.try_get("r_level")?,
-            path: r.try_get("r_path")?,
-        }),
-        None => None,
-    };
-    let department = match r.try_get::<Option<String>, _>("d_id")? {
-        Some(id) => Some(DepartmentRef { id, code: r.try_get("d_code")?, name: r.try_get("d_name")? }),
-        None => None,
-    };
-    Ok(AccountRow {
-        id: r.try_get("id")?,
-        kind: AccountKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode(format!("account kind {kind}").into()))?,
-        username: r.try_get("username")?,
-        display_name: r.try_get("display_name")?,
-        must_change_password: r.try_get::<i64, _>("must_change_password")? != 0,
-        has_totp: r.try_get::<i64, _>("has_totp")? != 0,
-        locale: r.try_get("locale")?,
-        elder_mode: r.try_get::<i64, _>("elder_mode")? != 0,
-        region,
-        department,
-    })
+/// An account as `account_select!` reads it: flags are integers (0 or 1), and the region
+/// and department come from LEFT JOINs (all NULL when the account has none).
+#[derive(sqlx::FromRow)]
+pub(super) struct AccountColumns {
+    id: String,
+    kind: String,
+    username: String,
+    display_name: String,
+    must_change_password: i64,
+    has_totp: i64,
+    locale: Option<String>,
+    elder_mode: i64,
+    r_id: Option<String>,
+    r_code: Option<String>,
+    r_name: Option<String>,
+    r_level: Option<String>,
+    r_path: Option<String>,
+    d_id: Option<String>,
+    d_code: Option<String>,
+    d_name: Option<String>,
+}
+
+impl TryFrom<AccountColumns> for AccountRow {
+    type Error = sqlx::Error;
+
+    fn try_from(r: AccountColumns) -> Result<Self, sqlx::Error> {
+        let region = match r.r_id {
+            Some(id) => Some(RegionRef {
+                id,
+                code: joined(r.r_code, "r_code")?,
+                name: joined(r.r_name, "r_name")?,
+                level: joined(r.r_level, "r_level")?,
+                path: joined(r.r_path, "r_path")?,
+            }),
+            None => None,
+        };
+        let department = match r.d_id {
+            Some(id) => {
+                Some(DepartmentRef { id, code: joined(r.d_code, "d_code")?, name: joined(r.d_name, "d_name")? })
+            }
+            None => None,
+        };
+        Ok(AccountRow {
+            id: r.id,
+            kind: account_kind(&r.kind)?,
+            username: r.username,
+            display_name: r.display_name,
+            must_change_password: r.must_change_password != 0,
+            has_totp: r.has_totp != 0,
+            locale: r.locale,
+            elder_mode: r.elder_mode != 0,
+            region,
+            department,
+        })
+    }
 }
 
 /// Voids the account's known-device tokens issued before `now` (Unix seconds).

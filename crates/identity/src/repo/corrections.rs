@@ -1,8 +1,7 @@
 //! Correction requests, and departments in a subtree.
 
 use super::DepartmentRef;
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::organisation::subtree_bounds;
 
@@ -57,19 +56,17 @@ macro_rules! correction_select {
 
 /// Correction requests whose sealed value names `key_id` (the id is the ciphertext prefix).
 pub async fn corrections_sealed_under(c: &mut AnyConnection, key_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM correction_requests WHERE requested_enc LIKE $1")
+    sqlx::query_scalar("SELECT COUNT(*) AS n FROM correction_requests WHERE requested_enc LIKE $1")
         .bind(format!("{key_id}:%"))
         .fetch_one(c)
-        .await?
-        .try_get("n")
+        .await
 }
 
 pub async fn corrections_not_under(c: &mut AnyConnection, key_id: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, requested_enc FROM correction_requests WHERE requested_enc NOT LIKE $1")
+    sqlx::query_as("SELECT id, requested_enc FROM correction_requests WHERE requested_enc NOT LIKE $1")
         .bind(format!("{key_id}:%"))
         .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("requested_enc")?))).collect()
+        .await
 }
 
 pub async fn reseal_correction(c: &mut AnyConnection, id: &str, sealed: &str) -> Result<(), sqlx::Error> {
@@ -82,11 +79,10 @@ pub async fn reseal_correction(c: &mut AnyConnection, id: &str, sealed: &str) ->
 }
 
 pub async fn corrections_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<CorrectionRow>, sqlx::Error> {
-    let rows = sqlx::query(concat!(correction_select!(), " WHERE q.account_id = $1 ORDER BY q.created_at DESC"))
+    sqlx::query_as(concat!(correction_select!(), " WHERE q.account_id = $1 ORDER BY q.created_at DESC"))
         .bind(account_id)
         .fetch_all(c)
-        .await?;
-    rows.iter().map(CorrectionRow::from_row).collect()
+        .await
 }
 
 /// Open requests addressed to departments in a region subtree, oldest first.
@@ -96,7 +92,7 @@ pub async fn corrections_in_subtree(
     limit: i64,
 ) -> Result<Vec<CorrectionRow>, sqlx::Error> {
     let (low, high) = subtree_bounds(path);
-    let rows = sqlx::query(concat!(
+    sqlx::query_as(concat!(
         correction_select!(),
         " WHERE q.status = 'open' AND r.path >= $1 AND r.path < $2 ORDER BY q.created_at LIMIT $3"
     ))
@@ -104,15 +100,14 @@ pub async fn corrections_in_subtree(
     .bind(high)
     .bind(limit)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(CorrectionRow::from_row).collect()
+    .await
 }
 
 pub async fn departments_in_subtree(
     c: &mut AnyConnection,
     path: &str,
 ) -> Result<Vec<(DepartmentRef, String)>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT d.id, d.code, d.name, r.name AS region_name FROM departments d \
          JOIN regions r ON r.id = d.region_id WHERE r.path >= $1 AND r.path < $2 ORDER BY r.path, d.code",
     )
@@ -120,12 +115,5 @@ pub async fn departments_in_subtree(
     .bind(subtree_bounds(path).1)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? },
-                r.try_get("region_name")?,
-            ))
-        })
-        .collect()
+    Ok(rows.into_iter().map(|(id, code, name, region_name)| (DepartmentRef { id, code, name }, region_name)).collect())
 }

@@ -1,6 +1,6 @@
 //! Passwords, authenticator codes, recovery codes and preferences.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 pub async fn set_password(
     c: &mut AnyConnection,
@@ -29,11 +29,11 @@ pub async fn claim_totp_step(c: &mut AnyConnection, account_id: &str, step: i64)
 }
 
 pub async fn pending_totp(c: &mut AnyConnection, account_id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT totp_pending_secret FROM accounts WHERE id = $1")
+    let pending: Option<Option<String>> = sqlx::query_scalar("SELECT totp_pending_secret FROM accounts WHERE id = $1")
         .bind(account_id)
         .fetch_optional(c)
         .await?;
-    Ok(row.map(|r| r.try_get::<Option<String>, _>("totp_pending_secret")).transpose()?.flatten())
+    Ok(pending.flatten())
 }
 
 pub async fn set_pending_totp(c: &mut AnyConnection, account_id: &str, sealed: &str) -> Result<(), sqlx::Error> {
@@ -90,11 +90,10 @@ pub async fn use_recovery_code(
 }
 
 pub async fn unused_recovery_codes(c: &mut AnyConnection, account_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
+    sqlx::query_scalar("SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
         .bind(account_id)
         .fetch_one(c)
-        .await?
-        .try_get("n")
+        .await
 }
 
 pub async fn set_preferences(

@@ -1,24 +1,30 @@
 //! Regions, departments and the posts staff hold.
 
 use super::{DepartmentRef, RegionRef};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-pub(super) fn region_from(row: &sqlx::any::AnyRow) -> Result<RegionRef, sqlx::Error> {
-    Ok(RegionRef {
-        id: row.try_get("id")?,
-        code: row.try_get("code")?,
-        name: row.try_get("name")?,
-        level: row.try_get("level")?,
-        path: row.try_get("path")?,
-    })
+/// A region's columns, as `SELECT id, code, name, level, path` reads them.
+#[derive(sqlx::FromRow)]
+pub(super) struct RegionColumns {
+    id: String,
+    code: String,
+    name: String,
+    level: String,
+    path: String,
+}
+
+impl From<RegionColumns> for RegionRef {
+    fn from(r: RegionColumns) -> Self {
+        RegionRef { id: r.id, code: r.code, name: r.name, level: r.level, path: r.path }
+    }
 }
 
 pub async fn region_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<RegionRef>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, code, name, level, path FROM regions WHERE code = $1")
+    let row = sqlx::query_as::<_, RegionColumns>("SELECT id, code, name, level, path FROM regions WHERE code = $1")
         .bind(code)
         .fetch_optional(c)
         .await?;
-    row.as_ref().map(region_from).transpose()
+    Ok(row.map(RegionRef::from))
 }
 
 pub async fn region_path_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
@@ -26,7 +32,7 @@ pub async fn region_path_by_id(c: &mut AnyConnection, id: &str) -> Result<Option
 }
 
 pub async fn region_count(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS n FROM regions").fetch_one(c).await?.try_get("n")
+    sqlx::query_scalar("SELECT COUNT(*) AS n FROM regions").fetch_one(c).await
 }
 
 pub async fn insert_region(
@@ -55,30 +61,26 @@ pub(super) use kernel::authz::subtree_bounds;
 /// Every region under (and including) the subtree at `path`.
 pub async fn regions_in_subtree(c: &mut AnyConnection, path: &str) -> Result<Vec<RegionRef>, sqlx::Error> {
     let (low, high) = subtree_bounds(path);
-    let rows =
-        sqlx::query("SELECT id, code, name, level, path FROM regions WHERE path >= $1 AND path < $2 ORDER BY path")
-            .bind(low)
-            .bind(high)
-            .fetch_all(c)
-            .await?;
-    rows.iter().map(region_from).collect()
+    let rows = sqlx::query_as::<_, RegionColumns>(
+        "SELECT id, code, name, level, path FROM regions WHERE path >= $1 AND path < $2 ORDER BY path",
+    )
+    .bind(low)
+    .bind(high)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.into_iter().map(RegionRef::from).collect())
 }
 
 pub async fn department_by_code(
     c: &mut AnyConnection,
     code: &str,
 ) -> Result<Option<(DepartmentRef, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, code, name, region_id FROM departments WHERE code = $1")
-        .bind(code)
-        .fetch_optional(c)
-        .await?;
-    row.map(|r| {
-        Ok((
-            DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? },
-            r.try_get("region_id")?,
-        ))
-    })
-    .transpose()
+    let row: Option<(String, String, String, String)> =
+        sqlx::query_as("SELECT id, code, name, region_id FROM departments WHERE code = $1")
+            .bind(code)
+            .fetch_optional(c)
+            .await?;
+    Ok(row.map(|(id, code, name, region_id)| (DepartmentRef { id, code, name }, region_id)))
 }
 
 pub async fn insert_department(
@@ -101,8 +103,7 @@ pub async fn insert_department(
 }
 
 pub async fn department_name(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await?;
-    row.map(|r| r.try_get("name")).transpose()
+    sqlx::query_scalar("SELECT name FROM departments WHERE id = $1").bind(id).fetch_optional(c).await
 }
 
 /// The department of `kind` nearest to a region: in it, or in the closest region above.
@@ -111,7 +112,7 @@ pub async fn nearest_department(
     region_path: &str,
     kind: &str,
 ) -> Result<Option<DepartmentRef>, sqlx::Error> {
-    let row = sqlx::query(
+    let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT d.id, d.code, d.name FROM departments d JOIN regions r ON r.id = d.region_id \
          WHERE d.kind = $1 AND substr($2, 1, length(r.path)) = r.path ORDER BY length(r.path) DESC, d.code LIMIT 1",
     )
@@ -119,8 +120,7 @@ pub async fn nearest_department(
     .bind(region_path)
     .fetch_optional(c)
     .await?;
-    row.map(|r| Ok(DepartmentRef { id: r.try_get("id")?, code: r.try_get("code")?, name: r.try_get("name")? }))
-        .transpose()
+    Ok(row.map(|(id, code, name)| DepartmentRef { id, code, name }))
 }
 
 /// Who an acting account is: name, department and role names.
@@ -133,22 +133,19 @@ pub struct Post {
 
 /// An acting account's post, for showing who accessed data.
 pub async fn post_of(c: &mut AnyConnection, account_id: &str) -> Result<Option<Post>, sqlx::Error> {
-    let row = sqlx::query(
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
         "SELECT a.display_name, d.name AS department FROM accounts a LEFT JOIN departments d ON d.id = a.department_id \
          WHERE a.id = $1",
     )
     .bind(account_id)
     .fetch_optional(&mut *c)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let roles = sqlx::query(
+    let Some((name, department)) = row else { return Ok(None) };
+    let roles = sqlx::query_scalar(
         "SELECT ro.name_zh FROM account_roles ar JOIN roles ro ON ro.code = ar.role_code WHERE ar.account_id = $1 ORDER BY ro.code",
     )
     .bind(account_id)
     .fetch_all(c)
-    .await?
-    .iter()
-    .map(|r| r.try_get("name_zh"))
-    .collect::<Result<Vec<String>, _>>()?;
-    Ok(Some(Post { name: row.try_get("display_name")?, department: row.try_get("department")?, roles }))
+    .await?;
+    Ok(Some(Post { name, department, roles }))
 }

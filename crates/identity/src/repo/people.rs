@@ -1,9 +1,9 @@
 //! Residents and enterprises as staff read them, and notification addresses.
 
 use super::RegionRef;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use super::organisation::{region_from, subtree_bounds};
+use super::organisation::{RegionColumns, subtree_bounds};
 
 // --- people records --------------------------------------------------------------------
 
@@ -16,21 +16,37 @@ pub struct ResidentRow {
     pub region: RegionRef,
 }
 
-pub async fn resident(c: &mut AnyConnection, account_id: &str) -> Result<Option<ResidentRow>, sqlx::Error> {
-    let row =
-        sqlx::query(concat!(resident_select!(), " WHERE c.account_id = $1")).bind(account_id).fetch_optional(c).await?;
-    row.as_ref().map(resident_from).transpose()
+/// A resident as `resident_select!` reads one.
+#[derive(sqlx::FromRow)]
+pub(super) struct ResidentColumns {
+    account_id: String,
+    real_name: String,
+    id_number_enc: String,
+    mobile_enc: String,
+    address_enc: Option<String>,
+    #[sqlx(flatten)]
+    region: RegionColumns,
 }
 
-pub(super) fn resident_from(r: &sqlx::any::AnyRow) -> Result<ResidentRow, sqlx::Error> {
-    Ok(ResidentRow {
-        account_id: r.try_get("account_id")?,
-        real_name: r.try_get("real_name")?,
-        id_number_enc: r.try_get("id_number_enc")?,
-        mobile_enc: r.try_get("mobile_enc")?,
-        address_enc: r.try_get("address_enc")?,
-        region: region_from(r)?,
-    })
+impl From<ResidentColumns> for ResidentRow {
+    fn from(r: ResidentColumns) -> Self {
+        ResidentRow {
+            account_id: r.account_id,
+            real_name: r.real_name,
+            id_number_enc: r.id_number_enc,
+            mobile_enc: r.mobile_enc,
+            address_enc: r.address_enc,
+            region: r.region.into(),
+        }
+    }
+}
+
+pub async fn resident(c: &mut AnyConnection, account_id: &str) -> Result<Option<ResidentRow>, sqlx::Error> {
+    let row = sqlx::query_as::<_, ResidentColumns>(concat!(resident_select!(), " WHERE c.account_id = $1"))
+        .bind(account_id)
+        .fetch_optional(c)
+        .await?;
+    Ok(row.map(ResidentRow::from))
 }
 
 pub struct EnterpriseRow {
@@ -41,8 +57,19 @@ pub struct EnterpriseRow {
     pub region: RegionRef,
 }
 
+#[derive(sqlx::FromRow)]
+struct EnterpriseColumns {
+    account_id: String,
+    #[sqlx(rename = "e_name")]
+    name: String,
+    credit_code: String,
+    legal_representative: String,
+    #[sqlx(flatten)]
+    region: RegionColumns,
+}
+
 pub async fn enterprise(c: &mut AnyConnection, account_id: &str) -> Result<Option<EnterpriseRow>, sqlx::Error> {
-    let row = sqlx::query(
+    let row = sqlx::query_as::<_, EnterpriseColumns>(
         "SELECT e.account_id, e.name AS e_name, e.credit_code, e.legal_representative, r.id, r.code, r.name, r.level, r.path \
          FROM enterprises e JOIN accounts a ON a.id = e.account_id JOIN regions r ON r.id = a.region_id \
          WHERE e.account_id = $1",
@@ -50,16 +77,13 @@ pub async fn enterprise(c: &mut AnyConnection, account_id: &str) -> Result<Optio
     .bind(account_id)
     .fetch_optional(c)
     .await?;
-    row.map(|r| {
-        Ok(EnterpriseRow {
-            account_id: r.try_get("account_id")?,
-            name: r.try_get("e_name")?,
-            credit_code: r.try_get("credit_code")?,
-            legal_representative: r.try_get("legal_representative")?,
-            region: region_from(&r)?,
-        })
-    })
-    .transpose()
+    Ok(row.map(|e| EnterpriseRow {
+        account_id: e.account_id,
+        name: e.name,
+        credit_code: e.credit_code,
+        legal_representative: e.legal_representative,
+        region: e.region.into(),
+    }))
 }
 
 /// Residents living in a region subtree, in a stable order.
@@ -68,19 +92,20 @@ pub async fn residents_in_subtree(
     path: &str,
     limit: i64,
 ) -> Result<Vec<ResidentRow>, sqlx::Error> {
-    let rows =
-        sqlx::query(concat!(resident_select!(), " WHERE r.path >= $1 AND r.path < $2 ORDER BY c.account_id LIMIT $3"))
-            .bind(subtree_bounds(path).0)
-            .bind(subtree_bounds(path).1)
-            .bind(limit)
-            .fetch_all(c)
-            .await?;
-    rows.iter().map(resident_from).collect()
+    let rows = sqlx::query_as::<_, ResidentColumns>(concat!(
+        resident_select!(),
+        " WHERE r.path >= $1 AND r.path < $2 ORDER BY c.account_id LIMIT $3"
+    ))
+    .bind(subtree_bounds(path).0)
+    .bind(subtree_bounds(path).1)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    Ok(rows.into_iter().map(ResidentRow::from).collect())
 }
 
 pub async fn account_id_by_username(c: &mut AnyConnection, username: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT id FROM accounts WHERE username = $1").bind(username).fetch_optional(c).await?;
-    row.map(|r| r.try_get("id")).transpose()
+    sqlx::query_scalar("SELECT id FROM accounts WHERE username = $1").bind(username).fetch_optional(c).await
 }
 
 pub async fn set_notification_email(c: &mut AnyConnection, id: &str, sealed: Option<&str>) -> Result<(), sqlx::Error> {
@@ -93,7 +118,9 @@ pub async fn set_notification_email(c: &mut AnyConnection, id: &str, sealed: Opt
 }
 
 pub async fn notification_email(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT notification_email_enc FROM accounts WHERE id = $1").bind(id).fetch_optional(c).await?;
-    Ok(row.map(|r| r.try_get::<Option<String>, _>("notification_email_enc")).transpose()?.flatten())
+    let email: Option<Option<String>> = sqlx::query_scalar("SELECT notification_email_enc FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(c)
+        .await?;
+    Ok(email.flatten())
 }

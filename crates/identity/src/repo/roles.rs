@@ -1,13 +1,13 @@
 //! Roles held, their duties, and API token accounts.
 
 use super::HeldRole;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow};
 
-use super::accounts::account_from;
+use super::accounts::{AccountColumns, joined};
 use super::*;
 
 pub async fn roles_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<HeldRole>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, RoleColumns>(
         "SELECT ro.code, ro.name_zh, ro.name_en, ro.scope, ro.clearance, rp.permission_code \
          FROM account_roles ar JOIN roles ro ON ro.code = ar.role_code \
          LEFT JOIN role_permissions rp ON rp.role_code = ro.code \
@@ -16,31 +16,49 @@ pub async fn roles_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<Hel
     .bind(account_id)
     .fetch_all(c)
     .await?;
-    roles_from(&rows)
+    roles_from(rows)
+}
+
+/// A (role, permission) row. Each column may be NULL: the role comes from a LEFT JOIN in
+/// [`token_account`], the permission from one everywhere.
+#[derive(sqlx::FromRow)]
+struct RoleColumns {
+    code: Option<String>,
+    name_zh: Option<String>,
+    name_en: Option<String>,
+    scope: Option<String>,
+    clearance: Option<i64>,
+    permission_code: Option<String>,
 }
 
 /// Folds (role, permission) rows into roles; rows without a role are skipped.
-fn roles_from(rows: &[sqlx::any::AnyRow]) -> Result<Vec<HeldRole>, sqlx::Error> {
+fn roles_from(rows: Vec<RoleColumns>) -> Result<Vec<HeldRole>, sqlx::Error> {
     let mut roles: Vec<HeldRole> = Vec::new();
     for r in rows {
-        let Some(code) = r.try_get::<Option<String>, _>("code")? else { continue };
-        let permission: Option<String> = r.try_get("permission_code")?;
+        let Some(code) = r.code else { continue };
         if roles.last().map(|l| l.code != code).unwrap_or(true) {
-            let scope: String = r.try_get("scope")?;
             roles.push(HeldRole {
                 code,
-                name_zh: r.try_get("name_zh")?,
-                name_en: r.try_get("name_en")?,
-                platform_wide: scope == "all",
-                clearance: u8::try_from(r.try_get::<i64, _>("clearance")?).unwrap_or(1),
+                name_zh: joined(r.name_zh, "name_zh")?,
+                name_en: joined(r.name_en, "name_en")?,
+                platform_wide: joined(r.scope, "scope")? == "all",
+                clearance: u8::try_from(joined(r.clearance, "clearance")?).unwrap_or(1),
                 permissions: Vec::new(),
             });
         }
-        if let (Some(p), Some(last)) = (permission, roles.last_mut()) {
+        if let (Some(p), Some(last)) = (r.permission_code, roles.last_mut()) {
             last.permissions.push(p);
         }
     }
     Ok(roles)
+}
+
+/// The account and token columns of [`token_account`]'s rows (the same in each).
+#[derive(sqlx::FromRow)]
+struct TokenAccountColumns {
+    #[sqlx(flatten)]
+    account: AccountColumns,
+    token_expires_at: i64,
 }
 
 /// The account behind a live API token with its roles, in one round trip (every API
@@ -65,13 +83,14 @@ pub async fn token_account(
     .fetch_all(c)
     .await?;
     let Some(first) = rows.first() else { return Ok(None) };
-    Ok(Some((account_from(first)?, roles_from(&rows)?, first.try_get("token_expires_at")?)))
+    let TokenAccountColumns { account, token_expires_at } = TokenAccountColumns::from_row(first)?;
+    let roles = rows.iter().map(RoleColumns::from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((account.try_into()?, roles_from(roles)?, token_expires_at)))
 }
 
 /// The duty (三员分立) a role carries, if the role exists.
 pub async fn role_duty(c: &mut AnyConnection, role: &str) -> Result<Option<Option<String>>, sqlx::Error> {
-    let row = sqlx::query("SELECT duty FROM roles WHERE code = $1").bind(role).fetch_optional(c).await?;
-    row.map(|r| r.try_get::<Option<String>, _>("duty")).transpose()
+    sqlx::query_scalar("SELECT duty FROM roles WHERE code = $1").bind(role).fetch_optional(c).await
 }
 
 /// Staff of a department who hold a role: (account id, display name), by name.
@@ -80,15 +99,14 @@ pub async fn staff_holding(
     department_id: &str,
     role: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT a.id, a.display_name FROM accounts a JOIN account_roles r ON r.account_id = a.id \
          WHERE a.kind = 'staff' AND a.department_id = $1 AND r.role_code = $2 ORDER BY a.display_name, a.id",
     )
     .bind(department_id)
     .bind(role)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("display_name")?))).collect()
+    .await
 }
 
 /// The roles an account holds, with the duty each carries.
@@ -96,11 +114,10 @@ pub async fn role_codes_of(
     c: &mut AnyConnection,
     account_id: &str,
 ) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT role_code, duty FROM account_roles WHERE account_id = $1 ORDER BY role_code")
+    sqlx::query_as("SELECT role_code, duty FROM account_roles WHERE account_id = $1 ORDER BY role_code")
         .bind(account_id)
         .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get("role_code")?, r.try_get("duty")?))).collect()
+        .await
 }
 
 pub async fn insert_account_role(

@@ -1,7 +1,6 @@
 //! Browser sessions and API tokens.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 // --- sessions and tokens ---------------------------------------------------------------
 
@@ -37,14 +36,13 @@ pub async fn insert_session(c: &mut AnyConnection, token_hash: &str, s: &Session
 }
 
 pub async fn session_by_hash(c: &mut AnyConnection, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT id, account_id, stage, created_at, last_seen_at, expires_at, source, user_agent FROM sessions \
          WHERE token_hash = $1 AND revoked_at IS NULL",
     )
     .bind(token_hash)
     .fetch_optional(c)
-    .await?;
-    row.as_ref().map(SessionRow::from_row).transpose()
+    .await
 }
 
 pub async fn touch_session(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -57,15 +55,14 @@ pub async fn active_sessions(
     account_id: &str,
     now: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT id, account_id, stage, created_at, last_seen_at, expires_at, source, user_agent FROM sessions \
          WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND stage = 'full' ORDER BY created_at DESC",
     )
     .bind(account_id)
     .bind(now)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(SessionRow::from_row).collect()
+    .await
 }
 
 pub async fn revoke_session(c: &mut AnyConnection, account_id: &str, id: &str, now: i64) -> Result<bool, sqlx::Error> {
@@ -123,14 +120,13 @@ pub async fn live_token(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT id, account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
     .fetch_optional(c)
-    .await?;
-    row.map(|r| Ok((r.try_get("id")?, r.try_get("account_id")?))).transpose()
+    .await
 }
 
 pub async fn revoke_token(c: &mut AnyConnection, token_hash: &str, now: i64) -> Result<bool, sqlx::Error> {

@@ -1,18 +1,14 @@
 //! Service halls, slots and appointments.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::appointments::AppointmentStatus;
 
+#[derive(sqlx::FromRow)]
 pub struct HallRow {
     pub id: String,
     pub region_path: String,
     pub body: String,
-}
-
-fn hall_from(r: &sqlx::any::AnyRow) -> Result<HallRow, sqlx::Error> {
-    Ok(HallRow { id: r.try_get("id")?, region_path: r.try_get("region_path")?, body: r.try_get("body")? })
 }
 
 pub async fn upsert_hall(
@@ -38,19 +34,15 @@ pub async fn upsert_hall(
 }
 
 pub async fn halls(c: &mut AnyConnection) -> Result<Vec<HallRow>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, region_path, body FROM halls ORDER BY code").fetch_all(c).await?;
-    rows.iter().map(hall_from).collect()
+    sqlx::query_as("SELECT id, region_path, body FROM halls ORDER BY code").fetch_all(c).await
 }
 
 pub async fn hall_by_code(c: &mut AnyConnection, code: &str) -> Result<Option<HallRow>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT id, region_path, body FROM halls WHERE code = $1").bind(code).fetch_optional(c).await?;
-    row.as_ref().map(hall_from).transpose()
+    sqlx::query_as("SELECT id, region_path, body FROM halls WHERE code = $1").bind(code).fetch_optional(c).await
 }
 
 pub async fn hall_by_id(c: &mut AnyConnection, id: &str) -> Result<Option<HallRow>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, region_path, body FROM halls WHERE id = $1").bind(id).fetch_optional(c).await?;
-    row.as_ref().map(hall_from).transpose()
+    sqlx::query_as("SELECT id, region_path, body FROM halls WHERE id = $1").bind(id).fetch_optional(c).await
 }
 
 /// Places taken per slot start between `from` and `to` (inclusive).
@@ -61,7 +53,7 @@ pub async fn slot_counts(
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT slot_start, booked FROM appointment_slots \
          WHERE hall_id = $1 AND service_code = $2 AND slot_start >= $3 AND slot_start <= $4",
     )
@@ -70,8 +62,7 @@ pub async fn slot_counts(
     .bind(from)
     .bind(to)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(|r| Ok((r.try_get("slot_start")?, r.try_get("booked")?))).collect()
+    .await
 }
 
 /// Takes one place of a slot if any is left: `false` when it is full. One UPDATE, so two
@@ -160,11 +151,10 @@ pub async fn insert_appointment(c: &mut AnyConnection, a: &AppointmentRow) -> Re
 }
 
 pub async fn appointment(c: &mut AnyConnection, id: &str) -> Result<Option<AppointmentRow>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE id = $1")))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE id = $1")))
         .bind(id)
         .fetch_optional(c)
-        .await?;
-    row.as_ref().map(AppointmentRow::from_row).transpose()
+        .await
 }
 
 /// A booking of the person for the service that is still to come.
@@ -174,7 +164,7 @@ pub async fn open_booking(
     service_code: &str,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_scalar(
         "SELECT id FROM appointments WHERE account_id = $1 AND service_code = $2 AND status = 'booked' \
          AND slot_end > $3 LIMIT 1",
     )
@@ -182,18 +172,16 @@ pub async fn open_booking(
     .bind(service_code)
     .bind(now)
     .fetch_optional(c)
-    .await?;
-    row.map(|r| r.try_get("id")).transpose()
+    .await
 }
 
 pub async fn appointments_of(c: &mut AnyConnection, account_id: &str) -> Result<Vec<AppointmentRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE account_id = $1 ORDER BY slot_start DESC LIMIT 200"
     )))
     .bind(account_id)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(AppointmentRow::from_row).collect()
+    .await
 }
 
 pub async fn hall_appointments(
@@ -202,7 +190,7 @@ pub async fn hall_appointments(
     from: i64,
     to: i64,
 ) -> Result<Vec<AppointmentRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE hall_id = $1 AND slot_start >= $2 AND slot_start < $3 \
          AND status <> 'cancelled' ORDER BY slot_start, ticket"
     )))
@@ -210,8 +198,7 @@ pub async fn hall_appointments(
     .bind(from)
     .bind(to)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(AppointmentRow::from_row).collect()
+    .await
 }
 
 /// Changes the status if it still is `from`; `false` otherwise.
@@ -257,24 +244,22 @@ pub async fn move_appointment(
 
 /// Start times of the person's no-shows since `since`, newest first.
 pub async fn no_shows_since(c: &mut AnyConnection, account_id: &str, since: i64) -> Result<Vec<i64>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_scalar(
         "SELECT slot_start FROM appointments WHERE account_id = $1 AND status = 'no_show' AND slot_start >= $2 \
          ORDER BY slot_start DESC",
     )
     .bind(account_id)
     .bind(since)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(|r| r.try_get("slot_start")).collect()
+    .await
 }
 
 /// Bookings whose slot ended before `now` without a check-in.
 pub async fn unattended_before(c: &mut AnyConnection, now: i64) -> Result<Vec<AppointmentRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE status = 'booked' AND slot_end < $1 LIMIT 1000"
     )))
     .bind(now)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(AppointmentRow::from_row).collect()
+    .await
 }

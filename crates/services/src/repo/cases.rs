@@ -1,12 +1,11 @@
 //! Case numbers, applications and their history.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// The next case number of a day (counting from 1).
 /// Reserves `n` case numbers of a day; returns the first.
 pub async fn reserve_numbers(c: &mut AnyConnection, day: &str, n: i64) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
+    let last: i64 = sqlx::query_scalar(
         "INSERT INTO application_numbers (day, last) VALUES ($1, $2) \
          ON CONFLICT (day) DO UPDATE SET last = application_numbers.last + $2 RETURNING last",
     )
@@ -14,7 +13,7 @@ pub async fn reserve_numbers(c: &mut AnyConnection, day: &str, n: i64) -> Result
     .bind(n)
     .fetch_one(c)
     .await?;
-    Ok(row.try_get::<i64, _>("last")? - n + 1)
+    Ok(last - n + 1)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -112,13 +111,12 @@ pub async fn update_application(c: &mut AnyConnection, a: &ApplicationRow) -> Re
 }
 
 pub async fn application(c: &mut AnyConnection, id_or_number: &str) -> Result<Option<ApplicationRow>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id = $1 OR number = $1"
     )))
     .bind(id_or_number)
     .fetch_optional(c)
-    .await?;
-    row.as_ref().map(ApplicationRow::from_row).transpose()
+    .await
 }
 
 pub async fn applications_of(
@@ -126,21 +124,20 @@ pub async fn applications_of(
     applicant_id: &str,
     limit: i64,
 ) -> Result<Vec<ApplicationRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {APPLICATION_COLUMNS} FROM applications WHERE applicant_id = $1 ORDER BY created_at DESC LIMIT $2"
     )))
     .bind(applicant_id)
     .bind(limit)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(ApplicationRow::from_row).collect()
+    .await
 }
 
 pub async fn status_counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM applications GROUP BY status").fetch_all(c).await?;
-    rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+    sqlx::query_as("SELECT status, COUNT(*) AS n FROM applications GROUP BY status").fetch_all(c).await
 }
 
+#[derive(sqlx::FromRow)]
 pub struct HistoryRow {
     pub seq: i64,
     pub action: String,
@@ -183,35 +180,18 @@ pub async fn insert_histories(c: &mut AnyConnection, rows: &[(&str, &HistoryRow)
 }
 
 pub async fn history(c: &mut AnyConnection, application_id: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT seq, action, from_state, to_state, actor_id, actor_name, comment, explanation, at, ledger_index \
          FROM application_history WHERE application_id = $1 ORDER BY seq",
     )
     .bind(application_id)
     .fetch_all(c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(HistoryRow {
-                seq: r.try_get("seq")?,
-                action: r.try_get("action")?,
-                from_state: r.try_get("from_state")?,
-                to_state: r.try_get("to_state")?,
-                actor_id: r.try_get("actor_id")?,
-                actor_name: r.try_get("actor_name")?,
-                comment: r.try_get("comment")?,
-                explanation: r.try_get("explanation")?,
-                at: r.try_get("at")?,
-                ledger_index: r.try_get("ledger_index")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 pub async fn history_len(c: &mut AnyConnection, application_id: &str) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM application_history WHERE application_id = $1")
+    sqlx::query_scalar("SELECT COUNT(*) AS n FROM application_history WHERE application_id = $1")
         .bind(application_id)
         .fetch_one(c)
-        .await?;
-    row.try_get("n")
+        .await
 }

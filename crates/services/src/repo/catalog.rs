@@ -1,24 +1,20 @@
 //! Workflow definitions, services and their versions, forms and bundles.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 pub async fn workflow_latest(c: &mut AnyConnection, code: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT version, body FROM workflow_definitions WHERE code = $1 ORDER BY version DESC LIMIT 1")
-            .bind(code)
-            .fetch_optional(c)
-            .await?;
-    row.map(|r| Ok((r.try_get("version")?, r.try_get("body")?))).transpose()
+    sqlx::query_as("SELECT version, body FROM workflow_definitions WHERE code = $1 ORDER BY version DESC LIMIT 1")
+        .bind(code)
+        .fetch_optional(c)
+        .await
 }
 
 pub async fn workflow(c: &mut AnyConnection, code: &str, version: i64) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT body FROM workflow_definitions WHERE code = $1 AND version = $2")
+    sqlx::query_scalar("SELECT body FROM workflow_definitions WHERE code = $1 AND version = $2")
         .bind(code)
         .bind(version)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| r.try_get("body")).transpose()
+        .await
 }
 
 pub async fn insert_workflow(
@@ -43,11 +39,10 @@ pub async fn service_ref(
     c: &mut AnyConnection,
     id_or_code: &str,
 ) -> Result<Option<(String, Option<i64>)>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, published_version FROM services WHERE id = $1 OR code = $1")
+    sqlx::query_as("SELECT id, published_version FROM services WHERE id = $1 OR code = $1")
         .bind(id_or_code)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| Ok((r.try_get("id")?, r.try_get("published_version")?))).transpose()
+        .await
 }
 
 pub async fn insert_service(c: &mut AnyConnection, id: &str, code: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -61,12 +56,10 @@ pub async fn insert_service(c: &mut AnyConnection, id: &str, code: &str, now: i6
 }
 
 pub async fn latest_service_version(c: &mut AnyConnection, id: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT version, body FROM service_versions WHERE service_id = $1 ORDER BY version DESC LIMIT 1")
-            .bind(id)
-            .fetch_optional(c)
-            .await?;
-    row.map(|r| Ok((r.try_get("version")?, r.try_get("body")?))).transpose()
+    sqlx::query_as("SELECT version, body FROM service_versions WHERE service_id = $1 ORDER BY version DESC LIMIT 1")
+        .bind(id)
+        .fetch_optional(c)
+        .await
 }
 
 pub struct VersionRow<'a> {
@@ -125,35 +118,29 @@ pub async fn service_version(
     id: &str,
     version: i64,
 ) -> Result<Option<ServiceVersion>, sqlx::Error> {
-    let row = sqlx::query(
+    sqlx::query_as(
         "SELECT service_id, version, body, form_id, workflow_code, workflow_version FROM service_versions \
          WHERE service_id = $1 AND version = $2",
     )
     .bind(id)
     .bind(version)
     .fetch_optional(c)
-    .await?;
-    row.as_ref().map(ServiceVersion::from_row).transpose()
+    .await
 }
 
 /// Every published service version, in code order.
 pub async fn published(c: &mut AnyConnection) -> Result<Vec<ServiceVersion>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT v.service_id, v.version, v.body, v.form_id, v.workflow_code, v.workflow_version \
          FROM services s JOIN service_versions v ON v.service_id = s.id AND v.version = s.published_version \
          ORDER BY s.code",
     )
     .fetch_all(c)
-    .await?;
-    rows.iter().map(ServiceVersion::from_row).collect()
+    .await
 }
 
 pub async fn form(c: &mut AnyConnection, id: &str) -> Result<Option<(String, i64, String)>, sqlx::Error> {
-    let row = sqlx::query("SELECT service_id, service_version, body FROM forms WHERE id = $1")
-        .bind(id)
-        .fetch_optional(c)
-        .await?;
-    row.map(|r| Ok((r.try_get("service_id")?, r.try_get("service_version")?, r.try_get("body")?))).transpose()
+    sqlx::query_as("SELECT service_id, service_version, body FROM forms WHERE id = $1").bind(id).fetch_optional(c).await
 }
 
 pub async fn upsert_bundle(c: &mut AnyConnection, code: &str, body: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -170,6 +157,5 @@ pub async fn upsert_bundle(c: &mut AnyConnection, code: &str, body: &str, now: i
 }
 
 pub async fn bundles(c: &mut AnyConnection) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT body FROM bundles ORDER BY code").fetch_all(c).await?;
-    rows.iter().map(|r| r.try_get("body")).collect()
+    sqlx::query_scalar("SELECT body FROM bundles ORDER BY code").fetch_all(c).await
 }

@@ -1,9 +1,11 @@
 //! E-certificates.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
+#[derive(sqlx::FromRow)]
 pub struct CertificateRow {
     pub id: String,
+    #[sqlx(rename = "type")]
     pub kind: String,
     pub holder_id: String,
     pub department_id: String,
@@ -19,23 +21,6 @@ pub struct CertificateRow {
 
 const CERT_COLUMNS: &str = "id, type, holder_id, department_id, application_id, body, signature, issued_at, \
     valid_until, revoked_at, revocation_reason, ledger_index";
-
-fn certificate_from(r: &sqlx::any::AnyRow) -> Result<CertificateRow, sqlx::Error> {
-    Ok(CertificateRow {
-        id: r.try_get("id")?,
-        kind: r.try_get("type")?,
-        holder_id: r.try_get("holder_id")?,
-        department_id: r.try_get("department_id")?,
-        application_id: r.try_get("application_id")?,
-        body: r.try_get("body")?,
-        signature: r.try_get("signature")?,
-        issued_at: r.try_get("issued_at")?,
-        valid_until: r.try_get("valid_until")?,
-        revoked_at: r.try_get("revoked_at")?,
-        revocation_reason: r.try_get("revocation_reason")?,
-        ledger_index: r.try_get("ledger_index")?,
-    })
-}
 
 pub async fn insert_certificate(c: &mut AnyConnection, x: &CertificateRow) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -58,21 +43,19 @@ pub async fn insert_certificate(c: &mut AnyConnection, x: &CertificateRow) -> Re
 }
 
 pub async fn certificate(c: &mut AnyConnection, id: &str) -> Result<Option<CertificateRow>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {CERT_COLUMNS} FROM certificates WHERE id = $1")))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {CERT_COLUMNS} FROM certificates WHERE id = $1")))
         .bind(id)
         .fetch_optional(c)
-        .await?;
-    row.as_ref().map(certificate_from).transpose()
+        .await
 }
 
 pub async fn certificates_of(c: &mut AnyConnection, holder_id: &str) -> Result<Vec<CertificateRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {CERT_COLUMNS} FROM certificates WHERE holder_id = $1 ORDER BY issued_at DESC"
     )))
     .bind(holder_id)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(certificate_from).collect()
+    .await
 }
 
 pub async fn revoke_certificate(c: &mut AnyConnection, id: &str, reason: &str, now: i64) -> Result<bool, sqlx::Error> {

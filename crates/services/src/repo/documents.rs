@@ -1,7 +1,6 @@
 //! Uploaded materials, window confirmation codes, and which departments worked on a case.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 #[derive(sqlx::FromRow)]
 pub struct DocumentRow {
@@ -57,19 +56,13 @@ const DOCUMENT: &str = "SELECT id, owner_id, sha256, filename, content_type, siz
 
 pub async fn documents_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
     let q = format!("{DOCUMENT} WHERE application_id = $1 ORDER BY created_at");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(application_id)
-        .fetch_all(c)
-        .await?
-        .iter()
-        .map(DocumentRow::from_row)
-        .collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(application_id).fetch_all(c).await
 }
 
 /// A person's uploads not yet attached to an application, newest first.
 pub async fn unattached_documents(c: &mut AnyConnection, owner_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
     let q = format!("{DOCUMENT} WHERE owner_id = $1 AND application_id IS NULL ORDER BY created_at DESC LIMIT 200");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(owner_id).fetch_all(c).await?.iter().map(DocumentRow::from_row).collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(owner_id).fetch_all(c).await
 }
 
 /// Replaces the pending window confirmation code one clerk sent one citizen.
@@ -133,11 +126,10 @@ pub async fn certificate_ids_of_application(
     c: &mut AnyConnection,
     application_id: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id FROM certificates WHERE application_id = $1 ORDER BY issued_at")
+    sqlx::query_scalar("SELECT id FROM certificates WHERE application_id = $1 ORDER BY issued_at")
         .bind(application_id)
         .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| r.try_get("id")).collect()
+        .await
 }
 
 // GovStack registration (tables of migration 0009).

@@ -1,6 +1,6 @@
 //! Ratings and their answers.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 pub async fn insert_rating(
     c: &mut AnyConnection,
@@ -26,6 +26,7 @@ pub async fn insert_rating(
     Ok(done.rows_affected() == 1)
 }
 
+#[derive(sqlx::FromRow)]
 pub struct RatingRow {
     pub score: i64,
     pub comment: Option<String>,
@@ -35,21 +36,10 @@ pub struct RatingRow {
 }
 
 pub async fn rating(c: &mut AnyConnection, application_id: &str) -> Result<Option<RatingRow>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT score, comment, created_at, reply, replied_at FROM ratings WHERE application_id = $1")
-            .bind(application_id)
-            .fetch_optional(c)
-            .await?;
-    row.map(|r| {
-        Ok(RatingRow {
-            score: r.try_get("score")?,
-            comment: r.try_get("comment")?,
-            created_at: r.try_get("created_at")?,
-            reply: r.try_get("reply")?,
-            replied_at: r.try_get("replied_at")?,
-        })
-    })
-    .transpose()
+    sqlx::query_as("SELECT score, comment, created_at, reply, replied_at FROM ratings WHERE application_id = $1")
+        .bind(application_id)
+        .fetch_optional(c)
+        .await
 }
 
 pub async fn reply_rating(

@@ -1,19 +1,16 @@
 //! The GovStack Registration tables: services, eForms, files, tasks, documents and statistics.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 pub async fn registration_service(c: &mut AnyConnection, service_id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT body FROM registration_services WHERE service_id = $1")
+    sqlx::query_scalar("SELECT body FROM registration_services WHERE service_id = $1")
         .bind(service_id)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| r.try_get("body")).transpose()
+        .await
 }
 
 pub async fn registration_services(c: &mut AnyConnection) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT service_id, body FROM registration_services").fetch_all(c).await?;
-    rows.iter().map(|r| Ok((r.try_get("service_id")?, r.try_get("body")?))).collect()
+    sqlx::query_as("SELECT service_id, body FROM registration_services").fetch_all(c).await
 }
 
 pub async fn upsert_registration_service(
@@ -33,19 +30,17 @@ pub async fn upsert_registration_service(
 }
 
 pub async fn registration_eform(c: &mut AnyConnection, eform_id: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT body FROM registration_eforms WHERE eform_id = $1")
+    sqlx::query_scalar("SELECT body FROM registration_eforms WHERE eform_id = $1")
         .bind(eform_id)
         .fetch_optional(c)
-        .await?;
-    row.map(|r| r.try_get("body")).transpose()
+        .await
 }
 
 pub async fn registration_eforms_of(c: &mut AnyConnection, service_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT body FROM registration_eforms WHERE service_id = $1 ORDER BY eform_id")
+    sqlx::query_scalar("SELECT body FROM registration_eforms WHERE service_id = $1 ORDER BY eform_id")
         .bind(service_id)
         .fetch_all(c)
-        .await?;
-    rows.iter().map(|r| r.try_get("body")).collect()
+        .await
 }
 
 /// The first service to bring an eForm id keeps it (GovStack fixtures share one id among
@@ -110,13 +105,12 @@ pub async fn registration_file(
     c: &mut AnyConnection,
     file_id: &str,
 ) -> Result<Option<RegistrationFileRow>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REGISTRATION_FILE_COLUMNS} FROM registration_files WHERE file_id = $1"
     )))
     .bind(file_id)
     .fetch_optional(c)
-    .await?;
-    row.as_ref().map(RegistrationFileRow::from_row).transpose()
+    .await
 }
 
 /// Files, optionally of one service and/or applicant, oldest or newest first.
@@ -129,7 +123,7 @@ pub async fn registration_files(
     limit: i64,
 ) -> Result<Vec<RegistrationFileRow>, sqlx::Error> {
     let order = if newest_first { "DESC" } else { "ASC" };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REGISTRATION_FILE_COLUMNS} FROM registration_files \
          WHERE ($1 = '' OR service_id = $1) AND ($2 = '' OR applicant_id = $2) \
          ORDER BY created_at {order}, file_id {order} LIMIT $3 OFFSET $4"
@@ -139,8 +133,7 @@ pub async fn registration_files(
     .bind(limit)
     .bind(offset)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(RegistrationFileRow::from_row).collect()
+    .await
 }
 
 pub async fn update_registration_file(
@@ -171,15 +164,14 @@ pub async fn registration_status_counts(
     from: i64,
     to: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT service_id, status, COUNT(*) AS n FROM registration_files \
          WHERE created_at >= $1 AND created_at < $2 GROUP BY service_id, status",
     )
     .bind(from)
     .bind(to)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(|r| Ok((r.try_get("service_id")?, r.try_get("status")?, r.try_get("n")?))).collect()
+    .await
 }
 
 /// Applications per service and status, created in `[from, to)`, with how many were sent
@@ -189,17 +181,14 @@ pub async fn application_status_counts(
     from: i64,
     to: i64,
 ) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT service_id, status, COUNT(*) AS n, SUM(CASE WHEN supplements > 0 THEN 1 ELSE 0 END) AS sent_back \
          FROM applications WHERE created_at >= $1 AND created_at < $2 GROUP BY service_id, status",
     )
     .bind(from)
     .bind(to)
     .fetch_all(c)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("service_id")?, r.try_get("status")?, r.try_get("n")?, r.try_get("sent_back")?)))
-        .collect()
+    .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -239,13 +228,12 @@ pub async fn registration_task(
     c: &mut AnyConnection,
     task_id: &str,
 ) -> Result<Option<RegistrationTaskRow>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REGISTRATION_TASK_COLUMNS} FROM registration_tasks WHERE task_id = $1"
     )))
     .bind(task_id)
     .fetch_optional(c)
-    .await?;
-    row.as_ref().map(RegistrationTaskRow::from_row).transpose()
+    .await
 }
 
 pub async fn registration_tasks(
@@ -258,7 +246,7 @@ pub async fn registration_tasks(
     limit: i64,
 ) -> Result<Vec<RegistrationTaskRow>, sqlx::Error> {
     let order = if newest_first { "DESC" } else { "ASC" };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {REGISTRATION_TASK_COLUMNS} FROM registration_tasks \
          WHERE ($1 = '' OR file_id = $1) AND ($2 = '' OR main_task_id = $2) AND ($3 = '' OR assignee_id = $3) \
          ORDER BY created_at {order}, task_id {order} LIMIT $4 OFFSET $5"
@@ -269,8 +257,7 @@ pub async fn registration_tasks(
     .bind(limit)
     .bind(offset)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(RegistrationTaskRow::from_row).collect()
+    .await
 }
 
 pub async fn complete_registration_task(

@@ -1,7 +1,6 @@
 //! Tasks, the inbox, time limits and notifications.
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 /// Where a task stands: the values of `tasks.status` (the table's CHECK admits no other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -77,13 +76,12 @@ pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<()
 }
 
 pub async fn open_tasks_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<TaskRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.application_id = $1 AND t.status = 'open' ORDER BY t.created_at"
     )))
     .bind(application_id)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(TaskRow::from_row).collect()
+    .await
 }
 
 pub async fn close_task(c: &mut AnyConnection, id: &str, status: TaskStatus, now: i64) -> Result<(), sqlx::Error> {
@@ -97,11 +95,10 @@ pub async fn close_task(c: &mut AnyConnection, id: &str, status: TaskStatus, now
 }
 
 pub async fn task(c: &mut AnyConnection, id: &str) -> Result<Option<TaskRow>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1")))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = $1")))
         .bind(id)
         .fetch_optional(c)
-        .await?;
-    row.as_ref().map(TaskRow::from_row).transpose()
+        .await
 }
 
 pub async fn assign_task(c: &mut AnyConnection, id: &str, assignee: Option<&str>) -> Result<(), sqlx::Error> {
@@ -110,11 +107,14 @@ pub async fn assign_task(c: &mut AnyConnection, id: &str, assignee: Option<&str>
 }
 
 /// A task with what the inbox shows of its case.
+#[derive(sqlx::FromRow)]
 pub struct InboxRow {
+    #[sqlx(flatten)]
     pub task: TaskRow,
     pub number: String,
     pub service_id: String,
     pub service_version: i64,
+    #[sqlx(rename = "a_status")]
     pub status: String,
     pub applicant_id: String,
     pub submitted_at: i64,
@@ -140,37 +140,23 @@ pub async fn inbox(
          AND (t.role IN ({list}) OR t.escalated_to IN ({list})) \
          ORDER BY CASE WHEN t.due_at IS NULL THEN 1 ELSE 0 END, t.due_at, t.created_at LIMIT $3"
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(department_id).bind(region_prefix).bind(limit);
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(department_id).bind(region_prefix).bind(limit);
     for r in roles {
         q = q.bind(r);
     }
-    let rows = q.fetch_all(c).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(InboxRow {
-                task: TaskRow::from_row(r)?,
-                number: r.try_get("number")?,
-                service_id: r.try_get("service_id")?,
-                service_version: r.try_get("service_version")?,
-                status: r.try_get("a_status")?,
-                applicant_id: r.try_get("applicant_id")?,
-                submitted_at: r.try_get("submitted_at")?,
-            })
-        })
-        .collect()
+    q.fetch_all(c).await
 }
 
 /// Open tasks due before `before` that have not been warned about / escalated.
 pub async fn tasks_due(c: &mut AnyConnection, before: i64, limit: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.status = 'open' AND t.due_at IS NOT NULL AND t.due_at < $1 \
          AND (t.warned_at IS NULL OR t.escalated_at IS NULL) ORDER BY t.due_at LIMIT $2"
     )))
     .bind(before)
     .bind(limit)
     .fetch_all(c)
-    .await?;
-    rows.iter().map(TaskRow::from_row).collect()
+    .await
 }
 
 pub async fn mark_warned(c: &mut AnyConnection, id: &str, now: i64) -> Result<(), sqlx::Error> {
@@ -242,12 +228,36 @@ pub struct NotificationRow {
     pub read: bool,
 }
 
+/// A notification as stored: read when it has a time it was read.
+#[derive(sqlx::FromRow)]
+struct NotificationColumns {
+    id: String,
+    application_id: Option<String>,
+    text_zh: String,
+    text_en: String,
+    created_at: i64,
+    read_at: Option<i64>,
+}
+
+impl From<NotificationColumns> for NotificationRow {
+    fn from(n: NotificationColumns) -> Self {
+        NotificationRow {
+            id: n.id,
+            application_id: n.application_id,
+            text_zh: n.text_zh,
+            text_en: n.text_en,
+            created_at: n.created_at,
+            read: n.read_at.is_some(),
+        }
+    }
+}
+
 pub async fn notifications(
     c: &mut AnyConnection,
     account_id: &str,
     limit: i64,
 ) -> Result<Vec<NotificationRow>, sqlx::Error> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as::<_, NotificationColumns>(
         "SELECT id, application_id, text_zh, text_en, created_at, read_at FROM notifications \
          WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
@@ -255,18 +265,7 @@ pub async fn notifications(
     .bind(limit)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(NotificationRow {
-                id: r.try_get("id")?,
-                application_id: r.try_get("application_id")?,
-                text_zh: r.try_get("text_zh")?,
-                text_en: r.try_get("text_en")?,
-                created_at: r.try_get("created_at")?,
-                read: r.try_get::<Option<i64>, _>("read_at")?.is_some(),
-            })
-        })
-        .collect()
+    Ok(rows.into_iter().map(NotificationRow::from).collect())
 }
 
 pub async fn mark_notifications_read(c: &mut AnyConnection, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
