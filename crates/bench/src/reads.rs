@@ -225,13 +225,7 @@ pub(super) async fn plain_reads(
 }
 
 pub(super) async fn plain_read(pool: &sqlx::AnyPool, key: String) -> Result<Option<String>, sqlx::Error> {
-    use sqlx::Row;
-    sqlx::query("SELECT body FROM bench_plain_read WHERE key_index = $1")
-        .bind(key)
-        .fetch_optional(pool)
-        .await?
-        .map(|r| r.try_get("body"))
-        .transpose()
+    sqlx::query_scalar("SELECT body FROM bench_plain_read WHERE key_index = $1").bind(key).fetch_optional(pool).await
 }
 
 /// The plain read as `POST /read {"key": …}`, served by axum on a runtime of its own.

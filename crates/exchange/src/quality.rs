@@ -131,34 +131,41 @@ impl Quality<'_> {
         let mut c = self.conn().await?;
         let rows = repo::department_figures(&mut c).await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (dept, resources, received, granted, mut delays, calls) in rows {
-            delays.sort_unstable();
-            let median = if delays.is_empty() {
-                None
-            } else {
-                let mid = delays.len() / 2;
-                let m = if delays.len() % 2 == 0 {
-                    (delays.get(mid - 1).copied().unwrap_or(0) + delays.get(mid).copied().unwrap_or(0)) as f64 / 2.0
-                } else {
-                    delays.get(mid).copied().unwrap_or(0) as f64
-                };
-                Some(m / 3_600_000.0)
-            };
+        for row in rows {
+            let department =
+                self.inner.identity.organisation().department_name_in(&mut c, &row.department_id).await?.ok_or_else(
+                    || Error::Internal(format!("registries name an unknown department {}", row.department_id)),
+                )?;
             out.push(DepartmentFigures {
-                department: self
-                    .inner
-                    .identity
-                    .organisation()
-                    .department_name_in(&mut c, &dept)
-                    .await?
-                    .unwrap_or_default(),
-                resources,
-                requests_received: received,
-                requests_granted: granted,
-                median_decision_hours: median,
-                calls_served: calls,
+                department,
+                resources: row.registries,
+                requests_received: row.requests,
+                requests_granted: row.granted,
+                median_decision_hours: median(&row.decision_delays).map(|ms| ms / 3_600_000.0),
+                calls_served: row.calls,
             });
         }
         Ok(out)
+    }
+}
+
+/// The median of values sorted shortest first; none of none.
+fn median(sorted: &[i64]) -> Option<f64> {
+    let mid = sorted.len() / 2;
+    match (sorted.len() % 2, sorted.get(mid)) {
+        (_, None) => None,
+        (1, Some(m)) => Some(*m as f64),
+        (_, Some(m)) => sorted.get(mid - 1).map(|l| (*l + *m) as f64 / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(super::median(&[]), None);
+        assert_eq!(super::median(&[7]), Some(7.0));
+        assert_eq!(super::median(&[1, 2, 10]), Some(2.0));
+        assert_eq!(super::median(&[1, 2, 4, 10]), Some(3.0));
     }
 }

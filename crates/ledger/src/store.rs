@@ -8,21 +8,25 @@ fn hash_of(bytes: Vec<u8>) -> Result<Hash, sqlx::Error> {
     bytes.try_into().map_err(|_| sqlx::Error::Decode("a stored hash is not 32 bytes".into()))
 }
 
-/// Takes the next index of `log`, locking the log row until the transaction ends (so
-/// appends from several processes are sequenced by the database).
-/// Reserves the next `n` indexes of a log; returns the first.
+/// Reserves the next `n` indexes of `log` and returns the first, locking the log row until
+/// the transaction ends (so appends from several processes are sequenced by the database).
 pub async fn reserve(c: &mut AnyConnection, log: &str, n: u64) -> Result<u64, sqlx::Error> {
     let size: i64 = sqlx::query_scalar("UPDATE ledger_logs SET size = size + $1 WHERE name = $2 RETURNING size")
         .bind(as_i64(n))
         .bind(log)
         .fetch_one(c)
         .await?;
-    Ok(u64::try_from(size).unwrap_or(0).saturating_sub(n))
+    Ok(stored_count(size, "ledger_logs.size")?.saturating_sub(n))
 }
 
 pub async fn size(c: &mut AnyConnection, log: &str) -> Result<u64, sqlx::Error> {
     let size: i64 = sqlx::query_scalar("SELECT size FROM ledger_logs WHERE name = $1").bind(log).fetch_one(c).await?;
-    Ok(u64::try_from(size).unwrap_or(0))
+    stored_count(size, "ledger_logs.size")
+}
+
+/// A stored size or index, which is never negative; one that is is a fault, not zero.
+fn stored_count(v: i64, column: &str) -> Result<u64, sqlx::Error> {
+    u64::try_from(v).map_err(|_| sqlx::Error::Decode(format!("{column} is negative ({v})").into()))
 }
 
 pub struct EntryRow<'a> {
@@ -131,17 +135,18 @@ struct EntryColumns {
     subject: Option<String>,
 }
 
-impl From<EntryColumns> for StoredEntry {
-    fn from(r: EntryColumns) -> Self {
-        StoredEntry {
-            idx: u64::try_from(r.idx).unwrap_or(u64::MAX),
+impl TryFrom<EntryColumns> for StoredEntry {
+    type Error = sqlx::Error;
+    fn try_from(r: EntryColumns) -> Result<Self, sqlx::Error> {
+        Ok(StoredEntry {
+            idx: stored_count(r.idx, "ledger_entries.idx")?,
             entry: r.entry,
             leaf_hash: r.leaf_hash,
             at: r.at,
             action: r.action,
             actor: r.actor,
             subject: r.subject,
-        }
+        })
     }
 }
 
@@ -161,7 +166,7 @@ pub async fn entries(
     .bind(as_i64(limit))
     .fetch_all(c)
     .await?;
-    Ok(rows.into_iter().map(StoredEntry::from).collect())
+    rows.into_iter().map(StoredEntry::try_from).collect()
 }
 
 /// The newest entries matching an action and/or a data subject, newest first.
@@ -182,7 +187,7 @@ pub async fn recent(
     .bind(as_i64(limit))
     .fetch_all(c)
     .await?;
-    Ok(rows.into_iter().map(StoredEntry::from).collect())
+    rows.into_iter().map(StoredEntry::try_from).collect()
 }
 
 /// The entries with one of `actions` appended since `from` (ms), oldest first. The time
@@ -217,7 +222,7 @@ pub async fn since(
     }
     let rows = q.fetch_all(c).await?;
     // Entries appended together by different nodes may be a little out of time order.
-    Ok(rows.into_iter().map(StoredEntry::from).filter(|e| e.at >= from).collect())
+    rows.into_iter().filter(|r| r.at >= from).map(StoredEntry::try_from).collect()
 }
 
 pub struct CheckpointRow {
@@ -236,9 +241,11 @@ struct CheckpointColumns {
     created_at: i64,
 }
 
-impl From<CheckpointColumns> for CheckpointRow {
-    fn from(r: CheckpointColumns) -> Self {
-        CheckpointRow { size: u64::try_from(r.size).unwrap_or(0), root: r.root, note: r.note, created_at: r.created_at }
+impl TryFrom<CheckpointColumns> for CheckpointRow {
+    type Error = sqlx::Error;
+    fn try_from(r: CheckpointColumns) -> Result<Self, sqlx::Error> {
+        let size = stored_count(r.size, "ledger_checkpoints.size")?;
+        Ok(CheckpointRow { size, root: r.root, note: r.note, created_at: r.created_at })
     }
 }
 
@@ -249,7 +256,7 @@ pub async fn latest_checkpoint(c: &mut AnyConnection, log: &str) -> Result<Optio
     .bind(log)
     .fetch_optional(c)
     .await?;
-    Ok(row.map(CheckpointRow::from))
+    row.map(CheckpointRow::try_from).transpose()
 }
 
 pub async fn checkpoints(c: &mut AnyConnection, log: &str) -> Result<Vec<CheckpointRow>, sqlx::Error> {
@@ -259,7 +266,7 @@ pub async fn checkpoints(c: &mut AnyConnection, log: &str) -> Result<Vec<Checkpo
     .bind(log)
     .fetch_all(c)
     .await?;
-    Ok(rows.into_iter().map(CheckpointRow::from).collect())
+    rows.into_iter().map(CheckpointRow::try_from).collect()
 }
 
 /// Stores a checkpoint; another process may have signed the same size first, which is fine.

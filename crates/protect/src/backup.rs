@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{Connection, Row};
+use sqlx::Connection;
 
 use kernel::db::{Backend, Db};
 use kernel::secrets::MasterKey;
@@ -248,7 +248,7 @@ fn private_dir(dir: &Path) -> Result<(), BackupError> {
 }
 
 async fn schema_version(db: &Db) -> Result<i64, BackupError> {
-    Ok(sqlx::query("SELECT MAX(version) AS v FROM _sqlx_migrations").fetch_one(&db.pool).await?.try_get("v")?)
+    Ok(sqlx::query_scalar("SELECT MAX(version) AS v FROM _sqlx_migrations").fetch_one(&db.pool).await?)
 }
 
 /// Runs a command-line tool (pg_dump, pg_restore), reporting its own error text.

@@ -331,7 +331,7 @@ impl Services {
                 a
             }
             Viewer::Staff { department_id, roles } => {
-                match tasks.iter().find(|t| t.kind == "case" && task_is_for(t, department_id, roles)) {
+                match tasks.iter().find(|t| t.kind == repo::TaskKind::Case && task_is_for(t, department_id, roles)) {
                     Some(t) if t.branch.is_some() => vec!["approve".into(), "reject".into()],
                     Some(t) => {
                         let escalated = t.escalated_to.as_ref().is_some_and(|r| roles.contains(r));

@@ -39,6 +39,7 @@ use kernel::db::{Db, millis, new_id};
 use kernel::secrets::MasterKey;
 pub use registration::Registration;
 pub use registration::{FileSubmission, FixtureCounts, ListQuery, StatisticsQuery};
+pub use repo::TaskKind;
 use workflow::{Definition, WorkflowError};
 
 /// Errors of the services module; each maps to one stable client code in the HTTP layer.

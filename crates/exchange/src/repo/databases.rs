@@ -1,7 +1,6 @@
 //! GovStack database descriptions (migration 0013).
 
-use sqlx::FromRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 // --- GovStack database descriptions (migration 0013) ------------------------------------------
 
@@ -17,15 +16,12 @@ pub struct DatabaseGroupRow {
 
 /// Groups in display order.
 pub async fn database_groups(c: &mut AnyConnection) -> Result<Vec<DatabaseGroupRow>, sqlx::Error> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT id, name, code, group_id, display_order, data_index_increment FROM registry_database_groups \
          ORDER BY display_order, id",
     )
     .fetch_all(c)
-    .await?
-    .iter()
-    .map(DatabaseGroupRow::from_row)
-    .collect()
+    .await
 }
 
 pub async fn upsert_database_group(c: &mut AnyConnection, g: &DatabaseGroupRow) -> Result<(), sqlx::Error> {
@@ -58,35 +54,23 @@ const DATABASE: &str = "SELECT id, group_id, name, info, modified_at FROM regist
 
 pub async fn databases_of_group(c: &mut AnyConnection, group_id: i64) -> Result<Vec<DatabaseRow>, sqlx::Error> {
     let q = format!("{DATABASE} WHERE group_id = $1 ORDER BY id");
-    sqlx::query(sqlx::AssertSqlSafe(q)).bind(group_id).fetch_all(c).await?.iter().map(DatabaseRow::from_row).collect()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(group_id).fetch_all(c).await
 }
 
 pub async fn database(c: &mut AnyConnection, id: i64) -> Result<Option<DatabaseRow>, sqlx::Error> {
     let q = format!("{DATABASE} WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(id)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(DatabaseRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await
 }
 
 /// The description with this name (names are compared without regard to case).
 pub async fn database_by_name(c: &mut AnyConnection, name: &str) -> Result<Option<DatabaseRow>, sqlx::Error> {
     let q = format!("{DATABASE} WHERE LOWER(name) = LOWER($1) ORDER BY id LIMIT 1");
-    sqlx::query(sqlx::AssertSqlSafe(q))
-        .bind(name)
-        .fetch_optional(c)
-        .await?
-        .as_ref()
-        .map(DatabaseRow::from_row)
-        .transpose()
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(name).fetch_optional(c).await
 }
 
 pub async fn next_database_id(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS m FROM registry_databases").fetch_one(c).await?;
-    Ok(row.try_get::<i64, _>("m")?.saturating_add(1))
+    let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) AS m FROM registry_databases").fetch_one(c).await?;
+    Ok(max.saturating_add(1))
 }
 
 pub async fn upsert_database(c: &mut AnyConnection, d: &DatabaseRow) -> Result<(), sqlx::Error> {

@@ -92,7 +92,7 @@ pub async fn import(c: &mut AnyConnection, id: &str) -> Result<Option<ImportRow>
     sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await
 }
 
-/// (imports, rows rejected) of a registry.
+/// How many rows the imports into a registry have rejected, all told.
 pub async fn import_rejections(c: &mut AnyConnection, registry_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(rejected), 0) AS BIGINT) AS n FROM registry_imports WHERE registry_id = $1",

@@ -265,44 +265,53 @@ pub async fn count_calls(c: &mut AnyConnection, calls: &[(String, String, i64)])
     .await
 }
 
-/// Per department that owns registries: (department, registries, requests, granted,
-/// decision delays in ms, calls served).
-pub async fn department_figures(
-    c: &mut AnyConnection,
-) -> Result<Vec<(String, i64, i64, i64, Vec<i64>, i64)>, sqlx::Error> {
+/// What one department that owns registries has been asked and has served.
+pub struct DepartmentFigureRow {
+    pub department_id: String,
+    pub registries: i64,
+    pub requests: i64,
+    /// Requests the owner granted, whether or not they still stand.
+    pub granted: i64,
+    /// Milliseconds from request to decision of each decided request, shortest first.
+    pub decision_delays: Vec<i64>,
+    pub calls: i64,
+}
+
+/// The figures of every department that owns registries.
+pub async fn department_figures(c: &mut AnyConnection) -> Result<Vec<DepartmentFigureRow>, sqlx::Error> {
     let owners: Vec<(String, i64)> = sqlx::query_as(
         "SELECT department_id, COUNT(*) AS n FROM registries GROUP BY department_id ORDER BY department_id",
     )
     .fetch_all(&mut *c)
     .await?;
     let mut out = Vec::with_capacity(owners.len());
-    for (dept, registries) in owners {
-        let requests: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT a.status, a.created_at, a.decided_at FROM sharing_agreements a \
-             JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
+    for (department_id, registries) in owners {
+        let (requests, granted): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*) AS requests, \
+                    CAST(COALESCE(SUM(CASE WHEN a.status IN ($2, $3) THEN 1 ELSE 0 END), 0) AS BIGINT) AS granted \
+             FROM sharing_agreements a JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
         )
-        .bind(&dept)
+        .bind(&department_id)
+        .bind(AgreementStatus::Granted.as_str())
+        .bind(AgreementStatus::Revoked.as_str())
+        .fetch_one(&mut *c)
+        .await?;
+        let decision_delays: Vec<i64> = sqlx::query_scalar(
+            "SELECT a.decided_at - a.created_at AS delay FROM sharing_agreements a \
+             JOIN registries r ON r.id = a.registry_id \
+             WHERE r.department_id = $1 AND a.decided_at IS NOT NULL ORDER BY delay",
+        )
+        .bind(&department_id)
         .fetch_all(&mut *c)
         .await?;
-        let mut granted = 0;
-        let mut delays = Vec::new();
-        for (status, created_at, decided_at) in &requests {
-            // Requests the owner granted, whether or not they still stand.
-            if status == AgreementStatus::Granted.as_str() || status == AgreementStatus::Revoked.as_str() {
-                granted += 1;
-            }
-            if let Some(at) = decided_at {
-                delays.push(at - created_at);
-            }
-        }
         let calls: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n FROM exchange_usage u JOIN sharing_agreements a ON a.id = u.agreement_id \
              JOIN registries r ON r.id = a.registry_id WHERE r.department_id = $1",
         )
-        .bind(&dept)
+        .bind(&department_id)
         .fetch_one(&mut *c)
         .await?;
-        out.push((dept, registries, requests.len() as i64, granted, delays, calls));
+        out.push(DepartmentFigureRow { department_id, registries, requests, granted, decision_delays, calls });
     }
     Ok(out)
 }

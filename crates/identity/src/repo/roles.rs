@@ -42,7 +42,8 @@ fn roles_from(rows: Vec<RoleColumns>) -> Result<Vec<HeldRole>, sqlx::Error> {
                 name_zh: joined(r.name_zh, "name_zh")?,
                 name_en: joined(r.name_en, "name_en")?,
                 platform_wide: joined(r.scope, "scope")? == "all",
-                clearance: u8::try_from(joined(r.clearance, "clearance")?).unwrap_or(1),
+                clearance: u8::try_from(joined(r.clearance, "clearance")?)
+                    .map_err(|_| sqlx::Error::Decode("a role's clearance is out of range".into()))?,
                 permissions: Vec::new(),
             });
         }

@@ -29,7 +29,7 @@ impl Casework<'_> {
         let tasks = repo::open_tasks_of(&mut tx, &row.id).await?;
         let task = tasks
             .iter()
-            .filter(|t| t.kind == "case")
+            .filter(|t| t.kind == repo::TaskKind::Case)
             .find(|t| task_is_for(t, cap.department_id(), cap.roles()))
             .cloned()
             .ok_or(Denial::Forbidden("application.handle"))?;

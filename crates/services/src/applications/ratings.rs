@@ -44,7 +44,7 @@ impl Ratings<'_> {
                 &mut tx,
                 &repo::TaskRow {
                     id: new_id(),
-                    kind: "rectification".into(),
+                    kind: repo::TaskKind::Rectification,
                     application_id: row.id.clone(),
                     state: "rectification".into(),
                     branch: None,
@@ -52,7 +52,7 @@ impl Ratings<'_> {
                     department_id: row.department_id.clone(),
                     region_path: row.region_path.clone(),
                     assignee_id: None,
-                    status: repo::TaskStatus::Open.as_str().into(),
+                    status: repo::TaskStatus::Open,
                     due_at: Some(millis(self.inner.calendar.deadline(now, 15))),
                     warned_at: None,
                     escalated_to: None,
@@ -89,7 +89,7 @@ impl Ratings<'_> {
         let task = repo::open_tasks_of(&mut tx, &row.id)
             .await?
             .into_iter()
-            .find(|t| t.kind == "rectification" && task_is_for(t, cap.department_id(), cap.roles()))
+            .find(|t| t.kind == repo::TaskKind::Rectification && task_is_for(t, cap.department_id(), cap.roles()))
             .ok_or(Error::NotFound("open rectification task of yours"))?;
         if !repo::reply_rating(&mut tx, &row.id, &clip(reply, 1000), millis(now)).await? {
             return Err(Error::conflict(ErrorCode::AlreadyAnswered, "this rating has been answered"));

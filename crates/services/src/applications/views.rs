@@ -112,7 +112,7 @@ impl DueState {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxItem {
     pub task_id: String,
-    pub kind: String,
+    pub kind: crate::repo::TaskKind,
     pub application_id: String,
     pub number: String,
     pub service_name_zh: String,

@@ -434,7 +434,7 @@ impl Services {
             repo::insert_history(tx, &row.id, &history).await?;
         }
         let state_changed = before.0 != case.state;
-        for t in repo::open_tasks_of(tx, &row.id).await?.iter().filter(|t| t.kind == "case") {
+        for t in repo::open_tasks_of(tx, &row.id).await?.iter().filter(|t| t.kind == repo::TaskKind::Case) {
             let branch_decided = t.branch.as_ref().is_some_and(|b| case.branches.get(b) != Some(&Decision::Pending));
             if state_changed || branch_decided {
                 repo::close_task(tx, &t.id, repo::TaskStatus::Done, millis(now)).await?;
@@ -507,7 +507,7 @@ impl Services {
             .into_iter()
             .map(|(branch, role, department_id)| repo::TaskRow {
                 id: new_id(),
-                kind: "case".into(),
+                kind: repo::TaskKind::Case,
                 application_id: row.id.clone(),
                 state: case.state.clone(),
                 branch,
@@ -515,7 +515,7 @@ impl Services {
                 department_id,
                 region_path: row.region_path.clone(),
                 assignee_id: None,
-                status: repo::TaskStatus::Open.as_str().into(),
+                status: repo::TaskStatus::Open,
                 due_at: case.state_due.or(case.case_due).map(millis),
                 warned_at: None,
                 escalated_to: None,

@@ -2,8 +2,7 @@
 
 use sqlx::AnyConnection;
 
-/// The next case number of a day (counting from 1).
-/// Reserves `n` case numbers of a day; returns the first.
+/// Reserves `n` case numbers of a day (counting from 1); returns the first.
 pub async fn reserve_numbers(c: &mut AnyConnection, day: &str, n: i64) -> Result<i64, sqlx::Error> {
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO application_numbers (day, last) VALUES ($1, $2) \

@@ -2,8 +2,37 @@
 
 use sqlx::AnyConnection;
 
+/// What a task is for: the values of `tasks.kind`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, serde::Serialize, utoipa::ToSchema,
+)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// A step of a case's workflow.
+    Case,
+    /// Answering a bad rating (整改) to the applicant.
+    Rectification,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+    pub fn is_rectification(self) -> bool {
+        self == TaskKind::Rectification
+    }
+}
+
+impl TryFrom<String> for TaskKind {
+    type Error = strum::ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// Where a task stands: the values of `tasks.status` (the table's CHECK admits no other).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "snake_case")]
 pub enum TaskStatus {
     /// In someone's inbox.
@@ -20,10 +49,19 @@ impl TaskStatus {
     }
 }
 
+impl TryFrom<String> for TaskStatus {
+    type Error = strum::ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TaskRow {
     pub id: String,
-    pub kind: String,
+    /// A stored kind that is not one is a decoding fault, never read as some other kind.
+    #[sqlx(try_from = "String")]
+    pub kind: TaskKind,
     pub application_id: String,
     pub state: String,
     pub branch: Option<String>,
@@ -31,7 +69,8 @@ pub struct TaskRow {
     pub department_id: String,
     pub region_path: String,
     pub assignee_id: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TaskStatus,
     pub due_at: Option<i64>,
     pub warned_at: Option<i64>,
     pub escalated_to: Option<String>,
@@ -40,7 +79,7 @@ pub struct TaskRow {
 
 impl TaskRow {
     pub fn is_open(&self) -> bool {
-        self.status == TaskStatus::Open.as_str()
+        self.status == TaskStatus::Open
     }
 }
 
@@ -59,7 +98,7 @@ pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<()
         tasks,
         |q, t| {
             q.bind(&t.id)
-                .bind(&t.kind)
+                .bind(t.kind.as_str())
                 .bind(&t.application_id)
                 .bind(&t.state)
                 .bind(&t.branch)
@@ -67,7 +106,7 @@ pub async fn insert_tasks(c: &mut AnyConnection, tasks: &[TaskRow]) -> Result<()
                 .bind(&t.department_id)
                 .bind(&t.region_path)
                 .bind(&t.assignee_id)
-                .bind(&t.status)
+                .bind(t.status.as_str())
                 .bind(t.due_at)
                 .bind(t.created_at)
         },
