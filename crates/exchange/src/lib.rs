@@ -108,6 +108,16 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// The name of a department the exchange's rows refer to. One that identity does not know
+/// is a fault in the data, never shown as a blank name.
+async fn department_name(identity: &Identity, c: &mut sqlx::AnyConnection, id: &str) -> Result<String, Error> {
+    identity
+        .organisation()
+        .department_name_in(c, id)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("department {id} is not known to identity")))
+}
+
 impl From<identity::Error> for Error {
     fn from(e: identity::Error) -> Error {
         match e {

@@ -101,7 +101,7 @@ impl Oversight<'_> {
         self.record_verification(client, subject, object, format!("{total} consent records"), now).await?;
         Ok(ConsentRecordPage {
             records: rows.iter().map(record_json).collect(),
-            total: usize::try_from(total).unwrap_or_default(),
+            total: usize::try_from(total).map_err(super::internal)?,
         })
     }
 
@@ -162,7 +162,7 @@ impl Oversight<'_> {
         let (rows, total) = repo::consent_records_where(&mut c, query, None, offset, limit).await?;
         Ok(ConsentRecordPage {
             records: rows.iter().map(record_json).collect(),
-            total: usize::try_from(total).unwrap_or_default(),
+            total: usize::try_from(total).map_err(super::internal)?,
         })
     }
 

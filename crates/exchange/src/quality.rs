@@ -99,13 +99,7 @@ impl Quality<'_> {
             let period = FREQUENCIES.iter().find(|(f, _)| *f == r.update_frequency).map(|(_, d)| *d).unwrap_or(366);
             let last_update = last.map(from_millis);
             out.push(RegistryQuality {
-                department: self
-                    .inner
-                    .identity
-                    .organisation()
-                    .department_name_in(&mut c, &r.department_id)
-                    .await?
-                    .unwrap_or_default(),
+                department: super::department_name(&self.inner.identity, &mut c, &r.department_id).await?,
                 code: r.code,
                 name_zh: r.name_zh,
                 records,
@@ -132,10 +126,7 @@ impl Quality<'_> {
         let rows = repo::department_figures(&mut c).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let department =
-                self.inner.identity.organisation().department_name_in(&mut c, &row.department_id).await?.ok_or_else(
-                    || Error::Internal(format!("registries name an unknown department {}", row.department_id)),
-                )?;
+            let department = super::department_name(&self.inner.identity, &mut c, &row.department_id).await?;
             out.push(DepartmentFigures {
                 department,
                 resources: row.registries,

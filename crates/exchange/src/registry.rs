@@ -249,8 +249,7 @@ impl Registries<'_> {
     pub(super) async fn view_in(&self, c: &mut AnyConnection, row: RegistryRow) -> Result<RegistryView, Error> {
         let (schema, fields) =
             repo::version(c, &row.id, row.version).await?.ok_or(Error::NotFound("registry version"))?;
-        let department =
-            self.inner.identity.organisation().department_name_in(c, &row.department_id).await?.unwrap_or_default();
+        let department = super::department_name(&self.inner.identity, c, &row.department_id).await?;
         Ok(RegistryView {
             id: row.id,
             code: row.code,

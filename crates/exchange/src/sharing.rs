@@ -465,16 +465,8 @@ impl Sharing<'_> {
             id: row.id.clone(),
             registry: registry.code.clone(),
             registry_name: registry.name_zh.clone(),
-            owner_department: identity
-                .organisation()
-                .department_name_in(c, &registry.department_id)
-                .await?
-                .unwrap_or_default(),
-            consumer_department: identity
-                .organisation()
-                .department_name_in(c, &row.consumer_department_id)
-                .await?
-                .unwrap_or_default(),
+            owner_department: super::department_name(identity, c, &registry.department_id).await?,
+            consumer_department: super::department_name(identity, c, &row.consumer_department_id).await?,
             fields: serde_json::from_str(&row.fields).map_err(internal)?,
             purpose: row.purpose.clone(),
             legal_basis: row.legal_basis.clone(),

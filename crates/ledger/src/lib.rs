@@ -641,11 +641,14 @@ impl Ledger {
                 old_root == merkle::empty_root()
             } else {
                 let proof = self.consistency_proof(log, old_size, cp.size).await?;
-                let hashes: Vec<Hash> = proof
+                // The proof is this ledger's own: a hash that does not decode is a fault here,
+                // not an inconsistent log.
+                let hashes = proof
                     .hashes
                     .iter()
-                    .map(|h| B64.decode(h).ok().and_then(|b| <Hash>::try_from(b).ok()).unwrap_or_default())
-                    .collect();
+                    .map(|h| B64.decode(h).ok().and_then(|b| <Hash>::try_from(b).ok()))
+                    .collect::<Option<Vec<Hash>>>()
+                    .ok_or_else(|| Error::Corrupt("a consistency proof hash does not decode".into()))?;
                 merkle::verify_consistency(old_size, cp.size, &old_root, &cp.root, &hashes)
             };
             if !consistent {

@@ -259,8 +259,13 @@ page_error_from!(identity::Error, identity::Denial, services::Error, ::exchange:
 
 /// Compares a form's `_csrf` with the expected token (from [`expected_form_token`]) in
 /// constant time.
-pub(super) fn check_form_token(expected: &str, sent: &str) -> Result<(), ApiError> {
-    if !expected.is_empty() && bool::from(sent.as_bytes().ct_eq(expected.as_bytes())) {
+/// A browser with neither a session nor the anonymous cookie has no token to match, and a
+/// form without `_csrf` sends none: both are refused.
+pub(super) fn check_form_token(expected: Option<&str>, sent: Option<&str>) -> Result<(), ApiError> {
+    if let (Some(expected), Some(sent)) = (expected, sent)
+        && !expected.is_empty()
+        && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
+    {
         return Ok(());
     }
     Err(ApiError::new(
@@ -287,7 +292,7 @@ impl CsrfMultipart {
 impl FromRequest<AppState> for CsrfMultipart {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = expected_form_token(state, req.headers()).unwrap_or_default();
+        let expected = expected_form_token(state, req.headers());
         let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, m);
         let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
         let mut form = CsrfMultipart { fields: Vec::new(), file: None };
@@ -305,7 +310,7 @@ impl FromRequest<AppState> for CsrfMultipart {
             let text = field.text().await.map_err(|e| bad(e.body_text()))?;
             form.fields.push((name, text));
         }
-        check_form_token(&expected, form.field("_csrf").unwrap_or_default())?;
+        check_form_token(expected.as_deref(), form.field("_csrf"))?;
         Ok(form)
     }
 }
@@ -316,14 +321,14 @@ pub struct CsrfForm<T>(pub T);
 
 #[derive(Deserialize)]
 pub(super) struct CsrfField {
-    #[serde(rename = "_csrf", default)]
-    pub(super) csrf: String,
+    #[serde(rename = "_csrf")]
+    pub(super) csrf: Option<String>,
 }
 
 impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let expected = expected_form_token(state, req.headers()).unwrap_or_default();
+        let expected = expected_form_token(state, req.headers());
         let is_form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -339,8 +344,8 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
         let body = Bytes::from_request(req, state)
             .await
             .map_err(|r| ApiError::new(r.status(), crate::error::code_for_status(r.status()), r.body_text()))?;
-        let field: CsrfField = serde_urlencoded::from_bytes(&body).unwrap_or(CsrfField { csrf: String::new() });
-        check_form_token(&expected, &field.csrf)?;
+        let sent = serde_urlencoded::from_bytes::<CsrfField>(&body).ok().and_then(|f| f.csrf);
+        check_form_token(expected.as_deref(), sent.as_deref())?;
         serde_urlencoded::from_bytes(&body)
             .map(CsrfForm)
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody, e.to_string()))

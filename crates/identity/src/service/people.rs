@@ -86,7 +86,8 @@ impl People<'_> {
                 Some(a) => Some(p.seal_in(&mut tx, a, &citizen_context("address", id)).await.map_err(protect_error)?),
                 None => None,
             };
-            let key = Protector::key_of(&id_number).unwrap_or_default();
+            let key = Protector::key_of(&id_number)
+                .ok_or_else(|| Error::Internal("a sealed ID number names no key".into()))?;
             repo::reseal_citizen(&mut tx, id, &id_number, &mobile, address.as_deref(), key).await?;
         }
         let (_, remaining) = repo::citizens_by_key(&mut tx, &active).await?;

@@ -91,9 +91,10 @@ impl Casework<'_> {
         let mut tx = self.inner.db.begin().await?;
         let row = repo::application(&mut tx, id).await?.ok_or(Error::NotFound("application"))?;
         cap.check_record(&row.region_path, APPLICATION_CLASSIFICATION)?;
-        let department = cap.department_id().unwrap_or_default();
+        // Staff without a department handle no cases.
+        let department = cap.department_id().ok_or(Denial::OutsideJurisdiction)?;
         let involved = repo::department_involved(&mut tx, &row.id, department).await?;
-        if !involved && Some(row.department_id.as_str()) != cap.department_id() {
+        if !involved && row.department_id != department {
             return Err(Denial::OutsideJurisdiction.into());
         }
         let mut entry = audit_entry(Action::ApplicationRead, cap.account_id(), cap.username(), now);

@@ -14,15 +14,41 @@ impl Registration<'_> {
         now: DateTime<Utc>,
     ) -> Result<FixtureCounts, Error> {
         let mut counts = FixtureCounts::default();
-        let list = |key: &str| fixtures.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-        for s in list("services") {
-            let id = s
-                .get("id")
+        // The whole file is checked before anything loads: a part that is absent is empty,
+        // one of the wrong shape is refused.
+        let list = |key: &'static str| -> Result<Vec<Map<String, Value>>, Error> {
+            match fixtures.get(key) {
+                None => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| v.as_object().cloned().ok_or_else(|| Error::invalid(key, "each entry must be an object")))
+                    .collect(),
+                Some(_) => Err(Error::invalid(key, "must be a list")),
+            }
+        };
+        let required = |entry: &Map<String, Value>, list: &'static str, key: &str| -> Result<String, Error> {
+            entry
+                .get(key)
                 .and_then(Value::as_str)
-                .ok_or_else(|| Error::invalid("services", "a service needs an id"))?;
-            let name = s.get("name").and_then(Value::as_str).unwrap_or(id);
-            let published = self.publish_service(cap, Some(id), fixture_spec(id, name), now).await?;
-            let mut descriptor = s.as_object().cloned().unwrap_or_default();
+                .map(str::to_string)
+                .ok_or_else(|| Error::invalid(list, "an entry lacks its id"))
+        };
+        let (services, applications, tasks) = (list("services")?, list("applications")?, list("tasks")?);
+        for s in &services {
+            required(s, "services", "id")?;
+        }
+        for a in &applications {
+            required(a, "applications", "fileId")?;
+        }
+        for t in &tasks {
+            required(t, "tasks", "taskId")?;
+            required(t, "tasks", "fileId")?;
+        }
+        for s in services {
+            let id = required(&s, "services", "id")?;
+            let name = s.get("name").and_then(Value::as_str).unwrap_or(&id);
+            let published = self.publish_service(cap, Some(&id), fixture_spec(&id, name), now).await?;
+            let mut descriptor = s.clone();
             let eforms = descriptor.remove("eForms");
             descriptor.remove("id");
             let mut tx = self.inner.db.begin().await?;
@@ -36,8 +62,9 @@ impl Registration<'_> {
             counts.services += 1;
         }
         let mut tx = self.inner.db.begin().await?;
-        for a in list("applications") {
-            let Some(file_id) = a.get("fileId").and_then(Value::as_str) else { continue };
+        for a in applications {
+            let file_id = required(&a, "applications", "fileId")?;
+            // Descriptive fields the fixture may leave out.
             let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let created = parse_time(a.get("created")).unwrap_or(millis(now));
             let mut body = Map::new();
@@ -50,13 +77,13 @@ impl Registration<'_> {
                 body.insert("formData".into(), json!({"data": {}, "eFormId": e}));
             }
             let row = repo::RegistrationFileRow {
-                file_id: file_id.into(),
+                file_id: file_id.clone(),
                 service_id: text("serviceId"),
                 service_name: text("serviceName"),
                 applicant_id: text("applicantId"),
                 body: Value::Object(body).to_string(),
                 sealed_data: None,
-                status: a.pointer("/status/code").and_then(Value::as_str).unwrap_or(PENDING).into(),
+                status: fixture_status(&a),
                 client: None,
                 created_at: created,
                 updated_at: millis(now),
@@ -84,7 +111,7 @@ impl Registration<'_> {
                 }
                 let t = repo::RegistrationTaskRow {
                     task_id: main.into(),
-                    file_id: file_id.into(),
+                    file_id: file_id.clone(),
                     main_task_id: Some(main.into()),
                     assignee_id: a.get("assigneeId").and_then(Value::as_str).map(str::to_string),
                     body: Value::Object(task).to_string(),
@@ -95,19 +122,20 @@ impl Registration<'_> {
                 repo::insert_registration_task(&mut tx, &t).await?;
             }
         }
-        for t in list("tasks") {
-            let Some(task_id) = t.get("taskId").and_then(Value::as_str) else { continue };
-            let mut body = t.as_object().cloned().unwrap_or_default();
+        for t in tasks {
+            let task_id = required(&t, "tasks", "taskId")?;
+            let file_id = required(&t, "tasks", "fileId")?;
+            let mut body = t.clone();
             for key in ["taskId", "fileId", "mainTaskId", "assigneeId", "created", "status"] {
                 body.remove(key);
             }
             let row = repo::RegistrationTaskRow {
-                task_id: task_id.into(),
-                file_id: t.get("fileId").and_then(Value::as_str).unwrap_or_default().into(),
+                task_id,
+                file_id,
                 main_task_id: t.get("mainTaskId").and_then(Value::as_str).map(str::to_string),
                 assignee_id: t.get("assigneeId").and_then(Value::as_str).map(str::to_string),
                 body: Value::Object(body).to_string(),
-                status: t.pointer("/status/code").and_then(Value::as_str).unwrap_or(PENDING).into(),
+                status: fixture_status(&t),
                 created_at: parse_time(t.get("created")).unwrap_or(millis(now)),
                 completed_at: None,
             };
@@ -118,6 +146,11 @@ impl Registration<'_> {
         tx.commit().await?;
         Ok(counts)
     }
+}
+
+/// An entry's `status.code`; one without a status is pending.
+fn fixture_status(entry: &Map<String, Value>) -> String {
+    entry.get("status").and_then(|s| s.get("code")).and_then(Value::as_str).unwrap_or(PENDING).into()
 }
 
 /// What a fixture load added.

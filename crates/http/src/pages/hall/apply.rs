@@ -69,9 +69,9 @@ pub(super) async fn attachments(
     me: &identity::Principal,
     svc: &services::PublishedService,
     chosen: &[String],
-) -> Attachments {
-    let uploads = state.services.documents().my_uploads(me).await.unwrap_or_default();
-    Attachments {
+) -> Result<Attachments, PageError> {
+    let uploads = state.services.documents().my_uploads(me).await?;
+    Ok(Attachments {
         upload_link: Some(format!("/materials?service={}", svc.spec.code)),
         materials: material_rows(ctx, &svc.spec, &[]),
         uploads: uploads
@@ -85,7 +85,7 @@ pub(super) async fn attachments(
                 id: d.id,
             })
             .collect(),
-    }
+    })
 }
 
 pub(super) fn source_text(lang: Lang, source: &str) -> &'static str {
@@ -245,7 +245,7 @@ pub(super) async fn apply_page(State(state): State<AppState>, ctx: PageCtx, Path
     let (svc, form) = service_form(&state, &code).await?;
     // Say so before the form is filled in, not on submitting it.
     services::Services::check_audience(svc.spec.audience, s.principal.kind)?;
-    let attach = attachments(&state, &ctx, &s.principal, &svc, &[]).await;
+    let attach = attachments(&state, &ctx, &s.principal, &svc, &[]).await?;
     prefilled_form(&state, &ctx, &s.principal, Target::service(&ctx, &svc), &form, attach).await
 }
 
@@ -305,7 +305,7 @@ pub(super) async fn after_submit(
             let errors = field_errors(ctx, &errors);
             let values = data.as_object().cloned().unwrap_or_default();
             let attach = match attached {
-                Some((svc, chosen)) => attachments(state, ctx, me, svc, chosen).await,
+                Some((svc, chosen)) => attachments(state, ctx, me, svc, chosen).await?,
                 None => Attachments::default(),
             };
             let f = FormState { values: &values, sources: &sources, errors, attach };

@@ -60,7 +60,7 @@ pub(super) async fn catalog(State(state): State<AppState>, ctx: PageCtx, Query(q
         event: Some(q.event.clone()).filter(|e| !e.is_empty()),
     };
     let found = state.services.find(&query).await?;
-    let bundles = state.services.bundles().await.unwrap_or_default();
+    let bundles = state.services.bundles().await?;
     let page = CatalogPage {
         l: ctx.layout("hall.catalog"),
         events: EVENTS
