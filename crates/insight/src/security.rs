@@ -284,7 +284,7 @@ pub async fn raise(db: &Db, c: &Candidate, region_path: Option<&str>, now: DateT
     let mut entry = Entry::new(Action::AlertRaised, Outcome::Success, now);
     entry.object = Some(format!("alert:{id}"));
     entry.detail = Some(format!("{}: {}", c.rule, c.summary));
-    ledger::append(&mut tx, Log::Audit, &entry).await?;
+    ledger::append_in(&mut tx, Log::Audit, &entry).await?;
     let payload = serde_json::json!({"id": id, "rule": c.rule, "severity": c.severity, "summary": c.summary, "first_index": c.first_index});
     kernel::outbox::enqueue(&mut tx, kernel::outbox::Topic::Alert, &payload, now).await?;
     tx.commit().await?;
@@ -348,7 +348,7 @@ pub async fn acknowledge(
     entry.actor = Some(cap.account_id().to_string());
     entry.actor_name = Some(cap.username().to_string());
     entry.object = Some(format!("alert:{id}"));
-    ledger::append(&mut tx, Log::Audit, &entry).await?;
+    ledger::append_in(&mut tx, Log::Audit, &entry).await?;
     tx.commit().await?;
     Ok(())
 }

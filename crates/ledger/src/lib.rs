@@ -180,9 +180,9 @@ pub fn load_or_generate_key(
 /// The largest entry accepted.
 pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
 
-/// Appends `entry` to `log` inside the caller's transaction (or a transaction of its own on
-/// a plain connection) and returns its index. Completed 256-entry subtrees get their hash
-/// stored for the upper tile levels.
+/// Appends `entry` to `log` as a unit of its own and returns its index: in a transaction of
+/// its own on a plain connection, a savepoint inside a caller's transaction. Completed
+/// 256-entry subtrees get their hash stored for the upper tile levels.
 pub async fn append(c: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u64, sqlx::Error> {
     let mut tx = c.begin().await?;
     let idx = append_in(&mut tx, log, entry).await?;
@@ -190,8 +190,9 @@ pub async fn append(c: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u6
     Ok(idx)
 }
 
-/// [`append`] for a caller that already holds a write transaction ([`kernel::db::Db::begin`]):
-/// no savepoint, two statements fewer on hot paths such as submitting an application.
+/// [`append`] joining the write transaction the caller holds ([`kernel::db::Db::begin`]):
+/// no savepoint, two statements fewer. Across the platform `foo_in(c, …)` means this: it
+/// works inside the caller's transaction and commits nothing itself.
 pub async fn append_in(tx: &mut AnyConnection, log: Log, entry: &Entry) -> Result<u64, sqlx::Error> {
     Ok(append_many_in(tx, log, std::slice::from_ref(entry)).await?.start)
 }

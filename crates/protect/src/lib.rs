@@ -160,7 +160,7 @@ impl Protector {
         store::insert_key(&mut tx, &id, &wrapped, millis(now)).await?;
         let mut entry = ledger::Entry::new(Action::DataKeyCreated, Outcome::Success, now);
         entry.object = Some(format!("data_key:{id}"));
-        ledger::append(&mut tx, ledger::Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, ledger::Log::Audit, &entry).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -261,7 +261,7 @@ impl Protector {
         store::retire_key(&mut tx, id, millis(now)).await?;
         let mut entry = ledger::Entry::new(Action::DataKeyRetired, Outcome::Success, now);
         entry.object = Some(format!("data_key:{id}"));
-        ledger::append(&mut tx, ledger::Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, ledger::Log::Audit, &entry).await?;
         tx.commit().await?;
         Self::lock(&self.inner.keys).remove(id);
         Ok(())

@@ -149,7 +149,7 @@ impl Certificates<'_> {
             entry.object = Some(format!("certificate:{id}"));
             entry.detail = Some(format!("{} sha256:{}", spec.kind, kernel::secrets::sha256_hex(&body)));
             entry.actor = Some(row.department_id.clone());
-            let index = ledger::append(tx, Log::Certificates, &entry).await?;
+            let index = ledger::append_in(tx, Log::Certificates, &entry).await?;
             repo::insert_certificate(
                 tx,
                 &repo::CertificateRow {
@@ -273,7 +273,7 @@ impl Certificates<'_> {
         entry.object = Some(format!("certificate:{id}"));
         entry.actor = Some(r.department_id.clone());
         entry.detail = Some(reason.chars().take(200).collect());
-        ledger::append(&mut tx, Log::Certificates, &entry).await?;
+        ledger::append_in(&mut tx, Log::Certificates, &entry).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -102,7 +102,7 @@ impl Casework<'_> {
         entry.subject = Some(row.applicant_id.clone());
         entry.jurisdiction = Some(row.region_path.clone());
         entry.purpose = Some("审查办件 handling the application".into());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
         self.view(&row.id, Viewer::Staff { department_id: cap.department_id(), roles: cap.roles() }).await
     }
@@ -217,7 +217,7 @@ impl Casework<'_> {
         entry.object = Some(format!("task:{task_id}"));
         entry.detail = Some(format!("assignee {assignee}"));
         entry.jurisdiction = Some(task.region_path.clone());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -139,7 +139,7 @@ impl Intake<'_> {
         entry.subject = Some(account_id.clone());
         entry.jurisdiction = facts.region.as_ref().map(|r| r.path.clone());
         entry.purpose = Some("帮办代办 assisted submission".into());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
         if let Some(mobile) = &facts.mobile {
             tracing::info!(mobile = %protect::Mask::Mobile.apply(mobile), "assist code issued");

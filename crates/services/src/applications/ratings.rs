@@ -65,7 +65,7 @@ impl Ratings<'_> {
         entry.object = Some(format!("application:{}", row.number));
         entry.detail = Some(format!("score {score}"));
         entry.jurisdiction = Some(row.region_path.clone());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -101,7 +101,7 @@ impl Ratings<'_> {
         let mut entry = audit_entry(Action::RatingAnswered, cap.account_id(), cap.username(), now);
         entry.object = Some(format!("application:{}", row.number));
         entry.jurisdiction = Some(row.region_path.clone());
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         tx.commit().await?;
         Ok(())
     }

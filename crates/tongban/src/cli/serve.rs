@@ -149,7 +149,7 @@ async fn record_configuration(db: &Db, settings: &ServeSettings) -> anyhow::Resu
         let mut entry = ledger::Entry::new(Action::ConfigurationChanged, Outcome::Success, Utc::now());
         entry.actor = Some("console".into());
         entry.detail = Some(summary);
-        ledger::append(&mut tx, Log::Audit, &entry).await?;
+        ledger::append_in(&mut tx, Log::Audit, &entry).await?;
         kernel::db::write_setting(&mut tx, "config_digest", &digest).await?;
     }
     tx.commit().await?;
