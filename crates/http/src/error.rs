@@ -112,6 +112,11 @@ impl From<identity::Error> for ApiError {
             E::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
             E::WeakPassword(v) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, v.code(), message),
+            // Text PostgreSQL cannot hold (a NUL character, or `\u0000` in JSON) came from the
+            // request: bad input, not a fault of the server.
+            E::Storage(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+                ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, "the request holds a NUL character")
+            }
             E::Storage(cause) => {
                 tracing::error!(error = %cause, "storage error");
                 match cause {

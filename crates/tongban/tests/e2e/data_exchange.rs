@@ -103,7 +103,8 @@ async fn exchange_api(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
     expect_error(read(id.clone(), Some(secret.clone())).await.unwrap(), StatusCode::FORBIDDEN, "consent_required")
         .await;
-    let (_, consents) = s.get("/api/v1/me/consents", &citizen).await;
+    let (status, consents) = s.get("/api/v1/me/consents", &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{consents}");
     let da = consents.as_array().unwrap().iter().find(|c| c["purpose"] == "养老服务回访").unwrap()["data_agreement"]
         .as_str()
         .unwrap()
@@ -122,7 +123,8 @@ async fn exchange_api(backend: Backend) {
     assert_eq!(consent(false).await.unwrap().status(), StatusCode::NO_CONTENT);
     expect_error(read(id.clone(), Some(secret.clone())).await.unwrap(), StatusCode::FORBIDDEN, "consent_required")
         .await;
-    let (_, data) = s.get("/api/v1/me/data", &citizen).await;
+    let (status, data) = s.get("/api/v1/me/data", &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{data}");
     let reads: Vec<&Value> =
         data["accesses"].as_array().unwrap().iter().filter(|a| a["action"] == "exchange_read").collect();
     assert_eq!(reads.len(), 2, "both reads are on 我的数据");
@@ -175,7 +177,8 @@ async fn exchange_api(backend: Backend) {
     assert_eq!(theirs["pagination"]["totalItems"], 0, "another department's purpose: {theirs}");
     let r = verify(&format!("/consent-record/{record_id}"), "CN/GOV/990000-RS/jiuye", &other_secret).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let (_, data) = s.get("/api/v1/me/data", &citizen).await;
+    let (status, data) = s.get("/api/v1/me/data", &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{data}");
     assert!(
         data["accesses"].as_array().unwrap().iter().any(|a| a["action"] == "consent_verified"),
         "the person sees that their consent was checked"

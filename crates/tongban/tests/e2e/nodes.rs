@@ -60,7 +60,8 @@ async fn two_nodes_on_one_postgresql() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let agreement = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let citizen = a.citizen_token().await;
-    let (_, data) = a.get("/api/v1/me/data", &citizen).await;
+    let (status, data) = a.get("/api/v1/me/data", &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{data}");
     let key = data["profile"]["id_number"].as_str().unwrap().to_string();
     let read = |node: &Server| {
         node.client

@@ -60,7 +60,8 @@ async fn applicant_and_staff_journey(backend: Backend) {
     let approver = s.token("mzapprover.mingyue").await;
     let r = act(approver, "approve").await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, mine) = s.get(&format!("/api/v1/me/applications/{id}"), &citizen).await;
+    let (status, mine) = s.get(&format!("/api/v1/me/applications/{id}"), &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine["status"], "completed", "{mine}");
     assert_eq!(mine["timeline"].as_array().unwrap().len(), 4);
     // Another district's clerk cannot read it.
@@ -177,7 +178,8 @@ async fn applicant_and_staff_journey(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
     let case = r.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_string();
-    let (_, submitted) = s.get(&format!("/api/v1/me/applications/{case}"), &citizen).await;
+    let (status, submitted) = s.get(&format!("/api/v1/me/applications/{case}"), &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
     assert_eq!(submitted["documents"][0]["id"], document.as_str(), "{submitted}");
     assert_eq!(submitted["documents"][0]["content_type"], "application/pdf");
     let html = s.client.get(s.url("/materials")).header("cookie", &cookies).send().await.unwrap().text().await.unwrap();
@@ -236,7 +238,8 @@ async fn appointments_over_http(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let (_, mine) = s.get("/api/v1/me/appointments", &citizen).await;
+    let (status, mine) = s.get("/api/v1/me/appointments", &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
     assert_eq!(mine[0]["status"], "cancelled");
 }
 

@@ -1,6 +1,11 @@
-//! The ledger on SQLite and PostgreSQL: transactional appends, sequencing under concurrency,
-//! proofs and tiles that verify against signed checkpoints, and tampering caught by verify.
+//! The ledger on SQLite and PostgreSQL: transactional appends, sequencing under concurrency
+//! and in group commits, batched appends, proofs and tiles that verify against signed
+//! checkpoints, tampering caught by verify, and journaled entries that reach the ledger once
+//! after a crash.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+// The package is `tongban-ledger`; the code calls it `ledger`, as its dependents do.
+extern crate tongban_ledger as ledger;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -10,7 +15,7 @@ use kernel::db::journal::{Apply, Journal, JournalError};
 use ledger::merkle::{self, Hash};
 use ledger::note::{Checkpoint, NoteSigner, NoteVerifier};
 use ledger::tiles::TilePath;
-use ledger::{self, CheckpointPolicy, Entry, Ledger, Log, VerifyError};
+use ledger::{CheckpointPolicy, Entry, Ledger, Log, VerifyError};
 use sqlx::Connection;
 use testkit::{TestDb, on_both_databases};
 

@@ -1,0 +1,363 @@
+//! The HTTP mapping, driven through the router of `tongban_http::app` with
+//! `tower::ServiceExt::oneshot` (no socket, no binary): what a client notices of malformed,
+//! mistyped and oversize bodies, a wrong content type, unknown routes, methods and IDs, a
+//! missing or forged token, a page without a session, and the security headers. The router
+//! stands on a fresh test database (on SQLite, and also on PostgreSQL where the request reaches
+//! storage).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use chrono::Utc;
+use identity::{AccountKind, NewAccount, Profile};
+use kernel::secrets::{MasterKey, SecretString};
+use ledger::CheckpointPolicy;
+use ledger::note::NoteSigner;
+use serde_json::{Value, json};
+use services::calendar::WorkingCalendar;
+use testkit::{TestDb, on_both_databases};
+use tower::ServiceExt;
+
+/// The largest body the router takes, as `--body-limit-bytes` would set it.
+const BODY_LIMIT: usize = 4096;
+
+const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+
+/// The router `tongban serve` builds, on the test database (keep the upload directory while
+/// the router is in use).
+fn router(t: &TestDb) -> (Router, tempfile::TempDir) {
+    let key = MasterKey::from_bytes(t.key);
+    let uploads = tempfile::tempdir().unwrap();
+    let services = services::Services::new(
+        t.db.clone(),
+        t.identity.clone(),
+        key.clone(),
+        WorkingCalendar::default(),
+        services::UploadPolicy { dir: uploads.path().to_path_buf(), max_bytes: BODY_LIMIT, scan_command: None },
+    );
+    let exchange = exchange::Exchange::new(t.db.clone(), t.identity.clone(), &key);
+    let signer = NoteSigner::new("test", &[7u8; 32]).unwrap();
+    let ledger = ledger::Ledger::new(t.db.clone(), "test.tongban", &signer, CheckpointPolicy::default()).unwrap();
+    let state = tongban_http::AppState::from(tongban_http::AppParts {
+        identity: t.identity.clone(),
+        services,
+        exchange,
+        ledger,
+        db: t.db.clone(),
+        metrics: tongban_http::metrics::Metrics::new(),
+        secure_cookies: false,
+        trusted_proxies: Arc::new(Vec::new()),
+        security_servers: Arc::new(Vec::new()),
+    });
+    (tongban_http::app(state, BODY_LIMIT), uploads)
+}
+
+/// A router on a fresh SQLite database, for requests that are answered before any storage.
+async fn sqlite_router() -> (Router, TestDb, tempfile::TempDir) {
+    let t = TestDb::sqlite().await;
+    let (router, uploads) = router(&t);
+    (router, t, uploads)
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).unwrap_or_else(|| panic!("no {name} header")).to_str().unwrap()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// An API error: the status, and the JSON body `{code, message, request_id}` whose
+    /// request id is the response's `X-Request-Id`.
+    fn assert_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert!(self.header("content-type").starts_with("application/json"), "{:?}", self.headers);
+        let body = self.json();
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert_eq!(body["request_id"], self.header("x-request-id"), "{body}");
+    }
+}
+
+async fn send(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec();
+    Answer { status: parts.status, headers: parts.headers, body }
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn post(uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut request = Request::post(uri);
+    if let Some(ct) = content_type {
+        request = request.header(header::CONTENT_TYPE, ct);
+    }
+    request.body(body.into()).unwrap()
+}
+
+/// A region and a resident of it who signs in with the password alone.
+async fn resident(t: &TestDb) {
+    let console = t.console();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let id = &t.identity;
+    let now = Utc::now();
+    let mut tx = t.db.begin().await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
+    id.accounts()
+        .create_account(
+            &mut tx,
+            &acc,
+            NewAccount {
+                kind: Some(AccountKind::Citizen),
+                username: "citizen.a".into(),
+                display_name: "王芳".into(),
+                password: Some(SecretString::new(PASSWORD.into())),
+                region_code: Some("990102".into()),
+                profile: Profile::Citizen {
+                    real_name: "王芳".into(),
+                    id_number: "11010519491231002X".into(),
+                    mobile: "13812345678".into(),
+                    address: None,
+                },
+                ..NewAccount::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The resident's bearer token, issued through the API.
+async fn token(router: &Router) -> String {
+    let sign_in = json!({"username": "citizen.a", "password": PASSWORD}).to_string();
+    let issued = send(router, post("/api/v1/auth/token", Some("application/json"), sign_in)).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.text());
+    issued.json()["access_token"].as_str().unwrap().to_string()
+}
+
+on_both_databases!(
+    api_calls_without_a_valid_token_answer_401,
+    pages_without_a_session_go_to_sign_in,
+    unknown_ids_answer_404_not_found,
+    a_nul_character_is_bad_input_not_a_fault,
+);
+
+/// Malformed JSON is 400 `malformed_json`; well-formed JSON of the wrong shape (a wrong type,
+/// a field the endpoint does not take) is 422 `invalid_body`.
+#[tokio::test]
+async fn bad_json_answers_400_or_422_with_its_code() {
+    let (router, _t, _uploads) = sqlite_router().await;
+    let json = Some("application/json");
+    let malformed = send(&router, post("/api/v1/auth/token", json, "{\"username\": ")).await;
+    malformed.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+    let not_json = send(&router, post("/api/v1/auth/token", json, "username=a&password=b")).await;
+    not_json.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+    let not_utf8 = send(&router, post("/api/v1/auth/token", json, vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'])).await;
+    not_utf8.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
+    let wrong_types = send(&router, post("/api/v1/auth/token", json, "{\"username\": 5, \"password\": []}")).await;
+    wrong_types.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let extra = "{\"username\": \"a\", \"password\": \"b\", \"admin\": true}";
+    send(&router, post("/api/v1/auth/token", json, extra))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let list = send(&router, post("/api/v1/auth/token", json, "[]")).await;
+    list.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+}
+
+/// A JSON endpoint takes only JSON: no content type, or another one, is 415
+/// `unsupported_media_type`.
+#[tokio::test]
+async fn a_body_that_is_not_declared_json_answers_415() {
+    let (router, _t, _uploads) = sqlite_router().await;
+    let body = "{\"username\": \"a\", \"password\": \"b\"}";
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let answer = send(&router, post("/api/v1/auth/token", content_type, body)).await;
+        answer.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    }
+}
+
+/// A body over the limit is 413 `body_too_large`, whether its length is declared up front or
+/// only found while reading it.
+#[tokio::test]
+async fn an_oversize_body_answers_413() {
+    let (router, _t, _uploads) = sqlite_router().await;
+    let big = format!("{{\"username\": \"{}\", \"password\": \"x\"}}", "a".repeat(BODY_LIMIT * 2));
+    let declared = Request::post("/api/v1/auth/token")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, big.len())
+        .body(Body::from(big.clone()))
+        .unwrap();
+    send(&router, declared).await.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    let streamed = post("/api/v1/auth/token", Some("application/json"), big);
+    send(&router, streamed).await.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
+
+/// An unknown API route is 404 `not_found` in JSON; an unknown page is the error page, in the
+/// reader's language; a known route with a method it does not take is 405
+/// `method_not_allowed`.
+#[tokio::test]
+async fn unknown_routes_answer_404_and_wrong_methods_405() {
+    let (router, _t, _uploads) = sqlite_router().await;
+    send(&router, get("/api/v1/nothing-here")).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    send(&router, get("/govstack/nothing-here")).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    let page = send(&router, get("/no/such/page")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.header("content-type").starts_with("text/html"), "{:?}", page.headers);
+    assert!(page.text().contains("<h1>出错了 (404)</h1>"), "{}", page.text());
+    let english = Request::get("/no/such/page").header(header::COOKIE, "tb_lang=en").body(Body::empty()).unwrap();
+    let english = send(&router, english).await;
+    assert_eq!(english.status, StatusCode::NOT_FOUND);
+    assert!(english.text().contains("<h1>Something went wrong (404)</h1>"), "{}", english.text());
+    let delete = Request::delete("/api/v1/me").body(Body::empty()).unwrap();
+    send(&router, delete).await.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let put = Request::put("/api/v1/auth/token").body(Body::empty()).unwrap();
+    send(&router, put).await.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+/// Every answer carries the security headers and a request id: a page, an API refusal and a
+/// 404. A request id the caller sends (a proxy's) is kept; otherwise one is made.
+#[tokio::test]
+async fn answers_carry_the_security_headers_and_a_request_id() {
+    let (router, _t, _uploads) = sqlite_router().await;
+    for (uri, status) in [
+        ("/signin", StatusCode::OK),
+        ("/", StatusCode::OK),
+        ("/api/v1/me", StatusCode::UNAUTHORIZED),
+        ("/api/v1/nothing-here", StatusCode::NOT_FOUND),
+        ("/healthz", StatusCode::OK),
+    ] {
+        let answer = send(&router, get(uri)).await;
+        assert_eq!(answer.status, status, "{uri}");
+        let csp = answer.header("content-security-policy");
+        assert!(
+            csp.contains("default-src 'self'")
+                && csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline")
+                && csp.contains("frame-ancestors 'none'"),
+            "{uri}: {csp}"
+        );
+        assert_eq!(answer.header("x-content-type-options"), "nosniff", "{uri}");
+        assert_eq!(answer.header("x-frame-options"), "DENY", "{uri}");
+        assert_eq!(answer.header("referrer-policy"), "same-origin", "{uri}");
+        assert_eq!(answer.header("cache-control"), "no-store", "{uri}");
+        assert!(uuid::Uuid::parse_str(answer.header("x-request-id")).is_ok(), "{uri}");
+    }
+    let page = send(&router, get("/signin")).await;
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.text().contains("<form"), "the sign-in page has its form");
+    let traced = Request::get("/api/v1/me").header("x-request-id", "proxy-1234").body(Body::empty()).unwrap();
+    let traced = send(&router, traced).await;
+    assert_eq!(traced.header("x-request-id"), "proxy-1234");
+    assert_eq!(traced.json()["request_id"], "proxy-1234");
+}
+
+/// Without a token, with a token nobody issued, or with another scheme, an API call is 401
+/// `unauthenticated`.
+async fn api_calls_without_a_valid_token_answer_401(t: TestDb) {
+    let (router, _uploads) = router(&t);
+    send(&router, get("/api/v1/me")).await.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    for authorization in ["Bearer forged-token", "Basic Y2l0aXplbi5hOnB3", "Bearer ", "bearer"] {
+        let request =
+            Request::get("/api/v1/me/applications").header(header::AUTHORIZATION, authorization).body(Body::empty());
+        let answer = send(&router, request.unwrap()).await;
+        answer.assert_error(StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    // A wrong password is told apart from a missing token.
+    resident(&t).await;
+    let wrong = json!({"username": "citizen.a", "password": "not-the-password"}).to_string();
+    let answer = send(&router, post("/api/v1/auth/token", Some("application/json"), wrong)).await;
+    answer.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+}
+
+/// A page that needs a session sends a browser without one (or with a session cookie nobody
+/// issued) to sign in; a form posted without its CSRF token is refused with a page.
+async fn pages_without_a_session_go_to_sign_in(t: TestDb) {
+    let (router, _uploads) = router(&t);
+    for uri in ["/account", "/applications", "/account/data", "/staff/inbox"] {
+        let answer = send(&router, get(uri)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{uri}");
+        assert_eq!(answer.header("location"), "/signin", "{uri}");
+        let forged = Request::get(uri).header(header::COOKIE, "tb_session=forged-session").body(Body::empty());
+        let answer = send(&router, forged.unwrap()).await;
+        assert_eq!((answer.status, answer.header("location")), (StatusCode::SEE_OTHER, "/signin"), "{uri}");
+    }
+    let form = post("/signin", Some("application/x-www-form-urlencoded"), "username=citizen.a&password=x");
+    let refused = send(&router, form).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.header("content-type").starts_with("text/html"));
+    assert!(refused.text().contains("页面已过期"), "{}", refused.text());
+}
+
+/// An ID that names nothing is 404 `not_found`, for a signed-in caller and on public reads.
+async fn unknown_ids_answer_404_not_found(t: TestDb) {
+    let (router, _uploads) = router(&t);
+    resident(&t).await;
+    let token = token(&router).await;
+    let me = Request::get("/api/v1/me").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty());
+    let me = send(&router, me.unwrap()).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+    assert_eq!(me.json()["username"], "citizen.a");
+    for (method, uri) in [
+        (Method::GET, "/api/v1/me/applications/YL-20260101-999999"),
+        (Method::GET, "/api/v1/me/applications/01234567-no-such"),
+        (Method::POST, "/api/v1/me/applications/01234567-no-such/withdraw"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        send(&router, request).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    send(&router, get("/api/v1/services/NOPE0001")).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    send(&router, get("/api/v1/certificates/01234567-no-such")).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// A NUL character (`%00` in a path, `\u0000` in JSON) is the client's bad input, never a
+/// 500: PostgreSQL, which cannot store text holding one, answers 400 `bad_request`; SQLite
+/// looks it up like any other text and finds nothing.
+async fn a_nul_character_is_bad_input_not_a_fault(t: TestDb) {
+    let (router, _uploads) = router(&t);
+    resident(&t).await;
+    let token = token(&router).await;
+    let postgres = t.db.backend == kernel::db::Backend::Postgres;
+    let lookup = Request::get("/api/v1/me/applications/YL-%00")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let lookup = send(&router, lookup).await;
+    if postgres {
+        lookup.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    } else {
+        lookup.assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let sign_in = json!({"username": "citizen.a\u{0}", "password": PASSWORD}).to_string();
+    let sign_in = send(&router, post("/api/v1/auth/token", Some("application/json"), sign_in)).await;
+    if postgres {
+        sign_in.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    } else {
+        sign_in.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+}

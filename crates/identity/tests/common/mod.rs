@@ -1,0 +1,164 @@
+//! The identity service tests' world: a province, two districts with a grid each, a clerk per
+//! district, an auditor and one resident per district; signing in and reading the audit
+//! trail. Also used by the binary crate's tests (`crates/tongban/tests`), which include this
+//! file by its path.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use identity::{self, AccountKind, Identity, NewAccount, Profile, SignInAttempt};
+use kernel::secrets::SecretString;
+use testkit::{TestDb, totp_at};
+
+pub const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+pub const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
+}
+
+pub struct Fixture {
+    pub resident_mingyue: String,
+    pub resident_qinghu: String,
+}
+
+/// A province, two districts with a grid each, a clerk per district, an auditor, and one
+/// resident per district.
+pub async fn fixture(t: &TestDb) -> Fixture {
+    let console = t.console();
+    let id = &t.identity;
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
+    let now = t0();
+    let mut tx = t.db.begin().await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
+        id.organisation().create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.organisation()
+            .create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
+            .await
+            .unwrap();
+        id.organisation()
+            .create_region(
+                &mut tx,
+                &org,
+                &format!("{district}001001"),
+                "和平社区",
+                Some(&format!("{district}001")),
+                now,
+            )
+            .await
+            .unwrap();
+        id.organisation()
+            .create_region(
+                &mut tx,
+                &org,
+                &format!("{district}001001001"),
+                "第一网格",
+                Some(&format!("{district}001001")),
+                now,
+            )
+            .await
+            .unwrap();
+        let dept = identity::NewDepartment {
+            code: &format!("{district}-MZ"),
+            name: &format!("{name}民政局"),
+            region_code: district,
+            kind: Some("MZ"),
+        };
+        id.organisation().create_department(&mut tx, &org, dept, now).await.unwrap();
+    }
+    for (code, name, region_code, kind) in
+        [("990000-CZ", "云岭省财政厅", "990000", "CZ"), ("990102-GA", "明月区公安分局", "990102", "GA")]
+    {
+        let dept = identity::NewDepartment { code, name, region_code, kind: Some(kind) };
+        id.organisation().create_department(&mut tx, &org, dept, now).await.unwrap();
+    }
+    let staff = [
+        ("clerk.mingyue", "990102-MZ", "window_clerk"),
+        ("clerk.qinghu", "990103-MZ", "window_clerk"),
+        ("auditor", "990000-CZ", "auditor"),
+    ];
+    for (username, dept, role) in staff {
+        let created = id
+            .accounts()
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Staff),
+                    username: username.into(),
+                    display_name: "测试".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+                    department_code: Some(dept.into()),
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        id.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+    }
+    let mut residents = Vec::new();
+    for (username, grid, id_number) in
+        [("citizen.a", "990102001001001", "11010519491231002X"), ("citizen.b", "990103001001001", "440524188001010014")]
+    {
+        let created = id
+            .accounts()
+            .create_account(
+                &mut tx,
+                &acc,
+                NewAccount {
+                    kind: Some(AccountKind::Citizen),
+                    username: username.into(),
+                    display_name: "张三".into(),
+                    password: Some(SecretString::new(PASSWORD.into())),
+                    region_code: Some(grid.into()),
+                    profile: Profile::Citizen {
+                        real_name: "张三".into(),
+                        id_number: id_number.into(),
+                        mobile: "13812345678".into(),
+                        address: Some("春城市明月区东风街道和平社区8号".into()),
+                    },
+                    ..NewAccount::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        residents.push(created.id);
+    }
+    tx.commit().await.unwrap();
+    Fixture { resident_mingyue: residents[0].clone(), resident_qinghu: residents[1].clone() }
+}
+
+pub fn attempt<'a>(username: &'a str, password: &'a SecretString, source: &'a str) -> SignInAttempt<'a> {
+    SignInAttempt { username, password, source, device: None }
+}
+
+pub async fn token_for(id: &Identity, username: &str, now: DateTime<Utc>) -> String {
+    let pw = SecretString::new(PASSWORD.into());
+    let code = totp_at(TOTP, now.timestamp());
+    id.sign_in()
+        .issue_token(&attempt(username, &pw, "10.0.0.1"), Some(&code), now)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string()
+}
+
+pub struct Event {
+    pub outcome: String,
+    pub username: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The `audit` ledger's entries of one kind, oldest first.
+pub async fn events(t: &TestDb, kind: &str) -> Vec<Event> {
+    let mut rows = ledger::recent(&t.db, ledger::Log::Audit, Some(kind), None, 100_000).await.unwrap();
+    rows.reverse();
+    rows.into_iter().map(|(_, e)| Event { outcome: e.result, username: e.actor_name, detail: e.detail }).collect()
+}

@@ -1,0 +1,141 @@
+//! The demo the binary crate seeds (`tongban::demo`), each run on SQLite and on PostgreSQL:
+//! the province is complete and deterministic, the catalog publishes once and its search
+//! finds services; and the service tests' copy of the built-in workflows is the binary's.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+#[path = "../../services/tests/common/mod.rs"]
+mod hall;
+#[path = "../../identity/tests/common/mod.rs"]
+mod identity_fixture;
+
+/// The demo province 云岭省 (identity).
+mod province {
+    use sqlx::Row;
+    use testkit::{TestDb, on_both_databases};
+
+    use super::identity_fixture::t0;
+
+    on_both_databases!(demo_province_is_complete_and_deterministic,);
+
+    async fn demo_province_is_complete_and_deterministic(t: TestDb) {
+        let summary = tongban::demo::seed(&t.identity, &t.console(), t0()).await.unwrap();
+        assert_eq!(summary.citizens, 1000);
+        assert_eq!(summary.enterprises, 200);
+        // 1 province, 3 cities, 8 districts, each with 2 streets × 2 communities × 2 grids
+        assert_eq!(summary.regions, 1 + 3 + 8 * (1 + 2 + 4 + 8));
+        assert_eq!(summary.departments, 13 * 9);
+        for role in [
+            "window_clerk",
+            "approver",
+            "community_worker",
+            "data_officer",
+            "leader",
+            "auditor",
+            "security_admin",
+            "system_admin",
+        ] {
+            let districts: std::collections::HashSet<_> =
+                summary.staff.iter().filter(|(_, r, _)| r == role).map(|(_, _, d)| d.clone()).collect();
+            assert!(districts.contains("明月区") && districts.contains("青湖区"), "{role}: {districts:?}");
+        }
+        // Every ID number opens (from its sealed form) and is valid.
+        let rows = sqlx::query(
+            "SELECT c.account_id, c.id_number_enc, c.id_number_bidx, a.username FROM citizens c \
+             JOIN accounts a ON a.id = c.account_id ORDER BY a.username",
+        )
+        .fetch_all(&t.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1000);
+        for r in &rows {
+            let (account, sealed): (String, String) = (r.get("account_id"), r.get("id_number_enc"));
+            let id = t.identity.protector().open(&sealed, &format!("citizens.id_number:{account}")).await.unwrap();
+            assert!(identity::ids::validate_resident_id(&id).is_ok(), "{}", *id);
+        }
+        let codes = sqlx::query("SELECT credit_code FROM enterprises").fetch_all(&t.db.pool).await.unwrap();
+        assert_eq!(codes.len(), 200);
+        for r in &codes {
+            let code: String = r.try_get("credit_code").unwrap();
+            assert!(identity::ids::validate_credit_code(&code).is_ok(), "{code}");
+        }
+        // Same seed, same people: a province seeded elsewhere (same master key, so the same
+        // blind index) has the same first resident.
+        let bidx = |rows: &[sqlx::any::AnyRow]| -> String {
+            rows.iter().find(|r| r.get::<String, _>("username") == "resident-0001").unwrap().get("id_number_bidx")
+        };
+        let first = bidx(&rows);
+        let other = TestDb::sqlite().await;
+        tongban::demo::seed(&other.identity, &other.console(), t0()).await.unwrap();
+        let again = sqlx::query(
+            "SELECT c.id_number_bidx, a.username FROM citizens c JOIN accounts a ON a.id = c.account_id \
+             WHERE a.username = 'resident-0001'",
+        )
+        .fetch_all(&other.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(first, bidx(&again));
+        // Subtree: 明月区 holds 15 regions (itself, 2 streets, 4 communities, 8 grids).
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM regions WHERE path LIKE '/990000/990100/990102/%'")
+            .fetch_one(&t.db.pool)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(n, 15);
+    }
+}
+
+/// The demo service catalog (services).
+mod catalog {
+    use services::Error;
+    use testkit::{TestDb, on_both_databases};
+
+    use super::hall::*;
+
+    on_both_databases!(demo_catalog_publishes_and_search_finds_services,);
+
+    async fn demo_catalog_publishes_and_search_finds_services(t: TestDb) {
+        let console = t.console();
+        let h = hall(t).await;
+        let (services, bundles) = tongban::demo::publish_catalog(&h.services, &console, t0()).await.unwrap();
+        assert!(services >= 30, "{services} demo services");
+        assert_eq!(bundles, 2);
+        let names =
+            |v: Vec<services::catalog::ServiceSummary>| -> Vec<String> { v.into_iter().map(|s| s.name_zh).collect() };
+        assert_eq!(names(h.services.search("身份证", 5).await.unwrap()).first().unwrap(), "居民身份证换领");
+        assert!(names(h.services.search("csdj", 5).await.unwrap()).contains(&"出生登记".to_string()));
+        assert!(
+            names(h.services.search("营业执照 个体", 10).await.unwrap()).contains(&"个体工商户设立登记".to_string())
+        );
+        // Publishing again changes nothing: every service keeps version 1.
+        tongban::demo::publish_catalog(&h.services, &console, t0()).await.unwrap();
+        assert_eq!(h.services.service("YLMZ0001").await.unwrap().version, 1);
+        // A changed service gets a new version; the public sees only that one.
+        let manage = console.grant::<kernel::authz::ServiceManage>();
+        let mut s = (*h.services.service("YLMZ0001").await.unwrap().spec).clone();
+        s.committed_days = 3;
+        let published = h.services.publish_service(&manage, None, s, t0()).await.unwrap();
+        assert_eq!(published.version, 2);
+        assert_eq!(h.services.service("YLMZ0001").await.unwrap().spec.committed_days, 3);
+        let births = services::CatalogQuery { event: Some("birth".into()), ..Default::default() };
+        assert!(names(h.services.find(&births).await.unwrap()).contains(&"出生登记".to_string()));
+        // The catalog's rules hold for every caller: a search text and a filter narrow together,
+        // and an overlong text is refused rather than cut.
+        let searched =
+            services::CatalogQuery { text: "登记".into(), event: Some("birth".into()), ..Default::default() };
+        let found = names(h.services.find(&searched).await.unwrap());
+        assert!(
+            found.contains(&"出生登记".to_string()) && found.iter().all(|n| n != "个体工商户设立登记"),
+            "{found:?}"
+        );
+        let long = services::CatalogQuery { text: "证".repeat(101), ..Default::default() };
+        assert!(matches!(h.services.find(&long).await, Err(Error::Invalid { .. })));
+    }
+}
+
+/// The service tests (crates/services/tests) publish a copy of the built-in workflows, since
+/// they cannot depend on the binary crate: the copy is what `tongban::demo` publishes.
+#[test]
+fn the_service_tests_publish_the_built_in_workflows() {
+    assert_eq!(hall::builtin_workflows(), tongban::demo::builtin_workflows());
+}
