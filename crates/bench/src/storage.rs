@@ -20,10 +20,10 @@ pub(super) async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> an
     let console = identity.console(&key)?;
     let org = console.grant::<kernel::authz::OrganisationManage>();
     let mut tx = db.begin().await?;
-    identity.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await?;
+    identity.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await?;
     let dept =
         identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
-    identity.organisation().create_department(&mut tx, &org, dept, now).await?;
+    identity.organisation().create_department_in(&mut tx, &org, dept, now).await?;
     tx.commit().await?;
     let exchange = exchange::Exchange::new(db.clone(), identity, &key);
     let manage = console.grant::<RegistryManage>();

@@ -120,11 +120,11 @@ async fn resident(t: &TestDb) {
     let id = &t.identity;
     let now = Utc::now();
     let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
     id.accounts()
-        .create_account(
+        .create_account_in(
             &mut tx,
             &acc,
             NewAccount {

@@ -29,7 +29,7 @@ async fn the_console_is_for_the_holder_of_the_master_key(t: TestDb) {
     let console = t.identity.console(&MasterKey::from_bytes(t.key)).unwrap();
     let org = console.grant::<kernel::authz::OrganisationManage>();
     let mut tx = t.db.begin().await.unwrap();
-    t.identity.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, t0()).await.unwrap();
+    t.identity.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, t0()).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -47,14 +47,14 @@ async fn region_codes_must_extend_their_parent(t: TestDb) {
         ("990102", Some("990100")),    // exists
         ("99a102", Some("990100")),    // not digits
     ] {
-        let e = id.organisation().create_region(&mut tx, &org, code, "X", parent, now).await.unwrap_err();
+        let e = id.organisation().create_region_in(&mut tx, &org, code, "X", parent, now).await.unwrap_err();
         assert!(matches!(e, Error::Invalid { .. } | Error::Conflict { .. }), "{code}: {e:?}");
     }
     assert!(matches!(
-        id.organisation().create_region(&mut tx, &org, "990105", "X", Some("999999"), now).await,
+        id.organisation().create_region_in(&mut tx, &org, "990105", "X", Some("999999"), now).await,
         Err(Error::NotFound(_))
     ));
-    let r = id.organisation().create_region(&mut tx, &org, "990105", "新区", Some("990100"), now).await.unwrap();
+    let r = id.organisation().create_region_in(&mut tx, &org, "990105", "新区", Some("990100"), now).await.unwrap();
     assert_eq!(r.level, "district");
     assert_eq!(r.path, "/990000/990100/990105/");
     tx.commit().await.unwrap();
@@ -68,7 +68,7 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let auditor = id.accounts().account_id("auditor").await.unwrap();
     for duty in ["system_admin", "security_admin"] {
-        match id.accounts().grant_role_recorded(&roles, &auditor, duty, now).await {
+        match id.accounts().grant_role(&roles, &auditor, duty, now).await {
             Err(Error::Conflict { code: ErrorCode::DutyConflict, .. }) => {}
             other => panic!("{duty}: {other:?}"),
         }
@@ -76,25 +76,22 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     // An administrative duty is held alone: no business role beside it, and a clerk cannot
     // become an administrator.
     assert!(matches!(
-        id.accounts().grant_role_recorded(&roles, &auditor, "leader", now).await,
+        id.accounts().grant_role(&roles, &auditor, "leader", now).await,
         Err(Error::Conflict { code: ErrorCode::DutyConflict, .. })
     ));
     let clerk = id.accounts().account_id("clerk.mingyue").await.unwrap();
     assert!(matches!(
-        id.accounts().grant_role_recorded(&roles, &clerk, "security_admin", now).await,
+        id.accounts().grant_role(&roles, &clerk, "security_admin", now).await,
         Err(Error::Conflict { code: ErrorCode::DutyConflict, .. })
     ));
     // Business roles combine; granting again is a no-op.
-    assert!(id.accounts().grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
-    assert!(!id.accounts().grant_role_recorded(&roles, &clerk, "leader", now).await.unwrap());
-    assert!(matches!(
-        id.accounts().grant_role_recorded(&roles, &clerk, "no_such_role", now).await,
-        Err(Error::NotFound(_))
-    ));
+    assert!(id.accounts().grant_role(&roles, &clerk, "leader", now).await.unwrap());
+    assert!(!id.accounts().grant_role(&roles, &clerk, "leader", now).await.unwrap());
+    assert!(matches!(id.accounts().grant_role(&roles, &clerk, "no_such_role", now).await, Err(Error::NotFound(_))));
     // Nobody grants roles to themselves, whatever their permission.
     let secadmin = id
         .accounts()
-        .create_account_recorded(
+        .create_account(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
@@ -109,14 +106,14 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
         )
         .await
         .unwrap();
-    id.accounts().grant_role_recorded(&roles, &secadmin.id, "security_admin", now).await.unwrap();
+    id.accounts().grant_role(&roles, &secadmin.id, "security_admin", now).await.unwrap();
     let p = id.sessions().token_principal(&token_for(id, "sec.admin", now).await, now).await.unwrap();
     let cap = p.authorize::<kernel::authz::RoleGrant>().unwrap();
     assert!(matches!(
-        id.accounts().grant_role_recorded(&cap, &secadmin.id, "window_clerk", now).await,
+        id.accounts().grant_role(&cap, &secadmin.id, "window_clerk", now).await,
         Err(Error::Denied(Denial::OwnAccount))
     ));
-    assert!(id.accounts().grant_role_recorded(&cap, &clerk, "approver", now).await.unwrap());
+    assert!(id.accounts().grant_role(&cap, &clerk, "approver", now).await.unwrap());
     // The database itself refuses a second duty, whoever writes.
     let direct = sqlx::query(
         "INSERT INTO account_roles (account_id, role_code, duty, granted_at) VALUES ($1, 'system_admin', 'system_admin', 0)",
@@ -127,10 +124,7 @@ async fn separated_duties_cannot_be_combined(t: TestDb) {
     assert!(direct.is_err());
     // Roles are held by staff, not residents.
     let citizen = id.accounts().account_id("citizen.a").await.unwrap();
-    assert!(matches!(
-        id.accounts().grant_role_recorded(&roles, &citizen, "leader", now).await,
-        Err(Error::Invalid { .. })
-    ));
+    assert!(matches!(id.accounts().grant_role(&roles, &citizen, "leader", now).await, Err(Error::Invalid { .. })));
 }
 
 async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
@@ -152,12 +146,12 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         ..NewAccount::default()
     };
     assert!(matches!(
-        id.accounts().create_account_recorded(&acc, citizen("citizen.c", "110105194912310021"), t0()).await,
+        id.accounts().create_account(&acc, citizen("citizen.c", "110105194912310021"), t0()).await,
         Err(Error::Invalid { field: "id_number", .. })
     ));
     // A duplicate ID number fails after the account row was written: the transaction
     // rolls back, so no account without a profile is left behind.
-    match id.accounts().create_account_recorded(&acc, citizen("citizen.d", "11010519491231002X"), t0()).await {
+    match id.accounts().create_account(&acc, citizen("citizen.d", "11010519491231002X"), t0()).await {
         Err(Error::Conflict { code: ErrorCode::IdNumberTaken, .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -175,7 +169,7 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         ..NewAccount::default()
     };
     assert!(matches!(
-        id.accounts().create_account_recorded(&acc, enterprise, t0()).await,
+        id.accounts().create_account(&acc, enterprise, t0()).await,
         Err(Error::Invalid { field: "credit_code", .. })
     ));
     let system = NewAccount {
@@ -185,7 +179,7 @@ async fn bad_identifiers_are_refused_without_half_written_accounts(t: TestDb) {
         ..NewAccount::default()
     };
     assert!(matches!(
-        id.accounts().create_account_recorded(&acc, system, t0()).await,
+        id.accounts().create_account(&acc, system, t0()).await,
         Err(Error::Invalid { field: "username", .. })
     ));
 }

@@ -74,7 +74,7 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
     // A role that policy keeps masked cannot unmask, whatever the purpose.
     let worker = id
         .accounts()
-        .create_account_recorded(
+        .create_account(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
@@ -90,7 +90,7 @@ async fn identifiers_are_sealed_and_unmasked_only_with_a_purpose(t: TestDb) {
         .await
         .unwrap();
     id.accounts()
-        .grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &worker.id, "community_worker", now)
+        .grant_role(&console.grant::<kernel::authz::RoleGrant>(), &worker.id, "community_worker", now)
         .await
         .unwrap();
     let p = id.sessions().token_principal(&token_for(id, "grid.mingyue", now).await, now).await.unwrap();
@@ -235,7 +235,7 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
     assert!(id.my_data().corrections(&clerk.authorize::<ResidentRead>().unwrap(), now).await.unwrap().is_empty());
     let police = id
         .accounts()
-        .create_account_recorded(
+        .create_account(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),
@@ -251,7 +251,7 @@ async fn citizens_see_their_data_who_used_it_and_ask_for_corrections(t: TestDb) 
         .await
         .unwrap();
     id.accounts()
-        .grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &police.id, "window_clerk", now)
+        .grant_role(&console.grant::<kernel::authz::RoleGrant>(), &police.id, "window_clerk", now)
         .await
         .unwrap();
     let officer = id.sessions().token_principal(&token_for(id, "police.mingyue", now).await, now).await.unwrap();

@@ -78,7 +78,7 @@ async fn revocation_reaches_other_nodes_within_the_cache_time(t: TestDb) {
     let p = a.sessions().token_principal(&token, now).await.unwrap();
     assert_eq!(p.roles.len(), 1);
     let id = a.accounts().account_id("clerk.qinghu").await.unwrap();
-    a.accounts().grant_role_recorded(&console.grant::<kernel::authz::RoleGrant>(), &id, "leader", now).await.unwrap();
+    a.accounts().grant_role(&console.grant::<kernel::authz::RoleGrant>(), &id, "leader", now).await.unwrap();
     assert_eq!(a.sessions().token_principal(&token, now).await.unwrap().roles.len(), 2);
 }
 
@@ -124,7 +124,7 @@ async fn system_clients_get_tokens_with_their_secret(t: TestDb) {
     let created = t
         .identity
         .accounts()
-        .create_account_recorded(
+        .create_account(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::System),

@@ -214,7 +214,7 @@ async fn first_sign_in_forces_password_change_then_authenticator(t: TestDb) {
     let now = t0();
     let created = id
         .accounts()
-        .create_account_recorded(
+        .create_account(
             &console.grant::<kernel::authz::AccountCreate>(),
             NewAccount {
                 kind: Some(AccountKind::Staff),

@@ -140,7 +140,7 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
         Err(Error::Conflict { code: ErrorCode::AlreadyRated, .. })
     ));
     let inbox = s.casework().inbox(&handle(&clerk), &InboxFilter::default(), now).await.unwrap();
-    assert_eq!(inbox.items.iter().filter(|i| i.kind == "rectification").count(), 1);
+    assert_eq!(inbox.items.iter().filter(|i| i.kind == services::TaskKind::Rectification).count(), 1);
     s.ratings().answer_rating(&handle(&clerk), &app.id, "已优化窗口排班，感谢监督", now).await.unwrap();
     let rated = s.my_cases().my_application(&citizen, &app.id).await.unwrap();
     assert_eq!(rated.rating.unwrap().reply.as_deref(), Some("已优化窗口排班，感谢监督"));

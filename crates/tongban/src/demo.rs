@@ -185,13 +185,13 @@ struct Seeding<'a> {
 impl Seeding<'_> {
     async fn region(&mut self, code: &str, name: &str, parent: Option<&str>) -> Result<RegionRef, identity::Error> {
         let org = self.console.grant::<kernel::authz::OrganisationManage>();
-        self.identity.organisation().create_region(self.c, &org, code, name, parent, self.now).await
+        self.identity.organisation().create_region_in(self.c, &org, code, name, parent, self.now).await
     }
 
     async fn department(&mut self, code: &str, name: &str, region: &str, kind: &str) -> Result<(), identity::Error> {
         let org = self.console.grant::<kernel::authz::OrganisationManage>();
         let new = NewDepartment { code, name, region_code: region, kind: Some(kind) };
-        self.identity.organisation().create_department(self.c, &org, new, self.now).await?;
+        self.identity.organisation().create_department_in(self.c, &org, new, self.now).await?;
         Ok(())
     }
 
@@ -261,10 +261,10 @@ impl Seeding<'_> {
         };
         let accounts = self.identity.accounts();
         let created = accounts
-            .create_account(self.c, &self.console.grant::<kernel::authz::AccountCreate>(), new, self.now)
+            .create_account_in(self.c, &self.console.grant::<kernel::authz::AccountCreate>(), new, self.now)
             .await?;
         let roles = self.console.grant::<kernel::authz::RoleGrant>();
-        accounts.grant_role(self.c, &roles, &created.id, role, self.now).await?;
+        accounts.grant_role_in(self.c, &roles, &created.id, role, self.now).await?;
         Ok(created.username)
     }
 
@@ -310,7 +310,7 @@ impl Seeding<'_> {
 
     async fn create(&mut self, new: NewAccount) -> Result<(), identity::Error> {
         let accounts = self.console.grant::<kernel::authz::AccountCreate>();
-        self.identity.accounts().create_account(self.c, &accounts, new, self.now).await?;
+        self.identity.accounts().create_account_in(self.c, &accounts, new, self.now).await?;
         Ok(())
     }
 

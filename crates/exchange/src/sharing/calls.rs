@@ -30,7 +30,7 @@ impl Sharing<'_> {
             .inner
             .identity
             .accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 cap,
                 NewAccount {

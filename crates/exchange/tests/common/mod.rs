@@ -82,17 +82,17 @@ pub async fn hub(t: TestDb) -> Hub {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
     for (kind, name) in [("GA", "公安厅"), ("MZ", "民政厅"), ("SJ", "市场监督管理局"), ("RS", "人力资源和社会保障厅")]
     {
         let code = format!("990000-{kind}");
         let d = identity::NewDepartment { code: &code, name, region_code: "990000", kind: Some(kind) };
-        id.organisation().create_department(&mut tx, &org, d, now).await.unwrap();
+        id.organisation().create_department_in(&mut tx, &org, d, now).await.unwrap();
         let created = id
             .accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 &acc,
                 NewAccount {
@@ -108,11 +108,11 @@ pub async fn hub(t: TestDb) -> Hub {
             )
             .await
             .unwrap();
-        id.accounts().grant_role(&mut tx, &roles, &created.id, "data_officer", now).await.unwrap();
+        id.accounts().grant_role_in(&mut tx, &roles, &created.id, "data_officer", now).await.unwrap();
     }
     for (username, id_number) in [("citizen.a", ID_A), ("citizen.b", ID_B)] {
         id.accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 &acc,
                 NewAccount {

@@ -475,7 +475,7 @@ async fn create_account(
         region_code: body.region_code,
         ..NewAccount::default()
     };
-    let created = state.identity.accounts().create_account_recorded(&cap, new, Utc::now()).await?;
+    let created = state.identity.accounts().create_account(&cap, new, Utc::now()).await?;
     let temporary_password = created.temporary_password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
     Ok((
         StatusCode::CREATED,
@@ -505,7 +505,7 @@ async fn grant_role(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<GrantRoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let granted = state.identity.accounts().grant_role_recorded(&cap, &id, &body.role, Utc::now()).await?;
+    let granted = state.identity.accounts().grant_role(&cap, &id, &body.role, Utc::now()).await?;
     Ok(if granted { StatusCode::CREATED } else { StatusCode::OK })
 }
 

@@ -11,7 +11,7 @@ impl Accounts<'_> {
     // --- accounts ------------------------------------------------------------------------
 
     /// Creates an account of any kind, inside the caller's transaction.
-    pub async fn create_account(
+    pub async fn create_account_in(
         &self,
         c: &mut AnyConnection,
         cap: &Capability<AccountCreate>,
@@ -177,15 +177,15 @@ impl Accounts<'_> {
         Ok(CreatedAccount { id, username, temporary_password: temporary })
     }
 
-    /// Creates an account in its own transaction and records it.
-    pub async fn create_account_recorded(
+    /// [`Accounts::create_account_in`] in a transaction of its own.
+    pub async fn create_account(
         &self,
         cap: &Capability<AccountCreate>,
         new: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<CreatedAccount, Error> {
         let mut tx = self.db.begin().await?;
-        let created = self.create_account(&mut tx, cap, new, now).await?;
+        let created = self.create_account_in(&mut tx, cap, new, now).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -207,7 +207,7 @@ impl Accounts<'_> {
 
     /// Grants a role. Refuses a second separated duty (三员分立); the target's sessions end,
     /// so that their next sign-in carries the new privileges.
-    pub async fn grant_role(
+    pub async fn grant_role_in(
         &self,
         c: &mut AnyConnection,
         cap: &Capability<RoleGrantPermission>,
@@ -257,7 +257,9 @@ impl Accounts<'_> {
         Ok(true)
     }
 
-    pub async fn grant_role_recorded(
+    /// [`Accounts::grant_role_in`] in a transaction of its own; the account's cached tokens
+    /// are forgotten once it commits.
+    pub async fn grant_role(
         &self,
         cap: &Capability<RoleGrantPermission>,
         account_id: &str,
@@ -265,7 +267,7 @@ impl Accounts<'_> {
         now: DateTime<Utc>,
     ) -> Result<bool, Error> {
         let mut tx = self.db.begin().await?;
-        let granted = self.grant_role(&mut tx, cap, account_id, role, now).await?;
+        let granted = self.grant_role_in(&mut tx, cap, account_id, role, now).await?;
         tx.commit().await?;
         self.tokens.forget_account(account_id);
         Ok(granted)

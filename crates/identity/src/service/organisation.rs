@@ -12,7 +12,7 @@ impl Organisation<'_> {
 
     /// Creates a region under `parent_code` (or the province root). Codes follow the
     /// administrative division scheme: a child's code extends its parent's.
-    pub async fn create_region(
+    pub async fn create_region_in(
         &self,
         c: &mut AnyConnection,
         cap: &Capability<OrganisationManage>,
@@ -69,7 +69,7 @@ impl Organisation<'_> {
         Ok(RegionRef { id, code: code.into(), name: name.into(), level: level.as_str().into(), path })
     }
 
-    pub async fn create_department(
+    pub async fn create_department_in(
         &self,
         c: &mut AnyConnection,
         cap: &Capability<OrganisationManage>,

@@ -31,16 +31,16 @@ pub async fn fixture(t: &TestDb) -> Fixture {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.organisation().create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.organisation().create_region_in(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
         id.organisation()
-            .create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
+            .create_region_in(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
             .await
             .unwrap();
         id.organisation()
-            .create_region(
+            .create_region_in(
                 &mut tx,
                 &org,
                 &format!("{district}001001"),
@@ -51,7 +51,7 @@ pub async fn fixture(t: &TestDb) -> Fixture {
             .await
             .unwrap();
         id.organisation()
-            .create_region(
+            .create_region_in(
                 &mut tx,
                 &org,
                 &format!("{district}001001001"),
@@ -67,13 +67,13 @@ pub async fn fixture(t: &TestDb) -> Fixture {
             region_code: district,
             kind: Some("MZ"),
         };
-        id.organisation().create_department(&mut tx, &org, dept, now).await.unwrap();
+        id.organisation().create_department_in(&mut tx, &org, dept, now).await.unwrap();
     }
     for (code, name, region_code, kind) in
         [("990000-CZ", "云岭省财政厅", "990000", "CZ"), ("990102-GA", "明月区公安分局", "990102", "GA")]
     {
         let dept = identity::NewDepartment { code, name, region_code, kind: Some(kind) };
-        id.organisation().create_department(&mut tx, &org, dept, now).await.unwrap();
+        id.organisation().create_department_in(&mut tx, &org, dept, now).await.unwrap();
     }
     let staff = [
         ("clerk.mingyue", "990102-MZ", "window_clerk"),
@@ -83,7 +83,7 @@ pub async fn fixture(t: &TestDb) -> Fixture {
     for (username, dept, role) in staff {
         let created = id
             .accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 &acc,
                 NewAccount {
@@ -99,7 +99,7 @@ pub async fn fixture(t: &TestDb) -> Fixture {
             )
             .await
             .unwrap();
-        id.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+        id.accounts().grant_role_in(&mut tx, &roles, &created.id, role, now).await.unwrap();
     }
     let mut residents = Vec::new();
     for (username, grid, id_number) in
@@ -107,7 +107,7 @@ pub async fn fixture(t: &TestDb) -> Fixture {
     {
         let created = id
             .accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 &acc,
                 NewAccount {

@@ -97,19 +97,19 @@ pub async fn hall(t: TestDb) -> Hall {
     let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
     let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
+    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.organisation().create_region(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
+        id.organisation().create_region_in(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
         id.organisation()
-            .create_region(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
+            .create_region_in(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
             .await
             .unwrap();
         for (kind, dept) in [("MZ", "民政局"), ("WJ", "卫生健康局")] {
             let code = format!("{district}-{kind}");
             let name = format!("{name}{dept}");
             let d = identity::NewDepartment { code: &code, name: &name, region_code: district, kind: Some(kind) };
-            id.organisation().create_department(&mut tx, &org, d, now).await.unwrap();
+            id.organisation().create_department_in(&mut tx, &org, d, now).await.unwrap();
         }
     }
     let staff = [
@@ -123,7 +123,7 @@ pub async fn hall(t: TestDb) -> Hall {
     for (username, dept, role) in staff {
         let created = id
             .accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 &acc,
                 NewAccount {
@@ -139,13 +139,13 @@ pub async fn hall(t: TestDb) -> Hall {
             )
             .await
             .unwrap();
-        id.accounts().grant_role(&mut tx, &roles, &created.id, role, now).await.unwrap();
+        id.accounts().grant_role_in(&mut tx, &roles, &created.id, role, now).await.unwrap();
     }
     for (username, region, id_number) in
         [("citizen.a", "990102001", ID_A), ("citizen.b", "990103001", "440524188001010014")]
     {
         id.accounts()
-            .create_account(
+            .create_account_in(
                 &mut tx,
                 &acc,
                 NewAccount {

@@ -39,12 +39,14 @@ pub(super) async fn user(command: UserCommand) -> anyhow::Result<()> {
         region_code: region,
         ..NewAccount::default()
     };
-    let created =
-        identity.accounts().create_account(&mut tx, &console.grant::<kernel::authz::AccountCreate>(), new, now).await?;
+    let created = identity
+        .accounts()
+        .create_account_in(&mut tx, &console.grant::<kernel::authz::AccountCreate>(), new, now)
+        .await?;
     for role in &roles {
         identity
             .accounts()
-            .grant_role(&mut tx, &console.grant::<kernel::authz::RoleGrant>(), &created.id, role, now)
+            .grant_role_in(&mut tx, &console.grant::<kernel::authz::RoleGrant>(), &created.id, role, now)
             .await?;
     }
     tx.commit().await?;
@@ -69,7 +71,7 @@ pub(super) async fn region(command: RegionCommand) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
     let r = identity
         .organisation()
-        .create_region(
+        .create_region_in(
             &mut tx,
             &console.grant::<kernel::authz::OrganisationManage>(),
             &code,
@@ -91,7 +93,7 @@ pub(super) async fn department(command: DepartmentCommand) -> anyhow::Result<()>
     let mut tx = db.begin().await?;
     let d = identity
         .organisation()
-        .create_department(
+        .create_department_in(
             &mut tx,
             &console.grant::<kernel::authz::OrganisationManage>(),
             identity::NewDepartment { code: &code, name: &name, region_code: &region, kind: kind.as_deref() },
