@@ -453,63 +453,8 @@ impl ServeArgs {
             "checkpoint_entries",
             number("checkpoint_entries", self.checkpoint_entries.as_deref(), file.checkpoint_entries, 1000)?,
         )?;
-        let backups = match self.backup_dir.clone().or(file.backup_dir.clone()) {
-            None => None,
-            Some(dir) => {
-                let hours = positive(
-                    "backup_interval_hours",
-                    number(
-                        "backup_interval_hours",
-                        self.backup_interval_hours.as_deref(),
-                        file.backup_interval_hours,
-                        24,
-                    )?,
-                )?;
-                let keep =
-                    positive("backup_keep", number("backup_keep", self.backup_keep.as_deref(), file.backup_keep, 7)?)?;
-                Some(BackupSchedule {
-                    dir,
-                    interval: Duration::from_secs(hours.saturating_mul(3600)),
-                    keep: usize::try_from(keep).unwrap_or(usize::MAX),
-                })
-            }
-        };
-        let mail = match self.smtp_url.clone().or(file.smtp_url.clone()) {
-            None => None,
-            Some(url) => {
-                let rest =
-                    url.strip_prefix("smtp://").ok_or_else(|| invalid("smtp_url", "must look like smtp://relay:25"))?;
-                let (relay, port) = match rest.trim_end_matches('/').rsplit_once(':') {
-                    Some((h, p)) => {
-                        (h.to_string(), p.parse().map_err(|_| invalid("smtp_url", format!("bad port {p}")))?)
-                    }
-                    None => (rest.trim_end_matches('/').to_string(), 25),
-                };
-                let from = self
-                    .smtp_from
-                    .clone()
-                    .or(file.smtp_from.clone())
-                    .ok_or_else(|| invalid("smtp_from", "required with smtp_url"))?;
-                let to: Vec<String> = self
-                    .alert_email_to
-                    .clone()
-                    .or(file.alert_email_to.clone())
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|a| a.trim().to_string())
-                    .filter(|a| !a.is_empty())
-                    .collect();
-                if to.is_empty() {
-                    return Err(invalid("alert_email_to", "required with smtp_url"));
-                }
-                for address in std::iter::once(&from).chain(to.iter()) {
-                    if address.parse::<lettre::message::Mailbox>().is_err() {
-                        return Err(invalid("alert_email_to", format!("{address} is not an email address")));
-                    }
-                }
-                Some(kernel::outbox::Mail { relay, port, from, to })
-            }
-        };
+        let backups = self.backup_schedule(&file)?;
+        let mail = self.mail(&file)?;
         let monitoring = file.monitoring.clone().unwrap_or_default();
         if monitoring.window_minutes <= 0
             || monitoring.bulk_window_minutes <= 0
@@ -556,6 +501,71 @@ impl ServeArgs {
                 token_ttl: Duration::from_secs(token_ttl.saturating_mul(60)),
                 auth_cache: Duration::from_secs(auth_cache),
             },
+        })
+    }
+
+    /// Scheduled backups: none without a backup directory.
+    fn backup_schedule(&self, file: &FileConfig) -> Result<Option<BackupSchedule>, ConfigError> {
+        Ok(match self.backup_dir.clone().or(file.backup_dir.clone()) {
+            None => None,
+            Some(dir) => {
+                let hours = positive(
+                    "backup_interval_hours",
+                    number(
+                        "backup_interval_hours",
+                        self.backup_interval_hours.as_deref(),
+                        file.backup_interval_hours,
+                        24,
+                    )?,
+                )?;
+                let keep =
+                    positive("backup_keep", number("backup_keep", self.backup_keep.as_deref(), file.backup_keep, 7)?)?;
+                Some(BackupSchedule {
+                    dir,
+                    interval: Duration::from_secs(hours.saturating_mul(3600)),
+                    keep: usize::try_from(keep).unwrap_or(usize::MAX),
+                })
+            }
+        })
+    }
+
+    /// Mail for alerts and notices: none without an SMTP relay.
+    fn mail(&self, file: &FileConfig) -> Result<Option<kernel::outbox::Mail>, ConfigError> {
+        Ok(match self.smtp_url.clone().or(file.smtp_url.clone()) {
+            None => None,
+            Some(url) => {
+                let rest =
+                    url.strip_prefix("smtp://").ok_or_else(|| invalid("smtp_url", "must look like smtp://relay:25"))?;
+                let (relay, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+                    Some((h, p)) => {
+                        (h.to_string(), p.parse().map_err(|_| invalid("smtp_url", format!("bad port {p}")))?)
+                    }
+                    None => (rest.trim_end_matches('/').to_string(), 25),
+                };
+                let from = self
+                    .smtp_from
+                    .clone()
+                    .or(file.smtp_from.clone())
+                    .ok_or_else(|| invalid("smtp_from", "required with smtp_url"))?;
+                let to: Vec<String> = self
+                    .alert_email_to
+                    .clone()
+                    .or(file.alert_email_to.clone())
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                if to.is_empty() {
+                    return Err(invalid("alert_email_to", "required with smtp_url"));
+                }
+                for address in std::iter::once(&from).chain(to.iter()) {
+                    if address.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(invalid("alert_email_to", format!("{address} is not an email address")));
+                    }
+                }
+                Some(kernel::outbox::Mail { relay, port, from, to })
+            }
         })
     }
 }

@@ -18,81 +18,14 @@ impl Accounts<'_> {
         new: NewAccount,
         now: DateTime<Utc>,
     ) -> Result<CreatedAccount, Error> {
-        // Usernames, system client names included, are case-insensitive: stored lower-case.
         let kind = new.kind.ok_or_else(|| Error::invalid("kind", "citizen, enterprise, staff or system"))?;
-        let username = new.username.trim().to_lowercase();
-        match kind {
-            AccountKind::System => {
-                if !ids::validate_client_name(new.username.trim()) {
-                    return Err(Error::invalid("username", "a system client is named INSTANCE/CLASS/MEMBER/SUBSYSTEM"));
-                }
-            }
-            _ => {
-                if !valid_username(&username) {
-                    return Err(Error::invalid("username", "3–64 characters: a–z, 0–9, '.', '_' or '-'"));
-                }
-            }
-        }
+        let username = checked_username(kind, &new.username)?;
         let display_name = new.display_name.trim();
         if display_name.is_empty() || display_name.chars().count() > 100 {
             return Err(Error::invalid("display_name", "must be 1–100 characters"));
         }
-        let region = match &new.region_code {
-            Some(code) => Some(repo::region_by_code(c, code).await?.ok_or(Error::NotFound("region"))?),
-            None => None,
-        };
-        let department = match &new.department_code {
-            Some(code) => Some(repo::department_by_code(c, code).await?.ok_or(Error::NotFound("department"))?),
-            None => None,
-        };
-        // A staff member without an explicit region works in the department's region.
-        let region_id = match (&region, &department) {
-            (Some(r), _) => Some(r.id.clone()),
-            (None, Some((_, region_id))) => Some(region_id.clone()),
-            (None, None) => None,
-        };
-        // An administrator creates accounts within her jurisdiction, for its departments
-        // only; an account with no region is the platform's, for platform-wide administrators.
-        if let Some((_, department_region)) = &department {
-            let path = repo::region_path_by_id(c, department_region).await?.ok_or(Error::NotFound("region"))?;
-            cap.check_record(&path, 1)?;
-        }
-        match &region {
-            Some(r) => cap.check_record(&r.path, 1)?,
-            None if department.is_none() => cap.check_record("/", 1)?,
-            None => {}
-        }
-        if kind == AccountKind::Staff && region_id.is_none() {
-            return Err(Error::invalid("region_code", "staff need a region or a department"));
-        }
-        if matches!(new.profile, Profile::Citizen { .. } | Profile::Enterprise { .. }) && region_id.is_none() {
-            return Err(Error::invalid("region_code", "residents and enterprises need a region"));
-        }
-        let profile = match new.profile {
-            Profile::Citizen { real_name, id_number, mobile, address } => {
-                let id_number =
-                    ids::validate_resident_id(&id_number).map_err(|e| Error::invalid("id_number", e.to_string()))?;
-                let mobile = mobile.trim().to_string();
-                if mobile.len() != 11 || !mobile.starts_with('1') || !mobile.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Error::invalid("mobile", "an 11-digit mobile number starting with 1"));
-                }
-                let address = address.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
-                if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
-                    return Err(Error::invalid("address", "at most 200 characters"));
-                }
-                Profile::Citizen { real_name: real_name.trim().into(), id_number, mobile, address }
-            }
-            Profile::Enterprise { name, credit_code, legal_representative } => {
-                let credit_code = ids::validate_credit_code(&credit_code)
-                    .map_err(|e| Error::invalid("credit_code", e.to_string()))?;
-                Profile::Enterprise {
-                    name: name.trim().into(),
-                    credit_code,
-                    legal_representative: legal_representative.trim().into(),
-                }
-            }
-            Profile::None => Profile::None,
-        };
+        let place = placement(c, cap, &new, kind).await?;
+        let profile = checked_profile(new.profile)?;
         if repo::username_taken(c, &username).await? {
             return Err(Error::Conflict {
                 code: ErrorCode::UsernameTaken,
@@ -131,22 +64,34 @@ impl Accounts<'_> {
                 password_hash: phc.as_deref(),
                 must_change_password: must_change,
                 totp_secret: sealed_totp.as_deref(),
-                region_id: region_id.as_deref(),
-                department_id: department.as_ref().map(|(d, _)| d.id.as_str()),
+                region_id: place.region_id.as_deref(),
+                department_id: place.department_id.as_deref(),
                 created_at: millis(now),
             },
         )
         .await
         .map_err(|e| unique_as(e, ErrorCode::UsernameTaken, "the username is taken"))?;
-        match &profile {
+        self.insert_profile(c, &id, &profile).await?;
+        let event = Event::new(Action::AccountCreated, Outcome::Success)
+            .account(cap.account_id())
+            .object(&id)
+            .detail(&username);
+        record(c, event, now).await?;
+        Ok(CreatedAccount { id, username, temporary_password: temporary })
+    }
+
+    /// Stores a resident's profile (personal fields sealed, ID number and mobile blind-indexed)
+    /// or an enterprise's.
+    async fn insert_profile(&self, c: &mut AnyConnection, id: &str, profile: &Profile) -> Result<(), Error> {
+        match profile {
             Profile::Citizen { real_name, id_number, mobile, address } => {
                 let p = &self.protector;
                 // Sealing runs on the caller's transaction: no second pooled connection.
                 let id_number_enc =
-                    p.seal_in(c, id_number, &citizen_context("id_number", &id)).await.map_err(protect_error)?;
-                let mobile_enc = p.seal_in(c, mobile, &citizen_context("mobile", &id)).await.map_err(protect_error)?;
+                    p.seal_in(c, id_number, &citizen_context("id_number", id)).await.map_err(protect_error)?;
+                let mobile_enc = p.seal_in(c, mobile, &citizen_context("mobile", id)).await.map_err(protect_error)?;
                 let address_enc = match address {
-                    Some(a) => Some(p.seal_in(c, a, &citizen_context("address", &id)).await.map_err(protect_error)?),
+                    Some(a) => Some(p.seal_in(c, a, &citizen_context("address", id)).await.map_err(protect_error)?),
                     None => None,
                 };
                 let sealed = repo::SealedCitizen {
@@ -158,23 +103,17 @@ impl Accounts<'_> {
                     key_id: Protector::key_of(&id_number_enc)
                         .ok_or_else(|| Error::Internal("a sealed value names no data key".into()))?,
                 };
-                repo::insert_citizen(c, &id, real_name, &sealed)
+                repo::insert_citizen(c, id, real_name, &sealed)
                     .await
-                    .map_err(|e| unique_as(e, ErrorCode::IdNumberTaken, "a resident with this ID number exists"))?
+                    .map_err(|e| unique_as(e, ErrorCode::IdNumberTaken, "a resident with this ID number exists"))
             }
             Profile::Enterprise { name, credit_code, legal_representative } => {
-                repo::insert_enterprise(c, &id, name, credit_code, legal_representative).await.map_err(|e| {
-                    unique_as(e, ErrorCode::CreditCodeTaken, "an enterprise with this credit code exists")
-                })?
+                repo::insert_enterprise(c, id, name, credit_code, legal_representative)
+                    .await
+                    .map_err(|e| unique_as(e, ErrorCode::CreditCodeTaken, "an enterprise with this credit code exists"))
             }
-            Profile::None => {}
+            Profile::None => Ok(()),
         }
-        let event = Event::new(Action::AccountCreated, Outcome::Success)
-            .account(cap.account_id())
-            .object(&id)
-            .detail(&username);
-        record(c, event, now).await?;
-        Ok(CreatedAccount { id, username, temporary_password: temporary })
     }
 
     /// [`Accounts::create_account_in`] in a transaction of its own.
@@ -321,4 +260,97 @@ impl Accounts<'_> {
     ) -> Result<HashMap<String, String>, Error> {
         Ok(repo::display_names(c, account_ids).await?)
     }
+}
+
+/// A new account's username, stored lower-case: usernames, system client names included, are
+/// case-insensitive.
+fn checked_username(kind: AccountKind, raw: &str) -> Result<String, Error> {
+    let username = raw.trim().to_lowercase();
+    match kind {
+        AccountKind::System if !ids::validate_client_name(raw.trim()) => {
+            Err(Error::invalid("username", "a system client is named INSTANCE/CLASS/MEMBER/SUBSYSTEM"))
+        }
+        AccountKind::System => Ok(username),
+        _ if !valid_username(&username) => {
+            Err(Error::invalid("username", "3–64 characters: a–z, 0–9, '.', '_' or '-'"))
+        }
+        _ => Ok(username),
+    }
+}
+
+/// Where a new account sits: its region and department.
+struct Placement {
+    region_id: Option<String>,
+    department_id: Option<String>,
+}
+
+/// Finds the region and department a new account names and checks them against the creating
+/// administrator's jurisdiction.
+async fn placement(
+    c: &mut AnyConnection,
+    cap: &Capability<AccountCreate>,
+    new: &NewAccount,
+    kind: AccountKind,
+) -> Result<Placement, Error> {
+    let region = match &new.region_code {
+        Some(code) => Some(repo::region_by_code(c, code).await?.ok_or(Error::NotFound("region"))?),
+        None => None,
+    };
+    let department = match &new.department_code {
+        Some(code) => Some(repo::department_by_code(c, code).await?.ok_or(Error::NotFound("department"))?),
+        None => None,
+    };
+    // A staff member without an explicit region works in the department's region.
+    let region_id = match (&region, &department) {
+        (Some(r), _) => Some(r.id.clone()),
+        (None, Some((_, region_id))) => Some(region_id.clone()),
+        (None, None) => None,
+    };
+    // An administrator creates accounts within her jurisdiction, for its departments only;
+    // an account with no region is the platform's, for platform-wide administrators.
+    if let Some((_, department_region)) = &department {
+        let path = repo::region_path_by_id(c, department_region).await?.ok_or(Error::NotFound("region"))?;
+        cap.check_record(&path, 1)?;
+    }
+    match &region {
+        Some(r) => cap.check_record(&r.path, 1)?,
+        None if department.is_none() => cap.check_record("/", 1)?,
+        None => {}
+    }
+    if kind == AccountKind::Staff && region_id.is_none() {
+        return Err(Error::invalid("region_code", "staff need a region or a department"));
+    }
+    if matches!(new.profile, Profile::Citizen { .. } | Profile::Enterprise { .. }) && region_id.is_none() {
+        return Err(Error::invalid("region_code", "residents and enterprises need a region"));
+    }
+    Ok(Placement { region_id, department_id: department.map(|(d, _)| d.id) })
+}
+
+/// A new account's profile, its identifiers checked and its text trimmed.
+fn checked_profile(profile: Profile) -> Result<Profile, Error> {
+    Ok(match profile {
+        Profile::Citizen { real_name, id_number, mobile, address } => {
+            let id_number =
+                ids::validate_resident_id(&id_number).map_err(|e| Error::invalid("id_number", e.to_string()))?;
+            let mobile = mobile.trim().to_string();
+            if mobile.len() != 11 || !mobile.starts_with('1') || !mobile.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::invalid("mobile", "an 11-digit mobile number starting with 1"));
+            }
+            let address = address.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+            if address.as_ref().is_some_and(|a| a.chars().count() > 200) {
+                return Err(Error::invalid("address", "at most 200 characters"));
+            }
+            Profile::Citizen { real_name: real_name.trim().into(), id_number, mobile, address }
+        }
+        Profile::Enterprise { name, credit_code, legal_representative } => {
+            let credit_code =
+                ids::validate_credit_code(&credit_code).map_err(|e| Error::invalid("credit_code", e.to_string()))?;
+            Profile::Enterprise {
+                name: name.trim().into(),
+                credit_code,
+                legal_representative: legal_representative.trim().into(),
+            }
+        }
+        Profile::None => Profile::None,
+    })
 }

@@ -16,46 +16,8 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let console = identity.console(&key)?;
     let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
-    if settings.demo && identity.organisation().region_count().await? == 0 {
-        println!("seeding the demo province 云岭省 (first start) …");
-        let summary = crate::demo::seed(&identity, &console, Utc::now()).await?;
-        println!(
-            "demo: {} regions, {} departments, {} staff, {} residents, {} enterprises",
-            summary.regions,
-            summary.departments,
-            summary.staff.len(),
-            summary.citizens,
-            summary.enterprises
-        );
-        println!("demo sign-ins (password {} for all):", crate::demo::DEMO_PASSWORD);
-        println!("  citizen.demo      resident of 明月区 (no second factor)");
-        println!("  enterprise.demo   enterprise account");
-        for (username, role, region) in &summary.staff {
-            println!("  {username:<22} {role:<17} {region}");
-        }
-        println!(
-            "staff sign in with a TOTP code; add this secret to any authenticator app: {}",
-            crate::demo::DEMO_TOTP_SECRET
-        );
-    }
     if settings.demo {
-        let catalog = crate::demo::seed_catalog(&identity, &console, &services, Utc::now()).await?;
-        if !catalog.staff.is_empty() {
-            println!("demo catalog: {} services, {} bundles; service desks:", catalog.services, catalog.bundles);
-            for (username, role, region) in &catalog.staff {
-                println!("  {username:<22} {role:<17} {region}");
-            }
-        }
-        let registries = crate::demo::seed_registries(&identity, &console, &exchange, Utc::now()).await?;
-        if registries > 0 {
-            println!(
-                "demo registries: {registries} published (人口, 婚姻, 法人, 社保) with the demo resident's records"
-            );
-        }
-        let seeded = crate::demo::seed_applications(&identity, &services, Utc::now()).await?;
-        if seeded > 0 {
-            println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
-        }
+        seed_demo(&identity, &console, &services, &exchange).await?;
     }
     record_configuration(&db, &settings).await?;
     let timers = tokio::spawn(run_timers(services.clone()));
@@ -91,6 +53,70 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
         security_servers: std::sync::Arc::new(settings.security_servers.clone()),
     });
+    listen(state, &settings).await?;
+    checkpointer.abort();
+    monitor.abort();
+    timers.abort();
+    if let Some(task) = backups {
+        task.abort();
+    }
+    settle_and_sign(&db, &ledger).await;
+    db.close().await;
+    println!("stopped cleanly");
+    Ok(())
+}
+
+/// Seeds the demo province on first start, and its catalog, desks, registries and
+/// applications (each only once).
+async fn seed_demo(
+    identity: &Identity,
+    console: &Console,
+    services: &services::Services,
+    exchange: &exchange::Exchange,
+) -> anyhow::Result<()> {
+    if identity.organisation().region_count().await? == 0 {
+        println!("seeding the demo province 云岭省 (first start) …");
+        let summary = crate::demo::seed(identity, console, Utc::now()).await?;
+        println!(
+            "demo: {} regions, {} departments, {} staff, {} residents, {} enterprises",
+            summary.regions,
+            summary.departments,
+            summary.staff.len(),
+            summary.citizens,
+            summary.enterprises
+        );
+        println!("demo sign-ins (password {} for all):", crate::demo::DEMO_PASSWORD);
+        println!("  citizen.demo      resident of 明月区 (no second factor)");
+        println!("  enterprise.demo   enterprise account");
+        for (username, role, region) in &summary.staff {
+            println!("  {username:<22} {role:<17} {region}");
+        }
+        println!(
+            "staff sign in with a TOTP code; add this secret to any authenticator app: {}",
+            crate::demo::DEMO_TOTP_SECRET
+        );
+    }
+    let catalog = crate::demo::seed_catalog(identity, console, services, Utc::now()).await?;
+    if !catalog.staff.is_empty() {
+        println!("demo catalog: {} services, {} bundles; service desks:", catalog.services, catalog.bundles);
+        for (username, role, region) in &catalog.staff {
+            println!("  {username:<22} {role:<17} {region}");
+        }
+    }
+    let registries = crate::demo::seed_registries(identity, console, exchange, Utc::now()).await?;
+    if registries > 0 {
+        println!("demo registries: {registries} published (人口, 婚姻, 法人, 社保) with the demo resident's records");
+    }
+    let seeded = crate::demo::seed_applications(identity, services, Utc::now()).await?;
+    if seeded > 0 {
+        println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
+    }
+    Ok(())
+}
+
+/// Serves the platform on the configured address, over TLS when a certificate is set,
+/// until a shutdown signal.
+async fn listen(state: tongban_http::AppState, settings: &ServeSettings) -> anyhow::Result<()> {
     let router = tongban_http::app(state, settings.body_limit);
     match &settings.tls {
         None => {
@@ -118,14 +144,12 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
                 .await?;
         }
     }
-    checkpointer.abort();
-    monitor.abort();
-    timers.abort();
-    if let Some(task) = backups {
-        task.abort();
-    }
-    // The last entries are folded from the journals and get their checkpoint before the
-    // database closes.
+    Ok(())
+}
+
+/// The last entries are folded from the journals and get their checkpoint before the
+/// database closes.
+async fn settle_and_sign(db: &Db, ledger: &Ledger) {
     if let Err(e) = db.settle().await {
         eprintln!("journaled entries stay on disk until the next start: {e}");
     }
@@ -134,9 +158,6 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             eprintln!("could not sign the final {} checkpoint: {e}", log.as_str());
         }
     }
-    db.close().await;
-    println!("stopped cleanly");
-    Ok(())
 }
 
 /// Appends `configuration_changed` to the audit ledger when the effective settings differ
