@@ -12,8 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::Utc;
-use identity::{AccountKind, NewAccount, Profile};
-use kernel::secrets::{MasterKey, SecretString};
+use kernel::secrets::MasterKey;
 use ledger::CheckpointPolicy;
 use ledger::note::NoteSigner;
 use serde_json::{Value, json};
@@ -24,7 +23,7 @@ use tower::ServiceExt;
 /// The largest body the router takes, as `--body-limit-bytes` would set it.
 const BODY_LIMIT: usize = 4096;
 
-const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+use testkit::PASSWORD;
 
 /// The router `tongban serve` builds, on the test database (keep the upload directory while
 /// the router is in use).
@@ -127,20 +126,7 @@ async fn resident(t: &TestDb) {
         .create_account_in(
             &mut tx,
             &acc,
-            NewAccount {
-                kind: Some(AccountKind::Citizen),
-                username: "citizen.a".into(),
-                display_name: "王芳".into(),
-                password: Some(SecretString::new(PASSWORD.into())),
-                region_code: Some("990102".into()),
-                profile: Profile::Citizen {
-                    real_name: "王芳".into(),
-                    id_number: "11010519491231002X".into(),
-                    mobile: "13812345678".into(),
-                    address: None,
-                },
-                ..NewAccount::default()
-            },
+            testkit::resident_account("citizen.a", "王芳", "990102", "11010519491231002X", None),
             now,
         )
         .await

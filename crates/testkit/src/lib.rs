@@ -7,7 +7,7 @@ use std::time::Duration;
 use identity::Identity;
 use identity::SessionPolicy;
 use kernel::db::Db;
-use kernel::secrets::MasterKey;
+use kernel::secrets::{MasterKey, SecretString};
 use sqlx::Connection;
 
 pub fn admin_url() -> String {
@@ -235,5 +235,47 @@ impl SignedIn {
         let p = identity.sessions().token_principal(token.token.expose(), now).await.unwrap();
         self.0.lock().unwrap().insert(username.to_string(), p.clone());
         p
+    }
+}
+
+/// The password of every test account.
+pub const PASSWORD: &str = "Spring-Rain-over-Dianchi";
+/// The authenticator secret (base32) of every test staff account.
+pub const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// A staff account of `department_code` with the test password and authenticator.
+pub fn staff_account(username: &str, display_name: &str, department_code: &str) -> identity::NewAccount {
+    identity::NewAccount {
+        kind: Some(identity::AccountKind::Staff),
+        username: username.into(),
+        display_name: display_name.into(),
+        password: Some(SecretString::new(PASSWORD.into())),
+        totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
+        department_code: Some(department_code.into()),
+        ..identity::NewAccount::default()
+    }
+}
+
+/// A resident of `region_code` with the test password and mobile 13812345678.
+pub fn resident_account(
+    username: &str,
+    name: &str,
+    region_code: &str,
+    id_number: &str,
+    address: Option<&str>,
+) -> identity::NewAccount {
+    identity::NewAccount {
+        kind: Some(identity::AccountKind::Citizen),
+        username: username.into(),
+        display_name: name.into(),
+        password: Some(SecretString::new(PASSWORD.into())),
+        region_code: Some(region_code.into()),
+        profile: identity::Profile::Citizen {
+            real_name: name.into(),
+            id_number: id_number.into(),
+            mobile: "13812345678".into(),
+            address: address.map(str::to_string),
+        },
+        ..identity::NewAccount::default()
     }
 }

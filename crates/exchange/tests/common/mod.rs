@@ -6,14 +6,13 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use exchange::{AgreementRequest, Decision, Error, Exchange, ExchangeClient, RegistrySpec};
-use identity::{self, AccountKind, NewAccount, Principal, Profile};
+use identity::{self, Principal};
 use kernel::authz::{RegistryManage, SharingDecide, SharingRequest};
-use kernel::secrets::{MasterKey, SecretString};
+use kernel::secrets::MasterKey;
 use serde_json::{Value, json};
 use testkit::TestDb;
 
-pub const PASSWORD: &str = "Spring-Rain-over-Dianchi";
-pub const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub use testkit::{PASSWORD, TOTP};
 pub const ID_A: &str = "11010519491231002X";
 pub const ID_B: &str = "440524188001010014";
 
@@ -95,15 +94,7 @@ pub async fn hub(t: TestDb) -> Hub {
             .create_account_in(
                 &mut tx,
                 &acc,
-                NewAccount {
-                    kind: Some(AccountKind::Staff),
-                    username: format!("data.{}", kind.to_lowercase()),
-                    display_name: "数据专员".into(),
-                    password: Some(SecretString::new(PASSWORD.into())),
-                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
-                    department_code: Some(code.clone()),
-                    ..NewAccount::default()
-                },
+                testkit::staff_account(&format!("data.{}", kind.to_lowercase()), "数据专员", &code),
                 now,
             )
             .await
@@ -115,20 +106,7 @@ pub async fn hub(t: TestDb) -> Hub {
             .create_account_in(
                 &mut tx,
                 &acc,
-                NewAccount {
-                    kind: Some(AccountKind::Citizen),
-                    username: username.into(),
-                    display_name: "王芳".into(),
-                    password: Some(SecretString::new(PASSWORD.into())),
-                    region_code: Some("990102".into()),
-                    profile: Profile::Citizen {
-                        real_name: "王芳".into(),
-                        id_number: id_number.into(),
-                        mobile: "13812345678".into(),
-                        address: None,
-                    },
-                    ..NewAccount::default()
-                },
+                testkit::resident_account(username, "王芳", "990102", id_number, None),
                 now,
             )
             .await

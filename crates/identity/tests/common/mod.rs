@@ -5,12 +5,11 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use identity::{self, AccountKind, Identity, NewAccount, Profile, SignInAttempt};
+use identity::{self, Identity, SignInAttempt};
 use kernel::secrets::SecretString;
 use testkit::{TestDb, totp_at};
 
-pub const PASSWORD: &str = "Spring-Rain-over-Dianchi";
-pub const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub use testkit::{PASSWORD, TOTP};
 
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
@@ -83,20 +82,7 @@ pub async fn fixture(t: &TestDb) -> Fixture {
     for (username, dept, role) in staff {
         let created = id
             .accounts()
-            .create_account_in(
-                &mut tx,
-                &acc,
-                NewAccount {
-                    kind: Some(AccountKind::Staff),
-                    username: username.into(),
-                    display_name: "测试".into(),
-                    password: Some(SecretString::new(PASSWORD.into())),
-                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
-                    department_code: Some(dept.into()),
-                    ..NewAccount::default()
-                },
-                now,
-            )
+            .create_account_in(&mut tx, &acc, testkit::staff_account(username, "测试", dept), now)
             .await
             .unwrap();
         id.accounts().grant_role_in(&mut tx, &roles, &created.id, role, now).await.unwrap();
@@ -110,20 +96,7 @@ pub async fn fixture(t: &TestDb) -> Fixture {
             .create_account_in(
                 &mut tx,
                 &acc,
-                NewAccount {
-                    kind: Some(AccountKind::Citizen),
-                    username: username.into(),
-                    display_name: "张三".into(),
-                    password: Some(SecretString::new(PASSWORD.into())),
-                    region_code: Some(grid.into()),
-                    profile: Profile::Citizen {
-                        real_name: "张三".into(),
-                        id_number: id_number.into(),
-                        mobile: "13812345678".into(),
-                        address: Some("春城市明月区东风街道和平社区8号".into()),
-                    },
-                    ..NewAccount::default()
-                },
+                testkit::resident_account(username, "张三", grid, id_number, Some("春城市明月区东风街道和平社区8号")),
                 now,
             )
             .await

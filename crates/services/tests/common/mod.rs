@@ -5,9 +5,9 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use identity::{self, AccountKind, NewAccount, Principal, Profile};
+use identity::{self, Principal};
 use kernel::authz::ApplicationHandle;
-use kernel::secrets::{MasterKey, SecretString};
+use kernel::secrets::MasterKey;
 use serde_json::{Value, json};
 use services::calendar::WorkingCalendar;
 use services::catalog::{BundleSpec, ServiceSpec};
@@ -15,8 +15,7 @@ use services::workflow::Definition;
 use services::{Error, Services, UploadPolicy};
 use testkit::TestDb;
 
-pub const PASSWORD: &str = "Spring-Rain-over-Dianchi";
-pub const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub use testkit::{PASSWORD, TOTP};
 /// Born 1949-12-31: 76 on the test day.
 pub const ID_A: &str = "11010519491231002X";
 
@@ -123,20 +122,7 @@ pub async fn hall(t: TestDb) -> Hall {
     for (username, dept, role) in staff {
         let created = id
             .accounts()
-            .create_account_in(
-                &mut tx,
-                &acc,
-                NewAccount {
-                    kind: Some(AccountKind::Staff),
-                    username: username.into(),
-                    display_name: "工作人员".into(),
-                    password: Some(SecretString::new(PASSWORD.into())),
-                    totp_secret: Some(identity::mfa::secret_from_base32(TOTP).unwrap()),
-                    department_code: Some(dept.into()),
-                    ..NewAccount::default()
-                },
-                now,
-            )
+            .create_account_in(&mut tx, &acc, testkit::staff_account(username, "工作人员", dept), now)
             .await
             .unwrap();
         id.accounts().grant_role_in(&mut tx, &roles, &created.id, role, now).await.unwrap();
@@ -148,20 +134,7 @@ pub async fn hall(t: TestDb) -> Hall {
             .create_account_in(
                 &mut tx,
                 &acc,
-                NewAccount {
-                    kind: Some(AccountKind::Citizen),
-                    username: username.into(),
-                    display_name: "王芳".into(),
-                    password: Some(SecretString::new(PASSWORD.into())),
-                    region_code: Some(region.into()),
-                    profile: Profile::Citizen {
-                        real_name: "王芳".into(),
-                        id_number: id_number.into(),
-                        mobile: "13812345678".into(),
-                        address: Some("春城市明月区东风街道8号".into()),
-                    },
-                    ..NewAccount::default()
-                },
+                testkit::resident_account(username, "王芳", region, id_number, Some("春城市明月区东风街道8号")),
                 now,
             )
             .await
