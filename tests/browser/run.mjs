@@ -352,7 +352,7 @@ async function switchLang(page, to) {
 }
 
 async function isElder(page) {
-  return page.evaluate(() => document.body.classList.contains('elder'));
+  return page.evaluate(() => document.documentElement.classList.contains('elder'));
 }
 
 async function toggleElder(page) {
@@ -361,7 +361,7 @@ async function toggleElder(page) {
 
 async function setElder(page, on) {
   if ((await isElder(page)) !== on) await toggleElder(page);
-  expect((await isElder(page)) === on, `elder mode should be ${on ? 'on' : 'off'} but <body> class is ${JSON.stringify(await page.evaluate(() => document.body.className))}`);
+  expect((await isElder(page)) === on, `elder mode should be ${on ? 'on' : 'off'} but <html> class is ${JSON.stringify(await page.evaluate(() => document.documentElement.className))}`);
 }
 
 // Known TOTP secrets by username (the citizen's is learnt in check 7).
@@ -430,13 +430,25 @@ check('language switch zh-CN <-> en persists across page loads', async ({ page, 
   expect(lang === 'zh-CN', `switching back to zh-CN was not remembered: / has lang ${JSON.stringify(lang)}`);
 });
 
-check('elder mode toggles body.elder with font-size >= 20px', async ({ page }) => {
+check('elder mode scales type, headings and targets', async ({ page }) => {
   await goto(page, '/');
   expect(!(await isElder(page)), 'elder mode should be off by default');
   await toggleElder(page);
-  expect(await isElder(page), `after toggling elder mode <body> has no class "elder" (class=${JSON.stringify(await page.evaluate(() => document.body.className))})`);
-  const fontSize = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
-  expect(fontSize >= 20, `in elder mode the computed body font-size is ${fontSize}px, expected >= 20px`);
+  expect(await isElder(page), `after toggling elder mode <html> has no class "elder" (class=${JSON.stringify(await page.evaluate(() => document.documentElement.className))})`);
+  const sizes = await page.evaluate(() => {
+    const px = (el, prop) => (el ? parseFloat(getComputedStyle(el)[prop]) : 0);
+    const button = document.querySelector('main button, header button');
+    return {
+      body: px(document.body, 'fontSize'),
+      h1: px(document.querySelector('h1'), 'fontSize'),
+      buttonHeight: button ? button.getBoundingClientRect().height : 0,
+      buttonFont: px(button, 'fontSize'),
+    };
+  });
+  expect(sizes.body >= 20, `in elder mode the computed body font-size is ${sizes.body}px, expected >= 20px`);
+  expect(sizes.h1 > sizes.body, `in elder mode the h1 (${sizes.h1}px) should be larger than body text (${sizes.body}px)`);
+  expect(sizes.buttonHeight >= 44, `in elder mode a button is ${sizes.buttonHeight}px tall, expected >= 44px`);
+  expect(sizes.buttonFont >= 20, `in elder mode button text is ${sizes.buttonFont}px, expected >= 20px`);
   await checkPage(page, 'home page in elder mode');
   await toggleElder(page);
   expect(!(await isElder(page)), 'toggling elder mode a second time did not remove class "elder" from <body>');

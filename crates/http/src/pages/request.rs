@@ -124,6 +124,13 @@ pub(super) fn set_cookie(name: &str, value: &str, max_age: Option<u32>, secure: 
 }
 
 /// The layout's data; every template has one as `l`.
+/// A link of the main navigation.
+pub struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
 pub struct Layout {
     pub(super) lang: Lang,
     pub elder: bool,
@@ -146,6 +153,53 @@ impl Layout {
     }
     pub fn other_lang(&self) -> &'static str {
         self.lang.other().code()
+    }
+    /// The main navigation for who is signed in, the current page marked.
+    pub fn nav(&self) -> Vec<NavLink> {
+        let mut links: Vec<(&'static str, &'static str)> = vec![("/", "nav.home"), ("/services", "nav.services")];
+        match (self.signed_in, self.is_staff) {
+            (false, _) => links.push(("/signin", "nav.signin")),
+            (true, true) => links.extend([
+                ("/staff", "nav.staff"),
+                ("/staff/inbox", "nav.inbox"),
+                ("/staff/appointments", "nav.hall_appointments"),
+                ("/staff/exchange", "nav.exchange"),
+            ]),
+            (true, false) => links.extend([
+                ("/applications", "nav.applications"),
+                ("/materials", "hall.my_materials"),
+                ("/appointments", "nav.appointments"),
+                ("/certificates", "hall.my_certificates"),
+                ("/consents", "nav.consents"),
+                ("/account/data", "nav.my_data"),
+            ]),
+        }
+        if self.signed_in {
+            if self.can_alerts {
+                links.push(("/security", "nav.security"));
+            }
+            links.extend([("/notifications", "nav.notifications"), ("/account", "nav.account")]);
+        }
+        // The deepest link that contains the current page is the current one.
+        let here = self.here.split('?').next().unwrap_or("/");
+        let within = |href: &str| here == href || (href != "/" && here.starts_with(&format!("{href}/")));
+        let current = links.iter().filter(|(href, _)| within(href)).map(|(href, _)| href.len()).max();
+        links
+            .into_iter()
+            .map(|(href, key)| NavLink {
+                href,
+                label: self.t(key),
+                current: within(href) && Some(href.len()) == current,
+            })
+            .collect()
+    }
+    /// A day as people in China read it (China Standard Time), for templates.
+    pub fn date(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        super::china_time(*t, "%Y-%m-%d")
+    }
+    /// A moment to the minute in China Standard Time, for templates.
+    pub fn time(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
+        super::china_time(*t, "%Y-%m-%d %H:%M")
     }
 }
 

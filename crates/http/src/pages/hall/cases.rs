@@ -9,7 +9,7 @@ pub(super) struct CertificateRow {
     name: String,
     fields: String,
     issued: String,
-    valid_until: String,
+    valid_until: Option<String>,
     valid: bool,
     revoked: bool,
 }
@@ -29,8 +29,8 @@ pub(super) async fn my_certificates(State(state): State<AppState>, ctx: PageCtx)
         .map(|c| CertificateRow {
             name: pick(&ctx, &c.name_zh, &c.name_en).to_string(),
             fields: c.fields.iter().map(|(k, v)| format!("{k}: {}", value_text(v))).collect::<Vec<_>>().join("；"),
-            issued: c.issued_at.format("%Y-%m-%d").to_string(),
-            valid_until: c.valid_until.map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            issued: crate::pages::china_time(c.issued_at, "%Y-%m-%d"),
+            valid_until: c.valid_until.map(|t| crate::pages::china_time(t, "%Y-%m-%d")),
             valid: c.valid,
             revoked: c.revoked,
             id: c.id,
@@ -92,7 +92,7 @@ pub(super) fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
     app.timeline
         .iter()
         .map(|t| Step {
-            when: cst(t.at),
+            when: crate::pages::china_time(t.at, "%Y-%m-%d %H:%M"),
             action: {
                 let key = format!("step.{}", t.action.split(':').next_back().unwrap_or(&t.action));
                 let label = text(ctx.prefs.lang, &key);
@@ -104,11 +104,6 @@ pub(super) fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
             ledger_index: t.ledger_index,
         })
         .collect()
-}
-
-/// A time as people here read it: China Standard Time.
-pub(super) fn cst(t: chrono::DateTime<Utc>) -> String {
-    crate::pages::china_time(t, "%Y-%m-%d %H:%M")
 }
 
 pub(super) async fn form_rows(state: &AppState, ctx: &PageCtx, app: &ApplicationView) -> Vec<(String, String)> {

@@ -137,7 +137,7 @@ pub(super) async fn notifications(State(state): State<AppState>, ctx: PageCtx) -
         .into_iter()
         .map(|n| {
             let t = pick(&ctx, &n.text_zh, &n.text_en).to_string();
-            let at = cst(n.created_at);
+            let at = crate::pages::china_time(n.created_at, "%Y-%m-%d %H:%M");
             (n, t, at)
         })
         .collect();
