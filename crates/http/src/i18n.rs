@@ -119,11 +119,24 @@ mod tests {
             .unwrap()
             .map(|e| (std::fs::read_to_string(e.unwrap().path()).unwrap(), "l.t(\""))
             .collect();
-        sources.push((include_str!("pages/mod.rs").to_string(), "text(ctx.prefs.lang, \""));
-        sources.push((include_str!("pages/mod.rs").to_string(), "ctx.layout(\""));
-        for call in ["ctx.layout(\"", "text(lang, \"", "text(ctx.prefs.lang, \""] {
-            sources.push((include_str!("pages/hall.rs").to_string(), call));
+        // Every page handler's source, however the pages are split into files.
+        let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/pages"))];
+        let mut files = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let source = std::fs::read_to_string(&path).unwrap();
+                    for call in ["ctx.layout(\"", "text(lang, \"", "text(ctx.prefs.lang, \"", "self.t(\"", "l.t(\""] {
+                        sources.push((source.clone(), call));
+                    }
+                    files += 1;
+                }
+            }
         }
+        assert!(files > 10, "{files} page sources");
         let mut checked = 0;
         for (source, call) in sources {
             for piece in source.split(call).skip(1) {

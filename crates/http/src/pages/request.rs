@@ -427,3 +427,50 @@ pub(super) fn redirect_with_cookies(to: &str, cookies: Vec<HeaderValue>) -> Resp
 pub(super) fn landing(kind: AccountKind) -> &'static str {
     if kind == AccountKind::Staff { "/staff" } else { "/account" }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(lang: Lang, signed_in: bool, is_staff: bool, can_alerts: bool, here: &str) -> Layout {
+        Layout {
+            lang,
+            elder: false,
+            csrf: String::new(),
+            here: here.into(),
+            signed_in,
+            is_staff,
+            can_alerts,
+            display_name: String::new(),
+            title: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_navigation_link_is_labelled_and_one_is_current() {
+        for lang in [Lang::Zh, Lang::En] {
+            for (signed_in, is_staff, can_alerts) in
+                [(false, false, false), (true, false, false), (true, true, false), (true, true, true)]
+            {
+                let links = layout(lang, signed_in, is_staff, can_alerts, "/").nav();
+                assert!(links.iter().all(|l| !l.label.is_empty()), "{signed_in} {is_staff} {can_alerts}");
+                assert_eq!(links.iter().filter(|l| l.current).map(|l| l.href).collect::<Vec<_>>(), ["/"]);
+            }
+        }
+        // The deepest link containing the page is current, query strings aside.
+        let current = |here: &str| {
+            layout(Lang::Zh, true, true, true, here)
+                .nav()
+                .into_iter()
+                .filter(|l| l.current)
+                .map(|l| l.href)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(current("/staff/inbox?due=overdue"), ["/staff/inbox"]);
+        assert_eq!(current("/staff/cases/abc"), ["/staff"]);
+        assert_eq!(current("/services/YLMZ0005"), ["/services"]);
+        assert!(current("/verify/abc").is_empty());
+        let resident = layout(Lang::Zh, true, false, false, "/account/data").nav();
+        assert_eq!(resident.iter().filter(|l| l.current).map(|l| l.href).collect::<Vec<_>>(), ["/account/data"]);
+    }
+}
