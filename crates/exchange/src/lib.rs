@@ -241,7 +241,8 @@ pub struct RegistrySpec {
     pub fields: Vec<FieldEntry>,
 }
 
-const FREQUENCIES: &[(&str, i64)] =
+/// How often a registry is updated, and within how many days a fresh one has changed.
+pub const FREQUENCIES: &[(&str, i64)] =
     &[("realtime", 1), ("daily", 1), ("weekly", 7), ("monthly", 31), ("quarterly", 92), ("yearly", 366)];
 
 /// A compiled registry version: schema validator and catalog.

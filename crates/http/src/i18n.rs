@@ -112,6 +112,19 @@ mod tests {
         }
     }
 
+    /// The security page names each alert's rule and severity in words.
+    #[test]
+    fn every_alert_rule_and_severity_has_a_label() {
+        use strum::VariantArray;
+        let rules = insight::security::AlertRule::VARIANTS.iter().map(|r| format!("security.rule_{}", r.as_str()));
+        let severities =
+            insight::security::Severity::VARIANTS.iter().map(|s| format!("security.severity_{}", s.as_str()));
+        let frequencies = exchange::FREQUENCIES.iter().map(|(f, _)| format!("exchange.frequency_{f}"));
+        for key in rules.chain(severities).chain(frequencies) {
+            assert!(ZH.contains_key(&key) && EN.contains_key(&key), "{key}");
+        }
+    }
+
     #[test]
     fn every_key_used_in_templates_and_code_exists() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");

@@ -8,8 +8,11 @@ use crate::security::Candidate;
 #[derive(sqlx::FromRow)]
 pub struct AlertRow {
     pub id: String,
-    pub rule: String,
-    pub severity: String,
+    /// A stored rule or severity this version does not know is a decoding fault.
+    #[sqlx(try_from = "String")]
+    pub rule: crate::security::AlertRule,
+    #[sqlx(try_from = "String")]
+    pub severity: crate::security::Severity,
     pub summary: String,
     pub first_index: Option<i64>,
     pub raised_at: i64,
@@ -30,9 +33,9 @@ pub async fn insert_alert(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (rule, key) DO NOTHING",
     )
     .bind(id)
-    .bind(a.rule)
+    .bind(a.rule.as_str())
     .bind(&a.key)
-    .bind(a.severity)
+    .bind(a.severity.as_str())
     .bind(&a.summary)
     .bind(i64::try_from(a.first_index).unwrap_or(i64::MAX))
     .bind(now)

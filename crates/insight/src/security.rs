@@ -70,14 +70,92 @@ const PERSONAL_READS: &[Action] = &[
     Action::CorrectionRead,
 ];
 
+/// The rules of the security monitor; an alert names the one that raised it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    utoipa::ToSchema,
+)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AlertRule {
+    /// Failed sign-ins of one account within the window.
+    FailedSignIns,
+    /// Failed sign-ins from one source address within the window.
+    FailedSignInsPerSource,
+    /// Wrong second-factor codes of one account.
+    MfaFailures,
+    /// Requests refused as outside the caller's jurisdiction.
+    OutsideJurisdiction,
+    /// Many reads of personal data by one account.
+    BulkReads,
+    /// Privileged changes outside working hours.
+    PrivilegedAfterHours,
+    /// `tongban ledger verify` found a log changed.
+    LedgerVerification,
+}
+
+/// How urgent an alert is.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    utoipa::ToSchema,
+)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl AlertRule {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl TryFrom<String> for AlertRule {
+    type Error = strum::ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl TryFrom<String> for Severity {
+    type Error = strum::ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
-    pub rule: &'static str,
+    pub rule: AlertRule,
     /// The account (username) whose behaviour raised it, if any: its region decides which
     /// district's administrators see the alert.
     pub account: Option<String>,
     pub key: String,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub summary: String,
     pub first_index: u64,
 }
@@ -96,7 +174,7 @@ fn bucket(t: DateTime<Utc>, minutes: i64) -> i64 {
 fn threshold_rule(
     entries: &[(u64, Entry)],
     t: &Thresholds,
-    rule: &'static str,
+    rule: AlertRule,
     per_account: bool,
     threshold: usize,
     select: impl Fn(&Entry) -> Option<String>,
@@ -123,7 +201,7 @@ fn threshold_rule(
                 rule,
                 account: per_account.then(|| group.clone()),
                 key: format!("{group}@{}", bucket(start, t.window_minutes)),
-                severity: "warning",
+                severity: Severity::Warning,
                 summary: summary(&group, count),
                 first_index,
             });
@@ -140,7 +218,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     out.extend(threshold_rule(
         entries,
         t,
-        "failed_sign_ins",
+        AlertRule::FailedSignIns,
         true,
         t.failed_sign_ins,
         |e| failed(e).then(|| e.actor_name.clone()).flatten(),
@@ -149,7 +227,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     out.extend(threshold_rule(
         entries,
         t,
-        "failed_sign_ins_per_source",
+        AlertRule::FailedSignInsPerSource,
         false,
         t.failed_sign_ins_per_source,
         |e| failed(e).then(|| e.source.clone()).flatten(),
@@ -158,7 +236,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     out.extend(threshold_rule(
         entries,
         t,
-        "mfa_failures",
+        AlertRule::MfaFailures,
         true,
         t.mfa_failures,
         |e| (failed(e) && e.detail.as_deref() == Some("bad_code")).then(|| e.actor_name.clone()).flatten(),
@@ -167,7 +245,7 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     out.extend(threshold_rule(
         entries,
         t,
-        "outside_jurisdiction",
+        AlertRule::OutsideJurisdiction,
         true,
         t.outside_jurisdiction,
         |e| {
@@ -192,10 +270,10 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     for ((actor, b), (subjects, first)) in people {
         if subjects.len() > t.bulk_reads {
             out.push(Candidate {
-                rule: "bulk_reads",
+                rule: AlertRule::BulkReads,
                 account: Some(actor.clone()),
                 key: format!("{actor}@{b}"),
-                severity: "critical",
+                severity: Severity::Critical,
                 summary: format!(
                     "{actor} read {} people's records within {} minutes",
                     subjects.len(),
@@ -225,10 +303,10 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
     }
     for ((actor, b), (n, first)) in after_hours {
         out.push(Candidate {
-            rule: "privileged_after_hours",
+            rule: AlertRule::PrivilegedAfterHours,
             account: Some(actor.clone()),
             key: format!("{actor}@{b}"),
-            severity: "warning",
+            severity: Severity::Warning,
             summary: format!("{n} privileged action(s) by {actor} outside working hours"),
             first_index: first,
         });
@@ -239,8 +317,8 @@ pub fn evaluate(entries: &[(u64, Entry)], t: &Thresholds) -> Vec<Candidate> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Alert {
     pub id: String,
-    pub rule: String,
-    pub severity: String,
+    pub rule: AlertRule,
+    pub severity: Severity,
     pub summary: String,
     /// The audit entry that started it.
     pub first_index: Option<u64>,
@@ -283,12 +361,12 @@ pub async fn raise(db: &Db, c: &Candidate, region_path: Option<&str>, now: DateT
     }
     let mut entry = Entry::new(Action::AlertRaised, Outcome::Success, now);
     entry.object = Some(format!("alert:{id}"));
-    entry.detail = Some(format!("{}: {}", c.rule, c.summary));
+    entry.detail = Some(format!("{}: {}", c.rule.as_str(), c.summary));
     ledger::append_in(&mut tx, Log::Audit, &entry).await?;
     let payload = serde_json::json!({"id": id, "rule": c.rule, "severity": c.severity, "summary": c.summary, "first_index": c.first_index});
     kernel::outbox::enqueue(&mut tx, kernel::outbox::Topic::Alert, &payload, now).await?;
     tx.commit().await?;
-    tracing::warn!(rule = c.rule, summary = c.summary, "security alert");
+    tracing::warn!(rule = c.rule.as_str(), summary = c.summary, "security alert");
     Ok(true)
 }
 
@@ -395,7 +473,7 @@ mod tests {
         ));
         let c = evaluate(&entries, &t);
         assert_eq!(c.len(), 1);
-        assert_eq!((c[0].rule, c[0].first_index), ("failed_sign_ins", 0));
+        assert_eq!((c[0].rule, c[0].first_index), (AlertRule::FailedSignIns, 0));
         // The same window evaluated again yields the same key: raise() dedupes on it.
         assert_eq!(evaluate(&entries, &t), c);
     }
@@ -443,10 +521,10 @@ mod tests {
             )
         };
         let same: Vec<_> = (0..10).map(|i| read(i, "p1")).collect();
-        assert!(evaluate(&same, &t).iter().all(|c| c.rule != "bulk_reads"));
+        assert!(evaluate(&same, &t).iter().all(|c| c.rule != AlertRule::BulkReads));
         let many: Vec<_> = (0..4).map(|i| read(i, &format!("p{i}"))).collect();
         let c = evaluate(&many, &t);
-        assert_eq!(c.iter().filter(|c| c.rule == "bulk_reads").count(), 1);
+        assert_eq!(c.iter().filter(|c| c.rule == AlertRule::BulkReads).count(), 1);
     }
 
     #[test]
@@ -455,9 +533,9 @@ mod tests {
         let grant = |at| vec![(0, e("role_granted", "success", at, |x| x.actor_name = Some("secadmin".into())))];
         assert!(evaluate(&grant(office()), &t).is_empty());
         let night = Utc.with_ymd_and_hms(2026, 11, 18, 15, 0, 0).unwrap(); // 23:00 Beijing
-        assert_eq!(evaluate(&grant(night), &t)[0].rule, "privileged_after_hours");
+        assert_eq!(evaluate(&grant(night), &t)[0].rule, AlertRule::PrivilegedAfterHours);
         let saturday = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
-        assert_eq!(evaluate(&grant(saturday), &t)[0].rule, "privileged_after_hours");
+        assert_eq!(evaluate(&grant(saturday), &t)[0].rule, AlertRule::PrivilegedAfterHours);
     }
 
     #[test]
@@ -474,7 +552,7 @@ mod tests {
                 )
             })
             .collect();
-        assert!(evaluate(&codes, &t).iter().any(|c| c.rule == "mfa_failures"));
+        assert!(evaluate(&codes, &t).iter().any(|c| c.rule == AlertRule::MfaFailures));
         let denied: Vec<_> = (0..3)
             .map(|i| {
                 (
@@ -486,7 +564,7 @@ mod tests {
                 )
             })
             .collect();
-        assert!(evaluate(&denied, &t).iter().any(|c| c.rule == "outside_jurisdiction"));
+        assert!(evaluate(&denied, &t).iter().any(|c| c.rule == AlertRule::OutsideJurisdiction));
     }
 
     #[test]

@@ -41,10 +41,10 @@ async fn verify(
             Err(ledger::VerifyError::Tampered(t)) => {
                 println!("{}: TAMPERED: {t}", log.as_str());
                 let c = insight::security::Candidate {
-                    rule: "ledger_verification",
+                    rule: insight::security::AlertRule::LedgerVerification,
                     account: None,
                     key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
-                    severity: "critical",
+                    severity: insight::security::Severity::Critical,
                     summary: t.to_string(),
                     first_index: t.index,
                 };

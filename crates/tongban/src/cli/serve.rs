@@ -227,10 +227,10 @@ async fn monitor(
             for log in Log::ALL {
                 if let Err(ledger::VerifyError::Tampered(t)) = ledger.verify(log, |_, _| {}).await {
                     let c = security::Candidate {
-                        rule: "ledger_verification",
+                        rule: insight::security::AlertRule::LedgerVerification,
                         account: None,
                         key: format!("{}@{}", log.as_str(), Utc::now().timestamp() / 86_400),
-                        severity: "critical",
+                        severity: insight::security::Severity::Critical,
                         summary: t.to_string(),
                         first_index: t.index,
                     };
