@@ -629,6 +629,10 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
   const appPath = pathOf(page);
   expect(appPath.startsWith('/applications/'), `after submitting, expected the application page, but ${await describePage(page)}`);
   await checkPage(page, 'application page');
+  const formCells = await page.locator('#form-values td').allInnerTexts();
+  const raw = formCells.filter((t) => ['true', 'false', 'employment', 'housing', 'study'].includes(t.trim()));
+  expect(formCells.length > 0 && raw.length === 0, `the form values are shown in words, not as codes (${JSON.stringify(formCells)})`);
+  expect(formCells.some((t) => t.trim() === '是'), `the ticked declaration reads 是 (${JSON.stringify(formCells)})`);
   expect((await page.locator('#documents td', { hasText: 'residence.pdf' }).count()) === 1,
     'the ticked material went with the application');
   const id = appPath.split('/').pop();

@@ -390,7 +390,11 @@ impl Case {
                 .map(|p| p.branches.iter().map(|b| (b.id.clone(), Decision::Pending)).collect())
                 .unwrap_or_default();
             let auto = def.actions.iter().filter(|a| a.automatic && a.from == state).find_map(|a| {
-                let (ok, why) = a.guard.as_ref().map(|g| g.eval(form)).unwrap_or((true, "always".into()));
+                // An unguarded step needs no reason beyond itself.
+                let (ok, why) = match a.guard.as_ref().map(|g| g.eval(form)) {
+                    Some((ok, why)) => (ok, Some(why)),
+                    None => (true, None),
+                };
                 ok.then(|| (a.clone(), why))
             });
             let Some((a, why)) = auto else { return };
@@ -401,7 +405,7 @@ impl Case {
                 actor: "system".into(),
                 comment: None,
                 at: now,
-                explanation: Some(why),
+                explanation: why,
             });
             state = a.to.clone();
         }

@@ -38,7 +38,10 @@ mod alerts {
         let auditor = id.sessions().token_principal(&token_for(id, "auditor", now).await, now).await.unwrap();
         let cap = auditor.authorize::<kernel::authz::SecurityAlertHandle>().unwrap();
         let alerts = security::alerts(&t.db, &cap, 50).await.unwrap();
-        let alert = alerts.iter().find(|a| a.rule == insight::security::AlertRule::FailedSignIns).expect("a failed sign-in alert");
+        let alert = alerts
+            .iter()
+            .find(|a| a.rule == insight::security::AlertRule::FailedSignIns)
+            .expect("a failed sign-in alert");
         assert!(alert.summary.contains("citizen.a"), "{}", alert.summary);
         assert_eq!(events(&t, "alert_raised").await.len(), alerts.len());
         // The outbox mails it.

@@ -98,7 +98,12 @@ pub(super) fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
                 let label = text(ctx.prefs.lang, &key);
                 if label.is_empty() || label == key { t.action.clone() } else { label.to_string() }
             },
-            actor: t.actor.clone(),
+            // Automatic steps are the platform's, said in words.
+            actor: if t.actor == "system" {
+                text(ctx.prefs.lang, "hall.actor_system").to_string()
+            } else {
+                t.actor.clone()
+            },
             comment: t.comment.clone(),
             explanation: t.explanation.clone(),
             ledger_index: t.ledger_index,
@@ -106,22 +111,39 @@ pub(super) fn steps(ctx: &PageCtx, app: &ApplicationView) -> Vec<Step> {
         .collect()
 }
 
-pub(super) async fn form_rows(state: &AppState, ctx: &PageCtx, app: &ApplicationView) -> Vec<(String, String)> {
-    let form = match state.services.service(&app.service_id).await {
-        Ok(svc) if app.bundle.is_none() => state.services.form(&svc.form_id).await.ok(),
-        _ => None,
+/// The case's form as people read it: each field by its title, choices by their label, yes
+/// or no for a box ticked or not.
+pub(super) async fn form_rows(
+    state: &AppState,
+    ctx: &PageCtx,
+    app: &ApplicationView,
+) -> Result<Vec<(String, String)>, PageError> {
+    let form = match &app.bundle {
+        Some(code) => state.services.intake().bundle_form(code).await?.1,
+        None => {
+            let svc = state.services.service(&app.service_id).await?;
+            state.services.form(&svc.form_id).await?
+        }
     };
-    let Some(values) = app.form.as_object() else { return Vec::new() };
-    values
+    let Some(values) = app.form.as_object() else { return Ok(Vec::new()) };
+    Ok(values
         .iter()
-        .map(|(k, v)| {
-            let label = form
-                .as_ref()
-                .and_then(|f| f.field(k).map(|f| pick(ctx, &f.title_zh, &f.title_en).to_string()))
-                .unwrap_or_else(|| k.clone());
-            (label, value_text(v))
+        .map(|(k, v)| match form.field(k) {
+            Some(f) => (pick(ctx, &f.title_zh, &f.title_en).to_string(), shown_value(ctx, f, v)),
+            None => (k.clone(), value_text(v)),
         })
-        .collect()
+        .collect())
+}
+
+fn shown_value(ctx: &PageCtx, field: &services::forms::Field, v: &Value) -> String {
+    match v {
+        Value::Bool(b) => text(ctx.prefs.lang, if *b { "hall.yes" } else { "hall.no" }).to_string(),
+        Value::String(s) => match field.choices.iter().find(|c| &c.value == s) {
+            Some(c) => pick(ctx, &c.label_zh, &c.label_en).to_string(),
+            None => s.clone(),
+        },
+        other => value_text(other),
+    }
 }
 
 pub(super) async fn application_page(
@@ -130,9 +152,9 @@ pub(super) async fn application_page(
     app: ApplicationView,
     staff: bool,
     notice: Option<String>,
-) -> Response {
+) -> PageResult {
     let lang = ctx.prefs.lang;
-    let rows = form_rows(state, ctx, &app).await;
+    let rows = form_rows(state, ctx, &app).await?;
     let page = ApplicationPage {
         l: ctx.layout(if staff { "hall.case" } else { "hall.my_application" }),
         name: pick(ctx, &app.service_name_zh, &app.service_name_en).to_string(),
@@ -157,13 +179,13 @@ pub(super) async fn application_page(
         notice,
         app,
     };
-    ctx.page(StatusCode::OK, &page)
+    Ok(ctx.page(StatusCode::OK, &page))
 }
 
 pub(super) async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let s = ctx.ready()?;
     let app = state.services.my_cases().my_application(&s.principal, &id).await?;
-    Ok(application_page(&state, &ctx, app, false, None).await)
+    application_page(&state, &ctx, app, false, None).await
 }
 
 pub(super) async fn withdraw(

@@ -148,7 +148,7 @@ pub(super) async fn notifications(State(state): State<AppState>, ctx: PageCtx) -
 pub(super) async fn case_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
     let app = state.services.casework().case_for_staff(&cap, &id, Utc::now()).await?;
-    Ok(application_page(&state, &ctx, app, true, None).await)
+    application_page(&state, &ctx, app, true, None).await
 }
 
 #[derive(Deserialize)]
@@ -169,7 +169,7 @@ pub(super) async fn act(
     let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
     let app = state.services.casework().act(&cap, &id, &form.action, comment, Utc::now()).await?;
     let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
-    Ok(application_page(&state, &ctx, app, true, notice).await)
+    application_page(&state, &ctx, app, true, notice).await
 }
 
 #[derive(Deserialize)]
