@@ -48,10 +48,19 @@ pub struct CertificateView {
     pub name_en: String,
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, Value>,
+    /// What each field is called, from the form of the service that issued it.
+    pub field_titles: BTreeMap<String, FieldTitle>,
     pub issued_at: DateTime<Utc>,
     pub valid_until: Option<DateTime<Utc>>,
     pub revoked: bool,
     pub valid: bool,
+}
+
+/// A certificate field's name in both languages.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldTitle {
+    pub zh: String,
+    pub en: String,
 }
 
 /// What the public verification page and API say about a certificate id.
@@ -187,18 +196,23 @@ impl Certificates<'_> {
     }
 
     async fn my_certificates_by_id(&self, holder_id: &str, now: DateTime<Utc>) -> Result<Vec<CertificateView>, Error> {
-        let mut c = self.conn().await?;
-        let rows = repo::certificates_of(&mut c, holder_id).await?;
+        // Read, then let the connection go: the titles below take one of their own.
+        let rows = repo::certificates_of(&mut *self.conn().await?, holder_id).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let doc: CertificateDocument = serde_json::from_str(&r.body).map_err(internal)?;
             let expired = r.valid_until.is_some_and(|v| v < millis(now));
+            let field_titles = match &r.application_id {
+                Some(application_id) => self.field_titles(application_id, &doc.fields).await?,
+                None => BTreeMap::new(),
+            };
             out.push(CertificateView {
                 id: r.id,
                 kind: r.kind,
                 name_zh: doc.name_zh,
                 name_en: doc.name_en,
                 fields: doc.fields,
+                field_titles,
                 issued_at: from_millis(r.issued_at),
                 valid_until: r.valid_until.map(from_millis),
                 revoked: r.revoked_at.is_some(),
@@ -206,6 +220,27 @@ impl Certificates<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// The titles of a certificate's fields in the form of the application that issued it.
+    async fn field_titles(
+        &self,
+        application_id: &str,
+        fields: &BTreeMap<String, Value>,
+    ) -> Result<BTreeMap<String, FieldTitle>, Error> {
+        let service = {
+            let mut c = self.conn().await?;
+            let app = repo::application(&mut c, application_id).await?.ok_or(Error::NotFound("application"))?;
+            self.service_version(&mut c, &app.service_id, app.service_version).await?
+        };
+        // The form may need a connection of its own to load: none is held here.
+        let form = self.form(&service.form_id).await?;
+        Ok(fields
+            .keys()
+            .filter_map(|k| {
+                form.field(k).map(|f| (k.clone(), FieldTitle { zh: f.title_zh.clone(), en: f.title_en.clone() }))
+            })
+            .collect())
     }
 
     /// The caller's certificates, newest first.
@@ -225,7 +260,13 @@ impl Certificates<'_> {
         let key = self.department_key(&r.department_id).verifying_key();
         let signature_valid = verify_signature(&key, &r.body, &r.signature);
         drop(c);
-        let issuer = self.inner.identity.organisation().department_name(&r.department_id).await?;
+        let issuer = self
+            .inner
+            .identity
+            .organisation()
+            .department_name(&r.department_id)
+            .await?
+            .ok_or_else(|| Error::Internal(format!("certificate {id} names an unknown department")))?;
         let expired = r.valid_until.is_some_and(|v| v < millis(now));
         let revoked = r.revoked_at.is_some();
         Ok(CertificateCheck {
@@ -234,7 +275,7 @@ impl Certificates<'_> {
             name_zh: doc.name_zh,
             name_en: doc.name_en,
             holder: protect::Mask::Name.apply(&doc.holder),
-            issuer: issuer.unwrap_or_default(),
+            issuer,
             issued_at: from_millis(r.issued_at),
             valid_until: r.valid_until.map(from_millis),
             signature_valid,

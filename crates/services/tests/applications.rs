@@ -107,6 +107,9 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     assert_eq!(check.holder, "王*");
     let held = s.certificates().my_certificates(&citizen, now).await.unwrap();
     assert_eq!(held[0].fields["amount"], json!(800));
+    // Its fields are named as the issuing service's form names them.
+    let title = &held[0].field_titles["amount"];
+    assert_eq!((title.zh.as_str(), title.en.as_str()), ("申请金额", "Amount"));
     // Its fields prefill later forms while it is valid.
     let uses_it = services::forms::Form::compile(json!({
         "type": "object",

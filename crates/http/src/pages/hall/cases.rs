@@ -28,7 +28,15 @@ pub(super) async fn my_certificates(State(state): State<AppState>, ctx: PageCtx)
         .into_iter()
         .map(|c| CertificateRow {
             name: pick(&ctx, &c.name_zh, &c.name_en).to_string(),
-            fields: c.fields.iter().map(|(k, v)| format!("{k}: {}", value_text(v))).collect::<Vec<_>>().join("；"),
+            fields: c
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    let title = c.field_titles.get(k).map(|t| pick(&ctx, &t.zh, &t.en)).unwrap_or(k);
+                    format!("{title}：{}", value_text(v))
+                })
+                .collect::<Vec<_>>()
+                .join("；"),
             issued: crate::pages::china_time(c.issued_at, "%Y-%m-%d"),
             valid_until: c.valid_until.map(|t| crate::pages::china_time(t, "%Y-%m-%d")),
             valid: c.valid,
