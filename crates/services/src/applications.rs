@@ -316,6 +316,7 @@ impl Services {
         let case: Case = serde_json::from_str(&row.case_body).map_err(internal)?;
         let def = self.definition(&row.workflow_code, row.workflow_version).await?;
         let phase = stored_phase(&row.status)?;
+        let mut action_weights = BTreeMap::new();
         let actions = match viewer {
             Viewer::Applicant => {
                 let mut a = Vec::new();
@@ -332,16 +333,28 @@ impl Services {
             }
             Viewer::Staff { department_id, roles } => {
                 match tasks.iter().find(|t| t.kind == repo::TaskKind::Case && task_is_for(t, department_id, roles)) {
-                    Some(t) if t.branch.is_some() => vec!["approve".into(), "reject".into()],
+                    Some(t) if t.branch.is_some() => {
+                        action_weights.insert("reject".into(), ActionWeight::Ends);
+                        vec!["approve".into(), "reject".into()]
+                    }
                     Some(t) => {
                         let escalated = t.escalated_to.as_ref().is_some_and(|r| roles.contains(r));
-                        def.actions
-                            .iter()
-                            .filter(|a| a.from == case.state && !a.automatic)
-                            .filter(|a| escalated || a.roles.iter().any(|r| roles.contains(r)))
-                            .filter(|a| !(a.id == "request_supplement" && row.supplements >= 1))
-                            .map(|a| a.id.clone())
-                            .collect()
+                        let mut ids = Vec::new();
+                        for a in def.actions.iter().filter(|a| a.from == case.state && !a.automatic) {
+                            if !(escalated || a.roles.iter().any(|r| roles.contains(r)))
+                                || (a.id == "request_supplement" && row.supplements >= 1)
+                            {
+                                continue;
+                            }
+                            let weight = match phase_of(&def, &a.to)? {
+                                Phase::Refused | Phase::Rejected => ActionWeight::Ends,
+                                Phase::Supplement => ActionWeight::Returns,
+                                _ => ActionWeight::Advances,
+                            };
+                            action_weights.insert(a.id.clone(), weight);
+                            ids.push(a.id.clone());
+                        }
+                        ids
                     }
                     None => Vec::new(),
                 }
@@ -392,6 +405,7 @@ impl Services {
                 })
                 .collect(),
             actions,
+            action_weights,
             certificates,
             rating,
             documents,

@@ -12,7 +12,7 @@ use kernel::authz::{ApplicationAssist, CertificateRevoke};
 use kernel::error::ErrorCode;
 use serde_json::json;
 use services::workflow::{Decision, Phase};
-use services::{Confirmation, DueState, Error, InboxFilter};
+use services::{ActionWeight, Confirmation, DueState, Error, InboxFilter};
 use testkit::{TestDb, on_both_databases};
 
 mod common;
@@ -91,6 +91,9 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     // Staff reading the case is recorded as a use of the applicant's data.
     let seen = s.casework().case_for_staff(&handle(&approver), &app.number, now).await.unwrap();
     assert_eq!(seen.actions, vec!["approve".to_string(), "reject".to_string()]);
+    // The page sets apart what ends a case from what moves it on.
+    let weight = |a: &str| seen.action_weights.get(a).copied();
+    assert_eq!((weight("approve"), weight("reject")), (Some(ActionWeight::Advances), Some(ActionWeight::Ends)));
     let done = s.casework().act(&handle(&approver), &app.id, "approve", None, now).await.unwrap();
     assert_eq!(done.status, Phase::Completed);
     let steps: Vec<&str> = done.timeline.iter().map(|e| e.action.as_str()).collect();

@@ -70,9 +70,24 @@ pub struct ApplicationView {
     pub timeline: Vec<TimelineEntry>,
     /// Actions the viewer may take now.
     pub actions: Vec<String>,
+    /// For staff: what each action does to the case, so that the page can set apart the
+    /// ones that end it or send it back.
+    pub action_weights: BTreeMap<String, ActionWeight>,
     pub certificates: Vec<String>,
     pub rating: Option<RatingView>,
     pub documents: Vec<DocumentView>,
+}
+
+/// What a staff action does to a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionWeight {
+    /// Moves it on (accept, approve).
+    Advances,
+    /// Sends it back to the applicant (补正).
+    Returns,
+    /// Ends it without what was asked (不予受理, 不予批准).
+    Ends,
 }
 
 /// A case in the applicant's list.

@@ -92,7 +92,8 @@ pub(super) struct ApplicationPage {
     can_withdraw: bool,
     can_rate: bool,
     can_revoke: bool,
-    actions: Vec<(String, String)>,
+    /// (action, label, button style)
+    actions: Vec<(String, String, &'static str)>,
     notice: Option<String>,
 }
 
@@ -178,7 +179,13 @@ pub(super) async fn application_page(
                 .iter()
                 .map(|a| {
                     let label = text(lang, &format!("step.{a}"));
-                    (a.clone(), if label.is_empty() { a.clone() } else { label.to_string() })
+                    // Ending a case or sending it back is set apart from moving it on.
+                    let style = match app.action_weights.get(a) {
+                        Some(services::ActionWeight::Ends) => "warning",
+                        Some(services::ActionWeight::Returns) => "secondary",
+                        _ => "",
+                    };
+                    (a.clone(), if label.is_empty() { a.clone() } else { label.to_string() }, style)
                 })
                 .collect()
         } else {
