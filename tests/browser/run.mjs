@@ -412,6 +412,16 @@ check('home page passes axe and has lang=zh-CN', async ({ page }) => {
   const lang = await htmlLang(page);
   expect(lang === 'zh-CN', `home page <html lang> is ${JSON.stringify(lang)}, expected "zh-CN"`);
   await checkPage(page, 'home page');
+  expect((await page.locator('nav a[aria-current="page"][href="/"]').count()) === 1, 'the navigation marks the home page as current');
+  // Search first: a search from the home page lands on the catalog's results.
+  await page.fill('#home-q', '居住证');
+  await clickAndWait(page, page.locator('form[role=search] button[type=submit]'), 'search from the home page');
+  expect(pathOf(page) === '/services', `the home search opens the catalog (${await describePage(page)})`);
+  expect((await page.locator('nav a[aria-current="page"][href="/services"]').count()) === 1, 'the catalog is marked current');
+  for (const statement of ['accessibility', 'privacy', 'contact']) {
+    await clickAndWait(page, page.locator(`footer a[href="/about/${statement}"]`), `the footer's ${statement} link`);
+    await checkPage(page, `${statement} statement`);
+  }
 });
 
 check('language switch zh-CN <-> en persists across page loads', async ({ page, context }) => {

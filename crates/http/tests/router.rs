@@ -215,6 +215,13 @@ async fn unknown_routes_answer_404_and_wrong_methods_405() {
     let english = send(&router, english).await;
     assert_eq!(english.status, StatusCode::NOT_FOUND);
     assert!(english.text().contains("<h1>Something went wrong (404)</h1>"), "{}", english.text());
+    // The statements in the footer exist; an unknown one does not.
+    for statement in ["/about/accessibility", "/about/privacy", "/about/contact"] {
+        let page = send(&router, get(statement)).await;
+        assert_eq!(page.status, StatusCode::OK, "{statement}");
+        assert!(page.text().contains(&format!("href=\"{statement}\"")), "the footer links {statement}");
+    }
+    assert_eq!(send(&router, get("/about/nothing")).await.status, StatusCode::NOT_FOUND);
     let delete = Request::delete("/api/v1/me").body(Body::empty()).unwrap();
     send(&router, delete).await.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     let put = Request::put("/api/v1/auth/token").body(Body::empty()).unwrap();

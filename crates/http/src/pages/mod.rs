@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(consent::router())
         .merge(exchange::router())
         .route("/", get(home))
+        .route("/about/{page}", get(about))
         .route("/static/app.css", get(stylesheet))
         .route("/static/favicon.svg", get(favicon))
         .route("/prefs", post(set_prefs))
@@ -73,6 +74,8 @@ pub fn router() -> Router<AppState> {
 #[template(path = "home.html")]
 struct HomePage {
     l: Layout,
+    /// Life events (code, name) that open the catalog filtered by them.
+    events: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Template)]
@@ -143,8 +146,28 @@ async fn favicon() -> Response {
         .into_response()
 }
 
+#[derive(Template)]
+#[template(path = "about.html")]
+struct AboutPage {
+    l: Layout,
+    body: &'static str,
+}
+
+/// The statements a government site carries: accessibility, privacy, contact.
+async fn about(ctx: PageCtx, axum::extract::Path(page): axum::extract::Path<String>) -> PageResult {
+    let (title, body) = match page.as_str() {
+        "accessibility" => ("about.accessibility_title", "about.accessibility_body"),
+        "privacy" => ("about.privacy_title", "about.privacy_body"),
+        "contact" => ("about.contact_title", "about.contact_body"),
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such page").into()),
+    };
+    Ok(ctx.page(StatusCode::OK, &AboutPage { l: ctx.layout(title), body: text(ctx.prefs.lang, body) }))
+}
+
 async fn home(ctx: PageCtx) -> Response {
-    ctx.page(StatusCode::OK, &HomePage { l: ctx.layout("home.title") })
+    let zh = ctx.prefs.lang == Lang::Zh;
+    let events = services::catalog::EVENTS.iter().map(|(code, z, e)| (*code, if zh { *z } else { *e })).collect();
+    ctx.page(StatusCode::OK, &HomePage { l: ctx.layout("home.title"), events })
 }
 
 #[derive(Deserialize)]

@@ -105,8 +105,9 @@ pub struct ApplicationSummary {
 }
 
 /// Whether a task is on time, due within the next working day, or late.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum DueState {
     OnTime,
     DueSoon,
@@ -115,12 +116,10 @@ pub enum DueState {
 
 impl DueState {
     pub fn parse(s: &str) -> Option<DueState> {
-        match s {
-            "on_time" => Some(DueState::OnTime),
-            "due_soon" => Some(DueState::DueSoon),
-            "overdue" => Some(DueState::Overdue),
-            _ => None,
-        }
+        s.parse().ok()
+    }
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
