@@ -28,7 +28,8 @@ pub(super) struct AccountPage {
     region: String,
     has_totp: bool,
     recovery_left: i64,
-    sessions: Vec<SessionSummary>,
+    /// Each session with the device it was opened on, in words.
+    sessions: Vec<(SessionSummary, String)>,
     /// Where case notifications also go by email.
     email: String,
 }
@@ -194,7 +195,13 @@ pub(super) async fn account(State(state): State<AppState>, ctx: PageCtx) -> Page
         region: s.principal.region.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
         has_totp: s.has_totp,
         recovery_left: s.unused_recovery_codes,
-        sessions,
+        sessions: sessions
+            .into_iter()
+            .map(|s| {
+                let shown = device(&s.user_agent);
+                (s, shown)
+            })
+            .collect(),
         email: state
             .identity
             .settings()
@@ -391,4 +398,32 @@ pub(super) async fn signout_everywhere(
     let s = ctx.signed_in()?;
     state.identity.sessions().sign_out_everywhere(s, &source, Utc::now()).await?;
     Ok(redirect_with_cookies("/signin", vec![set_cookie(SESSION_COOKIE, "", Some(0), ctx.secure)]))
+}
+
+/// A browser's user-agent string as people recognise their device: "Chrome 120 · Windows 10".
+/// One that does not parse is shown cut short rather than whole.
+fn device(user_agent: &str) -> String {
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(r) if r.name != "UNKNOWN" => {
+            let version = r.version.split('.').next().filter(|v| !v.is_empty() && *v != "UNKNOWN");
+            let browser = match version {
+                Some(v) => format!("{} {v}", r.name),
+                None => r.name.to_string(),
+            };
+            if r.os == "UNKNOWN" { browser } else { format!("{browser} · {}", r.os) }
+        }
+        _ => user_agent.chars().take(40).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn devices_are_named_not_spelled_out() {
+        let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/120.0.6099.109 Safari/537.36";
+        assert_eq!(super::device(chrome), "Chrome 120 · Windows 10");
+        assert_eq!(super::device("curl/8.5.0"), "HTTP Library curl");
+        assert_eq!(super::device(&"x".repeat(300)).chars().count(), 40);
+    }
 }

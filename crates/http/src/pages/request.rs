@@ -154,6 +154,12 @@ impl Layout {
     pub fn other_lang(&self) -> &'static str {
         self.lang.other().code()
     }
+    /// The page's title naming what it is about ("居住证签注 · 办事指南"), so that a tab, a
+    /// bookmark and a screen reader's page list say which one it is.
+    pub fn about(mut self, what: &str) -> Layout {
+        self.title = format!("{what} · {}", self.title);
+        self
+    }
     /// The main navigation for who is signed in, the current page marked.
     pub fn nav(&self) -> Vec<NavLink> {
         let mut links: Vec<(&'static str, &'static str)> = vec![("/", "nav.home"), ("/services", "nav.services")];

@@ -74,6 +74,8 @@ async fn applicant_and_staff_journey(backend: Backend) {
     assert!(html.contains("出生登记"));
     let html = s.client.get(s.url("/services/YLMZ0005")).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("临时救助申请") && html.contains("/services/YLMZ0005/apply"));
+    // The title says which guide it is.
+    assert!(html.contains("<title>临时救助申请 · 办事指南 · 通办</title>"), "{html}");
     let r = s.client.get(s.url("/verify/nonexistent")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let page = s.client.get(s.url("/signin")).send().await.unwrap();

@@ -228,7 +228,7 @@ pub(super) fn assisted_form(
     assist: Option<AssistInfo>,
 ) -> Response {
     let page = ApplyPage {
-        l: ctx.layout(if assist.is_some() { "assist.title" } else { "hall.apply" }),
+        l: ctx.layout(if assist.is_some() { "assist.title" } else { "hall.apply" }).about(&target.name),
         assist,
         name: target.name,
         action: target.action,

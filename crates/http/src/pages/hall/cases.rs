@@ -165,7 +165,7 @@ pub(super) async fn application_page(
     let lang = ctx.prefs.lang;
     let rows = form_rows(state, ctx, &app).await?;
     let page = ApplicationPage {
-        l: ctx.layout(if staff { "hall.case" } else { "hall.my_application" }),
+        l: ctx.layout(if staff { "hall.case" } else { "hall.my_application" }).about(&app.number),
         name: pick(ctx, &app.service_name_zh, &app.service_name_en).to_string(),
         status: phase_text(lang, app.status).to_string(),
         form_rows: rows,

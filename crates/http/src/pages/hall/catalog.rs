@@ -147,7 +147,7 @@ pub(super) async fn guide(State(state): State<AppState>, ctx: PageCtx, Path(code
         None => Vec::new(),
     };
     let page = GuidePage {
-        l: ctx.layout("hall.guide"),
+        l: ctx.layout("hall.guide").about(pick(&ctx, &s.name_zh, &s.name_en)),
         code: s.code.clone(),
         name: pick(&ctx, &s.name_zh, &s.name_en).into(),
         department: dept.map(|(_, z, e)| pick(&ctx, z, e).to_string()).unwrap_or_default(),
