@@ -666,6 +666,16 @@ check('service journey: search, guide, prefilled form, staff approval, certifica
     }
     await goto(page, `/staff/cases/${id}`);
     await checkPage(page, `case page for ${user}`);
+    if (user === 'police.mingyue') {
+      // A decision that ends the case is set apart and asked again; going back decides nothing.
+      const refuse = page.locator('#act button[value="refuse"]');
+      expect((await refuse.getAttribute('class')) === 'warning', '不予受理 is a warning button');
+      await clickAndWait(page, refuse, 'refuse, which asks for confirmation');
+      expect((await page.locator('#confirm button.warning').count()) === 1, `refusing asks for confirmation (${await describePage(page)})`);
+      await checkPage(page, 'decision confirmation');
+      await clickAndWait(page, page.locator('#confirm a[href^="/staff/cases/"]'), 'go back without deciding');
+      expect((await page.locator(`#act button[value="${action}"]`).count()) === 1, 'the case is still open to decide');
+    }
     await clickAndWait(page, page.locator(`#act button[value="${action}"]`), `${user}: ${action}`);
   }
   const cert = page.locator('#certificates a');

@@ -94,6 +94,8 @@ pub(super) struct ApplicationPage {
     can_revoke: bool,
     /// (action, label, button style)
     actions: Vec<(String, String, &'static str)>,
+    /// A decision that ends or returns the case, waiting for the second click.
+    confirm: Option<PendingDecision>,
     notice: Option<String>,
 }
 
@@ -155,12 +157,20 @@ fn shown_value(ctx: &PageCtx, field: &services::forms::Field, v: &Value) -> Stri
     }
 }
 
+/// A staff decision that ends or returns a case, shown back for confirmation before it is taken.
+pub(super) struct PendingDecision {
+    pub(super) action: String,
+    pub(super) label: String,
+    pub(super) comment: String,
+}
+
 pub(super) async fn application_page(
     state: &AppState,
     ctx: &PageCtx,
     app: ApplicationView,
     staff: bool,
     notice: Option<String>,
+    confirm: Option<PendingDecision>,
 ) -> PageResult {
     let lang = ctx.prefs.lang;
     let rows = form_rows(state, ctx, &app).await?;
@@ -192,6 +202,7 @@ pub(super) async fn application_page(
             Vec::new()
         },
         notice,
+        confirm,
         app,
     };
     Ok(ctx.page(StatusCode::OK, &page))
@@ -200,7 +211,7 @@ pub(super) async fn application_page(
 pub(super) async fn my_application(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let s = ctx.ready()?;
     let app = state.services.my_cases().my_application(&s.principal, &id).await?;
-    application_page(&state, &ctx, app, false, None).await
+    application_page(&state, &ctx, app, false, None, None).await
 }
 
 pub(super) async fn withdraw(

@@ -148,7 +148,7 @@ pub(super) async fn notifications(State(state): State<AppState>, ctx: PageCtx) -
 pub(super) async fn case_page(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
     let app = state.services.casework().case_for_staff(&cap, &id, Utc::now()).await?;
-    application_page(&state, &ctx, app, true, None).await
+    application_page(&state, &ctx, app, true, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -157,6 +157,8 @@ pub(super) struct ActForm {
     action: String,
     #[serde(default)]
     comment: String,
+    /// Set by the confirmation form of a decision that ends or returns the case.
+    confirmed: Option<String>,
 }
 
 pub(super) async fn act(
@@ -166,10 +168,22 @@ pub(super) async fn act(
     CsrfForm(form): CsrfForm<ActForm>,
 ) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
+    if form.confirmed.is_none() {
+        // Ending a case or sending it back is asked again before it is done.
+        let app = state.services.casework().case_for_staff(&cap, &id, Utc::now()).await?;
+        if let Some(services::ActionWeight::Ends | services::ActionWeight::Returns) =
+            app.action_weights.get(&form.action)
+        {
+            let label = text(ctx.prefs.lang, &format!("step.{}", form.action));
+            let label = if label.is_empty() { form.action.clone() } else { label.to_string() };
+            let confirm = PendingDecision { action: form.action, label, comment: form.comment };
+            return application_page(&state, &ctx, app, true, None, Some(confirm)).await;
+        }
+    }
     let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
     let app = state.services.casework().act(&cap, &id, &form.action, comment, Utc::now()).await?;
     let notice = Some(text(ctx.prefs.lang, "hall.done").to_string());
-    application_page(&state, &ctx, app, true, notice).await
+    application_page(&state, &ctx, app, true, notice, None).await
 }
 
 #[derive(Deserialize)]
