@@ -373,6 +373,7 @@ impl Services {
             number: row.number,
             service_id: row.service_id,
             service_code: service.spec.code.clone(),
+            form_id: service.form_id.clone(),
             service_name_zh: name_zh,
             service_name_en: name_en,
             bundle: row.bundle_code,

@@ -156,6 +156,16 @@ async fn a_case_goes_through_supplement_approval_certificate_and_rating(t: TestD
     let stranger = h.principal("citizen.b").await;
     assert!(matches!(s.my_cases().my_application(&stranger, &app.number).await, Err(Error::NotFound(_))));
     assert!(matches!(s.my_cases().withdraw(&stranger, &app.id, now).await, Err(Error::NotFound(_))));
+
+    // A form changed after submission does not change how the case reads: it keeps the form
+    // of the version it was submitted under.
+    let manage = h.t.console().grant::<kernel::authz::ServiceManage>();
+    let note = json!({"note": {"type": "string", "title": "备注", "x-title-en": "Note"}});
+    let changed = spec("TSMZ0001", "MZ", "standard", Some("assistance_decision"), form_schema(note));
+    let republished = s.publish_service(&manage, None, changed, now).await.unwrap();
+    let seen = s.my_cases().my_application(&citizen, &app.id).await.unwrap();
+    assert_eq!(seen.form_id, app.form_id);
+    assert_ne!(seen.form_id, republished.form_id);
 }
 
 /// Submissions made at once are written together (one group commit): each case has its own

@@ -44,6 +44,8 @@ pub struct ApplicationView {
     pub number: String,
     pub service_id: String,
     pub service_code: String,
+    /// The form of the service version the case was submitted under.
+    pub form_id: String,
     pub service_name_zh: String,
     pub service_name_en: String,
     pub bundle: Option<String>,

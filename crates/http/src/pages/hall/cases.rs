@@ -131,10 +131,7 @@ pub(super) async fn form_rows(
 ) -> Result<Vec<(String, String)>, PageError> {
     let form = match &app.bundle {
         Some(code) => state.services.intake().bundle_form(code).await?.1,
-        None => {
-            let svc = state.services.service(&app.service_id).await?;
-            state.services.form(&svc.form_id).await?
-        }
+        None => state.services.form(&app.form_id).await?,
     };
     let Some(values) = app.form.as_object() else { return Ok(Vec::new()) };
     Ok(values
