@@ -157,8 +157,10 @@ pub(super) struct ActForm {
     action: String,
     #[serde(default)]
     comment: String,
-    /// Set by the confirmation form of a decision that ends or returns the case.
-    confirmed: Option<String>,
+    /// A decision that ends or returns the case, asked again before it is taken: its button
+    /// sends the action here, and the confirmation form then sends it as `action`. A plain
+    /// decision goes straight through, with no extra read of the case on the audit trail.
+    review: Option<String>,
 }
 
 pub(super) async fn act(
@@ -168,17 +170,12 @@ pub(super) async fn act(
     CsrfForm(form): CsrfForm<ActForm>,
 ) -> PageResult {
     let cap = ctx.authorize::<ApplicationHandle>(&state).await?;
-    if form.confirmed.is_none() {
-        // Ending a case or sending it back is asked again before it is done.
+    if let Some(action) = form.review {
         let app = state.services.casework().case_for_staff(&cap, &id, Utc::now()).await?;
-        if let Some(services::ActionWeight::Ends | services::ActionWeight::Returns) =
-            app.action_weights.get(&form.action)
-        {
-            let label = text(ctx.prefs.lang, &format!("step.{}", form.action));
-            let label = if label.is_empty() { form.action.clone() } else { label.to_string() };
-            let confirm = PendingDecision { action: form.action, label, comment: form.comment };
-            return application_page(&state, &ctx, app, true, None, Some(confirm)).await;
-        }
+        let label = text(ctx.prefs.lang, &format!("step.{action}"));
+        let label = if label.is_empty() { action.clone() } else { label.to_string() };
+        let confirm = PendingDecision { action, label, comment: form.comment };
+        return application_page(&state, &ctx, app, true, None, Some(confirm)).await;
     }
     let comment = Some(form.comment.as_str()).filter(|c| !c.trim().is_empty());
     let app = state.services.casework().act(&cap, &id, &form.action, comment, Utc::now()).await?;
