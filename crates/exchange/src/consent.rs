@@ -44,6 +44,24 @@ pub enum ConsentReader<'a> {
     System(&'a CallingSystem),
 }
 
+/// The two documents an organisation's consent administrator writes, each with its own
+/// revisions: a policy, and a data agreement that names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentDocument {
+    Policy,
+    DataAgreement,
+}
+
+impl ConsentDocument {
+    /// The key the building block wraps the document in (`{"policy": …}`).
+    pub fn key(self) -> &'static str {
+        match self {
+            ConsentDocument::Policy => "policy",
+            ConsentDocument::DataAgreement => "dataAgreement",
+        }
+    }
+}
+
 /// A purpose the signed-in person may consent to, and where they stand.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConsentView {
@@ -174,8 +192,58 @@ kernel::area! {
 impl Consent<'_> {
     // --- policies and data agreements (organisation admin) -----------------------------------
 
+    /// Creates (`id` None) or replaces a document; returns (document, revision).
+    pub async fn put(
+        &self,
+        doc: ConsentDocument,
+        cap: &Capability<ConsentManage>,
+        id: Option<&str>,
+        body: Value,
+        now: DateTime<Utc>,
+    ) -> Result<(Value, Value), Error> {
+        match doc {
+            ConsentDocument::Policy => self.put_policy(cap, id, body, now).await,
+            ConsentDocument::DataAgreement => self.put_data_agreement(cap, id, body, now).await,
+        }
+    }
+
+    /// The documents of a kind (not deleted), oldest first.
+    pub async fn documents(&self, doc: ConsentDocument, cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
+        match doc {
+            ConsentDocument::Policy => self.policies(cap).await,
+            ConsentDocument::DataAgreement => self.data_agreements(cap).await,
+        }
+    }
+
+    /// A document and its latest revision.
+    pub async fn document(
+        &self,
+        doc: ConsentDocument,
+        reader: ConsentReader<'_>,
+        id: &str,
+    ) -> Result<(Value, Value), Error> {
+        match doc {
+            ConsentDocument::Policy => self.policy(reader, id).await,
+            ConsentDocument::DataAgreement => self.data_agreement(reader, id).await,
+        }
+    }
+
+    /// Deletes a document; returns the deletion's revision.
+    pub async fn delete(
+        &self,
+        doc: ConsentDocument,
+        cap: &Capability<ConsentManage>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, Error> {
+        match doc {
+            ConsentDocument::Policy => self.delete_policy(cap, id, now).await,
+            ConsentDocument::DataAgreement => self.delete_data_agreement(cap, id, now).await,
+        }
+    }
+
     /// Creates (`id` None) or replaces a policy; returns (policy, revision).
-    pub async fn put_policy(
+    async fn put_policy(
         &self,
         cap: &Capability<ConsentManage>,
         id: Option<&str>,
@@ -210,20 +278,20 @@ impl Consent<'_> {
     }
 
     /// Policies (not deleted), oldest first.
-    pub async fn policies(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
+    async fn policies(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
         repo::policies(&mut c).await?.iter().map(|b| parse(b)).collect()
     }
 
     /// A policy and its latest revision.
-    pub async fn policy(&self, _reader: ConsentReader<'_>, id: &str) -> Result<(Value, Value), Error> {
+    async fn policy(&self, _reader: ConsentReader<'_>, id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
         let policy = parse(&repo::policy(&mut c, id).await?.ok_or(Error::NotFound("policy"))?)?;
         Ok((policy, latest_revision(&mut c, id).await?))
     }
 
     /// Deletes a policy that no active data agreement uses; returns the deletion's revision.
-    pub async fn delete_policy(
+    async fn delete_policy(
         &self,
         cap: &Capability<ConsentManage>,
         id: &str,
@@ -242,7 +310,7 @@ impl Consent<'_> {
     }
 
     /// Creates or replaces a data agreement; returns (data agreement, revision).
-    pub async fn put_data_agreement(
+    async fn put_data_agreement(
         &self,
         cap: &Capability<ConsentManage>,
         id: Option<&str>,
@@ -306,18 +374,18 @@ impl Consent<'_> {
         Ok((agreement, revision))
     }
 
-    pub async fn data_agreements(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
+    async fn data_agreements(&self, _cap: &Capability<ConsentManage>) -> Result<Vec<Value>, Error> {
         let mut c = self.conn().await?;
         repo::data_agreements(&mut c).await?.iter().map(|b| parse(b)).collect()
     }
 
-    pub async fn data_agreement(&self, _reader: ConsentReader<'_>, id: &str) -> Result<(Value, Value), Error> {
+    async fn data_agreement(&self, _reader: ConsentReader<'_>, id: &str) -> Result<(Value, Value), Error> {
         let mut c = self.conn().await?;
         let (body, _, _) = repo::data_agreement(&mut c, id).await?.ok_or(Error::NotFound("data agreement"))?;
         Ok((parse(&body)?, latest_revision(&mut c, id).await?))
     }
 
-    pub async fn delete_data_agreement(
+    async fn delete_data_agreement(
         &self,
         cap: &Capability<ConsentManage>,
         id: &str,

@@ -43,7 +43,7 @@ use kernel::db::Db;
 use kernel::secrets::MasterKey;
 use protect::Protector;
 
-pub use consent::{ConsentReader, ConsentView, IndividualRef};
+pub use consent::{ConsentDocument, ConsentReader, ConsentView, IndividualRef};
 pub use databases::DatabaseChange;
 pub use import::{ImportMode, ImportProgress, ImportReport, ImportStatus, RowError, Table};
 pub use mediated::{RecordFilter, RecordPage};

@@ -20,7 +20,7 @@ use super::{Mediated, form_pairs};
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::Authorized;
-use exchange::{ConsentReader as Reader, ConsentRecordPage, ConsentRecordQuery};
+use exchange::{ConsentDocument as Doc, ConsentReader as Reader, ConsentRecordPage, ConsentRecordQuery};
 use kernel::authz::{ConsentAudit, ConsentManage};
 
 type Reply = Result<Response, ApiError>;
@@ -32,26 +32,14 @@ fn both(router: Router<AppState>, path: &str, method: MethodRouter<AppState>) ->
 
 pub fn router() -> Router<AppState> {
     let mut r = Router::new();
-    r = both(r, "/config/policy", post(create_policy));
-    r = both(r, "/config/policy/{id}", get(read_policy).put(update_policy).delete(delete_policy));
-    r = both(r, "/config/policy/{id}/revisions", get(policy_revisions));
-    r = both(r, "/config/policies", get(list_policies));
-    r = both(r, "/config/data-agreement", post(create_data_agreement));
-    r = both(
-        r,
-        "/config/data-agreement/{id}",
-        get(read_data_agreement).put(update_data_agreement).delete(delete_data_agreement),
-    );
-    r = both(r, "/config/data-agreement/{id}/revisions", get(data_agreement_revisions));
-    r = both(r, "/config/data-agreements", get(list_data_agreements));
+    r = documents(r, Doc::Policy, "policy", "policies");
+    r = documents(r, Doc::DataAgreement, "data-agreement", "data-agreements");
     r = both(r, "/config/individual", post(config_create_individual));
     r = both(r, "/config/individual/{id}", get(config_read_individual));
     r = both(r, "/config/individuals", get(list_individuals));
     r = both(r, "/config/webhook", post(create_webhook));
     r = both(r, "/config/webhook/{id}", get(read_webhook).put(update_webhook).delete(delete_webhook));
     r = both(r, "/config/webhooks", get(list_webhooks));
-    r = both(r, "/service/policy/{id}", get(service_policy));
-    r = both(r, "/service/data-agreement/{id}", get(service_data_agreement));
     r = both(r, "/service/individual", post(create_individual));
     r = both(r, "/service/individual/{id}", get(read_individual).put(update_individual));
     r = both(r, "/service/individual/record/data-agreement/{id}", post(give_consent).get(consent_record));
@@ -187,148 +175,130 @@ fn deleted(revision: Value) -> Value {
 
 // --- organisation admin -----------------------------------------------------------------
 
-async fn create_policy(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    body: Bytes,
-) -> Reply {
-    let policy = envelope(&body, "policy")?;
-    let (policy, revision) =
-        state.exchange.consent().put_policy(&cap, None, policy, Utc::now()).await.map_err(failed)?;
-    Ok(ok(json!({"policy": policy, "revision": revision})))
+/// The routes of one kind of document: `/config/{one}…` for its administrator, and
+/// `/service/{one}/{id}` for the systems acting for individuals.
+fn documents(mut r: Router<AppState>, doc: Doc, one: &str, many: &str) -> Router<AppState> {
+    r = both(
+        r,
+        &format!("/config/{one}"),
+        post(move |state: State<AppState>, cap: Authorized<ConsentManage>, body: Bytes| {
+            put_document(doc, state, cap, None, body)
+        }),
+    );
+    r = both(
+        r,
+        &format!("/config/{one}/{{id}}"),
+        get(move |state: State<AppState>, cap: Authorized<ConsentManage>, id: Path<String>, q: RawQuery| {
+            read_document(doc, state, cap, id, q)
+        })
+        .put(move |state: State<AppState>, cap: Authorized<ConsentManage>, Path(id): Path<String>, body: Bytes| {
+            put_document(doc, state, cap, Some(id), body)
+        })
+        .delete(move |state: State<AppState>, cap: Authorized<ConsentManage>, id: Path<String>| {
+            delete_document(doc, state, cap, id)
+        }),
+    );
+    r = both(
+        r,
+        &format!("/config/{one}/{{id}}/revisions"),
+        get(move |state: State<AppState>, cap: Authorized<ConsentManage>, id: Path<String>, q: RawQuery| {
+            document_revisions(doc, state, cap, id, q)
+        }),
+    );
+    r = both(
+        r,
+        &format!("/config/{many}"),
+        get(move |state: State<AppState>, cap: Authorized<ConsentManage>, q: RawQuery| {
+            list_documents(doc, state, cap, q)
+        }),
+    );
+    both(
+        r,
+        &format!("/service/{one}/{{id}}"),
+        get(move |state: State<AppState>, system: Mediated, id: Path<String>, q: RawQuery| {
+            service_document(doc, state, system, id, q)
+        }),
+    )
 }
 
-async fn read_policy(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Reply {
-    let (policy, revision) = at_revision(&state, Reader::Administrator(&cap), &id, q.as_deref(), "policy").await?;
-    Ok(ok(json!({"policy": policy, "revision": revision})))
-}
-
-/// A policy or data agreement as it now is, or at `?revisionId=`.
+/// A document as it now is, or at `?revisionId=`.
 async fn at_revision(
     state: &AppState,
+    doc: Doc,
     reader: Reader<'_>,
     id: &str,
     q: Option<&str>,
-    kind: &str,
-) -> Result<(Value, Value), ApiError> {
+) -> Result<Response, ApiError> {
     let found = match param(&form_pairs(q), "revisionId").filter(|r| !r.trim().is_empty()) {
         Some(revision) => state.exchange.signatures().at_revision(reader, id, revision.trim()).await,
-        None if kind == "policy" => state.exchange.consent().policy(reader, id).await,
-        None => state.exchange.consent().data_agreement(reader, id).await,
+        None => state.exchange.consent().document(doc, reader, id).await,
     };
-    found.map_err(failed)
+    let (document, revision) = found.map_err(failed)?;
+    Ok(ok(json!({doc.key(): document, "revision": revision})))
 }
 
-async fn update_policy(
+async fn put_document(
+    doc: Doc,
     State(state): State<AppState>,
     Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
+    id: Option<String>,
     body: Bytes,
 ) -> Reply {
-    let policy = envelope(&body, "policy")?;
-    let (policy, revision) =
-        state.exchange.consent().put_policy(&cap, Some(&id), policy, Utc::now()).await.map_err(failed)?;
-    Ok(ok(json!({"policy": policy, "revision": revision})))
+    let document = envelope(&body, doc.key())?;
+    let (document, revision) =
+        state.exchange.consent().put(doc, &cap, id.as_deref(), document, Utc::now()).await.map_err(failed)?;
+    Ok(ok(json!({doc.key(): document, "revision": revision})))
 }
 
-async fn delete_policy(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
-) -> Reply {
-    Ok(ok(deleted(state.exchange.consent().delete_policy(&cap, &id, Utc::now()).await.map_err(failed)?)))
-}
-
-async fn policy_revisions(
+async fn read_document(
+    doc: Doc,
     State(state): State<AppState>,
     Authorized(cap): Authorized<ConsentManage>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, _) = state.exchange.consent().policy(Reader::Administrator(&cap), &id).await.map_err(failed)?;
-    let revisions = state.exchange.consent().revisions(&cap, &id).await.map_err(failed)?;
+    at_revision(&state, doc, Reader::Administrator(&cap), &id, q.as_deref()).await
+}
+
+async fn delete_document(
+    doc: Doc,
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    Path(id): Path<String>,
+) -> Reply {
+    Ok(ok(deleted(state.exchange.consent().delete(doc, &cap, &id, Utc::now()).await.map_err(failed)?)))
+}
+
+async fn document_revisions(
+    doc: Doc,
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<ConsentManage>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Reply {
+    let consent = state.exchange.consent();
+    let (document, _) = consent.document(doc, Reader::Administrator(&cap), &id).await.map_err(failed)?;
+    let revisions = consent.revisions(&cap, &id).await.map_err(failed)?;
     let (revisions, pagination) = page(revisions, q.as_deref())?;
-    Ok(ok(json!({"policy": policy, "revisions": revisions, "pagination": pagination})))
+    Ok(ok(json!({doc.key(): document, "revisions": revisions, "pagination": pagination})))
 }
 
-async fn list_policies(
+/// Policies under `policies`; data agreements under the specification's key
+/// (`dataAgreement`) and the one clients read (`dataAgreements`).
+async fn list_documents(
+    doc: Doc,
     State(state): State<AppState>,
     Authorized(cap): Authorized<ConsentManage>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policies, pagination) = page(state.exchange.consent().policies(&cap).await.map_err(failed)?, q.as_deref())?;
-    Ok(ok(json!({"policies": policies, "pagination": pagination})))
-}
-
-async fn create_data_agreement(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    body: Bytes,
-) -> Reply {
-    let agreement = envelope(&body, "dataAgreement")?;
-    let (agreement, revision) =
-        state.exchange.consent().put_data_agreement(&cap, None, agreement, Utc::now()).await.map_err(failed)?;
-    Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
-}
-
-async fn read_data_agreement(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Reply {
-    let reader = Reader::Administrator(&cap);
-    let (agreement, revision) = at_revision(&state, reader, &id, q.as_deref(), "dataAgreement").await?;
-    Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
-}
-
-async fn update_data_agreement(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Reply {
-    let agreement = envelope(&body, "dataAgreement")?;
-    let (agreement, revision) =
-        state.exchange.consent().put_data_agreement(&cap, Some(&id), agreement, Utc::now()).await.map_err(failed)?;
-    Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
-}
-
-async fn delete_data_agreement(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
-) -> Reply {
-    Ok(ok(deleted(state.exchange.consent().delete_data_agreement(&cap, &id, Utc::now()).await.map_err(failed)?)))
-}
-
-async fn data_agreement_revisions(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Reply {
-    let (agreement, _) =
-        state.exchange.consent().data_agreement(Reader::Administrator(&cap), &id).await.map_err(failed)?;
-    let revisions = state.exchange.consent().revisions(&cap, &id).await.map_err(failed)?;
-    let (revisions, pagination) = page(revisions, q.as_deref())?;
-    Ok(ok(json!({"dataAgreement": agreement, "revisions": revisions, "pagination": pagination})))
-}
-
-/// The list under the specification's key (`dataAgreement`) and the one clients read.
-async fn list_data_agreements(
-    State(state): State<AppState>,
-    Authorized(cap): Authorized<ConsentManage>,
-    RawQuery(q): RawQuery,
-) -> Reply {
-    let (agreements, pagination) =
-        page(state.exchange.consent().data_agreements(&cap).await.map_err(failed)?, q.as_deref())?;
-    Ok(ok(json!({"dataAgreement": agreements, "dataAgreements": agreements, "pagination": pagination})))
+    let all = state.exchange.consent().documents(doc, &cap).await.map_err(failed)?;
+    let (documents, pagination) = page(all, q.as_deref())?;
+    Ok(ok(match doc {
+        Doc::Policy => json!({"policies": documents, "pagination": pagination}),
+        Doc::DataAgreement => {
+            json!({"dataAgreement": documents, "dataAgreements": documents, "pagination": pagination})
+        }
+    }))
 }
 
 async fn config_create_individual(
@@ -364,25 +334,14 @@ async fn list_individuals(
 
 // --- individuals, through their systems -------------------------------------------------
 
-async fn service_policy(
+async fn service_document(
+    doc: Doc,
     State(state): State<AppState>,
     Mediated(system): Mediated,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Reply {
-    let (policy, revision) = at_revision(&state, Reader::System(&system), &id, q.as_deref(), "policy").await?;
-    Ok(ok(json!({"policy": policy, "revision": revision})))
-}
-
-async fn service_data_agreement(
-    State(state): State<AppState>,
-    Mediated(system): Mediated,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Reply {
-    let reader = Reader::System(&system);
-    let (agreement, revision) = at_revision(&state, reader, &id, q.as_deref(), "dataAgreement").await?;
-    Ok(ok(json!({"dataAgreement": agreement, "revision": revision})))
+    at_revision(&state, doc, Reader::System(&system), &id, q.as_deref()).await
 }
 
 async fn create_individual(State(state): State<AppState>, Mediated(system): Mediated, body: Bytes) -> Reply {
