@@ -279,3 +279,60 @@ pub fn resident_account(
         ..identity::NewAccount::default()
     }
 }
+
+/// The console founding an organisation in one transaction: regions, departments and
+/// accounts, as every service test's world begins.
+pub struct Founding<'t> {
+    identity: &'t Identity,
+    tx: kernel::db::WriteTx,
+    org: identity::Capability<kernel::authz::OrganisationManage>,
+    accounts: identity::Capability<kernel::authz::AccountCreate>,
+    roles: identity::Capability<kernel::authz::RoleGrant>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl<'t> Founding<'t> {
+    /// Begins with 云岭省 (990000) and its 春城市 (990100).
+    pub async fn begin(t: &'t TestDb, now: chrono::DateTime<chrono::Utc>) -> Founding<'t> {
+        let console = t.console();
+        let mut founding = Founding {
+            identity: &t.identity,
+            tx: t.db.begin().await.unwrap(),
+            org: console.grant(),
+            accounts: console.grant(),
+            roles: console.grant(),
+            now,
+        };
+        founding.region("990000", "云岭省", None).await;
+        founding.region("990100", "春城市", Some("990000")).await;
+        founding
+    }
+
+    pub async fn region(&mut self, code: &str, name: &str, parent: Option<&str>) {
+        let org = self.identity.organisation();
+        org.create_region_in(&mut self.tx, &self.org, code, name, parent, self.now).await.unwrap();
+    }
+
+    pub async fn department(&mut self, code: &str, name: &str, region_code: &str, kind: &str) {
+        let new = identity::NewDepartment { code, name, region_code, kind: Some(kind) };
+        self.identity.organisation().create_department_in(&mut self.tx, &self.org, new, self.now).await.unwrap();
+    }
+
+    /// A staff member of `department` holding `role`; returns the account id.
+    pub async fn staff(&mut self, username: &str, name: &str, department: &str, role: &str) -> String {
+        let created = self.account(staff_account(username, name, department)).await;
+        let accounts = self.identity.accounts();
+        accounts.grant_role_in(&mut self.tx, &self.roles, &created, role, self.now).await.unwrap();
+        created
+    }
+
+    /// Any account; returns its id.
+    pub async fn account(&mut self, new: identity::NewAccount) -> String {
+        let accounts = self.identity.accounts();
+        accounts.create_account_in(&mut self.tx, &self.accounts, new, self.now).await.unwrap().id
+    }
+
+    pub async fn commit(self) {
+        self.tx.commit().await.unwrap();
+    }
+}

@@ -75,44 +75,19 @@ impl Hub {
 /// with accounts, and the demo registries with a few records.
 pub async fn hub(t: TestDb) -> Hub {
     let console = t.console();
-    let id = &t.identity;
-    let org = console.grant::<kernel::authz::OrganisationManage>();
-    let acc = console.grant::<kernel::authz::AccountCreate>();
-    let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
-    let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990102", "明月区", Some("990100"), now).await.unwrap();
+    let mut f = testkit::Founding::begin(&t, now).await;
+    f.region("990102", "明月区", Some("990100")).await;
     for (kind, name) in [("GA", "公安厅"), ("MZ", "民政厅"), ("SJ", "市场监督管理局"), ("RS", "人力资源和社会保障厅")]
     {
         let code = format!("990000-{kind}");
-        let d = identity::NewDepartment { code: &code, name, region_code: "990000", kind: Some(kind) };
-        id.organisation().create_department_in(&mut tx, &org, d, now).await.unwrap();
-        let created = id
-            .accounts()
-            .create_account_in(
-                &mut tx,
-                &acc,
-                testkit::staff_account(&format!("data.{}", kind.to_lowercase()), "数据专员", &code),
-                now,
-            )
-            .await
-            .unwrap();
-        id.accounts().grant_role_in(&mut tx, &roles, &created.id, "data_officer", now).await.unwrap();
+        f.department(&code, name, "990000", kind).await;
+        f.staff(&format!("data.{}", kind.to_lowercase()), "数据专员", &code, "data_officer").await;
     }
     for (username, id_number) in [("citizen.a", ID_A), ("citizen.b", ID_B)] {
-        id.accounts()
-            .create_account_in(
-                &mut tx,
-                &acc,
-                testkit::resident_account(username, "王芳", "990102", id_number, None),
-                now,
-            )
-            .await
-            .unwrap();
+        f.account(testkit::resident_account(username, "王芳", "990102", id_number, None)).await;
     }
-    tx.commit().await.unwrap();
+    f.commit().await;
     let exchange = Exchange::new(t.db.clone(), t.identity.clone(), &MasterKey::from_bytes(t.key));
     let manage = console.grant::<RegistryManage>();
     let specs = registry_specs().unwrap();

@@ -23,87 +23,27 @@ pub struct Fixture {
 /// A province, two districts with a grid each, a clerk per district, an auditor, and one
 /// resident per district.
 pub async fn fixture(t: &TestDb) -> Fixture {
-    let console = t.console();
-    let id = &t.identity;
-    let org = console.grant::<kernel::authz::OrganisationManage>();
-    let acc = console.grant::<kernel::authz::AccountCreate>();
-    let roles = console.grant::<kernel::authz::RoleGrant>();
-    let now = t0();
-    let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    let mut f = testkit::Founding::begin(t, t0()).await;
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.organisation().create_region_in(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
-        id.organisation()
-            .create_region_in(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
-            .await
-            .unwrap();
-        id.organisation()
-            .create_region_in(
-                &mut tx,
-                &org,
-                &format!("{district}001001"),
-                "和平社区",
-                Some(&format!("{district}001")),
-                now,
-            )
-            .await
-            .unwrap();
-        id.organisation()
-            .create_region_in(
-                &mut tx,
-                &org,
-                &format!("{district}001001001"),
-                "第一网格",
-                Some(&format!("{district}001001")),
-                now,
-            )
-            .await
-            .unwrap();
-        let dept = identity::NewDepartment {
-            code: &format!("{district}-MZ"),
-            name: &format!("{name}民政局"),
-            region_code: district,
-            kind: Some("MZ"),
-        };
-        id.organisation().create_department_in(&mut tx, &org, dept, now).await.unwrap();
+        f.region(district, name, Some("990100")).await;
+        f.region(&format!("{district}001"), "东风街道", Some(district)).await;
+        f.region(&format!("{district}001001"), "和平社区", Some(&format!("{district}001"))).await;
+        f.region(&format!("{district}001001001"), "第一网格", Some(&format!("{district}001001"))).await;
+        f.department(&format!("{district}-MZ"), &format!("{name}民政局"), district, "MZ").await;
     }
-    for (code, name, region_code, kind) in
-        [("990000-CZ", "云岭省财政厅", "990000", "CZ"), ("990102-GA", "明月区公安分局", "990102", "GA")]
-    {
-        let dept = identity::NewDepartment { code, name, region_code, kind: Some(kind) };
-        id.organisation().create_department_in(&mut tx, &org, dept, now).await.unwrap();
-    }
-    let staff = [
-        ("clerk.mingyue", "990102-MZ", "window_clerk"),
-        ("clerk.qinghu", "990103-MZ", "window_clerk"),
-        ("auditor", "990000-CZ", "auditor"),
-    ];
-    for (username, dept, role) in staff {
-        let created = id
-            .accounts()
-            .create_account_in(&mut tx, &acc, testkit::staff_account(username, "测试", dept), now)
-            .await
-            .unwrap();
-        id.accounts().grant_role_in(&mut tx, &roles, &created.id, role, now).await.unwrap();
-    }
+    f.department("990000-CZ", "云岭省财政厅", "990000", "CZ").await;
+    f.department("990102-GA", "明月区公安分局", "990102", "GA").await;
+    f.staff("clerk.mingyue", "测试", "990102-MZ", "window_clerk").await;
+    f.staff("clerk.qinghu", "测试", "990103-MZ", "window_clerk").await;
+    f.staff("auditor", "测试", "990000-CZ", "auditor").await;
     let mut residents = Vec::new();
     for (username, grid, id_number) in
         [("citizen.a", "990102001001001", "11010519491231002X"), ("citizen.b", "990103001001001", "440524188001010014")]
     {
-        let created = id
-            .accounts()
-            .create_account_in(
-                &mut tx,
-                &acc,
-                testkit::resident_account(username, "张三", grid, id_number, Some("春城市明月区东风街道和平社区8号")),
-                now,
-            )
-            .await
-            .unwrap();
-        residents.push(created.id);
+        let address = Some("春城市明月区东风街道和平社区8号");
+        residents.push(f.account(testkit::resident_account(username, "张三", grid, id_number, address)).await);
     }
-    tx.commit().await.unwrap();
+    f.commit().await;
     Fixture { resident_mingyue: residents[0].clone(), resident_qinghu: residents[1].clone() }
 }
 

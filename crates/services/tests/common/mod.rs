@@ -90,57 +90,32 @@ pub fn spec(code: &str, department: &str, workflow: &str, certificate: Option<&s
 /// Two districts with MZ and WJ departments, staff, two residents and a small catalog.
 pub async fn hall(t: TestDb) -> Hall {
     let console = t.console();
-    let id = &t.identity;
-    let org = console.grant::<kernel::authz::OrganisationManage>();
-    let acc = console.grant::<kernel::authz::AccountCreate>();
-    let roles = console.grant::<kernel::authz::RoleGrant>();
     let now = t0();
-    let mut tx = t.db.begin().await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await.unwrap();
-    id.organisation().create_region_in(&mut tx, &org, "990100", "春城市", Some("990000"), now).await.unwrap();
+    let mut f = testkit::Founding::begin(&t, now).await;
     for (district, name) in [("990102", "明月区"), ("990103", "青湖区")] {
-        id.organisation().create_region_in(&mut tx, &org, district, name, Some("990100"), now).await.unwrap();
-        id.organisation()
-            .create_region_in(&mut tx, &org, &format!("{district}001"), "东风街道", Some(district), now)
-            .await
-            .unwrap();
+        f.region(district, name, Some("990100")).await;
+        f.region(&format!("{district}001"), "东风街道", Some(district)).await;
         for (kind, dept) in [("MZ", "民政局"), ("WJ", "卫生健康局")] {
-            let code = format!("{district}-{kind}");
-            let name = format!("{name}{dept}");
-            let d = identity::NewDepartment { code: &code, name: &name, region_code: district, kind: Some(kind) };
-            id.organisation().create_department_in(&mut tx, &org, d, now).await.unwrap();
+            f.department(&format!("{district}-{kind}"), &format!("{name}{dept}"), district, kind).await;
         }
     }
-    let staff = [
+    for (username, dept, role) in [
         ("clerk.mingyue", "990102-MZ", "window_clerk"),
         ("clerk2.mingyue", "990102-MZ", "window_clerk"),
         ("approver.mingyue", "990102-MZ", "approver"),
         ("leader.mingyue", "990102-MZ", "leader"),
         ("wj.mingyue", "990102-WJ", "approver"),
         ("clerk.qinghu", "990103-MZ", "window_clerk"),
-    ];
-    for (username, dept, role) in staff {
-        let created = id
-            .accounts()
-            .create_account_in(&mut tx, &acc, testkit::staff_account(username, "工作人员", dept), now)
-            .await
-            .unwrap();
-        id.accounts().grant_role_in(&mut tx, &roles, &created.id, role, now).await.unwrap();
+    ] {
+        f.staff(username, "工作人员", dept, role).await;
     }
     for (username, region, id_number) in
         [("citizen.a", "990102001", ID_A), ("citizen.b", "990103001", "440524188001010014")]
     {
-        id.accounts()
-            .create_account_in(
-                &mut tx,
-                &acc,
-                testkit::resident_account(username, "王芳", region, id_number, Some("春城市明月区东风街道8号")),
-                now,
-            )
-            .await
-            .unwrap();
+        let address = Some("春城市明月区东风街道8号");
+        f.account(testkit::resident_account(username, "王芳", region, id_number, address)).await;
     }
-    tx.commit().await.unwrap();
+    f.commit().await;
 
     let uploads = tempfile::tempdir().unwrap();
     let services = Services::new(
