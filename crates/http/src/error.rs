@@ -132,6 +132,21 @@ impl From<identity::Error> for ApiError {
     }
 }
 
+impl From<voice::Error> for ApiError {
+    fn from(e: voice::Error) -> ApiError {
+        use voice::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
+            E::Denied(d) => d.into(),
+            E::Workflow(w) => services::Error::Workflow(w).into(),
+            E::Storage(s) => identity::Error::Storage(s).into(),
+            E::Internal(cause) => identity::Error::Internal(cause).into(),
+        }
+    }
+}
+
 impl From<services::Error> for ApiError {
     fn from(e: services::Error) -> ApiError {
         use services::Error as E;

@@ -49,6 +49,7 @@ pub struct AppParts {
     pub identity: Identity,
     pub services: services::Services,
     pub exchange: exchange::Exchange,
+    pub voice: voice::Voice,
     pub ledger: ledger::Ledger,
     pub db: Db,
     pub metrics: Arc<metrics::Metrics>,

@@ -44,6 +44,7 @@ fn router(t: &TestDb) -> (Router, tempfile::TempDir) {
         identity: t.identity.clone(),
         services,
         exchange,
+        voice: voice::Voice::new(t.db.clone(), t.identity.clone(), WorkingCalendar::default()).unwrap(),
         ledger,
         db: t.db.clone(),
         metrics: tongban_http::metrics::Metrics::new(),

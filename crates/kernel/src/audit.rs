@@ -83,6 +83,13 @@ pub enum Action {
     ConsentVerified,
     ConsentWebhookSaved,
     ConsentWebhookDeleted,
+    // voice (12345)
+    VoiceRequestSubmitted,
+    VoiceRequestDispatched,
+    VoiceRequestSigned,
+    VoiceRequestSentBack,
+    VoiceRequestAnswered,
+    VoiceRequestRated,
     // insight
     AlertRaised,
     AlertAcknowledged,

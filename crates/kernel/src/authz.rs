@@ -55,6 +55,12 @@ permissions! {
     ConsentManage => "consent.manage",
     /// Read every consent record and data agreement (GovStack Consent, Data Processing Auditor).
     ConsentAudit => "consent.audit",
+    /// Record a 12345 call for the caller (话务员).
+    VoiceRecord => "voice.record",
+    /// Dispatch 12345 requests to departments within jurisdiction (派单).
+    VoiceDispatch => "voice.dispatch",
+    /// Sign for, handle and answer the own department's 12345 requests.
+    VoiceHandle => "voice.handle",
 }
 
 /// How far a grant reaches.

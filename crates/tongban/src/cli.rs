@@ -12,6 +12,7 @@ mod data;
 mod data_exchange;
 mod logs;
 mod serve;
+mod voice;
 
 use admin::*;
 use logs::Verification;
@@ -93,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: ExchangeCommand,
     },
+    /// The 12345 classifier: train its model, measure it, collect dispatchers' corrections.
+    Voice {
+        #[command(subcommand)]
+        command: VoiceCommand,
+    },
     /// Test data of the standard APIs.
     Fixtures {
         #[command(subcommand)]
@@ -122,6 +128,39 @@ enum FixturesCommand {
         systems: Vec<String>,
         #[command(flatten)]
         serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum VoiceCommand {
+    /// Train the classifier from a labelled file (`category<TAB>text` lines; default: the
+    /// training set built in) and write the model.
+    Train {
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+        /// Dispatchers' corrections to learn from as well (from `voice corrections`).
+        #[arg(long, value_name = "FILE")]
+        corrections: Option<std::path::PathBuf>,
+        #[arg(long, value_name = "FILE", default_value = "crates/voice/data/model.json")]
+        out: std::path::PathBuf,
+    },
+    /// Measure a model (default: the shipped one) on the held-out set: top-1 accuracy for
+    /// the category and the department, and recall per category.
+    Eval {
+        #[arg(long, value_name = "FILE")]
+        model: Option<std::path::PathBuf>,
+        /// Another labelled file to measure on.
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Show what the shipped model makes of a text: the categories it weighs, their
+    /// confidence and the words that weighed most.
+    Classify { text: String },
+    /// Print the categories dispatchers chose where the classifier proposed another, as
+    /// labelled lines for the next training run.
+    Corrections {
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -325,6 +364,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Department { command } => admin::department(command).await,
         Command::Config { command: ConfigCommand::Check(args) } => admin::config_check(args),
         Command::Exchange { command } => data_exchange::exchange_command(command).await,
+        Command::Voice { command } => voice::run(command).await,
         Command::Fixtures { command: FixturesCommand::Load { set, file, department, systems, serve } } => {
             data_exchange::load_fixtures(&set, file.as_deref(), &department, &systems, &serve.resolve()?).await
         }

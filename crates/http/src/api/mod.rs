@@ -4,6 +4,7 @@ pub(crate) mod appointments;
 pub(crate) mod exchange;
 mod ledger;
 pub(crate) mod services;
+mod voice;
 
 use axum::Json;
 use axum::extract::State;
@@ -46,7 +47,8 @@ impl utoipa::Modify for BearerScheme {
     modifiers(&BearerScheme),
     info(title = "tongban API", description = "通办 integrated digital-government platform. Every error answers `{code, message, request_id}` with a stable snake_case `code`."),
     components(schemas(ErrorBody, ErrorCode)),
-    tags((name = "auth", description = "Tokens"), (name = "identity", description = "Accounts, people, organisation"))
+    tags((name = "auth", description = "Tokens"), (name = "identity", description = "Accounts, people, organisation"),
+        (name = "voice", description = "12345: requests from people, dispatch, departments' answers"))
 )]
 struct ApiDoc;
 
@@ -57,6 +59,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::services::router())
         .merge(self::appointments::router())
         .merge(self::exchange::router())
+        .merge(self::voice::router())
 }
 
 /// The answers every operation of a kind can give, said once here rather than on each

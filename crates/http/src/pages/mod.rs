@@ -34,6 +34,7 @@ mod exchange;
 mod hall;
 mod my_data;
 mod request;
+mod voice;
 
 use account::*;
 use my_data::*;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(booking::router())
         .merge(consent::router())
         .merge(exchange::router())
+        .merge(voice::router())
         .route("/", get(home))
         .route("/about/{page}", get(about))
         .route("/static/app.css", get(stylesheet))
@@ -112,6 +114,8 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         signed_in: false,
         is_staff: false,
         can_alerts: false,
+        can_dispatch: false,
+        can_answer: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),
     };

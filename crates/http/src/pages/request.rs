@@ -123,7 +123,6 @@ pub(super) fn set_cookie(name: &str, value: &str, max_age: Option<u32>, secure: 
     HeaderValue::from_str(&c).unwrap_or(HeaderValue::from_static("tb_invalid=1"))
 }
 
-/// The layout's data; every template has one as `l`.
 /// A link of the main navigation.
 pub struct NavLink {
     pub href: &'static str,
@@ -131,6 +130,7 @@ pub struct NavLink {
     pub current: bool,
 }
 
+/// The layout's data; every template has one as `l`.
 pub struct Layout {
     pub(super) lang: Lang,
     pub elder: bool,
@@ -140,6 +140,9 @@ pub struct Layout {
     pub is_staff: bool,
     /// Sees security alerts.
     pub can_alerts: bool,
+    /// Dispatches 12345 requests; handles them for a department.
+    pub can_dispatch: bool,
+    pub can_answer: bool,
     pub display_name: String,
     pub title: String,
 }
@@ -165,17 +168,26 @@ impl Layout {
         let mut links: Vec<(&'static str, &'static str)> = vec![("/", "nav.home"), ("/services", "nav.services")];
         match (self.signed_in, self.is_staff) {
             (false, _) => links.push(("/signin", "nav.signin")),
-            (true, true) => links.extend([
-                ("/staff", "nav.staff"),
-                ("/staff/inbox", "nav.inbox"),
-                ("/staff/appointments", "nav.hall_appointments"),
-                ("/staff/exchange", "nav.exchange"),
-            ]),
+            (true, true) => {
+                links.extend([
+                    ("/staff", "nav.staff"),
+                    ("/staff/inbox", "nav.inbox"),
+                    ("/staff/appointments", "nav.hall_appointments"),
+                    ("/staff/exchange", "nav.exchange"),
+                ]);
+                if self.can_dispatch {
+                    links.push(("/staff/voice/queue", "nav.voice_queue"));
+                }
+                if self.can_answer {
+                    links.push(("/staff/voice", "nav.voice_inbox"));
+                }
+            }
             (true, false) => links.extend([
                 ("/applications", "nav.applications"),
                 ("/materials", "hall.my_materials"),
                 ("/appointments", "nav.appointments"),
                 ("/certificates", "hall.my_certificates"),
+                ("/voice", "nav.voice"),
                 ("/consents", "nav.consents"),
                 ("/account/data", "nav.my_data"),
             ]),
@@ -220,6 +232,8 @@ impl PageCtx {
             signed_in: self.session.is_some(),
             is_staff: session.is_some_and(|s| s.principal.kind == AccountKind::Staff),
             can_alerts: session.is_some_and(|s| s.principal.may::<kernel::authz::SecurityAlertHandle>()),
+            can_dispatch: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceDispatch>()),
+            can_answer: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceHandle>()),
             display_name: self.session.as_ref().map(|s| s.principal.display_name.clone()).unwrap_or_default(),
             title: text(self.prefs.lang, title_key).to_string(),
         }
@@ -447,6 +461,9 @@ mod tests {
             signed_in,
             is_staff,
             can_alerts,
+            // Staff who may do everything see every link.
+            can_dispatch: can_alerts,
+            can_answer: can_alerts,
             display_name: String::new(),
             title: String::new(),
         }

@@ -110,6 +110,19 @@ impl Organisation<'_> {
         Ok(repo::regions_in_subtree(&mut c, &root).await?)
     }
 
+    /// The places a resident may name for where something happened: their district and its
+    /// streets and communities (region names are public; grids are the staff's business).
+    pub async fn places_near(&self, region_path: &str) -> Result<Vec<RegionRef>, Error> {
+        let segments: Vec<&str> = region_path.split('/').filter(|s| !s.is_empty()).collect();
+        let district = match segments.as_slice() {
+            [province, city, district, ..] => format!("/{province}/{city}/{district}/"),
+            _ => region_path.to_string(),
+        };
+        let mut c = self.conn().await?;
+        let regions = repo::regions_in_subtree(&mut c, &district).await?;
+        Ok(regions.into_iter().filter(|r| r.level != "grid").collect())
+    }
+
     pub async fn departments(&self, cap: &Capability<OrganisationRead>) -> Result<Vec<DepartmentView>, Error> {
         let mut c = self.conn().await?;
         let root = match cap.scope() {
@@ -129,7 +142,11 @@ impl Organisation<'_> {
         Ok(repo::region_by_code(&mut c, code).await?.ok_or(Error::NotFound("region"))?.path)
     }
 
-    /// A department's name by id.
+    /// A region by its code, on the caller's connection.
+    pub async fn region_in(&self, c: &mut AnyConnection, code: &str) -> Result<Option<RegionRef>, Error> {
+        Ok(repo::region_by_code(c, code).await?)
+    }
+
     /// A department by its code, on the caller's connection.
     pub async fn department_by_code_in(
         &self,

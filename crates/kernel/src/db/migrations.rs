@@ -62,6 +62,7 @@ const MIGRATIONS: &[Entry] = &[
     common!("0020_administrators_in_jurisdiction.sql"),
     common!("0021_exchange_call_counts.sql"),
     common!("0022_known_devices.sql"),
+    common!("0023_voice.sql"),
 ];
 
 /// The migrations of one backend, versioned and described as sqlx names them from their file

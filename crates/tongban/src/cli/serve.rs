@@ -16,6 +16,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let console = identity.console(&key)?;
     let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
+    let voice = ::voice::Voice::new(db.clone(), identity.clone(), settings.calendar.clone())?;
     if settings.demo {
         seed_demo(&identity, &console, &services, &exchange).await?;
     }
@@ -45,6 +46,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let state = tongban_http::AppState::from(tongban_http::AppParts {
         exchange,
         services,
+        voice,
         identity,
         ledger: ledger.clone(),
         db: db.clone(),

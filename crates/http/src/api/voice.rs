@@ -1,0 +1,218 @@
+//! The 12345 API: a person's requests (submit, list, read, rate the answer), the
+//! dispatchers' classifier and queue, and a department's inbox (sign for, send back,
+//! answer).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, Authorized, Caller};
+use kernel::authz::{VoiceDispatch, VoiceHandle};
+use voice::{Channel, HandlerAction, NewRequest, Proposal, Rating, RequestKind, RequestView, Urgency};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(voice_classify))
+        .routes(routes!(voice_my_requests, voice_submit))
+        .routes(routes!(voice_my_request))
+        .routes(routes!(voice_rate))
+        .routes(routes!(voice_queue))
+        .routes(routes!(voice_dispatch))
+        .routes(routes!(voice_inbox))
+        .routes(routes!(voice_inbox_request))
+        .routes(routes!(voice_act))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    pub text: String,
+    /// Where it happened (a region code within the caller's jurisdiction); default: the
+    /// dispatcher's own region.
+    pub region: Option<String>,
+}
+
+/// What the platform would propose for a text: category, department, confidence and the
+/// words that weighed most. Stores nothing.
+#[utoipa::path(post, path = "/api/v1/voice/classify", tag = "voice", request_body = ClassifyRequest,
+    responses((status = 200, body = Proposal)), security(("bearer" = [])))]
+async fn voice_classify(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceDispatch>,
+    ApiJson(body): ApiJson<ClassifyRequest>,
+) -> Result<Json<Proposal>, ApiError> {
+    Ok(Json(state.voice.routing().classify(&cap, &body.text, body.region.as_deref()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    pub kind: RequestKind,
+    /// What happened, in the person's words (5–2,000 characters).
+    pub text: String,
+    /// Where: a region code (district, street, community or grid).
+    pub region: String,
+    pub address: Option<String>,
+    #[serde(default)]
+    pub urgency: Urgency,
+    /// Whether the answer may be published, de-identified.
+    #[serde(default)]
+    pub publishable: bool,
+    /// The same key again answers the first request (the `Idempotency-Key` header works too).
+    pub idempotency_key: Option<String>,
+}
+
+/// Make a request (complaint, request for help, suggestion, enquiry, report or praise).
+/// It is proposed a category and department at once; a confident proposal goes straight to
+/// the department, the rest to a dispatcher.
+#[utoipa::path(post, path = "/api/v1/voice/requests", tag = "voice", request_body = SubmitRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = RequestView)), security(("bearer" = [])))]
+async fn voice_submit(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SubmitRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let header_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let new = NewRequest {
+        kind: body.kind,
+        text: body.text,
+        region_code: body.region,
+        address: body.address,
+        urgency: body.urgency,
+        publishable: body.publishable,
+        idempotency_key: body.idempotency_key.or(header_key),
+    };
+    let view = state.voice.intake().submit(&p, new, Channel::Api, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The caller's requests, newest first.
+#[utoipa::path(get, path = "/api/v1/voice/requests", tag = "voice",
+    responses((status = 200, body = Vec<RequestView>)), security(("bearer" = [])))]
+async fn voice_my_requests(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<Vec<RequestView>>, ApiError> {
+    Ok(Json(state.voice.my_requests().list(&p, Utc::now()).await?))
+}
+
+/// One of the caller's requests, with its timeline.
+#[utoipa::path(get, path = "/api/v1/voice/requests/{id}", tag = "voice", params(("id" = String, Path)),
+    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_my_request(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.voice.my_requests().request(&p, &id, Utc::now()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatingRequest {
+    pub rating: Rating,
+    pub comment: Option<String>,
+}
+
+/// Rate the answer (回访). `unsatisfied` reopens the request once.
+#[utoipa::path(post, path = "/api/v1/voice/requests/{id}/rating", tag = "voice", params(("id" = String, Path)),
+    request_body = RatingRequest,
+    responses((status = 200, body = RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_rate(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RatingRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    let view = state.voice.my_requests().rate(&p, &id, body.rating, body.comment.as_deref(), Utc::now()).await?;
+    Ok(Json(view))
+}
+
+/// Requests waiting for a dispatcher in the caller's jurisdiction, oldest first.
+#[utoipa::path(get, path = "/api/v1/voice/queue", tag = "voice",
+    responses((status = 200, body = Vec<RequestView>)), security(("bearer" = [])))]
+async fn voice_queue(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceDispatch>,
+) -> Result<Json<Vec<RequestView>>, ApiError> {
+    Ok(Json(state.voice.dispatching().queue(&cap, Utc::now()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRequest {
+    /// The category (the proposal's, or another: a change is kept as training data).
+    pub category: String,
+    /// The department's code.
+    pub department: String,
+}
+
+/// 派单: send a queued request to a department.
+#[utoipa::path(post, path = "/api/v1/voice/queue/{id}/dispatch", tag = "voice", params(("id" = String, Path)),
+    request_body = DispatchRequest,
+    responses((status = 200, body = RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_dispatch(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceDispatch>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<DispatchRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.voice.dispatching().dispatch(&cap, &id, &body.category, &body.department, Utc::now()).await?))
+}
+
+/// The caller's department's open requests, the nearest deadline first.
+#[utoipa::path(get, path = "/api/v1/voice/inbox", tag = "voice",
+    responses((status = 200, body = Vec<RequestView>)), security(("bearer" = [])))]
+async fn voice_inbox(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceHandle>,
+) -> Result<Json<Vec<RequestView>>, ApiError> {
+    Ok(Json(state.voice.handling().inbox(&cap, Utc::now()).await?))
+}
+
+/// One request addressed to the caller's department.
+#[utoipa::path(get, path = "/api/v1/voice/inbox/{id}", tag = "voice", params(("id" = String, Path)),
+    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_inbox_request(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceHandle>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.voice.handling().request(&cap, &id, Utc::now()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HandlingRequest {
+    /// 签收
+    Sign,
+    /// 退单, with the reason (2–500 characters).
+    SendBack { reason: String },
+    /// 答复 (5–2,000 characters).
+    Answer { answer: String },
+}
+
+/// Sign for, send back or answer a request addressed to the caller's department.
+#[utoipa::path(post, path = "/api/v1/voice/inbox/{id}/actions", tag = "voice", params(("id" = String, Path)),
+    request_body = HandlingRequest,
+    responses((status = 200, body = RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_act(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceHandle>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<HandlingRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    let action = match body {
+        HandlingRequest::Sign => HandlerAction::Sign,
+        HandlingRequest::SendBack { reason } => HandlerAction::SendBack { reason },
+        HandlingRequest::Answer { answer } => HandlerAction::Answer { text: answer },
+    };
+    Ok(Json(state.voice.handling().act(&cap, &id, action, Utc::now()).await?))
+}

@@ -1,0 +1,121 @@
+//! `voice train`, `voice eval` and `voice corrections`: the 12345 classifier's model, how well
+//! it does on the held-out set, and the dispatchers' corrections for the next training run.
+
+use std::fmt::Write as _;
+
+use super::*;
+use ::voice::classifier::{self, Model};
+
+pub(super) async fn run(command: VoiceCommand) -> anyhow::Result<()> {
+    match command {
+        VoiceCommand::Train { file, corrections, out } => train(file.as_deref(), corrections.as_deref(), &out),
+        VoiceCommand::Eval { model, file } => eval(model.as_deref(), file.as_deref()),
+        VoiceCommand::Classify { text } => classify(&text),
+        VoiceCommand::Corrections { data } => corrections(data).await,
+    }
+}
+
+fn read(path: Option<&std::path::Path>, built_in: &'static str) -> anyhow::Result<String> {
+    match path {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display())),
+        None => Ok(built_in.to_string()),
+    }
+}
+
+fn train(
+    file: Option<&std::path::Path>,
+    corrections: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut text = read(file, ::voice::TRAINING_SET)?;
+    if let Some(extra) = corrections {
+        text.push('\n');
+        text.push_str(&read(Some(extra), "")?);
+    }
+    let examples = classifier::read_labelled(&text).map_err(|e| anyhow::anyhow!(e))?;
+    let categories = ::voice::Categories::shipped()?;
+    if let Some(unknown) = examples.iter().find(|e| categories.get(e.class).is_none()) {
+        anyhow::bail!("category {} is not in the category table", unknown.class);
+    }
+    let model = Model::train(&examples);
+    let json = serde_json::to_string(&model)?;
+    std::fs::write(out, format!("{json}\n")).map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+    println!(
+        "trained on {} examples in {} categories: {} features, {} KiB → {}",
+        examples.len(),
+        model.classes.len(),
+        model.counts.len(),
+        json.len() / 1024,
+        out.display()
+    );
+    Ok(())
+}
+
+/// The evaluation as printed: top-1 accuracy for the category and for the department, per
+/// category recall, and how the confidence threshold splits the set.
+pub fn evaluation_report(model: &Model, held_out: &str) -> anyhow::Result<String> {
+    let examples = classifier::read_labelled(held_out).map_err(|e| anyhow::anyhow!(e))?;
+    let categories = ::voice::Categories::shipped()?;
+    let by_category = classifier::evaluate(model, &examples, |a, b| a == b);
+    let by_department = classifier::evaluate(model, &examples, |a, b| categories.same_department(a, b));
+    let mut out = String::new();
+    writeln!(out, "held-out examples: {}", by_category.examples)?;
+    writeln!(out, "top-1 category:   {:.1} %", by_category.accuracy() * 100.0)?;
+    writeln!(out, "top-1 department: {:.1} %", by_department.accuracy() * 100.0)?;
+    let tops: Vec<(bool, f64)> = examples
+        .iter()
+        .filter_map(|e| {
+            let top = model.classify(e.text).into_iter().next()?;
+            Some((categories.same_department(e.class, &top.class), top.confidence))
+        })
+        .collect();
+    writeln!(out, "sent straight to a department, by confidence threshold (the rest go to a dispatcher):")?;
+    let mut thresholds = vec![0.5, 0.8, 0.9, 0.95, 0.99];
+    if !thresholds.contains(&::voice::CONFIDENT) {
+        thresholds.push(::voice::CONFIDENT);
+    }
+    for threshold in thresholds {
+        let sent: Vec<bool> = tops.iter().filter(|(_, c)| *c >= threshold).map(|(right, _)| *right).collect();
+        let right = sent.iter().filter(|r| **r).count();
+        let mark = if threshold == ::voice::CONFIDENT { "  ← the platform's" } else { "" };
+        writeln!(
+            out,
+            "  ≥ {threshold:.2}: {} of {} ({:.0} %), {:.1} % of them to the right department{mark}",
+            sent.len(),
+            tops.len(),
+            sent.len() as f64 * 100.0 / tops.len().max(1) as f64,
+            right as f64 * 100.0 / sent.len().max(1) as f64
+        )?;
+    }
+    writeln!(out, "recall per category:")?;
+    for (code, (right, total)) in &by_category.per_class {
+        let name = categories.get(code).map_or("?", |c| c.name_zh.as_str());
+        writeln!(out, "  {code} {name}: {right}/{total} ({:.0} %)", *right as f64 * 100.0 / (*total).max(1) as f64)?;
+    }
+    Ok(out)
+}
+
+fn eval(model: Option<&std::path::Path>, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let model: Model = serde_json::from_str(&read(model, ::voice::SHIPPED_MODEL)?)?;
+    print!("{}", evaluation_report(&model, &read(file, ::voice::HELD_OUT_SET)?)?);
+    Ok(())
+}
+
+fn classify(text: &str) -> anyhow::Result<()> {
+    let model: Model = serde_json::from_str(::voice::SHIPPED_MODEL)?;
+    let categories = ::voice::Categories::shipped()?;
+    for s in model.classify(text).into_iter().take(3) {
+        let name = categories.get(&s.class).map_or("?", |c| c.name_zh.as_str());
+        println!("{} {name}: {:.2}  {}", s.class, s.confidence, s.reasons.join(" "));
+    }
+    Ok(())
+}
+
+async fn corrections(data: DataArgs) -> anyhow::Result<()> {
+    let data = data.resolve()?;
+    let Platform { db, identity, key, .. } = open_with_policy(&data, Default::default(), Default::default()).await?;
+    let console = identity.console(&key)?;
+    let voice = ::voice::Voice::new(db, identity, Default::default())?;
+    print!("{}", voice.dispatching().corrections(&console.grant()).await?);
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! Handling a request after intake: the dispatchers' queue (派单), the department's inbox
+//! (签收, 退单, 答复) and the person's own requests (the timeline and the rating, 回访).
+//! Every move is a workflow action on the request's case, written with its audit entry in
+//! one transaction and guarded by the state it was read in.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+use super::repo::{self, RequestRow};
+use super::{Error, Rating, RequestView, Stage, Voice, internal};
+use identity::{Capability, Principal};
+use kernel::audit::{Action, Outcome};
+use kernel::authz::{Scope, VoiceDispatch, VoiceHandle, subtree_bounds};
+use kernel::db::millis;
+use services::workflow::{Actor, Case, Context};
+
+/// How many requests a list shows at most.
+const PAGE: i64 = 200;
+
+kernel::area! {
+    /// The dispatchers' queue (派单).
+    Dispatching of Voice
+}
+
+kernel::area! {
+    /// A department's 12345 inbox.
+    Handling of Voice
+}
+
+kernel::area! {
+    /// The person's own requests.
+    MyRequests of Voice
+}
+
+/// What a department does with a request addressed to it.
+#[derive(Debug, Clone)]
+pub enum HandlerAction {
+    /// 签收: takes it on.
+    Sign,
+    /// 退单: not this department's; back to the dispatchers with the reason.
+    SendBack { reason: String },
+    /// 答复: the answer the person reads and rates.
+    Answer { text: String },
+}
+
+fn text_between(field: &'static str, text: &str, min: usize, max: usize) -> Result<String, Error> {
+    let text = text.trim();
+    let n = text.chars().count();
+    if n < min || n > max {
+        return Err(Error::invalid(field, format!("between {min} and {max} characters")));
+    }
+    Ok(text.to_string())
+}
+
+/// A workflow action taken on a request: which, in which of the workflow's roles
+/// (`dispatcher`, `handler`, `person`), by which account, with what comment.
+struct Move<'a> {
+    action: &'a str,
+    role: &'a str,
+    by: &'a str,
+    comment: Option<&'a str>,
+}
+
+impl Voice {
+    /// Takes the move on the request, with `form` for the guards.
+    fn act(&self, row: &mut RequestRow, m: Move<'_>, form: &Value, now: DateTime<Utc>) -> Result<(), Error> {
+        let mut case: Case = serde_json::from_str(&row.workflow).map_err(internal)?;
+        let roles = [m.role.to_string()];
+        let ctx = Context { form, now, calendar: &self.inner.calendar };
+        case.act(&self.inner.workflow, m.action, &Actor { name: m.by, roles: &roles }, m.comment, ctx)?;
+        row.state = case.state.clone().try_into().map_err(internal)?;
+        row.state_due = case.state_due.map(millis);
+        row.workflow = serde_json::to_string(&case).map_err(internal)?;
+        row.updated_at = millis(now);
+        Ok(())
+    }
+
+    /// Writes the moved request and its audit entry (`action` by `actor`, with `detail`);
+    /// refuses when someone moved it first.
+    async fn write_move(
+        &self,
+        c: &mut AnyConnection,
+        row: &RequestRow,
+        read_in: Stage,
+        (action, actor, detail): (Action, &str, Option<String>),
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if !repo::update(c, row, read_in).await? {
+            return Err(Error::Workflow(services::workflow::WorkflowError::NoSuchAction {
+                action: "this step".into(),
+                state: "one someone else has just changed".into(),
+            }));
+        }
+        let mut entry = ledger::Entry::new(action, Outcome::Success, now);
+        entry.actor = Some(actor.to_string());
+        entry.object = Some(row.number.clone());
+        entry.jurisdiction = Some(row.region_path.clone());
+        entry.detail = detail;
+        ledger::append_in(c, ledger::Log::Audit, &entry).await?;
+        Ok(())
+    }
+
+    async fn row_in(&self, c: &mut AnyConnection, id: &str) -> Result<RequestRow, Error> {
+        repo::request(c, id).await?.ok_or(Error::NotFound("request"))
+    }
+}
+
+impl Dispatching<'_> {
+    /// Requests waiting for a dispatcher within the dispatcher's jurisdiction, oldest first.
+    pub async fn queue(&self, cap: &Capability<VoiceDispatch>, now: DateTime<Utc>) -> Result<Vec<RequestView>, Error> {
+        let (lower, upper) = match cap.scope() {
+            Scope::Subtree(path) => subtree_bounds(path),
+            Scope::All => subtree_bounds("/"),
+        };
+        let mut c = self.conn().await?;
+        let rows = repo::queue(&mut c, &lower, &upper, PAGE).await?;
+        self.views_in(&mut c, rows, now).await
+    }
+
+    /// A request in the dispatcher's jurisdiction.
+    pub async fn request(
+        &self,
+        cap: &Capability<VoiceDispatch>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut c = self.conn().await?;
+        let row = self.row_in(&mut c, id).await?;
+        cap.check_record(&row.region_path, 1)?;
+        self.view_in(&mut c, row, now).await
+    }
+
+    /// 派单: sends a queued request to a department, in the category the dispatcher chose;
+    /// a changed category is kept as a training example.
+    pub async fn dispatch(
+        &self,
+        cap: &Capability<VoiceDispatch>,
+        id: &str,
+        category: &str,
+        department_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let category =
+            self.inner.categories.get(category).ok_or_else(|| Error::invalid("category", "not a known category"))?;
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = self.row_in(&mut tx, id).await?;
+        cap.check_record(&row.region_path, 1)?;
+        let department = self
+            .inner
+            .identity
+            .organisation()
+            .department_by_code_in(&mut tx, department_code.trim())
+            .await?
+            .ok_or_else(|| Error::invalid("department", "not a department of this platform"))?;
+        let read_in = row.state;
+        if category.code != row.proposed {
+            let text = row.text.clone();
+            repo::record_correction(
+                &mut tx,
+                &row.id,
+                &text,
+                &row.proposed,
+                &category.code,
+                cap.account_id(),
+                millis(now),
+            )
+            .await?;
+        }
+        row.category = category.code.clone();
+        row.department_id = Some(department.id.clone());
+        let m = Move { action: "dispatch", role: "dispatcher", by: cap.account_id(), comment: None };
+        self.act(&mut row, m, &json!({}), now)?;
+        let detail = format!("{} → {}", category.code, department.code);
+        let record = (Action::VoiceRequestDispatched, cap.account_id(), Some(detail));
+        self.write_move(&mut tx, &row, read_in, record, now).await?;
+        let view = self.view_in(&mut tx, row, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// The dispatchers' corrections, as `category<TAB>text` lines for the next training run.
+    pub async fn corrections(&self, _cap: &Capability<VoiceDispatch>) -> Result<String, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::corrections(&mut c).await?;
+        Ok(rows.iter().map(|r| format!("{}\t{}\n", r.chosen, r.text.replace(['\t', '\n', '\r'], " "))).collect())
+    }
+}
+
+impl Handling<'_> {
+    fn own<'r>(&self, cap: &Capability<VoiceHandle>, row: &'r RequestRow) -> Result<&'r RequestRow, Error> {
+        // Another department's request does not exist for this one.
+        match (&row.department_id, cap.department_id()) {
+            (Some(d), Some(mine)) if d == mine => Ok(row),
+            _ => Err(Error::NotFound("request")),
+        }
+    }
+
+    /// The department's open requests, the nearest deadline first.
+    pub async fn inbox(&self, cap: &Capability<VoiceHandle>, now: DateTime<Utc>) -> Result<Vec<RequestView>, Error> {
+        let department = cap
+            .department_id()
+            .ok_or_else(|| Error::invalid("department", "a department's staff handle its requests"))?;
+        let mut c = self.conn().await?;
+        let rows = repo::department_open(&mut c, department, PAGE).await?;
+        self.views_in(&mut c, rows, now).await
+    }
+
+    pub async fn request(
+        &self,
+        cap: &Capability<VoiceHandle>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut c = self.conn().await?;
+        let row = self.row_in(&mut c, id).await?;
+        self.own(cap, &row)?;
+        self.view_in(&mut c, row, now).await
+    }
+
+    pub async fn act(
+        &self,
+        cap: &Capability<VoiceHandle>,
+        id: &str,
+        action: HandlerAction,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = self.row_in(&mut tx, id).await?;
+        self.own(cap, &row)?;
+        let read_in = row.state;
+        let by = cap.account_id();
+        let (audit, detail) = match action {
+            HandlerAction::Sign => {
+                let m = Move { action: "sign", role: "handler", by, comment: None };
+                Voice::act(self, &mut row, m, &json!({}), now)?;
+                (Action::VoiceRequestSigned, None)
+            }
+            HandlerAction::SendBack { reason } => {
+                let reason = text_between("reason", &reason, 2, 500)?;
+                let m = Move { action: "send_back", role: "handler", by, comment: Some(&reason) };
+                Voice::act(self, &mut row, m, &json!({}), now)?;
+                row.department_id = None;
+                (Action::VoiceRequestSentBack, Some(reason))
+            }
+            HandlerAction::Answer { text } => {
+                let text = text_between("answer", &text, 5, 2000)?;
+                let m = Move { action: "answer", role: "handler", by, comment: Some(&text) };
+                Voice::act(self, &mut row, m, &json!({}), now)?;
+                row.answer = Some(text);
+                (Action::VoiceRequestAnswered, None)
+            }
+        };
+        self.write_move(&mut tx, &row, read_in, (audit, by, detail), now).await?;
+        let view = self.view_in(&mut tx, row, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+}
+
+impl MyRequests<'_> {
+    fn own<'r>(&self, me: &Principal, row: &'r RequestRow) -> Result<&'r RequestRow, Error> {
+        if row.account_id.as_deref() == Some(me.account_id.as_str()) {
+            Ok(row)
+        } else {
+            Err(Error::NotFound("request"))
+        }
+    }
+
+    /// The person's requests, newest first.
+    pub async fn list(&self, me: &Principal, now: DateTime<Utc>) -> Result<Vec<RequestView>, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::of_account(&mut c, &me.account_id, PAGE).await?;
+        self.views_in(&mut c, rows, now).await
+    }
+
+    pub async fn request(&self, me: &Principal, id: &str, now: DateTime<Utc>) -> Result<RequestView, Error> {
+        let mut c = self.conn().await?;
+        let row = self.row_in(&mut c, id).await?;
+        self.own(me, &row)?;
+        self.view_in(&mut c, row, now).await
+    }
+
+    /// 回访: the person rates the answer. 不满意 reopens the request once; after that it
+    /// closes with the rating on record.
+    pub async fn rate(
+        &self,
+        me: &Principal,
+        id: &str,
+        rating: Rating,
+        comment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => Some(text_between("comment", c, 1, 500)?),
+            None => None,
+        };
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = self.row_in(&mut tx, id).await?;
+        self.own(me, &row)?;
+        if row.state != Stage::Answered {
+            return Err(Error::Workflow(services::workflow::WorkflowError::NoSuchAction {
+                action: "rate".into(),
+                state: row.state.as_str().into(),
+            }));
+        }
+        let read_in = row.state;
+        let form = json!({"reopened": row.reopened});
+        let action = match rating {
+            Rating::Satisfied | Rating::BasicallySatisfied => "satisfied",
+            Rating::Unsatisfied if row.reopened < 1 => "reopen",
+            Rating::Unsatisfied => "close_unsatisfied",
+        };
+        let m = Move { action, role: "person", by: &me.account_id, comment: comment.as_deref() };
+        Voice::act(self, &mut row, m, &form, now)?;
+        if action == "reopen" {
+            row.reopened += 1;
+        }
+        row.rating = Some(rating.as_str().to_string());
+        let detail = Some(rating.as_str().to_string());
+        self.write_move(&mut tx, &row, read_in, (Action::VoiceRequestRated, &me.account_id, detail), now).await?;
+        let view = self.view_in(&mut tx, row, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+}

@@ -1,0 +1,293 @@
+//! 12345 接诉即办: complaints, requests for help, suggestions, enquiries, reports and praise,
+//! received on every channel, routed with reasons to the department that owns them and
+//! answered on time. A request runs the `hotline` workflow definition (data/workflow.json)
+//! on the services' workflow engine: proposed by the classifier and the district's routing
+//! table, dispatched (straight away when the proposal is confident, else by a dispatcher),
+//! signed for, answered and rated by the person. Owns the tables of migration 0023.
+
+mod categories;
+pub mod classifier;
+mod handling;
+mod intake;
+mod repo;
+mod routing;
+mod views;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::pool::PoolConnection;
+
+pub use categories::{Categories, Category};
+pub use handling::{Dispatching, HandlerAction, Handling, MyRequests};
+pub use intake::{Intake, NewRequest};
+pub use routing::{Alternative, Proposal, RouteBasis, Routing};
+pub use views::{RequestView, Step};
+
+use classifier::Model;
+use identity::{Denial, Identity};
+use kernel::db::Db;
+use services::calendar::WorkingCalendar;
+use services::workflow::{Definition, Guard, WorkflowError};
+
+/// The labelled examples the shipped model was trained on, and the held-out set it is
+/// measured on (never trained on).
+pub const TRAINING_SET: &str = include_str!("../data/train.tsv");
+pub const HELD_OUT_SET: &str = include_str!("../data/heldout.tsv");
+/// The model `tongban voice train` wrote from [`TRAINING_SET`].
+pub const SHIPPED_MODEL: &str = include_str!("../data/model.json");
+const WORKFLOW: &str = include_str!("../data/workflow.json");
+/// The confidence at or above which a proposal with a department is dispatched without a
+/// dispatcher; the workflow definition's `route` guard holds the same figure.
+pub const CONFIDENT: f64 = 0.8;
+
+/// What kind of request a person makes.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RequestKind {
+    /// 投诉
+    Complaint,
+    /// 求助
+    Help,
+    /// 建议
+    Suggestion,
+    /// 咨询
+    Enquiry,
+    /// 举报: the reporter is hidden from the department reported on.
+    Report,
+    /// 表扬
+    Praise,
+}
+
+/// Where a request came in.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Channel {
+    Portal,
+    Api,
+    Hotline,
+    Open311,
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Urgency {
+    #[default]
+    Normal,
+    Urgent,
+}
+
+/// Where a request stands: the states of the `hotline` workflow.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Stage {
+    /// Only while being written: the workflow moves on at once.
+    Received,
+    /// 待派单: in the dispatchers' queue.
+    Dispatching,
+    /// 待签收: sent to a department.
+    Assigned,
+    /// 办理中
+    Handling,
+    /// 已答复: waiting for the person's rating.
+    Answered,
+    /// 已办结
+    Closed,
+}
+
+/// The person's rating of the answer (回访).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Rating {
+    /// 满意
+    Satisfied,
+    /// 基本满意
+    BasicallySatisfied,
+    /// 不满意: reopens the request once.
+    Unsatisfied,
+}
+
+macro_rules! wire_name {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        /// Stored values are read back through this: one that is not a variant is an error.
+        impl TryFrom<String> for $t {
+            type Error = strum::ParseError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+    )*};
+}
+wire_name!(RequestKind, Channel, Urgency, Stage, Rating);
+
+/// Errors of the voice module; each maps to one stable client code in the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error(transparent)]
+    Denied(#[from] Denial),
+    #[error(transparent)]
+    Workflow(#[from] WorkflowError),
+    #[error("storage: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::Invalid { field, reason: reason.into() }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+impl From<identity::Error> for Error {
+    fn from(e: identity::Error) -> Error {
+        match e {
+            identity::Error::NotFound(what) => Error::NotFound(what),
+            identity::Error::Storage(s) => Error::Storage(s),
+            identity::Error::Denied(d) => Error::Denied(d),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The voice module's handle: what its areas share.
+#[derive(Clone)]
+pub struct Voice {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    identity: Identity,
+    calendar: WorkingCalendar,
+    model: Model,
+    categories: Categories,
+    workflow: Definition,
+}
+
+impl Voice {
+    /// The module with the shipped model, category table and workflow.
+    pub fn new(db: Db, identity: Identity, calendar: WorkingCalendar) -> Result<Voice, Error> {
+        let model: Model = serde_json::from_str(SHIPPED_MODEL).map_err(internal)?;
+        let categories = Categories::shipped()?;
+        for class in &model.classes {
+            categories
+                .get(class)
+                .ok_or_else(|| internal(format!("the model knows category {class}, the table not")))?;
+        }
+        let workflow = Definition::from_json(WORKFLOW).map_err(internal)?;
+        let guard = workflow.actions.iter().find(|a| a.id == "route").and_then(|a| a.guard.as_ref());
+        if guard.and_then(threshold) != Some(CONFIDENT) {
+            return Err(internal("the workflow's route guard and CONFIDENT disagree"));
+        }
+        Ok(Voice { inner: Arc::new(Inner { db, identity, calendar, model, categories, workflow }) })
+    }
+
+    pub fn categories(&self) -> &Categories {
+        &self.inner.categories
+    }
+
+    async fn conn(&self) -> Result<PoolConnection<sqlx::Any>, Error> {
+        Ok(self.inner.db.pool.acquire().await?)
+    }
+
+    /// Proposals (classify and route).
+    pub fn routing(&self) -> Routing<'_> {
+        Routing(self)
+    }
+
+    /// Receiving requests, on every channel.
+    pub fn intake(&self) -> Intake<'_> {
+        Intake(self)
+    }
+
+    /// The dispatchers' queue (派单).
+    pub fn dispatching(&self) -> Dispatching<'_> {
+        Dispatching(self)
+    }
+
+    /// A department's 12345 inbox: sign for, send back, answer.
+    pub fn handling(&self) -> Handling<'_> {
+        Handling(self)
+    }
+
+    /// The person's own requests: the timeline and the rating.
+    pub fn my_requests(&self) -> MyRequests<'_> {
+        MyRequests(self)
+    }
+}
+
+/// The confidence a guard asks for (`confidence >= x`, alone or among others).
+fn threshold(guard: &Guard) -> Option<f64> {
+    match guard {
+        Guard::Compare(field, op, value) if field == "confidence" && op == ">=" => value.as_f64(),
+        Guard::All(guards) => guards.iter().find_map(threshold),
+        _ => None,
+    }
+}
+
+/// The China day of an instant, as request numbers count them.
+fn china_day(now: DateTime<Utc>) -> String {
+    now.with_timezone(&services::calendar::cst()).format("%Y%m%d").to_string()
+}

@@ -1,0 +1,274 @@
+//! The voice module's SQL: requests, their numbers, routing tables and corrections.
+
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub number: String,
+    #[sqlx(try_from = "String")]
+    pub kind: super::RequestKind,
+    #[sqlx(try_from = "String")]
+    pub channel: super::Channel,
+    pub account_id: Option<String>,
+    pub recorded_by: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub text: String,
+    pub region_code: String,
+    pub region_path: String,
+    pub address: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub urgency: super::Urgency,
+    pub publishable: i64,
+    pub category: String,
+    pub proposed: String,
+    pub confidence: f64,
+    pub reasons: String,
+    pub department_id: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub state: super::Stage,
+    pub workflow: String,
+    pub state_due: Option<i64>,
+    pub reopened: i64,
+    pub answer: Option<String>,
+    pub rating: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+macro_rules! columns {
+    () => {
+        "id, number, kind, channel, account_id, recorded_by, idempotency_key, text, region_code, \
+    region_path, address, urgency, publishable, category, proposed, confidence, reasons, department_id, state, \
+    workflow, state_due, reopened, answer, rating, created_at, updated_at"
+    };
+}
+
+/// Reserves the next request number of a China day (counting from 1).
+pub async fn next_number(c: &mut AnyConnection, day: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO voice_numbers (day, last) VALUES ($1, 1) \
+         ON CONFLICT (day) DO UPDATE SET last = voice_numbers.last + 1 RETURNING last",
+    )
+    .bind(day)
+    .fetch_one(c)
+    .await
+}
+
+pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::Error> {
+    sqlx::query(concat!(
+        "INSERT INTO voice_requests (",
+        columns!(),
+        ") VALUES \
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+          $23, $24, $25, $26)"
+    ))
+    .bind(&r.id)
+    .bind(&r.number)
+    .bind(r.kind.as_str())
+    .bind(r.channel.as_str())
+    .bind(&r.account_id)
+    .bind(&r.recorded_by)
+    .bind(&r.idempotency_key)
+    .bind(&r.text)
+    .bind(&r.region_code)
+    .bind(&r.region_path)
+    .bind(&r.address)
+    .bind(r.urgency.as_str())
+    .bind(r.publishable)
+    .bind(&r.category)
+    .bind(&r.proposed)
+    .bind(r.confidence)
+    .bind(&r.reasons)
+    .bind(&r.department_id)
+    .bind(r.state.as_str())
+    .bind(&r.workflow)
+    .bind(r.state_due)
+    .bind(r.reopened)
+    .bind(&r.answer)
+    .bind(&r.rating)
+    .bind(r.created_at)
+    .bind(r.updated_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Writes what handling changes: category, department, state, case, deadline, answer,
+/// rating and the reopen count. Guarded by the state it was read in, so two people acting
+/// at once cannot both move it.
+pub async fn update(c: &mut AnyConnection, r: &RequestRow, read_in: super::Stage) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE voice_requests SET category = $1, department_id = $2, state = $3, workflow = $4, state_due = $5, \
+         reopened = $6, answer = $7, rating = $8, updated_at = $9 WHERE id = $10 AND state = $11",
+    )
+    .bind(&r.category)
+    .bind(&r.department_id)
+    .bind(r.state.as_str())
+    .bind(&r.workflow)
+    .bind(r.state_due)
+    .bind(r.reopened)
+    .bind(&r.answer)
+    .bind(&r.rating)
+    .bind(r.updated_at)
+    .bind(&r.id)
+    .bind(read_in.as_str())
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn request(c: &mut AnyConnection, id_or_number: &str) -> Result<Option<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!("SELECT ", columns!(), " FROM voice_requests WHERE id = $1 OR number = $1"))
+        .bind(id_or_number)
+        .fetch_optional(c)
+        .await
+}
+
+pub async fn by_idempotency_key(
+    c: &mut AnyConnection,
+    account_id: &str,
+    key: &str,
+) -> Result<Option<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE account_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(account_id)
+    .bind(key)
+    .fetch_optional(c)
+    .await
+}
+
+/// A person's requests, newest first.
+pub async fn of_account(c: &mut AnyConnection, account_id: &str, limit: i64) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE account_id = $1 ORDER BY created_at DESC, number DESC LIMIT $2"
+    ))
+    .bind(account_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
+/// Requests waiting for a dispatcher within a region subtree (`lower <= path < upper`),
+/// oldest first.
+pub async fn queue(
+    c: &mut AnyConnection,
+    lower: &str,
+    upper: &str,
+    limit: i64,
+) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE state = 'dispatching' AND region_path >= $1 \
+         AND region_path < $2 ORDER BY created_at, number LIMIT $3"
+    ))
+    .bind(lower)
+    .bind(upper)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
+/// A department's open requests (to sign for, in handling, waiting for a rating), the
+/// nearest deadline first.
+pub async fn department_open(
+    c: &mut AnyConnection,
+    department_id: &str,
+    limit: i64,
+) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE department_id = $1 \
+         AND state IN ('assigned', 'handling', 'answered') ORDER BY state_due, created_at LIMIT $2"
+    ))
+    .bind(department_id)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RouteRow {
+    pub region_code: String,
+    pub department_code: String,
+}
+
+/// The routes of a category in any of these regions.
+pub async fn routes_for(c: &mut AnyConnection, category: &str, regions: &[&str]) -> Result<Vec<RouteRow>, sqlx::Error> {
+    if regions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (2..regions.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT region_code, department_code FROM voice_routes WHERE category = $1 AND region_code IN ({})",
+        placeholders.join(", ")
+    );
+    // Only numbered placeholders are formatted in; the values are bound.
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(category);
+    for r in regions {
+        q = q.bind(*r);
+    }
+    q.fetch_all(c).await
+}
+
+pub async fn set_route(
+    c: &mut AnyConnection,
+    region_code: &str,
+    category: &str,
+    department_code: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO voice_routes (region_code, category, department_code) VALUES ($1, $2, $3) \
+         ON CONFLICT (region_code, category) DO UPDATE SET department_code = $3",
+    )
+    .bind(region_code)
+    .bind(category)
+    .bind(department_code)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// Keeps a dispatcher's change of category as a labelled example for the next training run.
+pub async fn record_correction(
+    c: &mut AnyConnection,
+    request_id: &str,
+    text: &str,
+    proposed: &str,
+    chosen: &str,
+    by: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO voice_corrections (request_id, text, proposed, chosen, by_account, at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (request_id) DO UPDATE SET chosen = $4, by_account = $5, at = $6",
+    )
+    .bind(request_id)
+    .bind(text)
+    .bind(proposed)
+    .bind(chosen)
+    .bind(by)
+    .bind(at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CorrectionRow {
+    pub text: String,
+    pub chosen: String,
+}
+
+/// Every correction, oldest first.
+pub async fn corrections(c: &mut AnyConnection) -> Result<Vec<CorrectionRow>, sqlx::Error> {
+    sqlx::query_as("SELECT text, chosen FROM voice_corrections ORDER BY at, request_id").fetch_all(c).await
+}

@@ -1,0 +1,131 @@
+//! Requests as people and staff read them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use super::repo::RequestRow;
+use super::{Category, Channel, Error, Rating, RequestKind, Stage, Urgency, Voice, internal};
+use kernel::db::from_millis;
+use services::workflow::Case;
+
+/// One step of a request's handling, as the timeline shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Step {
+    /// The workflow action (`route`, `queue`, `dispatch`, `sign`, `send_back`, `answer`,
+    /// `satisfied`, `reopen`, `close_unsatisfied`).
+    pub action: String,
+    pub at: DateTime<Utc>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    /// 12345-YYYYMMDD-NNNNNN
+    pub number: String,
+    pub kind: RequestKind,
+    pub channel: Channel,
+    pub text: String,
+    pub region_code: String,
+    pub region_name: String,
+    pub address: Option<String>,
+    pub urgency: Urgency,
+    /// The person agreed that the answer may be published, de-identified.
+    pub publishable: bool,
+    pub category: Category,
+    /// The classifier's category, its confidence and the words that weighed most.
+    pub proposed: Category,
+    pub confidence: f64,
+    pub reasons: Vec<String>,
+    pub department_id: Option<String>,
+    pub department_name: Option<String>,
+    pub stage: Stage,
+    /// When the present step is due (working days on the platform calendar).
+    pub due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+    pub answer: Option<String>,
+    pub rating: Option<Rating>,
+    pub reopened: u32,
+    pub steps: Vec<Step>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Voice {
+    pub(crate) async fn view_in(
+        &self,
+        c: &mut AnyConnection,
+        row: RequestRow,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let organisation = self.inner.identity.organisation();
+        let region = organisation
+            .region_in(c, &row.region_code)
+            .await?
+            .ok_or_else(|| internal(format!("request {} names unknown region {}", row.number, row.region_code)))?;
+        let department_name = match &row.department_id {
+            Some(id) => Some(
+                organisation
+                    .department_name_in(c, id)
+                    .await?
+                    .ok_or_else(|| internal(format!("request {} names unknown department {id}", row.number)))?,
+            ),
+            None => None,
+        };
+        let category = self
+            .inner
+            .categories
+            .get(&row.category)
+            .cloned()
+            .ok_or_else(|| internal(format!("request {} has unknown category {}", row.number, row.category)))?;
+        let proposed = self
+            .inner
+            .categories
+            .get(&row.proposed)
+            .cloned()
+            .ok_or_else(|| internal(format!("request {} has unknown category {}", row.number, row.proposed)))?;
+        let case: Case = serde_json::from_str(&row.workflow).map_err(internal)?;
+        let reasons: Vec<String> = serde_json::from_str(&row.reasons).map_err(internal)?;
+        let rating = row.rating.map(Rating::try_from).transpose().map_err(internal)?;
+        let due = row.state_due.map(from_millis);
+        Ok(RequestView {
+            id: row.id,
+            number: row.number,
+            kind: row.kind,
+            channel: row.channel,
+            text: row.text,
+            region_code: row.region_code,
+            region_name: region.name,
+            address: row.address,
+            urgency: row.urgency,
+            publishable: row.publishable != 0,
+            category,
+            proposed,
+            confidence: row.confidence,
+            reasons,
+            department_id: row.department_id,
+            department_name,
+            stage: row.state,
+            due,
+            overdue: row.state != Stage::Closed && due.is_some_and(|d| d < now),
+            answer: row.answer,
+            rating,
+            reopened: u32::try_from(row.reopened).map_err(internal)?,
+            steps: case.history.into_iter().map(|t| Step { action: t.action, at: t.at, comment: t.comment }).collect(),
+            created_at: from_millis(row.created_at),
+        })
+    }
+
+    pub(crate) async fn views_in(
+        &self,
+        c: &mut AnyConnection,
+        rows: Vec<RequestRow>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RequestView>, Error> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.view_in(c, row, now).await?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,245 @@
+//! Service tests of 12345 requests, each run on SQLite and on PostgreSQL: intake with its
+//! proposal, the dispatchers' queue, a department's handling, the person's rating with one
+//! reopening, duplicates, deadlines, routing tables and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+extern crate tongban_voice as voice;
+
+use chrono::Duration;
+use testkit::{TestDb, on_both_databases};
+use voice::{Channel, Error, HandlerAction, NewRequest, Rating, RequestKind, RouteBasis, Stage, Urgency};
+
+mod common;
+use common::*;
+
+/// Water off for days: the training set's plainest kind of complaint.
+const WATER: &str = "我家小区停水三天了，自来水一直没来，打物业电话也没人管，老人做饭洗澡都成问题";
+/// Two departments' business at once: the classifier is not sure.
+const MIXED: &str = "楼下的水管漏水，路灯也坏了，物业说找城管，城管说找物业";
+/// An enquiry for the government-service centre, which the test districts do not have.
+const ENQUIRY: &str = "你好，我想反映一个情况，希望你们能重视一下";
+
+fn new(text: &str, region: &str) -> NewRequest {
+    NewRequest {
+        kind: RequestKind::Complaint,
+        text: text.into(),
+        region_code: region.into(),
+        address: Some("东风街道翠湖小区3栋".into()),
+        urgency: Urgency::Normal,
+        publishable: true,
+        idempotency_key: None,
+    }
+}
+
+fn steps(v: &voice::RequestView) -> Vec<&str> {
+    v.steps.iter().map(|s| s.action.as_str()).collect()
+}
+
+on_both_databases!(
+    a_clear_request_goes_to_its_department_and_is_answered_and_rated,
+    an_unclear_request_waits_for_a_dispatcher_who_decides,
+    the_same_key_makes_one_request,
+    bad_input_is_refused_and_nothing_is_written,
+    a_routing_table_overrides_the_usual_department,
+);
+
+async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let now = t0();
+    let v = h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, now).await.unwrap();
+    assert!(v.number.starts_with("12345-20261123-"), "{}", v.number);
+    assert_eq!(v.category.department_kind, "SW", "{:?}", v.category);
+    assert!(v.confidence >= voice::CONFIDENT, "{}", v.confidence);
+    assert!(!v.reasons.is_empty());
+    assert_eq!(v.stage, Stage::Assigned);
+    assert_eq!(v.department_name.as_deref(), Some("明月区水务局"));
+    assert_eq!(steps(&v), ["route"]);
+    assert_eq!(v.region_name, "东风街道");
+    assert!(v.due.is_some() && !v.overdue);
+
+    // The submission is on the audit trail as the person's own.
+    let entries = ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_request_submitted"), None, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1.subject.as_deref(), Some(a.account_id.as_str()));
+    assert_eq!(entries[0].1.object.as_deref(), Some(v.number.as_str()));
+
+    // Only the department it went to sees it.
+    let water = h.water_clerk("mingyue").await;
+    let inbox = h.voice.handling().inbox(&water, now).await.unwrap();
+    assert_eq!(inbox.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [v.id.as_str()]);
+    let other = h.water_clerk("qinghu").await;
+    assert!(h.voice.handling().inbox(&other, now).await.unwrap().is_empty());
+    assert!(matches!(h.voice.handling().request(&other, &v.id, now).await, Err(Error::NotFound("request"))));
+    assert!(matches!(
+        h.voice.handling().act(&other, &v.id, HandlerAction::Sign, now).await,
+        Err(Error::NotFound("request"))
+    ));
+    // Nor another resident.
+    let b = h.principal("citizen.b").await;
+    assert!(matches!(h.voice.my_requests().request(&b, &v.id, now).await, Err(Error::NotFound("request"))));
+
+    // Answering before signing is not a step the workflow has.
+    let early = h.voice.handling().act(&water, &v.id, HandlerAction::Answer { text: "已经修好了".into() }, now).await;
+    assert!(matches!(early, Err(Error::Workflow(_))), "{early:?}");
+    // The person cannot rate before an answer.
+    assert!(matches!(
+        h.voice.my_requests().rate(&a, &v.id, Rating::Satisfied, None, now).await,
+        Err(Error::Workflow(_))
+    ));
+
+    let later = now + Duration::hours(2);
+    let v = h.voice.handling().act(&water, &v.id, HandlerAction::Sign, later).await.unwrap();
+    assert_eq!(v.stage, Stage::Handling);
+    let short = h.voice.handling().act(&water, &v.id, HandlerAction::Answer { text: "好".into() }, later).await;
+    assert!(matches!(short, Err(Error::Invalid { field: "answer", .. })));
+    let answer = "经查，翠湖小区停水系主管爆裂，已于今日抢修完毕并恢复供水。";
+    let v = h.voice.handling().act(&water, &v.id, HandlerAction::Answer { text: answer.into() }, later).await.unwrap();
+    assert_eq!((v.stage, v.answer.as_deref()), (Stage::Answered, Some(answer)));
+
+    // 不满意 reopens once; the second time it closes with the rating on record.
+    let v = h.voice.my_requests().rate(&a, &v.id, Rating::Unsatisfied, Some("还是没水"), later).await.unwrap();
+    assert_eq!((v.stage, v.reopened), (Stage::Handling, 1));
+    let v = h
+        .voice
+        .handling()
+        .act(&water, &v.id, HandlerAction::Answer { text: "已再次上门检修，水压已恢复正常。".into() }, later)
+        .await
+        .unwrap();
+    let v = h.voice.my_requests().rate(&a, &v.id, Rating::Unsatisfied, None, later).await.unwrap();
+    assert_eq!((v.stage, v.rating), (Stage::Closed, Some(Rating::Unsatisfied)));
+    assert_eq!(steps(&v), ["route", "sign", "answer", "reopen", "answer", "close_unsatisfied"]);
+    assert_eq!(v.steps[3].comment.as_deref(), Some("还是没水"));
+    assert!(h.voice.handling().inbox(&water, later).await.unwrap().is_empty());
+    assert_eq!(h.voice.my_requests().list(&a, later).await.unwrap().len(), 1);
+}
+
+async fn an_unclear_request_waits_for_a_dispatcher_who_decides(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let now = t0();
+    let v = h.voice.intake().submit(&a, new(MIXED, "990102001"), Channel::Api, now).await.unwrap();
+    assert!(v.confidence < voice::CONFIDENT, "{}", v.confidence);
+    assert_eq!((v.stage, v.department_id.as_deref()), (Stage::Dispatching, None));
+    assert_eq!(steps(&v), ["queue"]);
+    // However sure the classifier is, no department of the kind here means a dispatcher.
+    let mut enquiry = new(ENQUIRY, "990102001");
+    enquiry.kind = RequestKind::Enquiry;
+    let e = h.voice.intake().submit(&a, enquiry, Channel::Api, now).await.unwrap();
+    assert_eq!((e.category.department_kind.as_str(), e.stage), ("ZW", Stage::Dispatching));
+
+    // Only dispatchers of the district see it.
+    let qinghu = h.dispatcher("qinghu").await;
+    assert!(h.voice.dispatching().queue(&qinghu, now).await.unwrap().is_empty());
+    let city = h.category_of("CG");
+    let refused = h.voice.dispatching().dispatch(&qinghu, &v.id, &city.code, "990103-CG", now).await;
+    assert!(matches!(refused, Err(Error::Denied(identity::Denial::OutsideJurisdiction))), "{refused:?}");
+
+    let mingyue = h.dispatcher("mingyue").await;
+    let queue = h.voice.dispatching().queue(&mingyue, now).await.unwrap();
+    assert_eq!(queue.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [v.id.as_str(), e.id.as_str()]);
+    let unknown = h.voice.dispatching().dispatch(&mingyue, &v.id, "nonsense", "990102-CG", now).await;
+    assert!(matches!(unknown, Err(Error::Invalid { field: "category", .. })));
+    let nowhere = h.voice.dispatching().dispatch(&mingyue, &v.id, &city.code, "000000-XX", now).await;
+    assert!(matches!(nowhere, Err(Error::Invalid { field: "department", .. })));
+
+    // The dispatcher's category is kept as a training example when it differs.
+    let v = h.voice.dispatching().dispatch(&mingyue, &v.id, &city.code, "990102-CG", now).await.unwrap();
+    assert_eq!((v.stage, v.category.code.as_str()), (Stage::Assigned, city.code.as_str()));
+    assert_eq!(v.department_name.as_deref(), Some("明月区城市管理综合执法局"));
+    let corrections = h.voice.dispatching().corrections(&mingyue).await.unwrap();
+    if v.proposed.code != city.code {
+        assert_eq!(corrections, format!("{}\t{MIXED}\n", city.code));
+    }
+    assert_eq!(h.voice.dispatching().queue(&mingyue, now).await.unwrap().len(), 1);
+
+    // 退单: not ours, with the reason; back in the queue.
+    let city_clerk = h.principal("city.mingyue").await.authorize().unwrap();
+    let no_reason =
+        h.voice.handling().act(&city_clerk, &v.id, HandlerAction::SendBack { reason: " ".into() }, now).await;
+    assert!(matches!(no_reason, Err(Error::Invalid { field: "reason", .. })));
+    let reason = "反映内容不明确，不属于城管职责";
+    let v = h
+        .voice
+        .handling()
+        .act(&city_clerk, &v.id, HandlerAction::SendBack { reason: reason.into() }, now)
+        .await
+        .unwrap();
+    assert_eq!((v.stage, v.department_id.as_deref()), (Stage::Dispatching, None));
+    assert_eq!(v.steps.last().unwrap().comment.as_deref(), Some(reason));
+    assert_eq!(h.voice.dispatching().queue(&mingyue, now).await.unwrap().len(), 2);
+
+    // A day in the queue is overdue.
+    let late = now + Duration::days(3);
+    assert!(h.voice.dispatching().queue(&mingyue, late).await.unwrap()[0].overdue);
+}
+
+async fn the_same_key_makes_one_request(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let mut request = new(WATER, "990102001");
+    request.idempotency_key = Some("form-7f3a".into());
+    let first = h.voice.intake().submit(&a, request.clone(), Channel::Portal, t0()).await.unwrap();
+    let again = h.voice.intake().submit(&a, request.clone(), Channel::Portal, t0()).await.unwrap();
+    assert_eq!(first.number, again.number);
+    // The same key of another person is another request.
+    let b = h.principal("citizen.b").await;
+    request.region_code = "990103001".into();
+    let theirs = h.voice.intake().submit(&b, request, Channel::Portal, t0()).await.unwrap();
+    assert_ne!(theirs.number, first.number);
+    assert_eq!(h.voice.my_requests().list(&a, t0()).await.unwrap().len(), 1);
+    let entries = ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_request_submitted"), None, 10).await.unwrap();
+    assert_eq!(entries.len(), 2);
+}
+
+async fn bad_input_is_refused_and_nothing_is_written(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let submit = |r: NewRequest| {
+        let (voice, a) = (h.voice.clone(), a.clone());
+        async move { voice.intake().submit(&a, r, Channel::Portal, t0()).await }
+    };
+    assert!(matches!(submit(new("太吵", "990102001")).await, Err(Error::Invalid { field: "text", .. })));
+    assert!(matches!(submit(new(&"吵".repeat(2001), "990102001")).await, Err(Error::Invalid { field: "text", .. })));
+    assert!(matches!(submit(new("楼下烧烤\u{0}太吵了", "990102001")).await, Err(Error::Invalid { field: "text", .. })));
+    assert!(matches!(submit(new(WATER, "123456")).await, Err(Error::Invalid { field: "region", .. })));
+    let mut long_address = new(WATER, "990102001");
+    long_address.address = Some("号".repeat(201));
+    assert!(matches!(submit(long_address).await, Err(Error::Invalid { field: "address", .. })));
+    // Staff make requests as residents, not with their work account.
+    let clerk = h.principal("water.mingyue").await;
+    let staff = h.voice.intake().submit(&clerk, new(WATER, "990102001"), Channel::Portal, t0()).await;
+    assert!(matches!(staff, Err(Error::Invalid { field: "account", .. })));
+    assert!(h.voice.my_requests().list(&a, t0()).await.unwrap().is_empty());
+    let entries = ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_request_submitted"), None, 10).await.unwrap();
+    assert!(entries.is_empty());
+    // A dispatcher's classification stores nothing and checks the region.
+    let d = h.dispatcher("mingyue").await;
+    let p = h.voice.routing().classify(&d, WATER, None).await.unwrap();
+    assert_eq!(p.category.department_kind, "SW");
+    assert_eq!(p.department.map(|d| d.code).as_deref(), Some("990102-SW"));
+    assert!(matches!(
+        h.voice.routing().classify(&d, WATER, Some("990103")).await,
+        Err(Error::Denied(identity::Denial::OutsideJurisdiction))
+    ));
+    assert!(h.voice.dispatching().queue(&d, t0()).await.unwrap().is_empty());
+}
+
+async fn a_routing_table_overrides_the_usual_department(t: TestDb) {
+    let h = hotline(t).await;
+    let console = h.t.console();
+    let water = h.water();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let unknown = h.voice.routing().set_route(&org, "990102", &water.code, "000000-XX").await;
+    assert!(matches!(unknown, Err(Error::NotFound("department"))));
+    h.voice.routing().set_route(&org, "990102", &water.code, "990102-CG").await.unwrap();
+    let d = h.dispatcher("mingyue").await;
+    let p = h.voice.routing().classify(&d, WATER, Some("990102001")).await.unwrap();
+    assert_eq!(p.department.map(|d| d.code).as_deref(), Some("990102-CG"));
+    assert_eq!(p.route, RouteBasis::RoutingTable { region_code: "990102".into() });
+    // The other district keeps the usual department.
+    let q = h.dispatcher("qinghu").await;
+    let p = h.voice.routing().classify(&q, WATER, None).await.unwrap();
+    assert_eq!(p.department.map(|d| d.code).as_deref(), Some("990103-SW"));
+    assert_eq!(p.route, RouteBasis::NearestOfKind { kind: "SW".into() });
+}
