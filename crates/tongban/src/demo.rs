@@ -13,9 +13,11 @@ use kernel::secrets::SecretString;
 
 mod applications;
 mod catalog;
+mod voice;
 
 pub use applications::*;
 pub use catalog::*;
+pub use voice::*;
 
 pub const SEED: u64 = 20_261_121;
 /// Every demo sign-in uses this password (demo only: `--no-demo` gives a clean install).
@@ -63,6 +65,12 @@ const DEPARTMENTS: &[(&str, &str, &str)] = &[
     ("HB", "生态环境厅", "生态环境分局"),
     ("CZ", "财政厅", "财政局"),
     ("SG", "数据管理局", "数据管理局"),
+    // The departments a 12345 hotline routes to besides those above.
+    ("CG", "住房和城乡建设厅城市管理局", "城市管理综合执法局"),
+    ("SW", "水利厅", "水务局"),
+    ("ZR", "自然资源厅", "自然资源局"),
+    ("NY", "农业农村厅", "农业农村局"),
+    ("ZW", "政务服务管理局", "政务服务管理局"),
 ];
 
 /// (username prefix, role, department abbreviation)
@@ -77,6 +85,14 @@ const STAFF_POSTS: &[(&str, &str, &str)] = &[
     ("auditor", "auditor", "CZ"),
     ("secadmin", "security_admin", "SG"),
     ("sysadmin", "system_admin", "SG"),
+];
+/// The 12345 posts of each staffed district, seeded after the residents so that the random
+/// stream (and with it every demo person) stays as it was before the hotline.
+const HOTLINE_POSTS: &[(&str, &str, &str)] = &[
+    ("dispatcher", "dispatcher", "ZW"),
+    ("operator", "hotline_operator", "ZW"),
+    ("water", "window_clerk", "SW"),
+    ("city", "window_clerk", "CG"),
 ];
 /// Districts that get one staff account per built-in role.
 const STAFFED_DISTRICTS: &[&str] = &["990102", "990103"];
@@ -151,9 +167,10 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
     let mut demo = Seeding { identity, console, now, rng: &mut rng, c: &mut tx };
     // One random stream in a fixed order: the same seed gives the same people and codes.
     let places = demo.organisation().await?;
-    let staff = demo.staff(&places).await?;
+    let mut staff = demo.staff(&places).await?;
     demo.residents(&places.grids).await?;
     demo.enterprises(&places.grids).await?;
+    staff.extend(demo.hotline_staff().await?);
     tx.commit().await?;
     Ok(DemoSummary {
         staff,
@@ -239,6 +256,19 @@ impl Seeding<'_> {
             }
         }
         Ok(places)
+    }
+
+    /// The 12345 posts of each staffed district.
+    async fn hotline_staff(&mut self) -> Result<Vec<(String, String, String)>, identity::Error> {
+        let mut staff = Vec::new();
+        for (district, district_name, pinyin) in staffed_districts() {
+            for (prefix, role, dept) in HOTLINE_POSTS {
+                let username = format!("{prefix}.{pinyin}");
+                let username = self.staff_account(username, role, format!("{district}-{dept}"), None).await?;
+                staff.push((username, (*role).to_string(), (*district_name).to_string()));
+            }
+        }
+        Ok(staff)
     }
 
     /// A staff account with the demo password and authenticator, holding `role`.
@@ -416,7 +446,7 @@ mod tests {
 
     #[test]
     fn demo_password_meets_the_policy() {
-        for (prefix, _, _) in STAFF_POSTS {
+        for (prefix, _, _) in STAFF_POSTS.iter().chain(HOTLINE_POSTS) {
             assert_eq!(identity::password::check_policy(&format!("{prefix}.mingyue"), DEMO_PASSWORD), Ok(()));
         }
         assert_eq!(ids_totp_secret().unwrap().len(), 20);

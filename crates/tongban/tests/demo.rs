@@ -23,8 +23,12 @@ mod province {
         assert_eq!(summary.enterprises, 200);
         // 1 province, 3 cities, 8 districts, each with 2 streets × 2 communities × 2 grids
         assert_eq!(summary.regions, 1 + 3 + 8 * (1 + 2 + 4 + 8));
-        assert_eq!(summary.departments, 13 * 9);
+        // 13 lines of work, and the 5 a 12345 hotline routes to besides, at the province and
+        // in each district.
+        assert_eq!(summary.departments, 18 * 9);
         for role in [
+            "dispatcher",
+            "hotline_operator",
             "window_clerk",
             "approver",
             "community_worker",

@@ -37,6 +37,12 @@ const MAX_ADDRESS: usize = 200;
 const MAX_KEY: usize = 100;
 
 impl Intake<'_> {
+    /// How many requests the platform holds.
+    pub async fn count(&self) -> Result<i64, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::count(&mut c).await?)
+    }
+
     /// A resident's or enterprise's own request, from the portal or the API.
     pub async fn submit(
         &self,

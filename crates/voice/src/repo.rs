@@ -118,6 +118,10 @@ pub async fn update(c: &mut AnyConnection, r: &RequestRow, read_in: super::Stage
     Ok(done.rows_affected() == 1)
 }
 
+pub async fn count(c: &mut AnyConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM voice_requests").fetch_one(c).await
+}
+
 pub async fn request(c: &mut AnyConnection, id_or_number: &str) -> Result<Option<RequestRow>, sqlx::Error> {
     sqlx::query_as(concat!("SELECT ", columns!(), " FROM voice_requests WHERE id = $1 OR number = $1"))
         .bind(id_or_number)

@@ -14,8 +14,8 @@ use common::*;
 
 /// Water off for days: the training set's plainest kind of complaint.
 const WATER: &str = "我家小区停水三天了，自来水一直没来，打物业电话也没人管，老人做饭洗澡都成问题";
-/// Two departments' business at once: the classifier is not sure.
-const MIXED: &str = "楼下的水管漏水，路灯也坏了，物业说找城管，城管说找物业";
+/// Not a word the classifier has seen: it has nothing to be sure of.
+const MIXED: &str = "Xyzzy qwvfk plugh";
 /// An enquiry for the government-service centre, which the test districts do not have.
 const ENQUIRY: &str = "你好，我想反映一个情况，希望你们能重视一下";
 

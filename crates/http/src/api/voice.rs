@@ -99,7 +99,10 @@ async fn voice_submit(
 /// The caller's requests, newest first.
 #[utoipa::path(get, path = "/api/v1/voice/requests", tag = "voice",
     responses((status = 200, body = Vec<RequestView>)), security(("bearer" = [])))]
-async fn voice_my_requests(State(state): State<AppState>, Caller(p): Caller) -> Result<Json<Vec<RequestView>>, ApiError> {
+async fn voice_my_requests(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+) -> Result<Json<Vec<RequestView>>, ApiError> {
     Ok(Json(state.voice.my_requests().list(&p, Utc::now()).await?))
 }
 

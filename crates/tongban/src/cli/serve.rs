@@ -18,7 +18,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let services = services_of(&settings, &db, &identity, key);
     let voice = ::voice::Voice::new(db.clone(), identity.clone(), settings.calendar.clone())?;
     if settings.demo {
-        seed_demo(&identity, &console, &services, &exchange).await?;
+        seed_demo(&identity, &console, &services, &exchange, &voice).await?;
     }
     record_configuration(&db, &settings).await?;
     let timers = tokio::spawn(run_timers(services.clone()));
@@ -75,6 +75,7 @@ async fn seed_demo(
     console: &Console,
     services: &services::Services,
     exchange: &exchange::Exchange,
+    voice: &::voice::Voice,
 ) -> anyhow::Result<()> {
     if identity.organisation().region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
@@ -112,6 +113,11 @@ async fn seed_demo(
     let seeded = crate::demo::seed_applications(identity, services, Utc::now()).await?;
     if seeded > 0 {
         println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
+    }
+    if voice.intake().count().await? == 0 {
+        let routes = crate::demo::seed_routes(voice, console).await?;
+        let requests = crate::demo::seed_requests(identity, voice, Utc::now()).await?;
+        println!("demo 12345: {routes} routes, {requests} requests in every state");
     }
     Ok(())
 }

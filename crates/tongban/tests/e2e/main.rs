@@ -16,6 +16,7 @@ mod govstack;
 mod nodes;
 mod platform;
 mod service_hall;
+mod voice;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tongban");
 
