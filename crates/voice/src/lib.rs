@@ -7,6 +7,7 @@
 
 mod categories;
 pub mod classifier;
+mod figures;
 mod handling;
 mod intake;
 mod repo;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::pool::PoolConnection;
 
 pub use categories::{Categories, Category};
+pub use figures::{DepartmentFigures, Figures};
 pub use handling::{Dispatching, HandlerAction, Handling, MyRequests};
 pub use intake::{Intake, NewRequest};
 pub use routing::{Alternative, Proposal, RouteBasis, Routing};
@@ -270,6 +272,11 @@ impl Voice {
     /// A department's 12345 inbox: sign for, send back, answer.
     pub fn handling(&self) -> Handling<'_> {
         Handling(self)
+    }
+
+    /// How departments answer: 响应率, 解决率, 满意率 and the times behind them.
+    pub fn figures(&self) -> Figures<'_> {
+        Figures(self)
     }
 
     /// The person's own requests: the timeline and the rating.

@@ -198,6 +198,19 @@ pub async fn department_open(
     .await
 }
 
+/// Requests with a department, within a region subtree.
+pub async fn with_department(c: &mut AnyConnection, lower: &str, upper: &str) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE department_id IS NOT NULL AND region_path >= $1 AND region_path < $2"
+    ))
+    .bind(lower)
+    .bind(upper)
+    .fetch_all(c)
+    .await
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RouteRow {
     pub region_code: String,

@@ -41,6 +41,7 @@ on_both_databases!(
     the_same_key_makes_one_request,
     bad_input_is_refused_and_nothing_is_written,
     a_routing_table_overrides_the_usual_department,
+    figures_count_what_departments_did,
 );
 
 async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
@@ -242,4 +243,40 @@ async fn a_routing_table_overrides_the_usual_department(t: TestDb) {
     let p = h.voice.routing().classify(&q, WATER, None).await.unwrap();
     assert_eq!(p.department.map(|d| d.code).as_deref(), Some("990103-SW"));
     assert_eq!(p.route, RouteBasis::NearestOfKind { kind: "SW".into() });
+}
+
+async fn figures_count_what_departments_did(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let water = h.water_clerk("mingyue").await;
+    let t0 = t0();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, t0).await.unwrap().id);
+    }
+    let handling = h.voice.handling();
+    let answer = || HandlerAction::Answer { text: "已派人现场处理，供水已经恢复。".into() };
+    // On time, answered and rated 满意.
+    handling.act(&water, &ids[0], HandlerAction::Sign, t0 + Duration::hours(1)).await.unwrap();
+    handling.act(&water, &ids[0], answer(), t0 + Duration::hours(2)).await.unwrap();
+    h.voice.my_requests().rate(&a, &ids[0], Rating::Satisfied, None, t0 + Duration::hours(3)).await.unwrap();
+    // Never signed for. Signed four days late, then answered.
+    handling.act(&water, &ids[2], HandlerAction::Sign, t0 + Duration::days(4)).await.unwrap();
+    handling.act(&water, &ids[2], answer(), t0 + Duration::days(4) + Duration::hours(1)).await.unwrap();
+
+    let d = h.dispatcher("mingyue").await;
+    let figures = h.voice.figures().by_department(&d, t0 + Duration::days(5)).await.unwrap();
+    assert_eq!(figures.len(), 1, "{figures:?}");
+    let f = &figures[0];
+    assert_eq!(f.department_name, "明月区水务局");
+    assert_eq!((f.requests, f.signing_due, f.signed_on_time, f.answered, f.overdue), (3, 3, 1, 2, 1));
+    assert_eq!((f.rated, f.satisfied), (1, 1));
+    assert!((f.response_rate.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert!((f.resolution_rate.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(f.satisfaction_rate, Some(1.0));
+    assert!((f.avg_hours_to_sign.unwrap() - 48.5).abs() < 1e-9, "{:?}", f.avg_hours_to_sign);
+    assert_eq!(f.top_categories, [(h.water().code, 3)]);
+    // Another district's dispatcher sees none of it.
+    let q = h.dispatcher("qinghu").await;
+    assert!(h.voice.figures().by_department(&q, t0).await.unwrap().is_empty());
 }

@@ -16,7 +16,9 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Authorized, Caller};
 use kernel::authz::{VoiceDispatch, VoiceHandle};
-use voice::{Channel, HandlerAction, NewRequest, Proposal, Rating, RequestKind, RequestView, Urgency};
+use voice::{
+    Channel, DepartmentFigures, HandlerAction, NewRequest, Proposal, Rating, RequestKind, RequestView, Urgency,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(voice_inbox))
         .routes(routes!(voice_inbox_request))
         .routes(routes!(voice_act))
+        .routes(routes!(voice_figures))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -218,4 +221,15 @@ async fn voice_act(
         HandlingRequest::Answer { answer } => HandlerAction::Answer { text: answer },
     };
     Ok(Json(state.voice.handling().act(&cap, &id, action, Utc::now()).await?))
+}
+
+/// How the departments in the caller's jurisdiction answer 12345: 响应率, 解决率, 满意率, the
+/// counts behind each, average times and the top categories.
+#[utoipa::path(get, path = "/api/v1/voice/figures", tag = "voice",
+    responses((status = 200, body = Vec<DepartmentFigures>)), security(("bearer" = [])))]
+async fn voice_figures(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceDispatch>,
+) -> Result<Json<Vec<DepartmentFigures>>, ApiError> {
+    Ok(Json(state.voice.figures().by_department(&cap, Utc::now()).await?))
 }

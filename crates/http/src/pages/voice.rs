@@ -14,7 +14,9 @@ use super::{CsrfForm, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use identity::{DepartmentView, RegionRef};
 use kernel::authz::{OrganisationRead, VoiceDispatch, VoiceHandle};
-use voice::{Category, Channel, HandlerAction, NewRequest, Rating, RequestKind, RequestView, Stage, Urgency};
+use voice::{
+    Category, Channel, DepartmentFigures, HandlerAction, NewRequest, Rating, RequestKind, RequestView, Stage, Urgency,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/voice/{id}/rating", post(rate))
         .route("/staff/voice", get(inbox))
         .route("/staff/voice/queue", get(queue))
+        .route("/staff/voice/figures", get(figures))
         .route("/staff/voice/queue/{id}", get(queued).post(dispatch))
         .route("/staff/voice/{id}", get(handled).post(act))
 }
@@ -45,6 +48,23 @@ struct ListPage {
     empty_key: &'static str,
     /// Staff lists show the deadline; the person's list shows the department.
     staff: bool,
+}
+
+#[derive(Template)]
+#[template(path = "voice_figures.html")]
+struct FiguresPage {
+    l: Layout,
+    rows: Vec<DepartmentFigures>,
+}
+
+impl FiguresPage {
+    fn percent(&self, rate: &Option<f64>) -> String {
+        rate.map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0))
+    }
+
+    fn hours(&self, hours: &Option<f64>) -> String {
+        hours.map_or_else(|| "—".to_string(), |h| format!("{h:.1}"))
+    }
 }
 
 #[derive(Template)]
@@ -264,6 +284,12 @@ async fn queued(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<Stri
     let reader = Reader::Dispatcher { categories: state.voice.categories().all().to_vec(), departments };
     let l = ctx.layout("voice.request").about(&r.number);
     Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader, ratings: &[] }))
+}
+
+async fn figures(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+    let cap = ctx.authorize::<VoiceDispatch>(&state).await?;
+    let rows = state.voice.figures().by_department(&cap, Utc::now()).await?;
+    Ok(ctx.page(StatusCode::OK, &FiguresPage { l: ctx.layout("voice.figures"), rows }))
 }
 
 #[derive(Deserialize)]
