@@ -370,6 +370,8 @@ const totpSecrets = new Map([
   ['police.mingyue', DEMO_TOTP_SECRET],
   ['gaapprover.mingyue', DEMO_TOTP_SECRET],
   ['data.mz', DEMO_TOTP_SECRET],
+  ['dispatcher.mingyue', DEMO_TOTP_SECRET],
+  ['water.mingyue', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -806,6 +808,59 @@ check('data exchange: consents, catalog request, import with its progress and re
   await goto(page, '/staff/exchange/quality');
   await checkPage(page, 'data quality and department figures');
   expect((await page.locator('section[aria-labelledby="departments"] tbody tr').count()) >= 4, 'the departments publishing data are listed');
+});
+
+check('12345: a request from the portal, the dispatchers\' queue and figures, a bureau answers, the resident rates', async ({ page, context }) => {
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/voice/new');
+  await checkPage(page, '12345: new request');
+  await clickAndWait(page, page.locator('form[action="/voice/new"] button[type=submit]'), 'submit the empty form');
+  expect((await page.locator('.error-summary[role=alert] a').count()) > 0, 'the form says what is missing');
+  await checkPage(page, '12345: new request with errors');
+  await page.locator('input[name="kind"][value="complaint"]').check();
+  await page.fill('#text', '我家小区停水三天了，自来水一直没来，打物业电话也没人管，老人做饭洗澡都成问题');
+  await page.fill('#address', '东风街道翠湖小区3栋');
+  await clickAndWait(page, page.locator('form[action="/voice/new"] button[type=submit]'), 'submit the request');
+  const requestPath = pathOf(page);
+  expect(requestPath.startsWith('/voice/'), `the request page follows (${await describePage(page)})`);
+  await checkPage(page, '12345: my request');
+  expect(((await page.locator('#timeline').textContent()) || '').includes('自动派至承办部门'), 'a clear complaint goes straight to its department');
+  await setElder(page, true);
+  await checkPage(page, '12345: my request, elder mode');
+  await setElder(page, false);
+  await goto(page, '/voice');
+  await checkPage(page, '12345: my requests');
+  await context.clearCookies();
+  await signIn(page, 'dispatcher.mingyue');
+  await goto(page, '/staff/voice/queue');
+  await checkPage(page, '12345: the dispatchers\' queue');
+  const queued = page.locator('#voice-requests tbody a').first();
+  if (await queued.count()) {
+    await clickAndWait(page, queued, 'open a queued request');
+    await checkPage(page, '12345: a queued request');
+    await clickAndWait(page, page.locator('#dispatch button[type=submit]'), 'dispatch it');
+    await expectPath(page, '/staff/voice/queue', 'after dispatching');
+  }
+  await goto(page, '/staff/voice/figures');
+  await checkPage(page, '12345: figures');
+  expect((await page.locator('#voice-figures tbody tr').count()) > 0, 'the departments that have requests are listed');
+  await context.clearCookies();
+  await signIn(page, 'water.mingyue');
+  await goto(page, '/staff/voice');
+  await checkPage(page, '12345: the bureau\'s requests');
+  await goto(page, '/staff' + requestPath);
+  await checkPage(page, '12345: a request to sign for');
+  await clickAndWait(page, page.locator('#sign button[type=submit]'), 'sign for it');
+  await page.fill('#answer-text', '经查系主管爆裂，已于今日抢修完毕并恢复供水。');
+  await clickAndWait(page, page.locator('#answer-form button[type=submit]'), 'answer');
+  expect(((await page.locator('#request-stage').textContent()) || '').includes('已答复'), `the request is answered (${await describePage(page)})`);
+  await context.clearCookies();
+  await signIn(page, CITIZEN_USER);
+  await goto(page, requestPath);
+  await page.locator('input[name="rating"][value="satisfied"]').check();
+  await clickAndWait(page, page.locator('#rate button[type=submit]'), 'rate the answer');
+  expect(((await page.locator('#request-stage').textContent()) || '').includes('已办结'), `rated, it is closed (${await describePage(page)})`);
+  await checkPage(page, '12345: a closed request');
 });
 
 // ---------------------------------------------------------------------------
