@@ -4,14 +4,15 @@
 //! one transaction and guarded by the state it was read in.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
 use super::repo::{self, RequestRow};
-use super::{Error, Rating, RequestView, Stage, Voice, internal};
+use super::{Error, Rating, RequestKind, RequestView, Stage, Voice, internal};
 use identity::{Capability, Principal};
 use kernel::audit::{Action, Outcome};
-use kernel::authz::{Scope, VoiceDispatch, VoiceHandle, subtree_bounds};
+use kernel::authz::{ResidentRead, Scope, VoiceDispatch, VoiceHandle, subtree_bounds};
 use kernel::db::millis;
 use services::workflow::{Actor, Case, Context};
 
@@ -31,6 +32,27 @@ kernel::area! {
 kernel::area! {
     /// The person's own requests.
     MyRequests of Voice
+}
+
+/// The person behind a request, as the handling department sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "contact", rename_all = "snake_case")]
+pub enum Contact {
+    /// Name and mobile, masked (王*, 138****5678) unless shown for a stated purpose.
+    Shown { name: String, mobile: String, masked: bool },
+    /// A 举报: the reporter is never shown to the department.
+    Hidden,
+    /// Made without an account (a hotline caller or an Open311 client).
+    NoAccount,
+    /// The reader may not look up residents, or not this one.
+    NotPermitted,
+}
+
+/// A request as its handling department reads it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StaffRequest {
+    pub request: RequestView,
+    pub contact: Contact,
 }
 
 /// What a department does with a request addressed to it.
@@ -206,16 +228,38 @@ impl Handling<'_> {
         self.views_in(&mut c, rows, now).await
     }
 
+    /// A request addressed to the department, with the person behind it as the department
+    /// may see them: masked, or in plain for a stated purpose (`reveal`). Either way the
+    /// reading is an access entry on the person's 我的数据; a 举报's reporter stays hidden.
     pub async fn request(
         &self,
         cap: &Capability<VoiceHandle>,
+        read: Option<&Capability<ResidentRead>>,
         id: &str,
+        reveal: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<RequestView, Error> {
+    ) -> Result<StaffRequest, Error> {
         let mut c = self.conn().await?;
         let row = self.row_in(&mut c, id).await?;
         self.own(cap, &row)?;
-        self.view_in(&mut c, row, now).await
+        let kind = row.kind;
+        let account = row.account_id.clone();
+        let request = self.view_in(&mut c, row, now).await?;
+        drop(c);
+        let contact = match (kind, account, read) {
+            // The department reported on must not learn who reported it.
+            (RequestKind::Report, _, _) => Contact::Hidden,
+            (_, None, _) => Contact::NoAccount,
+            (_, Some(_), None) => Contact::NotPermitted,
+            (_, Some(account), Some(read)) => {
+                match self.inner.identity.people().resident(read, &account, reveal, now).await {
+                    Ok(r) => Contact::Shown { name: r.name, mobile: r.mobile, masked: r.masked },
+                    Err(identity::Error::Denied(_)) => Contact::NotPermitted,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        Ok(StaffRequest { request, contact })
     }
 
     pub async fn act(

@@ -22,7 +22,7 @@ use sqlx::pool::PoolConnection;
 
 pub use categories::{Categories, Category};
 pub use figures::{DepartmentFigures, Figures};
-pub use handling::{Dispatching, HandlerAction, Handling, MyRequests};
+pub use handling::{Contact, Dispatching, HandlerAction, Handling, MyRequests, StaffRequest};
 pub use intake::{Intake, NewRequest};
 pub use routing::{Alternative, Proposal, RouteBasis, Routing};
 pub use views::{RequestView, Step};
@@ -206,6 +206,7 @@ impl From<identity::Error> for Error {
     fn from(e: identity::Error) -> Error {
         match e {
             identity::Error::NotFound(what) => Error::NotFound(what),
+            identity::Error::Invalid { field, reason } => Error::Invalid { field, reason },
             identity::Error::Storage(s) => Error::Storage(s),
             identity::Error::Denied(d) => Error::Denied(d),
             other => Error::Internal(other.to_string()),

@@ -7,7 +7,7 @@ extern crate tongban_voice as voice;
 
 use chrono::Duration;
 use testkit::{TestDb, on_both_databases};
-use voice::{Channel, Error, HandlerAction, NewRequest, Rating, RequestKind, RouteBasis, Stage, Urgency};
+use voice::{Channel, Contact, Error, HandlerAction, NewRequest, Rating, RequestKind, RouteBasis, Stage, Urgency};
 
 mod common;
 use common::*;
@@ -42,6 +42,7 @@ on_both_databases!(
     bad_input_is_refused_and_nothing_is_written,
     a_routing_table_overrides_the_usual_department,
     figures_count_what_departments_did,
+    the_department_sees_the_person_masked_and_never_a_reporter,
 );
 
 async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
@@ -71,7 +72,10 @@ async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: Tes
     assert_eq!(inbox.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [v.id.as_str()]);
     let other = h.water_clerk("qinghu").await;
     assert!(h.voice.handling().inbox(&other, now).await.unwrap().is_empty());
-    assert!(matches!(h.voice.handling().request(&other, &v.id, now).await, Err(Error::NotFound("request"))));
+    assert!(matches!(
+        h.voice.handling().request(&other, None, &v.id, None, now).await,
+        Err(Error::NotFound("request"))
+    ));
     assert!(matches!(
         h.voice.handling().act(&other, &v.id, HandlerAction::Sign, now).await,
         Err(Error::NotFound("request"))
@@ -279,4 +283,42 @@ async fn figures_count_what_departments_did(t: TestDb) {
     // Another district's dispatcher sees none of it.
     let q = h.dispatcher("qinghu").await;
     assert!(h.voice.figures().by_department(&q, t0).await.unwrap().is_empty());
+}
+
+async fn the_department_sees_the_person_masked_and_never_a_reporter(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let clerk = h.principal("water.mingyue").await;
+    let (handle, read) = (clerk.authorize().unwrap(), clerk.authorize().unwrap());
+    let v = h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, t0()).await.unwrap();
+    let handling = h.voice.handling();
+    let seen = handling.request(&handle, Some(&read), &v.id, None, t0()).await.unwrap();
+    assert_eq!(seen.request.id, v.id);
+    let Contact::Shown { name, mobile, masked } = seen.contact else { panic!("{:?}", seen.contact) };
+    assert!(masked && name != "王芳" && name.starts_with('王') && mobile.contains("****"), "{name} {mobile}");
+    let empty = handling.request(&handle, Some(&read), &v.id, Some(" "), t0()).await;
+    assert!(matches!(empty, Err(Error::Invalid { field: "purpose", .. })), "{empty:?}");
+    let purpose = "电话回访，核实停水范围";
+    let shown = handling.request(&handle, Some(&read), &v.id, Some(purpose), t0()).await.unwrap();
+    assert_eq!(shown.contact, Contact::Shown { name: "王芳".into(), mobile: "13812345678".into(), masked: false });
+    // Both readings are on the person's trail, the plain one with its purpose.
+    let unmasked = ledger::recent(&h.t.db, ledger::Log::Audit, Some("resident_unmasked"), None, 10).await.unwrap();
+    assert_eq!(unmasked.len(), 1);
+    assert_eq!(unmasked[0].1.subject.as_deref(), Some(a.account_id.as_str()));
+    assert_eq!(unmasked[0].1.purpose.as_deref(), Some(purpose));
+    assert_eq!(ledger::recent(&h.t.db, ledger::Log::Audit, Some("resident_read"), None, 10).await.unwrap().len(), 1);
+    // Without the right to look residents up, nobody is shown.
+    let blind = handling.request(&handle, None, &v.id, None, t0()).await.unwrap();
+    assert_eq!(blind.contact, Contact::NotPermitted);
+
+    // A 举报 never shows who made it, whatever the purpose.
+    let mut report = new(WATER, "990102001");
+    report.kind = RequestKind::Report;
+    let r = h.voice.intake().submit(&a, report, Channel::Portal, t0()).await.unwrap();
+    let seen = handling.request(&handle, Some(&read), &r.id, Some(purpose), t0()).await.unwrap();
+    assert_eq!(seen.contact, Contact::Hidden);
+    assert_eq!(
+        ledger::recent(&h.t.db, ledger::Log::Audit, Some("resident_unmasked"), None, 10).await.unwrap().len(),
+        1
+    );
 }

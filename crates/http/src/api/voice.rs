@@ -14,10 +14,11 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, Authorized, Caller};
-use kernel::authz::{VoiceDispatch, VoiceHandle};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Caller};
+use kernel::authz::{ResidentRead, VoiceDispatch, VoiceHandle};
 use voice::{
-    Channel, DepartmentFigures, HandlerAction, NewRequest, Proposal, Rating, RequestKind, RequestView, Urgency,
+    Channel, DepartmentFigures, HandlerAction, NewRequest, Proposal, Rating, RequestKind, RequestView, StaffRequest,
+    Urgency,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -183,15 +184,29 @@ async fn voice_inbox(
     Ok(Json(state.voice.handling().inbox(&cap, Utc::now()).await?))
 }
 
-/// One request addressed to the caller's department.
-#[utoipa::path(get, path = "/api/v1/voice/inbox/{id}", tag = "voice", params(("id" = String, Path)),
-    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ContactQuery {
+    /// Why the person's plain name and mobile are needed (the reading names it on their
+    /// 我的数据); without it they are masked.
+    purpose: Option<String>,
+}
+
+/// One request addressed to the caller's department, with the person behind it: masked, or
+/// plain for a stated `purpose`; hidden for a 举报.
+#[utoipa::path(get, path = "/api/v1/voice/inbox/{id}", tag = "voice", params(("id" = String, Path), ContactQuery),
+    responses((status = 200, body = StaffRequest), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn voice_inbox_request(
     State(state): State<AppState>,
     Authorized(cap): Authorized<VoiceHandle>,
+    Caller(p): Caller,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<RequestView>, ApiError> {
-    Ok(Json(state.voice.handling().request(&cap, &id, Utc::now()).await?))
+    ApiQuery(q): ApiQuery<ContactQuery>,
+) -> Result<Json<StaffRequest>, ApiError> {
+    // Not every handler may look residents up: then the person is not shown.
+    let read = p.authorize::<ResidentRead>().ok();
+    let found = state.voice.handling().request(&cap, read.as_ref(), &id, q.purpose.as_deref(), Utc::now()).await?;
+    Ok(Json(found))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -13,9 +13,10 @@ use serde::Deserialize;
 use super::{CsrfForm, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use identity::{DepartmentView, RegionRef};
-use kernel::authz::{OrganisationRead, VoiceDispatch, VoiceHandle};
+use kernel::authz::{OrganisationRead, ResidentRead, VoiceDispatch, VoiceHandle};
 use voice::{
-    Category, Channel, DepartmentFigures, HandlerAction, NewRequest, Rating, RequestKind, RequestView, Stage, Urgency,
+    Category, Channel, Contact, DepartmentFigures, HandlerAction, NewRequest, Rating, RequestKind, RequestView, Stage,
+    Urgency,
 };
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/voice/figures", get(figures))
         .route("/staff/voice/queue/{id}", get(queued).post(dispatch))
         .route("/staff/voice/{id}", get(handled).post(act))
+        .route("/staff/voice/{id}/contact", post(reveal_contact))
 }
 
 impl From<voice::Error> for PageError {
@@ -91,6 +93,8 @@ struct RequestPage {
     req: RequestView,
     reader: Reader,
     ratings: &'static [Rating],
+    /// The person behind it, for the handling department.
+    contact: Option<Contact>,
 }
 
 impl RequestPage {
@@ -231,7 +235,7 @@ async fn my_request(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<
     let r = state.voice.my_requests().request(&s.principal, &id, Utc::now()).await?;
     let l = ctx.layout("voice.request").about(&r.number);
     let ratings = <Rating as strum::VariantArray>::VARIANTS;
-    Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader: Reader::Person, ratings }))
+    Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader: Reader::Person, ratings, contact: None }))
 }
 
 #[derive(Deserialize)]
@@ -283,7 +287,7 @@ async fn queued(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<Stri
         state.identity.organisation().departments(&ctx.authorize::<OrganisationRead>(&state).await?).await?;
     let reader = Reader::Dispatcher { categories: state.voice.categories().all().to_vec(), departments };
     let l = ctx.layout("voice.request").about(&r.number);
-    Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader, ratings: &[] }))
+    Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader, ratings: &[], contact: None }))
 }
 
 async fn figures(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
@@ -312,10 +316,33 @@ async fn dispatch(
 }
 
 async fn handled(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
-    let cap = ctx.authorize::<VoiceHandle>(&state).await?;
-    let r = state.voice.handling().request(&cap, &id, Utc::now()).await?;
-    let l = ctx.layout("voice.request").about(&r.number);
-    Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader: Reader::Department, ratings: &[] }))
+    staff_request(&state, &ctx, &id, None).await
+}
+
+#[derive(Deserialize)]
+struct RevealForm {
+    #[serde(default)]
+    purpose: String,
+}
+
+/// The person's plain name and mobile, for a stated purpose; the page shows them once.
+async fn reveal_contact(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<RevealForm>,
+) -> PageResult {
+    staff_request(&state, &ctx, &id, Some(form.purpose.as_str())).await
+}
+
+async fn staff_request(state: &AppState, ctx: &PageCtx, id: &str, reveal: Option<&str>) -> PageResult {
+    let cap = ctx.authorize::<VoiceHandle>(state).await?;
+    let read = ctx.ready()?.principal.authorize::<ResidentRead>().ok();
+    let found = state.voice.handling().request(&cap, read.as_ref(), id, reveal, Utc::now()).await?;
+    let l = ctx.layout("voice.request").about(&found.request.number);
+    let page =
+        RequestPage { l, req: found.request, reader: Reader::Department, ratings: &[], contact: Some(found.contact) };
+    Ok(ctx.page(StatusCode::OK, &page))
 }
 
 #[derive(Deserialize)]

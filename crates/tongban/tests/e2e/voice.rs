@@ -64,6 +64,12 @@ async fn hotline_journey(backend: Backend) {
     let water = s.token("water.mingyue").await;
     let (_, inbox) = s.get("/api/v1/voice/inbox", &water).await;
     assert!(inbox.as_array().unwrap().iter().any(|r| r["id"] == id.as_str()), "{inbox}");
+    // The bureau sees the person masked; a stated purpose shows them, on the person's trail.
+    let (_, seen) = s.get(&format!("/api/v1/voice/inbox/{id}"), &water).await;
+    assert_eq!((seen["contact"]["contact"].as_str(), seen["contact"]["masked"].as_bool()), (Some("shown"), Some(true)));
+    let (_, plain) =
+        s.get(&format!("/api/v1/voice/inbox/{id}?purpose=%E7%94%B5%E8%AF%9D%E5%9B%9E%E8%AE%BF"), &water).await;
+    assert_eq!(plain["contact"]["masked"], false, "{plain}");
     let act = |body: Value| {
         s.client.post(s.url(&format!("/api/v1/voice/inbox/{id}/actions"))).bearer_auth(&water).json(&body).send()
     };
