@@ -8,7 +8,8 @@
 //! - exchange reads by blind-indexed ID over HTTP (agreement checks, masking, an access entry
 //!   each) vs plain indexed row reads of the same database over HTTP (target ≥ 30 %), and in
 //!   process for comparison;
-//! - bulk import of generated population records (target ≥ 20,000 rows/s on SQLite).
+//! - bulk import of generated population records (target ≥ 20,000 rows/s on SQLite);
+//! - the 12345 classifier on one core (target ≥ 5,000 texts/s).
 
 mod reads;
 mod server;
@@ -48,7 +49,7 @@ pub struct BenchArgs {
     #[arg(long)]
     database_url: Option<String>,
     /// Which measurements: http, submit, nodes (PostgreSQL only), ledger, protect, import,
-    /// exchange or all.
+    /// exchange, voice or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Ledger size for the proof and verification measurements (the targets are
@@ -90,8 +91,10 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         SERVER.set(server).ok();
     }
     let all = args.only == "all";
-    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange"].contains(&args.only.as_str()) {
-        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange or all");
+    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange", "voice"]
+        .contains(&args.only.as_str())
+    {
+        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange, voice or all");
     }
     if all || args.only == "http" {
         let data = scratch_dir()?;
@@ -112,6 +115,9 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     }
     if all || args.only == "protect" {
         protect_bench().await?;
+    }
+    if all || args.only == "voice" {
+        voice_bench(args.seconds)?;
     }
     if all || args.only == "exchange" {
         let data = scratch_dir()?;
