@@ -90,6 +90,8 @@ pub enum Action {
     VoiceRequestSentBack,
     VoiceRequestAnswered,
     VoiceRequestRated,
+    /// A department read a hotline caller's name and mobile (masked, or plain for a purpose).
+    VoiceCallerRead,
     // insight
     AlertRaised,
     AlertAcknowledged,

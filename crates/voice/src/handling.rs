@@ -123,6 +123,52 @@ impl Voice {
         Ok(())
     }
 
+    /// Records a rating of the answer, by the person (`owner`, who must have made the
+    /// request) or by an operator for a caller without an account (`owner` None).
+    pub(crate) async fn rate_as(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        by: &str,
+        rating: Rating,
+        comment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => Some(text_between("comment", c, 1, 500)?),
+            None => None,
+        };
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = self.row_in(&mut tx, id).await?;
+        if row.account_id.as_deref() != owner {
+            return Err(Error::NotFound("request"));
+        }
+        if row.state != Stage::Answered {
+            return Err(Error::Workflow(services::workflow::WorkflowError::NoSuchAction {
+                action: "rate".into(),
+                state: row.state.as_str().into(),
+            }));
+        }
+        let read_in = row.state;
+        let form = json!({"reopened": row.reopened});
+        let action = match rating {
+            Rating::Satisfied | Rating::BasicallySatisfied => "satisfied",
+            Rating::Unsatisfied if row.reopened < 1 => "reopen",
+            Rating::Unsatisfied => "close_unsatisfied",
+        };
+        let m = Move { action, role: "person", by, comment: comment.as_deref() };
+        self.act(&mut row, m, &form, now)?;
+        if action == "reopen" {
+            row.reopened += 1;
+        }
+        row.rating = Some(rating.as_str().to_string());
+        let detail = Some(rating.as_str().to_string());
+        self.write_move(&mut tx, &row, read_in, (Action::VoiceRequestRated, by, detail), now).await?;
+        let view = self.view_in(&mut tx, row, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
     async fn row_in(&self, c: &mut AnyConnection, id: &str) -> Result<RequestRow, Error> {
         repo::request(c, id).await?.ok_or(Error::NotFound("request"))
     }
@@ -218,6 +264,52 @@ impl Handling<'_> {
         }
     }
 
+    /// A hotline caller's name and mobile: masked, or plain for a stated purpose; each
+    /// reading an audit entry naming the request and the purpose.
+    async fn caller_contact(
+        &self,
+        c: &mut AnyConnection,
+        cap: &Capability<VoiceHandle>,
+        request: &RequestView,
+        sealed: &str,
+        reveal: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Contact, Error> {
+        let purpose = match reveal.map(str::trim) {
+            None => None,
+            Some(p) if p.is_empty() || p.chars().count() > 200 => {
+                return Err(Error::invalid(
+                    "purpose",
+                    "state why the plain value is needed, in at most 200 characters",
+                ));
+            }
+            Some(p) => Some(p.to_string()),
+        };
+        let plain = self
+            .inner
+            .identity
+            .protector()
+            .open_in(c, sealed, &crate::intake::caller_context(&request.id))
+            .await
+            .map_err(internal)?;
+        let caller: crate::Caller = serde_json::from_str(&plain).map_err(internal)?;
+        let mut entry = ledger::Entry::new(Action::VoiceCallerRead, Outcome::Success, now);
+        entry.actor = Some(cap.account_id().to_string());
+        entry.actor_name = Some(cap.username().to_string());
+        entry.object = Some(request.number.clone());
+        entry.purpose = purpose.clone();
+        ledger::append(c, ledger::Log::Audit, &entry).await?;
+        Ok(if purpose.is_some() {
+            Contact::Shown { name: caller.name, mobile: caller.mobile, masked: false }
+        } else {
+            Contact::Shown {
+                name: protect::Mask::Name.apply(&caller.name),
+                mobile: protect::Mask::Mobile.apply(&caller.mobile),
+                masked: true,
+            }
+        })
+    }
+
     /// The department's open requests, the nearest deadline first.
     pub async fn inbox(&self, cap: &Capability<VoiceHandle>, now: DateTime<Utc>) -> Result<Vec<RequestView>, Error> {
         let department = cap
@@ -244,20 +336,22 @@ impl Handling<'_> {
         self.own(cap, &row)?;
         let kind = row.kind;
         let account = row.account_id.clone();
+        let caller = row.caller.clone();
         let request = self.view_in(&mut c, row, now).await?;
-        drop(c);
-        let contact = match (kind, account, read) {
+        let contact = match (kind, account, caller, read) {
             // The department reported on must not learn who reported it.
-            (RequestKind::Report, _, _) => Contact::Hidden,
-            (_, None, _) => Contact::NoAccount,
-            (_, Some(_), None) => Contact::NotPermitted,
-            (_, Some(account), Some(read)) => {
+            (RequestKind::Report, ..) => Contact::Hidden,
+            (_, Some(_), _, None) => Contact::NotPermitted,
+            (_, Some(account), _, Some(read)) => {
+                drop(c);
                 match self.inner.identity.people().resident(read, &account, reveal, now).await {
                     Ok(r) => Contact::Shown { name: r.name, mobile: r.mobile, masked: r.masked },
                     Err(identity::Error::Denied(_)) => Contact::NotPermitted,
                     Err(e) => return Err(e.into()),
                 }
             }
+            (_, None, Some(sealed), _) => self.caller_contact(&mut c, cap, &request, &sealed, reveal, now).await?,
+            (_, None, None, _) => Contact::NoAccount,
         };
         Ok(StaffRequest { request, contact })
     }
@@ -335,36 +429,6 @@ impl MyRequests<'_> {
         comment: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<RequestView, Error> {
-        let comment = match comment.map(str::trim).filter(|c| !c.is_empty()) {
-            Some(c) => Some(text_between("comment", c, 1, 500)?),
-            None => None,
-        };
-        let mut tx = self.inner.db.begin().await?;
-        let mut row = self.row_in(&mut tx, id).await?;
-        self.own(me, &row)?;
-        if row.state != Stage::Answered {
-            return Err(Error::Workflow(services::workflow::WorkflowError::NoSuchAction {
-                action: "rate".into(),
-                state: row.state.as_str().into(),
-            }));
-        }
-        let read_in = row.state;
-        let form = json!({"reopened": row.reopened});
-        let action = match rating {
-            Rating::Satisfied | Rating::BasicallySatisfied => "satisfied",
-            Rating::Unsatisfied if row.reopened < 1 => "reopen",
-            Rating::Unsatisfied => "close_unsatisfied",
-        };
-        let m = Move { action, role: "person", by: &me.account_id, comment: comment.as_deref() };
-        Voice::act(self, &mut row, m, &form, now)?;
-        if action == "reopen" {
-            row.reopened += 1;
-        }
-        row.rating = Some(rating.as_str().to_string());
-        let detail = Some(rating.as_str().to_string());
-        self.write_move(&mut tx, &row, read_in, (Action::VoiceRequestRated, &me.account_id, detail), now).await?;
-        let view = self.view_in(&mut tx, row, now).await?;
-        tx.commit().await?;
-        Ok(view)
+        self.rate_as(id, Some(&me.account_id), &me.account_id, rating, comment, now).await
     }
 }

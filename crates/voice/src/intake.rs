@@ -1,16 +1,19 @@
-//! Receiving requests. Each is proposed a category and department in the transaction that
-//! writes it; a confident proposal with a department goes straight to it, the rest to the
-//! dispatchers' queue. A repeated submission with the same idempotency key is the same
-//! request.
+//! Receiving requests: a resident's or enterprise's own (portal, API) and a call a hotline
+//! operator records for the caller (话务员). Each is proposed a category and department in the
+//! transaction that writes it; a confident proposal with a department goes straight to it,
+//! the rest to the dispatchers' queue. A repeated submission with the same idempotency key
+//! is the same request.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::repo::{self, RequestRow};
 use super::routing::checked_text;
-use super::{Channel, Error, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal};
-use identity::{AccountKind, Principal};
+use super::{Channel, Error, Rating, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal};
+use identity::{AccountKind, Capability, Principal, RegionRef};
 use kernel::audit::{Action, Outcome};
+use kernel::authz::VoiceRecord;
 use kernel::db::{millis, new_id};
 use services::workflow::Case;
 
@@ -33,8 +36,38 @@ pub struct NewRequest {
     pub idempotency_key: Option<String>,
 }
 
+/// Who called the hotline: kept sealed, shown to the handling department masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    pub name: String,
+    pub mobile: String,
+}
+
 const MAX_ADDRESS: usize = 200;
 const MAX_KEY: usize = 100;
+
+/// Where a request comes from.
+struct Origin<'a> {
+    channel: Channel,
+    /// The person's account, when they made it themselves.
+    account_id: Option<&'a str>,
+    /// The operator who recorded a call, and the caller.
+    call: Option<(&'a str, Caller)>,
+}
+
+impl Caller {
+    fn checked(self) -> Result<Caller, Error> {
+        let name = self.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 50 {
+            return Err(Error::invalid("caller_name", "the caller's name, at most 50 characters"));
+        }
+        let mobile: String = self.mobile.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        if !(7..=15).contains(&mobile.len()) || !mobile.chars().all(|c| c.is_ascii_digit()) {
+            return Err(Error::invalid("caller_mobile", "a telephone number of 7 to 15 digits"));
+        }
+        Ok(Caller { name, mobile })
+    }
+}
 
 impl Intake<'_> {
     /// How many requests the platform holds.
@@ -54,6 +87,65 @@ impl Intake<'_> {
         if !matches!(me.kind, AccountKind::Citizen | AccountKind::Enterprise) {
             return Err(Error::invalid("account", "requests are made by residents and enterprises"));
         }
+        let origin = Origin { channel, account_id: Some(&me.account_id), call: None };
+        self.receive(origin, new, |_| Ok(()), now).await
+    }
+
+    /// A call the operator records for the caller, within the operator's jurisdiction.
+    pub async fn record_call(
+        &self,
+        cap: &Capability<VoiceRecord>,
+        caller: Caller,
+        new: NewRequest,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let caller = caller.checked()?;
+        let origin = Origin { channel: Channel::Hotline, account_id: None, call: Some((cap.account_id(), caller)) };
+        self.receive(origin, new, |region| Ok(cap.check_record(&region.path, 1)?), now).await
+    }
+
+    /// A call recorded on the hotline, for an operator within its jurisdiction.
+    pub async fn call(
+        &self,
+        cap: &Capability<VoiceRecord>,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut c = self.conn().await?;
+        let row = repo::request(&mut c, id).await?.ok_or(Error::NotFound("request"))?;
+        if row.channel != Channel::Hotline {
+            return Err(Error::NotFound("request"));
+        }
+        cap.check_record(&row.region_path, 1)?;
+        self.view_in(&mut c, row, now).await
+    }
+
+    /// 回访 by telephone: the operator records the rating a caller without an account gave.
+    pub async fn record_rating(
+        &self,
+        cap: &Capability<VoiceRecord>,
+        id: &str,
+        rating: Rating,
+        comment: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut c = self.conn().await?;
+        let row = repo::request(&mut c, id).await?.ok_or(Error::NotFound("request"))?;
+        cap.check_record(&row.region_path, 1)?;
+        if row.account_id.is_some() {
+            return Err(Error::invalid("request", "the person rates it on their own account"));
+        }
+        drop(c);
+        self.rate_as(id, None, cap.account_id(), rating, comment, now).await
+    }
+
+    async fn receive(
+        &self,
+        origin: Origin<'_>,
+        new: NewRequest,
+        in_reach: impl Fn(&RegionRef) -> Result<(), Error>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
         let text = checked_text(&new.text)?;
         let address = new.address.as_deref().map(str::trim).filter(|a| !a.is_empty()).map(str::to_string);
         if address.as_ref().is_some_and(|a| a.chars().count() > MAX_ADDRESS) {
@@ -65,7 +157,7 @@ impl Intake<'_> {
         }
         let mut c = self.conn().await?;
         if let Some(key) = &key
-            && let Some(row) = repo::by_idempotency_key(&mut c, &me.account_id, key).await?
+            && let Some(row) = self.by_key(&mut c, &origin, key).await?
         {
             return self.view_in(&mut c, row, now).await;
         }
@@ -77,6 +169,7 @@ impl Intake<'_> {
             .await?
             .ok_or_else(|| Error::invalid("region", "not a region of this platform"))?;
         drop(c);
+        in_reach(&region)?;
 
         let mut tx = self.inner.db.begin().await?;
         let proposal = self.routing().propose_in(&mut tx, &text, &region.path).await?;
@@ -85,17 +178,26 @@ impl Intake<'_> {
             "department": proposal.department.as_ref().map(|d| d.id.clone()),
             "reopened": 0,
         });
-        let def = &self.inner.workflow;
-        let case = Case::start(def, &form, now, &self.inner.calendar);
+        let case = Case::start(&self.inner.workflow, &form, now, &self.inner.calendar);
         let state: Stage = case.state.clone().try_into().map_err(internal)?;
         let number = format!("12345-{}-{:06}", china_day(now), repo::next_number(&mut tx, &china_day(now)).await?);
+        let id = new_id();
+        let caller = match &origin.call {
+            Some((_, caller)) => {
+                let plain = serde_json::to_string(caller).map_err(internal)?;
+                let sealed = self.inner.identity.protector().seal_in(&mut tx, &plain, &caller_context(&id)).await;
+                Some(sealed.map_err(internal)?)
+            }
+            None => None,
+        };
         let row = RequestRow {
-            id: new_id(),
+            id,
             number,
             kind: new.kind,
-            channel,
-            account_id: Some(me.account_id.clone()),
-            recorded_by: None,
+            channel: origin.channel,
+            account_id: origin.account_id.map(str::to_string),
+            recorded_by: origin.call.as_ref().map(|(operator, _)| operator.to_string()),
+            caller,
             idempotency_key: key.clone(),
             text,
             region_code: region.code.clone(),
@@ -124,21 +226,42 @@ impl Intake<'_> {
             {
                 tx.rollback().await?;
                 let mut c = self.conn().await?;
-                let first = repo::by_idempotency_key(&mut c, &me.account_id, key).await?;
+                let first = self.by_key(&mut c, &origin, key).await?;
                 let first = first.ok_or_else(|| internal("the request that holds this key is gone"))?;
                 return self.view_in(&mut c, first, now).await;
             }
             return Err(e.into());
         }
+        let actor = origin.account_id.or(origin.call.as_ref().map(|(operator, _)| *operator));
         let mut entry = ledger::Entry::new(Action::VoiceRequestSubmitted, Outcome::Success, now);
-        entry.actor = Some(me.account_id.clone());
-        entry.subject = Some(me.account_id.clone());
+        entry.actor = actor.map(str::to_string);
+        entry.subject = origin.account_id.map(str::to_string);
         entry.object = Some(row.number.clone());
         entry.jurisdiction = Some(row.region_path.clone());
-        entry.detail = Some(format!("{} {} {:.2}", row.kind.as_str(), row.category, row.confidence));
+        entry.detail =
+            Some(format!("{} {} {} {:.2}", row.channel.as_str(), row.kind.as_str(), row.category, row.confidence));
         ledger::append_in(&mut tx, ledger::Log::Audit, &entry).await?;
         let view = self.view_in(&mut tx, row, now).await?;
         tx.commit().await?;
         Ok(view)
     }
+
+    async fn by_key(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        origin: &Origin<'_>,
+        key: &str,
+    ) -> Result<Option<RequestRow>, Error> {
+        Ok(match (origin.account_id, &origin.call) {
+            (Some(account), _) => repo::by_idempotency_key(c, account, key).await?,
+            (None, Some((operator, _))) => repo::call_by_idempotency_key(c, operator, key).await?,
+            (None, None) => None,
+        })
+    }
+}
+
+/// The sealing context of a request's caller: a sealed value moved to another row does not
+/// open.
+pub(crate) fn caller_context(request_id: &str) -> String {
+    format!("voice_requests.caller:{request_id}")
 }

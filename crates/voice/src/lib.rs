@@ -23,7 +23,7 @@ use sqlx::pool::PoolConnection;
 pub use categories::{Categories, Category};
 pub use figures::{DepartmentFigures, Figures};
 pub use handling::{Contact, Dispatching, HandlerAction, Handling, MyRequests, StaffRequest};
-pub use intake::{Intake, NewRequest};
+pub use intake::{Caller, Intake, NewRequest};
 pub use routing::{Alternative, Proposal, RouteBasis, Routing};
 pub use views::{RequestView, Step};
 

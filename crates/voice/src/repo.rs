@@ -12,6 +12,7 @@ pub struct RequestRow {
     pub channel: super::Channel,
     pub account_id: Option<String>,
     pub recorded_by: Option<String>,
+    pub caller: Option<String>,
     pub idempotency_key: Option<String>,
     pub text: String,
     pub region_code: String,
@@ -38,7 +39,7 @@ pub struct RequestRow {
 
 macro_rules! columns {
     () => {
-        "id, number, kind, channel, account_id, recorded_by, idempotency_key, text, region_code, \
+        "id, number, kind, channel, account_id, recorded_by, caller, idempotency_key, text, region_code, \
     region_path, address, urgency, publishable, category, proposed, confidence, reasons, department_id, state, \
     workflow, state_due, reopened, answer, rating, created_at, updated_at"
     };
@@ -61,7 +62,7 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
         columns!(),
         ") VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-          $23, $24, $25, $26)"
+          $23, $24, $25, $26, $27)"
     ))
     .bind(&r.id)
     .bind(&r.number)
@@ -69,6 +70,7 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
     .bind(r.channel.as_str())
     .bind(&r.account_id)
     .bind(&r.recorded_by)
+    .bind(&r.caller)
     .bind(&r.idempotency_key)
     .bind(&r.text)
     .bind(&r.region_code)
@@ -127,6 +129,23 @@ pub async fn request(c: &mut AnyConnection, id_or_number: &str) -> Result<Option
         .bind(id_or_number)
         .fetch_optional(c)
         .await
+}
+
+/// The call an operator recorded under a key.
+pub async fn call_by_idempotency_key(
+    c: &mut AnyConnection,
+    operator_id: &str,
+    key: &str,
+) -> Result<Option<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE recorded_by = $1 AND idempotency_key = $2"
+    ))
+    .bind(operator_id)
+    .bind(key)
+    .fetch_optional(c)
+    .await
 }
 
 pub async fn by_idempotency_key(

@@ -7,7 +7,9 @@ extern crate tongban_voice as voice;
 
 use chrono::Duration;
 use testkit::{TestDb, on_both_databases};
-use voice::{Channel, Contact, Error, HandlerAction, NewRequest, Rating, RequestKind, RouteBasis, Stage, Urgency};
+use voice::{
+    Caller, Channel, Contact, Error, HandlerAction, NewRequest, Rating, RequestKind, RouteBasis, Stage, Urgency,
+};
 
 mod common;
 use common::*;
@@ -43,6 +45,7 @@ on_both_databases!(
     a_routing_table_overrides_the_usual_department,
     figures_count_what_departments_did,
     the_department_sees_the_person_masked_and_never_a_reporter,
+    an_operator_records_a_call_and_the_callers_rating,
 );
 
 async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
@@ -321,4 +324,63 @@ async fn the_department_sees_the_person_masked_and_never_a_reporter(t: TestDb) {
         ledger::recent(&h.t.db, ledger::Log::Audit, Some("resident_unmasked"), None, 10).await.unwrap().len(),
         1
     );
+}
+
+async fn an_operator_records_a_call_and_the_callers_rating(t: TestDb) {
+    let h = hotline(t).await;
+    let operator: identity::Capability<kernel::authz::VoiceRecord> =
+        h.principal("operator.mingyue").await.authorize().unwrap();
+    let caller = || Caller { name: "李建国".into(), mobile: "138 1234 5678".into() };
+    let intake = h.voice.intake();
+    let bad = intake.record_call(
+        &operator,
+        Caller { name: "李建国".into(), mobile: "12ab".into() },
+        new(WATER, "990102001"),
+        t0(),
+    );
+    assert!(matches!(bad.await, Err(Error::Invalid { field: "caller_mobile", .. })));
+    let nameless = intake.record_call(
+        &operator,
+        Caller { name: " ".into(), mobile: "13812345678".into() },
+        new(WATER, "990102001"),
+        t0(),
+    );
+    assert!(matches!(nameless.await, Err(Error::Invalid { field: "caller_name", .. })));
+    let elsewhere = intake.record_call(&operator, caller(), new(WATER, "990103001"), t0()).await;
+    assert!(matches!(elsewhere, Err(Error::Denied(identity::Denial::OutsideJurisdiction))), "{elsewhere:?}");
+    let mut request = new(WATER, "990102001");
+    request.idempotency_key = Some("call-0001".into());
+    let v = intake.record_call(&operator, caller(), request.clone(), t0()).await.unwrap();
+    assert_eq!((v.channel, v.stage), (Channel::Hotline, Stage::Assigned));
+    assert_eq!(intake.record_call(&operator, caller(), request, t0()).await.unwrap().number, v.number);
+    assert_eq!(intake.count().await.unwrap(), 1);
+    assert_eq!(intake.call(&operator, &v.id, t0()).await.unwrap().number, v.number);
+
+    // The bureau sees the caller masked; a stated purpose shows them; both are on the trail.
+    let clerk = h.principal("water.mingyue").await;
+    let (handle, read) = (clerk.authorize().unwrap(), clerk.authorize().unwrap());
+    let seen = h.voice.handling().request(&handle, Some(&read), &v.id, None, t0()).await.unwrap();
+    assert_eq!(seen.contact, Contact::Shown { name: "李**".into(), mobile: "138****5678".into(), masked: true });
+    let plain = h.voice.handling().request(&handle, None, &v.id, Some("回电核实地址"), t0()).await.unwrap();
+    assert_eq!(plain.contact, Contact::Shown { name: "李建国".into(), mobile: "13812345678".into(), masked: false });
+    let reads = ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_caller_read"), None, 10).await.unwrap();
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[0].1.purpose.as_deref(), Some("回电核实地址"));
+
+    // Answered, the operator records the caller's rating from the call back.
+    h.voice.handling().act(&handle, &v.id, HandlerAction::Sign, t0()).await.unwrap();
+    let answer = HandlerAction::Answer { text: "已安排抢修，今晚恢复供水。".into() };
+    h.voice.handling().act(&handle, &v.id, answer, t0()).await.unwrap();
+    let a = h.principal("citizen.a").await;
+    assert!(matches!(
+        h.voice.my_requests().rate(&a, &v.id, Rating::Satisfied, None, t0()).await,
+        Err(Error::NotFound("request"))
+    ));
+    let rated =
+        intake.record_rating(&operator, &v.id, Rating::Unsatisfied, Some("来电人说仍未恢复"), t0()).await.unwrap();
+    assert_eq!((rated.stage, rated.reopened), (Stage::Handling, 1));
+    // A resident's own request is rated on their account, not by the operator.
+    let own = intake.submit(&a, new(WATER, "990102001"), Channel::Portal, t0()).await.unwrap();
+    let refused = intake.record_rating(&operator, &own.id, Rating::Satisfied, None, t0()).await;
+    assert!(matches!(refused, Err(Error::Invalid { field: "request", .. })));
 }

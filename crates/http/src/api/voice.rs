@@ -15,10 +15,10 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Caller};
-use kernel::authz::{ResidentRead, VoiceDispatch, VoiceHandle};
+use kernel::authz::{ResidentRead, VoiceDispatch, VoiceHandle, VoiceRecord};
 use voice::{
-    Channel, DepartmentFigures, HandlerAction, NewRequest, Proposal, Rating, RequestKind, RequestView, StaffRequest,
-    Urgency,
+    Caller as CallerDetails, Channel, DepartmentFigures, HandlerAction, NewRequest, Proposal, Rating, RequestKind,
+    RequestView, StaffRequest, Urgency,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -33,6 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(voice_inbox_request))
         .routes(routes!(voice_act))
         .routes(routes!(voice_figures))
+        .routes(routes!(voice_record_call))
+        .routes(routes!(voice_record_rating))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -247,4 +249,57 @@ async fn voice_figures(
     Authorized(cap): Authorized<VoiceDispatch>,
 ) -> Result<Json<Vec<DepartmentFigures>>, ApiError> {
     Ok(Json(state.voice.figures().by_department(&cap, Utc::now()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRequest {
+    pub caller_name: String,
+    /// 7 to 15 digits.
+    pub caller_mobile: String,
+    pub kind: RequestKind,
+    pub text: String,
+    pub region: String,
+    pub address: Option<String>,
+    #[serde(default)]
+    pub urgency: Urgency,
+    #[serde(default)]
+    pub publishable: bool,
+    pub idempotency_key: Option<String>,
+}
+
+/// A call the hotline operator records for the caller (话务员), within their jurisdiction.
+#[utoipa::path(post, path = "/api/v1/voice/calls", tag = "voice", request_body = CallRequest,
+    responses((status = 201, body = RequestView)), security(("bearer" = [])))]
+async fn voice_record_call(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceRecord>,
+    ApiJson(body): ApiJson<CallRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let caller = CallerDetails { name: body.caller_name, mobile: body.caller_mobile };
+    let new = NewRequest {
+        kind: body.kind,
+        text: body.text,
+        region_code: body.region,
+        address: body.address,
+        urgency: body.urgency,
+        publishable: body.publishable,
+        idempotency_key: body.idempotency_key,
+    };
+    let view = state.voice.intake().record_call(&cap, caller, new, Utc::now()).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// 回访 by telephone: the rating a caller without an account gave the answer.
+#[utoipa::path(post, path = "/api/v1/voice/calls/{id}/rating", tag = "voice", params(("id" = String, Path)),
+    request_body = RatingRequest,
+    responses((status = 200, body = RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_record_rating(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceRecord>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RatingRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    let view = state.voice.intake().record_rating(&cap, &id, body.rating, body.comment.as_deref(), Utc::now()).await?;
+    Ok(Json(view))
 }

@@ -116,6 +116,7 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         can_alerts: false,
         can_dispatch: false,
         can_answer: false,
+        can_record: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),
     };

@@ -143,6 +143,8 @@ pub struct Layout {
     /// Dispatches 12345 requests; handles them for a department.
     pub can_dispatch: bool,
     pub can_answer: bool,
+    /// Records 12345 calls (话务员).
+    pub can_record: bool,
     pub display_name: String,
     pub title: String,
 }
@@ -175,6 +177,9 @@ impl Layout {
                     ("/staff/appointments", "nav.hall_appointments"),
                     ("/staff/exchange", "nav.exchange"),
                 ]);
+                if self.can_record {
+                    links.push(("/staff/voice/calls/new", "nav.voice_call"));
+                }
                 if self.can_dispatch {
                     links.push(("/staff/voice/queue", "nav.voice_queue"));
                 }
@@ -234,6 +239,7 @@ impl PageCtx {
             can_alerts: session.is_some_and(|s| s.principal.may::<kernel::authz::SecurityAlertHandle>()),
             can_dispatch: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceDispatch>()),
             can_answer: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceHandle>()),
+            can_record: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceRecord>()),
             display_name: self.session.as_ref().map(|s| s.principal.display_name.clone()).unwrap_or_default(),
             title: text(self.prefs.lang, title_key).to_string(),
         }
@@ -464,6 +470,7 @@ mod tests {
             // Staff who may do everything see every link.
             can_dispatch: can_alerts,
             can_answer: can_alerts,
+            can_record: can_alerts,
             display_name: String::new(),
             title: String::new(),
         }

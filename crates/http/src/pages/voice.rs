@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{CsrfForm, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use identity::{DepartmentView, RegionRef};
-use kernel::authz::{OrganisationRead, ResidentRead, VoiceDispatch, VoiceHandle};
+use kernel::authz::{OrganisationRead, ResidentRead, VoiceDispatch, VoiceHandle, VoiceRecord};
 use voice::{
     Category, Channel, Contact, DepartmentFigures, HandlerAction, NewRequest, Rating, RequestKind, RequestView, Stage,
     Urgency,
@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/staff/voice", get(inbox))
         .route("/staff/voice/queue", get(queue))
         .route("/staff/voice/figures", get(figures))
+        .route("/staff/voice/calls/new", get(new_call).post(record_call))
+        .route("/staff/voice/calls/{id}", get(call))
+        .route("/staff/voice/calls/{id}/rating", post(record_rating))
         .route("/staff/voice/queue/{id}", get(queued).post(dispatch))
         .route("/staff/voice/{id}", get(handled).post(act))
         .route("/staff/voice/{id}/contact", post(reveal_contact))
@@ -82,7 +85,12 @@ struct NewPage {
 /// Who reads a request's page, and what they may do there.
 enum Reader {
     Person,
-    Dispatcher { categories: Vec<Category>, departments: Vec<DepartmentView> },
+    /// The hotline operator, for a caller without an account.
+    Operator,
+    Dispatcher {
+        categories: Vec<Category>,
+        departments: Vec<DepartmentView>,
+    },
     Department,
 }
 
@@ -100,6 +108,10 @@ struct RequestPage {
 impl RequestPage {
     fn is_person(&self) -> bool {
         matches!(self.reader, Reader::Person)
+    }
+
+    fn is_operator(&self) -> bool {
+        matches!(self.reader, Reader::Operator)
     }
 
     fn is_dispatcher(&self) -> bool {
@@ -124,6 +136,7 @@ impl RequestPage {
     fn crumb(&self) -> (&'static str, &'static str) {
         match self.reader {
             Reader::Person => ("/voice", "voice.mine"),
+            Reader::Operator => ("/staff/voice/calls/new", "voice.new_call"),
             Reader::Dispatcher { .. } => ("/staff/voice/queue", "voice.queue"),
             Reader::Department => ("/staff/voice", "voice.inbox"),
         }
@@ -151,6 +164,96 @@ async fn my_requests(State(state): State<AppState>, ctx: PageCtx) -> PageResult 
     let rows = state.voice.my_requests().list(&s.principal, Utc::now()).await?;
     let page = ListPage { l: ctx.layout("voice.mine"), rows, base: "/voice", empty_key: "voice.none", staff: false };
     Ok(ctx.page(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "voice_call.html")]
+struct CallPage {
+    l: Layout,
+    places: Vec<RegionRef>,
+    kinds: &'static [RequestKind],
+    form: CallForm,
+    errors: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CallForm {
+    #[serde(default)]
+    caller_name: String,
+    #[serde(default)]
+    caller_mobile: String,
+    #[serde(flatten)]
+    request: SubmitForm,
+}
+
+async fn call_page(state: &AppState, ctx: &PageCtx, form: CallForm, errors: Vec<(&'static str, String)>) -> PageResult {
+    let s = ctx.ready()?;
+    let places = match &s.principal.region {
+        Some(r) => state.identity.organisation().places_near(&r.path).await?,
+        None => Vec::new(),
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let kinds = <RequestKind as strum::VariantArray>::VARIANTS;
+    Ok(ctx.page(status, &CallPage { l: ctx.layout("voice.new_call"), places, kinds, form, errors }))
+}
+
+async fn new_call(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+    ctx.authorize::<VoiceRecord>(&state).await?;
+    let form =
+        CallForm { request: SubmitForm { key: kernel::db::new_id(), ..SubmitForm::default() }, ..CallForm::default() };
+    call_page(&state, &ctx, form, Vec::new()).await
+}
+
+async fn record_call(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): CsrfForm<CallForm>) -> PageResult {
+    let cap = ctx.authorize::<VoiceRecord>(&state).await?;
+    let Ok(kind) = form.request.kind.parse::<RequestKind>() else {
+        let message = ctx.layout("voice.new_call").t("voice.choose_kind").to_string();
+        return call_page(&state, &ctx, form, vec![("kind", message)]).await;
+    };
+    let caller = voice::Caller { name: form.caller_name.clone(), mobile: form.caller_mobile.clone() };
+    let new = NewRequest {
+        kind,
+        text: form.request.text.clone(),
+        region_code: form.request.region.clone(),
+        address: Some(form.request.address.clone()),
+        urgency: if form.request.urgent.is_some() { Urgency::Urgent } else { Urgency::Normal },
+        publishable: form.request.publishable.is_some(),
+        idempotency_key: Some(form.request.key.clone()),
+    };
+    match state.voice.intake().record_call(&cap, caller, new, Utc::now()).await {
+        Ok(v) => Ok(Redirect::to(&format!("/staff/voice/calls/{}", v.id)).into_response()),
+        Err(voice::Error::Invalid { field, reason }) => {
+            let l = ctx.layout("voice.new_call");
+            let message = format!("{}：{reason}", l.t(&format!("voice.field.{field}")));
+            call_page(&state, &ctx, form, vec![(field, message)]).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn call(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<String>) -> PageResult {
+    let cap = ctx.authorize::<VoiceRecord>(&state).await?;
+    let r = state.voice.intake().call(&cap, &id, Utc::now()).await?;
+    let l = ctx.layout("voice.request").about(&r.number);
+    let ratings = <Rating as strum::VariantArray>::VARIANTS;
+    Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader: Reader::Operator, ratings, contact: None }))
+}
+
+async fn record_rating(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<RatingForm>,
+) -> PageResult {
+    let cap = ctx.authorize::<VoiceRecord>(&state).await?;
+    let rating = form
+        .rating
+        .parse::<Rating>()
+        .map_err(|_| voice::Error::Invalid {
+            field: "rating", reason: "choose 满意, 基本满意 or 不满意".into()
+        })?;
+    state.voice.intake().record_rating(&cap, &id, rating, Some(form.comment.as_str()), Utc::now()).await?;
+    Ok(Redirect::to(&format!("/staff/voice/calls/{id}")).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,8 +11,10 @@ CREATE TABLE voice_requests (
     channel         TEXT NOT NULL,
     -- the person, when signed in (a hotline caller or Open311 client may have no account)
     account_id      TEXT REFERENCES accounts(id),
-    -- the hotline operator who recorded a call for the caller
+    -- the hotline operator who recorded a call for the caller, and the caller's name and
+    -- mobile as JSON, sealed (protect) under the context `voice_requests.caller:<id>`
     recorded_by     TEXT REFERENCES accounts(id),
+    caller          TEXT,
     idempotency_key TEXT,
     text            TEXT NOT NULL,
     region_code     TEXT NOT NULL,
@@ -42,6 +44,7 @@ CREATE TABLE voice_requests (
     updated_at      BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX voice_requests_idempotency ON voice_requests(account_id, idempotency_key);
+CREATE UNIQUE INDEX voice_requests_call_idempotency ON voice_requests(recorded_by, idempotency_key);
 CREATE INDEX voice_requests_account ON voice_requests(account_id, created_at);
 CREATE INDEX voice_requests_department ON voice_requests(department_id, state, created_at);
 CREATE INDEX voice_requests_queue ON voice_requests(state, region_path);

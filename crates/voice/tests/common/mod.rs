@@ -1,6 +1,6 @@
 //! The 12345 tests' world: two districts, each with a water (SW), city-management (CG) and
-//! civil-affairs (MZ) department; a dispatcher and a water clerk per district; a resident
-//! in each district.
+//! civil-affairs (MZ) department; a dispatcher, an operator, a water and a city-management
+//! clerk per district; a resident in each district.
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -56,6 +56,7 @@ pub async fn hotline(t: TestDb) -> Hotline {
         f.staff(&format!("dispatcher.{short}"), "派单员", &format!("{district}-MZ"), "dispatcher").await;
         f.staff(&format!("water.{short}"), "水务窗口", &format!("{district}-SW"), "window_clerk").await;
         f.staff(&format!("city.{short}"), "城管窗口", &format!("{district}-CG"), "window_clerk").await;
+        f.staff(&format!("operator.{short}"), "话务员", &format!("{district}-MZ"), "hotline_operator").await;
     }
     for (username, region, id_number) in
         [("citizen.a", "990102001", "11010519491231002X"), ("citizen.b", "990103001", "440524188001010014")]
