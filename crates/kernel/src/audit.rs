@@ -92,6 +92,8 @@ pub enum Action {
     VoiceRequestRated,
     /// A department read a hotline caller's name and mobile (masked, or plain for a purpose).
     VoiceCallerRead,
+    /// 督办: a request's step is due soon or overdue, and its department was told.
+    VoiceRequestSupervised,
     // insight
     AlertRaised,
     AlertAcknowledged,

@@ -75,12 +75,6 @@ impl Figures<'_> {
         };
         let mut c = self.conn().await?;
         let rows = repo::with_department(&mut c, &lower, &upper).await?;
-        let sign_days = self
-            .inner
-            .workflow
-            .state("assigned")
-            .and_then(|s| s.sla_days)
-            .ok_or_else(|| internal("the hotline workflow sets no signing limit"))?;
         let mut per: BTreeMap<String, Tally> = BTreeMap::new();
         for row in rows {
             let Some(department) = row.department_id.clone() else { continue };
@@ -95,8 +89,10 @@ impl Figures<'_> {
             let arrived = case.history.iter().rev().find(|t| t.to == "assigned").map(|t| t.at);
             let signed = case.history.iter().rev().find(|t| t.action == "sign").map(|t| t.at);
             let answered = case.history.iter().find(|t| t.action == "answer").map(|t| t.at);
-            if let Some(arrived) = arrived {
-                let limit = self.inner.calendar.deadline(arrived, sign_days);
+            if let Some(arrived) = arrived
+                && let Some(limit) =
+                    self.due(Stage::Assigned, row.kind, row.urgency, arrived).map(kernel::db::from_millis)
+            {
                 if signed.is_some() || limit < now {
                     f.signing_due += 1;
                 }

@@ -92,7 +92,8 @@ impl Voice {
         let ctx = Context { form, now, calendar: &self.inner.calendar };
         case.act(&self.inner.workflow, m.action, &Actor { name: m.by, roles: &roles }, m.comment, ctx)?;
         row.state = case.state.clone().try_into().map_err(internal)?;
-        row.state_due = case.state_due.map(millis);
+        row.state_due = self.due(row.state, row.kind, row.urgency, now);
+        row.supervised = 0;
         row.workflow = serde_json::to_string(&case).map_err(internal)?;
         row.updated_at = millis(now);
         Ok(())

@@ -10,8 +10,10 @@ pub mod classifier;
 mod figures;
 mod handling;
 mod intake;
+mod limits;
 mod repo;
 mod routing;
+mod supervision;
 mod views;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ pub use figures::{DepartmentFigures, Figures};
 pub use handling::{Contact, Dispatching, HandlerAction, Handling, MyRequests, StaffRequest};
 pub use intake::{Caller, Intake, NewRequest};
 pub use routing::{Alternative, Proposal, RouteBasis, Routing};
+pub use supervision::Supervision;
 pub use views::{RequestView, Step};
 
 use classifier::Model;
@@ -227,6 +230,7 @@ struct Inner {
     model: Model,
     categories: Categories,
     workflow: Definition,
+    limits: limits::Limits,
 }
 
 impl Voice {
@@ -244,7 +248,8 @@ impl Voice {
         if guard.and_then(threshold) != Some(CONFIDENT) {
             return Err(internal("the workflow's route guard and CONFIDENT disagree"));
         }
-        Ok(Voice { inner: Arc::new(Inner { db, identity, calendar, model, categories, workflow }) })
+        let limits = limits::Limits::shipped()?;
+        Ok(Voice { inner: Arc::new(Inner { db, identity, calendar, model, categories, workflow, limits }) })
     }
 
     pub fn categories(&self) -> &Categories {
@@ -292,6 +297,13 @@ fn threshold(guard: &Guard) -> Option<f64> {
         Guard::Compare(field, op, value) if field == "confidence" && op == ">=" => value.as_f64(),
         Guard::All(guards) => guards.iter().find_map(threshold),
         _ => None,
+    }
+}
+
+impl Voice {
+    /// When the step a request is now in is due.
+    fn due(&self, stage: Stage, kind: RequestKind, urgency: Urgency, from: DateTime<Utc>) -> Option<i64> {
+        self.inner.limits.due(stage, kind, urgency, from, &self.inner.calendar).map(kernel::db::millis)
     }
 }
 

@@ -31,6 +31,7 @@ pub struct RequestRow {
     pub workflow: String,
     pub state_due: Option<i64>,
     pub reopened: i64,
+    pub supervised: i64,
     pub answer: Option<String>,
     pub rating: Option<String>,
     pub created_at: i64,
@@ -41,7 +42,7 @@ macro_rules! columns {
     () => {
         "id, number, kind, channel, account_id, recorded_by, caller, idempotency_key, text, region_code, \
     region_path, address, urgency, publishable, category, proposed, confidence, reasons, department_id, state, \
-    workflow, state_due, reopened, answer, rating, created_at, updated_at"
+    workflow, state_due, reopened, supervised, answer, rating, created_at, updated_at"
     };
 }
 
@@ -62,7 +63,7 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
         columns!(),
         ") VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-          $23, $24, $25, $26, $27)"
+          $23, $24, $25, $26, $27, $28)"
     ))
     .bind(&r.id)
     .bind(&r.number)
@@ -87,6 +88,7 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
     .bind(&r.workflow)
     .bind(r.state_due)
     .bind(r.reopened)
+    .bind(r.supervised)
     .bind(&r.answer)
     .bind(&r.rating)
     .bind(r.created_at)
@@ -102,7 +104,7 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
 pub async fn update(c: &mut AnyConnection, r: &RequestRow, read_in: super::Stage) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE voice_requests SET category = $1, department_id = $2, state = $3, workflow = $4, state_due = $5, \
-         reopened = $6, answer = $7, rating = $8, updated_at = $9 WHERE id = $10 AND state = $11",
+         reopened = $6, answer = $7, rating = $8, updated_at = $9, supervised = $12 WHERE id = $10 AND state = $11",
     )
     .bind(&r.category)
     .bind(&r.department_id)
@@ -115,8 +117,41 @@ pub async fn update(c: &mut AnyConnection, r: &RequestRow, read_in: super::Stage
     .bind(r.updated_at)
     .bind(&r.id)
     .bind(read_in.as_str())
+    .bind(r.supervised)
     .execute(c)
     .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Open requests whose step is due before `before` and that have not yet had the notice of
+/// that level (1: due soon, 2: overdue).
+pub async fn due_before(c: &mut AnyConnection, before: i64, now: i64) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE state IN ('dispatching', 'assigned', 'handling') AND state_due < $1 \
+         AND (supervised = 0 OR (supervised = 1 AND state_due < $2)) ORDER BY state_due LIMIT 500"
+    ))
+    .bind(before)
+    .bind(now)
+    .fetch_all(c)
+    .await
+}
+
+/// Marks the notice of a level given, unless the request moved on meanwhile.
+pub async fn mark_supervised(
+    c: &mut AnyConnection,
+    id: &str,
+    state: super::Stage,
+    level: i64,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("UPDATE voice_requests SET supervised = $1 WHERE id = $2 AND state = $3 AND supervised < $1")
+            .bind(level)
+            .bind(id)
+            .bind(state.as_str())
+            .execute(c)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -44,6 +44,8 @@ pub struct RequestView {
     /// When the present step is due (working days on the platform calendar).
     pub due: Option<DateTime<Utc>>,
     pub overdue: bool,
+    /// 督办: the department was told the step is due soon or overdue.
+    pub supervised: bool,
     pub answer: Option<String>,
     pub rating: Option<Rating>,
     pub reopened: u32,
@@ -108,6 +110,7 @@ impl Voice {
             stage: row.state,
             due,
             overdue: row.state != Stage::Closed && due.is_some_and(|d| d < now),
+            supervised: row.supervised > 0,
             answer: row.answer,
             rating,
             reopened: u32::try_from(row.reopened).map_err(internal)?,

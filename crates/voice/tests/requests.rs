@@ -46,6 +46,7 @@ on_both_databases!(
     figures_count_what_departments_did,
     the_department_sees_the_person_masked_and_never_a_reporter,
     an_operator_records_a_call_and_the_callers_rating,
+    limits_follow_urgency_and_kind_and_lapses_are_supervised,
 );
 
 async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
@@ -383,4 +384,51 @@ async fn an_operator_records_a_call_and_the_callers_rating(t: TestDb) {
     let own = intake.submit(&a, new(WATER, "990102001"), Channel::Portal, t0()).await.unwrap();
     let refused = intake.record_rating(&operator, &own.id, Rating::Satisfied, None, t0()).await;
     assert!(matches!(refused, Err(Error::Invalid { field: "request", .. })));
+}
+
+async fn limits_follow_urgency_and_kind_and_lapses_are_supervised(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let water = h.water_clerk("mingyue").await;
+    // t0 is Monday 09:00 China time.
+    let t0 = t0();
+    let china =
+        |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&services::calendar::cst()).format("%a %H:%M").to_string();
+    let normal = h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, t0).await.unwrap();
+    assert_eq!(china(normal.due.unwrap()), "Tue 23:59", "signing: one working day");
+    let mut urgent = new(WATER, "990102001");
+    urgent.urgency = Urgency::Urgent;
+    let urgent = h.voice.intake().submit(&a, urgent, Channel::Portal, t0).await.unwrap();
+    assert_eq!(urgent.due.unwrap(), t0 + Duration::hours(2), "urgent: signed for within two hours");
+    let signed = h.voice.handling().act(&water, &normal.id, HandlerAction::Sign, t0).await.unwrap();
+    assert_eq!(china(signed.due.unwrap()), "Mon 23:59", "answering: five working days, to the next Monday");
+    assert!(signed.due.unwrap() > t0 + Duration::days(6));
+    let mut enquiry = new(WATER, "990102001");
+    enquiry.kind = RequestKind::Enquiry;
+    let enquiry = h.voice.intake().submit(&a, enquiry, Channel::Portal, t0).await.unwrap();
+    let enquiry = h.voice.handling().act(&water, &enquiry.id, HandlerAction::Sign, t0).await.unwrap();
+    assert_eq!(china(enquiry.due.unwrap()), "Tue 23:59", "an enquiry is answered within a working day");
+
+    // 督办: once when a step is due within four hours (the urgent one at once), once when it
+    // is overdue; the others are days away.
+    let near = h.voice.supervise(t0).await.unwrap();
+    assert_eq!((near.due_soon, near.overdue), (1, 0));
+    assert_eq!(h.voice.supervise(t0 + Duration::minutes(95)).await.unwrap(), voice::Supervision::default());
+    let late = h.voice.supervise(t0 + Duration::hours(3)).await.unwrap();
+    assert_eq!((late.due_soon, late.overdue), (0, 1));
+    let inbox = h.voice.handling().inbox(&water, t0 + Duration::hours(3)).await.unwrap();
+    let row = inbox.iter().find(|r| r.id == urgent.id).unwrap();
+    assert!(row.supervised && row.overdue);
+    let entries =
+        ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_request_supervised"), None, 10).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    // The bureau's desk was told, by the outbox, each time.
+    let told: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE topic = 'notification'")
+        .fetch_one(&h.t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(told, 2);
+    // Signing for it starts the next step afresh.
+    let moved = h.voice.handling().act(&water, &urgent.id, HandlerAction::Sign, t0 + Duration::hours(3)).await.unwrap();
+    assert!(!moved.supervised && !moved.overdue);
 }

@@ -37,6 +37,8 @@ CREATE TABLE voice_requests (
     workflow        TEXT NOT NULL,
     state_due       BIGINT,
     reopened        INTEGER NOT NULL,
+    -- 督办 of the present step: 0 none, 1 told it is due soon, 2 told it is overdue
+    supervised      INTEGER NOT NULL,
     answer          TEXT,
     -- satisfied, basically_satisfied or unsatisfied
     rating          TEXT,
@@ -48,6 +50,7 @@ CREATE UNIQUE INDEX voice_requests_call_idempotency ON voice_requests(recorded_b
 CREATE INDEX voice_requests_account ON voice_requests(account_id, created_at);
 CREATE INDEX voice_requests_department ON voice_requests(department_id, state, created_at);
 CREATE INDEX voice_requests_queue ON voice_requests(state, region_path);
+CREATE INDEX voice_requests_due ON voice_requests(state_due);
 
 CREATE TABLE voice_numbers (
     day  TEXT PRIMARY KEY,

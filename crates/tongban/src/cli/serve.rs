@@ -21,7 +21,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         seed_demo(&identity, &console, &services, &exchange, &voice).await?;
     }
     record_configuration(&db, &settings).await?;
-    let timers = tokio::spawn(run_timers(services.clone()));
+    let timers = tokio::spawn(run_timers(services.clone(), voice.clone()));
     let metrics = tongban_http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
     let monitor = tokio::spawn(monitor(
@@ -265,7 +265,7 @@ async fn sign_checkpoints(ledger: Ledger) {
 }
 
 /// Deadline warnings and escalation of overdue tasks, once a minute.
-async fn run_timers(services: services::Services) {
+async fn run_timers(services: services::Services, voice: ::voice::Voice) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -278,6 +278,13 @@ async fn run_timers(services: services::Services) {
             Ok(r) if r.recorded > 0 => tracing::info!(recorded = r.recorded, "appointment no-shows"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "no-show pass failed"),
+        }
+        match voice.supervise(Utc::now()).await {
+            Ok(r) if r.due_soon + r.overdue > 0 => {
+                tracing::info!(due_soon = r.due_soon, overdue = r.overdue, "12345 supervision")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "12345 supervision failed"),
         }
     }
 }
