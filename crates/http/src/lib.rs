@@ -7,6 +7,7 @@ mod extract;
 mod govstack;
 mod i18n;
 pub mod metrics;
+mod open311;
 mod pages;
 
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .nest("/govstack/registration", govstack::registration::router())
         .nest("/govstack/registries", govstack::registries::router())
         .nest("/govstack/consent", govstack::consent::router())
+        .nest("/open311/v2", open311::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(metrics::render))
@@ -163,7 +165,7 @@ async fn render_errors(State(state): State<AppState>, request: Request, next: Ne
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+        .is_some_and(|ct| ["application/json", "text/html", "text/xml"].iter().any(|t| ct.starts_with(t)));
     if explicit.is_none() && has_body {
         return response;
     }

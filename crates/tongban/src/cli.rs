@@ -99,6 +99,11 @@ enum Command {
         #[command(subcommand)]
         command: VoiceCommand,
     },
+    /// Open311 GeoReport v2 client applications.
+    Open311 {
+        #[command(subcommand)]
+        command: Open311Command,
+    },
     /// Test data of the standard APIs.
     Fixtures {
         #[command(subcommand)]
@@ -128,6 +133,42 @@ enum FixturesCommand {
         systems: Vec<String>,
         #[command(flatten)]
         serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Open311Command {
+    /// Manage the client applications that post requests.
+    Client {
+        #[command(subcommand)]
+        command: Open311ClientCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Open311ClientCommand {
+    /// Register a client application; prints its api_key on the last line (shown once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// The region its requests are routed in unless they name a jurisdiction_id
+        /// (default: the top of the region tree).
+        #[arg(long)]
+        region: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Revoke a client's api_key: its posts are refused from then on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the client applications.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -365,6 +406,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Config { command: ConfigCommand::Check(args) } => admin::config_check(args),
         Command::Exchange { command } => data_exchange::exchange_command(command).await,
         Command::Voice { command } => voice::run(command).await,
+        Command::Open311 { command: Open311Command::Client { command } } => voice::open311_client(command).await,
         Command::Fixtures { command: FixturesCommand::Load { set, file, department, systems, serve } } => {
             data_exchange::load_fixtures(&set, file.as_deref(), &department, &systems, &serve.resolve()?).await
         }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::repo::{self, RequestRow};
 use super::routing::checked_text;
-use super::{Channel, Error, Rating, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal};
+use super::{Category, Channel, Error, Rating, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal};
 use identity::{AccountKind, Capability, Principal, RegionRef};
 use kernel::audit::{Action, Outcome};
 use kernel::authz::VoiceRecord;
@@ -47,16 +47,20 @@ const MAX_ADDRESS: usize = 200;
 const MAX_KEY: usize = 100;
 
 /// Where a request comes from.
-struct Origin<'a> {
-    channel: Channel,
+pub(crate) struct Origin<'a> {
+    pub(crate) channel: Channel,
     /// The person's account, when they made it themselves.
-    account_id: Option<&'a str>,
-    /// The operator who recorded a call, and the caller.
-    call: Option<(&'a str, Caller)>,
+    pub(crate) account_id: Option<&'a str>,
+    /// The operator who recorded a call.
+    pub(crate) recorded_by: Option<&'a str>,
+    /// Who to answer, when they have no account here (a caller, an Open311 reporter).
+    pub(crate) caller: Option<Caller>,
+    /// The category the client chose (an Open311 service_code): not classified again.
+    pub(crate) category: Option<Category>,
 }
 
 impl Caller {
-    fn checked(self) -> Result<Caller, Error> {
+    pub(crate) fn checked(self) -> Result<Caller, Error> {
         let name = self.name.trim().to_string();
         if name.is_empty() || name.chars().count() > 50 {
             return Err(Error::invalid("caller_name", "the caller's name, at most 50 characters"));
@@ -87,7 +91,8 @@ impl Intake<'_> {
         if !matches!(me.kind, AccountKind::Citizen | AccountKind::Enterprise) {
             return Err(Error::invalid("account", "requests are made by residents and enterprises"));
         }
-        let origin = Origin { channel, account_id: Some(&me.account_id), call: None };
+        let origin =
+            Origin { channel, account_id: Some(&me.account_id), recorded_by: None, caller: None, category: None };
         self.receive(origin, new, |_| Ok(()), now).await
     }
 
@@ -100,7 +105,13 @@ impl Intake<'_> {
         now: DateTime<Utc>,
     ) -> Result<RequestView, Error> {
         let caller = caller.checked()?;
-        let origin = Origin { channel: Channel::Hotline, account_id: None, call: Some((cap.account_id(), caller)) };
+        let origin = Origin {
+            channel: Channel::Hotline,
+            account_id: None,
+            recorded_by: Some(cap.account_id()),
+            caller: Some(caller),
+            category: None,
+        };
         self.receive(origin, new, |region| Ok(cap.check_record(&region.path, 1)?), now).await
     }
 
@@ -139,7 +150,7 @@ impl Intake<'_> {
         self.rate_as(id, None, cap.account_id(), rating, comment, now).await
     }
 
-    async fn receive(
+    pub(crate) async fn receive(
         &self,
         origin: Origin<'_>,
         new: NewRequest,
@@ -172,7 +183,10 @@ impl Intake<'_> {
         in_reach(&region)?;
 
         let mut tx = self.inner.db.begin().await?;
-        let proposal = self.routing().propose_in(&mut tx, &text, &region.path).await?;
+        let proposal = match &origin.category {
+            Some(category) => self.routing().given_in(&mut tx, category, &region.path).await?,
+            None => self.routing().propose_in(&mut tx, &text, &region.path).await?,
+        };
         let form = json!({
             "confidence": proposal.confidence,
             "department": proposal.department.as_ref().map(|d| d.id.clone()),
@@ -182,8 +196,8 @@ impl Intake<'_> {
         let state: Stage = case.state.clone().try_into().map_err(internal)?;
         let number = format!("12345-{}-{:06}", china_day(now), repo::next_number(&mut tx, &china_day(now)).await?);
         let id = new_id();
-        let caller = match &origin.call {
-            Some((_, caller)) => {
+        let caller = match &origin.caller {
+            Some(caller) => {
                 let plain = serde_json::to_string(caller).map_err(internal)?;
                 let sealed = self.inner.identity.protector().seal_in(&mut tx, &plain, &caller_context(&id)).await;
                 Some(sealed.map_err(internal)?)
@@ -196,7 +210,7 @@ impl Intake<'_> {
             kind: new.kind,
             channel: origin.channel,
             account_id: origin.account_id.map(str::to_string),
-            recorded_by: origin.call.as_ref().map(|(operator, _)| operator.to_string()),
+            recorded_by: origin.recorded_by.map(str::to_string),
             caller,
             idempotency_key: key.clone(),
             text,
@@ -233,7 +247,7 @@ impl Intake<'_> {
             }
             return Err(e.into());
         }
-        let actor = origin.account_id.or(origin.call.as_ref().map(|(operator, _)| *operator));
+        let actor = origin.account_id.or(origin.recorded_by);
         let mut entry = ledger::Entry::new(Action::VoiceRequestSubmitted, Outcome::Success, now);
         entry.actor = actor.map(str::to_string);
         entry.subject = origin.account_id.map(str::to_string);
@@ -253,9 +267,9 @@ impl Intake<'_> {
         origin: &Origin<'_>,
         key: &str,
     ) -> Result<Option<RequestRow>, Error> {
-        Ok(match (origin.account_id, &origin.call) {
+        Ok(match (origin.account_id, origin.recorded_by) {
             (Some(account), _) => repo::by_idempotency_key(c, account, key).await?,
-            (None, Some((operator, _))) => repo::call_by_idempotency_key(c, operator, key).await?,
+            (None, Some(operator)) => repo::call_by_idempotency_key(c, operator, key).await?,
             (None, None) => None,
         })
     }

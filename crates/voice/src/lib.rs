@@ -11,6 +11,7 @@ mod figures;
 mod handling;
 mod intake;
 mod limits;
+mod open311;
 mod repo;
 mod routing;
 mod supervision;
@@ -26,6 +27,7 @@ pub use categories::{Categories, Category};
 pub use figures::{DepartmentFigures, Figures};
 pub use handling::{Contact, Dispatching, HandlerAction, Handling, MyRequests, StaffRequest};
 pub use intake::{Caller, Intake, NewRequest};
+pub use open311::{Open311, Open311Client, PostedRequest, RequestQuery, ServiceRequest};
 pub use routing::{Alternative, Proposal, RouteBasis, Routing};
 pub use supervision::Supervision;
 pub use views::{RequestView, Step};
@@ -283,6 +285,11 @@ impl Voice {
     /// How departments answer: 响应率, 解决率, 满意率 and the times behind them.
     pub fn figures(&self) -> Figures<'_> {
         Figures(self)
+    }
+
+    /// Open311 GeoReport v2: client applications, services and public requests.
+    pub fn open311(&self) -> Open311<'_> {
+        Open311(self)
     }
 
     /// The person's own requests: the timeline and the rating.

@@ -343,3 +343,81 @@ pub struct CorrectionRow {
 pub async fn corrections(c: &mut AnyConnection) -> Result<Vec<CorrectionRow>, sqlx::Error> {
     sqlx::query_as("SELECT text, chosen FROM voice_corrections ORDER BY at, request_id").fetch_all(c).await
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Open311ClientRow {
+    pub id: String,
+    pub name: String,
+    pub region_code: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn insert_open311_client(
+    c: &mut AnyConnection,
+    row: &Open311ClientRow,
+    key_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO open311_clients (id, name, key_hash, region_code, created_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, NULL)",
+    )
+    .bind(&row.id)
+    .bind(&row.name)
+    .bind(key_hash)
+    .bind(&row.region_code)
+    .bind(row.created_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// The client holding this key, unless revoked.
+pub async fn open311_client_by_key(
+    c: &mut AnyConnection,
+    key_hash: &str,
+) -> Result<Option<Open311ClientRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, region_code, created_at, revoked_at FROM open311_clients \
+         WHERE key_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(c)
+    .await
+}
+
+pub async fn open311_clients(c: &mut AnyConnection) -> Result<Vec<Open311ClientRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, region_code, created_at, revoked_at FROM open311_clients ORDER BY name")
+        .fetch_all(c)
+        .await
+}
+
+pub async fn revoke_open311_client(c: &mut AnyConnection, name: &str, at: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE open311_clients SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL")
+        .bind(at)
+        .bind(name)
+        .execute(c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Requests open to the public (their authors agreed, or an Open311 client posted them),
+/// created within `[from, to)`, newest first.
+pub async fn public_requests(
+    c: &mut AnyConnection,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE publishable = 1 AND created_at >= $1 AND created_at < $2 \
+         ORDER BY created_at DESC, number DESC LIMIT $3"
+    ))
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}

@@ -117,6 +117,24 @@ impl Routing<'_> {
         })
     }
 
+    /// The proposal for a category the client chose itself: routed, not classified.
+    pub(crate) async fn given_in(
+        &self,
+        c: &mut AnyConnection,
+        category: &Category,
+        region_path: &str,
+    ) -> Result<Proposal, Error> {
+        let (department, route) = self.department_for_in(c, category, region_path).await?;
+        Ok(Proposal {
+            category: category.clone(),
+            department,
+            confidence: 1.0,
+            reasons: Vec::new(),
+            route,
+            alternatives: Vec::new(),
+        })
+    }
+
     /// The department that handles `category` in the region at `region_path`, and why.
     pub(crate) async fn department_for_in(
         &self,

@@ -76,6 +76,17 @@ CREATE TABLE voice_corrections (
     at         BIGINT NOT NULL
 );
 
+-- Open311 GeoReport v2 client applications: the SHA-256 of the api_key (shown once), and the
+-- region their requests are routed in unless they name a jurisdiction_id.
+CREATE TABLE open311_clients (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    key_hash    TEXT NOT NULL UNIQUE,
+    region_code TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    revoked_at  BIGINT
+);
+
 INSERT INTO permissions (code, description) VALUES
     ('voice.record',   'Record a 12345 call for the caller (话务员)'),
     ('voice.dispatch', 'Dispatch 12345 requests to departments within jurisdiction (派单)'),

@@ -119,3 +119,46 @@ async fn corrections(data: DataArgs) -> anyhow::Result<()> {
     print!("{}", voice.dispatching().corrections(&console.grant()).await?);
     Ok(())
 }
+
+pub(super) async fn open311_client(command: Open311ClientCommand) -> anyhow::Result<()> {
+    let data = match &command {
+        Open311ClientCommand::Add { data, .. }
+        | Open311ClientCommand::Revoke { data, .. }
+        | Open311ClientCommand::List { data } => data.clone(),
+    };
+    let data = data.resolve()?;
+    let Platform { db, identity, key, .. } = open_with_policy(&data, Default::default(), Default::default()).await?;
+    let console = identity.console(&key)?;
+    let voice = ::voice::Voice::new(db, identity.clone(), Default::default())?;
+    let open311 = voice.open311();
+    match command {
+        Open311ClientCommand::Add { name, region, .. } => {
+            let region = match region {
+                Some(r) => r,
+                None => {
+                    let regions = identity.organisation().regions(&console.grant()).await?;
+                    regions
+                        .into_iter()
+                        .next()
+                        .map(|r| r.code)
+                        .ok_or_else(|| anyhow::anyhow!("no region yet: add one first"))?
+                }
+            };
+            let (client, api_key) = open311.register_client(&name, &region, Utc::now()).await?;
+            println!("registered Open311 client {} (requests routed in region {})", client.name, client.region_code);
+            println!("api_key (shown once; send it as api_key with each POST):");
+            println!("{api_key}");
+        }
+        Open311ClientCommand::Revoke { name, .. } => {
+            open311.revoke_client(&name, Utc::now()).await?;
+            println!("revoked: {name}");
+        }
+        Open311ClientCommand::List { .. } => {
+            for c in open311.clients().await? {
+                let state = if c.revoked { "revoked" } else { "active" };
+                println!("{:<30} {:<8} {:<10} {}", c.name, state, c.region_code, c.created_at.format("%Y-%m-%d"));
+            }
+        }
+    }
+    Ok(())
+}

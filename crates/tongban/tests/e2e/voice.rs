@@ -141,3 +141,89 @@ async fn hotline_journey(backend: Backend) {
 }
 
 on_both_databases!(hotline_journey,);
+
+/// Open311 GeoReport v2: discovery, services and their definitions in JSON and XML, posting
+/// with a registered client's api_key, reading the request back, the error format, and a
+/// revoked key.
+async fn open311_georeport(backend: Backend) {
+    let s = Server::start(backend, &[]).await;
+    let cli = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(s.data_args());
+        run(&all)
+    };
+    let (ok, out) = cli(&["open311", "client", "add", "--name", "city-app", "--region", "990102"]);
+    assert!(ok, "{out}");
+    let api_key = out.lines().last().unwrap().trim().to_string();
+    assert_eq!(api_key.len(), 48, "{out}");
+    let get = |path: &str| s.client.get(s.url(&format!("/open311/v2/{path}"))).send();
+
+    let discovery: Value = get("discovery.json").await.unwrap().json().await.unwrap();
+    assert_eq!(discovery["endpoints"][0]["specification"], "http://wiki.open311.org/GeoReport_v2", "{discovery}");
+    let services: Value = get("services.json").await.unwrap().json().await.unwrap();
+    assert_eq!(services.as_array().unwrap().len(), 15);
+    assert_eq!(services[1]["service_code"], "L02");
+    let r = get("services.xml").await.unwrap();
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
+    let xml = r.text().await.unwrap();
+    assert!(xml.starts_with("<?xml") && xml.contains("<services><service><service_code>L01</service_code>"), "{xml}");
+    let definition: Value = get("services/L02.json").await.unwrap().json().await.unwrap();
+    assert_eq!(definition["service_code"], "L02");
+    let r = get("services/NOPE.json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let errors: Value = r.json().await.unwrap();
+    assert_eq!(errors[0]["code"], 404, "{errors}");
+
+    let post = |fields: Vec<(&str, &str)>| s.client.post(s.url("/open311/v2/requests.json")).form(&fields).send();
+    let good = vec![
+        ("service_code", "L02"),
+        ("description", "金碧路口的井盖丢了，晚上很危险"),
+        ("lat", "25.040000"),
+        ("long", "102.710000"),
+        ("first_name", "明"),
+        ("last_name", "李"),
+        ("phone", "13900001111"),
+    ];
+    let r = post(good.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no api_key");
+    let mut bad_key = good.clone();
+    bad_key.push(("api_key", "nope"));
+    assert_eq!(post(bad_key).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let with_key = |mut f: Vec<(&'static str, &'static str)>| {
+        f.push(("api_key", Box::leak(api_key.clone().into_boxed_str())));
+        f
+    };
+    let r = post(with_key(vec![("description", "没有服务代码")])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(with_key(vec![("service_code", "L02"), ("description", "井盖丢了，很危险")])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a request needs a place");
+    let r = post(with_key(good)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.unwrap();
+    let id = made[0]["service_request_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("12345-"), "{made}");
+
+    let one: Value = get(&format!("requests/{id}.json")).await.unwrap().json().await.unwrap();
+    assert_eq!((one[0]["status"].as_str(), one[0]["service_code"].as_str()), (Some("open"), Some("L02")), "{one}");
+    assert_eq!(one[0]["agency_responsible"], "明月区水务局");
+    assert_eq!(one[0]["lat"], 25.04);
+    assert!(one[0]["requested_datetime"].as_str().unwrap().ends_with("+08:00"));
+    let listed = get("requests.xml?service_code=L02&status=open").await.unwrap().text().await.unwrap();
+    assert!(listed.contains(&format!("<service_request_id>{id}</service_request_id>")), "{listed}");
+    let r = get("requests.json?status=someday").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = get("requests.json?start_date=yesterday").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(get("tokens/abc.json").await.unwrap().status(), StatusCode::NOT_FOUND);
+    let r = get("requests/12345-20000101-000001.xml").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("<errors><error><code>404</code>"));
+
+    let (ok, out) = cli(&["open311", "client", "revoke", "--name", "city-app"]);
+    assert!(ok, "{out}");
+    let mut again = vec![("service_code", "L02"), ("description", "井盖又丢了一个"), ("address_string", "金碧路")];
+    again.push(("api_key", Box::leak(api_key.clone().into_boxed_str())));
+    assert_eq!(post(again).await.unwrap().status(), StatusCode::FORBIDDEN, "a revoked key");
+}
+
+on_both_databases!(open311_georeport,);
