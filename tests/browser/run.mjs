@@ -372,6 +372,7 @@ const totpSecrets = new Map([
   ['data.mz', DEMO_TOTP_SECRET],
   ['dispatcher.mingyue', DEMO_TOTP_SECRET],
   ['water.mingyue', DEMO_TOTP_SECRET],
+  ['operator.mingyue', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -861,6 +862,19 @@ check('12345: a request from the portal, the dispatchers\' queue and figures, a 
   await clickAndWait(page, page.locator('#rate button[type=submit]'), 'rate the answer');
   expect(((await page.locator('#request-stage').textContent()) || '').includes('已办结'), `rated, it is closed (${await describePage(page)})`);
   await checkPage(page, '12345: a closed request');
+  // A hotline operator records a call for a caller without an account.
+  await context.clearCookies();
+  await signIn(page, 'operator.mingyue');
+  await goto(page, '/staff/voice/calls/new');
+  await checkPage(page, '12345: record a call');
+  await page.fill('#caller_name', '李建国');
+  await page.fill('#caller_mobile', '13900001111');
+  await page.locator('input[name="kind"][value="help"]').check();
+  await page.fill('#text', '来电人反映：小区门口路灯坏了一个星期，晚上老人出门看不见');
+  await clickAndWait(page, page.locator('form[action="/staff/voice/calls/new"] button[type=submit]'), 'record the call');
+  expect(pathOf(page).startsWith('/staff/voice/calls/'), `the recorded call follows (${await describePage(page)})`);
+  expect(((await page.locator('h1').textContent()) || '').includes('12345-'), 'the call has its number');
+  await checkPage(page, '12345: a recorded call');
 });
 
 // ---------------------------------------------------------------------------

@@ -211,15 +211,7 @@ async fn record_call(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form)
         return call_page(&state, &ctx, form, vec![("kind", message)]).await;
     };
     let caller = voice::Caller { name: form.caller_name.clone(), mobile: form.caller_mobile.clone() };
-    let new = NewRequest {
-        kind,
-        text: form.request.text.clone(),
-        region_code: form.request.region.clone(),
-        address: Some(form.request.address.clone()),
-        urgency: if form.request.urgent.is_some() { Urgency::Urgent } else { Urgency::Normal },
-        publishable: form.request.publishable.is_some(),
-        idempotency_key: Some(form.request.key.clone()),
-    };
+    let new = form.request.to_new(kind);
     match state.voice.intake().record_call(&cap, caller, new, Utc::now()).await {
         Ok(v) => Ok(Redirect::to(&format!("/staff/voice/calls/{}", v.id)).into_response()),
         Err(voice::Error::Invalid { field, reason }) => {
@@ -275,6 +267,21 @@ struct SubmitForm {
     key: String,
 }
 
+impl SubmitForm {
+    /// The request the form describes, kept for showing the form again.
+    fn to_new(&self, kind: RequestKind) -> NewRequest {
+        NewRequest {
+            kind,
+            text: self.text.clone(),
+            region_code: self.region.clone(),
+            address: Some(self.address.clone()),
+            urgency: if self.urgent.is_some() { Urgency::Urgent } else { Urgency::Normal },
+            publishable: self.publishable.is_some(),
+            idempotency_key: Some(self.key.clone()),
+        }
+    }
+}
+
 async fn new_page(
     state: &AppState,
     ctx: &PageCtx,
@@ -313,15 +320,7 @@ async fn submit(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): Csr
         let message = ctx.layout("voice.new").t("voice.choose_kind").to_string();
         return new_page(&state, &ctx, form, vec![("kind", message)]).await;
     };
-    let new = NewRequest {
-        kind,
-        text: form.text.clone(),
-        region_code: form.region.clone(),
-        address: Some(form.address.clone()),
-        urgency: if form.urgent.is_some() { Urgency::Urgent } else { Urgency::Normal },
-        publishable: form.publishable.is_some(),
-        idempotency_key: Some(form.key.clone()),
-    };
+    let new = form.to_new(kind);
     match state.voice.intake().submit(&s.principal, new, Channel::Portal, Utc::now()).await {
         Ok(v) => Ok(Redirect::to(&format!("/voice/{}", v.id)).into_response()),
         Err(voice::Error::Invalid { field, reason }) => {
