@@ -9,6 +9,7 @@ use super::{Error, internal};
 const SHIPPED: &str = include_str!("../data/categories.tsv");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceCategory)]
 pub struct Category {
     pub code: String,
     pub name_zh: String,

@@ -22,6 +22,7 @@ kernel::area! {
 }
 
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceDepartmentFigures)]
 pub struct DepartmentFigures {
     pub department_id: String,
     pub department_name: String,

@@ -37,6 +37,7 @@ kernel::area! {
 /// The person behind a request, as the handling department sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "contact", rename_all = "snake_case")]
+#[schema(as = VoiceContact)]
 pub enum Contact {
     /// Name and mobile, masked (王*, 138****5678) unless shown for a stated purpose.
     Shown { name: String, mobile: String, masked: bool },
@@ -50,6 +51,7 @@ pub enum Contact {
 
 /// A request as its handling department reads it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceStaffRequest)]
 pub struct StaffRequest {
     pub request: RequestView,
     pub contact: Contact,

@@ -65,6 +65,7 @@ pub const CONFIDENT: f64 = 0.8;
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceRequestKind)]
 pub enum RequestKind {
     /// 投诉
     Complaint,
@@ -86,6 +87,7 @@ pub enum RequestKind {
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceChannel)]
 pub enum Channel {
     Portal,
     Api,
@@ -109,6 +111,7 @@ pub enum Channel {
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceUrgency)]
 pub enum Urgency {
     #[default]
     Normal,
@@ -121,6 +124,7 @@ pub enum Urgency {
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceStage)]
 pub enum Stage {
     /// Only while being written: the workflow moves on at once.
     Received,
@@ -152,6 +156,7 @@ pub enum Stage {
 )]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceRating)]
 pub enum Rating {
     /// 满意
     Satisfied,

@@ -17,6 +17,7 @@ pub const MAX_TEXT: usize = 2000;
 /// Why a department was proposed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "basis", rename_all = "snake_case")]
+#[schema(as = VoiceRouteBasis)]
 pub enum RouteBasis {
     /// The routing table of this region names the department for the category.
     RoutingTable { region_code: String },
@@ -28,6 +29,7 @@ pub enum RouteBasis {
 
 /// The classifier's proposal for a request, with its reasons.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceProposal)]
 pub struct Proposal {
     pub category: Category,
     pub department: Option<DepartmentRef>,
@@ -41,6 +43,7 @@ pub struct Proposal {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceAlternative)]
 pub struct Alternative {
     pub category: String,
     pub confidence: f64,

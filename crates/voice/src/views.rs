@@ -11,6 +11,7 @@ use services::workflow::Case;
 
 /// One step of a request's handling, as the timeline shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceStep)]
 pub struct Step {
     /// The workflow action (`route`, `queue`, `dispatch`, `sign`, `send_back`, `answer`,
     /// `satisfied`, `reopen`, `close_unsatisfied`).
@@ -20,6 +21,7 @@ pub struct Step {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceRequestView)]
 pub struct RequestView {
     pub id: String,
     /// 12345-YYYYMMDD-NNNNNN
