@@ -94,6 +94,8 @@ pub enum Action {
     VoiceCallerRead,
     /// 督办: a request's step is due soon or overdue, and its department was told.
     VoiceRequestSupervised,
+    /// The person did not rate the answer in time: closed unrated.
+    VoiceRequestLapsed,
     // insight
     AlertRaised,
     AlertAcknowledged,

@@ -79,16 +79,16 @@ fn text_between(field: &'static str, text: &str, min: usize, max: usize) -> Resu
 
 /// A workflow action taken on a request: which, in which of the workflow's roles
 /// (`dispatcher`, `handler`, `person`), by which account, with what comment.
-struct Move<'a> {
-    action: &'a str,
-    role: &'a str,
-    by: &'a str,
-    comment: Option<&'a str>,
+pub(crate) struct Move<'a> {
+    pub(crate) action: &'a str,
+    pub(crate) role: &'a str,
+    pub(crate) by: &'a str,
+    pub(crate) comment: Option<&'a str>,
 }
 
 impl Voice {
     /// Takes the move on the request, with `form` for the guards.
-    fn act(&self, row: &mut RequestRow, m: Move<'_>, form: &Value, now: DateTime<Utc>) -> Result<(), Error> {
+    pub(crate) fn act(&self, row: &mut RequestRow, m: Move<'_>, form: &Value, now: DateTime<Utc>) -> Result<(), Error> {
         let mut case: Case = serde_json::from_str(&row.workflow).map_err(internal)?;
         let roles = [m.role.to_string()];
         let ctx = Context { form, now, calendar: &self.inner.calendar };
@@ -103,7 +103,7 @@ impl Voice {
 
     /// Writes the moved request and its audit entry (`action` by `actor`, with `detail`);
     /// refuses when someone moved it first.
-    async fn write_move(
+    pub(crate) async fn write_move(
         &self,
         c: &mut AnyConnection,
         row: &RequestRow,

@@ -138,6 +138,18 @@ pub async fn due_before(c: &mut AnyConnection, before: i64, now: i64) -> Result<
     .await
 }
 
+/// Answered requests whose time to rate has passed.
+pub async fn unrated_before(c: &mut AnyConnection, now: i64) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE state = 'answered' AND state_due < $1 ORDER BY state_due LIMIT 500"
+    ))
+    .bind(now)
+    .fetch_all(c)
+    .await
+}
+
 /// Marks the notice of a level given, unless the request moved on meanwhile.
 pub async fn mark_supervised(
     c: &mut AnyConnection,

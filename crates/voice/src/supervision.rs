@@ -16,6 +16,8 @@ const DUE_SOON_HOURS: i64 = 4;
 pub struct Supervision {
     pub due_soon: usize,
     pub overdue: usize,
+    /// Answered requests closed because the time to rate them passed.
+    pub closed_unrated: usize,
 }
 
 impl Voice {
@@ -61,6 +63,30 @@ impl Voice {
                 report.due_soon += 1;
             }
         }
+        report.closed_unrated = self.close_unrated(now).await?;
         Ok(report)
+    }
+
+    async fn close_unrated(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::unrated_before(&mut c, millis(now)).await?;
+        drop(c);
+        let mut closed = 0;
+        for mut row in rows {
+            let mut tx = self.inner.db.begin().await?;
+            let read_in = row.state;
+            let m = super::handling::Move { action: "lapse", role: "system", by: "system", comment: None };
+            self.act(&mut row, m, &serde_json::json!({}), now)?;
+            // Someone rated it meanwhile: theirs stands.
+            match self.write_move(&mut tx, &row, read_in, (Action::VoiceRequestLapsed, "system", None), now).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    closed += 1;
+                }
+                Err(Error::Workflow(_)) => tx.rollback().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(closed)
     }
 }

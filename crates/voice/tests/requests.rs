@@ -431,4 +431,14 @@ async fn limits_follow_urgency_and_kind_and_lapses_are_supervised(t: TestDb) {
     // Signing for it starts the next step afresh.
     let moved = h.voice.handling().act(&water, &urgent.id, HandlerAction::Sign, t0 + Duration::hours(3)).await.unwrap();
     assert!(!moved.supervised && !moved.overdue);
+
+    // An answer the person never rates closes, unrated, once its three working days pass.
+    let answer = HandlerAction::Answer { text: "咨询的事项已电话答复，详见办事指南。".into() };
+    let answered = h.voice.handling().act(&water, &enquiry.id, answer, t0 + Duration::hours(4)).await.unwrap();
+    assert_eq!(china(answered.due.unwrap()), "Thu 23:59");
+    assert_eq!(h.voice.supervise(t0 + Duration::days(3)).await.unwrap().closed_unrated, 0);
+    assert_eq!(h.voice.supervise(t0 + Duration::days(4)).await.unwrap().closed_unrated, 1);
+    let closed = h.voice.my_requests().request(&a, &enquiry.id, t0 + Duration::days(4)).await.unwrap();
+    assert_eq!((closed.stage, closed.rating, steps(&closed).last().copied()), (Stage::Closed, None, Some("lapse")));
+    assert_eq!(h.voice.supervise(t0 + Duration::days(5)).await.unwrap().closed_unrated, 0);
 }

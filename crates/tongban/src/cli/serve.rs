@@ -280,9 +280,12 @@ async fn run_timers(services: services::Services, voice: ::voice::Voice) {
             Err(e) => tracing::warn!(error = %e, "no-show pass failed"),
         }
         match voice.supervise(Utc::now()).await {
-            Ok(r) if r.due_soon + r.overdue > 0 => {
-                tracing::info!(due_soon = r.due_soon, overdue = r.overdue, "12345 supervision")
-            }
+            Ok(r) if r.due_soon + r.overdue + r.closed_unrated > 0 => tracing::info!(
+                due_soon = r.due_soon,
+                overdue = r.overdue,
+                closed_unrated = r.closed_unrated,
+                "12345 supervision"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "12345 supervision failed"),
         }
