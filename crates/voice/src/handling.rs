@@ -261,8 +261,8 @@ impl Dispatching<'_> {
 impl Handling<'_> {
     fn own<'r>(&self, cap: &Capability<VoiceHandle>, row: &'r RequestRow) -> Result<&'r RequestRow, Error> {
         // Another department's request does not exist for this one.
-        match (&row.department_id, cap.department_id()) {
-            (Some(d), Some(mine)) if d == mine => Ok(row),
+        match &row.department_id {
+            Some(d) if cap.check_department(d).is_ok() => Ok(row),
             _ => Err(Error::NotFound("request")),
         }
     }

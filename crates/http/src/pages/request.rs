@@ -216,6 +216,14 @@ impl Layout {
             })
             .collect()
     }
+    /// The label of a value in a group of labels (`voice.stage` + `handling`).
+    pub fn label(&self, group: &str, value: &str) -> &'static str {
+        self.t(&format!("{group}.{value}"))
+    }
+    /// The Chinese or the English of a pair, as the reader reads.
+    pub fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        if self.lang == Lang::Zh { zh } else { en }
+    }
     /// A day as people in China read it (China Standard Time), for templates.
     pub fn date(&self, t: &chrono::DateTime<chrono::Utc>) -> String {
         super::china_time(*t, "%Y-%m-%d")

@@ -147,18 +147,6 @@ impl RequestPage {
     }
 }
 
-impl Layout {
-    /// The label of a value in a group of labels (`voice.stage` + `handling`).
-    pub fn label(&self, group: &str, value: &str) -> &'static str {
-        self.t(&format!("{group}.{value}"))
-    }
-
-    /// The Chinese or the English of a pair, as the reader reads.
-    pub fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
-        if self.lang() == "zh-CN" { zh } else { en }
-    }
-}
-
 async fn my_requests(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
     let s = ctx.ready()?;
     let rows = state.voice.my_requests().list(&s.principal, Utc::now()).await?;

@@ -175,6 +175,22 @@ impl Server {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// The demo resident signed in on the pages: the cookie header to send.
+    async fn citizen_cookies(&self) -> String {
+        let page = self.client.get(self.url("/signin")).send().await.unwrap();
+        let anon = set_cookie_value(&page, "tb_csrf").unwrap();
+        let r = self
+            .client
+            .post(self.url("/signin"))
+            .header("cookie", format!("tb_csrf={anon}"))
+            .form(&[("_csrf", anon.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        let session = set_cookie_value(&r, "tb_session").unwrap();
+        format!("tb_session={session}; tb_csrf={anon}")
+    }
+
     /// A token for the demo resident (no second factor).
     async fn citizen_token(&self) -> String {
         let r = self

@@ -78,18 +78,7 @@ async fn applicant_and_staff_journey(backend: Backend) {
     assert!(html.contains("<title>临时救助申请 · 办事指南 · 通办</title>"), "{html}");
     let r = s.client.get(s.url("/verify/nonexistent")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let page = s.client.get(s.url("/signin")).send().await.unwrap();
-    let anon = set_cookie_value(&page, "tb_csrf").unwrap();
-    let r = s
-        .client
-        .post(s.url("/signin"))
-        .header("cookie", format!("tb_csrf={anon}"))
-        .form(&[("_csrf", anon.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let session = set_cookie_value(&r, "tb_session").unwrap();
-    let cookies = format!("tb_session={session}; tb_csrf={anon}");
+    let cookies = s.citizen_cookies().await;
     let html = s
         .client
         .get(s.url("/services/YLMZ0005/apply"))

@@ -84,18 +84,7 @@ async fn hotline_journey(backend: Backend) {
     assert_eq!(answered.json::<Value>().await.unwrap()["stage"], "answered");
 
     // The resident sees it on 我的诉求 in words, and rates it there.
-    let page = s.client.get(s.url("/signin")).send().await.unwrap();
-    let anon = set_cookie_value(&page, "tb_csrf").unwrap();
-    let r = s
-        .client
-        .post(s.url("/signin"))
-        .header("cookie", format!("tb_csrf={anon}"))
-        .form(&[("_csrf", anon.as_str()), ("username", "citizen.demo"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let session = set_cookie_value(&r, "tb_session").unwrap();
-    let cookies = format!("tb_session={session}; tb_csrf={anon}");
+    let cookies = s.citizen_cookies().await;
     let get_page = |path: String| s.client.get(s.url(&path)).header("cookie", &cookies).send();
     let html = get_page("/voice".into()).await.unwrap().text().await.unwrap();
     assert!(html.contains(first["number"].as_str().unwrap()) && html.contains("已答复"), "{html}");
