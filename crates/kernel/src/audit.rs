@@ -96,6 +96,14 @@ pub enum Action {
     VoiceRequestSupervised,
     /// The person did not rate the answer in time: closed unrated.
     VoiceRequestLapsed,
+    /// 延期: the handling department asked for more working days.
+    VoiceExtensionAsked,
+    /// A dispatcher granted or refused an extension.
+    VoiceExtensionDecided,
+    /// A dispatcher merged a request into an earlier one about the same thing.
+    VoiceRequestMerged,
+    /// A region's routing table was changed: which department handles a category there.
+    VoiceRouteSet,
     // insight
     AlertRaised,
     AlertAcknowledged,

@@ -1,5 +1,6 @@
-//! How departments answer 12345 (the 三率 and the times behind them), computed from the
-//! requests' own histories within the reader's jurisdiction. Definitions:
+//! How departments answer 12345 (the 三率 and the times behind them), per department,
+//! district or category, computed from the requests' own histories within the reader's
+//! jurisdiction. Definitions:
 //! - 响应率 (`response_rate`): requests signed for within the signing limit, of those sent to
 //!   the department whose limit has passed or that were signed for;
 //! - 解决率 (`resolution_rate`): requests answered and not reopened, of those sent;
@@ -8,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::repo;
 use super::{Error, Rating, Stage, Voice, internal};
@@ -21,12 +22,48 @@ kernel::area! {
     Figures of Voice
 }
 
+/// What the figures are grouped by.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceBreakdown)]
+pub enum Breakdown {
+    /// The handling department.
+    #[default]
+    Department,
+    /// The district (区县) the request is about.
+    District,
+    /// The request's category.
+    Category,
+}
+
+impl Breakdown {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// One group's figures: a department's, a district's or a category's.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-#[schema(as = VoiceDepartmentFigures)]
-pub struct DepartmentFigures {
-    pub department_id: String,
-    pub department_name: String,
-    /// Requests now with the department.
+#[schema(as = VoiceFigures)]
+pub struct GroupFigures {
+    /// The department id, the district's region code or the category code.
+    pub code: String,
+    pub name: String,
+    /// Requests sent to a department.
     pub requests: u32,
     pub signed_on_time: u32,
     /// Requests whose signing was due by now or done.
@@ -46,10 +83,10 @@ pub struct DepartmentFigures {
     pub top_categories: Vec<(String, u32)>,
 }
 
-/// One department's counts while the requests are read.
+/// One group's counts while the requests are read.
 #[derive(Default)]
 struct Tally {
-    figures: DepartmentFigures,
+    figures: GroupFigures,
     hours_to_sign: Vec<f64>,
     hours_to_answer: Vec<f64>,
     categories: BTreeMap<String, u32>,
@@ -63,13 +100,21 @@ fn mean(hours: &[f64]) -> Option<f64> {
     (!hours.is_empty()).then(|| hours.iter().sum::<f64>() / hours.len() as f64)
 }
 
+/// The district of a region path (`/province/city/district/…`), or the deepest region above
+/// it when the path stops higher.
+fn district_of(path: &str) -> &str {
+    path.split('/').filter(|p| !p.is_empty()).take(3).last().unwrap_or_default()
+}
+
 impl Figures<'_> {
-    /// Every department that has requests in the reader's jurisdiction, most requests first.
-    pub async fn by_department(
+    /// The figures of every department, district or category that has requests sent to a
+    /// department in the reader's jurisdiction, most requests first.
+    pub async fn table(
         &self,
         cap: &Capability<VoiceDispatch>,
+        by: Breakdown,
         now: DateTime<Utc>,
-    ) -> Result<Vec<DepartmentFigures>, Error> {
+    ) -> Result<Vec<GroupFigures>, Error> {
         let (lower, upper) = match cap.scope() {
             Scope::Subtree(path) => subtree_bounds(path),
             Scope::All => subtree_bounds("/"),
@@ -80,9 +125,14 @@ impl Figures<'_> {
         for row in rows {
             let Some(department) = row.department_id.clone() else { continue };
             let case: Case = serde_json::from_str(&row.workflow).map_err(internal)?;
-            let entry = per.entry(department.clone()).or_default();
+            let code = match by {
+                Breakdown::Department => department,
+                Breakdown::District => district_of(&row.region_path).to_string(),
+                Breakdown::Category => row.category.clone(),
+            };
+            let entry = per.entry(code.clone()).or_default();
             let f = &mut entry.figures;
-            f.department_id = department;
+            f.code = code;
             f.requests += 1;
             *entry.categories.entry(row.category.clone()).or_default() += 1;
             let created = kernel::db::from_millis(row.created_at);
@@ -119,10 +169,12 @@ impl Figures<'_> {
         let organisation = self.inner.identity.organisation();
         let mut out = Vec::with_capacity(per.len());
         for Tally { figures: mut f, hours_to_sign, hours_to_answer, categories } in per.into_values() {
-            f.department_name = organisation
-                .department_name_in(&mut c, &f.department_id)
-                .await?
-                .ok_or_else(|| internal(format!("department {} is not known to identity", f.department_id)))?;
+            f.name = match by {
+                Breakdown::Department => organisation.department_name_in(&mut c, &f.code).await?,
+                Breakdown::District => organisation.region_in(&mut c, &f.code).await?.map(|r| r.name),
+                Breakdown::Category => self.inner.categories.get(&f.code).map(|c| c.name_zh.clone()),
+            }
+            .ok_or_else(|| internal(format!("{} {} is not known", by.as_str(), f.code)))?;
             f.response_rate = rate(f.signed_on_time, f.signing_due);
             f.resolution_rate = rate(f.answered.saturating_sub(f.reopened.min(f.answered)), f.requests);
             f.satisfaction_rate = rate(f.satisfied, f.rated);
@@ -134,7 +186,17 @@ impl Figures<'_> {
             f.top_categories = top;
             out.push(f);
         }
-        out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.department_name.cmp(&b.department_name)));
+        out.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.name.cmp(&b.name)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_district_is_the_third_region_of_a_path() {
+        assert_eq!(super::district_of("/990000/990100/990102/990102001/"), "990102");
+        assert_eq!(super::district_of("/990000/990100/990102/"), "990102");
+        assert_eq!(super::district_of("/990000/990100/"), "990100");
     }
 }

@@ -66,7 +66,12 @@ pub enum HandlerAction {
     SendBack { reason: String },
     /// 答复: the answer the person reads and rates.
     Answer { text: String },
+    /// 延期: asks a dispatcher for more working days, once per request.
+    AskExtension { days: u32, reason: String },
 }
+
+/// The most working days an extension may add.
+pub const MAX_EXTENSION_DAYS: u32 = 10;
 
 fn text_between(field: &'static str, text: &str, min: usize, max: usize) -> Result<String, Error> {
     let text = text.trim();
@@ -172,6 +177,27 @@ impl Voice {
         Ok(view)
     }
 
+    /// Gives the requests merged into `root` its answer and department: each then waits for
+    /// its own person's rating.
+    async fn answer_merged_in(
+        &self,
+        c: &mut AnyConnection,
+        root: &RequestRow,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let Some(answer) = root.answer.clone() else { return Ok(()) };
+        for mut row in repo::merged_waiting(c, &root.id).await? {
+            let read_in = row.state;
+            let m = Move { action: "answer_merged", role: "system", by: "system", comment: Some(&answer) };
+            self.act(&mut row, m, &json!({}), now)?;
+            row.answer = Some(answer.clone());
+            row.department_id.clone_from(&root.department_id);
+            let detail = Some(root.number.clone());
+            self.write_move(c, &row, read_in, (Action::VoiceRequestAnswered, "system", detail), now).await?;
+        }
+        Ok(())
+    }
+
     async fn row_in(&self, c: &mut AnyConnection, id: &str) -> Result<RequestRow, Error> {
         repo::request(c, id).await?.ok_or(Error::NotFound("request"))
     }
@@ -245,6 +271,69 @@ impl Dispatching<'_> {
         let detail = format!("{} → {}", category.code, department.code);
         let record = (Action::VoiceRequestDispatched, cap.account_id(), Some(detail));
         self.write_move(&mut tx, &row, read_in, record, now).await?;
+        let view = self.view_in(&mut tx, row, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// 延期审核: grants the working days the department asked for, counted on from the
+    /// handling limit, or refuses them and the limit stands.
+    pub async fn decide_extension(
+        &self,
+        cap: &Capability<VoiceDispatch>,
+        id: &str,
+        grant: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = self.row_in(&mut tx, id).await?;
+        cap.check_record(&row.region_path, 1)?;
+        let read_in = row.state;
+        let due = row.state_due;
+        let action = if grant { "grant_extension" } else { "refuse_extension" };
+        let m = Move { action, role: "dispatcher", by: cap.account_id(), comment: None };
+        self.act(&mut row, m, &json!({}), now)?;
+        let days = u32::try_from(row.extension_days).map_err(internal)?;
+        row.state_due = match (grant, due) {
+            (true, Some(due)) => Some(millis(self.inner.calendar.deadline(kernel::db::from_millis(due), days))),
+            _ => due,
+        };
+        let detail = if grant { format!("granted {days}") } else { "refused".to_string() };
+        let record = (Action::VoiceExtensionDecided, cap.account_id(), Some(detail));
+        self.write_move(&mut tx, &row, read_in, record, now).await?;
+        let view = self.view_in(&mut tx, row, now).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    /// 并单: merges a queued request into an earlier open one about the same thing, within
+    /// the dispatcher's jurisdiction. It then follows that one: answered with its answer,
+    /// at once if that one is answered already.
+    pub async fn merge(
+        &self,
+        cap: &Capability<VoiceDispatch>,
+        id: &str,
+        into: &str,
+        now: DateTime<Utc>,
+    ) -> Result<RequestView, Error> {
+        let mut tx = self.inner.db.begin().await?;
+        let mut row = self.row_in(&mut tx, id).await?;
+        cap.check_record(&row.region_path, 1)?;
+        let root = repo::request(&mut tx, into.trim()).await?.ok_or(Error::NotFound("request"))?;
+        cap.check_record(&root.region_path, 1)?;
+        if root.id == row.id || root.merged_into.is_some() || matches!(root.state, Stage::Closed | Stage::Merged) {
+            return Err(Error::invalid("into", "an open request that is not itself merged"));
+        }
+        let read_in = row.state;
+        let m = Move { action: "merge", role: "dispatcher", by: cap.account_id(), comment: Some(&root.number) };
+        self.act(&mut row, m, &json!({}), now)?;
+        row.merged_into = Some(root.id.clone());
+        let record = (Action::VoiceRequestMerged, cap.account_id(), Some(root.number.clone()));
+        self.write_move(&mut tx, &row, read_in, record, now).await?;
+        if matches!(root.state, Stage::Answered) {
+            self.answer_merged_in(&mut tx, &root, now).await?;
+        }
+        let row = self.row_in(&mut tx, id).await?;
         let view = self.view_in(&mut tx, row, now).await?;
         tx.commit().await?;
         Ok(view)
@@ -391,8 +480,26 @@ impl Handling<'_> {
                 row.answer = Some(text);
                 (Action::VoiceRequestAnswered, None)
             }
+            HandlerAction::AskExtension { days, reason } => {
+                if !(1..=MAX_EXTENSION_DAYS).contains(&days) {
+                    return Err(Error::invalid("days", format!("between 1 and {MAX_EXTENSION_DAYS} working days")));
+                }
+                let reason = text_between("reason", &reason, 2, 500)?;
+                let due = row.state_due;
+                let form = json!({"extension_reason": row.extension_reason});
+                let m = Move { action: "ask_extension", role: "handler", by, comment: Some(&reason) };
+                Voice::act(self, &mut row, m, &form, now)?;
+                // The handling clock keeps running while a dispatcher decides.
+                row.state_due = due;
+                row.extension_days = i64::from(days);
+                row.extension_reason = Some(reason);
+                (Action::VoiceExtensionAsked, Some(days.to_string()))
+            }
         };
         self.write_move(&mut tx, &row, read_in, (audit, by, detail), now).await?;
+        if row.state == Stage::Answered {
+            self.answer_merged_in(&mut tx, &row, now).await?;
+        }
         let view = self.view_in(&mut tx, row, now).await?;
         tx.commit().await?;
         Ok(view)

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::duplicates;
 use super::repo::{self, RequestRow};
 use super::routing::checked_text;
 use super::{Category, Channel, Error, Rating, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal};
@@ -187,9 +188,13 @@ impl Intake<'_> {
             Some(category) => self.routing().given_in(&mut tx, category, &region.path).await?,
             None => self.routing().propose_in(&mut tx, &text, &region.path).await?,
         };
+        // A repeat of an open request nearby waits for a dispatcher, who may merge it.
+        let similar = duplicates::repeated(&mut tx, &text, &proposal.category.code, &region.code, now).await?;
+        let similar_to = similar.map(|r| r.id);
         let form = json!({
             "confidence": proposal.confidence,
             "department": proposal.department.as_ref().map(|d| d.id.clone()),
+            "similar_to": similar_to,
             "reopened": 0,
         });
         let case = Case::start(&self.inner.workflow, &form, now, &self.inner.calendar);
@@ -233,6 +238,10 @@ impl Intake<'_> {
             rating: None,
             created_at: millis(now),
             updated_at: millis(now),
+            extension_days: 0,
+            extension_reason: None,
+            similar_to,
+            merged_into: None,
         };
         if let Err(e) = repo::insert(&mut tx, &row).await {
             // The same key from a second tab at the same moment: answer the first.

@@ -7,11 +7,13 @@
 
 mod categories;
 pub mod classifier;
+mod duplicates;
 mod figures;
 mod handling;
 mod intake;
 mod limits;
 mod open311;
+mod public;
 mod repo;
 mod routing;
 mod supervision;
@@ -24,13 +26,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::pool::PoolConnection;
 
 pub use categories::{Categories, Category};
-pub use figures::{DepartmentFigures, Figures};
-pub use handling::{Contact, Dispatching, HandlerAction, Handling, MyRequests, StaffRequest};
+pub use figures::{Breakdown, Figures, GroupFigures};
+pub use handling::{Contact, Dispatching, HandlerAction, Handling, MAX_EXTENSION_DAYS, MyRequests, StaffRequest};
 pub use intake::{Caller, Intake, NewRequest};
 pub use open311::{Open311, Open311Client, PostedRequest, RequestQuery, ServiceRequest};
-pub use routing::{Alternative, Proposal, RouteBasis, Routing};
+pub use public::{PER_PAGE, Published, PublishedAnswer, deidentify};
+pub use routing::{Alternative, Proposal, Route, RouteBasis, Routing};
 pub use supervision::Supervision;
-pub use views::{RequestView, Step};
+pub use views::{Extension, ExtensionDecision, RequestLink, RequestView, Step};
 
 use classifier::Model;
 use identity::{Denial, Identity};
@@ -134,6 +137,12 @@ pub enum Stage {
     Assigned,
     /// 办理中
     Handling,
+    /// 延期审核: the department asked for more time; a dispatcher decides. The handling
+    /// clock keeps running meanwhile.
+    Extending,
+    /// 已并单: merged into an earlier request about the same thing; it receives that one's
+    /// answer.
+    Merged,
     /// 已答复: waiting for the person's rating.
     Answered,
     /// 已办结
@@ -295,6 +304,11 @@ impl Voice {
     /// Open311 GeoReport v2: client applications, services and public requests.
     pub fn open311(&self) -> Open311<'_> {
         Open311(self)
+    }
+
+    /// The answered requests whose authors agreed to publish them, de-identified.
+    pub fn published(&self) -> Published<'_> {
+        Published(self)
     }
 
     /// The person's own requests: the timeline and the rating.

@@ -280,10 +280,10 @@ impl Open311<'_> {
             service_request_id: row.number,
             status: if closed { "closed" } else { "open" },
             // Answers are the department's words to the public; the text is the reporter's.
-            status_notes: if closed { row.answer } else { None },
+            status_notes: if closed { row.answer.as_deref().map(super::deidentify).transpose()? } else { None },
             service_name: category.name_zh.clone(),
             service_code: category.code.clone(),
-            description: row.text,
+            description: super::deidentify(&row.text)?,
             agency_responsible: agency,
             service_notice: None,
             requested_datetime: iso(from_millis(row.created_at)),

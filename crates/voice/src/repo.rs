@@ -36,13 +36,20 @@ pub struct RequestRow {
     pub rating: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// 延期: the working days asked for (0 until asked) and why.
+    pub extension_days: i64,
+    pub extension_reason: Option<String>,
+    /// The open request nearby this one looks like, and the one it was merged into.
+    pub similar_to: Option<String>,
+    pub merged_into: Option<String>,
 }
 
 macro_rules! columns {
     () => {
         "id, number, kind, channel, account_id, recorded_by, caller, idempotency_key, text, region_code, \
     region_path, address, urgency, publishable, category, proposed, confidence, reasons, department_id, state, \
-    workflow, state_due, reopened, supervised, answer, rating, created_at, updated_at"
+    workflow, state_due, reopened, supervised, answer, rating, created_at, updated_at, extension_days, \
+    extension_reason, similar_to, merged_into"
     };
 }
 
@@ -63,7 +70,7 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
         columns!(),
         ") VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
-          $23, $24, $25, $26, $27, $28)"
+          $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
     ))
     .bind(&r.id)
     .bind(&r.number)
@@ -93,18 +100,23 @@ pub async fn insert(c: &mut AnyConnection, r: &RequestRow) -> Result<(), sqlx::E
     .bind(&r.rating)
     .bind(r.created_at)
     .bind(r.updated_at)
+    .bind(r.extension_days)
+    .bind(&r.extension_reason)
+    .bind(&r.similar_to)
+    .bind(&r.merged_into)
     .execute(c)
     .await?;
     Ok(())
 }
 
 /// Writes what handling changes: category, department, state, case, deadline, answer,
-/// rating and the reopen count. Guarded by the state it was read in, so two people acting
+/// rating, the reopen count, the extension and the merge. Guarded by the state it was read in, so two people acting
 /// at once cannot both move it.
 pub async fn update(c: &mut AnyConnection, r: &RequestRow, read_in: super::Stage) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE voice_requests SET category = $1, department_id = $2, state = $3, workflow = $4, state_due = $5, \
-         reopened = $6, answer = $7, rating = $8, updated_at = $9, supervised = $12 WHERE id = $10 AND state = $11",
+         reopened = $6, answer = $7, rating = $8, updated_at = $9, supervised = $12, extension_days = $13, \
+         extension_reason = $14, merged_into = $15 WHERE id = $10 AND state = $11",
     )
     .bind(&r.category)
     .bind(&r.department_id)
@@ -118,6 +130,9 @@ pub async fn update(c: &mut AnyConnection, r: &RequestRow, read_in: super::Stage
     .bind(&r.id)
     .bind(read_in.as_str())
     .bind(r.supervised)
+    .bind(r.extension_days)
+    .bind(&r.extension_reason)
+    .bind(&r.merged_into)
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -129,7 +144,7 @@ pub async fn due_before(c: &mut AnyConnection, before: i64, now: i64) -> Result<
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
-        " FROM voice_requests WHERE state IN ('dispatching', 'assigned', 'handling') AND state_due < $1 \
+        " FROM voice_requests WHERE state IN ('dispatching', 'assigned', 'handling', 'extending') AND state_due < $1 \
          AND (supervised = 0 OR (supervised = 1 AND state_due < $2)) ORDER BY state_due LIMIT 500"
     ))
     .bind(before)
@@ -224,8 +239,8 @@ pub async fn of_account(c: &mut AnyConnection, account_id: &str, limit: i64) -> 
     .await
 }
 
-/// Requests waiting for a dispatcher within a region subtree (`lower <= path < upper`),
-/// oldest first.
+/// Requests waiting for a dispatcher (to dispatch, or an extension to decide) within a region
+/// subtree (`lower <= path < upper`), oldest first.
 pub async fn queue(
     c: &mut AnyConnection,
     lower: &str,
@@ -235,7 +250,7 @@ pub async fn queue(
     sqlx::query_as(concat!(
         "SELECT ",
         columns!(),
-        " FROM voice_requests WHERE state = 'dispatching' AND region_path >= $1 \
+        " FROM voice_requests WHERE state IN ('dispatching', 'extending') AND region_path >= $1 \
          AND region_path < $2 ORDER BY created_at, number LIMIT $3"
     ))
     .bind(lower)
@@ -256,7 +271,7 @@ pub async fn department_open(
         "SELECT ",
         columns!(),
         " FROM voice_requests WHERE department_id = $1 \
-         AND state IN ('assigned', 'handling', 'answered') ORDER BY state_due, created_at LIMIT $2"
+         AND state IN ('assigned', 'handling', 'extending', 'answered') ORDER BY state_due, created_at LIMIT $2"
     ))
     .bind(department_id)
     .bind(limit)
@@ -432,4 +447,79 @@ pub async fn public_requests(
     .bind(limit)
     .fetch_all(c)
     .await
+}
+
+/// Open requests of a region since an instant, not merged: the candidates a new request
+/// may repeat, newest first.
+pub async fn open_in_region_since(
+    c: &mut AnyConnection,
+    region_code: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE region_code = $1 AND created_at >= $2 AND merged_into IS NULL \
+         AND state NOT IN ('closed', 'merged') ORDER BY created_at DESC LIMIT $3"
+    ))
+    .bind(region_code)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
+/// Requests merged into this one and waiting for its answer.
+pub async fn merged_waiting(c: &mut AnyConnection, into: &str) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE merged_into = $1 AND state = 'merged' ORDER BY created_at"
+    ))
+    .bind(into)
+    .fetch_all(c)
+    .await
+}
+
+/// How many requests are about the same thing as the group rooted at `root`, the root
+/// included: those merged into it or proposed as repeating it.
+pub async fn group_size(c: &mut AnyConnection, root: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM voice_requests WHERE id = $1 OR merged_into = $1 OR similar_to = $1")
+        .bind(root)
+        .fetch_one(c)
+        .await
+}
+
+/// The number of a request, for links between requests.
+pub async fn number_of(c: &mut AnyConnection, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT number FROM voice_requests WHERE id = $1").bind(id).fetch_optional(c).await
+}
+
+/// Answered requests whose authors agreed to publish them, the latest answered first.
+pub async fn published_answers(c: &mut AnyConnection, limit: i64, offset: i64) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM voice_requests WHERE publishable = 1 AND state IN ('answered', 'closed') AND answer IS NOT NULL \
+         ORDER BY updated_at DESC, number DESC LIMIT $1 OFFSET $2"
+    ))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(c)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RouteLine {
+    pub region_code: String,
+    pub category: String,
+    pub department_code: String,
+}
+
+/// Every routing table, by region and category.
+pub async fn all_routes(c: &mut AnyConnection) -> Result<Vec<RouteLine>, sqlx::Error> {
+    sqlx::query_as("SELECT region_code, category, department_code FROM voice_routes ORDER BY region_code, category")
+        .fetch_all(c)
+        .await
 }

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use super::{Category, Error, Voice, repo};
 use identity::{Capability, DepartmentRef};
 use kernel::authz::Scope;
-use kernel::authz::{OrganisationManage, VoiceDispatch};
+use kernel::authz::{OrganisationManage, OrganisationRead, VoiceDispatch};
 
 /// Texts shorter than this say too little to act on; longer ones are cut by the caller.
 pub const MIN_TEXT: usize = 5;
@@ -40,6 +40,17 @@ pub struct Proposal {
     pub route: RouteBasis,
     /// The next most likely categories.
     pub alternatives: Vec<Alternative>,
+}
+
+/// One line of a district's routing table.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceRoute)]
+pub struct Route {
+    pub region_code: String,
+    pub region_name: String,
+    pub category: Category,
+    pub department_code: String,
+    pub department_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -163,14 +174,17 @@ impl Routing<'_> {
         }
     }
 
-    /// Sets a region's route for a category (the district's routing table).
+    /// Sets a region's route for a category (the district's routing table), on the audit
+    /// trail.
     pub async fn set_route(
         &self,
         cap: &Capability<OrganisationManage>,
         region_code: &str,
         category: &str,
         department_code: &str,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), Error> {
+        let (region_code, department_code) = (region_code.trim(), department_code.trim());
         self.inner.categories.get(category).ok_or_else(|| Error::invalid("category", "not a known category"))?;
         let path = self.inner.identity.organisation().region_path(region_code).await?;
         cap.check_record(&path, 1)?;
@@ -182,7 +196,43 @@ impl Routing<'_> {
             .await?
             .ok_or(Error::NotFound("department"))?;
         repo::set_route(&mut tx, region_code, category, department_code).await?;
+        let mut entry = ledger::Entry::new(kernel::audit::Action::VoiceRouteSet, kernel::audit::Outcome::Success, now);
+        entry.actor = Some(cap.account_id().to_string());
+        entry.object = Some(format!("{region_code}/{category}"));
+        entry.jurisdiction = Some(path);
+        entry.detail = Some(department_code.to_string());
+        ledger::append_in(&mut tx, ledger::Log::Audit, &entry).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The routing tables of the regions within the reader's jurisdiction, by region and
+    /// category.
+    pub async fn routes(&self, cap: &Capability<OrganisationRead>) -> Result<Vec<Route>, Error> {
+        let mut c = self.conn().await?;
+        let organisation = self.inner.identity.organisation();
+        let mut out = Vec::new();
+        for row in repo::all_routes(&mut c).await? {
+            let region = organisation.region_in(&mut c, &row.region_code).await?;
+            let region =
+                region.ok_or_else(|| Error::Internal(format!("route of unknown region {}", row.region_code)))?;
+            if cap.check_record(&region.path, 1).is_err() {
+                continue;
+            }
+            let category = self.inner.categories.get(&row.category).cloned();
+            let category =
+                category.ok_or_else(|| Error::Internal(format!("route of unknown category {}", row.category)))?;
+            let department = organisation.department_by_code_in(&mut c, &row.department_code).await?;
+            let department = department
+                .ok_or_else(|| Error::Internal(format!("route to unknown department {}", row.department_code)))?;
+            out.push(Route {
+                region_code: region.code,
+                region_name: region.name,
+                category,
+                department_code: department.code,
+                department_name: department.name,
+            });
+        }
+        Ok(out)
     }
 }

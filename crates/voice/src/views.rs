@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::repo::RequestRow;
+use super::repo::{self, RequestRow};
 use super::{Category, Channel, Error, Rating, RequestKind, Stage, Urgency, Voice, internal};
 use kernel::db::from_millis;
 use services::workflow::Case;
@@ -18,6 +18,39 @@ pub struct Step {
     pub action: String,
     pub at: DateTime<Utc>,
     pub comment: Option<String>,
+}
+
+/// 延期: what the handling department asked for, and the dispatcher's decision.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceExtension)]
+pub struct Extension {
+    pub days: u32,
+    pub reason: String,
+    pub decision: ExtensionDecision,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[schema(as = VoiceExtensionDecision)]
+pub enum ExtensionDecision {
+    Pending,
+    Granted,
+    Refused,
+}
+
+impl ExtensionDecision {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Another request, by id and number.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoiceRequestLink)]
+pub struct RequestLink {
+    pub id: String,
+    pub number: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -51,6 +84,13 @@ pub struct RequestView {
     pub answer: Option<String>,
     pub rating: Option<Rating>,
     pub reopened: u32,
+    pub extension: Option<Extension>,
+    /// The open request nearby this one looks like (proposed at intake, for dispatchers).
+    pub similar_to: Option<RequestLink>,
+    /// The request this one was merged into (并单): it receives that one's answer.
+    pub merged_into: Option<RequestLink>,
+    /// How many others reported the same thing.
+    pub also_reported: u32,
     pub steps: Vec<Step>,
     pub created_at: DateTime<Utc>,
 }
@@ -92,6 +132,25 @@ impl Voice {
         let reasons: Vec<String> = serde_json::from_str(&row.reasons).map_err(internal)?;
         let rating = row.rating.map(Rating::try_from).transpose().map_err(internal)?;
         let due = row.state_due.map(from_millis);
+        let extension = match row.extension_reason {
+            Some(reason) => {
+                let decided = case.history.iter().rev().find_map(|t| match t.action.as_str() {
+                    "grant_extension" => Some(ExtensionDecision::Granted),
+                    "refuse_extension" => Some(ExtensionDecision::Refused),
+                    _ => None,
+                });
+                let decision = match (row.state, decided) {
+                    (Stage::Extending, _) | (_, None) => ExtensionDecision::Pending,
+                    (_, Some(d)) => d,
+                };
+                Some(Extension { days: u32::try_from(row.extension_days).map_err(internal)?, reason, decision })
+            }
+            None => None,
+        };
+        let similar_to = self.link_in(c, row.similar_to.as_deref()).await?;
+        let merged_into = self.link_in(c, row.merged_into.as_deref()).await?;
+        let root = row.merged_into.as_deref().or(row.similar_to.as_deref()).unwrap_or(&row.id);
+        let group = repo::group_size(c, root).await?;
         Ok(RequestView {
             id: row.id,
             number: row.number,
@@ -116,9 +175,19 @@ impl Voice {
             answer: row.answer,
             rating,
             reopened: u32::try_from(row.reopened).map_err(internal)?,
+            extension,
+            similar_to,
+            merged_into,
+            also_reported: u32::try_from(group.saturating_sub(1)).map_err(internal)?,
             steps: case.history.into_iter().map(|t| Step { action: t.action, at: t.at, comment: t.comment }).collect(),
             created_at: from_millis(row.created_at),
         })
+    }
+
+    async fn link_in(&self, c: &mut AnyConnection, id: Option<&str>) -> Result<Option<RequestLink>, Error> {
+        let Some(id) = id else { return Ok(None) };
+        let number = repo::number_of(c, id).await?.ok_or_else(|| internal(format!("request {id} is gone")))?;
+        Ok(Some(RequestLink { id: id.to_string(), number }))
     }
 
     pub(crate) async fn views_in(

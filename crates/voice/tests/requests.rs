@@ -8,7 +8,8 @@ extern crate tongban_voice as voice;
 use chrono::Duration;
 use testkit::{TestDb, on_both_databases};
 use voice::{
-    Caller, Channel, Contact, Error, HandlerAction, NewRequest, Rating, RequestKind, RouteBasis, Stage, Urgency,
+    Breakdown, Caller, Channel, Contact, Error, ExtensionDecision, HandlerAction, NewRequest, Rating, RequestKind,
+    RouteBasis, Stage, Urgency,
 };
 
 mod common;
@@ -47,6 +48,9 @@ on_both_databases!(
     the_department_sees_the_person_masked_and_never_a_reporter,
     an_operator_records_a_call_and_the_callers_rating,
     limits_follow_urgency_and_kind_and_lapses_are_supervised,
+    a_repeat_nearby_is_merged_and_receives_the_answer,
+    an_extension_is_asked_once_and_a_dispatcher_decides,
+    only_agreed_answers_are_published_and_without_numbers,
 );
 
 async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
@@ -238,9 +242,9 @@ async fn a_routing_table_overrides_the_usual_department(t: TestDb) {
     let console = h.t.console();
     let water = h.water();
     let org = console.grant::<kernel::authz::OrganisationManage>();
-    let unknown = h.voice.routing().set_route(&org, "990102", &water.code, "000000-XX").await;
+    let unknown = h.voice.routing().set_route(&org, "990102", &water.code, "000000-XX", t0()).await;
     assert!(matches!(unknown, Err(Error::NotFound("department"))));
-    h.voice.routing().set_route(&org, "990102", &water.code, "990102-CG").await.unwrap();
+    h.voice.routing().set_route(&org, "990102", &water.code, "990102-CG", t0()).await.unwrap();
     let d = h.dispatcher("mingyue").await;
     let p = h.voice.routing().classify(&d, WATER, Some("990102001")).await.unwrap();
     assert_eq!(p.department.map(|d| d.code).as_deref(), Some("990102-CG"));
@@ -250,6 +254,18 @@ async fn a_routing_table_overrides_the_usual_department(t: TestDb) {
     let p = h.voice.routing().classify(&q, WATER, None).await.unwrap();
     assert_eq!(p.department.map(|d| d.code).as_deref(), Some("990103-SW"));
     assert_eq!(p.route, RouteBasis::NearestOfKind { kind: "SW".into() });
+    // The table reads back within the reader's jurisdiction only.
+    let mingyue = h.principal("dispatcher.mingyue").await.authorize().unwrap();
+    let routes = h.voice.routing().routes(&mingyue).await.unwrap();
+    assert_eq!(
+        routes
+            .iter()
+            .map(|r| (r.region_name.as_str(), r.category.code.as_str(), r.department_name.as_str()))
+            .collect::<Vec<_>>(),
+        [("明月区", water.code.as_str(), "明月区城市管理综合执法局")]
+    );
+    let qinghu = h.principal("dispatcher.qinghu").await.authorize().unwrap();
+    assert!(h.voice.routing().routes(&qinghu).await.unwrap().is_empty());
 }
 
 async fn figures_count_what_departments_did(t: TestDb) {
@@ -258,8 +274,8 @@ async fn figures_count_what_departments_did(t: TestDb) {
     let water = h.water_clerk("mingyue").await;
     let t0 = t0();
     let mut ids = Vec::new();
-    for _ in 0..3 {
-        ids.push(h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, t0).await.unwrap().id);
+    for street in ["990102001", "990102002", "990102003"] {
+        ids.push(h.voice.intake().submit(&a, new(WATER, street), Channel::Portal, t0).await.unwrap().id);
     }
     let handling = h.voice.handling();
     let answer = || HandlerAction::Answer { text: "已派人现场处理，供水已经恢复。".into() };
@@ -272,10 +288,10 @@ async fn figures_count_what_departments_did(t: TestDb) {
     handling.act(&water, &ids[2], answer(), t0 + Duration::days(4) + Duration::hours(1)).await.unwrap();
 
     let d = h.dispatcher("mingyue").await;
-    let figures = h.voice.figures().by_department(&d, t0 + Duration::days(5)).await.unwrap();
+    let figures = h.voice.figures().table(&d, Breakdown::Department, t0 + Duration::days(5)).await.unwrap();
     assert_eq!(figures.len(), 1, "{figures:?}");
     let f = &figures[0];
-    assert_eq!(f.department_name, "明月区水务局");
+    assert_eq!(f.name, "明月区水务局");
     assert_eq!((f.requests, f.signing_due, f.signed_on_time, f.answered, f.overdue), (3, 3, 1, 2, 1));
     assert_eq!((f.rated, f.satisfied), (1, 1));
     assert!((f.response_rate.unwrap() - 1.0 / 3.0).abs() < 1e-9);
@@ -283,9 +299,18 @@ async fn figures_count_what_departments_did(t: TestDb) {
     assert_eq!(f.satisfaction_rate, Some(1.0));
     assert!((f.avg_hours_to_sign.unwrap() - 48.5).abs() < 1e-9, "{:?}", f.avg_hours_to_sign);
     assert_eq!(f.top_categories, [(h.water().code, 3)]);
+    // The same requests by district and by category.
+    let by_district = h.voice.figures().table(&d, Breakdown::District, t0 + Duration::days(5)).await.unwrap();
+    assert_eq!(
+        by_district.iter().map(|f| (f.code.as_str(), f.name.as_str(), f.requests)).collect::<Vec<_>>(),
+        [("990102", "明月区", 3)]
+    );
+    let by_category = h.voice.figures().table(&d, Breakdown::Category, t0 + Duration::days(5)).await.unwrap();
+    assert_eq!(by_category.len(), 1);
+    assert_eq!((by_category[0].code.as_str(), by_category[0].answered), (h.water().code.as_str(), 2));
     // Another district's dispatcher sees none of it.
     let q = h.dispatcher("qinghu").await;
-    assert!(h.voice.figures().by_department(&q, t0).await.unwrap().is_empty());
+    assert!(h.voice.figures().table(&q, Breakdown::Department, t0).await.unwrap().is_empty());
 }
 
 async fn the_department_sees_the_person_masked_and_never_a_reporter(t: TestDb) {
@@ -315,7 +340,7 @@ async fn the_department_sees_the_person_masked_and_never_a_reporter(t: TestDb) {
     assert_eq!(blind.contact, Contact::NotPermitted);
 
     // A 举报 never shows who made it, whatever the purpose.
-    let mut report = new(WATER, "990102001");
+    let mut report = new(WATER, "990102002");
     report.kind = RequestKind::Report;
     let r = h.voice.intake().submit(&a, report, Channel::Portal, t0()).await.unwrap();
     let seen = handling.request(&handle, Some(&read), &r.id, Some(purpose), t0()).await.unwrap();
@@ -380,7 +405,7 @@ async fn an_operator_records_a_call_and_the_callers_rating(t: TestDb) {
         intake.record_rating(&operator, &v.id, Rating::Unsatisfied, Some("来电人说仍未恢复"), t0()).await.unwrap();
     assert_eq!((rated.stage, rated.reopened), (Stage::Handling, 1));
     // A resident's own request is rated on their account, not by the operator.
-    let own = intake.submit(&a, new(WATER, "990102001"), Channel::Portal, t0()).await.unwrap();
+    let own = intake.submit(&a, new(WATER, "990102002"), Channel::Portal, t0()).await.unwrap();
     let refused = intake.record_rating(&operator, &own.id, Rating::Satisfied, None, t0()).await;
     assert!(matches!(refused, Err(Error::Invalid { field: "request", .. })));
 }
@@ -395,14 +420,14 @@ async fn limits_follow_urgency_and_kind_and_lapses_are_supervised(t: TestDb) {
         |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&services::calendar::cst()).format("%a %H:%M").to_string();
     let normal = h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, t0).await.unwrap();
     assert_eq!(china(normal.due.unwrap()), "Tue 23:59", "signing: one working day");
-    let mut urgent = new(WATER, "990102001");
+    let mut urgent = new(WATER, "990102002");
     urgent.urgency = Urgency::Urgent;
     let urgent = h.voice.intake().submit(&a, urgent, Channel::Portal, t0).await.unwrap();
     assert_eq!(urgent.due.unwrap(), t0 + Duration::hours(2), "urgent: signed for within two hours");
     let signed = h.voice.handling().act(&water, &normal.id, HandlerAction::Sign, t0).await.unwrap();
     assert_eq!(china(signed.due.unwrap()), "Mon 23:59", "answering: five working days, to the next Monday");
     assert!(signed.due.unwrap() > t0 + Duration::days(6));
-    let mut enquiry = new(WATER, "990102001");
+    let mut enquiry = new(WATER, "990102003");
     enquiry.kind = RequestKind::Enquiry;
     let enquiry = h.voice.intake().submit(&a, enquiry, Channel::Portal, t0).await.unwrap();
     let enquiry = h.voice.handling().act(&water, &enquiry.id, HandlerAction::Sign, t0).await.unwrap();
@@ -440,4 +465,151 @@ async fn limits_follow_urgency_and_kind_and_lapses_are_supervised(t: TestDb) {
     let closed = h.voice.my_requests().request(&a, &enquiry.id, t0 + Duration::days(4)).await.unwrap();
     assert_eq!((closed.stage, closed.rating, steps(&closed).last().copied()), (Stage::Closed, None, Some("lapse")));
     assert_eq!(h.voice.supervise(t0 + Duration::days(5)).await.unwrap().closed_unrated, 0);
+}
+
+/// The same burst main in other words.
+const WATER_AGAIN: &str = "翠湖小区停水三天了，自来水到现在还没来，老人做饭都成问题，物业也不管";
+
+async fn a_repeat_nearby_is_merged_and_receives_the_answer(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let now = t0();
+    let first = h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, now).await.unwrap();
+    assert_eq!((first.stage, first.also_reported), (Stage::Assigned, 0));
+    // Something else in the same place is not a repeat; the same thing elsewhere neither.
+    let other = "楼下烧烤店每天晚上油烟很大，吵到半夜，窗户都不敢开";
+    let unlike = h.voice.intake().submit(&a, new(other, "990102001"), Channel::Portal, now).await.unwrap();
+    assert!(unlike.similar_to.is_none());
+    let away = h.voice.intake().submit(&a, new(WATER_AGAIN, "990102004"), Channel::Portal, now).await.unwrap();
+    assert!(away.similar_to.is_none());
+    // The repeat waits for a dispatcher, however sure its category; both see the other.
+    let again = h.voice.intake().submit(&a, new(WATER_AGAIN, "990102001"), Channel::Portal, now).await.unwrap();
+    assert_eq!(again.stage, Stage::Dispatching);
+    assert_eq!(again.similar_to.as_ref().map(|l| l.number.as_str()), Some(first.number.as_str()));
+    assert_eq!(again.also_reported, 1);
+    assert_eq!(h.voice.my_requests().request(&a, &first.id, now).await.unwrap().also_reported, 1);
+
+    let qinghu = h.dispatcher("qinghu").await;
+    let outside = h.voice.dispatching().merge(&qinghu, &again.id, &first.id, now).await;
+    assert!(matches!(outside, Err(Error::Denied(identity::Denial::OutsideJurisdiction))), "{outside:?}");
+    let d = h.dispatcher("mingyue").await;
+    let itself = h.voice.dispatching().merge(&d, &again.id, &again.id, now).await;
+    assert!(matches!(itself, Err(Error::Invalid { field: "into", .. })), "{itself:?}");
+    let unknown = h.voice.dispatching().merge(&d, &again.id, "12345-19990101-000001", now).await;
+    assert!(matches!(unknown, Err(Error::NotFound("request"))));
+    let merged = h.voice.dispatching().merge(&d, &again.id, &first.number, now).await.unwrap();
+    assert_eq!(merged.stage, Stage::Merged);
+    assert_eq!(merged.merged_into.as_ref().map(|l| l.id.as_str()), Some(first.id.as_str()));
+    // A merged request cannot be merged or dispatched again.
+    assert!(matches!(
+        h.voice.dispatching().dispatch(&d, &again.id, &h.water().code, "990102-SW", now).await,
+        Err(Error::Workflow(_))
+    ));
+    assert!(h.voice.dispatching().queue(&d, now).await.unwrap().iter().all(|r| r.id != again.id));
+
+    // The answer to the first is the answer to both; each person rates their own.
+    let water = h.water_clerk("mingyue").await;
+    h.voice.handling().act(&water, &first.id, HandlerAction::Sign, now).await.unwrap();
+    let answer = "经查，翠湖小区停水系主管爆裂，已抢修完毕并恢复供水。";
+    h.voice.handling().act(&water, &first.id, HandlerAction::Answer { text: answer.into() }, now).await.unwrap();
+    let again = h.voice.my_requests().request(&a, &again.id, now).await.unwrap();
+    assert_eq!((again.stage, again.answer.as_deref()), (Stage::Answered, Some(answer)));
+    assert_eq!(again.department_name.as_deref(), Some("明月区水务局"));
+    assert_eq!(steps(&again), ["queue", "merge", "answer_merged"]);
+    let rated = h.voice.my_requests().rate(&a, &again.id, Rating::Satisfied, None, now).await.unwrap();
+    assert_eq!(rated.stage, Stage::Closed);
+    let merges = ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_request_merged"), None, 10).await.unwrap();
+    assert_eq!(merges.len(), 1);
+
+    // Merged into a request already answered, a repeat has its answer at once.
+    let late = h.voice.intake().submit(&a, new(WATER_AGAIN, "990102004"), Channel::Portal, now).await.unwrap();
+    assert_eq!(late.similar_to.as_ref().map(|l| l.id.as_str()), Some(away.id.as_str()));
+    let into_answered = h.voice.dispatching().merge(&d, &late.id, &first.id, now).await.unwrap();
+    assert_eq!((into_answered.stage, into_answered.answer.as_deref()), (Stage::Answered, Some(answer)));
+}
+
+async fn an_extension_is_asked_once_and_a_dispatcher_decides(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let water = h.water_clerk("mingyue").await;
+    let now = t0();
+    let v = h.voice.intake().submit(&a, new(WATER, "990102001"), Channel::Portal, now).await.unwrap();
+    let signed = h.voice.handling().act(&water, &v.id, HandlerAction::Sign, now).await.unwrap();
+    let due = signed.due.unwrap();
+    let ask = |days: u32, reason: &str| HandlerAction::AskExtension { days, reason: reason.into() };
+    let reason = "主管更换需协调燃气、电力管线迁改";
+    for days in [0, voice::MAX_EXTENSION_DAYS + 1] {
+        let refused = h.voice.handling().act(&water, &v.id, ask(days, reason), now).await;
+        assert!(matches!(refused, Err(Error::Invalid { field: "days", .. })), "{refused:?}");
+    }
+    let unexplained = h.voice.handling().act(&water, &v.id, ask(3, " "), now).await;
+    assert!(matches!(unexplained, Err(Error::Invalid { field: "reason", .. })));
+    let asked = h.voice.handling().act(&water, &v.id, ask(3, reason), now).await.unwrap();
+    assert_eq!(asked.stage, Stage::Extending);
+    // The clock runs on while the dispatcher decides; no answer meanwhile.
+    assert_eq!(asked.due, Some(due));
+    let ext = asked.extension.as_ref().unwrap();
+    assert_eq!((ext.days, ext.reason.as_str(), ext.decision), (3, reason, ExtensionDecision::Pending));
+    let answer = HandlerAction::Answer { text: "已经修好了，恢复供水。".into() };
+    assert!(matches!(h.voice.handling().act(&water, &v.id, answer, now).await, Err(Error::Workflow(_))));
+    assert!(h.voice.handling().inbox(&water, now).await.unwrap().iter().any(|r| r.id == v.id));
+
+    let qinghu = h.dispatcher("qinghu").await;
+    let outside = h.voice.dispatching().decide_extension(&qinghu, &v.id, true, now).await;
+    assert!(matches!(outside, Err(Error::Denied(identity::Denial::OutsideJurisdiction))));
+    let d = h.dispatcher("mingyue").await;
+    assert_eq!(h.voice.dispatching().queue(&d, now).await.unwrap().iter().filter(|r| r.id == v.id).count(), 1);
+    let granted = h.voice.dispatching().decide_extension(&d, &v.id, true, now).await.unwrap();
+    assert_eq!(granted.stage, Stage::Handling);
+    assert_eq!(granted.extension.as_ref().unwrap().decision, ExtensionDecision::Granted);
+    // Three working days on from the Monday limit: Thursday, 23:59 China time.
+    let china = |d: chrono::DateTime<chrono::Utc>| {
+        d.with_timezone(&services::calendar::cst()).format("%m-%d %a %H:%M").to_string()
+    };
+    assert_eq!(china(due), "11-30 Mon 23:59");
+    assert_eq!(china(granted.due.unwrap()), "12-03 Thu 23:59");
+    // Once only.
+    let twice = h.voice.handling().act(&water, &v.id, ask(2, reason), now).await;
+    assert!(matches!(twice, Err(Error::Workflow(_))), "{twice:?}");
+    let decided = ledger::recent(&h.t.db, ledger::Log::Audit, Some("voice_extension_decided"), None, 10).await.unwrap();
+    assert_eq!(decided[0].1.detail.as_deref(), Some("granted 3"));
+
+    // Refused, the limit stands.
+    let w = h.voice.intake().submit(&a, new(WATER, "990102002"), Channel::Portal, now).await.unwrap();
+    let w = h.voice.handling().act(&water, &w.id, HandlerAction::Sign, now).await.unwrap();
+    h.voice.handling().act(&water, &w.id, ask(5, reason), now).await.unwrap();
+    let refused = h.voice.dispatching().decide_extension(&d, &w.id, false, now).await.unwrap();
+    assert_eq!((refused.stage, refused.due), (Stage::Handling, w.due));
+    assert_eq!(refused.extension.unwrap().decision, ExtensionDecision::Refused);
+    // Nothing to decide on a request that asked for nothing.
+    let nothing = h.voice.dispatching().decide_extension(&d, &w.id, true, now).await;
+    assert!(matches!(nothing, Err(Error::Workflow(_))));
+}
+
+async fn only_agreed_answers_are_published_and_without_numbers(t: TestDb) {
+    let h = hotline(t).await;
+    let a = h.principal("citizen.a").await;
+    let water = h.water_clerk("mingyue").await;
+    let now = t0();
+    let with_phone = format!("{WATER}，我电话13812345678");
+    let mut private = new(WATER, "990102002");
+    private.publishable = false;
+    let mut ids = Vec::new();
+    for r in [new(&with_phone, "990102001"), private, new(WATER, "990102003")] {
+        ids.push(h.voice.intake().submit(&a, r, Channel::Portal, now).await.unwrap().id);
+    }
+    // The first two are answered; the third is not yet.
+    for id in &ids[..2] {
+        h.voice.handling().act(&water, id, HandlerAction::Sign, now).await.unwrap();
+        let answer = HandlerAction::Answer { text: "已抢修完毕，如有问题请拨打 0571-88886666。".into() };
+        h.voice.handling().act(&water, id, answer, now).await.unwrap();
+    }
+    let published = h.voice.published().page(1).await.unwrap();
+    assert_eq!(published.len(), 1, "{published:?}");
+    let p = &published[0];
+    assert!(p.text.ends_with("我电话＊＊＊＊") && !p.text.contains("138"), "{}", p.text);
+    assert!(p.answer.contains("＊＊＊＊") && !p.answer.contains("8888"), "{}", p.answer);
+    assert_eq!((p.region_name.as_str(), p.department_name.as_deref()), ("东风街道", Some("明月区水务局")));
+    assert!(h.voice.published().page(2).await.unwrap().is_empty());
+    assert!(matches!(h.voice.published().page(0).await, Err(Error::Invalid { field: "page", .. })));
 }

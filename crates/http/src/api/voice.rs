@@ -15,10 +15,10 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Caller};
-use kernel::authz::{ResidentRead, VoiceDispatch, VoiceHandle, VoiceRecord};
+use kernel::authz::{OrganisationManage, OrganisationRead, ResidentRead, VoiceDispatch, VoiceHandle, VoiceRecord};
 use voice::{
-    Caller as CallerDetails, Channel, DepartmentFigures, HandlerAction, NewRequest, Proposal, Rating, RequestKind,
-    RequestView, StaffRequest, Urgency,
+    Breakdown, Caller as CallerDetails, Channel, GroupFigures, HandlerAction, NewRequest, Proposal, PublishedAnswer,
+    Rating, RequestKind, RequestView, Route, StaffRequest, Urgency,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -29,6 +29,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(voice_rate))
         .routes(routes!(voice_queue))
         .routes(routes!(voice_dispatch))
+        .routes(routes!(voice_merge))
+        .routes(routes!(voice_decide_extension))
+        .routes(routes!(voice_routes, voice_set_route))
+        .routes(routes!(voice_published))
         .routes(routes!(voice_inbox))
         .routes(routes!(voice_inbox_request))
         .routes(routes!(voice_act))
@@ -220,9 +224,13 @@ pub enum HandlingRequest {
     SendBack { reason: String },
     /// 答复 (5–2,000 characters).
     Answer { answer: String },
+    /// 延期: more working days (1–10), with the reason; once per request, decided by a
+    /// dispatcher.
+    AskExtension { days: u32, reason: String },
 }
 
-/// Sign for, send back or answer a request addressed to the caller's department.
+/// Sign for, send back, answer or ask more time for a request addressed to the caller's
+/// department.
 #[utoipa::path(post, path = "/api/v1/voice/inbox/{id}/actions", tag = "voice", params(("id" = String, Path)),
     request_body = HandlingRequest,
     responses((status = 200, body = RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
@@ -236,19 +244,124 @@ async fn voice_act(
         HandlingRequest::Sign => HandlerAction::Sign,
         HandlingRequest::SendBack { reason } => HandlerAction::SendBack { reason },
         HandlingRequest::Answer { answer } => HandlerAction::Answer { text: answer },
+        HandlingRequest::AskExtension { days, reason } => HandlerAction::AskExtension { days, reason },
     };
     Ok(Json(state.voice.handling().act(&cap, &id, action, Utc::now()).await?))
 }
 
-/// How the departments in the caller's jurisdiction answer 12345: 响应率, 解决率, 满意率, the
-/// counts behind each, average times and the top categories.
-#[utoipa::path(get, path = "/api/v1/voice/figures", tag = "voice",
-    responses((status = 200, body = Vec<DepartmentFigures>)), security(("bearer" = [])))]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct FiguresQuery {
+    /// Group by `department` (the default), `district` or `category`.
+    by: Option<Breakdown>,
+}
+
+/// How 12345 requests in the caller's jurisdiction are answered, per department, district or
+/// category: 响应率, 解决率, 满意率, the counts behind each, average times and the top
+/// categories.
+#[utoipa::path(get, path = "/api/v1/voice/figures", tag = "voice", params(FiguresQuery),
+    responses((status = 200, body = Vec<GroupFigures>)), security(("bearer" = [])))]
 async fn voice_figures(
     State(state): State<AppState>,
     Authorized(cap): Authorized<VoiceDispatch>,
-) -> Result<Json<Vec<DepartmentFigures>>, ApiError> {
-    Ok(Json(state.voice.figures().by_department(&cap, Utc::now()).await?))
+    ApiQuery(q): ApiQuery<FiguresQuery>,
+) -> Result<Json<Vec<GroupFigures>>, ApiError> {
+    Ok(Json(state.voice.figures().table(&cap, q.by.unwrap_or_default(), Utc::now()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The earlier open request about the same thing (id or number).
+    pub into: String,
+}
+
+/// 并单: merge a queued request into an earlier open one about the same thing; it then
+/// receives that one's answer.
+#[utoipa::path(post, path = "/api/v1/voice/queue/{id}/merge", tag = "voice", params(("id" = String, Path)),
+    request_body = MergeRequest,
+    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn voice_merge(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceDispatch>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<MergeRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.voice.dispatching().merge(&cap, &id, &body.into, Utc::now()).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionDecisionRequest {
+    /// true grants the days asked for, counted on from the handling limit; false refuses.
+    pub grant: bool,
+}
+
+/// 延期审核: grant or refuse the extension a department asked for.
+#[utoipa::path(post, path = "/api/v1/voice/queue/{id}/extension", tag = "voice", params(("id" = String, Path)),
+    request_body = ExtensionDecisionRequest,
+    responses((status = 200, body = RequestView), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+async fn voice_decide_extension(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceDispatch>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ExtensionDecisionRequest>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(state.voice.dispatching().decide_extension(&cap, &id, body.grant, Utc::now()).await?))
+}
+
+/// The routing tables within the caller's jurisdiction: which department handles which
+/// category in a region.
+#[utoipa::path(get, path = "/api/v1/voice/routes", tag = "voice",
+    responses((status = 200, body = Vec<Route>)), security(("bearer" = [])))]
+async fn voice_routes(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<OrganisationRead>,
+) -> Result<Json<Vec<Route>>, ApiError> {
+    Ok(Json(state.voice.routing().routes(&cap).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRequest {
+    /// A region within the caller's jurisdiction (usually a district).
+    pub region: String,
+    /// A category code.
+    pub category: String,
+    /// The department's code.
+    pub department: String,
+}
+
+/// Set a region's route for a category (administrators of the region).
+#[utoipa::path(put, path = "/api/v1/voice/routes", tag = "voice", request_body = RouteRequest,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn voice_set_route(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<OrganisationManage>,
+    ApiJson(body): ApiJson<RouteRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.voice.routing().set_route(&cap, &body.region, &body.category, &body.department, Utc::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PublishedQuery {
+    /// From 1; 20 answers a page.
+    page: Option<u32>,
+}
+
+/// Answered requests whose authors agreed to publish them, without who made them and with
+/// long numbers and e-mail addresses masked; the latest answered first. Open to everyone.
+#[utoipa::path(get, path = "/api/v1/voice/published", tag = "voice", params(PublishedQuery),
+    responses((status = 200, body = Vec<PublishedAnswer>), (status = 422, body = ErrorBody)))]
+async fn voice_published(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<PublishedQuery>,
+) -> Result<Json<Vec<PublishedAnswer>>, ApiError> {
+    Ok(Json(state.voice.published().page(q.page.unwrap_or(1)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,9 +1,10 @@
-//! 12345 pages: 我的诉求 (make a request, follow it, rate the answer), the dispatchers'
-//! queue (派单) and a department's 12345 inbox (签收, 退单, 答复).
+//! 12345 pages: 我的诉求 (make a request, follow it, rate the answer), the public list of
+//! answers, the dispatchers' queue (派单, 并单, 延期审核), the routing tables, the figures,
+//! and a department's 12345 inbox (签收, 退单, 延期, 答复).
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -13,16 +14,20 @@ use serde::Deserialize;
 use super::{CsrfForm, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use identity::{DepartmentView, RegionRef};
-use kernel::authz::{OrganisationRead, ResidentRead, VoiceDispatch, VoiceHandle, VoiceRecord};
+use kernel::authz::{OrganisationManage, OrganisationRead, ResidentRead, VoiceDispatch, VoiceHandle, VoiceRecord};
 use voice::{
-    Category, Channel, Contact, DepartmentFigures, HandlerAction, NewRequest, Rating, RequestKind, RequestView, Stage,
-    Urgency,
+    Breakdown, Category, Channel, Contact, GroupFigures, HandlerAction, NewRequest, PublishedAnswer, Rating,
+    RequestKind, RequestView, Route, Stage, Urgency,
 };
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/voice", get(my_requests))
         .route("/voice/new", get(new_request).post(submit))
+        .route("/voice/published", get(published))
+        .route("/staff/voice/routes", get(routes).post(set_route))
+        .route("/staff/voice/queue/{id}/merge", post(merge))
+        .route("/staff/voice/queue/{id}/extension", post(decide_extension))
         .route("/voice/{id}", get(my_request))
         .route("/voice/{id}/rating", post(rate))
         .route("/staff/voice", get(inbox))
@@ -59,10 +64,21 @@ struct ListPage {
 #[template(path = "voice_figures.html")]
 struct FiguresPage {
     l: Layout,
-    rows: Vec<DepartmentFigures>,
+    rows: Vec<GroupFigures>,
+    by: Breakdown,
+    breakdowns: &'static [Breakdown],
+    categories: Vec<Category>,
 }
 
 impl FiguresPage {
+    /// A category in the reader's language; departments and districts by their own names.
+    fn group_name(&self, f: &GroupFigures) -> String {
+        match (self.by, self.categories.iter().find(|c| c.code == f.code)) {
+            (Breakdown::Category, Some(c)) => self.l.pick(&c.name_zh, &c.name_en).to_string(),
+            _ => f.name.clone(),
+        }
+    }
+
     fn percent(&self, rate: &Option<f64>) -> String {
         rate.map_or_else(|| "—".to_string(), |r| format!("{:.0}%", r * 100.0))
     }
@@ -380,10 +396,145 @@ async fn queued(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<Stri
     Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader, ratings: &[], contact: None }))
 }
 
-async fn figures(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+#[derive(Deserialize)]
+struct FiguresQuery {
+    #[serde(default)]
+    by: Option<String>,
+}
+
+async fn figures(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<FiguresQuery>) -> PageResult {
     let cap = ctx.authorize::<VoiceDispatch>(&state).await?;
-    let rows = state.voice.figures().by_department(&cap, Utc::now()).await?;
-    Ok(ctx.page(StatusCode::OK, &FiguresPage { l: ctx.layout("voice.figures"), rows }))
+    let by = match q.by.as_deref() {
+        None | Some("") => Breakdown::Department,
+        Some(by) => by
+            .parse()
+            .map_err(|_| voice::Error::Invalid { field: "by", reason: "department, district or category".into() })?,
+    };
+    let rows = state.voice.figures().table(&cap, by, Utc::now()).await?;
+    let breakdowns = <Breakdown as strum::VariantArray>::VARIANTS;
+    let categories = state.voice.categories().all().to_vec();
+    let page = FiguresPage { l: ctx.layout("voice.figures"), rows, by, breakdowns, categories };
+    Ok(ctx.page(StatusCode::OK, &page))
+}
+
+#[derive(Template)]
+#[template(path = "voice_published.html")]
+struct PublishedPage {
+    l: Layout,
+    rows: Vec<PublishedAnswer>,
+    page: u32,
+    /// A full page: there may be another.
+    more: bool,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    page: Option<String>,
+}
+
+/// 诉求公开: answered requests whose authors agreed, de-identified; open to everyone.
+async fn published(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<PageQuery>) -> PageResult {
+    let page = match q.page.as_deref() {
+        None | Some("") => 1,
+        Some(p) => p.parse().map_err(|_| voice::Error::Invalid { field: "page", reason: "a page number".into() })?,
+    };
+    let rows = state.voice.published().page(page).await?;
+    let more = rows.len() == voice::PER_PAGE as usize;
+    Ok(ctx.page(StatusCode::OK, &PublishedPage { l: ctx.layout("voice.published"), rows, page, more }))
+}
+
+#[derive(Template)]
+#[template(path = "voice_routes.html")]
+struct RoutesPage {
+    l: Layout,
+    rows: Vec<Route>,
+    /// Shown to administrators of the region, who may change a line.
+    editor: Option<RouteEditor>,
+    saved: bool,
+}
+
+struct RouteEditor {
+    regions: Vec<RegionRef>,
+    categories: Vec<Category>,
+    departments: Vec<DepartmentView>,
+}
+
+#[derive(Deserialize)]
+struct SavedQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+/// The routing tables within the reader's jurisdiction; administrators change a line here.
+async fn routes(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<SavedQuery>) -> PageResult {
+    let read = ctx.authorize::<OrganisationRead>(&state).await?;
+    let rows = state.voice.routing().routes(&read).await?;
+    let editor = match ctx.ready()?.principal.authorize::<OrganisationManage>() {
+        Ok(_) => Some(RouteEditor {
+            regions: state.identity.organisation().regions(&read).await?,
+            categories: state.voice.categories().all().to_vec(),
+            departments: state.identity.organisation().departments(&read).await?,
+        }),
+        Err(_) => None,
+    };
+    let page = RoutesPage { l: ctx.layout("voice.routes"), rows, editor, saved: q.saved.is_some() };
+    Ok(ctx.page(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct RouteForm {
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    department: String,
+}
+
+async fn set_route(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): CsrfForm<RouteForm>) -> PageResult {
+    let cap = ctx.authorize::<OrganisationManage>(&state).await?;
+    state.voice.routing().set_route(&cap, &form.region, &form.category, &form.department, Utc::now()).await?;
+    Ok(Redirect::to("/staff/voice/routes?saved=1").into_response())
+}
+
+#[derive(Deserialize)]
+struct MergeForm {
+    #[serde(default)]
+    into: String,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<MergeForm>,
+) -> PageResult {
+    let cap = ctx.authorize::<VoiceDispatch>(&state).await?;
+    state.voice.dispatching().merge(&cap, &id, &form.into, Utc::now()).await?;
+    Ok(Redirect::to(&format!("/staff/voice/queue/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct ExtensionForm {
+    #[serde(default)]
+    decision: String,
+}
+
+async fn decide_extension(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<ExtensionForm>,
+) -> PageResult {
+    let cap = ctx.authorize::<VoiceDispatch>(&state).await?;
+    let grant = match form.decision.as_str() {
+        "grant" => true,
+        "refuse" => false,
+        _ => return Err(voice::Error::Invalid { field: "decision", reason: "grant or refuse".into() }.into()),
+    };
+    state.voice.dispatching().decide_extension(&cap, &id, grant, Utc::now()).await?;
+    Ok(Redirect::to("/staff/voice/queue").into_response())
 }
 
 #[derive(Deserialize)]
@@ -441,6 +592,9 @@ struct ActForm {
     action: String,
     #[serde(default)]
     text: String,
+    /// The working days an extension asks for.
+    #[serde(default)]
+    days: String,
 }
 
 async fn act(
@@ -454,7 +608,17 @@ async fn act(
         "sign" => HandlerAction::Sign,
         "send_back" => HandlerAction::SendBack { reason: form.text },
         "answer" => HandlerAction::Answer { text: form.text },
-        _ => return Err(voice::Error::Invalid { field: "action", reason: "sign, send_back or answer".into() }.into()),
+        "ask_extension" => {
+            let days = form.days.trim().parse().map_err(|_| voice::Error::Invalid {
+                field: "days",
+                reason: format!("between 1 and {} working days", voice::MAX_EXTENSION_DAYS),
+            })?;
+            HandlerAction::AskExtension { days, reason: form.text }
+        }
+        _ => {
+            let reason = "sign, send_back, ask_extension or answer".into();
+            return Err(voice::Error::Invalid { field: "action", reason }.into());
+        }
     };
     let r = state.voice.handling().act(&cap, &id, action, Utc::now()).await?;
     // Sent back, it is no longer this department's to see.

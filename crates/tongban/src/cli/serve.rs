@@ -115,7 +115,7 @@ async fn seed_demo(
         println!("demo applications: {seeded}, in every phase, worked by the desks of 明月区 and 青湖区");
     }
     if voice.intake().count().await? == 0 {
-        let routes = crate::demo::seed_routes(voice, console).await?;
+        let routes = crate::demo::seed_routes(voice, console, Utc::now()).await?;
         let requests = crate::demo::seed_requests(identity, voice, Utc::now()).await?;
         println!("demo 12345: {routes} routes, {requests} requests in every state");
     }

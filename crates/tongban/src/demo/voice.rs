@@ -17,9 +17,11 @@ enum Fate {
     Satisfied,
     Reopened,
     SentBack,
+    /// Signed for, then more time asked; every other one granted.
+    Extended,
 }
 
-const FATES: [Fate; 8] = [
+const FATES: [Fate; 9] = [
     Fate::Left,
     Fate::Signed,
     Fate::Answered,
@@ -27,17 +29,19 @@ const FATES: [Fate; 8] = [
     Fate::Satisfied,
     Fate::Reopened,
     Fate::SentBack,
+    Fate::Extended,
     Fate::Left,
 ];
 
 /// Each staffed district's routing table: every category to the district's department of
 /// its usual kind, written out so that a district can change one line.
-pub async fn seed_routes(voice: &Voice, console: &Console) -> Result<usize, ::voice::Error> {
+pub async fn seed_routes(voice: &Voice, console: &Console, now: DateTime<Utc>) -> Result<usize, ::voice::Error> {
     let org = console.grant::<kernel::authz::OrganisationManage>();
     let mut routes = 0;
     for (district, _, _) in staffed_districts() {
         for c in voice.categories().all() {
-            voice.routing().set_route(&org, district, &c.code, &format!("{district}-{}", c.department_kind)).await?;
+            let department = format!("{district}-{}", c.department_kind);
+            voice.routing().set_route(&org, district, &c.code, &department, now).await?;
             routes += 1;
         }
     }
@@ -70,7 +74,7 @@ pub async fn seed_requests(identity: &Identity, voice: &Voice, now: DateTime<Utc
         };
         let region = me.region.as_ref().map(|r| r.code.clone()).unwrap_or_else(|| district.clone());
         let new = NewRequest {
-            kind: kinds.get(i % 9).copied().unwrap_or(RequestKind::Complaint),
+            kind: kinds.get(i % kinds.len()).copied().unwrap_or(RequestKind::Complaint),
             text: example.text.to_string(),
             region_code: region,
             address: None,
@@ -84,12 +88,17 @@ pub async fn seed_requests(identity: &Identity, voice: &Voice, now: DateTime<Utc
         seeded += 1;
         let fate = FATES.get(i % FATES.len()).copied().unwrap_or(Fate::Left);
         let later = at + chrono::Duration::hours(3);
+        let dispatcher = identity.sign_in().console_principal(&format!("dispatcher.{}", pinyin_of(district))).await?;
+        let dispatcher = dispatcher.authorize::<kernel::authz::VoiceDispatch>()?;
         if view.stage == Stage::Dispatching && !matches!(fate, Fate::Left) {
-            let dispatcher =
-                identity.sign_in().console_principal(&format!("dispatcher.{}", pinyin_of(district))).await?;
+            // A repeat of an open request is merged into it; the rest are dispatched.
+            if let Some(into) = &view.similar_to {
+                voice.dispatching().merge(&dispatcher, &view.id, &into.id, later).await?;
+                continue;
+            }
             let department = format!("{district}-{}", view.category.department_kind);
             let code = view.category.code.clone();
-            view = voice.dispatching().dispatch(&dispatcher.authorize()?, &view.id, &code, &department, later).await?;
+            view = voice.dispatching().dispatch(&dispatcher, &view.id, &code, &department, later).await?;
         }
         if view.stage != Stage::Assigned {
             continue;
@@ -103,6 +112,14 @@ pub async fn seed_requests(identity: &Identity, voice: &Voice, now: DateTime<Utc
             Fate::SentBack => {
                 let reason = "经核实，该事项不属于本部门职责，请重新派单".to_string();
                 handling.act(&cap, &view.id, HandlerAction::SendBack { reason }, later).await?;
+            }
+            Fate::Extended => {
+                handling.act(&cap, &view.id, HandlerAction::Sign, later).await?;
+                let reason = "需协调多个部门现场会商，申请延期".to_string();
+                handling.act(&cap, &view.id, HandlerAction::AskExtension { days: 5, reason }, later).await?;
+                if i % 2 == 0 {
+                    voice.dispatching().decide_extension(&dispatcher, &view.id, true, later).await?;
+                }
             }
             Fate::Signed | Fate::Answered | Fate::Satisfied | Fate::Reopened => {
                 handling.act(&cap, &view.id, HandlerAction::Sign, later).await?;

@@ -127,6 +127,92 @@ async fn hotline_journey(backend: Backend) {
     post(vec![("kind", "help".into()), ("text", "路灯坏了一个星期了，晚上走路看不见".into())]).await.unwrap();
     let (_, mine) = s.get("/api/v1/voice/requests", &citizen).await;
     assert_eq!(mine.as_array().unwrap().len(), 2, "{mine}");
+
+    // The answer the resident agreed to publish is on the public list, for anyone.
+    let html = s.client.get(s.url("/voice/published")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("经查系主管爆裂") && html.contains(first["number"].as_str().unwrap()), "{html}");
+    let r = s.client.get(s.url("/api/v1/voice/published?page=0")).send().await.unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+
+    // 延期: the bureau asks for three more working days; the district's dispatcher grants them.
+    let second: Value = submit(json!({"kind": "complaint", "text": WATER, "region": region}), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["stage"], "assigned", "{second}");
+    let act2 = |body: Value| {
+        let id = second["id"].as_str().unwrap();
+        s.client.post(s.url(&format!("/api/v1/voice/inbox/{id}/actions"))).bearer_auth(&water).json(&body).send()
+    };
+    assert_eq!(act2(json!({"action": "sign"})).await.unwrap().status(), StatusCode::OK);
+    let r = act2(json!({"action": "ask_extension", "days": 30, "reason": "需协调管线迁改"})).await.unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let asked: Value = act2(json!({"action": "ask_extension", "days": 3, "reason": "需协调管线迁改"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (asked["stage"].as_str(), asked["extension"]["decision"].as_str()),
+        (Some("extending"), Some("pending"))
+    );
+    let decide = |token: &str| {
+        let id = second["id"].as_str().unwrap();
+        let url = s.url(&format!("/api/v1/voice/queue/{id}/extension"));
+        s.client.post(url).bearer_auth(token).json(&json!({"grant": true})).send()
+    };
+    expect_error(decide(&water).await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
+    let granted: Value = decide(&dispatcher).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (granted["stage"].as_str(), granted["extension"]["decision"].as_str()),
+        (Some("handling"), Some("granted"))
+    );
+    assert!(granted["due"].as_str().unwrap() > asked["due"].as_str().unwrap(), "{granted}");
+
+    // 并单: the same burst reported again waits for a dispatcher, who merges it.
+    let again = "翠湖小区停水三天了，自来水到现在还没来，老人做饭都成问题，物业也不管";
+    let repeat: Value = submit(json!({"kind": "complaint", "text": again, "region": region}), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(repeat["stage"], "dispatching", "{repeat}");
+    assert_eq!(repeat["similar_to"]["number"], second["number"]);
+    let merge = s
+        .client
+        .post(s.url(&format!("/api/v1/voice/queue/{}/merge", repeat["id"].as_str().unwrap())))
+        .bearer_auth(&dispatcher)
+        .json(&json!({"into": second["number"]}))
+        .send()
+        .await
+        .unwrap();
+    let merged: Value = merge.json().await.unwrap();
+    assert_eq!((merged["stage"].as_str(), merged["also_reported"].as_u64()), (Some("merged"), Some(1)), "{merged}");
+
+    // Figures by district; routing tables read by dispatchers, changed by the district's admin.
+    let (status, by_district) = s.get("/api/v1/voice/figures?by=district", &dispatcher).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(by_district.as_array().unwrap().iter().all(|f| f["code"] == "990102"), "{by_district}");
+    let (status, _) = s.get("/api/v1/voice/figures?by=street", &dispatcher).await;
+    assert!(status.is_client_error(), "{status}");
+    let (_, routes) = s.get("/api/v1/voice/routes", &dispatcher).await;
+    let routes = routes.as_array().unwrap();
+    assert!(!routes.is_empty() && routes.iter().all(|r| r["region_code"] == "990102"));
+    let set = |token: String, region: &'static str| {
+        let body = json!({"region": region, "category": "L02", "department": "990102-CG"});
+        s.client.put(s.url("/api/v1/voice/routes")).bearer_auth(token).json(&body).send()
+    };
+    expect_error(set(dispatcher.clone(), "990102").await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
+    let admin = s.token("sysadmin.mingyue").await;
+    expect_error(set(admin.clone(), "990103").await.unwrap(), StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    assert_eq!(set(admin, "990102").await.unwrap().status(), StatusCode::NO_CONTENT);
+    let (_, routes) = s.get("/api/v1/voice/routes", &dispatcher).await;
+    let line = routes.as_array().unwrap().iter().find(|r| r["category"]["code"] == "L02").unwrap().clone();
+    assert_eq!(line["department_code"], "990102-CG");
 }
 
 on_both_databases!(hotline_journey,);

@@ -1,6 +1,6 @@
 //! The 12345 tests' world: two districts, each with a water (SW), city-management (CG) and
 //! civil-affairs (MZ) department; a dispatcher, an operator, a water and a city-management
-//! clerk per district; a resident in each district.
+//! clerk per district, and four streets; a resident in each district.
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -49,7 +49,13 @@ pub async fn hotline(t: TestDb) -> Hotline {
     let mut f = testkit::Founding::begin(&t, t0()).await;
     for (district, name, short) in [("990102", "明月区", "mingyue"), ("990103", "青湖区", "qinghu")] {
         f.region(district, name, Some("990100")).await;
-        f.region(&format!("{district}001"), "东风街道", Some(district)).await;
+        // Streets 002–004 keep requests that are alike apart: the same text in one place
+        // within a week is proposed as a repeat.
+        for (street, street_name) in
+            [("001", "东风街道"), ("002", "西湖街道"), ("003", "南山街道"), ("004", "北城街道")]
+        {
+            f.region(&format!("{district}{street}"), street_name, Some(district)).await;
+        }
         for (kind, dept) in [("SW", "水务局"), ("CG", "城市管理综合执法局"), ("MZ", "民政局")] {
             f.department(&format!("{district}-{kind}"), &format!("{name}{dept}"), district, kind).await;
         }
