@@ -1,7 +1,8 @@
 """The published API description held against the real server.
 
 1. /api/openapi.json validates as OpenAPI (openapi-spec-validator).
-2. schemathesis, with every check (its default; schemathesis.toml names the few operations
+2. Open311 GeoReport v2 read by a published client library (open311_client.py).
+3. schemathesis, with every check (its default; schemathesis.toml names the few operations
    where one check cannot apply, and why), finds no failure: once without credentials, then as
    demo accounts of several roles (their tokens are taken first, before the fuzzed sign-ins
    can slow this address down).
@@ -20,6 +21,8 @@ import urllib.request
 
 import pyotp
 from openapi_spec_validator import validate
+
+import open311_client
 
 PASSWORD = "Yunling-Demo-2026"
 TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -86,6 +89,7 @@ def main():
     wait_until_serving(base)
     validate(fetch_json(f"{base}/api/openapi.json"))
     print("openapi.json: a valid OpenAPI description", flush=True)
+    open311_client.check(base)
     tokens = [(name, token(base, name, totp)) for name, totp in ACCOUNTS]
     failed = []
     if schemathesis(base, "without credentials", []) != 0:

@@ -118,6 +118,8 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     }
     if all || args.only == "voice" {
         voice_bench(args.seconds)?;
+        let data = scratch_dir()?;
+        keep_on_failure(intake_bench(&args, &data).await, &data)?;
     }
     if all || args.only == "exchange" {
         let data = scratch_dir()?;

@@ -180,17 +180,16 @@ impl Intake<'_> {
             .region_in(&mut c, new.region_code.trim())
             .await?
             .ok_or_else(|| Error::invalid("region", "not a region of this platform"))?;
-        drop(c);
         in_reach(&region)?;
-
-        let mut tx = self.inner.db.begin().await?;
+        // Everything that only reads happens before the write: classification, the route and
+        // the repeats of the place, on this connection; the write itself joins a group commit.
         let proposal = match &origin.category {
-            Some(category) => self.routing().given_in(&mut tx, category, &region.path).await?,
-            None => self.routing().propose_in(&mut tx, &text, &region.path).await?,
+            Some(category) => self.routing().given_in(&mut c, category, &region.path).await?,
+            None => self.routing().propose_in(&mut c, &text, &region.path).await?,
         };
         // A repeat of an open request nearby waits for a dispatcher, who may merge it.
-        let similar = duplicates::repeated(&mut tx, &text, &proposal.category.code, &region.code, now).await?;
-        let similar_to = similar.map(|r| r.id);
+        let similar_to = duplicates::repeated(&mut c, &text, &proposal.category.code, &region.code, now).await?;
+        drop(c);
         let form = json!({
             "confidence": proposal.confidence,
             "department": proposal.department.as_ref().map(|d| d.id.clone()),
@@ -199,24 +198,15 @@ impl Intake<'_> {
         });
         let case = Case::start(&self.inner.workflow, &form, now, &self.inner.calendar);
         let state: Stage = case.state.clone().try_into().map_err(internal)?;
-        let number = format!("12345-{}-{:06}", china_day(now), repo::next_number(&mut tx, &china_day(now)).await?);
-        let id = new_id();
-        let caller = match &origin.caller {
-            Some(caller) => {
-                let plain = serde_json::to_string(caller).map_err(internal)?;
-                let sealed = self.inner.identity.protector().seal_in(&mut tx, &plain, &caller_context(&id)).await;
-                Some(sealed.map_err(internal)?)
-            }
-            None => None,
-        };
         let row = RequestRow {
-            id,
-            number,
+            id: new_id(),
+            // Numbered in the write, in the order of the China day.
+            number: String::new(),
             kind: new.kind,
             channel: origin.channel,
             account_id: origin.account_id.map(str::to_string),
             recorded_by: origin.recorded_by.map(str::to_string),
-            caller,
+            caller: None,
             idempotency_key: key.clone(),
             text,
             region_code: region.code.clone(),
@@ -243,31 +233,24 @@ impl Intake<'_> {
             similar_to,
             merged_into: None,
         };
-        if let Err(e) = repo::insert(&mut tx, &row).await {
+        let voice = self.0.clone();
+        let caller = origin.caller.clone();
+        let written = self
+            .inner
+            .db
+            .write_grouped(move |c| Box::pin(async move { voice.write_new(c, row, caller, now).await }))
+            .await;
+        let mut c = self.conn().await?;
+        match written {
+            Ok(row) => self.view_in(&mut c, row, now).await,
             // The same key from a second tab at the same moment: answer the first.
-            if let (Some(key), sqlx::Error::Database(db)) = (&key, &e)
-                && db.is_unique_violation()
-            {
-                tx.rollback().await?;
-                let mut c = self.conn().await?;
-                let first = self.by_key(&mut c, &origin, key).await?;
+            Err(Error::Storage(sqlx::Error::Database(db))) if key.is_some() && db.is_unique_violation() => {
+                let first = self.by_key(&mut c, &origin, key.as_deref().unwrap_or_default()).await?;
                 let first = first.ok_or_else(|| internal("the request that holds this key is gone"))?;
-                return self.view_in(&mut c, first, now).await;
+                self.view_in(&mut c, first, now).await
             }
-            return Err(e.into());
+            Err(e) => Err(e),
         }
-        let actor = origin.account_id.or(origin.recorded_by);
-        let mut entry = ledger::Entry::new(Action::VoiceRequestSubmitted, Outcome::Success, now);
-        entry.actor = actor.map(str::to_string);
-        entry.subject = origin.account_id.map(str::to_string);
-        entry.object = Some(row.number.clone());
-        entry.jurisdiction = Some(row.region_path.clone());
-        entry.detail =
-            Some(format!("{} {} {} {:.2}", row.channel.as_str(), row.kind.as_str(), row.category, row.confidence));
-        ledger::append_in(&mut tx, ledger::Log::Audit, &entry).await?;
-        let view = self.view_in(&mut tx, row, now).await?;
-        tx.commit().await?;
-        Ok(view)
     }
 
     async fn by_key(
@@ -281,6 +264,37 @@ impl Intake<'_> {
             (None, Some(operator)) => repo::call_by_idempotency_key(c, operator, key).await?,
             (None, None) => None,
         })
+    }
+}
+
+impl super::Voice {
+    /// Writes a new request in a group commit: its number, the caller sealed under a
+    /// context naming it, the row and its audit entry.
+    async fn write_new(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        mut row: RequestRow,
+        caller: Option<Caller>,
+        now: DateTime<Utc>,
+    ) -> Result<RequestRow, Error> {
+        let day = china_day(now);
+        row.number = format!("12345-{day}-{:06}", repo::next_number(c, &day).await?);
+        if let Some(caller) = &caller {
+            let plain = serde_json::to_string(caller).map_err(internal)?;
+            let sealed = self.inner.identity.protector().seal_in(c, &plain, &caller_context(&row.id)).await;
+            row.caller = Some(sealed.map_err(internal)?);
+        }
+        repo::insert(c, &row).await?;
+        let actor = row.account_id.as_deref().or(row.recorded_by.as_deref());
+        let mut entry = ledger::Entry::new(Action::VoiceRequestSubmitted, Outcome::Success, now);
+        entry.actor = actor.map(str::to_string);
+        entry.subject = row.account_id.clone();
+        entry.object = Some(row.number.clone());
+        entry.jurisdiction = Some(row.region_path.clone());
+        entry.detail =
+            Some(format!("{} {} {} {:.2}", row.channel.as_str(), row.kind.as_str(), row.category, row.confidence));
+        ledger::append_in(c, ledger::Log::Audit, &entry).await?;
+        Ok(row)
     }
 }
 

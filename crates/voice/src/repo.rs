@@ -449,6 +449,13 @@ pub async fn public_requests(
     .await
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Candidate {
+    pub id: String,
+    pub text: String,
+    pub category: String,
+}
+
 /// Open requests of a region since an instant, not merged: the candidates a new request
 /// may repeat, newest first.
 pub async fn open_in_region_since(
@@ -456,13 +463,11 @@ pub async fn open_in_region_since(
     region_code: &str,
     since: i64,
     limit: i64,
-) -> Result<Vec<RequestRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM voice_requests WHERE region_code = $1 AND created_at >= $2 AND merged_into IS NULL \
-         AND state NOT IN ('closed', 'merged') ORDER BY created_at DESC LIMIT $3"
-    ))
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, text, category FROM voice_requests WHERE region_code = $1 AND created_at >= $2 \
+         AND merged_into IS NULL AND state NOT IN ('closed', 'merged') ORDER BY created_at DESC LIMIT $3",
+    )
     .bind(region_code)
     .bind(since)
     .bind(limit)

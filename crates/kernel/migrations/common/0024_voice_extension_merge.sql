@@ -1,7 +1,8 @@
 -- 12345, continued: 延期 (the handling department asks once for more working days, a
--- dispatcher grants or refuses), near-duplicates (a request about the same thing as an open
+-- dispatcher grants or refuses) and near-duplicates (a request about the same thing as an open
 -- one nearby, proposed for merging and merged by a dispatcher: it then follows the other and
--- receives its answer), and photos (uploads of the services' pipeline, attached to a request).
+-- receives its answer).
+
 -- the working days asked for (0 until asked) and why; asked at most once
 ALTER TABLE voice_requests ADD COLUMN extension_days INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE voice_requests ADD COLUMN extension_reason TEXT;
@@ -11,11 +12,3 @@ ALTER TABLE voice_requests ADD COLUMN merged_into TEXT REFERENCES voice_requests
 CREATE INDEX voice_requests_similar ON voice_requests(similar_to);
 CREATE INDEX voice_requests_merged ON voice_requests(merged_into);
 CREATE INDEX voice_requests_region ON voice_requests(region_code, created_at);
-
-CREATE TABLE voice_photos (
-    request_id  TEXT NOT NULL REFERENCES voice_requests(id),
-    -- an upload of the services' pipeline (documents), typed by content and scanned
-    document_id TEXT NOT NULL,
-    position    INTEGER NOT NULL,
-    PRIMARY KEY (request_id, document_id)
-);
