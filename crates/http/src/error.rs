@@ -143,6 +143,7 @@ impl From<voice::Error> for ApiError {
             E::Workflow(w) => services::Error::Workflow(w).into(),
             E::Storage(s) => identity::Error::Storage(s).into(),
             E::Internal(cause) => identity::Error::Internal(cause).into(),
+            E::Uploads(u) => u.into(),
         }
     }
 }

@@ -38,13 +38,14 @@ fn router(t: &TestDb) -> (Router, tempfile::TempDir) {
         services::UploadPolicy { dir: uploads.path().to_path_buf(), max_bytes: BODY_LIMIT, scan_command: None },
     );
     let exchange = exchange::Exchange::new(t.db.clone(), t.identity.clone(), &key);
+    let voice = voice::Voice::new(t.db.clone(), t.identity.clone(), services.clone()).unwrap();
     let signer = NoteSigner::new("test", &[7u8; 32]).unwrap();
     let ledger = ledger::Ledger::new(t.db.clone(), "test.tongban", &signer, CheckpointPolicy::default()).unwrap();
     let state = tongban_http::AppState::from(tongban_http::AppParts {
         identity: t.identity.clone(),
         services,
         exchange,
-        voice: voice::Voice::new(t.db.clone(), t.identity.clone(), WorkingCalendar::default()).unwrap(),
+        voice,
         ledger,
         db: t.db.clone(),
         metrics: tongban_http::metrics::Metrics::new(),

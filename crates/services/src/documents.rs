@@ -71,6 +71,35 @@ impl Documents<'_> {
         Ok(document_view(row))
     }
 
+    /// The caller's own uploads that are photos (PNG or JPEG), by id, in the order given: for
+    /// another module to keep with something of the caller's (a 12345 request). They stay in
+    /// 我的材料.
+    pub async fn photos(&self, me: &Principal, ids: &[String]) -> Result<Vec<DocumentView>, Error> {
+        let mut c = self.conn().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = repo::document(&mut c, id.trim()).await?.filter(|d| d.owner_id == me.account_id);
+            let row = row.ok_or_else(|| Error::invalid("photos", "choose photos among your own uploads"))?;
+            if !matches!(row.content_type.as_str(), "image/png" | "image/jpeg") {
+                return Err(Error::invalid("photos", format!("{} is not a photo (PNG or JPEG)", row.filename)));
+            }
+            out.push(document_view(row));
+        }
+        Ok(out)
+    }
+
+    /// An upload and its bytes. The caller has checked that the reader may see it: the module
+    /// that keeps it with a record of its own (a 12345 request's person, department or
+    /// dispatchers).
+    pub async fn content(&self, id: &str) -> Result<(DocumentView, Vec<u8>), Error> {
+        let mut c = self.conn().await?;
+        let row = repo::document(&mut c, id).await?.ok_or(Error::NotFound("document"))?;
+        drop(c);
+        let path = self.inner.uploads.dir.join(row.sha256.get(..2).unwrap_or("00")).join(&row.sha256);
+        let bytes = tokio::fs::read(&path).await.map_err(internal)?;
+        Ok((document_view(row), bytes))
+    }
+
     /// The caller's uploads not yet attached to an application (我的材料), newest first.
     pub async fn my_uploads(&self, me: &Principal) -> Result<Vec<DocumentView>, Error> {
         let mut c = self.conn().await?;

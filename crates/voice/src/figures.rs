@@ -141,8 +141,9 @@ impl Figures<'_> {
             let signed = case.history.iter().rev().find(|t| t.action == "sign").map(|t| t.at);
             let answered = case.history.iter().find(|t| t.action == "answer").map(|t| t.at);
             if let Some(arrived) = arrived
-                && let Some(limit) =
-                    self.due(Stage::Assigned, row.kind, row.urgency, arrived).map(kernel::db::from_millis)
+                && let Some(limit) = self
+                    .due(Stage::Assigned, (row.kind, &row.category, row.urgency), arrived)
+                    .map(kernel::db::from_millis)
             {
                 if signed.is_some() || limit < now {
                     f.signing_due += 1;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
 use super::repo::{self, RequestRow};
-use super::{Error, Rating, RequestKind, RequestView, Stage, Voice, internal};
+use super::{Error, Photo, Rating, RequestKind, RequestView, Stage, Voice, internal};
 use identity::{Capability, Principal};
 use kernel::audit::{Action, Outcome};
 use kernel::authz::{ResidentRead, Scope, VoiceDispatch, VoiceHandle, subtree_bounds};
@@ -99,7 +99,7 @@ impl Voice {
         let ctx = Context { form, now, calendar: &self.inner.calendar };
         case.act(&self.inner.workflow, m.action, &Actor { name: m.by, roles: &roles }, m.comment, ctx)?;
         row.state = case.state.clone().try_into().map_err(internal)?;
-        row.state_due = self.due(row.state, row.kind, row.urgency, now);
+        row.state_due = self.due(row.state, (row.kind, &row.category, row.urgency), now);
         row.supervised = 0;
         row.workflow = serde_json::to_string(&case).map_err(internal)?;
         row.updated_at = millis(now);
@@ -196,6 +196,25 @@ impl Voice {
             self.write_move(c, &row, read_in, (Action::VoiceRequestAnswered, "system", detail), now).await?;
         }
         Ok(())
+    }
+
+    /// One of a request's photos, with its bytes, once the reader's right to the request is
+    /// checked.
+    async fn photo_of(
+        &self,
+        mut c: sqlx::pool::PoolConnection<sqlx::Any>,
+        row: &RequestRow,
+        document_id: &str,
+    ) -> Result<(Photo, Vec<u8>), Error> {
+        let found = repo::photos_of(&mut c, &row.id).await?.into_iter().find(|p| p.document_id == document_id);
+        // The upload store takes a connection of its own.
+        drop(c);
+        let p = found.ok_or(Error::NotFound("photo"))?;
+        let (_, bytes) = self.inner.services.documents().content(&p.document_id).await?;
+        Ok((
+            Photo { document_id: p.document_id, filename: p.filename, content_type: p.content_type, size: p.size },
+            bytes,
+        ))
     }
 
     async fn row_in(&self, c: &mut AnyConnection, id: &str) -> Result<RequestRow, Error> {
@@ -339,6 +358,19 @@ impl Dispatching<'_> {
         Ok(view)
     }
 
+    /// A photo of a request in the dispatcher's jurisdiction.
+    pub async fn photo(
+        &self,
+        cap: &Capability<VoiceDispatch>,
+        id: &str,
+        document_id: &str,
+    ) -> Result<(Photo, Vec<u8>), Error> {
+        let mut c = self.conn().await?;
+        let row = self.row_in(&mut c, id).await?;
+        cap.check_record(&row.region_path, 1)?;
+        self.photo_of(c, &row, document_id).await
+    }
+
     /// The dispatchers' corrections, as `category<TAB>text` lines for the next training run.
     pub async fn corrections(&self, _cap: &Capability<VoiceDispatch>) -> Result<String, Error> {
         let mut c = self.conn().await?;
@@ -400,6 +432,19 @@ impl Handling<'_> {
                 masked: true,
             }
         })
+    }
+
+    /// A photo of a request addressed to the department.
+    pub async fn photo(
+        &self,
+        cap: &Capability<VoiceHandle>,
+        id: &str,
+        document_id: &str,
+    ) -> Result<(Photo, Vec<u8>), Error> {
+        let mut c = self.conn().await?;
+        let row = self.row_in(&mut c, id).await?;
+        self.own(cap, &row)?;
+        self.photo_of(c, &row, document_id).await
     }
 
     /// The department's open requests, the nearest deadline first.
@@ -527,6 +572,14 @@ impl MyRequests<'_> {
         let row = self.row_in(&mut c, id).await?;
         self.own(me, &row)?;
         self.view_in(&mut c, row, now).await
+    }
+
+    /// A photo of the person's own request.
+    pub async fn photo(&self, me: &Principal, id: &str, document_id: &str) -> Result<(Photo, Vec<u8>), Error> {
+        let mut c = self.conn().await?;
+        let row = self.row_in(&mut c, id).await?;
+        self.own(me, &row)?;
+        self.photo_of(c, &row, document_id).await
     }
 
     /// 回访: the person rates the answer. 不满意 reopens the request once; after that it

@@ -11,7 +11,9 @@ use serde_json::json;
 use super::duplicates;
 use super::repo::{self, RequestRow};
 use super::routing::checked_text;
-use super::{Category, Channel, Error, Rating, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal};
+use super::{
+    Category, Channel, Error, MAX_PHOTOS, Rating, RequestKind, RequestView, Stage, Urgency, Voice, china_day, internal,
+};
 use identity::{AccountKind, Capability, Principal, RegionRef};
 use kernel::audit::{Action, Outcome};
 use kernel::authz::VoiceRecord;
@@ -35,6 +37,8 @@ pub struct NewRequest {
     pub publishable: bool,
     /// The same key again (a double click, a retried POST) answers the first request.
     pub idempotency_key: Option<String>,
+    /// Photos: ids of the person's own PNG or JPEG uploads (at most [`MAX_PHOTOS`]).
+    pub photos: Vec<String>,
 }
 
 /// Who called the hotline: kept sealed, shown to the handling department masked.
@@ -58,6 +62,8 @@ pub(crate) struct Origin<'a> {
     pub(crate) caller: Option<Caller>,
     /// The category the client chose (an Open311 service_code): not classified again.
     pub(crate) category: Option<Category>,
+    /// The person's photos, checked by the upload pipeline.
+    pub(crate) photos: Vec<repo::PhotoRow>,
 }
 
 impl Caller {
@@ -92,8 +98,15 @@ impl Intake<'_> {
         if !matches!(me.kind, AccountKind::Citizen | AccountKind::Enterprise) {
             return Err(Error::invalid("account", "requests are made by residents and enterprises"));
         }
-        let origin =
-            Origin { channel, account_id: Some(&me.account_id), recorded_by: None, caller: None, category: None };
+        let photos = self.photos_of(me, &new.photos).await?;
+        let origin = Origin {
+            channel,
+            account_id: Some(&me.account_id),
+            recorded_by: None,
+            caller: None,
+            category: None,
+            photos,
+        };
         self.receive(origin, new, |_| Ok(()), now).await
     }
 
@@ -106,12 +119,16 @@ impl Intake<'_> {
         now: DateTime<Utc>,
     ) -> Result<RequestView, Error> {
         let caller = caller.checked()?;
+        if !new.photos.is_empty() {
+            return Err(Error::invalid("photos", "a caller's photos come by the portal, on their own account"));
+        }
         let origin = Origin {
             channel: Channel::Hotline,
             account_id: None,
             recorded_by: Some(cap.account_id()),
             caller: Some(caller),
             category: None,
+            photos: Vec::new(),
         };
         self.receive(origin, new, |region| Ok(cap.check_record(&region.path, 1)?), now).await
     }
@@ -221,7 +238,7 @@ impl Intake<'_> {
             department_id: if state == Stage::Assigned { proposal.department.map(|d| d.id) } else { None },
             state,
             workflow: serde_json::to_string(&case).map_err(internal)?,
-            state_due: self.due(state, new.kind, new.urgency, now),
+            state_due: self.due(state, (new.kind, &proposal.category.code, new.urgency), now),
             reopened: 0,
             supervised: 0,
             answer: None,
@@ -234,11 +251,11 @@ impl Intake<'_> {
             merged_into: None,
         };
         let voice = self.0.clone();
-        let caller = origin.caller.clone();
+        let (caller, photos) = (origin.caller.clone(), origin.photos.clone());
         let written = self
             .inner
             .db
-            .write_grouped(move |c| Box::pin(async move { voice.write_new(c, row, caller, now).await }))
+            .write_grouped(move |c| Box::pin(async move { voice.write_new(c, row, caller, photos, now).await }))
             .await;
         let mut c = self.conn().await?;
         match written {
@@ -251,6 +268,36 @@ impl Intake<'_> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The person's photos for a request, checked by the upload pipeline: their own, PNG or
+    /// JPEG, at most [`MAX_PHOTOS`], each once.
+    async fn photos_of(&self, me: &Principal, ids: &[String]) -> Result<Vec<repo::PhotoRow>, Error> {
+        let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+        for id in ids.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+            if !unique.iter().any(|u| u == id) {
+                unique.push(id.to_string());
+            }
+        }
+        if unique.len() > MAX_PHOTOS {
+            return Err(Error::invalid("photos", format!("at most {MAX_PHOTOS} photos")));
+        }
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let checked = self.inner.services.documents().photos(me, &unique).await.map_err(|e| match e {
+            services::Error::Invalid { field, reason } => Error::Invalid { field, reason },
+            other => Error::Uploads(other),
+        })?;
+        Ok(checked
+            .into_iter()
+            .map(|d| repo::PhotoRow {
+                document_id: d.id,
+                filename: d.filename,
+                content_type: d.content_type,
+                size: d.size,
+            })
+            .collect())
     }
 
     async fn by_key(
@@ -275,6 +322,7 @@ impl super::Voice {
         c: &mut sqlx::AnyConnection,
         mut row: RequestRow,
         caller: Option<Caller>,
+        photos: Vec<repo::PhotoRow>,
         now: DateTime<Utc>,
     ) -> Result<RequestRow, Error> {
         let day = china_day(now);
@@ -285,6 +333,9 @@ impl super::Voice {
             row.caller = Some(sealed.map_err(internal)?);
         }
         repo::insert(c, &row).await?;
+        for (position, photo) in (0..).zip(&photos) {
+            repo::insert_photo(c, &row.id, position, photo).await?;
+        }
         let actor = row.account_id.as_deref().or(row.recorded_by.as_deref());
         let mut entry = ledger::Entry::new(Action::VoiceRequestSubmitted, Outcome::Success, now);
         entry.actor = actor.map(str::to_string);

@@ -33,13 +33,16 @@ pub use open311::{Open311, Open311Client, PostedRequest, RequestQuery, ServiceRe
 pub use public::{PER_PAGE, Published, PublishedAnswer, deidentify};
 pub use routing::{Alternative, Proposal, Route, RouteBasis, Routing};
 pub use supervision::Supervision;
-pub use views::{Extension, ExtensionDecision, RequestLink, RequestView, Step};
+pub use views::{Extension, ExtensionDecision, Photo, RequestLink, RequestView, Step};
 
 use classifier::Model;
 use identity::{Denial, Identity};
 use kernel::db::Db;
 use services::calendar::WorkingCalendar;
 use services::workflow::{Definition, Guard, WorkflowError};
+
+/// The most photos a request carries.
+pub const MAX_PHOTOS: usize = 6;
 
 /// The labelled examples the shipped model was trained on, and the held-out set it is
 /// measured on (never trained on).
@@ -207,6 +210,9 @@ pub enum Error {
     Workflow(#[from] WorkflowError),
     #[error("storage: {0}")]
     Storage(#[from] sqlx::Error),
+    /// The upload pipeline refused or failed (a photo).
+    #[error(transparent)]
+    Uploads(#[from] services::Error),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -242,6 +248,8 @@ pub struct Voice {
 struct Inner {
     db: Db,
     identity: Identity,
+    /// The upload pipeline photos come through, and the calendar limits count on.
+    services: services::Services,
     calendar: WorkingCalendar,
     model: Model,
     categories: Categories,
@@ -250,8 +258,10 @@ struct Inner {
 }
 
 impl Voice {
-    /// The module with the shipped model, category table and workflow.
-    pub fn new(db: Db, identity: Identity, calendar: WorkingCalendar) -> Result<Voice, Error> {
+    /// The module with the shipped model, category table and workflow; photos come through
+    /// the services' uploads, and limits count on their calendar.
+    pub fn new(db: Db, identity: Identity, services: services::Services) -> Result<Voice, Error> {
+        let calendar = services.calendar().clone();
         let model: Model = serde_json::from_str(SHIPPED_MODEL).map_err(internal)?;
         let categories = Categories::shipped()?;
         for class in &model.classes {
@@ -265,7 +275,10 @@ impl Voice {
             return Err(internal("the workflow's route guard and CONFIDENT disagree"));
         }
         let limits = limits::Limits::shipped()?;
-        Ok(Voice { inner: Arc::new(Inner { db, identity, calendar, model, categories, workflow, limits }) })
+        if let Some(unknown) = limits.categories().find(|c| categories.get(c).is_none()) {
+            return Err(internal(format!("the limits name no category {unknown}")));
+        }
+        Ok(Voice { inner: Arc::new(Inner { db, identity, services, calendar, model, categories, workflow, limits }) })
     }
 
     pub fn categories(&self) -> &Categories {
@@ -328,8 +341,8 @@ fn threshold(guard: &Guard) -> Option<f64> {
 
 impl Voice {
     /// When the step a request is now in is due.
-    fn due(&self, stage: Stage, kind: RequestKind, urgency: Urgency, from: DateTime<Utc>) -> Option<i64> {
-        self.inner.limits.due(stage, kind, urgency, from, &self.inner.calendar).map(kernel::db::millis)
+    fn due(&self, stage: Stage, of: (RequestKind, &str, Urgency), from: DateTime<Utc>) -> Option<i64> {
+        self.inner.limits.due(stage, of, from, &self.inner.calendar).map(kernel::db::millis)
     }
 }
 

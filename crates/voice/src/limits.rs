@@ -1,5 +1,5 @@
-//! Time limits of each step (data/limits.toml): by urgency, with overrides by kind, in
-//! working days on the platform calendar or in clock hours.
+//! Time limits of each step (data/limits.toml): by urgency, with overrides by kind and by
+//! category, in working days on the platform calendar or in clock hours.
 
 use std::collections::HashMap;
 
@@ -27,12 +27,15 @@ pub struct Limits {
     urgent: Steps,
     #[serde(default)]
     kind: HashMap<String, Steps>,
+    #[serde(default)]
+    category: HashMap<String, Steps>,
 }
 
 impl Limits {
     pub fn shipped() -> Result<Limits, Error> {
         let limits: Limits = toml::from_str(SHIPPED).map_err(internal)?;
-        for steps in [&limits.normal, &limits.urgent].into_iter().chain(limits.kind.values()) {
+        let overrides = limits.kind.values().chain(limits.category.values());
+        for steps in [&limits.normal, &limits.urgent].into_iter().chain(overrides) {
             for (step, limit) in steps {
                 step.parse::<Stage>().map_err(|_| internal(format!("the limits name no step {step}")))?;
                 if limit.working_days.is_some() == limit.hours.is_some() {
@@ -46,12 +49,17 @@ impl Limits {
         Ok(limits)
     }
 
-    /// When a request entering `stage` at `from` is due, if the step has a limit.
+    /// The categories the limits name, for the module to check against its table.
+    pub fn categories(&self) -> impl Iterator<Item = &str> {
+        self.category.keys().map(String::as_str)
+    }
+
+    /// When a request entering `stage` at `from` is due, if the step has a limit: the
+    /// shortest of its urgency's, its kind's and its category's.
     pub fn due(
         &self,
         stage: Stage,
-        kind: RequestKind,
-        urgency: Urgency,
+        (kind, category, urgency): (RequestKind, &str, Urgency),
         from: DateTime<Utc>,
         calendar: &WorkingCalendar,
     ) -> Option<DateTime<Utc>> {
@@ -61,7 +69,8 @@ impl Limits {
         };
         // An urgent request keeps its urgency's limit where that is shorter than the kind's.
         let for_kind = self.kind.get(kind.as_str()).and_then(|steps| steps.get(stage.as_str()));
-        let candidates = [by_urgency.get(stage.as_str()), for_kind];
+        let for_category = self.category.get(category).and_then(|steps| steps.get(stage.as_str()));
+        let candidates = [by_urgency.get(stage.as_str()), for_kind, for_category];
         candidates
             .into_iter()
             .flatten()
@@ -71,5 +80,30 @@ impl Limits {
                 (None, None) => from,
             })
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_category_shortens_its_limits_and_others_keep_theirs() {
+        let limits = Limits::shipped().unwrap();
+        let calendar = WorkingCalendar::default();
+        // Monday 09:00 China time.
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap();
+        let china = |d: Option<DateTime<Utc>>| {
+            d.unwrap().with_timezone(&services::calendar::cst()).format("%a %H:%M").to_string()
+        };
+        let normal = (RequestKind::Complaint, "L02", Urgency::Normal);
+        let safety = (RequestKind::Complaint, "L14", Urgency::Normal);
+        assert_eq!(china(limits.due(Stage::Handling, normal, monday, &calendar)), "Mon 23:59");
+        assert_eq!(china(limits.due(Stage::Handling, safety, monday, &calendar)), "Tue 23:59");
+        assert_eq!(limits.due(Stage::Assigned, safety, monday, &calendar), Some(monday + Duration::hours(2)));
+        // An enquiry about safety keeps the shorter of the two.
+        let enquiry = (RequestKind::Enquiry, "L14", Urgency::Normal);
+        assert_eq!(china(limits.due(Stage::Handling, enquiry, monday, &calendar)), "Tue 23:59");
     }
 }

@@ -214,9 +214,16 @@ impl Open311<'_> {
             urgency: Urgency::Normal,
             publishable: true,
             idempotency_key: None,
+            photos: Vec::new(),
         };
-        let origin =
-            Origin { channel: Channel::Open311, account_id: None, recorded_by: None, caller, category: Some(category) };
+        let origin = Origin {
+            channel: Channel::Open311,
+            account_id: None,
+            recorded_by: None,
+            caller,
+            category: Some(category),
+            photos: Vec::new(),
+        };
         let view = self.intake().receive(origin, new, |_| Ok(()), now).await?;
         let mut c = self.conn().await?;
         let row = repo::request(&mut c, &view.id).await?.ok_or_else(|| internal("the request just written is gone"))?;

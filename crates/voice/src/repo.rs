@@ -528,3 +528,42 @@ pub async fn all_routes(c: &mut AnyConnection) -> Result<Vec<RouteLine>, sqlx::E
         .fetch_all(c)
         .await
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PhotoRow {
+    pub document_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
+pub async fn insert_photo(
+    c: &mut AnyConnection,
+    request_id: &str,
+    position: i64,
+    p: &PhotoRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO voice_photos (request_id, document_id, position, filename, content_type, size) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(request_id)
+    .bind(&p.document_id)
+    .bind(position)
+    .bind(&p.filename)
+    .bind(&p.content_type)
+    .bind(p.size)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A request's photos, in the order the person gave them.
+pub async fn photos_of(c: &mut AnyConnection, request_id: &str) -> Result<Vec<PhotoRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT document_id, filename, content_type, size FROM voice_photos WHERE request_id = $1 ORDER BY position",
+    )
+    .bind(request_id)
+    .fetch_all(c)
+    .await
+}

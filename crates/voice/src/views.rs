@@ -45,6 +45,17 @@ impl ExtensionDecision {
     }
 }
 
+/// A photo the person sent with the request (an upload of the services' pipeline).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = VoicePhoto)]
+pub struct Photo {
+    pub document_id: String,
+    pub filename: String,
+    /// image/png or image/jpeg, from the content.
+    pub content_type: String,
+    pub size: i64,
+}
+
 /// Another request, by id and number.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = VoiceRequestLink)]
@@ -91,6 +102,7 @@ pub struct RequestView {
     pub merged_into: Option<RequestLink>,
     /// How many others reported the same thing.
     pub also_reported: u32,
+    pub photos: Vec<Photo>,
     pub steps: Vec<Step>,
     pub created_at: DateTime<Utc>,
 }
@@ -151,6 +163,16 @@ impl Voice {
         let merged_into = self.link_in(c, row.merged_into.as_deref()).await?;
         let root = row.merged_into.as_deref().or(row.similar_to.as_deref()).unwrap_or(&row.id);
         let group = repo::group_size(c, root).await?;
+        let photos = repo::photos_of(c, &row.id)
+            .await?
+            .into_iter()
+            .map(|p| Photo {
+                document_id: p.document_id,
+                filename: p.filename,
+                content_type: p.content_type,
+                size: p.size,
+            })
+            .collect();
         Ok(RequestView {
             id: row.id,
             number: row.number,
@@ -179,6 +201,7 @@ impl Voice {
             similar_to,
             merged_into,
             also_reported: u32::try_from(group.saturating_sub(1)).map_err(internal)?,
+            photos,
             steps: case.history.into_iter().map(|t| Step { action: t.action, at: t.at, comment: t.comment }).collect(),
             created_at: from_millis(row.created_at),
         })

@@ -31,6 +31,7 @@ fn new(text: &str, region: &str) -> NewRequest {
         urgency: Urgency::Normal,
         publishable: true,
         idempotency_key: None,
+        photos: Vec::new(),
     }
 }
 
@@ -51,6 +52,7 @@ on_both_databases!(
     a_repeat_nearby_is_merged_and_receives_the_answer,
     an_extension_is_asked_once_and_a_dispatcher_decides,
     only_agreed_answers_are_published_and_without_numbers,
+    photos_come_from_the_persons_own_uploads_and_only_those_of_the_request_see_them,
 );
 
 async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: TestDb) {
@@ -612,4 +614,62 @@ async fn only_agreed_answers_are_published_and_without_numbers(t: TestDb) {
     assert_eq!((p.region_name.as_str(), p.department_name.as_deref()), ("东风街道", Some("明月区水务局")));
     assert!(h.voice.published().page(2).await.unwrap().is_empty());
     assert!(matches!(h.voice.published().page(0).await, Err(Error::Invalid { field: "page", .. })));
+}
+
+async fn photos_come_from_the_persons_own_uploads_and_only_those_of_the_request_see_them(t: TestDb) {
+    let h = hotline(t).await;
+    let (a, b) = (h.principal("citizen.a").await, h.principal("citizen.b").await);
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n a burst main, photographed";
+    let documents = h.services.documents();
+    let photo = documents.upload(&a, "爆管.png", None, png, t0()).await.unwrap();
+    let pdf = documents.upload(&a, "说明.pdf", None, b"%PDF-1.7 a letter", t0()).await.unwrap();
+    let theirs = documents.upload(&b, "别人的.png", None, png, t0()).await.unwrap();
+    let with = |photos: Vec<String>| {
+        let mut r = new(WATER, "990102001");
+        r.photos = photos;
+        r
+    };
+    for refused in [vec![pdf.id.clone()], vec![theirs.id.clone()], vec!["no-such-upload".to_string()]] {
+        let r = h.voice.intake().submit(&a, with(refused), Channel::Portal, t0()).await;
+        assert!(matches!(r, Err(Error::Invalid { field: "photos", .. })), "{r:?}");
+    }
+    let seven: Vec<String> = (0..7).map(|i| format!("upload-{i}")).collect();
+    let r = h.voice.intake().submit(&a, with(seven), Channel::Portal, t0()).await;
+    assert!(matches!(r, Err(Error::Invalid { field: "photos", .. })), "{r:?}");
+    assert_eq!(h.voice.intake().count().await.unwrap(), 0, "nothing is written");
+
+    // The same photo ticked twice is one photo.
+    let v = h
+        .voice
+        .intake()
+        .submit(&a, with(vec![photo.id.clone(), photo.id.clone()]), Channel::Portal, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        v.photos.iter().map(|p| (p.filename.as_str(), p.content_type.as_str())).collect::<Vec<_>>(),
+        [("爆管.png", "image/png")]
+    );
+    // The person, the department it went to and the district's dispatchers see it; no one else.
+    let (_, bytes) = h.voice.my_requests().photo(&a, &v.id, &photo.id).await.unwrap();
+    assert_eq!(bytes, png);
+    assert!(matches!(h.voice.my_requests().photo(&b, &v.id, &photo.id).await, Err(Error::NotFound("request"))));
+    let water = h.water_clerk("mingyue").await;
+    let (p, bytes) = h.voice.handling().photo(&water, &v.id, &photo.id).await.unwrap();
+    assert_eq!((p.filename.as_str(), bytes.as_slice()), ("爆管.png", png));
+    let elsewhere = h.water_clerk("qinghu").await;
+    assert!(matches!(h.voice.handling().photo(&elsewhere, &v.id, &photo.id).await, Err(Error::NotFound("request"))));
+    // Another upload is not this request's photo, even the person's own.
+    assert!(matches!(h.voice.handling().photo(&water, &v.id, &pdf.id).await, Err(Error::NotFound("photo"))));
+    let d = h.dispatcher("mingyue").await;
+    assert_eq!(h.voice.dispatching().photo(&d, &v.id, &photo.id).await.unwrap().1, png);
+    let q = h.dispatcher("qinghu").await;
+    assert!(matches!(
+        h.voice.dispatching().photo(&q, &v.id, &photo.id).await,
+        Err(Error::Denied(identity::Denial::OutsideJurisdiction))
+    ));
+    // A caller's photos come by the portal, not through the operator.
+    let operator = h.principal("operator.mingyue").await.authorize().unwrap();
+    let caller = Caller { name: "李建国".into(), mobile: "13812345678".into() };
+    let call = h.voice.intake().record_call(&operator, caller, with(vec![photo.id.clone()]), t0()).await;
+    assert!(matches!(call, Err(Error::Invalid { field: "photos", .. })), "{call:?}");
 }

@@ -4,7 +4,7 @@ pub(crate) mod appointments;
 pub(crate) mod exchange;
 mod ledger;
 pub(crate) mod services;
-mod voice;
+pub(crate) mod voice;
 
 use axum::Json;
 use axum::extract::State;

@@ -26,6 +26,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(voice_classify))
         .routes(routes!(voice_my_requests, voice_submit))
         .routes(routes!(voice_my_request))
+        .routes(routes!(voice_my_photo))
+        .routes(routes!(voice_inbox_photo))
         .routes(routes!(voice_rate))
         .routes(routes!(voice_queue))
         .routes(routes!(voice_dispatch))
@@ -78,6 +80,10 @@ pub struct SubmitRequest {
     pub publishable: bool,
     /// The same key again answers the first request (the `Idempotency-Key` header works too).
     pub idempotency_key: Option<String>,
+    /// Photos: ids of the person's own PNG or JPEG uploads (`POST /api/v1/documents`), at
+    /// most six.
+    #[serde(default)]
+    pub photos: Vec<String>,
 }
 
 /// Make a request (complaint, request for help, suggestion, enquiry, report or praise).
@@ -101,6 +107,7 @@ async fn voice_submit(
         urgency: body.urgency,
         publishable: body.publishable,
         idempotency_key: body.idempotency_key.or(header_key),
+        photos: body.photos,
     };
     let view = state.voice.intake().submit(&p, new, Channel::Api, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(view)))
@@ -198,6 +205,45 @@ struct ContactQuery {
     purpose: Option<String>,
 }
 
+/// A photo as its bytes, for the reader only (never cached by the way).
+pub(crate) fn photo_response(photo: voice::Photo, bytes: Vec<u8>) -> axum::response::Response {
+    let mut r = bytes.into_response();
+    let headers = r.headers_mut();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&photo.content_type) {
+        headers.insert(axum::http::header::CONTENT_TYPE, v);
+    }
+    headers.insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private, no-store"));
+    r
+}
+
+/// A photo of the caller's own request.
+#[utoipa::path(get, path = "/api/v1/voice/requests/{id}/photos/{photo}", tag = "voice",
+    params(("id" = String, Path), ("photo" = String, Path)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn voice_my_photo(
+    State(state): State<AppState>,
+    Caller(p): Caller,
+    ApiPath((id, photo)): ApiPath<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let (photo, bytes) = state.voice.my_requests().photo(&p, &id, &photo).await?;
+    Ok(photo_response(photo, bytes))
+}
+
+/// A photo of a request addressed to the caller's department.
+#[utoipa::path(get, path = "/api/v1/voice/inbox/{id}/photos/{photo}", tag = "voice",
+    params(("id" = String, Path), ("photo" = String, Path)),
+    responses((status = 200, content_type = "image/png", body = Vec<u8>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn voice_inbox_photo(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<VoiceHandle>,
+    ApiPath((id, photo)): ApiPath<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let (photo, bytes) = state.voice.handling().photo(&cap, &id, &photo).await?;
+    Ok(photo_response(photo, bytes))
+}
+
 /// One request addressed to the caller's department, with the person behind it: masked, or
 /// plain for a stated `purpose`; hidden for a 举报.
 #[utoipa::path(get, path = "/api/v1/voice/inbox/{id}", tag = "voice", params(("id" = String, Path), ContactQuery),
@@ -253,6 +299,7 @@ async fn voice_act(
 #[into_params(parameter_in = Query)]
 struct FiguresQuery {
     /// Group by `department` (the default), `district` or `category`.
+    #[param(inline)]
     by: Option<Breakdown>,
 }
 
@@ -398,6 +445,7 @@ async fn voice_record_call(
         urgency: body.urgency,
         publishable: body.publishable,
         idempotency_key: body.idempotency_key,
+        photos: Vec::new(),
     };
     let view = state.voice.intake().record_call(&cap, caller, new, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(view)))

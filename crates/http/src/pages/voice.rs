@@ -29,6 +29,9 @@ pub fn router() -> Router<AppState> {
         .route("/staff/voice/queue/{id}/merge", post(merge))
         .route("/staff/voice/queue/{id}/extension", post(decide_extension))
         .route("/voice/{id}", get(my_request))
+        .route("/voice/{id}/photos/{photo}", get(my_photo))
+        .route("/staff/voice/{id}/photos/{photo}", get(handled_photo))
+        .route("/staff/voice/queue/{id}/photos/{photo}", get(queued_photo))
         .route("/voice/{id}/rating", post(rate))
         .route("/staff/voice", get(inbox))
         .route("/staff/voice/queue", get(queue))
@@ -94,8 +97,16 @@ struct NewPage {
     l: Layout,
     places: Vec<RegionRef>,
     kinds: &'static [RequestKind],
+    /// The person's own photos among their uploads (我的材料), to tick.
+    uploads: Vec<services::DocumentView>,
     form: SubmitForm,
     errors: Vec<(&'static str, String)>,
+}
+
+impl NewPage {
+    fn ticked(&self, id: &str) -> bool {
+        self.form.photos.iter().any(|p| p == id)
+    }
 }
 
 /// Who reads a request's page, and what they may do there.
@@ -145,6 +156,15 @@ impl RequestPage {
         match &self.reader {
             Reader::Dispatcher { departments, .. } => departments,
             _ => &[],
+        }
+    }
+
+    /// Where the request's photos are read from, for this reader.
+    fn photo_base(&self) -> &'static str {
+        match self.reader {
+            Reader::Person => "/voice",
+            Reader::Dispatcher { .. } => "/staff/voice/queue",
+            Reader::Department | Reader::Operator => "/staff/voice",
         }
     }
 
@@ -269,6 +289,9 @@ struct SubmitForm {
     /// Written into the form when it is shown: a second click sends the same key.
     #[serde(default)]
     key: String,
+    /// The uploads ticked as photos (the portal's form only).
+    #[serde(skip)]
+    photos: Vec<String>,
 }
 
 impl SubmitForm {
@@ -282,7 +305,27 @@ impl SubmitForm {
             urgency: if self.urgent.is_some() { Urgency::Urgent } else { Urgency::Normal },
             publishable: self.publishable.is_some(),
             idempotency_key: Some(self.key.clone()),
+            photos: self.photos.clone(),
         }
+    }
+
+    /// The portal's form, whose photos come as one `photos` field per ticked upload.
+    fn from_pairs(pairs: Vec<(String, String)>) -> SubmitForm {
+        let mut f = SubmitForm::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "kind" => f.kind = v,
+                "text" => f.text = v,
+                "region" => f.region = v,
+                "address" => f.address = v,
+                "urgent" => f.urgent = Some(v),
+                "publishable" => f.publishable = Some(v),
+                "key" => f.key = v,
+                "photos" => f.photos.push(v),
+                _ => {}
+            }
+        }
+        f
     }
 }
 
@@ -298,10 +341,14 @@ async fn new_page(
         None => Vec::new(),
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let uploads = state.services.documents().my_uploads(&s.principal).await?;
+    let uploads =
+        uploads.into_iter().filter(|d| matches!(d.content_type.as_str(), "image/png" | "image/jpeg")).collect();
     let page = NewPage {
         l: ctx.layout("voice.new"),
         places,
         kinds: <RequestKind as strum::VariantArray>::VARIANTS,
+        uploads,
         form,
         errors,
     };
@@ -318,8 +365,13 @@ async fn new_request(State(state): State<AppState>, ctx: PageCtx) -> PageResult 
     new_page(&state, &ctx, form, Vec::new()).await
 }
 
-async fn submit(State(state): State<AppState>, ctx: PageCtx, CsrfForm(form): CsrfForm<SubmitForm>) -> PageResult {
+async fn submit(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> PageResult {
     let s = ctx.ready()?;
+    let form = SubmitForm::from_pairs(pairs);
     let Ok(kind) = form.kind.parse::<RequestKind>() else {
         let message = ctx.layout("voice.new").t("voice.choose_kind").to_string();
         return new_page(&state, &ctx, form, vec![("kind", message)]).await;
@@ -342,6 +394,36 @@ async fn my_request(State(state): State<AppState>, ctx: PageCtx, Path(id): Path<
     let l = ctx.layout("voice.request").about(&r.number);
     let ratings = <Rating as strum::VariantArray>::VARIANTS;
     Ok(ctx.page(StatusCode::OK, &RequestPage { l, req: r, reader: Reader::Person, ratings, contact: None }))
+}
+
+async fn my_photo(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((id, photo)): Path<(String, String)>,
+) -> PageResult {
+    let s = ctx.ready()?;
+    let (photo, bytes) = state.voice.my_requests().photo(&s.principal, &id, &photo).await?;
+    Ok(crate::api::voice::photo_response(photo, bytes))
+}
+
+async fn handled_photo(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((id, photo)): Path<(String, String)>,
+) -> PageResult {
+    let cap = ctx.authorize::<VoiceHandle>(&state).await?;
+    let (photo, bytes) = state.voice.handling().photo(&cap, &id, &photo).await?;
+    Ok(crate::api::voice::photo_response(photo, bytes))
+}
+
+async fn queued_photo(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Path((id, photo)): Path<(String, String)>,
+) -> PageResult {
+    let cap = ctx.authorize::<VoiceDispatch>(&state).await?;
+    let (photo, bytes) = state.voice.dispatching().photo(&cap, &id, &photo).await?;
+    Ok(crate::api::voice::photo_response(photo, bytes))
 }
 
 #[derive(Deserialize)]

@@ -54,6 +54,11 @@ pub async fn attach_document(
 const DOCUMENT: &str = "SELECT id, owner_id, sha256, filename, content_type, size, application_id, material, created_at \
                         FROM documents";
 
+pub async fn document(c: &mut AnyConnection, id: &str) -> Result<Option<DocumentRow>, sqlx::Error> {
+    let q = format!("{DOCUMENT} WHERE id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(id).fetch_optional(c).await
+}
+
 pub async fn documents_of(c: &mut AnyConnection, application_id: &str) -> Result<Vec<DocumentRow>, sqlx::Error> {
     let q = format!("{DOCUMENT} WHERE application_id = $1 ORDER BY created_at");
     sqlx::query_as(sqlx::AssertSqlSafe(q)).bind(application_id).fetch_all(c).await

@@ -16,7 +16,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let console = identity.console(&key)?;
     let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
-    let voice = ::voice::Voice::new(db.clone(), identity.clone(), settings.calendar.clone())?;
+    let voice = ::voice::Voice::new(db.clone(), identity.clone(), services.clone())?;
     if settings.demo {
         seed_demo(&identity, &console, &services, &exchange, &voice).await?;
     }

@@ -15,6 +15,23 @@ pub(super) async fn run(command: VoiceCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The voice module over a data dir, for commands that run beside the server: photos are
+/// read from the same upload store.
+fn voice_of(
+    data: &DataSettings,
+    db: Db,
+    identity: Identity,
+    key: kernel::secrets::MasterKey,
+) -> anyhow::Result<::voice::Voice> {
+    let uploads = services::UploadPolicy {
+        dir: data.data_dir.join(backup::DOCUMENTS),
+        max_bytes: 1024 * 1024,
+        scan_command: None,
+    };
+    let services = services::Services::new(db.clone(), identity.clone(), key, Default::default(), uploads);
+    Ok(::voice::Voice::new(db, identity, services)?)
+}
+
 fn read(path: Option<&std::path::Path>, built_in: &'static str) -> anyhow::Result<String> {
     match path {
         Some(p) => std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display())),
@@ -115,7 +132,7 @@ async fn corrections(data: DataArgs) -> anyhow::Result<()> {
     let data = data.resolve()?;
     let Platform { db, identity, key, .. } = open_with_policy(&data, Default::default(), Default::default()).await?;
     let console = identity.console(&key)?;
-    let voice = ::voice::Voice::new(db, identity, Default::default())?;
+    let voice = voice_of(&data, db, identity, key)?;
     print!("{}", voice.dispatching().corrections(&console.grant()).await?);
     Ok(())
 }
@@ -129,7 +146,7 @@ pub(super) async fn open311_client(command: Open311ClientCommand) -> anyhow::Res
     let data = data.resolve()?;
     let Platform { db, identity, key, .. } = open_with_policy(&data, Default::default(), Default::default()).await?;
     let console = identity.console(&key)?;
-    let voice = ::voice::Voice::new(db, identity.clone(), Default::default())?;
+    let voice = voice_of(&data, db, identity.clone(), key)?;
     let open311 = voice.open311();
     match command {
         Open311ClientCommand::Add { name, region, .. } => {

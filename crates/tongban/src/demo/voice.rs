@@ -81,6 +81,7 @@ pub async fn seed_requests(identity: &Identity, voice: &Voice, now: DateTime<Utc
             urgency: if i % 11 == 0 { Urgency::Urgent } else { Urgency::Normal },
             publishable: i % 3 != 0,
             idempotency_key: Some(format!("demo-{i}")),
+            photos: Vec::new(),
         };
         // Spread over the last four weeks, so that some are overdue.
         let at = now - chrono::Duration::hours(i64::try_from((i * 29) % (28 * 24)).unwrap_or(0) + 1);

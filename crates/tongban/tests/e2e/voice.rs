@@ -213,6 +213,31 @@ async fn hotline_journey(backend: Backend) {
     let (_, routes) = s.get("/api/v1/voice/routes", &dispatcher).await;
     let line = routes.as_array().unwrap().iter().find(|r| r["category"]["code"] == "L02").unwrap().clone();
     assert_eq!(line["department_code"], "990102-CG");
+
+    // A photo: uploaded through the documents pipeline, sent with a request, read back by the
+    // person and by the department it went to, by no other.
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n a photo of the water";
+    let upload = s.client.post(s.url("/api/v1/documents?filename=photo.png")).bearer_auth(&citizen).body(png.to_vec());
+    let doc: Value = upload.send().await.unwrap().json().await.unwrap();
+    let doc_id = doc["id"].as_str().unwrap().to_string();
+    let text = "自来水水质发黄有异味，烧开后还有沉淀，不敢给孩子喝";
+    let body = json!({"kind": "complaint", "text": text, "region": region, "photos": ["nope"]});
+    expect_error(submit(body, None).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let body = json!({"kind": "complaint", "text": text, "region": region, "photos": [doc_id]});
+    let with_photo: Value = submit(body, None).await.unwrap().json().await.unwrap();
+    assert_eq!(with_photo["photos"][0]["content_type"], "image/png", "{with_photo}");
+    assert_eq!(with_photo["category"]["department_kind"], "SW", "{with_photo}");
+    let rid = with_photo["id"].as_str().unwrap();
+    let r = s.client.get(s.url(&format!("/api/v1/voice/requests/{rid}/photos/{doc_id}"))).bearer_auth(&citizen);
+    let r = r.send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), png);
+    // Water now goes to city management in 明月区: the routing line changed above.
+    assert_eq!(with_photo["department_name"], "明月区城市管理综合执法局", "{with_photo}");
+    let (status, _) = s.get(&format!("/api/v1/voice/inbox/{rid}/photos/{doc_id}"), &water).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let r = s.client.get(s.url(&format!("/api/v1/voice/inbox/{rid}/photos/{doc_id}"))).bearer_auth(&city);
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::OK);
 }
 
 on_both_databases!(hotline_journey,);

@@ -17,6 +17,9 @@ pub fn t0() -> DateTime<Utc> {
 
 pub struct Hotline {
     pub voice: Voice,
+    /// The upload pipeline photos come through, and where it keeps them.
+    pub services: services::Services,
+    pub uploads: tempfile::TempDir,
     pub signed_in: testkit::SignedIn,
     pub t: TestDb,
 }
@@ -70,6 +73,11 @@ pub async fn hotline(t: TestDb) -> Hotline {
         f.account(testkit::resident_account(username, "王芳", region, id_number, None)).await;
     }
     f.commit().await;
-    let voice = Voice::new(t.db.clone(), t.identity.clone(), WorkingCalendar::default()).unwrap();
-    Hotline { voice, signed_in: Default::default(), t }
+    let uploads = tempfile::tempdir().unwrap();
+    let policy =
+        services::UploadPolicy { dir: uploads.path().to_path_buf(), max_bytes: 1024 * 1024, scan_command: None };
+    let key = kernel::secrets::MasterKey::from_bytes(t.key);
+    let services = services::Services::new(t.db.clone(), t.identity.clone(), key, WorkingCalendar::default(), policy);
+    let voice = Voice::new(t.db.clone(), t.identity.clone(), services.clone()).unwrap();
+    Hotline { voice, services, uploads, signed_in: Default::default(), t }
 }
