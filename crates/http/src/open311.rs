@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::AppState;
-use voice::{PostedRequest, RequestQuery, ServiceRequest};
+use voice::{PostedRequest, RequestKind, RequestQuery, ServiceRequest, Urgency};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -175,9 +175,11 @@ struct Discovery {
 /// When this endpoint's description last changed.
 const CHANGESET: &str = "2026-12-07T00:00:00+08:00";
 
-fn base_url(headers: &HeaderMap) -> String {
+/// This endpoint's address as clients reach it: https where the platform is served over TLS
+/// (directly or behind its proxy, as its secure cookies say).
+fn base_url(headers: &HeaderMap, secure: bool) -> String {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}/open311/v2")
+    format!("{}://{host}/open311/v2", if secure { "https" } else { "http" })
 }
 
 async fn collection(
@@ -191,7 +193,7 @@ async fn collection(
     };
     match name {
         "discovery" => {
-            let url = base_url(&headers);
+            let url = base_url(&headers, state.secure_cookies);
             let formats = vec!["text/xml", "application/json"];
             let contact = "12345 政务服务便民热线";
             let key_service = "Run `tongban open311 client add --name NAME` on the server for an api_key.";
@@ -235,7 +237,8 @@ async fn collection(
                     service_code: c.code.clone(),
                     service_name: c.name_zh.clone(),
                     description: c.name_en.clone(),
-                    metadata: false,
+                    // Every service takes the same attributes: the kind of request and urgency.
+                    metadata: true,
                     r#type: "realtime",
                     keywords: String::new(),
                     group: "12345".into(),
@@ -308,8 +311,11 @@ async fn post_request(State(state): State<AppState>, Path(resource): Path<String
     let client = client.ok_or_else(|| fail(StatusCode::FORBIDDEN, "api_key is not valid", format))?;
     let service_code = field(&p, "service_code").filter(|c| !c.trim().is_empty());
     let service_code = service_code.ok_or_else(|| fail(StatusCode::BAD_REQUEST, "service_code is required", format))?;
+    let (kind, urgency) = attributes(&p, format)?;
     let posted = PostedRequest {
         service_code,
+        kind,
+        urgency,
         jurisdiction_id: field(&p, "jurisdiction_id"),
         description: field(&p, "description").unwrap_or_default(),
         address_string: field(&p, "address_string"),
@@ -330,10 +336,88 @@ async fn post_request(State(state): State<AppState>, Path(resource): Path<String
     Ok(r)
 }
 
+/// The attributes a POST may carry (`attribute[kind]`, `attribute[urgency]`), checked
+/// against the service definition: an unknown code or value answers 400.
+fn attributes(p: &[(String, String)], format: Format) -> Result<(Option<RequestKind>, Option<Urgency>), Failure> {
+    let (mut kind, mut urgency) = (None, None);
+    for (k, v) in p {
+        let Some(code) = k.strip_prefix("attribute[").and_then(|r| r.strip_suffix(']')) else { continue };
+        let bad = |what: &str| fail(StatusCode::BAD_REQUEST, format!("attribute[{code}]: {what}"), format);
+        match code {
+            "kind" => kind = Some(v.trim().parse().map_err(|_| bad("one of the definition's keys"))?),
+            "urgency" => urgency = Some(v.trim().parse().map_err(|_| bad("normal or urgent"))?),
+            _ => return Err(bad("not an attribute of this service")),
+        }
+    }
+    Ok((kind, urgency))
+}
+
+#[derive(Serialize)]
+struct AttributeValue {
+    key: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct AttributeValues {
+    value: Vec<AttributeValue>,
+}
+
+/// A service attribute as GeoReport v2 defines it.
+#[derive(Serialize)]
+struct Attribute {
+    variable: bool,
+    code: &'static str,
+    datatype: &'static str,
+    required: bool,
+    datatype_description: Option<&'static str>,
+    order: u32,
+    description: &'static str,
+    values: AttributeValues,
+}
+
+/// Every service's attributes: the kind of request (default 求助) and urgency (default
+/// normal), their values named in Chinese as the portal names them.
+fn service_attributes() -> Vec<Attribute> {
+    let named = |group: &str, key: &'static str| AttributeValue {
+        key,
+        name: crate::i18n::text(crate::i18n::Lang::Zh, &format!("voice.{group}.{key}")),
+    };
+    let kinds = <RequestKind as strum::VariantArray>::VARIANTS.iter().map(|k| named("kind", k.as_str())).collect();
+    let urgencies = <Urgency as strum::VariantArray>::VARIANTS.iter().map(|u| named("urgency", u.as_str())).collect();
+    vec![
+        Attribute {
+            variable: true,
+            code: "kind",
+            datatype: "singlevaluelist",
+            required: false,
+            datatype_description: None,
+            order: 1,
+            description: "诉求类型 (kind of request; default help)",
+            values: AttributeValues { value: kinds },
+        },
+        Attribute {
+            variable: true,
+            code: "urgency",
+            datatype: "singlevaluelist",
+            required: false,
+            datatype_description: None,
+            order: 2,
+            description: "紧急程度 (urgency; default normal)",
+            values: AttributeValues { value: urgencies },
+        },
+    ]
+}
+
+#[derive(Serialize)]
+struct Attributes {
+    attribute: Vec<Attribute>,
+}
+
 #[derive(Serialize)]
 struct ServiceDefinition {
     service_code: String,
-    attributes: Vec<()>,
+    attributes: Attributes,
 }
 
 async fn service_definition(State(state): State<AppState>, Path(file): Path<String>) -> Reply {
@@ -342,11 +426,28 @@ async fn service_definition(State(state): State<AppState>, Path(file): Path<Stri
     if !state.voice.open311().services().iter().any(|c| c.code == code) {
         return Err(fail(StatusCode::NOT_FOUND, format!("no service {code}"), format));
     }
-    Ok(body(
-        format,
-        "service_definition",
-        &ServiceDefinition { service_code: code.to_string(), attributes: Vec::new() },
-    ))
+    Ok(match format {
+        // JSON lists the attributes and values bare; XML wraps each list in its element.
+        Format::Json => {
+            let attributes: Vec<serde_json::Value> = service_attributes()
+                .into_iter()
+                .map(|a| {
+                    serde_json::json!({"variable": a.variable, "code": a.code, "datatype": a.datatype,
+                        "required": a.required, "datatype_description": a.datatype_description,
+                        "order": a.order, "description": a.description, "values": a.values.value})
+                })
+                .collect();
+            body(format, "service_definition", &serde_json::json!({"service_code": code, "attributes": attributes}))
+        }
+        Format::Xml => body(
+            format,
+            "service_definition",
+            &ServiceDefinition {
+                service_code: code.to_string(),
+                attributes: Attributes { attribute: service_attributes() },
+            },
+        ),
+    })
 }
 
 async fn one_request(State(state): State<AppState>, Path(file): Path<String>) -> Reply {

@@ -74,6 +74,9 @@ pub struct PostedRequest {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone: Option<String>,
+    /// The service definition's attributes: the kind of request (default 求助) and urgency.
+    pub kind: Option<RequestKind>,
+    pub urgency: Option<Urgency>,
 }
 
 /// Which requests a GET asks for.
@@ -207,11 +210,11 @@ impl Open311<'_> {
         let region =
             posted.jurisdiction_id.clone().filter(|j| !j.trim().is_empty()).unwrap_or(client.region_code.clone());
         let new = NewRequest {
-            kind: RequestKind::Help,
+            kind: posted.kind.unwrap_or(RequestKind::Help),
             text: posted.description,
             region_code: region,
             address,
-            urgency: Urgency::Normal,
+            urgency: posted.urgency.unwrap_or_default(),
             publishable: true,
             idempotency_key: None,
             photos: Vec::new(),
@@ -238,26 +241,22 @@ impl Open311<'_> {
         if start > end {
             return Err(Error::invalid("start_date", "start_date is before end_date"));
         }
-        let status = match q.status.as_deref().map(str::trim) {
+        let answered = match q.status.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(s @ ("open" | "closed")) => Some(s.to_string()),
+            Some("open") => Some(false),
+            Some("closed") => Some(true),
             Some(_) => return Err(Error::invalid("status", "open or closed")),
         };
+        if q.ids.len() + q.service_codes.len() > 200 {
+            return Err(Error::invalid("service_request_id", "at most 200 ids and service codes together"));
+        }
         let mut c = self.conn().await?;
-        let rows = repo::public_requests(&mut c, millis(start), millis(end), MAX_RESULTS).await?;
-        let mut out = Vec::new();
+        // The filters go into the query, so that the limit counts only what matches.
+        let filter = repo::PublicFilter { numbers: &q.ids, categories: &q.service_codes, answered };
+        let rows = repo::public_requests(&mut c, millis(start), millis(end), &filter, MAX_RESULTS).await?;
+        let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            if !q.ids.is_empty() && !q.ids.contains(&row.number) {
-                continue;
-            }
-            if !q.service_codes.is_empty() && !q.service_codes.contains(&row.category) {
-                continue;
-            }
-            let r = self.service_request_in(&mut c, row).await?;
-            if status.as_deref().is_some_and(|s| s != r.status) {
-                continue;
-            }
-            out.push(r);
+            out.push(self.service_request_in(&mut c, row).await?);
         }
         Ok(out)
     }

@@ -428,25 +428,52 @@ pub async fn revoke_open311_client(c: &mut AnyConnection, name: &str, at: i64) -
     Ok(done.rows_affected() == 1)
 }
 
+/// What a public list is narrowed to: request numbers, categories, and open (false) or
+/// answered (true); empty lists and `None` narrow nothing.
+pub struct PublicFilter<'a> {
+    pub numbers: &'a [String],
+    pub categories: &'a [String],
+    pub answered: Option<bool>,
+}
+
 /// Requests open to the public (their authors agreed, or an Open311 client posted them),
-/// created within `[from, to)`, newest first.
+/// created within `[from, to)` and matching the filter, newest first.
 pub async fn public_requests(
     c: &mut AnyConnection,
     from: i64,
     to: i64,
+    filter: &PublicFilter<'_>,
     limit: i64,
 ) -> Result<Vec<RequestRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    // Only numbered placeholders are formatted in; every value is bound.
+    let mut sql = String::from(concat!(
         "SELECT ",
         columns!(),
-        " FROM voice_requests WHERE publishable = 1 AND created_at >= $1 AND created_at < $2 \
-         ORDER BY created_at DESC, number DESC LIMIT $3"
-    ))
-    .bind(from)
-    .bind(to)
-    .bind(limit)
-    .fetch_all(c)
-    .await
+        " FROM voice_requests WHERE publishable = 1 AND created_at >= $1 AND created_at < $2"
+    ));
+    let mut next = 4;
+    let mut placeholders = |n: usize| {
+        let list: Vec<String> = (next..next + n).map(|i| format!("${i}")).collect();
+        next += n;
+        list.join(", ")
+    };
+    if !filter.numbers.is_empty() {
+        sql.push_str(&format!(" AND number IN ({})", placeholders(filter.numbers.len())));
+    }
+    if !filter.categories.is_empty() {
+        sql.push_str(&format!(" AND category IN ({})", placeholders(filter.categories.len())));
+    }
+    match filter.answered {
+        Some(true) => sql.push_str(" AND state IN ('answered', 'closed')"),
+        Some(false) => sql.push_str(" AND state NOT IN ('answered', 'closed')"),
+        None => {}
+    }
+    sql.push_str(" ORDER BY created_at DESC, number DESC LIMIT $3");
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).bind(limit);
+    for v in filter.numbers.iter().chain(filter.categories) {
+        q = q.bind(v.as_str());
+    }
+    q.fetch_all(c).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -202,6 +202,7 @@ async fn voice_inbox(
 struct ContactQuery {
     /// Why the person's plain name and mobile are needed (the reading names it on their
     /// 我的数据); without it they are masked.
+    #[param(min_length = 1, max_length = 200, pattern = r"\S")]
     purpose: Option<String>,
 }
 
@@ -397,6 +398,7 @@ async fn voice_set_route(
 #[into_params(parameter_in = Query)]
 struct PublishedQuery {
     /// From 1; 20 answers a page.
+    #[param(minimum = 1, maximum = 10000)]
     page: Option<u32>,
 }
 

@@ -269,6 +269,15 @@ async fn open311_georeport(backend: Backend) {
     assert!(xml.starts_with("<?xml") && xml.contains("<services><service><service_code>L01</service_code>"), "{xml}");
     let definition: Value = get("services/L02.json").await.unwrap().json().await.unwrap();
     assert_eq!(definition["service_code"], "L02");
+    // Every service takes the kind of request and urgency as attributes.
+    assert_eq!(services[1]["metadata"], true);
+    let attributes = definition["attributes"].as_array().unwrap();
+    assert_eq!(attributes.iter().map(|a| a["code"].as_str().unwrap()).collect::<Vec<_>>(), ["kind", "urgency"]);
+    assert_eq!(attributes[1]["datatype"], "singlevaluelist");
+    assert!(attributes[0]["values"].as_array().unwrap().iter().any(|v| v["key"] == "complaint" && v["name"] == "投诉"));
+    let xml = get("services/L02.xml").await.unwrap().text().await.unwrap();
+    assert!(xml.contains("<attributes><attribute><variable>true</variable><code>kind</code>"), "{xml}");
+    assert!(xml.contains("<values><value><key>complaint</key><name>投诉</name></value>"), "{xml}");
     let r = get("services/NOPE.json").await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let errors: Value = r.json().await.unwrap();
@@ -297,6 +306,13 @@ async fn open311_georeport(backend: Backend) {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = post(with_key(vec![("service_code", "L02"), ("description", "井盖丢了，很危险")])).await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a request needs a place");
+    for bad in [("attribute[urgency]", "someday"), ("attribute[colour]", "red")] {
+        let mut with_bad = good.clone();
+        with_bad.push(bad);
+        assert_eq!(post(with_key(with_bad)).await.unwrap().status(), StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+    let mut good = good;
+    good.extend([("attribute[kind]", "complaint"), ("attribute[urgency]", "urgent")]);
     let r = post(with_key(good)).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let made: Value = r.json().await.unwrap();
@@ -310,6 +326,14 @@ async fn open311_georeport(backend: Backend) {
     assert!(one[0]["requested_datetime"].as_str().unwrap().ends_with("+08:00"));
     let listed = get("requests.xml?service_code=L02&status=open").await.unwrap().text().await.unwrap();
     assert!(listed.contains(&format!("<service_request_id>{id}</service_request_id>")), "{listed}");
+    // The filters narrow before the limit: the one request asked for by id, whatever else the
+    // window holds, and none of it among the closed ones.
+    let one: Value = get(&format!("requests.json?service_request_id={id}")).await.unwrap().json().await.unwrap();
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    let closed: Value = get("requests.json?status=closed&service_code=L02").await.unwrap().json().await.unwrap();
+    assert!(
+        closed.as_array().unwrap().iter().all(|r| r["status"] == "closed" && r["service_request_id"] != id.as_str())
+    );
     let r = get("requests.json?status=someday").await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = get("requests.json?start_date=yesterday").await.unwrap();
