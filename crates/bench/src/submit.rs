@@ -24,9 +24,9 @@ impl Posting {
         Posting { path: SUBMIT_PATH, bodies: Arc::new(vec![Bytes::from_static(SUBMISSION.as_bytes())]) }
     }
 
-    fn body(&self, n: usize) -> Bytes {
+    fn body(&self, n: usize) -> anyhow::Result<Bytes> {
         let i = n % self.bodies.len().max(1);
-        self.bodies.get(i).cloned().unwrap_or_default()
+        self.bodies.get(i).cloned().context("nothing to post")
     }
 }
 
@@ -71,7 +71,7 @@ pub(super) async fn submit_throughput(
             let mut n = 0u64;
             while Instant::now() < deadline {
                 // Each connection starts elsewhere in the bodies.
-                let body = posting.body(task * 7919 + usize::try_from(n).unwrap_or(0));
+                let body = posting.body(task * 7919 + usize::try_from(n)?)?;
                 submit_once(&client, &uri, &auth, body).await?;
                 n += 1;
             }

@@ -23,6 +23,11 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Whether an upload of this (sniffed) type is a photo.
+fn is_photo(content_type: &str) -> bool {
+    matches!(content_type, "image/png" | "image/jpeg")
+}
+
 /// The last path component, without control characters, at most 200 characters.
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -80,7 +85,7 @@ impl Documents<'_> {
         for id in ids {
             let row = repo::document(&mut c, id.trim()).await?.filter(|d| d.owner_id == me.account_id);
             let row = row.ok_or_else(|| Error::invalid("photos", "choose photos among your own uploads"))?;
-            if !matches!(row.content_type.as_str(), "image/png" | "image/jpeg") {
+            if !is_photo(&row.content_type) {
                 return Err(Error::invalid("photos", format!("{} is not a photo (PNG or JPEG)", row.filename)));
             }
             out.push(document_view(row));
@@ -98,6 +103,13 @@ impl Documents<'_> {
         let path = self.inner.uploads.dir.join(row.sha256.get(..2).unwrap_or("00")).join(&row.sha256);
         let bytes = tokio::fs::read(&path).await.map_err(internal)?;
         Ok((document_view(row), bytes))
+    }
+
+    /// The caller's uploads that are photos, newest first: those [`Documents::photos`] takes.
+    pub async fn my_photos(&self, me: &Principal) -> Result<Vec<DocumentView>, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::unattached_documents(&mut c, &me.account_id).await?;
+        Ok(rows.into_iter().filter(|d| is_photo(&d.content_type)).map(document_view).collect())
     }
 
     /// The caller's uploads not yet attached to an application (我的材料), newest first.

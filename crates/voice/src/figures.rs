@@ -50,12 +50,6 @@ pub enum Breakdown {
     Category,
 }
 
-impl Breakdown {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
 /// One group's figures: a department's, a district's or a category's.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 #[schema(as = VoiceFigures)]
@@ -101,9 +95,9 @@ fn mean(hours: &[f64]) -> Option<f64> {
 }
 
 /// The district of a region path (`/province/city/district/…`), or the deepest region above
-/// it when the path stops higher.
-fn district_of(path: &str) -> &str {
-    path.split('/').filter(|p| !p.is_empty()).take(3).last().unwrap_or_default()
+/// it when the path stops higher; none for an empty path.
+fn district_of(path: &str) -> Option<&str> {
+    path.split('/').filter(|p| !p.is_empty()).take(3).last()
 }
 
 impl Figures<'_> {
@@ -127,7 +121,9 @@ impl Figures<'_> {
             let case: Case = serde_json::from_str(&row.workflow).map_err(internal)?;
             let code = match by {
                 Breakdown::Department => department,
-                Breakdown::District => district_of(&row.region_path).to_string(),
+                Breakdown::District => district_of(&row.region_path)
+                    .ok_or_else(|| internal(format!("request {} has no region path", row.number)))?
+                    .to_string(),
                 Breakdown::Category => row.category.clone(),
             };
             let entry = per.entry(code.clone()).or_default();
@@ -196,8 +192,9 @@ impl Figures<'_> {
 mod tests {
     #[test]
     fn a_district_is_the_third_region_of_a_path() {
-        assert_eq!(super::district_of("/990000/990100/990102/990102001/"), "990102");
-        assert_eq!(super::district_of("/990000/990100/990102/"), "990102");
-        assert_eq!(super::district_of("/990000/990100/"), "990100");
+        assert_eq!(super::district_of("/990000/990100/990102/990102001/"), Some("990102"));
+        assert_eq!(super::district_of("/990000/990100/990102/"), Some("990102"));
+        assert_eq!(super::district_of("/990000/990100/"), Some("990100"));
+        assert_eq!(super::district_of("/"), None);
     }
 }

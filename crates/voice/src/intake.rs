@@ -258,15 +258,15 @@ impl Intake<'_> {
             .write_grouped(move |c| Box::pin(async move { voice.write_new(c, row, caller, photos, now).await }))
             .await;
         let mut c = self.conn().await?;
-        match written {
-            Ok(row) => self.view_in(&mut c, row, now).await,
+        match (written, &key) {
+            (Ok(row), _) => self.view_in(&mut c, row, now).await,
             // The same key from a second tab at the same moment: answer the first.
-            Err(Error::Storage(sqlx::Error::Database(db))) if key.is_some() && db.is_unique_violation() => {
-                let first = self.by_key(&mut c, &origin, key.as_deref().unwrap_or_default()).await?;
+            (Err(Error::Storage(sqlx::Error::Database(db))), Some(key)) if db.is_unique_violation() => {
+                let first = self.by_key(&mut c, &origin, key).await?;
                 let first = first.ok_or_else(|| internal("the request that holds this key is gone"))?;
                 self.view_in(&mut c, first, now).await
             }
-            Err(e) => Err(e),
+            (Err(e), _) => Err(e),
         }
     }
 

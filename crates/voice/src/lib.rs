@@ -195,7 +195,7 @@ macro_rules! wire_name {
         }
     )*};
 }
-wire_name!(RequestKind, Channel, Urgency, Stage, Rating);
+wire_name!(RequestKind, Channel, Urgency, Stage, Rating, Breakdown, ExtensionDecision);
 
 /// Errors of the voice module; each maps to one stable client code in the HTTP layer.
 #[derive(Debug, thiserror::Error)]

@@ -29,7 +29,7 @@ pub struct Extension {
     pub decision: ExtensionDecision,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 #[schema(as = VoiceExtensionDecision)]
@@ -37,12 +37,6 @@ pub enum ExtensionDecision {
     Pending,
     Granted,
     Refused,
-}
-
-impl ExtensionDecision {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
 }
 
 /// A photo the person sent with the request (an upload of the services' pipeline).

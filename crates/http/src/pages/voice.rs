@@ -341,9 +341,7 @@ async fn new_page(
         None => Vec::new(),
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let uploads = state.services.documents().my_uploads(&s.principal).await?;
-    let uploads =
-        uploads.into_iter().filter(|d| matches!(d.content_type.as_str(), "image/png" | "image/jpeg")).collect();
+    let uploads = state.services.documents().my_photos(&s.principal).await?;
     let page = NewPage {
         l: ctx.layout("voice.new"),
         places,
