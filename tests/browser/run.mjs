@@ -374,6 +374,7 @@ const totpSecrets = new Map([
   ['water.mingyue', DEMO_TOTP_SECRET],
   ['operator.mingyue', DEMO_TOTP_SECRET],
   ['sysadmin.mingyue', DEMO_TOTP_SECRET],
+  ['leader.mingyue', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -916,6 +917,42 @@ check('12345: a request from the portal, the dispatchers\' queue and figures, a 
   expect(pathOf(page).startsWith('/staff/voice/calls/'), `the recorded call follows (${await describePage(page)})`);
   expect(((await page.locator('h1').textContent()) || '').includes('12345-'), 'the call has its number');
   await checkPage(page, '12345: a recorded call');
+});
+
+check('service dashboard: a leader\'s KPIs with their figures, the weekly chart and table, drill-down, CSV', async ({ page, context }) => {
+  await signIn(page, 'leader.mingyue');
+  await goto(page, '/staff');
+  await clickAndWait(page, page.locator('a[href="/staff/insight"]').first(), 'open the dashboard');
+  await expectPath(page, '/staff/insight', 'the dashboard');
+  await checkPage(page, 'dashboard');
+  expect((await page.locator('#kpi-tiles > li').count()) === 15, 'every KPI has its tile');
+  const submitted = ((await page.locator('#kpi-instant_rate .meta').textContent()) || '');
+  expect(/分母 [1-9]/.test(submitted), `the demo's applications are counted (${submitted})`);
+  expect((await page.locator('#insight-trend tbody tr').count()) >= 13, 'thirteen weeks by default');
+  expect((await page.locator('svg[role=img] title').count()) >= 1, 'the chart has a text alternative');
+  await setElder(page, true);
+  await checkPage(page, 'dashboard, elder mode');
+  await setElder(page, false);
+  await switchLang(page, 'en');
+  await checkPage(page, 'dashboard, English');
+  expect(((await page.locator('#kpi-on_time_rate h3').textContent()) || '').includes('Finished on time'), 'KPI names in English');
+  await switchLang(page, 'zh-CN');
+  expect((await page.locator('#insight-departments tbody tr').count()) > 0, 'departments are ranked');
+  expect((await page.locator('#hot-busiest li').count()) > 0, 'the most used services are named');
+  await clickAndWait(page, page.locator('#kpi-on_time_rate a').first(), 'see the cases behind 按时办结率');
+  await checkPage(page, 'dashboard: the cases behind a figure');
+  expect((await page.locator('#records-denominator tbody tr').count()) > 0, 'the finished cases are listed');
+  await goto(page, '/staff/insight');
+  const street = page.locator('#insight-subregions tbody a').first();
+  expect((await street.count()) === 1, 'the district drills down to its streets');
+  await clickAndWait(page, street, 'drill into a street');
+  expect(pathOf(page) === '/staff/insight', 'still the dashboard');
+  await checkPage(page, 'dashboard, a street');
+  const csv = await page.request.get('/staff/insight/kpis.csv?region=990102&from=2026-01-01&to=2026-12-31&table=kpis');
+  expect(csv.ok() && (await csv.text()).startsWith('group,code,name'), 'the KPI table downloads as CSV');
+  await goto(page, '/staff/insight?region=990103');
+  expect(((await page.locator('main').textContent()) || '').length > 0 && (await page.locator('#kpi-tiles').count()) === 0, 'another district is not shown');
+  await context.clearCookies();
 });
 
 // ---------------------------------------------------------------------------

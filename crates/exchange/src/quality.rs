@@ -1,14 +1,14 @@
 //! Data quality per registry (completeness per field, validation failures, duplicate
 //! candidates, freshness) and sharing figures per department, for data officers and leaders.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::repo;
 use super::{Error, Exchange, FREQUENCIES, internal};
 use identity::Capability;
-use kernel::authz::ExchangeFigures;
+use kernel::authz::{ExchangeFigures, InsightRead};
 use kernel::db::from_millis;
 
 /// Records scanned for completeness: enough for a stable share, bounded for big registries.
@@ -50,6 +50,16 @@ pub struct DepartmentFigures {
     /// Median time from request to decision, in hours.
     pub median_decision_hours: Option<f64>,
     pub calls_served: i64,
+}
+
+/// What the exchange served for some departments' registries over a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Served {
+    pub calls: i64,
+    /// Requests for access decided in the period.
+    pub decided: i64,
+    /// Median time from request to decision of those, in hours.
+    pub median_decision_hours: Option<f64>,
 }
 
 kernel::area! {
@@ -138,6 +148,40 @@ impl Quality<'_> {
         }
         Ok(out)
     }
+}
+
+impl Quality<'_> {
+    /// What the registries of these departments served on the China days `from..=to`: calls,
+    /// and the median time to decide the requests for access decided then.
+    pub async fn served(
+        &self,
+        _cap: &Capability<InsightRead>,
+        departments: &[String],
+        (from, to): (NaiveDate, NaiveDate),
+    ) -> Result<Served, Error> {
+        self.inner.db.settle().await.map_err(super::internal)?;
+        let start = day_start(from);
+        let end = day_start(to.succ_opt().unwrap_or(to));
+        let (from, to) = (from.to_string(), to.to_string());
+        let mut c = self.conn().await?;
+        let mut served = Served::default();
+        let mut delays = Vec::new();
+        for d in departments {
+            let (calls, mut decided) = repo::department_served(&mut c, d, (&from, &to), (start, end)).await?;
+            served.calls += calls;
+            delays.append(&mut decided);
+        }
+        delays.sort_unstable();
+        served.decided = i64::try_from(delays.len()).unwrap_or(i64::MAX);
+        served.median_decision_hours = median(&delays).map(|ms| ms / 3_600_000.0);
+        Ok(served)
+    }
+}
+
+/// The first millisecond of a China day.
+fn day_start(day: NaiveDate) -> i64 {
+    let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+    kernel::db::millis(midnight.and_utc() - chrono::Duration::hours(8))
 }
 
 /// The median of values sorted shortest first; none of none.

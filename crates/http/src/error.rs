@@ -148,6 +148,20 @@ impl From<voice::Error> for ApiError {
     }
 }
 
+impl From<insight::Error> for ApiError {
+    fn from(e: insight::Error) -> ApiError {
+        use insight::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
+            E::Denied(d) => d.into(),
+            E::Storage(s) => identity::Error::Storage(s).into(),
+            E::Internal(cause) => identity::Error::Internal(cause).into(),
+        }
+    }
+}
+
 impl From<services::Error> for ApiError {
     fn from(e: services::Error) -> ApiError {
         use services::Error as E;

@@ -116,6 +116,15 @@ pub struct DepartmentRef {
     pub name: String,
 }
 
+/// A department with where it sits and its line of work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedDepartment {
+    pub department: DepartmentRef,
+    pub region_path: String,
+    /// The line of work, by its usual abbreviation (`MZ` 民政, `GA` 公安, …).
+    pub kind: Option<String>,
+}
+
 /// Errors of the identity service. Each maps to one stable client code in the HTTP layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -61,6 +61,8 @@ permissions! {
     VoiceDispatch => "voice.dispatch",
     /// Sign for, handle and answer the own department's 12345 requests.
     VoiceHandle => "voice.handle",
+    /// See the service KPIs and dashboards within jurisdiction.
+    InsightRead => "insight.read",
 }
 
 /// How far a grant reaches.

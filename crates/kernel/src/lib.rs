@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod outbox;
 pub mod secrets;
+pub mod tally;
 pub mod wire;
 
 /// Declares an area service: a borrowed view of a crate's handle that carries the methods of

@@ -13,6 +13,8 @@ mod documents;
 pub mod forms;
 mod registration;
 mod repo;
+mod tallies;
+pub use tallies::{CountedCase, CountedQuery};
 pub mod workflow;
 
 use std::collections::HashMap;
@@ -444,6 +446,16 @@ impl Services {
         let built = Arc::new(SearchIndex::build(summaries, &names).map_err(internal)?);
         *self.inner.index.lock().map_err(internal)? = Some((generation, built.clone()));
         Ok(built)
+    }
+
+    /// The published version of every service.
+    pub async fn published_specs(&self) -> Result<Vec<Arc<ServiceSpec>>, Error> {
+        let mut c = self.conn().await?;
+        let mut out = Vec::new();
+        for row in repo::published(&mut c).await? {
+            out.push(self.service_version(&mut c, &row.service_id, row.version).await?.spec);
+        }
+        Ok(out)
     }
 
     /// Searches the published catalog (an empty query lists it).

@@ -99,6 +99,11 @@ enum Command {
         #[command(subcommand)]
         command: VoiceCommand,
     },
+    /// Service KPIs: check (and repair) the tallies they are summed from.
+    Insight {
+        #[command(subcommand)]
+        command: InsightCommand,
+    },
     /// Open311 GeoReport v2 client applications.
     Open311 {
         #[command(subcommand)]
@@ -131,6 +136,20 @@ enum FixturesCommand {
         /// for more). Given, it replaces the list; the Data API serves no other system.
         #[arg(long = "system", value_name = "SYSTEM")]
         systems: Vec<String>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum InsightCommand {
+    /// Recount every tally from the records and compare with the stored ones; with
+    /// --repair, replace the stored ones with the recount. Run it with the server stopped
+    /// (writes meanwhile would be counted twice or not at all).
+    Recount {
+        /// Replace the stored tallies with the recount.
+        #[arg(long)]
+        repair: bool,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -407,6 +426,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Exchange { command } => data_exchange::exchange_command(command).await,
         Command::Voice { command } => voice::run(command).await,
         Command::Open311 { command: Open311Command::Client { command } } => voice::open311_client(command).await,
+        Command::Insight { command: InsightCommand::Recount { repair, serve } } => {
+            voice::recount(&serve.resolve()?, repair).await
+        }
         Command::Fixtures { command: FixturesCommand::Load { set, file, department, systems, serve } } => {
             data_exchange::load_fixtures(&set, file.as_deref(), &department, &systems, &serve.resolve()?).await
         }

@@ -116,12 +116,14 @@ impl Voice {
         (action, actor, detail): (Action, &str, Option<String>),
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
+        let before = repo::request(c, &row.id).await?.ok_or(Error::NotFound("request"))?;
         if !repo::update(c, row, read_in).await? {
             return Err(Error::Workflow(services::workflow::WorkflowError::NoSuchAction {
                 action: "this step".into(),
                 state: "one someone else has just changed".into(),
             }));
         }
+        self.add_counts(c, Some(&before), row).await?;
         let mut entry = ledger::Entry::new(action, Outcome::Success, now);
         entry.actor = Some(actor.to_string());
         entry.object = Some(row.number.clone());

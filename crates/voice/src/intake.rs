@@ -333,6 +333,7 @@ impl super::Voice {
             row.caller = Some(sealed.map_err(internal)?);
         }
         repo::insert(c, &row).await?;
+        self.add_counts(c, None, &row).await?;
         for (position, photo) in (0..).zip(&photos) {
             repo::insert_photo(c, &row.id, position, photo).await?;
         }

@@ -17,6 +17,7 @@ mod public;
 mod repo;
 mod routing;
 mod supervision;
+mod tallies;
 mod views;
 
 use std::sync::Arc;

@@ -279,6 +279,15 @@ pub async fn department_open(
     .await
 }
 
+/// Every request after `after` in id order, `limit` at a time (a recount's walk).
+pub async fn after(c: &mut AnyConnection, after: &str, limit: i64) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!("SELECT ", columns!(), " FROM voice_requests WHERE id > $1 ORDER BY id LIMIT $2"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+}
+
 /// Requests with a department, within a region subtree.
 pub async fn with_department(c: &mut AnyConnection, lower: &str, upper: &str) -> Result<Vec<RequestRow>, sqlx::Error> {
     sqlx::query_as(concat!(

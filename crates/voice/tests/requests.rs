@@ -124,6 +124,7 @@ async fn a_clear_request_goes_to_its_department_and_is_answered_and_rated(t: Tes
     let v = h.voice.my_requests().rate(&a, &v.id, Rating::Unsatisfied, None, later).await.unwrap();
     assert_eq!((v.stage, v.rating), (Stage::Closed, Some(Rating::Unsatisfied)));
     assert_eq!(steps(&v), ["route", "sign", "answer", "reopen", "answer", "close_unsatisfied"]);
+    assert_tallies_match_recount(&h).await;
     assert_eq!(v.steps[3].comment.as_deref(), Some("还是没水"));
     assert!(h.voice.handling().inbox(&water, later).await.unwrap().is_empty());
     assert_eq!(h.voice.my_requests().list(&a, later).await.unwrap().len(), 1);
@@ -313,6 +314,33 @@ async fn figures_count_what_departments_did(t: TestDb) {
     // Another district's dispatcher sees none of it.
     let q = h.dispatcher("qinghu").await;
     assert!(h.voice.figures().table(&q, Breakdown::Department, t0).await.unwrap().is_empty());
+
+    // The platform's tallies, kept as each step was written, say the same, and a recount
+    // from the records agrees with them.
+    use kernel::tally::{Filter, Group, Measure as M};
+    let filter = Filter {
+        region: kernel::authz::subtree_bounds("/990000/990100/990102/"),
+        from: "2026-11-01".parse().unwrap(),
+        to: "2026-12-31".parse().unwrap(),
+        department_id: None,
+        service: None,
+    };
+    let mut c = h.t.db.pool.acquire().await.unwrap();
+    let sums = kernel::tally::sums(&mut c, &filter, Group::Nothing).await.unwrap().remove("").unwrap();
+    let got: Vec<i64> = [
+        M::HotlineReceived,
+        M::HotlineSigned,
+        M::HotlineSignedOnTime,
+        M::HotlineAnswered,
+        M::HotlineRated,
+        M::HotlineSatisfied,
+    ]
+    .iter()
+    .map(|m| sums.get(m).copied().unwrap_or(0))
+    .collect();
+    assert_eq!(got, [3, 2, 1, 2, 1, 1]);
+    drop(c);
+    assert_tallies_match_recount(&h).await;
 }
 
 async fn the_department_sees_the_person_masked_and_never_a_reporter(t: TestDb) {
@@ -528,6 +556,7 @@ async fn a_repeat_nearby_is_merged_and_receives_the_answer(t: TestDb) {
     assert_eq!(late.similar_to.as_ref().map(|l| l.id.as_str()), Some(away.id.as_str()));
     let into_answered = h.voice.dispatching().merge(&d, &late.id, &first.id, now).await.unwrap();
     assert_eq!((into_answered.stage, into_answered.answer.as_deref()), (Stage::Answered, Some(answer)));
+    assert_tallies_match_recount(&h).await;
 }
 
 async fn an_extension_is_asked_once_and_a_dispatcher_decides(t: TestDb) {

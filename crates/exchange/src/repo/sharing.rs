@@ -316,6 +316,37 @@ pub async fn department_figures(c: &mut AnyConnection) -> Result<Vec<DepartmentF
     Ok(out)
 }
 
+/// The calls the registries of a department served on days `from..=to` (`YYYY-MM-DD`), and
+/// the milliseconds from request to decision of the requests decided in `[start, end)`.
+pub async fn department_served(
+    c: &mut AnyConnection,
+    department_id: &str,
+    (from, to): (&str, &str),
+    (start, end): (i64, i64),
+) -> Result<(i64, Vec<i64>), sqlx::Error> {
+    let calls: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(u.calls), 0) AS BIGINT) AS n FROM exchange_usage u \
+         JOIN sharing_agreements a ON a.id = u.agreement_id JOIN registries r ON r.id = a.registry_id \
+         WHERE r.department_id = $1 AND u.day >= $2 AND u.day <= $3",
+    )
+    .bind(department_id)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *c)
+    .await?;
+    let delays: Vec<i64> = sqlx::query_scalar(
+        "SELECT a.decided_at - a.created_at AS delay FROM sharing_agreements a \
+         JOIN registries r ON r.id = a.registry_id \
+         WHERE r.department_id = $1 AND a.decided_at >= $2 AND a.decided_at < $3 ORDER BY delay",
+    )
+    .bind(department_id)
+    .bind(start)
+    .bind(end)
+    .fetch_all(&mut *c)
+    .await?;
+    Ok((calls, delays))
+}
+
 /// Counts one call of an agreement in this minute, for every node alike: the calls so far.
 /// The first call of a minute clears the agreement's older minutes.
 pub async fn count_call(c: &mut AnyConnection, agreement_id: &str, minute: i64) -> Result<i64, sqlx::Error> {

@@ -2,6 +2,7 @@
 
 pub(crate) mod appointments;
 pub(crate) mod exchange;
+mod kpis;
 mod ledger;
 pub(crate) mod services;
 pub(crate) mod voice;
@@ -48,7 +49,8 @@ impl utoipa::Modify for BearerScheme {
     info(title = "tongban API", description = "通办 integrated digital-government platform. Every error answers `{code, message, request_id}` with a stable snake_case `code`."),
     components(schemas(ErrorBody, ErrorCode)),
     tags((name = "auth", description = "Tokens"), (name = "identity", description = "Accounts, people, organisation"),
-        (name = "voice", description = "12345: requests from people, dispatch, departments' answers"))
+        (name = "voice", description = "12345: requests from people, dispatch, departments' answers"),
+        (name = "insight", description = "Service KPIs for leaders: figures, trends, breakdowns"))
 )]
 struct ApiDoc;
 
@@ -60,6 +62,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::appointments::router())
         .merge(self::exchange::router())
         .merge(self::voice::router())
+        .merge(self::kpis::router())
 }
 
 /// The answers every operation of a kind can give, said once here rather than on each

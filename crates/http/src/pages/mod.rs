@@ -30,6 +30,7 @@ const YEAR: u32 = 365 * 24 * 3600;
 mod account;
 mod booking;
 mod consent;
+mod dashboard;
 mod exchange;
 mod hall;
 mod my_data;
@@ -47,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .merge(consent::router())
         .merge(exchange::router())
         .merge(voice::router())
+        .merge(dashboard::router())
         .route("/", get(home))
         .route("/about/{page}", get(about))
         .route("/static/app.css", get(stylesheet))
@@ -116,6 +118,7 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         can_alerts: false,
         can_dispatch: false,
         can_answer: false,
+        can_insight: false,
         can_record: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),

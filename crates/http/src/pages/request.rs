@@ -143,6 +143,8 @@ pub struct Layout {
     /// Dispatches 12345 requests; handles them for a department.
     pub can_dispatch: bool,
     pub can_answer: bool,
+    /// Sees the service KPIs (领导).
+    pub can_insight: bool,
     /// Records 12345 calls (话务员).
     pub can_record: bool,
     pub display_name: String,
@@ -185,6 +187,9 @@ impl Layout {
                 }
                 if self.can_answer {
                     links.push(("/staff/voice", "nav.voice_inbox"));
+                }
+                if self.can_insight {
+                    links.push(("/staff/insight", "nav.insight"));
                 }
             }
             (true, false) => links.extend([
@@ -247,6 +252,7 @@ impl PageCtx {
             can_alerts: session.is_some_and(|s| s.principal.may::<kernel::authz::SecurityAlertHandle>()),
             can_dispatch: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceDispatch>()),
             can_answer: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceHandle>()),
+            can_insight: session.is_some_and(|s| s.principal.may::<kernel::authz::InsightRead>()),
             can_record: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceRecord>()),
             display_name: self.session.as_ref().map(|s| s.principal.display_name.clone()).unwrap_or_default(),
             title: text(self.prefs.lang, title_key).to_string(),
@@ -343,7 +349,14 @@ macro_rules! page_error_from {
     )*};
 }
 
-page_error_from!(identity::Error, identity::Denial, services::Error, ::exchange::Error, insight::security::Error);
+page_error_from!(
+    identity::Error,
+    identity::Denial,
+    services::Error,
+    ::exchange::Error,
+    insight::security::Error,
+    insight::Error
+);
 
 /// Compares a form's `_csrf` with the expected token (from [`expected_form_token`]) in
 /// constant time.
@@ -478,6 +491,7 @@ mod tests {
             // Staff who may do everything see every link.
             can_dispatch: can_alerts,
             can_answer: can_alerts,
+            can_insight: can_alerts,
             can_record: can_alerts,
             display_name: String::new(),
             title: String::new(),

@@ -83,6 +83,21 @@ pub async fn department_by_code(
     Ok(row.map(|(id, code, name, region_id)| (DepartmentRef { id, code, name }, region_id)))
 }
 
+/// A department by its code, with the path of its region and its line of work.
+pub async fn department_placed(
+    c: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<(DepartmentRef, String, Option<String>)>, sqlx::Error> {
+    let row: Option<(String, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT d.id, d.code, d.name, r.path, d.kind FROM departments d JOIN regions r ON r.id = d.region_id \
+         WHERE d.code = $1",
+    )
+    .bind(code)
+    .fetch_optional(c)
+    .await?;
+    Ok(row.map(|(id, code, name, path, kind)| (DepartmentRef { id, code, name }, path, kind)))
+}
+
 pub async fn insert_department(
     c: &mut AnyConnection,
     id: &str,

@@ -142,6 +142,31 @@ impl Organisation<'_> {
         Ok(repo::region_by_code(&mut c, code).await?.ok_or(Error::NotFound("region"))?.path)
     }
 
+    /// The regions one level below a region (region names are public).
+    pub async fn subregions(&self, path: &str) -> Result<Vec<RegionRef>, Error> {
+        let mut c = self.conn().await?;
+        let depth = path.matches('/').count() + 1;
+        Ok(repo::regions_in_subtree(&mut c, path)
+            .await?
+            .into_iter()
+            .filter(|r| r.path.matches('/').count() == depth)
+            .collect())
+    }
+
+    /// The departments placed in a region subtree (department names are public).
+    pub async fn departments_under(&self, path: &str) -> Result<Vec<DepartmentRef>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::departments_in_subtree(&mut c, path).await?.into_iter().map(|(d, _)| d).collect())
+    }
+
+    /// A department by its code, with its region's path and its line of work (`MZ`, `GA`, …).
+    pub async fn placed_department(&self, code: &str) -> Result<Option<crate::PlacedDepartment>, Error> {
+        let mut c = self.conn().await?;
+        Ok(repo::department_placed(&mut c, code)
+            .await?
+            .map(|(department, region_path, kind)| crate::PlacedDepartment { department, region_path, kind }))
+    }
+
     /// A region by its code, on the caller's connection.
     pub async fn region_in(&self, c: &mut AnyConnection, code: &str) -> Result<Option<RegionRef>, Error> {
         Ok(repo::region_by_code(c, code).await?)

@@ -72,7 +72,6 @@ impl Casework<'_> {
         }
         let change = Change { def: &def, service: &service, data: &data, actor_id: cap.account_id(), now };
         self.record_change(&mut tx, &mut row, &mut case, (&before_state, before_phase), &change).await?;
-        row.due_at = case.case_due.map(millis);
         if !repo::update_application(&mut tx, &row).await? {
             return Err(Error::conflict(ErrorCode::CaseChanged, "someone else changed this case meanwhile; reload it"));
         }

@@ -39,6 +39,8 @@ impl Ratings<'_> {
         {
             return Err(Error::conflict(ErrorCode::AlreadyRated, "this case has been rated"));
         }
+        let spec = self.service_version(&mut tx, &row.service_id, row.service_version).await?.spec;
+        kernel::tally::add(&mut tx, &crate::tallies::rated(&row, &spec, score, now)).await?;
         if score <= 2 {
             repo::insert_task(
                 &mut tx,
@@ -53,7 +55,7 @@ impl Ratings<'_> {
                     region_path: row.region_path.clone(),
                     assignee_id: None,
                     status: repo::TaskStatus::Open,
-                    due_at: Some(millis(self.inner.calendar.deadline(now, 15))),
+                    due_at: Some(millis(self.inner.calendar.deadline(now, crate::tallies::RECTIFICATION_DAYS))),
                     warned_at: None,
                     escalated_to: None,
                     created_at: millis(now),
@@ -95,6 +97,10 @@ impl Ratings<'_> {
             return Err(Error::conflict(ErrorCode::AlreadyAnswered, "this rating has been answered"));
         }
         repo::close_task(&mut tx, &task.id, repo::TaskStatus::Done, millis(now)).await?;
+        let rating = repo::rating(&mut tx, &row.id).await?.ok_or(Error::NotFound("rating"))?;
+        let spec = self.service_version(&mut tx, &row.service_id, row.service_version).await?.spec;
+        let counts = crate::tallies::rectified(&row, &spec, from_millis(rating.created_at), now, &self.inner.calendar);
+        kernel::tally::add(&mut tx, &counts).await?;
         let text_zh = format!("您对办件 {} 的评价已收到整改答复：{}", row.number, clip(reply, 200));
         let text_en = format!("The department answered your rating of {}: {}", row.number, clip(reply, 200));
         repo::insert_notification(&mut tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;

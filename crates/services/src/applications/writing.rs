@@ -361,6 +361,15 @@ impl Services {
             });
         }
         repo::insert_applications(tx, &written.iter().map(|c| c.row.clone()).collect::<Vec<_>>()).await?;
+        let mut counts = Vec::with_capacity(written.len() * 4);
+        for c in &written {
+            counts.extend(crate::tallies::submitted(&c.row, &c.service.spec));
+            if c.phase.is_final() {
+                let at = from_millis(c.row.created_at);
+                counts.extend(crate::tallies::finished(&c.row, &c.service.spec, c.phase, at, &self.inner.calendar));
+            }
+        }
+        kernel::tally::add(tx, &counts).await?;
         let indexes = ledger::append_many_in(tx, Log::Audit, &entries).await?;
         for ((_, h), index) in histories.iter_mut().zip(indexes) {
             h.ledger_index = i64::try_from(index).unwrap_or(i64::MAX);
@@ -448,7 +457,12 @@ impl Services {
         row.status = phase.as_str().into();
         row.state = case.state.clone();
         row.case_body = case_body(case)?;
+        row.due_at = case.case_due.map(millis);
         row.updated_at = millis(now);
+        if before.1 != phase && phase.is_final() {
+            let counts = crate::tallies::finished(row, &service.spec, phase, now, &self.inner.calendar);
+            kernel::tally::add(tx, &counts).await?;
+        }
         if before.1 != phase {
             let (text_zh, text_en) = phase_notice(row, service, phase);
             repo::insert_notification(tx, &row.applicant_id, Some(&row.id), &text_zh, &text_en, millis(now)).await?;

@@ -132,6 +132,46 @@ pub async fn applications_of(
     .await
 }
 
+/// Every application after `after` in id order, `limit` at a time (a recount's walk).
+pub async fn applications_after(
+    c: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPLICATION_COLUMNS} FROM applications WHERE id > $1 ORDER BY id LIMIT $2"
+    )))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
+/// Applications in a region subtree that may have counted something within `[start, end)`:
+/// submitted before its end, and changed, rated or answered since its start; newest first.
+pub async fn counted_candidates(
+    c: &mut AnyConnection,
+    (lower, upper): (&str, &str),
+    (start, end): (i64, i64),
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, sqlx::Error> {
+    let columns = APPLICATION_COLUMNS.split(", ").map(|c| format!("a.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns} FROM applications a \
+         WHERE a.region_path >= $1 AND a.region_path < $2 AND a.created_at < $4 \
+         AND (a.updated_at >= $3 OR EXISTS (SELECT 1 FROM ratings r WHERE r.application_id = a.id \
+              AND (r.created_at >= $3 OR r.replied_at >= $3))) \
+         ORDER BY a.created_at DESC LIMIT $5"
+    )))
+    .bind(lower)
+    .bind(upper)
+    .bind(start)
+    .bind(end)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
 pub async fn status_counts(c: &mut AnyConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT status, COUNT(*) AS n FROM applications GROUP BY status").fetch_all(c).await
 }

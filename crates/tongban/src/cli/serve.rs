@@ -17,6 +17,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let services = services_of(&settings, &db, &identity, key);
     let voice = ::voice::Voice::new(db.clone(), identity.clone(), services.clone())?;
+    count_records_once(&db, &services, &voice).await?;
     if settings.demo {
         seed_demo(&identity, &console, &services, &exchange, &voice).await?;
     }
@@ -43,10 +44,12 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
             }
         })
     });
+    let insight = insight::Insight::new(db.clone(), identity.clone(), services.clone(), exchange.clone());
     let state = tongban_http::AppState::from(tongban_http::AppParts {
         exchange,
         services,
         voice,
+        insight,
         identity,
         ledger: ledger.clone(),
         db: db.clone(),
@@ -65,6 +68,25 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     settle_and_sign(&db, &ledger).await;
     db.close().await;
     println!("stopped cleanly");
+    Ok(())
+}
+
+/// The first start of a database whose records predate the tallies (an upgrade) counts them
+/// once, so the KPIs include them; later starts find tallies and skip this.
+async fn count_records_once(db: &Db, services: &services::Services, voice: &::voice::Voice) -> anyhow::Result<()> {
+    let mut c = db.pool.acquire().await?;
+    let empty = kernel::tally::is_empty(&mut c).await?;
+    drop(c);
+    if !empty {
+        return Ok(());
+    }
+    let (applications, requests) = (services.recount().await?, voice.recount().await?);
+    if applications.is_empty() && requests.is_empty() {
+        return Ok(());
+    }
+    services.store_recount(&applications).await?;
+    voice.store_recount(&requests).await?;
+    tracing::info!(applications = applications.len(), requests = requests.len(), "tallies counted from the records");
     Ok(())
 }
 

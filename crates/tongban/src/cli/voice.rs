@@ -137,6 +137,49 @@ async fn corrections(data: DataArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `insight recount`: the tallies of applications and of 12345 recounted from the records,
+/// compared with the stored ones (and, with `repair`, put in their place).
+pub(super) async fn recount(settings: &ServeSettings, repair: bool) -> anyhow::Result<()> {
+    let Platform { db, identity, key, .. } =
+        open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
+    let services = super::serve::services_of(settings, &db, &identity, key);
+    let voice = ::voice::Voice::new(db.clone(), identity, services.clone())?;
+    let mut differing = 0;
+    for module in [kernel::tally::Module::Services, kernel::tally::Module::Voice] {
+        let recount = match module {
+            kernel::tally::Module::Services => services.recount().await?,
+            kernel::tally::Module::Voice => voice.recount().await?,
+        };
+        let mut c = db.pool.acquire().await?;
+        let stored = kernel::tally::stored(&mut c, module).await?;
+        drop(c);
+        let name: &str = module.into();
+        let stored_set: std::collections::BTreeSet<_> = stored.iter().collect();
+        let recount_set: std::collections::BTreeSet<_> = recount.iter().collect();
+        let missing = recount_set.difference(&stored_set).count();
+        let extra = stored_set.difference(&recount_set).count();
+        println!(
+            "{name}: {} counters recounted, {} stored; {missing} missing or different, {extra} not in the recount",
+            recount.len(),
+            stored.len()
+        );
+        differing += missing + extra;
+        if repair && (missing + extra) > 0 {
+            match module {
+                kernel::tally::Module::Services => services.store_recount(&recount).await?,
+                kernel::tally::Module::Voice => voice.store_recount(&recount).await?,
+            }
+            println!("{name}: the stored tallies are replaced by the recount");
+        }
+    }
+    db.close().await;
+    if differing > 0 && !repair {
+        anyhow::bail!("the stored tallies differ from the records; run again with --repair");
+    }
+    println!("the tallies agree with the records");
+    Ok(())
+}
+
 pub(super) async fn open311_client(command: Open311ClientCommand) -> anyhow::Result<()> {
     let data = match &command {
         Open311ClientCommand::Add { data, .. }

@@ -214,6 +214,25 @@ async fn hotline_journey(backend: Backend) {
     let line = routes.as_array().unwrap().iter().find(|r| r["category"]["code"] == "L02").unwrap().clone();
     assert_eq!(line["department_code"], "990102-CG");
 
+    // The leader's KPIs count this district's 12345 requests (kept as each was written);
+    // another district is outside her jurisdiction, and a dispatcher has no dashboard.
+    let leader = s.token("leader.mingyue").await;
+    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap()).date_naive();
+    let kpis = |region: &str| format!("/api/v1/insight/kpis?region={region}&from=2025-01-01&to={today}");
+    let (status, values) = s.get(&kpis("990102"), &leader).await;
+    assert_eq!(status, StatusCode::OK, "{values}");
+    let received = values.as_array().unwrap().iter().find(|v| v["code"] == "hotline_response_rate").unwrap();
+    assert!(received["denominator"].as_i64().unwrap() > 0, "{received}");
+    assert_eq!(values.as_array().unwrap().len(), 15);
+    let r = s.client.get(s.url(&kpis("990103"))).bearer_auth(&leader).send().await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
+    let r = s.client.get(s.url(&kpis("990102"))).bearer_auth(&dispatcher).send().await.unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let csv = s.client.get(s.url(&format!("{}&format=csv", kpis("990102")))).bearer_auth(&leader);
+    let csv = csv.send().await.unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.text().await.unwrap().starts_with("group,code,name,value,numerator,denominator,unit\n990102,"));
+
     // A photo: uploaded through the documents pipeline, sent with a request, read back by the
     // person and by the department it went to, by no other.
     let png: &[u8] = b"\x89PNG\r\n\x1a\n a photo of the water";

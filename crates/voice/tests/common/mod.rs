@@ -81,3 +81,12 @@ pub async fn hotline(t: TestDb) -> Hotline {
     let voice = Voice::new(t.db.clone(), t.identity.clone(), services.clone()).unwrap();
     Hotline { voice, services, uploads, signed_in: Default::default(), t }
 }
+
+/// The tallies 12345 kept as it wrote equal a recount from the records.
+pub async fn assert_tallies_match_recount(h: &Hotline) {
+    let mut c = h.t.db.pool.acquire().await.unwrap();
+    let stored = kernel::tally::stored(&mut c, kernel::tally::Module::Voice).await.unwrap();
+    drop(c);
+    assert!(!stored.is_empty());
+    assert_eq!(stored, h.voice.recount().await.unwrap());
+}

@@ -1,0 +1,158 @@
+//! The KPI API: every service KPI for a region within the caller's jurisdiction and a
+//! period, its trend by week or month, and its breakdown by subregion, department or
+//! service; JSON or CSV.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiQuery, Authorized};
+use insight::kpis::{Breakdown, GroupValues, Kpi, KpiQuery, KpiRecords, KpiValue, Period, TrendPoint, to_csv};
+use kernel::authz::InsightRead;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(insight_kpis))
+        .routes(routes!(insight_trend))
+        .routes(routes!(insight_breakdown))
+        .routes(routes!(insight_records))
+}
+
+/// What JSON or CSV.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct KpiParams {
+    /// A region code within the caller's jurisdiction.
+    #[param(pattern = r"^[0-9A-Za-z]{1,32}$")]
+    region: String,
+    /// First China day of the period, YYYY-MM-DD.
+    #[param(value_type = String, format = Date)]
+    from: NaiveDate,
+    /// Last China day of the period (included), at most 1,098 days after `from`.
+    #[param(value_type = String, format = Date)]
+    to: NaiveDate,
+    /// One department's code.
+    #[param(pattern = r"\S")]
+    department: Option<String>,
+    /// One service's code.
+    #[param(pattern = r"\S")]
+    service: Option<String>,
+    /// For the trend: `week` (the default) or `month`.
+    #[param(inline)]
+    period: Option<Period>,
+    /// For the breakdown: `region` (the subregions, the default), `department` or `service`.
+    #[param(inline)]
+    by: Option<Breakdown>,
+    /// For the records: the KPI whose applications to list.
+    #[param(inline)]
+    kpi: Option<Kpi>,
+    /// `json` (the default) or `csv`.
+    #[param(inline)]
+    format: Option<Format>,
+}
+
+impl KpiParams {
+    fn query(&self) -> KpiQuery {
+        KpiQuery {
+            region: self.region.clone(),
+            from: self.from,
+            to: self.to,
+            department: self.department.clone(),
+            service: self.service.clone(),
+        }
+    }
+}
+
+fn csv_response(name: &str, rows: &[(String, &KpiValue)]) -> Result<Response, ApiError> {
+    let body = to_csv(rows)?;
+    let disposition = format!("attachment; filename=\"{name}.csv\"");
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
+/// Every KPI for the region and period: `[{code, name, value, numerator, denominator,
+/// unit}]`. A region outside the caller's jurisdiction answers 403 `outside_jurisdiction`.
+#[utoipa::path(get, path = "/api/v1/insight/kpis", tag = "insight", params(KpiParams),
+    responses((status = 200, body = Vec<KpiValue>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn insight_kpis(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<InsightRead>,
+    ApiQuery(p): ApiQuery<KpiParams>,
+) -> Result<Response, ApiError> {
+    let values = state.insight.kpis().figures(&cap, &p.query()).await?;
+    match p.format.unwrap_or_default() {
+        Format::Json => Ok(Json(values).into_response()),
+        Format::Csv => csv_response("kpis", &values.iter().map(|v| (p.region.clone(), v)).collect::<Vec<_>>()),
+    }
+}
+
+/// The tallied KPIs week by week or month by month.
+#[utoipa::path(get, path = "/api/v1/insight/kpis/trend", tag = "insight", params(KpiParams),
+    responses((status = 200, body = Vec<TrendPoint>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn insight_trend(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<InsightRead>,
+    ApiQuery(p): ApiQuery<KpiParams>,
+) -> Result<Response, ApiError> {
+    let points = state.insight.kpis().trend(&cap, &p.query(), p.period.unwrap_or_default()).await?;
+    match p.format.unwrap_or_default() {
+        Format::Json => Ok(Json(points).into_response()),
+        Format::Csv => {
+            let rows =
+                points.iter().flat_map(|t| t.values.iter().map(|v| (t.start.to_string(), v))).collect::<Vec<_>>();
+            csv_response("kpi-trend", &rows)
+        }
+    }
+}
+
+/// The tallied KPIs per subregion (drill-down), department or service.
+#[utoipa::path(get, path = "/api/v1/insight/kpis/breakdown", tag = "insight", params(KpiParams),
+    responses((status = 200, body = Vec<GroupValues>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+async fn insight_breakdown(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<InsightRead>,
+    ApiQuery(p): ApiQuery<KpiParams>,
+) -> Result<Response, ApiError> {
+    let groups = state.insight.kpis().breakdown(&cap, &p.query(), p.by.unwrap_or_default()).await?;
+    match p.format.unwrap_or_default() {
+        Format::Json => Ok(Json(groups).into_response()),
+        Format::Csv => {
+            let rows = groups.iter().flat_map(|g| g.values.iter().map(|v| (g.code.clone(), v))).collect::<Vec<_>>();
+            csv_response("kpi-breakdown", &rows)
+        }
+    }
+}
+
+/// The applications behind a KPI's numerator and denominator in the period (application KPIs;
+/// at most 200 each, newest first).
+#[utoipa::path(get, path = "/api/v1/insight/kpis/records", tag = "insight", params(KpiParams),
+    responses((status = 200, body = KpiRecords), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn insight_records(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<InsightRead>,
+    ApiQuery(p): ApiQuery<KpiParams>,
+) -> Result<Json<KpiRecords>, ApiError> {
+    let kpi = p.kpi.ok_or_else(|| insight::Error::Invalid { field: "kpi", reason: "name the KPI".into() })?;
+    Ok(Json(state.insight.kpis().records(&cap, &p.query(), kpi).await?))
+}

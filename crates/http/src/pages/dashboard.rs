@@ -1,0 +1,348 @@
+//! 服务数据看板: a leader's KPIs for a region within her jurisdiction and a period: tiles with
+//! the numerator and denominator behind each figure and its definition, the weekly trend of
+//! applications as a chart beside its table, and the drill-down to the subregions. Every
+//! table downloads as CSV.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use chrono::{Duration, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::{Layout, PageCtx, PageError, PageResult};
+use crate::AppState;
+use std::cmp::Ordering;
+
+use insight::kpis::{Breakdown, GroupValues, Kpi, KpiQuery, KpiValue, Period, Unit, to_csv};
+use kernel::authz::InsightRead;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/insight", get(dashboard))
+        .route("/staff/insight/kpis.csv", get(download))
+        .route("/staff/insight/records", get(records))
+}
+
+/// The dashboard's question; every field optional (the reader's region, the last 13 weeks).
+#[derive(Deserialize)]
+struct DashboardQuery {
+    region: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// For the download: `kpis` (the default), `trend` or `regions`.
+    table: Option<String>,
+    /// For the records: the KPI.
+    kpi: Option<String>,
+}
+
+/// One KPI as a tile: its value in the reader's words, the figures behind it, and what it means.
+struct Tile {
+    code: &'static str,
+    /// The applications behind it can be listed.
+    records: bool,
+    name: String,
+    value: String,
+    numerator: String,
+    denominator: String,
+    definition: String,
+}
+
+/// One week of the trend.
+struct Week {
+    start: NaiveDate,
+    submitted: i64,
+    finished: i64,
+    on_time: String,
+    /// The bar: its left edge and height in the chart's units.
+    x: i64,
+    height: i64,
+}
+
+/// One subregion of the drill-down.
+struct Subregion {
+    code: String,
+    name: String,
+    submitted: i64,
+    on_time: String,
+    good: String,
+    hotline_satisfied: String,
+}
+
+/// A ranked or listed group: a department, a service or a 12345 category.
+struct Ranked {
+    name: String,
+    volume: i64,
+    on_time: String,
+    good: String,
+    /// The figure it is listed for (overdue: the on-time rate; bad ratings: their count).
+    figure: String,
+}
+
+#[derive(Template)]
+#[template(path = "insight.html")]
+struct DashboardPage {
+    l: Layout,
+    region: String,
+    region_name: String,
+    from: NaiveDate,
+    to: NaiveDate,
+    tiles: Vec<Tile>,
+    weeks: Vec<Week>,
+    /// The tallest bar's value (the chart's scale).
+    peak: i64,
+    subregions: Vec<Subregion>,
+    /// Departments by their on-time rate, best first.
+    departments: Vec<Ranked>,
+    /// 热点: the most used services, the least on time, the most bad ratings, the most
+    /// frequent 12345 categories.
+    busiest: Vec<Ranked>,
+    least_on_time: Vec<Ranked>,
+    most_bad: Vec<Ranked>,
+    categories: Vec<Ranked>,
+    /// The query string of this view, for the downloads.
+    query: String,
+}
+
+/// Chart geometry: the plotting area's height and one bar's slot width, in SVG units.
+const CHART_HEIGHT: i64 = 160;
+const SLOT: i64 = 24;
+/// How many services or categories each hot-spot list names.
+const HOT: usize = 5;
+
+impl DashboardPage {
+    fn chart_width(&self) -> i64 {
+        (i64::try_from(self.weeks.len()).unwrap_or(0) * SLOT).max(SLOT)
+    }
+}
+
+fn value_text(l: &Layout, v: &KpiValue) -> String {
+    let Some(x) = v.value else { return "—".to_string() };
+    match v.unit {
+        Unit::Ratio => format!("{:.1}%", x * 100.0),
+        Unit::WorkingDays => format!("{x:.1} {}", l.t("insight.unit_working_days")),
+        Unit::Visits => format!("{x:.2} {}", l.t("insight.unit_visits")),
+        Unit::Calls => format!("{x:.0} {}", l.t("insight.unit_calls")),
+        Unit::Hours => format!("{x:.1} {}", l.t("insight.unit_hours")),
+    }
+}
+
+fn ratio_text(v: Option<&KpiValue>) -> String {
+    v.and_then(|v| v.value).map_or_else(|| "—".to_string(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn find(values: &[KpiValue], code: Kpi) -> Option<&KpiValue> {
+    values.iter().find(|v| v.code == code)
+}
+
+fn parse_day(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDate>, insight::Error> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| insight::Error::Invalid { field, reason: "a day as YYYY-MM-DD".into() })
+        }
+    }
+}
+
+/// The question the page's parameters ask, with the defaults filled in.
+fn question(ctx: &PageCtx, q: &DashboardQuery) -> Result<KpiQuery, PageError> {
+    let s = ctx.ready()?;
+    let today = Utc::now().with_timezone(&services::calendar::cst()).date_naive();
+    let to = parse_day("to", q.to.as_deref())?.unwrap_or(today);
+    let from = parse_day("from", q.from.as_deref())?.unwrap_or(to - Duration::days(7 * 13 - 1));
+    let own = s.principal.region.as_ref().map(|r| r.code.clone());
+    let region = q.region.clone().filter(|r| !r.trim().is_empty()).or(own).ok_or_else(|| {
+        PageError::from(insight::Error::Invalid { field: "region", reason: "choose a region".into() })
+    })?;
+    Ok(KpiQuery { region, from, to, department: None, service: None })
+}
+
+async fn dashboard(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<DashboardQuery>) -> PageResult {
+    let cap = ctx.authorize::<InsightRead>(&state).await?;
+    let question = question(&ctx, &q)?;
+    let kpis = state.insight.kpis();
+    let values = kpis.figures(&cap, &question).await?;
+    let trend = kpis.trend(&cap, &question, Period::Week).await?;
+    let regions = kpis.breakdown(&cap, &question, Breakdown::Region).await?;
+    let l = ctx.layout("insight.title");
+    let tiles = values
+        .iter()
+        .map(|v| {
+            let d = v.code.definition();
+            Tile {
+                code: v.code.as_str(),
+                records: v.code.has_records(),
+                name: l.pick(d.name_zh, d.name_en).to_string(),
+                value: value_text(&l, v),
+                numerator: v.numerator.map_or_else(|| "—".to_string(), |n| n.to_string()),
+                denominator: v.denominator.map_or_else(|| "—".to_string(), |n| n.to_string()),
+                definition: l.pick(d.definition_zh, d.definition_en).to_string(),
+            }
+        })
+        .collect();
+    let submitted = |values: &[KpiValue]| find(values, Kpi::InstantRate).and_then(|v| v.denominator).unwrap_or(0);
+    let peak = trend.iter().map(|t| submitted(&t.values)).max().unwrap_or(0).max(1);
+    let weeks = (0..)
+        .zip(&trend)
+        .map(|(i, t)| Week {
+            start: t.start,
+            submitted: submitted(&t.values),
+            finished: find(&t.values, Kpi::OnTimeRate).and_then(|v| v.denominator).unwrap_or(0),
+            on_time: ratio_text(find(&t.values, Kpi::OnTimeRate)),
+            x: i * SLOT,
+            height: submitted(&t.values) * CHART_HEIGHT / peak,
+        })
+        .collect();
+    let subregions = regions
+        .into_iter()
+        .map(|g| Subregion {
+            submitted: submitted(&g.values),
+            on_time: ratio_text(find(&g.values, Kpi::OnTimeRate)),
+            good: ratio_text(find(&g.values, Kpi::GoodRatingRate)),
+            hotline_satisfied: ratio_text(find(&g.values, Kpi::HotlineSatisfactionRate)),
+            code: g.code,
+            name: g.name,
+        })
+        .collect();
+    let ranked = |g: &GroupValues, figure: String| Ranked {
+        name: g.name.clone(),
+        volume: g.volume,
+        on_time: ratio_text(find(&g.values, Kpi::OnTimeRate)),
+        good: ratio_text(find(&g.values, Kpi::GoodRatingRate)),
+        figure,
+    };
+    let on_time = |g: &GroupValues| find(&g.values, Kpi::OnTimeRate).and_then(|v| v.value);
+    let mut by_department = kpis.breakdown(&cap, &question, Breakdown::Department).await?;
+    by_department.sort_by(|a, b| on_time(b).partial_cmp(&on_time(a)).unwrap_or(Ordering::Equal));
+    let departments = by_department.iter().map(|g| ranked(g, String::new())).collect();
+    let by_service = kpis.breakdown(&cap, &question, Breakdown::Service).await?;
+    let busiest = by_service.iter().filter(|g| g.volume > 0).take(HOT).map(|g| ranked(g, String::new())).collect();
+    let mut late: Vec<&GroupValues> = by_service.iter().filter(|g| on_time(g).is_some_and(|r| r < 1.0)).collect();
+    late.sort_by(|a, b| on_time(a).partial_cmp(&on_time(b)).unwrap_or(Ordering::Equal));
+    let least_on_time =
+        late.into_iter().take(HOT).map(|g| ranked(g, ratio_text(find(&g.values, Kpi::OnTimeRate)))).collect();
+    let bad = |g: &GroupValues| find(&g.values, Kpi::BadRatingRectifiedRate).and_then(|v| v.denominator).unwrap_or(0);
+    let mut worst: Vec<&GroupValues> = by_service.iter().filter(|g| bad(g) > 0).collect();
+    worst.sort_by_key(|g| std::cmp::Reverse(bad(g)));
+    let most_bad = worst.into_iter().take(HOT).map(|g| ranked(g, bad(g).to_string())).collect();
+    let named = state.voice.categories().all();
+    let mut categories = Vec::new();
+    for mut g in kpis.breakdown(&cap, &question, Breakdown::Category).await?.into_iter().take(HOT) {
+        if let Some(c) = named.iter().find(|c| c.code == g.code) {
+            g.name = l.pick(&c.name_zh, &c.name_en).to_string();
+        }
+        categories.push(ranked(&g, ratio_text(find(&g.values, Kpi::HotlineSatisfactionRate))));
+    }
+    let mut c = state.db.pool.acquire().await.map_err(identity::Error::Storage)?;
+    let region_name = state
+        .identity
+        .organisation()
+        .region_in(&mut c, &question.region)
+        .await?
+        .map(|r| r.name)
+        .ok_or(insight::Error::NotFound("region"))?;
+    drop(c);
+    let query = format!("region={}&from={}&to={}", question.region, question.from, question.to);
+    let page = DashboardPage {
+        l,
+        region: question.region,
+        region_name,
+        from: question.from,
+        to: question.to,
+        tiles,
+        weeks,
+        peak,
+        subregions,
+        departments,
+        busiest,
+        least_on_time,
+        most_bad,
+        categories,
+        query,
+    };
+    Ok(ctx.page(StatusCode::OK, &page))
+}
+
+/// A dashboard table as CSV: the KPIs, the weekly trend or the subregions.
+async fn download(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<DashboardQuery>) -> PageResult {
+    let cap = ctx.authorize::<InsightRead>(&state).await?;
+    let question = question(&ctx, &q)?;
+    let kpis = state.insight.kpis();
+    let (name, body) = match q.table.as_deref() {
+        None | Some("") | Some("kpis") => {
+            let values = kpis.figures(&cap, &question).await?;
+            ("kpis", to_csv(&values.iter().map(|v| (question.region.clone(), v)).collect::<Vec<_>>())?)
+        }
+        Some("trend") => {
+            let points = kpis.trend(&cap, &question, Period::Week).await?;
+            let rows =
+                points.iter().flat_map(|t| t.values.iter().map(|v| (t.start.to_string(), v))).collect::<Vec<_>>();
+            ("kpi-trend", to_csv(&rows)?)
+        }
+        Some("regions") => {
+            let groups = kpis.breakdown(&cap, &question, Breakdown::Region).await?;
+            let rows = groups.iter().flat_map(|g| g.values.iter().map(|v| (g.code.clone(), v))).collect::<Vec<_>>();
+            ("kpi-regions", to_csv(&rows)?)
+        }
+        Some(_) => {
+            return Err(insight::Error::Invalid { field: "table", reason: "kpis, trend or regions".into() }.into());
+        }
+    };
+    let disposition =
+        format!("attachment; filename=\"{name}-{}-{}-{}.csv\"", question.region, question.from, question.to);
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "insight_records.html")]
+struct RecordsPage {
+    l: Layout,
+    name: String,
+    definition: String,
+    region: String,
+    from: NaiveDate,
+    to: NaiveDate,
+    sections: [RecordSection; 2],
+}
+
+/// The numerator's or the denominator's applications.
+struct RecordSection {
+    /// The message key of its heading.
+    heading: &'static str,
+    id: &'static str,
+    rows: Vec<services::CountedCase>,
+}
+
+/// The applications behind a KPI's numerator and denominator.
+async fn records(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<DashboardQuery>) -> PageResult {
+    let cap = ctx.authorize::<InsightRead>(&state).await?;
+    let question = question(&ctx, &q)?;
+    let kpi: Kpi = q
+        .kpi
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| insight::Error::Invalid { field: "kpi", reason: "a KPI code".into() })?;
+    let found = state.insight.kpis().records(&cap, &question, kpi).await?;
+    let l = ctx.layout("insight.records");
+    let d = kpi.definition();
+    let page = RecordsPage {
+        name: l.pick(d.name_zh, d.name_en).to_string(),
+        definition: l.pick(d.definition_zh, d.definition_en).to_string(),
+        l,
+        region: question.region,
+        from: question.from,
+        to: question.to,
+        sections: [
+            RecordSection { heading: "insight.numerator", id: "records-numerator", rows: found.numerator },
+            RecordSection { heading: "insight.denominator", id: "records-denominator", rows: found.denominator },
+        ],
+    };
+    Ok(ctx.page(StatusCode::OK, &page))
+}
