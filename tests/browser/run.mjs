@@ -925,7 +925,7 @@ check('service dashboard: a leader\'s KPIs with their figures, the weekly chart 
   await clickAndWait(page, page.locator('a[href="/staff/insight"]').first(), 'open the dashboard');
   await expectPath(page, '/staff/insight', 'the dashboard');
   await checkPage(page, 'dashboard');
-  expect((await page.locator('#kpi-tiles > li').count()) === 15, 'every KPI has its tile');
+  expect((await page.locator('#kpi-tiles > li').count()) === 17, 'every KPI has its tile');
   const submitted = ((await page.locator('#kpi-instant_rate .meta').textContent()) || '');
   expect(/分母 [1-9]/.test(submitted), `the demo's applications are counted (${submitted})`);
   expect((await page.locator('#insight-trend tbody tr').count()) >= 13, 'thirteen weeks by default');
@@ -948,8 +948,10 @@ check('service dashboard: a leader\'s KPIs with their figures, the weekly chart 
   await clickAndWait(page, street, 'drill into a street');
   expect(pathOf(page) === '/staff/insight', 'still the dashboard');
   await checkPage(page, 'dashboard, a street');
-  const csv = await page.request.get('/staff/insight/kpis.csv?region=990102&from=2026-01-01&to=2026-12-31&table=kpis');
+  const csv = await page.request.get('/staff/insight/download?region=990102&from=2026-01-01&to=2026-12-31&table=kpis');
   expect(csv.ok() && (await csv.text()).startsWith('group,code,name'), 'the KPI table downloads as CSV');
+  const xlsx = await page.request.get('/staff/insight/download?region=990102&from=2026-01-01&to=2026-12-31&table=regions&format=xlsx');
+  expect(xlsx.ok() && (await xlsx.body()).subarray(0, 2).toString() === 'PK', 'and as an Excel workbook');
   await goto(page, '/staff/insight?region=990103');
   expect(((await page.locator('main').textContent()) || '').length > 0 && (await page.locator('#kpi-tiles').count()) === 0, 'another district is not shown');
   await context.clearCookies();

@@ -58,6 +58,8 @@ pub enum Kpi {
     HotlineResponseRate,
     HotlineResolutionRate,
     HotlineSatisfactionRate,
+    HallBookings,
+    HallNoShowRate,
 }
 
 /// What a KPI's value is measured in.
@@ -71,6 +73,7 @@ pub enum Unit {
     Visits,
     Calls,
     Hours,
+    Bookings,
 }
 
 /// Where a KPI's numerator and denominator come from.
@@ -78,6 +81,8 @@ enum Source {
     /// Sums of tallies: numerator (its measures added, then the subtracted ones taken off)
     /// over the denominator measure.
     Tallies { plus: Measure, minus: Option<Measure>, over: Measure },
+    /// One measure's sum, as it is.
+    Count(Measure),
     /// The published catalog.
     Catalog,
     /// The exchange's figures.
@@ -105,11 +110,11 @@ impl Kpi {
     /// The KPIs that are sums of tallies, which have trends and breakdowns.
     /// Whether the applications behind it can be listed ([`Kpis::records`]).
     pub fn has_records(self) -> bool {
-        matches!(self.source(), Source::Tallies { plus, .. } if plus.module() == tally::Module::Services)
+        matches!(self.source(), Source::Tallies { plus, .. } if plus.subject() == tally::Subject::Application)
     }
 
     pub fn tallied() -> Vec<Kpi> {
-        Kpi::all().iter().copied().filter(|k| matches!(k.source(), Source::Tallies { .. })).collect()
+        Kpi::all().iter().copied().filter(|k| matches!(k.source(), Source::Tallies { .. } | Source::Count(_))).collect()
     }
 
     fn source(self) -> Source {
@@ -131,6 +136,8 @@ impl Kpi {
                 Source::Tallies { plus: M::HotlineAnswered, minus: Some(M::HotlineReopened), over: M::HotlineAnswered }
             }
             Kpi::HotlineSatisfactionRate => t(M::HotlineSatisfied, M::HotlineRated),
+            Kpi::HallBookings => Source::Count(M::HallBooked),
+            Kpi::HallNoShowRate => t(M::HallNoShow, M::HallBooked),
         }
     }
 
@@ -246,6 +253,20 @@ impl Kpi {
                 "12345 satisfaction rate",
                 "期内评价为满意或基本满意的数 ÷ 期内的评价数。",
                 "Ratings of satisfied or basically satisfied given in the period ÷ ratings given in the period.",
+                Unit::Ratio,
+            ),
+            Kpi::HallBookings => d(
+                "大厅预约量",
+                "Hall bookings",
+                "期内各日预约时段的预约数（已取消的不计）。",
+                "Bookings for slots on the days of the period (cancelled ones do not count).",
+                Unit::Bookings,
+            ),
+            Kpi::HallNoShowRate => d(
+                "预约爽约率",
+                "Missed bookings",
+                "期内时段结束仍未签到的预约数 ÷ 期内未取消的预约数（尚未到来的时段计入分母）。",
+                "Bookings whose slot in the period ended without a check-in ÷ bookings in the period not cancelled (slots still to come count in the denominator).",
                 Unit::Ratio,
             ),
         }
@@ -407,6 +428,7 @@ fn tallied_values(sums: &BTreeMap<Measure, i64>) -> Vec<KpiValue> {
             Source::Tallies { plus, minus, over } => {
                 Some(KpiValue::ratio(k, get(&plus) - minus.as_ref().map_or(0, get), get(&over)))
             }
+            Source::Count(m) => Some(KpiValue::new(k, Some(get(&m)), None, Some(get(&m) as f64))),
             Source::Catalog | Source::Exchange => None,
         })
         .collect()
@@ -549,7 +571,7 @@ impl Kpis<'_> {
         let Source::Tallies { plus, over, .. } = kpi.source() else {
             return Err(Error::invalid("kpi", "records are listed for the KPIs counted from applications"));
         };
-        if plus.module() != tally::Module::Services {
+        if plus.subject() != tally::Subject::Application {
             return Err(Error::invalid("kpi", "records are listed for the KPIs counted from applications"));
         }
         let s = self.scope(cap, q).await?;
@@ -621,11 +643,43 @@ impl Kpis<'_> {
     }
 }
 
-/// KPI values as CSV: one row a KPI (and a group or period when given), with the numerator
-/// and denominator behind each value.
-pub fn to_csv(rows: &[(String, &KpiValue)]) -> Result<String, Error> {
+/// A file a table of KPI values downloads as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Export {
+    Csv,
+    Xlsx,
+}
+
+impl Export {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Export::Csv => "text/csv; charset=utf-8",
+            Export::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Export::Csv => "csv",
+            Export::Xlsx => "xlsx",
+        }
+    }
+}
+
+const HEADER: [&str; 7] = ["group", "code", "name", "value", "numerator", "denominator", "unit"];
+
+/// KPI values as a file: one row a KPI (and a group or period), with the numerator and
+/// denominator behind each value; an absent value is an empty cell.
+pub fn export(rows: &[(String, &KpiValue)], format: Export) -> Result<Vec<u8>, Error> {
+    match format {
+        Export::Csv => to_csv(rows),
+        Export::Xlsx => to_xlsx(rows),
+    }
+}
+
+fn to_csv(rows: &[(String, &KpiValue)]) -> Result<Vec<u8>, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["group", "code", "name", "value", "numerator", "denominator", "unit"]).map_err(super::internal)?;
+    w.write_record(HEADER).map_err(super::internal)?;
     for (group, v) in rows {
         let opt = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
         w.write_record([
@@ -639,5 +693,63 @@ pub fn to_csv(rows: &[(String, &KpiValue)]) -> Result<String, Error> {
         ])
         .map_err(super::internal)?;
     }
-    String::from_utf8(w.into_inner().map_err(super::internal)?).map_err(super::internal)
+    w.into_inner().map_err(super::internal)
+}
+
+fn to_xlsx(rows: &[(String, &KpiValue)]) -> Result<Vec<u8>, Error> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, title) in (0..).zip(HEADER) {
+        sheet.write_string(0, col, title).map_err(super::internal)?;
+    }
+    for (row, (group, v)) in (1..).zip(rows) {
+        sheet.write_string(row, 0, group).map_err(super::internal)?;
+        sheet.write_string(row, 1, v.code.as_str()).map_err(super::internal)?;
+        sheet.write_string(row, 2, &v.name).map_err(super::internal)?;
+        for (col, n) in [(3, v.value), (4, v.numerator.map(|n| n as f64)), (5, v.denominator.map(|n| n as f64))] {
+            if let Some(n) = n {
+                sheet.write_number(row, col, n).map_err(super::internal)?;
+            }
+        }
+        sheet.write_string(row, 6, <&str>::from(v.unit)).map_err(super::internal)?;
+    }
+    book.save_to_buffer().map_err(super::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<KpiValue> {
+        vec![KpiValue::ratio(Kpi::OnTimeRate, 3, 4), KpiValue::ratio(Kpi::GoodRatingRate, 0, 0)]
+    }
+
+    #[test]
+    fn a_table_downloads_as_csv_and_as_a_workbook_with_the_same_cells() {
+        let values = rows();
+        let table: Vec<(String, &KpiValue)> = values.iter().map(|v| ("990102".to_string(), v)).collect();
+        let csv = String::from_utf8(export(&table, Export::Csv).unwrap()).unwrap();
+        assert_eq!(
+            csv,
+            "group,code,name,value,numerator,denominator,unit\n\
+             990102,on_time_rate,按时办结率,0.7500,3,4,ratio\n\
+             990102,good_rating_rate,好评率,,0,0,ratio\n"
+        );
+        use calamine::Reader;
+        let bytes = export(&table, Export::Xlsx).unwrap();
+        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+        let cells: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+        assert_eq!(cells[0], HEADER);
+        assert_eq!(cells[1], ["990102", "on_time_rate", "按时办结率", "0.75", "3", "4", "ratio"]);
+        assert_eq!(cells[2][3], "", "an absent value is an empty cell");
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_months_on_the_first() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(period_start(d("2026-12-06"), Period::Week), d("2026-11-30"));
+        assert_eq!(period_start(d("2026-11-30"), Period::Week), d("2026-11-30"));
+        assert_eq!(period_start(d("2026-12-31"), Period::Month), d("2026-12-01"));
+    }
 }

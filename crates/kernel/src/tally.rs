@@ -60,6 +60,13 @@ pub enum Measure {
     RatedBad,
     /// Bad ratings answered (整改) within 15 working days, counted on the day of the answer.
     BadRectifiedOnTime,
+    // services, service halls: on the day of the booked slot
+    /// Bookings not cancelled.
+    HallBooked,
+    /// Bookings the person came to (checked in at the window).
+    HallAttended,
+    /// Bookings whose slot ended without a check-in.
+    HallNoShow,
     // voice (12345)
     /// Requests received.
     HotlineReceived,
@@ -82,13 +89,25 @@ impl Measure {
         self.into()
     }
 
-    /// The module that counts this measure, and recounts it from its records.
-    pub fn module(self) -> Module {
+    /// The records this measure counts.
+    pub fn subject(self) -> Subject {
         use Measure::*;
         match self {
             HotlineReceived | HotlineSigned | HotlineSignedOnTime | HotlineAnswered | HotlineReopened
-            | HotlineRated | HotlineSatisfied => Module::Voice,
-            _ => Module::Services,
+            | HotlineRated | HotlineSatisfied => Subject::HotlineRequest,
+            HallBooked | HallAttended | HallNoShow => Subject::Booking,
+            Submitted | SubmittedInstant | MaterialsRequired | MaterialsExempted | Finished | FinishedOnTime
+            | FinishedOnline | WorkingDays | Visits | Withdrawn | Rated | RatedGood | RatedBad | BadRectifiedOnTime => {
+                Subject::Application
+            }
+        }
+    }
+
+    /// The module that counts this measure, and recounts it from its records.
+    pub fn module(self) -> Module {
+        match self.subject() {
+            Subject::Application | Subject::Booking => Module::Services,
+            Subject::HotlineRequest => Module::Voice,
         }
     }
 
@@ -103,6 +122,16 @@ impl TryFrom<String> for Measure {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
+}
+
+/// What a measure counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Application,
+    /// A booking of a service hall's slot.
+    Booking,
+    /// A 12345 request.
+    HotlineRequest,
 }
 
 /// The modules that keep tallies.

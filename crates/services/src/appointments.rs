@@ -122,7 +122,7 @@ impl AppointmentStatus {
     }
 
     /// The status a row holds; anything else is said as a fault, never read as booked.
-    fn stored(value: &str) -> Result<AppointmentStatus, Error> {
+    pub(crate) fn stored(value: &str) -> Result<AppointmentStatus, Error> {
         value.parse().map_err(|_| Error::Internal(format!("an appointment holds the unknown status {value:?}")))
     }
 }
@@ -332,22 +332,20 @@ impl Appointments<'_> {
         }
         let ticket =
             format!("{}{:03}", spec.code.chars().rev().take(1).collect::<String>(), rand::random::<u16>() % 1000);
-        repo::insert_appointment(
-            &mut tx,
-            &repo::AppointmentRow {
-                id: id.clone(),
-                hall_id: row.id.clone(),
-                service_code: code,
-                account_id: me.account_id.clone(),
-                slot_start: millis(start),
-                slot_end: millis(end),
-                status: AppointmentStatus::Booked.as_str().into(),
-                ticket,
-                created_at: millis(now),
-                updated_at: millis(now),
-            },
-        )
-        .await?;
+        let booked = repo::AppointmentRow {
+            id: id.clone(),
+            hall_id: row.id.clone(),
+            service_code: code,
+            account_id: me.account_id.clone(),
+            slot_start: millis(start),
+            slot_end: millis(end),
+            status: AppointmentStatus::Booked.as_str().into(),
+            ticket,
+            created_at: millis(now),
+            updated_at: millis(now),
+        };
+        repo::insert_appointment(&mut tx, &booked).await?;
+        kernel::tally::add(&mut tx, &crate::tallies::booking_change(None, &booked, &row.region_path)?).await?;
         tx.commit().await?;
         self.my_appointment(me, &id, now).await
     }
@@ -378,6 +376,8 @@ impl Appointments<'_> {
         if !repo::move_appointment(&mut tx, id, current.updated_at, millis(start), millis(end), millis(now)).await? {
             return Err(Error::conflict(ErrorCode::CaseChanged, "the appointment changed meanwhile: reload it"));
         }
+        let moved = repo::AppointmentRow { slot_start: millis(start), slot_end: millis(end), ..current.clone() };
+        kernel::tally::add(&mut tx, &crate::tallies::booking_change(Some(&current), &moved, &row.region_path)?).await?;
         tx.commit().await?;
         self.my_appointment(me, id, now).await
     }
@@ -406,8 +406,22 @@ impl Appointments<'_> {
             return Err(Error::conflict(ErrorCode::CaseChanged, "the appointment changed meanwhile: reload it"));
         }
         repo::release_place(&mut tx, &current.hall_id, &current.service_code, current.slot_start).await?;
+        self.count_status(&mut tx, &current, AppointmentStatus::Cancelled).await?;
         tx.commit().await?;
         self.my_appointment(me, id, now).await
+    }
+
+    /// Adds what a booking's new status changes in the tallies, in the transaction of the change.
+    async fn count_status(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        before: &repo::AppointmentRow,
+        status: AppointmentStatus,
+    ) -> Result<(), Error> {
+        let hall = repo::hall_by_id(tx, &before.hall_id).await?.ok_or(Error::NotFound("hall"))?;
+        let after = repo::AppointmentRow { status: status.as_str().into(), ..before.clone() };
+        kernel::tally::add(tx, &crate::tallies::booking_change(Some(before), &after, &hall.region_path)?).await?;
+        Ok(())
     }
 
     async fn own_appointment(&self, me: &Principal, id: &str) -> Result<repo::AppointmentRow, Error> {
@@ -556,6 +570,7 @@ impl Appointments<'_> {
         {
             return Err(Error::conflict(ErrorCode::AppointmentClosed, "this appointment is not open"));
         }
+        self.count_status(&mut tx, &a, AppointmentStatus::Attended).await?;
         let mut entry = ledger::Entry::new(Action::AppointmentCheckedIn, Outcome::Success, now);
         entry.actor = Some(cap.account_id().into());
         entry.actor_name = Some(cap.username().into());
@@ -589,6 +604,7 @@ impl Appointments<'_> {
             )
             .await?
             {
+                self.count_status(&mut tx, &a, AppointmentStatus::NoShow).await?;
                 let mut entry = ledger::Entry::new(Action::AppointmentNoShow, Outcome::Success, now);
                 entry.actor = Some("system".into());
                 entry.object = Some(format!("appointment:{}", a.id));

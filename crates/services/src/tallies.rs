@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use kernel::tally::{Channel, Count, Key, Measure, Module};
 
+use super::appointments::AppointmentStatus;
 use super::calendar::{WorkingCalendar, cst};
 use super::catalog::{Handling, ServiceSpec};
 use super::workflow::Phase;
@@ -129,6 +130,37 @@ pub struct CountedQuery<'a> {
 const COUNTED_SHOWN: usize = 200;
 const COUNTED_SCANNED: i64 = 20_000;
 
+/// What a booking counts, at the hall's region on the day of its slot: booked unless
+/// cancelled, attended or missed once its status says so.
+pub(crate) fn booking(row: &repo::AppointmentRow, hall_region: &str) -> Result<Vec<Count>, Error> {
+    let k = Key {
+        day: day(from_millis(row.slot_start)),
+        region_path: hall_region.to_string(),
+        department_id: String::new(),
+        service: row.service_code.clone(),
+        channel: Channel::Online,
+    };
+    let status = AppointmentStatus::stored(&row.status)?;
+    Ok(vec![
+        count(&k, Measure::HallBooked, i64::from(status != AppointmentStatus::Cancelled)),
+        count(&k, Measure::HallAttended, i64::from(status == AppointmentStatus::Attended)),
+        count(&k, Measure::HallNoShow, i64::from(status == AppointmentStatus::NoShow)),
+    ])
+}
+
+/// What a write to a booking changes in its counts (`before` none for a new booking).
+pub(crate) fn booking_change(
+    before: Option<&repo::AppointmentRow>,
+    after: &repo::AppointmentRow,
+    hall_region: &str,
+) -> Result<Vec<Count>, Error> {
+    let mut counts = booking(after, hall_region)?;
+    if let Some(before) = before {
+        counts.extend(booking(before, hall_region)?.into_iter().map(|n| Count { value: -n.value, ..n }));
+    }
+    Ok(counts)
+}
+
 impl Services {
     /// The applications a measure counted (non-zero) in the period, newest first, at most 200:
     /// the records behind a KPI's numerator or denominator. The caller has checked that the
@@ -139,7 +171,7 @@ impl Services {
         measure: Measure,
         q: &CountedQuery<'_>,
     ) -> Result<Vec<CountedCase>, Error> {
-        if measure.module() != Module::Services {
+        if measure.subject() != kernel::tally::Subject::Application {
             return Err(Error::invalid("measure", "a measure of applications"));
         }
         let start = q.from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
@@ -227,6 +259,19 @@ impl Services {
             for row in &rows {
                 let spec = self.service_version(&mut c, &row.service_id, row.service_version).await?.spec;
                 counts.extend(self.counts_of(&mut c, row, &spec).await?);
+            }
+        }
+        let halls: std::collections::HashMap<String, String> =
+            repo::halls(&mut c).await?.into_iter().map(|h| (h.id, h.region_path)).collect();
+        let mut after = String::new();
+        loop {
+            let rows = repo::appointments_after(&mut c, &after, 500).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id.clone();
+            for row in &rows {
+                let region =
+                    halls.get(&row.hall_id).ok_or_else(|| internal(format!("booking {} has no hall", row.id)))?;
+                counts.extend(booking(row, region)?);
             }
         }
         Ok(kernel::tally::settle(counts))

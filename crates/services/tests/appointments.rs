@@ -113,4 +113,15 @@ async fn appointments_respect_capacity_and_record_no_shows(t: TestDb) {
         0,
         "recorded once"
     );
+
+    // The hall's tallies: what was booked and not cancelled, who came, who did not; and a
+    // recount from the bookings says the same.
+    let mut c = h.t.db.pool.acquire().await.unwrap();
+    let stored = kernel::tally::stored(&mut c, kernel::tally::Module::Services).await.unwrap();
+    drop(c);
+    let sum = |m: kernel::tally::Measure| stored.iter().filter(|n| n.measure == m).map(|n| n.value).sum::<i64>();
+    use kernel::tally::Measure as M;
+    assert_eq!((sum(M::HallAttended), sum(M::HallNoShow)), (1, 3));
+    assert!(sum(M::HallBooked) >= 4, "{}", sum(M::HallBooked));
+    assert_eq!(stored, s.recount().await.unwrap());
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, Authorized};
-use insight::kpis::{Breakdown, GroupValues, Kpi, KpiQuery, KpiRecords, KpiValue, Period, TrendPoint, to_csv};
+use insight::kpis::{Breakdown, Export, GroupValues, Kpi, KpiQuery, KpiRecords, KpiValue, Period, TrendPoint, export};
 use kernel::authz::InsightRead;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,6 +32,7 @@ pub enum Format {
     #[default]
     Json,
     Csv,
+    Xlsx,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -62,7 +63,7 @@ pub struct KpiParams {
     /// For the records: the KPI whose applications to list.
     #[param(inline)]
     kpi: Option<Kpi>,
-    /// `json` (the default) or `csv`.
+    /// `json` (the default), `csv` or `xlsx`.
     #[param(inline)]
     format: Option<Format>,
 }
@@ -79,13 +80,21 @@ impl KpiParams {
     }
 }
 
-fn csv_response(name: &str, rows: &[(String, &KpiValue)]) -> Result<Response, ApiError> {
-    let body = to_csv(rows)?;
-    let disposition = format!("attachment; filename=\"{name}.csv\"");
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
-        body,
-    )
+/// A table as a file, or JSON.
+fn respond<T: serde::Serialize>(
+    format: Option<Format>,
+    json: T,
+    name: &str,
+    rows: impl FnOnce(&T) -> Vec<(String, &KpiValue)>,
+) -> Result<Response, ApiError> {
+    let file = match format.unwrap_or_default() {
+        Format::Json => return Ok(Json(json).into_response()),
+        Format::Csv => Export::Csv,
+        Format::Xlsx => Export::Xlsx,
+    };
+    let body = export(&rows(&json), file)?;
+    let disposition = format!("attachment; filename=\"{name}.{}\"", file.extension());
+    Ok(([(header::CONTENT_TYPE, file.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response())
 }
 
@@ -100,10 +109,7 @@ async fn insight_kpis(
     ApiQuery(p): ApiQuery<KpiParams>,
 ) -> Result<Response, ApiError> {
     let values = state.insight.kpis().figures(&cap, &p.query()).await?;
-    match p.format.unwrap_or_default() {
-        Format::Json => Ok(Json(values).into_response()),
-        Format::Csv => csv_response("kpis", &values.iter().map(|v| (p.region.clone(), v)).collect::<Vec<_>>()),
-    }
+    respond(p.format, values, "kpis", |values| values.iter().map(|v| (p.region.clone(), v)).collect())
 }
 
 /// The tallied KPIs week by week or month by month.
@@ -115,14 +121,9 @@ async fn insight_trend(
     ApiQuery(p): ApiQuery<KpiParams>,
 ) -> Result<Response, ApiError> {
     let points = state.insight.kpis().trend(&cap, &p.query(), p.period.unwrap_or_default()).await?;
-    match p.format.unwrap_or_default() {
-        Format::Json => Ok(Json(points).into_response()),
-        Format::Csv => {
-            let rows =
-                points.iter().flat_map(|t| t.values.iter().map(|v| (t.start.to_string(), v))).collect::<Vec<_>>();
-            csv_response("kpi-trend", &rows)
-        }
-    }
+    respond(p.format, points, "kpi-trend", |points| {
+        points.iter().flat_map(|t| t.values.iter().map(|v| (t.start.to_string(), v))).collect()
+    })
 }
 
 /// The tallied KPIs per subregion (drill-down), department or service.
@@ -134,13 +135,9 @@ async fn insight_breakdown(
     ApiQuery(p): ApiQuery<KpiParams>,
 ) -> Result<Response, ApiError> {
     let groups = state.insight.kpis().breakdown(&cap, &p.query(), p.by.unwrap_or_default()).await?;
-    match p.format.unwrap_or_default() {
-        Format::Json => Ok(Json(groups).into_response()),
-        Format::Csv => {
-            let rows = groups.iter().flat_map(|g| g.values.iter().map(|v| (g.code.clone(), v))).collect::<Vec<_>>();
-            csv_response("kpi-breakdown", &rows)
-        }
-    }
+    respond(p.format, groups, "kpi-breakdown", |groups| {
+        groups.iter().flat_map(|g| g.values.iter().map(|v| (g.code.clone(), v))).collect()
+    })
 }
 
 /// The applications behind a KPI's numerator and denominator in the period (application KPIs;

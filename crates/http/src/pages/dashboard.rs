@@ -1,7 +1,7 @@
 //! 服务数据看板: a leader's KPIs for a region within her jurisdiction and a period: tiles with
 //! the numerator and denominator behind each figure and its definition, the weekly trend of
 //! applications as a chart beside its table, and the drill-down to the subregions. Every
-//! table downloads as CSV.
+//! table downloads as CSV or Excel.
 
 use askama::Template;
 use axum::Router;
@@ -16,13 +16,13 @@ use super::{Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use std::cmp::Ordering;
 
-use insight::kpis::{Breakdown, GroupValues, Kpi, KpiQuery, KpiValue, Period, Unit, to_csv};
+use insight::kpis::{Breakdown, Export, GroupValues, Kpi, KpiQuery, KpiValue, Period, Unit, export};
 use kernel::authz::InsightRead;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/staff/insight", get(dashboard))
-        .route("/staff/insight/kpis.csv", get(download))
+        .route("/staff/insight/download", get(download))
         .route("/staff/insight/records", get(records))
 }
 
@@ -32,8 +32,10 @@ struct DashboardQuery {
     region: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    /// For the download: `kpis` (the default), `trend` or `regions`.
+    /// For the download: `kpis` (the default), `trend` or `regions`, as `csv` (the default)
+    /// or `xlsx`.
     table: Option<String>,
+    format: Option<String>,
     /// For the records: the KPI.
     kpi: Option<String>,
 }
@@ -126,6 +128,7 @@ fn value_text(l: &Layout, v: &KpiValue) -> String {
         Unit::Visits => format!("{x:.2} {}", l.t("insight.unit_visits")),
         Unit::Calls => format!("{x:.0} {}", l.t("insight.unit_calls")),
         Unit::Hours => format!("{x:.1} {}", l.t("insight.unit_hours")),
+        Unit::Bookings => format!("{x:.0} {}", l.t("insight.unit_bookings")),
     }
 }
 
@@ -265,37 +268,44 @@ async fn dashboard(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<
     Ok(ctx.page(StatusCode::OK, &page))
 }
 
-/// A dashboard table as CSV: the KPIs, the weekly trend or the subregions.
+/// A dashboard table as a file (CSV or Excel): the KPIs, the weekly trend or the subregions.
 async fn download(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<DashboardQuery>) -> PageResult {
     let cap = ctx.authorize::<InsightRead>(&state).await?;
     let question = question(&ctx, &q)?;
+    let file = match q.format.as_deref() {
+        None | Some("") | Some("csv") => Export::Csv,
+        Some("xlsx") => Export::Xlsx,
+        Some(_) => return Err(insight::Error::Invalid { field: "format", reason: "csv or xlsx".into() }.into()),
+    };
     let kpis = state.insight.kpis();
     let (name, body) = match q.table.as_deref() {
         None | Some("") | Some("kpis") => {
             let values = kpis.figures(&cap, &question).await?;
-            ("kpis", to_csv(&values.iter().map(|v| (question.region.clone(), v)).collect::<Vec<_>>())?)
+            ("kpis", export(&values.iter().map(|v| (question.region.clone(), v)).collect::<Vec<_>>(), file)?)
         }
         Some("trend") => {
             let points = kpis.trend(&cap, &question, Period::Week).await?;
             let rows =
                 points.iter().flat_map(|t| t.values.iter().map(|v| (t.start.to_string(), v))).collect::<Vec<_>>();
-            ("kpi-trend", to_csv(&rows)?)
+            ("kpi-trend", export(&rows, file)?)
         }
         Some("regions") => {
             let groups = kpis.breakdown(&cap, &question, Breakdown::Region).await?;
             let rows = groups.iter().flat_map(|g| g.values.iter().map(|v| (g.code.clone(), v))).collect::<Vec<_>>();
-            ("kpi-regions", to_csv(&rows)?)
+            ("kpi-regions", export(&rows, file)?)
         }
         Some(_) => {
             return Err(insight::Error::Invalid { field: "table", reason: "kpis, trend or regions".into() }.into());
         }
     };
-    let disposition =
-        format!("attachment; filename=\"{name}-{}-{}-{}.csv\"", question.region, question.from, question.to);
-    Ok((
-        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)],
-        body,
-    )
+    let disposition = format!(
+        "attachment; filename=\"{name}-{}-{}-{}.{}\"",
+        question.region,
+        question.from,
+        question.to,
+        file.extension()
+    );
+    Ok(([(header::CONTENT_TYPE, file.content_type().to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response())
 }
 

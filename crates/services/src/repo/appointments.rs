@@ -128,6 +128,21 @@ pub struct AppointmentRow {
     pub updated_at: i64,
 }
 
+/// Every booking after `after` in id order, `limit` at a time (a recount's walk).
+pub async fn appointments_after(
+    c: &mut AnyConnection,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<AppointmentRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE id > $1 ORDER BY id LIMIT $2"
+    )))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
 const APPOINTMENT_COLUMNS: &str =
     "id, hall_id, service_code, account_id, slot_start, slot_end, status, ticket, created_at, updated_at";
 

@@ -223,7 +223,7 @@ async fn hotline_journey(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{values}");
     let received = values.as_array().unwrap().iter().find(|v| v["code"] == "hotline_response_rate").unwrap();
     assert!(received["denominator"].as_i64().unwrap() > 0, "{received}");
-    assert_eq!(values.as_array().unwrap().len(), 15);
+    assert_eq!(values.as_array().unwrap().len(), 17);
     let r = s.client.get(s.url(&kpis("990103"))).bearer_auth(&leader).send().await.unwrap();
     expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
     let r = s.client.get(s.url(&kpis("990102"))).bearer_auth(&dispatcher).send().await.unwrap();
@@ -232,6 +232,10 @@ async fn hotline_journey(backend: Backend) {
     let csv = csv.send().await.unwrap();
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     assert!(csv.text().await.unwrap().starts_with("group,code,name,value,numerator,denominator,unit\n990102,"));
+    let xlsx = s.client.get(s.url(&format!("{}&format=xlsx", kpis("990102")))).bearer_auth(&leader);
+    let xlsx = xlsx.send().await.unwrap();
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"), "an XLSX file is a zip");
 
     // A photo: uploaded through the documents pipeline, sent with a request, read back by the
     // person and by the department it went to, by no other.
