@@ -249,7 +249,8 @@ mod tests {
             include_str!("../../kernel/migrations/common/0008_services.sql"),
             include_str!("../../kernel/migrations/common/0012_exchange.sql"),
             include_str!("../../kernel/migrations/common/0017_consent_audit.sql"),
-            include_str!("../../kernel/migrations/common/0023_voice.sql")
+            include_str!("../../kernel/migrations/common/0023_voice.sql"),
+            include_str!("../../kernel/migrations/common/0025_tallies.sql")
         );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");
