@@ -375,6 +375,7 @@ const totpSecrets = new Map([
   ['operator.mingyue', DEMO_TOTP_SECRET],
   ['sysadmin.mingyue', DEMO_TOTP_SECRET],
   ['leader.mingyue', DEMO_TOTP_SECRET],
+  ['assessor', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -952,8 +953,29 @@ check('service dashboard: a leader\'s KPIs with their figures, the weekly chart 
   expect(csv.ok() && (await csv.text()).startsWith('group,code,name'), 'the KPI table downloads as CSV');
   const xlsx = await page.request.get('/staff/insight/download?region=990102&from=2026-01-01&to=2026-12-31&table=regions&format=xlsx');
   expect(xlsx.ok() && (await xlsx.body()).subarray(0, 2).toString() === 'PK', 'and as an Excel workbook');
+  await goto(page, '/staff/insight/assessment');
+  await checkPage(page, 'assessment: scorecards');
+  expect((await page.locator('#scorecards tbody > tr').count()) > 0, 'the departments are scored');
+  expect((await page.locator('a[href="/staff/insight/assessment/plan"]').count()) === 0, 'a leader does not set the indicators');
   await goto(page, '/staff/insight?region=990103');
   expect(((await page.locator('main').textContent()) || '').length > 0 && (await page.locator('#kpi-tiles').count()) === 0, 'another district is not shown');
+  await context.clearCookies();
+});
+
+check('assessment office: sets the indicator system, refused when the points do not add up', async ({ page, context }) => {
+  await signIn(page, 'assessor');
+  await goto(page, '/staff/insight/assessment/plan');
+  await checkPage(page, 'assessment: indicator system');
+  await page.fill('#weight_on_time_rate', '40');
+  await clickAndWait(page, page.locator('#plan-form button[type=submit]'), 'save a plan that adds up to 110');
+  expect((await page.locator('.error-summary[role=alert]').count()) === 1, `the sum is refused (${await describePage(page)})`);
+  await checkPage(page, 'assessment: indicator system with an error');
+  await page.fill('#weight_on_time_rate', '30');
+  await clickAndWait(page, page.locator('#plan-form button[type=submit]'), 'save the plan');
+  await expectPath(page, '/staff/insight/assessment', 'the scorecards follow');
+  const version = (await page.locator('#plan-version').textContent()) || '';
+  expect(/版本 1\b/.test(version), `version 1 is in force (${version})`);
+  await checkPage(page, 'assessment: the province\'s scorecards');
   await context.clearCookies();
 });
 

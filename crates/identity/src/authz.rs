@@ -250,7 +250,8 @@ mod tests {
             include_str!("../../kernel/migrations/common/0012_exchange.sql"),
             include_str!("../../kernel/migrations/common/0017_consent_audit.sql"),
             include_str!("../../kernel/migrations/common/0023_voice.sql"),
-            include_str!("../../kernel/migrations/common/0025_tallies.sql")
+            include_str!("../../kernel/migrations/common/0025_tallies.sql"),
+            include_str!("../../kernel/migrations/common/0026_assessment.sql")
         );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");

@@ -1,7 +1,9 @@
 //! Insight: what the platform's records say to leaders and supervisors. Service KPIs over the
-//! tallies the modules keep (`kpis`), and security monitoring over the audit ledger
+//! tallies the modules keep (`kpis`), department assessment by an indicator system kept as
+//! data (`assessment`, table `assessment_plans`), and security monitoring over the audit ledger
 //! (`security`, which owns the `alerts` table, migration 0007; its SQL is in `repo`).
 
+pub mod assessment;
 pub mod kpis;
 mod repo;
 pub mod security;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use identity::{Denial, Identity};
 use kernel::db::Db;
 
+pub use assessment::Assessment;
 pub use kpis::Kpis;
 
 /// The insight module's handle: what its areas share.
@@ -34,6 +37,11 @@ impl Insight {
     /// Service KPIs, their trends and breakdowns.
     pub fn kpis(&self) -> Kpis<'_> {
         Kpis(self)
+    }
+
+    /// 绩效考核: the indicator system and the scorecards.
+    pub fn assessment(&self) -> Assessment<'_> {
+        Assessment(self)
     }
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, Error> {

@@ -1,4 +1,5 @@
-//! The tables insight owns (migration 0007's `alerts`), and every query on them.
+//! The tables insight owns (migration 0007's `alerts`, 0026's `assessment_plans`), and every
+//! query on them.
 
 use sqlx::{AnyConnection, AnyPool};
 
@@ -101,4 +102,35 @@ pub async fn acknowledge(
         query = query.bind(low).bind(high);
     }
     Ok(query.execute(c).await?.rows_affected() == 1)
+}
+
+/// A version of the indicator system.
+#[derive(sqlx::FromRow)]
+pub struct PlanRow {
+    pub version: i64,
+    pub body: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// The indicator system in force: the newest version.
+pub async fn latest_plan(c: &mut AnyConnection) -> Result<Option<PlanRow>, sqlx::Error> {
+    sqlx::query_as("SELECT version, body, created_by, created_at FROM assessment_plans ORDER BY version DESC LIMIT 1")
+        .fetch_optional(c)
+        .await
+}
+
+/// Writes the next version of the indicator system; its number.
+pub async fn insert_plan(c: &mut AnyConnection, body: &str, by: &str, now: i64) -> Result<i64, sqlx::Error> {
+    let version: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM assessment_plans")
+        .fetch_one(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO assessment_plans (version, body, created_by, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(version)
+        .bind(body)
+        .bind(by)
+        .bind(now)
+        .execute(c)
+        .await?;
+    Ok(version)
 }

@@ -19,7 +19,10 @@ use testkit::{TestDb, on_both_databases};
 mod common;
 use common::*;
 
-on_both_databases!(kpis_count_what_happened_within_the_leaders_jurisdiction);
+on_both_databases!(
+    kpis_count_what_happened_within_the_leaders_jurisdiction,
+    departments_are_scored_by_the_plan_in_force
+);
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -35,12 +38,18 @@ fn parts(values: &[KpiValue], code: Kpi) -> (Option<i64>, Option<i64>) {
     (v.numerator, v.denominator)
 }
 
-async fn kpis_count_what_happened_within_the_leaders_jurisdiction(t: TestDb) {
+/// The service hall's test world, with insight over it.
+async fn world(t: TestDb) -> (Hall, Insight) {
     let hall = hall(t).await;
+    let key = MasterKey::from_bytes(hall.t.key);
+    let exchange = exchange::Exchange::new(hall.t.db.clone(), hall.t.identity.clone(), &key);
+    let insight = Insight::new(hall.t.db.clone(), hall.t.identity.clone(), hall.services.clone(), exchange);
+    (hall, insight)
+}
+
+async fn kpis_count_what_happened_within_the_leaders_jurisdiction(t: TestDb) {
+    let (hall, insight) = world(t).await;
     let s = &hall.services;
-    let exchange =
-        exchange::Exchange::new(hall.t.db.clone(), hall.t.identity.clone(), &MasterKey::from_bytes(hall.t.key));
-    let insight = Insight::new(hall.t.db.clone(), hall.t.identity.clone(), s.clone(), exchange);
     let citizen = hall.principal("citizen.a").await;
     let other = hall.principal("citizen.b").await;
     let clerk = hall.principal("clerk.mingyue").await;
@@ -189,4 +198,64 @@ async fn kpis_count_what_happened_within_the_leaders_jurisdiction(t: TestDb) {
     let mut c = hall.t.db.pool.acquire().await.unwrap();
     assert_eq!(kernel::tally::stored(&mut c, Module::Services).await.unwrap(), recount);
     drop(c);
+}
+
+async fn departments_are_scored_by_the_plan_in_force(t: TestDb) {
+    use insight::assessment::{Direction, Indicator, Period as Assessed};
+    let (hall, insight) = world(t).await;
+    let s = &hall.services;
+    let citizen = hall.principal("citizen.a").await;
+    let clerk = hall.principal("clerk.mingyue").await;
+    let approver = hall.principal("approver.mingyue").await;
+    let leader = hall.principal("leader.mingyue").await.authorize::<InsightRead>().unwrap();
+    let now = t0();
+    // 民政: one finished on time (2 working days) and one late (22), one rated 5 and one 1.
+    for (days, score) in [(2, 5), (30, 1)] {
+        let app = s.intake().submit(&citizen, "TSMZ0001", good_form(), &[], now).await.unwrap();
+        s.casework().act(&handle(&clerk), &app.id, "accept", None, now).await.unwrap();
+        s.casework().act(&handle(&approver), &app.id, "approve", None, now + Duration::days(days)).await.unwrap();
+        let comment = (score < 3).then_some("太慢了");
+        s.ratings().rate(&citizen, &app.id, score, comment, now + Duration::days(days)).await.unwrap();
+    }
+    // 卫生健康: submitted, never finished: nothing to score.
+    s.intake().submit(&citizen, "TSWJ0001", good_form(), &[], now).await.unwrap();
+
+    let a = insight.assessment();
+    assert_eq!(a.plan().await.unwrap().version, 0, "the default until the office sets one");
+    let plan = vec![
+        Indicator { kpi: Kpi::OnTimeRate, weight: 50, target: 1.0, direction: Direction::Higher },
+        Indicator { kpi: Kpi::AvgDurationWorkingDays, weight: 30, target: 6.0, direction: Direction::Lower },
+        Indicator { kpi: Kpi::GoodRatingRate, weight: 20, target: 0.8, direction: Direction::Higher },
+    ];
+    // The office's capability comes from its role; a leader has none.
+    assert!(hall.principal("leader.mingyue").await.authorize::<kernel::authz::AssessmentManage>().is_err());
+    let console = hall.t.console();
+    let office = console.grant::<kernel::authz::AssessmentManage>();
+    let mut wrong = plan.clone();
+    wrong[0].weight = 40;
+    assert!(matches!(a.set_plan(&office, wrong, now).await, Err(Error::Invalid { .. })));
+    assert_eq!(a.plan().await.unwrap().version, 0, "a refused plan changes nothing");
+    let set = a.set_plan(&office, plan.clone(), now).await.unwrap();
+    assert_eq!((set.version, set.indicators.clone()), (1, plan));
+
+    let cards = a.scorecards(&leader, "990102", Assessed::parse("2026").unwrap(), Breakdown::Department).await.unwrap();
+    let mz = cards.iter().find(|c| c.name == "明月区民政局").unwrap();
+    // On time 1/2 of 1.0 → 25 of 50; 12 days average against 6 → 15 of 30; good 1/2 of 0.8 → 12.5 of 20.
+    let points: Vec<f64> = mz.scores.iter().map(|s| s.points.unwrap()).collect();
+    assert_eq!(points, [25.0, 15.0, 12.5]);
+    assert_eq!((mz.total, mz.rank), (Some(52.5), Some(1)));
+    assert_eq!(mz.scores[1].value.numerator, Some(24), "the figures behind each score are shown");
+    let wj = cards.iter().find(|c| c.name == "明月区卫生健康局").unwrap();
+    assert_eq!((wj.total, wj.rank), (None, None), "nothing to score is no score, not zero");
+    // A month with nothing in it, a bad period, and another district.
+    let empty =
+        a.scorecards(&leader, "990102", Assessed::parse("2026-01").unwrap(), Breakdown::Department).await.unwrap();
+    assert!(empty.iter().all(|c| c.total.is_none()));
+    assert!(matches!(Assessed::parse("2026-13"), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        a.scorecards(&leader, "990103", Assessed::parse("2026").unwrap(), Breakdown::Department).await,
+        Err(Error::Denied(_))
+    ));
+    let trail = ledger::recent(&hall.t.db, ledger::Log::Audit, Some("assessment_plan_set"), None, 10).await.unwrap();
+    assert_eq!(trail.len(), 1);
 }

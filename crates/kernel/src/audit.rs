@@ -106,6 +106,8 @@ pub enum Action {
     VoiceRouteSet,
     // insight
     AlertRaised,
+    /// The assessment office put a new indicator system in force.
+    AssessmentPlanSet,
     AlertAcknowledged,
 }
 

@@ -63,6 +63,8 @@ permissions! {
     VoiceHandle => "voice.handle",
     /// See the service KPIs and dashboards within jurisdiction.
     InsightRead => "insight.read",
+    /// Set the indicator system departments are assessed by (考核办).
+    AssessmentManage => "assessment.manage",
 }
 
 /// How far a grant reaches.

@@ -171,6 +171,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
     demo.residents(&places.grids).await?;
     demo.enterprises(&places.grids).await?;
     staff.extend(demo.hotline_staff().await?);
+    staff.extend(demo.insight_staff().await?);
     tx.commit().await?;
     Ok(DemoSummary {
         staff,
@@ -267,6 +268,17 @@ impl Seeding<'_> {
                 let username = self.staff_account(username, role, format!("{district}-{dept}"), None).await?;
                 staff.push((username, (*role).to_string(), (*district_name).to_string()));
             }
+        }
+        Ok(staff)
+    }
+
+    /// The province's leader (the KPIs of the whole province, down to its streets) and its
+    /// assessment office (考核办), seeded last so the random stream before them stays.
+    async fn insight_staff(&mut self) -> Result<Vec<(String, String, String)>, identity::Error> {
+        let mut staff = Vec::new();
+        for (username, role) in [("leader", "leader"), ("assessor", "assessor")] {
+            let username = self.staff_account(username.into(), role, format!("{}-SG", PROVINCE.0), None).await?;
+            staff.push((username, role.to_string(), PROVINCE.1.to_string()));
         }
         Ok(staff)
     }

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiQuery, Authorized};
+use insight::assessment::{Indicator, Period as AssessedPeriod, Plan, Scorecard};
 use insight::kpis::{Breakdown, Export, GroupValues, Kpi, KpiQuery, KpiRecords, KpiValue, Period, TrendPoint, export};
-use kernel::authz::InsightRead;
+use kernel::authz::{AssessmentManage, InsightRead};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,6 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(insight_trend))
         .routes(routes!(insight_breakdown))
         .routes(routes!(insight_records))
+        .routes(routes!(assessment_plan, assessment_set_plan))
+        .routes(routes!(assessment_scorecards))
 }
 
 /// What JSON or CSV.
@@ -152,4 +155,77 @@ async fn insight_records(
 ) -> Result<Json<KpiRecords>, ApiError> {
     let kpi = p.kpi.ok_or_else(|| insight::Error::Invalid { field: "kpi", reason: "name the KPI".into() })?;
     Ok(Json(state.insight.kpis().records(&cap, &p.query(), kpi).await?))
+}
+
+/// 绩效考核: the indicator system in force (the platform's default, version 0, until the
+/// assessment office sets one).
+#[utoipa::path(get, path = "/api/v1/insight/assessment/plan", tag = "insight",
+    responses((status = 200, body = Plan)), security(("bearer" = [])))]
+async fn assessment_plan(
+    State(state): State<AppState>,
+    Authorized(_cap): Authorized<InsightRead>,
+) -> Result<Json<Plan>, ApiError> {
+    Ok(Json(state.insight.assessment().plan().await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// KPIs scored per department, each once, whole points adding up to 100.
+    pub indicators: Vec<Indicator>,
+}
+
+/// Puts a new indicator system in force (考核办, `assessment.manage`).
+#[utoipa::path(put, path = "/api/v1/insight/assessment/plan", tag = "insight", request_body = PlanRequest,
+    responses((status = 200, body = Plan), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn assessment_set_plan(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<AssessmentManage>,
+    crate::extract::ApiJson(body): crate::extract::ApiJson<PlanRequest>,
+) -> Result<Json<Plan>, ApiError> {
+    Ok(Json(state.insight.assessment().set_plan(&cap, body.indicators, chrono::Utc::now()).await?))
+}
+
+/// Whom a scorecard ranks.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Assessed {
+    #[default]
+    Department,
+    /// The subregions one level down.
+    Region,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ScorecardParams {
+    /// A region code within the caller's jurisdiction.
+    #[param(pattern = r"^[0-9A-Za-z]{1,32}$")]
+    region: String,
+    /// A month (`YYYY-MM`) or a year (`YYYY`).
+    #[param(pattern = r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")]
+    period: String,
+    /// `department` (the default) or `region`.
+    #[param(inline)]
+    by: Option<Assessed>,
+}
+
+/// The scorecards of the region's departments or subregions for a month or year: each
+/// indicator's value, target and points, the total out of 100 and the rank.
+#[utoipa::path(get, path = "/api/v1/insight/assessment/scorecards", tag = "insight", params(ScorecardParams),
+    responses((status = 200, body = Vec<Scorecard>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn assessment_scorecards(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<InsightRead>,
+    ApiQuery(p): ApiQuery<ScorecardParams>,
+) -> Result<Json<Vec<Scorecard>>, ApiError> {
+    let period = AssessedPeriod::parse(&p.period)?;
+    let by = match p.by.unwrap_or_default() {
+        Assessed::Department => Breakdown::Department,
+        Assessed::Region => Breakdown::Region,
+    };
+    Ok(Json(state.insight.assessment().scorecards(&cap, &p.region, period, by).await?))
 }

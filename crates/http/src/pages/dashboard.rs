@@ -7,23 +7,26 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Datelike, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::{Layout, PageCtx, PageError, PageResult};
+use super::{CsrfForm, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use std::cmp::Ordering;
 
+use insight::assessment::{Direction, Indicator, Period as AssessedPeriod, Scorecard};
 use insight::kpis::{Breakdown, Export, GroupValues, Kpi, KpiQuery, KpiValue, Period, Unit, export};
-use kernel::authz::InsightRead;
+use kernel::authz::{AssessmentManage, InsightRead};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/staff/insight", get(dashboard))
         .route("/staff/insight/download", get(download))
         .route("/staff/insight/records", get(records))
+        .route("/staff/insight/assessment", get(assessment))
+        .route("/staff/insight/assessment/plan", get(plan_form).post(save_plan))
 }
 
 /// The dashboard's question; every field optional (the reader's region, the last 13 weeks).
@@ -355,4 +358,222 @@ async fn records(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<Da
         ],
     };
     Ok(ctx.page(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct AssessmentQuery {
+    region: Option<String>,
+    period: Option<String>,
+    by: Option<String>,
+}
+
+/// One indicator's line in a scorecard, as read.
+struct ScoreLine {
+    name: String,
+    value: String,
+    target: String,
+    points: String,
+    weight: u32,
+}
+
+/// A scorecard as read.
+struct CardView {
+    rank: String,
+    name: String,
+    total: String,
+    lines: Vec<ScoreLine>,
+}
+
+#[derive(Template)]
+#[template(path = "insight_assessment.html")]
+struct AssessmentPage {
+    l: Layout,
+    region: String,
+    region_name: String,
+    period: String,
+    by: &'static str,
+    cards: Vec<CardView>,
+    plan_version: i64,
+    can_manage: bool,
+}
+
+fn card_view(l: &Layout, card: Scorecard) -> CardView {
+    let lines = card
+        .scores
+        .iter()
+        .map(|s| {
+            let d = s.indicator.kpi.definition();
+            let target = KpiValue { value: Some(s.indicator.target), ..s.value.clone() };
+            let arrow = match s.indicator.direction {
+                Direction::Higher => "≥",
+                Direction::Lower => "≤",
+            };
+            ScoreLine {
+                name: l.pick(d.name_zh, d.name_en).to_string(),
+                value: format!(
+                    "{} ({} / {})",
+                    value_text(l, &s.value),
+                    s.value.numerator.map_or_else(|| "—".to_string(), |n| n.to_string()),
+                    s.value.denominator.map_or_else(|| "—".to_string(), |n| n.to_string())
+                ),
+                target: format!("{arrow} {}", value_text(l, &target)),
+                points: s.points.map_or_else(|| l.t("insight.not_counted").to_string(), |p| format!("{p:.1}")),
+                weight: s.indicator.weight,
+            }
+        })
+        .collect();
+    CardView {
+        rank: card.rank.map_or_else(|| "—".to_string(), |r| r.to_string()),
+        name: card.name,
+        total: card.total.map_or_else(|| "—".to_string(), |t| format!("{t:.1}")),
+        lines,
+    }
+}
+
+/// 绩效考核: the scorecards of the reader's region's departments or subregions.
+async fn assessment(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<AssessmentQuery>) -> PageResult {
+    let cap = ctx.authorize::<InsightRead>(&state).await?;
+    let s = ctx.ready()?;
+    let today = Utc::now().with_timezone(&services::calendar::cst()).date_naive();
+    let period = match q.period.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => AssessedPeriod::parse(p)?,
+        // The year so far: a month just begun has little to score.
+        None => AssessedPeriod::Year(today.year()),
+    };
+    let (by, breakdown) = match q.by.as_deref() {
+        None | Some("") | Some("department") => ("department", Breakdown::Department),
+        Some("region") => ("region", Breakdown::Region),
+        Some(_) => return Err(insight::Error::Invalid { field: "by", reason: "department or region".into() }.into()),
+    };
+    let own = s.principal.region.as_ref().map(|r| r.code.clone());
+    let region = q.region.clone().filter(|r| !r.trim().is_empty()).or(own).ok_or_else(|| {
+        PageError::from(insight::Error::Invalid { field: "region", reason: "choose a region".into() })
+    })?;
+    let assessment = state.insight.assessment();
+    let cards = assessment.scorecards(&cap, &region, period, breakdown).await?;
+    let plan = assessment.plan().await?;
+    let mut c = state.db.pool.acquire().await.map_err(identity::Error::Storage)?;
+    let region_name = state
+        .identity
+        .organisation()
+        .region_in(&mut c, &region)
+        .await?
+        .map(|r| r.name)
+        .ok_or(insight::Error::NotFound("region"))?;
+    drop(c);
+    let l = ctx.layout("insight.assessment");
+    let cards = cards.into_iter().map(|c| card_view(&l, c)).collect();
+    let page = AssessmentPage {
+        can_manage: s.principal.may::<AssessmentManage>(),
+        l,
+        region,
+        region_name,
+        period: period.to_string(),
+        by,
+        cards,
+        plan_version: plan.version,
+    };
+    Ok(ctx.page(StatusCode::OK, &page))
+}
+
+/// One KPI's line in the plan form.
+struct PlanLine {
+    code: &'static str,
+    name: String,
+    /// Points (0: not an indicator), target and direction, as the form shows them.
+    weight: String,
+    target: String,
+    lower: bool,
+}
+
+#[derive(Template)]
+#[template(path = "insight_plan.html")]
+struct PlanPage {
+    l: Layout,
+    lines: Vec<PlanLine>,
+    version: i64,
+    errors: Vec<(&'static str, String)>,
+}
+
+fn plan_lines(l: &Layout, indicators: &[Indicator]) -> Vec<PlanLine> {
+    Kpi::tallied()
+        .into_iter()
+        .map(|kpi| {
+            let d = kpi.definition();
+            let ind = indicators.iter().find(|i| i.kpi == kpi);
+            PlanLine {
+                code: kpi.as_str(),
+                name: l.pick(d.name_zh, d.name_en).to_string(),
+                weight: ind.map_or_else(|| "0".to_string(), |i| i.weight.to_string()),
+                target: ind.map(|i| i.target.to_string()).unwrap_or_default(),
+                lower: ind.map_or(d.unit != Unit::Ratio, |i| i.direction == Direction::Lower),
+            }
+        })
+        .collect()
+}
+
+/// The indicator system, for the assessment office to change.
+async fn plan_form(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+    ctx.authorize::<AssessmentManage>(&state).await?;
+    let plan = state.insight.assessment().plan().await?;
+    let l = ctx.layout("insight.plan");
+    let lines = plan_lines(&l, &plan.indicators);
+    Ok(ctx.page(StatusCode::OK, &PlanPage { l, lines, version: plan.version, errors: Vec::new() }))
+}
+
+/// Reads the plan form: `weight_CODE`, `target_CODE`, `direction_CODE` for each KPI; a
+/// weight of 0 (or none) leaves the KPI out.
+fn read_plan(form: &std::collections::HashMap<String, String>) -> Result<Vec<Indicator>, (&'static str, String)> {
+    let mut out = Vec::new();
+    for kpi in Kpi::tallied() {
+        let field = |name: &str| form.get(&format!("{name}_{}", kpi.as_str())).map(|v| v.trim().to_string());
+        let weight: u32 = match field("weight").filter(|w| !w.is_empty()) {
+            None => 0,
+            Some(w) => w.parse().map_err(|_| ("weight", format!("{}: points as a whole number", kpi.as_str())))?,
+        };
+        if weight == 0 {
+            continue;
+        }
+        let target: f64 = field("target")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| ("target", format!("{}: a target as a number", kpi.as_str())))?;
+        let direction = match field("direction").as_deref() {
+            Some("lower") => Direction::Lower,
+            _ => Direction::Higher,
+        };
+        out.push(Indicator { kpi, weight, target, direction });
+    }
+    Ok(out)
+}
+
+async fn save_plan(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    CsrfForm(form): CsrfForm<std::collections::HashMap<String, String>>,
+) -> PageResult {
+    let cap = ctx.authorize::<AssessmentManage>(&state).await?;
+    let assessment = state.insight.assessment();
+    let (indicators, error) = match read_plan(&form) {
+        Ok(indicators) => match assessment.set_plan(&cap, indicators.clone(), Utc::now()).await {
+            Ok(_) => return Ok(Redirect::to("/staff/insight/assessment?saved=1").into_response()),
+            Err(insight::Error::Invalid { field, reason }) => (indicators, (field, reason)),
+            Err(e) => return Err(e.into()),
+        },
+        Err(e) => (Vec::new(), e),
+    };
+    let l = ctx.layout("insight.plan");
+    let mut lines = plan_lines(&l, &indicators);
+    // Show what was typed, not what was read.
+    for line in &mut lines {
+        if let Some(w) = form.get(&format!("weight_{}", line.code)) {
+            line.weight = w.clone();
+        }
+        if let Some(t) = form.get(&format!("target_{}", line.code)) {
+            line.target = t.clone();
+        }
+        line.lower = form.get(&format!("direction_{}", line.code)).is_some_and(|d| d == "lower");
+    }
+    let version = assessment.plan().await?.version;
+    Ok(ctx.page(StatusCode::UNPROCESSABLE_ENTITY, &PlanPage { l, lines, version, errors: vec![error] }))
 }

@@ -237,6 +237,32 @@ async fn hotline_journey(backend: Backend) {
     assert_eq!(xlsx.status(), StatusCode::OK);
     assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"), "an XLSX file is a zip");
 
+    // 绩效考核: the province's assessment office sets the indicators; a leader may not; the
+    // district's departments are scored by them.
+    let assessor = s.token("assessor").await;
+    let plan = |token: &str, weight: u32| {
+        let body = json!({"indicators": [
+            {"kpi": "on_time_rate", "weight": weight, "target": 0.95, "direction": "higher"},
+            {"kpi": "hotline_satisfaction_rate", "weight": 40, "target": 0.9, "direction": "higher"}]});
+        s.client.put(s.url("/api/v1/insight/assessment/plan")).bearer_auth(token).json(&body).send()
+    };
+    expect_error(plan(&leader, 60).await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
+    expect_error(plan(&assessor, 50).await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    let set: Value = plan(&assessor, 60).await.unwrap().json().await.unwrap();
+    assert_eq!(set["version"], 1, "{set}");
+    let year = today.format("%Y");
+    let (status, cards) =
+        s.get(&format!("/api/v1/insight/assessment/scorecards?region=990102&period={year}"), &leader).await;
+    assert_eq!(status, StatusCode::OK, "{cards}");
+    let cards = cards.as_array().unwrap();
+    let first = cards.first().unwrap();
+    assert_eq!(first["rank"], 1, "the best total first: {first}");
+    assert!(cards.iter().all(|c| c["scores"].as_array().unwrap().len() == 2));
+    let totals: Vec<f64> = cards.iter().filter_map(|c| c["total"].as_f64()).collect();
+    assert!(totals.windows(2).all(|w| w[0] >= w[1]), "{totals:?}");
+    let (status, _) = s.get("/api/v1/insight/assessment/scorecards?region=990102&period=2026-13", &leader).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
     // A photo: uploaded through the documents pipeline, sent with a request, read back by the
     // person and by the department it went to, by no other.
     let png: &[u8] = b"\x89PNG\r\n\x1a\n a photo of the water";
