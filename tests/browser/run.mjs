@@ -931,6 +931,9 @@ check('service dashboard: a leader\'s KPIs with their figures, the weekly chart 
   expect(/分母 [1-9]/.test(submitted), `the demo's applications are counted (${submitted})`);
   expect((await page.locator('#insight-trend tbody tr').count()) >= 13, 'thirteen weeks by default');
   expect((await page.locator('svg[role=img] title').count()) >= 1, 'the chart has a text alternative');
+  const forecasts = page.locator('#insight-forecasts tbody tr');
+  expect((await forecasts.count()) >= 2, 'applications and 12345 requests have forecast rows');
+  expect(((await forecasts.first().textContent()) || '').includes('24'), 'a short history says why there is no forecast yet');
   await setElder(page, true);
   await checkPage(page, 'dashboard, elder mode');
   await setElder(page, false);

@@ -11,6 +11,7 @@
 //! - bulk import of generated population records (target ≥ 20,000 rows/s on SQLite);
 //! - the 12345 classifier on one core (target ≥ 5,000 texts/s).
 
+mod forecast;
 mod reads;
 mod server;
 mod storage;
@@ -49,13 +50,16 @@ pub struct BenchArgs {
     #[arg(long)]
     database_url: Option<String>,
     /// Which measurements: http, submit, nodes (PostgreSQL only), ledger, protect, import,
-    /// exchange, voice or all.
+    /// exchange, voice, forecast or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Ledger size for the proof and verification measurements (the targets are
     /// given at 1M and 10M).
     #[arg(long, default_value_t = 10_000_000)]
     ledger_entries: u64,
+    /// Synthetic weekly series for the forecast backtest.
+    #[arg(long, default_value_t = 200)]
+    forecast_series: usize,
     /// Generated population records for the registry import measurement.
     #[arg(long, default_value_t = 1_000_000)]
     import_rows: u64,
@@ -91,10 +95,10 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         SERVER.set(server).ok();
     }
     let all = args.only == "all";
-    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange", "voice"]
+    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange", "voice", "forecast"]
         .contains(&args.only.as_str())
     {
-        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange, voice or all");
+        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange, voice, forecast or all");
     }
     if all || args.only == "http" {
         let data = scratch_dir()?;
@@ -120,6 +124,9 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         voice_bench(args.seconds)?;
         let data = scratch_dir()?;
         keep_on_failure(intake_bench(&args, &data).await, &data)?;
+    }
+    if all || args.only == "forecast" {
+        forecast::forecast_bench(args.forecast_series)?;
     }
     if all || args.only == "exchange" {
         let data = scratch_dir()?;

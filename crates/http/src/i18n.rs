@@ -120,7 +120,8 @@ mod tests {
         let severities =
             insight::security::Severity::VARIANTS.iter().map(|s| format!("security.severity_{}", s.as_str()));
         let frequencies = exchange::FREQUENCIES.iter().map(|(f, _)| format!("exchange.frequency_{f}"));
-        for key in rules.chain(severities).chain(frequencies) {
+        let methods = insight::forecast::Method::VARIANTS.iter().map(|m| format!("insight.method.{}", m.as_str()));
+        for key in rules.chain(severities).chain(frequencies).chain(methods) {
             assert!(ZH.contains_key(&key) && EN.contains_key(&key), "{key}");
         }
     }

@@ -11,6 +11,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
 use super::{Error, Insight};
+use crate::forecast::SeriesForecast;
 use identity::Capability;
 use kernel::authz::{InsightRead, subtree_bounds};
 use kernel::tally::{self, Filter, Group, Measure};
@@ -372,6 +373,10 @@ pub fn period_start(day: NaiveDate, period: Period) -> NaiveDate {
 pub struct TrendPoint {
     /// The first day of the week or month.
     pub start: NaiveDate,
+    /// Applications submitted.
+    pub submitted: i64,
+    /// 12345 requests received.
+    pub received: i64,
     pub values: Vec<KpiValue>,
 }
 
@@ -409,6 +414,54 @@ pub struct GroupValues {
     /// Applications submitted and 12345 requests received in the period.
     pub volume: i64,
     pub values: Vec<KpiValue>,
+}
+
+/// What a forecast series counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SeriesKind {
+    Applications,
+    /// One service's applications.
+    Service,
+    HotlineRequests,
+}
+
+/// A forecast series: its history and its forecast, or why there is none.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NamedForecast {
+    pub kind: SeriesKind,
+    /// The service's code, for a service's series.
+    pub service: Option<String>,
+    pub name: String,
+    pub name_en: String,
+    /// Weeks of history used (from the first week anything was counted).
+    pub history_weeks: usize,
+    pub forecast: Option<SeriesForecast>,
+    /// Why there is no forecast.
+    pub unavailable: Option<String>,
+}
+
+fn named(
+    kind: SeriesKind,
+    service: Option<String>,
+    name: &str,
+    name_en: &str,
+    weekly: impl Iterator<Item = i64>,
+) -> NamedForecast {
+    let history: Vec<f64> = weekly.skip_while(|n| *n == 0).map(|n| n as f64).collect();
+    let (forecast, unavailable) = match crate::forecast::forecast(&history) {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    NamedForecast {
+        kind,
+        service,
+        name: name.to_string(),
+        name_en: name_en.to_string(),
+        history_weeks: history.len(),
+        forecast,
+        unavailable,
+    }
 }
 
 /// The applications behind a KPI's numerator and denominator.
@@ -486,7 +539,15 @@ impl Kpis<'_> {
                 *slot.entry(m).or_default() += v;
             }
         }
-        Ok(per.into_iter().map(|(start, sums)| TrendPoint { start, values: tallied_values(&sums) }).collect())
+        Ok(per
+            .into_iter()
+            .map(|(start, sums)| TrendPoint {
+                start,
+                submitted: sums.get(&Measure::Submitted).copied().unwrap_or(0),
+                received: sums.get(&Measure::HotlineReceived).copied().unwrap_or(0),
+                values: tallied_values(&sums),
+            })
+            .collect())
     }
 
     /// The tallied KPIs per subregion (drill-down), department or service, most
@@ -501,6 +562,8 @@ impl Kpis<'_> {
         let organisation = self.inner.identity.organisation();
         let mut groups: Vec<(String, String, BTreeMap<Measure, i64>)> = Vec::new();
         match by {
+            // Tallies are kept down to the street: a street has no subregions to show.
+            Breakdown::Region if s.region_path.matches('/').count() > tally::REGION_DEPTH => {}
             Breakdown::Region => {
                 let mut c = self.conn().await?;
                 let per_path = tally::sums(&mut c, &s.filter, Group::Region).await?;
@@ -588,6 +651,38 @@ impl Kpis<'_> {
             numerator: services.counted(cap, plus, &query).await?,
             denominator: services.counted(cap, over, &query).await?,
         })
+    }
+
+    /// Forecasts of the region's weekly volumes: all applications, the three most used
+    /// services, and 12345 requests, each from the weeks before the current one (up to three
+    /// years, from the first week anything was counted).
+    pub async fn forecasts(
+        &self,
+        cap: &Capability<InsightRead>,
+        region: &str,
+        today: NaiveDate,
+    ) -> Result<Vec<NamedForecast>, Error> {
+        let this_week = period_start(today, Period::Week);
+        let q = KpiQuery {
+            region: region.to_string(),
+            from: this_week - Duration::weeks(3 * 52),
+            to: this_week - Duration::days(1),
+            department: None,
+            service: None,
+        };
+        let weeks = self.trend(cap, &q, Period::Week).await?;
+        let mut out = vec![
+            named(SeriesKind::Applications, None, "全部申请", "All applications", weeks.iter().map(|w| w.submitted)),
+            named(SeriesKind::HotlineRequests, None, "12345 诉求", "12345 requests", weeks.iter().map(|w| w.received)),
+        ];
+        let services = self.breakdown(cap, &q, Breakdown::Service).await?;
+        for service in services.into_iter().filter(|g| g.volume > 0).take(3) {
+            let one = KpiQuery { service: Some(service.code.clone()), ..q.clone() };
+            let weeks = self.trend(cap, &one, Period::Week).await?;
+            let name = service.name.clone();
+            out.push(named(SeriesKind::Service, Some(service.code), &name, &name, weeks.iter().map(|w| w.submitted)));
+        }
+        Ok(out)
     }
 
     /// Checks the question and the reader's jurisdiction over its region.

@@ -4,6 +4,7 @@
 //! (`security`, which owns the `alerts` table, migration 0007; its SQL is in `repo`).
 
 pub mod assessment;
+pub mod forecast;
 pub mod kpis;
 mod repo;
 pub mod security;

@@ -164,8 +164,16 @@ async fn kpis_count_what_happened_within_the_leaders_jurisdiction(t: TestDb) {
         (streets[0].code.as_str(), parts(&streets[0].values, Kpi::InstantRate)),
         ("990102001", (Some(0), Some(4)))
     );
+    let below_street = k.breakdown(&leader, &q("990102001"), Breakdown::Region).await.unwrap();
+    assert!(below_street.is_empty(), "figures are kept down to the street: {below_street:?}");
     let departments = k.breakdown(&leader, &q("990102"), Breakdown::Department).await.unwrap();
     assert_eq!(departments.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["明月区民政局", "明月区卫生健康局"]);
+
+    // Forecasts need 24 weeks of history; these few weeks are said to be too few.
+    let forecasts = k.forecasts(&leader, "990102", day("2027-01-06")).await.unwrap();
+    assert_eq!(forecasts.first().map(|f| (f.history_weeks, f.forecast.is_none())), Some((6, true)));
+    assert!(forecasts.iter().all(|f| f.unavailable.as_deref().is_some_and(|u| u.contains("24"))), "{forecasts:?}");
+    assert!(forecasts.iter().any(|f| f.service.as_deref() == Some("TSMZ0001")), "the most used service has its series");
 
     // The applications behind a figure: the numerator's and the denominator's.
     let records = k.records(&leader, &q("990102"), Kpi::OnTimeRate).await.unwrap();

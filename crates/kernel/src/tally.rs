@@ -181,6 +181,17 @@ pub struct Key {
     pub channel: Channel,
 }
 
+/// How deep in the region tree tallies are kept: province, city, district, street.
+pub const REGION_DEPTH: usize = 4;
+
+/// The region a tally is kept at: the street a path lies in (or the path itself when it
+/// stops higher). Figures drill down to streets; counting per community or grid would
+/// multiply the counters by the grids with no question that asks for them.
+pub fn tally_region(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).take(REGION_DEPTH).collect();
+    if parts.is_empty() { "/".to_string() } else { format!("/{}/", parts.join("/")) }
+}
+
 /// One counter's value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Count {
@@ -370,4 +381,17 @@ pub async fn replace(c: &mut AnyConnection, module: Module, counts: &[Count]) ->
         sqlx::query("DELETE FROM tallies WHERE measure = $1").bind(measure.as_str()).execute(&mut *c).await?;
     }
     add(c, counts).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tallies_are_kept_down_to_the_street() {
+        assert_eq!(
+            super::tally_region("/990000/990100/990102/990102001/990102001001/"),
+            "/990000/990100/990102/990102001/"
+        );
+        assert_eq!(super::tally_region("/990000/990100/990102/"), "/990000/990100/990102/");
+        assert_eq!(super::tally_region(""), "/");
+    }
 }

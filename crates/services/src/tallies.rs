@@ -24,7 +24,7 @@ fn day(at: DateTime<Utc>) -> NaiveDate {
 fn key(row: &repo::ApplicationRow, spec: &ServiceSpec, at: DateTime<Utc>) -> Key {
     Key {
         day: day(at),
-        region_path: row.region_path.clone(),
+        region_path: kernel::tally::tally_region(&row.region_path),
         department_id: row.department_id.clone(),
         service: spec.code.clone(),
         channel: if row.assisted_by.is_some() { Channel::Window } else { Channel::Online },
@@ -135,7 +135,7 @@ const COUNTED_SCANNED: i64 = 20_000;
 pub(crate) fn booking(row: &repo::AppointmentRow, hall_region: &str) -> Result<Vec<Count>, Error> {
     let k = Key {
         day: day(from_millis(row.slot_start)),
-        region_path: hall_region.to_string(),
+        region_path: kernel::tally::tally_region(hall_region),
         department_id: String::new(),
         service: row.service_code.clone(),
         channel: Channel::Online,

@@ -33,7 +33,7 @@ impl Voice {
         let case: Case = serde_json::from_str(&row.workflow).map_err(internal)?;
         let key = |at: DateTime<Utc>| Key {
             day: at.with_timezone(&cst()).date_naive(),
-            region_path: row.region_path.clone(),
+            region_path: kernel::tally::tally_region(&row.region_path),
             department_id: row.department_id.clone().unwrap_or_default(),
             service: row.category.clone(),
             channel: channel(row.channel),

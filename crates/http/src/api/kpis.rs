@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(insight_records))
         .routes(routes!(assessment_plan, assessment_set_plan))
         .routes(routes!(assessment_scorecards))
+        .routes(routes!(insight_forecasts))
 }
 
 /// What JSON or CSV.
@@ -228,4 +229,28 @@ async fn assessment_scorecards(
         Assessed::Region => Breakdown::Region,
     };
     Ok(Json(state.insight.assessment().scorecards(&cap, &p.region, period, by).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastParams {
+    /// A region code within the caller's jurisdiction.
+    #[param(pattern = r"^[0-9A-Za-z]{1,32}$")]
+    region: String,
+}
+
+/// Forecasts of the region's weekly volumes (all applications, 12345 requests, the three
+/// most used services), 8 weeks ahead with 80 % intervals, each with its method and its MASE
+/// on the held-out weeks; or why a series has none (too little history).
+#[utoipa::path(get, path = "/api/v1/insight/forecasts", tag = "insight", params(ForecastParams),
+    responses((status = 200, body = Vec<insight::kpis::NamedForecast>), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn insight_forecasts(
+    State(state): State<AppState>,
+    Authorized(cap): Authorized<InsightRead>,
+    ApiQuery(p): ApiQuery<ForecastParams>,
+) -> Result<Json<Vec<insight::kpis::NamedForecast>>, ApiError> {
+    let today = chrono::Utc::now().with_timezone(&services::calendar::cst()).date_naive();
+    Ok(Json(state.insight.kpis().forecasts(&cap, &p.region, today).await?))
 }

@@ -76,6 +76,15 @@ struct Subregion {
     hotline_satisfied: String,
 }
 
+/// A forecast series as read.
+struct ForecastView {
+    name: String,
+    /// The method and its held-out MASE, or why there is no forecast.
+    how: String,
+    /// Each week ahead: its first day and "value (lower–upper)".
+    weeks: Vec<(NaiveDate, String)>,
+}
+
 /// A ranked or listed group: a department, a service or a 12345 category.
 struct Ranked {
     name: String,
@@ -107,6 +116,9 @@ struct DashboardPage {
     least_on_time: Vec<Ranked>,
     most_bad: Vec<Ranked>,
     categories: Vec<Ranked>,
+    forecasts: Vec<ForecastView>,
+    /// The first days of the weeks forecast.
+    forecast_weeks: Vec<NaiveDate>,
     /// The query string of this view, for the downloads.
     query: String,
 }
@@ -241,6 +253,38 @@ async fn dashboard(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<
         }
         categories.push(ranked(&g, ratio_text(find(&g.values, Kpi::HotlineSatisfactionRate))));
     }
+    let today = Utc::now().with_timezone(&services::calendar::cst()).date_naive();
+    let next_week = insight::kpis::period_start(today, Period::Week) + Duration::weeks(1);
+    let forecast_weeks: Vec<NaiveDate> =
+        (0..insight::forecast::HORIZON).map(|k| next_week + Duration::weeks(i64::try_from(k).unwrap_or(0))).collect();
+    let forecasts = kpis
+        .forecasts(&cap, &question.region, today)
+        .await?
+        .into_iter()
+        .map(|f| {
+            let name = l.pick(&f.name, &f.name_en).to_string();
+            match f.forecast {
+                Some(fc) => ForecastView {
+                    name,
+                    how: format!(
+                        "{} · MASE {}",
+                        l.label("insight.method", fc.method.as_str()),
+                        fc.mase.map_or_else(|| "—".to_string(), |m| format!("{m:.2}"))
+                    ),
+                    weeks: forecast_weeks
+                        .iter()
+                        .zip(&fc.weeks)
+                        .map(|(d, w)| (*d, format!("{:.0} ({:.0}–{:.0})", w.value, w.lower, w.upper)))
+                        .collect(),
+                },
+                None => ForecastView {
+                    name,
+                    how: format!("{} {}", l.t("insight.too_short"), f.history_weeks),
+                    weeks: Vec::new(),
+                },
+            }
+        })
+        .collect();
     let mut c = state.db.pool.acquire().await.map_err(identity::Error::Storage)?;
     let region_name = state
         .identity
@@ -266,6 +310,8 @@ async fn dashboard(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<
         least_on_time,
         most_bad,
         categories,
+        forecasts,
+        forecast_weeks,
         query,
     };
     Ok(ctx.page(StatusCode::OK, &page))
