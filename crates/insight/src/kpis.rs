@@ -22,6 +22,9 @@ kernel::area! {
     Kpis of Insight
 }
 
+/// The years a question may ask about (so that weeks and months around them always exist).
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
 /// The longest period one question may span.
 pub const MAX_DAYS: i64 = 3 * 366;
 
@@ -631,12 +634,9 @@ impl Kpis<'_> {
     /// counted in the period, newest first (at most 200 each). Application KPIs only; the
     /// catalog's, the exchange's and 12345's have their own pages.
     pub async fn records(&self, cap: &Capability<InsightRead>, q: &KpiQuery, kpi: Kpi) -> Result<KpiRecords, Error> {
-        let Source::Tallies { plus, over, .. } = kpi.source() else {
+        let (Source::Tallies { plus, over, .. }, true) = (kpi.source(), kpi.has_records()) else {
             return Err(Error::invalid("kpi", "records are listed for the KPIs counted from applications"));
         };
-        if plus.subject() != tally::Subject::Application {
-            return Err(Error::invalid("kpi", "records are listed for the KPIs counted from applications"));
-        }
         let s = self.scope(cap, q).await?;
         let query = services::CountedQuery {
             region: (&s.filter.region.0, &s.filter.region.1),
@@ -687,6 +687,11 @@ impl Kpis<'_> {
 
     /// Checks the question and the reader's jurisdiction over its region.
     async fn scope(&self, cap: &Capability<InsightRead>, q: &KpiQuery) -> Result<Scoped, Error> {
+        for (field, day) in [("from", q.from), ("to", q.to)] {
+            if !YEARS.contains(&day.year()) {
+                return Err(Error::invalid(field, format!("a day in the years {} to {}", YEARS.start(), YEARS.end())));
+            }
+        }
         if q.to < q.from {
             return Err(Error::invalid("to", "the period ends before it starts"));
         }

@@ -141,6 +141,11 @@ async fn kpis_count_what_happened_within_the_leaders_jurisdiction(t: TestDb) {
     assert!(matches!(k.figures(&leader, &nowhere).await, Err(Error::NotFound(_))));
     let backwards = KpiQuery { from: day("2026-12-31"), to: day("2026-12-01"), ..q("990102") };
     assert!(matches!(k.figures(&leader, &backwards).await, Err(Error::Invalid { .. })));
+    let far = KpiQuery { from: NaiveDate::MIN, to: NaiveDate::MIN, ..q("990102") };
+    assert!(
+        matches!(k.trend(&leader, &far, Period::Month).await, Err(Error::Invalid { .. })),
+        "no panic at the calendar's edge"
+    );
     let clerk_cap = clerk.authorize::<InsightRead>();
     assert!(clerk_cap.is_err(), "a clerk has no dashboard");
 

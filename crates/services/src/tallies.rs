@@ -174,9 +174,15 @@ impl Services {
         if measure.subject() != kernel::tally::Subject::Application {
             return Err(Error::invalid("measure", "a measure of applications"));
         }
-        let start = q.from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - chrono::Duration::hours(8);
-        let end = q.to.succ_opt().unwrap_or(q.to).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
-            - chrono::Duration::hours(8);
+        let midnight = |d: NaiveDate| {
+            use chrono::TimeZone;
+            cst()
+                .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+                .single()
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        let start = midnight(q.from).ok_or_else(|| Error::invalid("from", "a day of the calendar"))?;
+        let end = q.to.succ_opt().and_then(midnight).ok_or_else(|| Error::invalid("to", "a day of the calendar"))?;
         let mut c = self.conn().await?;
         let rows = repo::counted_candidates(
             &mut c,

@@ -166,15 +166,25 @@ fn parse_day(field: &'static str, value: Option<&str>) -> Result<Option<NaiveDat
 
 /// The question the page's parameters ask, with the defaults filled in.
 fn question(ctx: &PageCtx, q: &DashboardQuery) -> Result<KpiQuery, PageError> {
-    let s = ctx.ready()?;
     let today = Utc::now().with_timezone(&services::calendar::cst()).date_naive();
     let to = parse_day("to", q.to.as_deref())?.unwrap_or(today);
-    let from = parse_day("from", q.from.as_deref())?.unwrap_or(to - Duration::days(7 * 13 - 1));
-    let own = s.principal.region.as_ref().map(|r| r.code.clone());
-    let region = q.region.clone().filter(|r| !r.trim().is_empty()).or(own).ok_or_else(|| {
-        PageError::from(insight::Error::Invalid { field: "region", reason: "choose a region".into() })
-    })?;
+    let from = match parse_day("from", q.from.as_deref())? {
+        Some(from) => from,
+        None => to.checked_sub_days(chrono::Days::new(7 * 13 - 1)).unwrap_or(to),
+    };
+    let region = region_or_own(ctx, q.region.as_deref())?;
     Ok(KpiQuery { region, from, to, department: None, service: None })
+}
+
+/// The region asked about, or the reader's own.
+fn region_or_own(ctx: &PageCtx, asked: Option<&str>) -> Result<String, PageError> {
+    let own = ctx.ready()?.principal.region.as_ref().map(|r| r.code.clone());
+    asked
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .or(own)
+        .ok_or_else(|| PageError::from(insight::Error::Invalid { field: "region", reason: "choose a region".into() }))
 }
 
 async fn dashboard(State(state): State<AppState>, ctx: PageCtx, Query(q): Query<DashboardQuery>) -> PageResult {
@@ -491,10 +501,7 @@ async fn assessment(State(state): State<AppState>, ctx: PageCtx, Query(q): Query
         Some("region") => ("region", Breakdown::Region),
         Some(_) => return Err(insight::Error::Invalid { field: "by", reason: "department or region".into() }.into()),
     };
-    let own = s.principal.region.as_ref().map(|r| r.code.clone());
-    let region = q.region.clone().filter(|r| !r.trim().is_empty()).or(own).ok_or_else(|| {
-        PageError::from(insight::Error::Invalid { field: "region", reason: "choose a region".into() })
-    })?;
+    let region = region_or_own(&ctx, q.region.as_deref())?;
     let assessment = state.insight.assessment();
     let cards = assessment.scorecards(&cap, &region, period, breakdown).await?;
     let plan = assessment.plan().await?;
