@@ -148,6 +148,21 @@ impl From<voice::Error> for ApiError {
     }
 }
 
+impl From<openness::Error> for ApiError {
+    fn from(e: openness::Error) -> ApiError {
+        use openness::Error as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
+            E::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Denied(d) => d.into(),
+            E::Storage(s) => identity::Error::Storage(s).into(),
+            E::Internal(cause) => identity::Error::Internal(cause).into(),
+        }
+    }
+}
+
 impl From<insight::Error> for ApiError {
     fn from(e: insight::Error) -> ApiError {
         use insight::Error as E;

@@ -51,6 +51,7 @@ pub struct AppParts {
     pub services: services::Services,
     pub exchange: exchange::Exchange,
     pub voice: voice::Voice,
+    pub openness: openness::Openness,
     pub insight: insight::Insight,
     pub ledger: ledger::Ledger,
     pub db: Db,

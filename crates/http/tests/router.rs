@@ -40,6 +40,7 @@ fn router(t: &TestDb) -> (Router, tempfile::TempDir) {
     let exchange = exchange::Exchange::new(t.db.clone(), t.identity.clone(), &key);
     let voice = voice::Voice::new(t.db.clone(), t.identity.clone(), services.clone()).unwrap();
     let insight = insight::Insight::new(t.db.clone(), t.identity.clone(), services.clone(), exchange.clone());
+    let openness = openness::Openness::new(t.db.clone(), t.identity.clone(), services.calendar().clone());
     let signer = NoteSigner::new("test", &[7u8; 32]).unwrap();
     let ledger = ledger::Ledger::new(t.db.clone(), "test.tongban", &signer, CheckpointPolicy::default()).unwrap();
     let state = tongban_http::AppState::from(tongban_http::AppParts {
@@ -47,6 +48,7 @@ fn router(t: &TestDb) -> (Router, tempfile::TempDir) {
         services,
         exchange,
         voice,
+        openness,
         insight,
         ledger,
         db: t.db.clone(),
@@ -151,6 +153,7 @@ on_both_databases!(
     pages_without_a_session_go_to_sign_in,
     unknown_ids_answer_404_not_found,
     a_nul_character_is_bad_input_not_a_fault,
+    disclosure_is_published_read_requested_and_answered_over_http,
 );
 
 /// Malformed JSON is 400 `malformed_json`; well-formed JSON of the wrong shape (a wrong type,
@@ -357,4 +360,143 @@ async fn a_nul_character_is_bad_input_not_a_fault(t: TestDb) {
     } else {
         sign_in.assert_error(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
+}
+
+/// A bearer token for `username` (staff sign in with their authenticator code).
+async fn token_of(router: &Router, username: &str, totp: Option<&str>) -> String {
+    let code = totp.map(|secret| testkit::totp_at(secret, Utc::now().timestamp()));
+    let sign_in = json!({"username": username, "password": PASSWORD, "totp": code}).to_string();
+    let issued = send(router, post("/api/v1/auth/token", Some("application/json"), sign_in)).await;
+    assert_eq!(issued.status, StatusCode::OK, "{}", issued.text());
+    issued.json()["access_token"].as_str().unwrap().to_string()
+}
+
+fn with_token(method: Method, uri: &str, token: &str, body: Option<Value>) -> Request<Body> {
+    let r = Request::builder().method(method).uri(uri).header(header::AUTHORIZATION, format!("Bearer {token}"));
+    match body {
+        Some(b) => r.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => r.body(Body::empty()).unwrap(),
+    }
+}
+
+/// 政务公开 end to end: an officer publishes over the API; anyone searches it, reads its page
+/// with its ledger entry and finds it in the Atom feed and the department's catalogue; a
+/// resident asks for information and the officer answers; bad input is refused with codes.
+async fn disclosure_is_published_read_requested_and_answered_over_http(t: TestDb) {
+    let (router, _uploads) = router(&t);
+    resident(&t).await;
+    let console = t.console();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
+    let now = Utc::now();
+    let mut tx = t.db.begin().await.unwrap();
+    let new =
+        identity::NewDepartment {
+            code: "990102-MZ", name: "明月区民政局", region_code: "990102", kind: Some("MZ")
+        };
+    t.identity.organisation().create_department_in(&mut tx, &org, new, now).await.unwrap();
+    let officer = testkit::staff_account("officer.mz", "公开专员", "990102-MZ");
+    let officer = t.identity.accounts().create_account_in(&mut tx, &acc, officer, now).await.unwrap().id;
+    t.identity.accounts().grant_role_in(&mut tx, &roles, &officer, "disclosure_officer", now).await.unwrap();
+    tx.commit().await.unwrap();
+    let staff = token_of(&router, "officer.mz", Some(testkit::TOTP)).await;
+    let person = token(&router).await;
+
+    let today = services::calendar::cst();
+    let today = Utc::now().with_timezone(&today).date_naive().to_string();
+    let draft = json!({"department": "990102-MZ", "kind": "notice", "theme": "civil_affairs",
+        "title": "关于开展养老待遇资格认证的通知", "document_number": "明民发〔2026〕7号", "written_on": today,
+        "body": "为做好养老待遇资格认证工作，现将有关事项通知如下。\n一、认证对象为本区领取待遇人员。"});
+    let published =
+        send(&router, with_token(Method::POST, "/api/v1/disclosure/documents", &staff, Some(draft.clone()))).await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.text());
+    let doc = published.json();
+    let id = doc["id"].as_str().unwrap().to_string();
+    assert!(doc["index_number"].as_str().unwrap().starts_with("990102-MZ/"));
+    assert_eq!(doc["history"][0]["change"], "published");
+
+    // A resident may not publish; a bad field is 422 with its code; unknown fields are refused.
+    send(&router, with_token(Method::POST, "/api/v1/disclosure/documents", &person, Some(draft.clone())))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let mut short = draft.clone();
+    short["title"] = json!("通");
+    send(&router, with_token(Method::POST, "/api/v1/disclosure/documents", &staff, Some(short)))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    let mut extra = draft.clone();
+    extra["author"] = json!("x");
+    send(&router, with_token(Method::POST, "/api/v1/disclosure/documents", &staff, Some(extra)))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let stale = json!({"read_version": 7, "note": "更正日期", "theme": "civil_affairs", "title": "新标题",
+        "written_on": today, "body": "修订后的正文内容，已经超过十个字符。"});
+    send(&router, with_token(Method::PUT, &format!("/api/v1/disclosure/documents/{id}"), &staff, Some(stale)))
+        .await
+        .assert_error(StatusCode::CONFLICT, "record_changed");
+
+    // Anyone finds it, reads it, follows it.
+    let found = send(&router, get("/api/v1/disclosure/documents?q=%E5%85%BB%E8%80%81%E8%AE%A4%E8%AF%81")).await;
+    assert_eq!((found.status, found.json()["total"].as_u64()), (StatusCode::OK, Some(1)), "{}", found.text());
+    send(&router, get("/api/v1/disclosure/documents?kind=nonsense"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    let page = send(&router, get("/open?q=%E5%85%BB%E8%80%81&kind=")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("关于开展养老待遇资格认证的通知"));
+    let page = send(&router, get(&format!("/open/documents/{id}"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(
+        html.contains("明民发〔2026〕7号")
+            && html.contains("public #")
+            && html.contains(doc["history"][0]["sha256"].as_str().unwrap())
+    );
+    let feed = send(&router, get("/open/feed.atom")).await;
+    assert!(feed.header("content-type").starts_with("application/atom+xml"));
+    assert!(feed.text().contains("<title>关于开展养老待遇资格认证的通知</title>"), "{}", feed.text());
+    let catalogue = send(&router, get("/open/departments/990102-MZ")).await;
+    assert!(catalogue.text().contains(doc["index_number"].as_str().unwrap()));
+    assert_eq!(send(&router, get("/open/documents/no-such")).await.status, StatusCode::NOT_FOUND);
+    send(&router, get("/api/v1/disclosure/documents/no-such")).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+
+    // A resident asks; the officer answers; the report counts it.
+    let ask =
+        json!({"department": "990102-MZ", "description": "请公开2025年城乡低保资金发放总额", "delivery": "online"});
+    let asked = send(&router, with_token(Method::POST, "/api/v1/disclosure/requests", &person, Some(ask))).await;
+    assert_eq!(asked.status, StatusCode::CREATED, "{}", asked.text());
+    let request = asked.json();
+    assert_eq!(request["deadline"]["status"], "on_track");
+    let rid = request["id"].as_str().unwrap();
+    let withheld = json!({"action": "answer", "type": "withheld", "text": "涉及个人隐私"});
+    send(&router, with_token(Method::POST, &format!("/api/v1/disclosure/inbox/{rid}"), &staff, Some(withheld)))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    let answer = json!({"action": "answer", "type": "disclosed", "text": "2025年共发放低保资金3280万元。"});
+    let answered = send(
+        &router,
+        with_token(Method::POST, &format!("/api/v1/disclosure/inbox/{rid}"), &staff, Some(answer.clone())),
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.text());
+    send(&router, with_token(Method::POST, &format!("/api/v1/disclosure/inbox/{rid}"), &staff, Some(answer)))
+        .await
+        .assert_error(StatusCode::CONFLICT, "request_answered");
+    let mine =
+        send(&router, with_token(Method::GET, &format!("/api/v1/disclosure/requests/{rid}"), &person, None)).await;
+    assert_eq!(mine.json()["answer"]["type"], "disclosed");
+    send(&router, with_token(Method::GET, &format!("/api/v1/disclosure/inbox/{rid}"), &person, None))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let year = &today[..4];
+    let report = send(&router, get(&format!("/api/v1/disclosure/reports/990102-MZ/{year}"))).await;
+    let lines = report.json()["requests"].as_array().unwrap().clone();
+    let disclosed = lines.iter().find(|l| l["line"] == "disclosed").unwrap();
+    assert_eq!(disclosed["person"], 1);
+    let page = send(&router, get(&format!("/open/reports/990102-MZ/{year}"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    send(&router, get("/api/v1/disclosure/reports/990102-MZ/1990"))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
 }

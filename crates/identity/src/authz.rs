@@ -251,7 +251,8 @@ mod tests {
             include_str!("../../kernel/migrations/common/0017_consent_audit.sql"),
             include_str!("../../kernel/migrations/common/0023_voice.sql"),
             include_str!("../../kernel/migrations/common/0025_tallies.sql"),
-            include_str!("../../kernel/migrations/common/0026_assessment.sql")
+            include_str!("../../kernel/migrations/common/0026_assessment.sql"),
+            include_str!("../../kernel/migrations/common/0027_openness.sql")
         );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");

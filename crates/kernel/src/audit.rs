@@ -104,6 +104,25 @@ pub enum Action {
     VoiceRequestMerged,
     /// A region's routing table was changed: which department handles a category there.
     VoiceRouteSet,
+    // openness (政府信息公开): publications go on the `public` log, requests on the audit trail
+    /// A department published a document of its own accord (主动公开).
+    DisclosurePublished,
+    /// A published document was revised; the earlier text stays in its history.
+    DisclosureRevised,
+    /// A published document was repealed (废止).
+    DisclosureRepealed,
+    /// A department set its 政府信息公开指南.
+    DisclosureGuideSet,
+    /// A person asked a department for information (依申请公开).
+    DisclosureRequested,
+    /// A department asked the person to clarify a request, or the person did.
+    DisclosureClarification,
+    /// A department extended a request's deadline.
+    DisclosureExtended,
+    /// A department answered a request.
+    DisclosureAnswered,
+    /// A department entered the annual report's figures the platform cannot know.
+    DisclosureReportInputSet,
     // insight
     AlertRaised,
     /// The assessment office put a new indicator system in force.

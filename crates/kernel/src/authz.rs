@@ -65,6 +65,10 @@ permissions! {
     InsightRead => "insight.read",
     /// Set the indicator system departments are assessed by (考核办).
     AssessmentManage => "assessment.manage",
+    /// Publish, revise and repeal the own department's government information (主动公开).
+    DisclosurePublish => "disclosure.publish",
+    /// Answer requests for the own department's government information (依申请公开).
+    DisclosureAnswer => "disclosure.answer",
 }
 
 /// How far a grant reaches.

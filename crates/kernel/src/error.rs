@@ -89,6 +89,20 @@ pub enum ErrorCode {
     SystemNotServed,
     /// A one-time code that was right but already used (a replay, or a second tap).
     CodeReused,
+    /// 政府信息公开: a repealed document is neither revised nor repealed again.
+    DocumentRepealed,
+    /// A request for information already answered.
+    RequestAnswered,
+    /// A request for information waits for the person's clarification.
+    AwaitingClarification,
+    /// A clarification sent when none was asked for.
+    NotAwaitingClarification,
+    /// A clarification is asked for once only.
+    ClarificationAlreadyAsked,
+    /// A deadline is extended once only.
+    AlreadyExtended,
+    /// Too late for this step: past its deadline.
+    DeadlinePassed,
 }
 
 impl ErrorCode {

@@ -18,6 +18,27 @@ pub fn optional_whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i
     }
 }
 
+/// Gives enums deriving strum's `IntoStaticStr` and `EnumString` their wire name
+/// (`as_str`) and a `TryFrom<String>` through which stored values are read back, so that a
+/// value that is not a variant is an error rather than a default.
+#[macro_export]
+macro_rules! wire_name {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = ::strum::ParseError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+    )*};
+}
+
 fn whole(n: &serde_json::Number) -> Option<i64> {
     // Within ±2^53 a float holds every whole number exactly, so the conversion loses nothing.
     const EXACT: f64 = 9_007_199_254_740_992.0;

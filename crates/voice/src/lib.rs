@@ -179,24 +179,7 @@ pub enum Rating {
     Unsatisfied,
 }
 
-macro_rules! wire_name {
-    ($($t:ty),*) => {$(
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                self.into()
-            }
-        }
-
-        /// Stored values are read back through this: one that is not a variant is an error.
-        impl TryFrom<String> for $t {
-            type Error = strum::ParseError;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                s.parse()
-            }
-        }
-    )*};
-}
-wire_name!(RequestKind, Channel, Urgency, Stage, Rating, Breakdown, ExtensionDecision);
+kernel::wire_name!(RequestKind, Channel, Urgency, Stage, Rating, Breakdown, ExtensionDecision);
 
 /// Errors of the voice module; each maps to one stable client code in the HTTP layer.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The JSON API under /api/v1, described by OpenAPI 3.1 at /api/openapi.json.
 
 pub(crate) mod appointments;
+pub(crate) mod disclosure;
 pub(crate) mod exchange;
 mod kpis;
 mod ledger;
@@ -50,6 +51,7 @@ impl utoipa::Modify for BearerScheme {
     components(schemas(ErrorBody, ErrorCode)),
     tags((name = "auth", description = "Tokens"), (name = "identity", description = "Accounts, people, organisation"),
         (name = "voice", description = "12345: requests from people, dispatch, departments' answers"),
+        (name = "disclosure", description = "政府信息公开: published documents, requests for information, annual reports"),
         (name = "insight", description = "Service KPIs for leaders: figures, trends, breakdowns"))
 )]
 struct ApiDoc;
@@ -62,6 +64,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::appointments::router())
         .merge(self::exchange::router())
         .merge(self::voice::router())
+        .merge(self::disclosure::router())
         .merge(self::kpis::router())
 }
 

@@ -34,6 +34,7 @@ mod dashboard;
 mod exchange;
 mod hall;
 mod my_data;
+mod openness;
 mod request;
 mod voice;
 
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(exchange::router())
         .merge(voice::router())
         .merge(dashboard::router())
+        .merge(openness::router())
         .route("/", get(home))
         .route("/about/{page}", get(about))
         .route("/static/app.css", get(stylesheet))
@@ -120,6 +122,7 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         can_answer: false,
         can_insight: false,
         can_record: false,
+        can_disclose: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),
     };

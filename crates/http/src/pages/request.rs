@@ -147,6 +147,8 @@ pub struct Layout {
     pub can_insight: bool,
     /// Records 12345 calls (话务员).
     pub can_record: bool,
+    /// Publishes or answers for a department's 政务公开.
+    pub can_disclose: bool,
     pub display_name: String,
     pub title: String,
 }
@@ -169,7 +171,8 @@ impl Layout {
     }
     /// The main navigation for who is signed in, the current page marked.
     pub fn nav(&self) -> Vec<NavLink> {
-        let mut links: Vec<(&'static str, &'static str)> = vec![("/", "nav.home"), ("/services", "nav.services")];
+        let mut links: Vec<(&'static str, &'static str)> =
+            vec![("/", "nav.home"), ("/services", "nav.services"), ("/open", "nav.open")];
         match (self.signed_in, self.is_staff) {
             (false, _) => links.push(("/signin", "nav.signin")),
             (true, true) => {
@@ -190,6 +193,9 @@ impl Layout {
                 }
                 if self.can_insight {
                     links.push(("/staff/insight", "nav.insight"));
+                }
+                if self.can_disclose {
+                    links.push(("/staff/open", "nav.disclosure"));
                 }
             }
             (true, false) => links.extend([
@@ -254,6 +260,10 @@ impl PageCtx {
             can_answer: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceHandle>()),
             can_insight: session.is_some_and(|s| s.principal.may::<kernel::authz::InsightRead>()),
             can_record: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceRecord>()),
+            can_disclose: session.is_some_and(|s| {
+                s.principal.may::<kernel::authz::DisclosurePublish>()
+                    || s.principal.may::<kernel::authz::DisclosureAnswer>()
+            }),
             display_name: self.session.as_ref().map(|s| s.principal.display_name.clone()).unwrap_or_default(),
             title: text(self.prefs.lang, title_key).to_string(),
         }
@@ -355,7 +365,9 @@ page_error_from!(
     services::Error,
     ::exchange::Error,
     insight::security::Error,
-    insight::Error
+    insight::Error,
+    ::openness::Error,
+    ::ledger::Error
 );
 
 /// Compares a form's `_csrf` with the expected token (from [`expected_form_token`]) in
@@ -493,6 +505,7 @@ mod tests {
             can_answer: can_alerts,
             can_insight: can_alerts,
             can_record: can_alerts,
+            can_disclose: can_alerts,
             display_name: String::new(),
             title: String::new(),
         }

@@ -84,17 +84,30 @@ pub async fn department_by_code(
 }
 
 /// A department by its code, with the path of its region and its line of work.
+/// How a department is looked up.
+#[derive(Debug, Clone, Copy)]
+pub enum DepartmentKey {
+    Code,
+    Id,
+}
+
 pub async fn department_placed(
     c: &mut AnyConnection,
-    code: &str,
+    key: DepartmentKey,
+    value: &str,
 ) -> Result<Option<(DepartmentRef, String, Option<String>)>, sqlx::Error> {
-    let row: Option<(String, String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT d.id, d.code, d.name, r.path, d.kind FROM departments d JOIN regions r ON r.id = d.region_id \
-         WHERE d.code = $1",
-    )
-    .bind(code)
-    .fetch_optional(c)
-    .await?;
+    let sql = match key {
+        DepartmentKey::Code => {
+            "SELECT d.id, d.code, d.name, r.path, d.kind FROM departments d JOIN regions r ON r.id = d.region_id \
+             WHERE d.code = $1"
+        }
+        DepartmentKey::Id => {
+            "SELECT d.id, d.code, d.name, r.path, d.kind FROM departments d JOIN regions r ON r.id = d.region_id \
+             WHERE d.id = $1"
+        }
+    };
+    let row: Option<(String, String, String, String, Option<String>)> =
+        sqlx::query_as(sql).bind(value).fetch_optional(c).await?;
     Ok(row.map(|(id, code, name, path, kind)| (DepartmentRef { id, code, name }, path, kind)))
 }
 

@@ -161,8 +161,17 @@ impl Organisation<'_> {
 
     /// A department by its code, with its region's path and its line of work (`MZ`, `GA`, …).
     pub async fn placed_department(&self, code: &str) -> Result<Option<crate::PlacedDepartment>, Error> {
+        self.placed(repo::DepartmentKey::Code, code).await
+    }
+
+    /// [`Organisation::placed_department`] by the department's id.
+    pub async fn placed_department_by_id(&self, id: &str) -> Result<Option<crate::PlacedDepartment>, Error> {
+        self.placed(repo::DepartmentKey::Id, id).await
+    }
+
+    async fn placed(&self, key: repo::DepartmentKey, value: &str) -> Result<Option<crate::PlacedDepartment>, Error> {
         let mut c = self.conn().await?;
-        Ok(repo::department_placed(&mut c, code)
+        Ok(repo::department_placed(&mut c, key, value)
             .await?
             .map(|(department, region_path, kind)| crate::PlacedDepartment { department, region_path, kind }))
     }

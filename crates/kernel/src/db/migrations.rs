@@ -66,6 +66,7 @@ const MIGRATIONS: &[Entry] = &[
     common!("0024_voice_extension_merge.sql"),
     common!("0025_tallies.sql"),
     common!("0026_assessment.sql"),
+    common!("0027_openness.sql"),
 ];
 
 /// The migrations of one backend, versioned and described as sqlx names them from their file

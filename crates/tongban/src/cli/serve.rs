@@ -45,10 +45,12 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         })
     });
     let insight = insight::Insight::new(db.clone(), identity.clone(), services.clone(), exchange.clone());
+    let openness = ::openness::Openness::new(db.clone(), identity.clone(), services.calendar().clone());
     let state = tongban_http::AppState::from(tongban_http::AppParts {
         exchange,
         services,
         voice,
+        openness,
         insight,
         identity,
         ledger: ledger.clone(),
