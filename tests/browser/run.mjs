@@ -376,6 +376,7 @@ const totpSecrets = new Map([
   ['sysadmin.mingyue', DEMO_TOTP_SECRET],
   ['leader.mingyue', DEMO_TOTP_SECRET],
   ['assessor', DEMO_TOTP_SECRET],
+  ['open.mz.mingyue', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -979,6 +980,78 @@ check('assessment office: sets the indicator system, refused when the points do 
   const version = (await page.locator('#plan-version').textContent()) || '';
   expect(/版本 1\b/.test(version), `version 1 is in force (${version})`);
   await checkPage(page, 'assessment: the province\'s scorecards');
+  await context.clearCookies();
+});
+
+check('政务公开: search and facets, a document with its history and ledger proof, a resident asks, the bureau answers, the annual report', async ({ page, context }) => {
+  await goto(page, '/open');
+  await checkPage(page, 'disclosure: search');
+  await page.fill('#q', '最低生活保障');
+  await clickAndWait(page, page.locator('#open-search button[type=submit]'), 'search for 最低生活保障');
+  const first = page.locator('#open-results h2 a').first();
+  expect((await first.count()) === 1, `the search finds documents (${await describePage(page)})`);
+  await checkPage(page, 'disclosure: search results');
+  await page.selectOption('#kind', 'policy');
+  await clickAndWait(page, page.locator('#open-search button[type=submit]'), 'filter to policies');
+  const policy = page.locator('#open-results h2 a').first();
+  expect((await policy.count()) === 1, 'policies are found');
+  await clickAndWait(page, policy, 'open a policy');
+  await checkPage(page, 'disclosure: a document');
+  expect((await page.locator('#history tbody tr').count()) >= 1, 'its history is listed');
+  expect((await page.locator('#interpretations a').count()) === 1, 'its interpretation is linked');
+  expect(((await page.locator('#history').textContent()) || '').includes('sha256'), 'each version carries its SHA-256');
+  await setElder(page, true);
+  await checkPage(page, 'disclosure: a document, elder mode');
+  await setElder(page, false);
+  await switchLang(page, 'en');
+  await checkPage(page, 'disclosure: a document in English');
+  await switchLang(page, 'zh-CN');
+  await goto(page, '/open/departments/990102-MZ');
+  await checkPage(page, 'disclosure: guide and catalogue');
+  expect((await page.locator('#catalogue tbody tr').count()) > 0, 'the catalogue lists the bureau\'s documents');
+  const feed = await page.request.get('/open/feed.atom');
+  expect(feed.ok() && (await feed.text()).includes('<feed'), 'the Atom feed answers');
+
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/open/requests');
+  await checkPage(page, 'disclosure: my requests');
+  await clickAndWait(page, page.locator('#request-form button[type=submit]'), 'send the empty form');
+  expect((await page.locator('.error-summary[role=alert] a').count()) > 0, 'the form says what is missing');
+  await checkPage(page, 'disclosure: request form with errors');
+  await page.selectOption('#department', '990102-MZ');
+  await page.fill('#description', '请公开本区2026年高龄津贴的发放标准和发放人数');
+  await page.locator('input[name="delivery"][value="online"]').check();
+  await clickAndWait(page, page.locator('#request-form button[type=submit]'), 'send the request');
+  const requestPath = pathOf(page);
+  expect(requestPath.startsWith('/open/requests/'), `the request page follows (${await describePage(page)})`);
+  await checkPage(page, 'disclosure: my request');
+  const requestId = requestPath.split('/').pop();
+  await context.clearCookies();
+
+  await signIn(page, 'open.mz.mingyue');
+  await goto(page, '/staff/open');
+  await checkPage(page, 'disclosure: the officer\'s workbench');
+  await goto(page, `/staff/open/requests/${requestId}`);
+  await checkPage(page, 'disclosure: a request to answer');
+  await page.locator('input[name="answer_type"][value="withheld"]').check();
+  await page.fill('#answer-text', '该信息涉及个人隐私。');
+  await clickAndWait(page, page.locator('#answer-form button[type=submit]'), 'withhold without a legal ground');
+  expect((await page.locator('.error-summary[role=alert]').count()) === 1, `a withholding needs its ground (${await describePage(page)})`);
+  await checkPage(page, 'disclosure: an answer refused');
+  await page.locator('input[name="answer_type"][value="disclosed"]').check();
+  await page.fill('#answer-text', '2026年高龄津贴标准为每人每月100元，共发放3260人。');
+  await clickAndWait(page, page.locator('#answer-form button[type=submit]'), 'answer the request');
+  expect(((await page.locator('#request-state').textContent()) || '').includes('已答复'), `the request is answered (${await describePage(page)})`);
+  await goto(page, '/staff/open/publish');
+  await checkPage(page, 'disclosure: publish form');
+  await page.selectOption('#kind', 'notice');
+  await page.selectOption('#theme', 'civil_affairs');
+  await page.fill('#title', '明月区关于开展2027年元旦春节走访慰问的通知');
+  await page.fill('#body', '各街道办事处：为做好元旦春节期间困难群众走访慰问工作，现将有关事项通知如下。');
+  await clickAndWait(page, page.locator('#document-form button[type=submit]'), 'publish a notice');
+  expect(pathOf(page).startsWith('/open/documents/'), `the published notice follows (${await describePage(page)})`);
+  await goto(page, `/open/reports/990102-MZ/${new Date().getFullYear()}`);
+  await checkPage(page, 'disclosure: the annual report with its form');
   await context.clearCookies();
 });
 

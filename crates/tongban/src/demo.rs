@@ -13,10 +13,12 @@ use kernel::secrets::SecretString;
 
 mod applications;
 mod catalog;
+mod openness;
 mod voice;
 
 pub use applications::*;
 pub use catalog::*;
+pub use openness::*;
 pub use voice::*;
 
 pub const SEED: u64 = 20_261_121;
@@ -94,6 +96,8 @@ const HOTLINE_POSTS: &[(&str, &str, &str)] = &[
     ("water", "window_clerk", "SW"),
     ("city", "window_clerk", "CG"),
 ];
+/// The departments of each staffed district with a 政务公开 officer.
+pub const DISCLOSING_DEPARTMENTS: &[&str] = &["MZ", "RS", "CZ"];
 /// Districts that get one staff account per built-in role.
 const STAFFED_DISTRICTS: &[&str] = &["990102", "990103"];
 
@@ -172,6 +176,7 @@ pub async fn seed(identity: &Identity, console: &Console, now: DateTime<Utc>) ->
     demo.enterprises(&places.grids).await?;
     staff.extend(demo.hotline_staff().await?);
     staff.extend(demo.insight_staff().await?);
+    staff.extend(demo.disclosure_staff().await?);
     tx.commit().await?;
     Ok(DemoSummary {
         staff,
@@ -279,6 +284,21 @@ impl Seeding<'_> {
         for (username, role) in [("leader", "leader"), ("assessor", "assessor")] {
             let username = self.staff_account(username.into(), role, format!("{}-SG", PROVINCE.0), None).await?;
             staff.push((username, role.to_string(), PROVINCE.1.to_string()));
+        }
+        Ok(staff)
+    }
+
+    /// The 政务公开 officers of each staffed district's civil-affairs, human-resources and
+    /// finance bureaus, seeded last so the random stream before them stays.
+    async fn disclosure_staff(&mut self) -> Result<Vec<(String, String, String)>, identity::Error> {
+        let mut staff = Vec::new();
+        for (district, district_name, pinyin) in staffed_districts() {
+            for dept in DISCLOSING_DEPARTMENTS {
+                let username = format!("open.{}.{pinyin}", dept.to_lowercase());
+                let username =
+                    self.staff_account(username, "disclosure_officer", format!("{district}-{dept}"), None).await?;
+                staff.push((username, "disclosure_officer".to_string(), (*district_name).to_string()));
+            }
         }
         Ok(staff)
     }

@@ -37,6 +37,7 @@ mod province {
             "auditor",
             "security_admin",
             "system_admin",
+            "disclosure_officer",
         ] {
             let districts: std::collections::HashSet<_> =
                 summary.staff.iter().filter(|(_, r, _)| r == role).map(|(_, _, d)| d.clone()).collect();
@@ -86,6 +87,47 @@ mod province {
             .try_get("n")
             .unwrap();
         assert_eq!(n, 15);
+    }
+}
+
+/// The demo's 政务公开 (openness).
+mod disclosure {
+    use openness::{DeadlineStatus, DocumentFilter, DocumentKind, Openness, RequestState, Validity};
+    use services::calendar::WorkingCalendar;
+    use testkit::{TestDb, on_both_databases};
+
+    use super::identity_fixture::t0;
+
+    on_both_databases!(demo_departments_publish_and_answer_requests_in_every_state,);
+
+    async fn demo_departments_publish_and_answer_requests_in_every_state(t: TestDb) {
+        tongban::demo::seed(&t.identity, &t.console(), t0()).await.unwrap();
+        let openness = Openness::new(t.db.clone(), t.identity.clone(), WorkingCalendar::default());
+        let (documents, requests) = tongban::demo::seed_disclosure(&t.identity, &openness, t0()).await.unwrap();
+        assert_eq!((documents, requests), (24, 6));
+        let all = openness.documents().search(&DocumentFilter::default(), 1, 100).await.unwrap();
+        assert_eq!(all.total, 24);
+        // Each staffed district's three bureaus published, with interpretations of policies.
+        assert_eq!(all.by_department.len(), 6);
+        assert_eq!(all.by_kind.get("interpretation"), Some(&4));
+        let repealed = DocumentFilter { validity: Some(Validity::Repealed), ..DocumentFilter::default() };
+        let repealed = openness.documents().search(&repealed, 1, 10).await.unwrap();
+        assert!(repealed.documents.iter().all(|d| d.kind == DocumentKind::Personnel) && repealed.total == 2);
+        assert!(all.documents.iter().any(|d| d.version == 2), "one policy is revised");
+        let guide = openness.documents().guide("990102-MZ").await.unwrap();
+        assert!(guide.guide.is_some_and(|g| g.contains("20 个工作日")));
+        // The demo resident's requests: answered, extended, due; the enterprise's waits.
+        let citizen = t.identity.sign_in().console_principal("citizen.demo").await.unwrap();
+        let mine = openness.requests().mine(&citizen, t0()).await.unwrap();
+        assert_eq!(mine.len(), 4);
+        assert!(mine.iter().any(|r| r.state == RequestState::Answered));
+        assert!(mine.iter().any(|r| r.extension_days > 0));
+        let enterprise = t.identity.sign_in().console_principal("enterprise.demo").await.unwrap();
+        let theirs = openness.requests().mine(&enterprise, t0()).await.unwrap();
+        assert!(theirs.iter().any(|r| r.deadline.status == DeadlineStatus::Paused));
+        assert!(theirs.iter().any(|r| r.deadline.status == DeadlineStatus::Overdue));
+        // Once only.
+        assert_eq!(tongban::demo::seed_disclosure(&t.identity, &openness, t0()).await.unwrap(), (0, 0));
     }
 }
 

@@ -18,8 +18,9 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let services = services_of(&settings, &db, &identity, key);
     let voice = ::voice::Voice::new(db.clone(), identity.clone(), services.clone())?;
     count_records_once(&db, &services, &voice).await?;
+    let openness = ::openness::Openness::new(db.clone(), identity.clone(), services.calendar().clone());
     if settings.demo {
-        seed_demo(&identity, &console, &services, &exchange, &voice).await?;
+        seed_demo(&identity, &console, &services, &exchange, (&voice, &openness)).await?;
     }
     record_configuration(&db, &settings).await?;
     let timers = tokio::spawn(run_timers(services.clone(), voice.clone()));
@@ -45,7 +46,6 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         })
     });
     let insight = insight::Insight::new(db.clone(), identity.clone(), services.clone(), exchange.clone());
-    let openness = ::openness::Openness::new(db.clone(), identity.clone(), services.calendar().clone());
     let state = tongban_http::AppState::from(tongban_http::AppParts {
         exchange,
         services,
@@ -99,7 +99,7 @@ async fn seed_demo(
     console: &Console,
     services: &services::Services,
     exchange: &exchange::Exchange,
-    voice: &::voice::Voice,
+    (voice, openness): (&::voice::Voice, &::openness::Openness),
 ) -> anyhow::Result<()> {
     if identity.organisation().region_count().await? == 0 {
         println!("seeding the demo province 云岭省 (first start) …");
@@ -142,6 +142,10 @@ async fn seed_demo(
         let routes = crate::demo::seed_routes(voice, console, Utc::now()).await?;
         let requests = crate::demo::seed_requests(identity, voice, Utc::now()).await?;
         println!("demo 12345: {routes} routes, {requests} requests in every state");
+    }
+    let (documents, requests) = crate::demo::seed_disclosure(identity, openness, Utc::now()).await?;
+    if documents > 0 {
+        println!("demo 政务公开: {documents} documents published, {requests} requests for information");
     }
     Ok(())
 }
