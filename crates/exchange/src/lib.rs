@@ -118,16 +118,7 @@ async fn department_name(identity: &Identity, c: &mut sqlx::AnyConnection, id: &
         .ok_or_else(|| Error::Internal(format!("department {id} is not known to identity")))
 }
 
-impl From<identity::Error> for Error {
-    fn from(e: identity::Error) -> Error {
-        match e {
-            identity::Error::NotFound(what) => Error::NotFound(what),
-            identity::Error::Storage(s) => Error::Storage(s),
-            identity::Error::Denied(d) => Error::Denied(d),
-            other => Error::Internal(other.to_string()),
-        }
-    }
-}
+identity::from_identity_error!(Error);
 
 impl From<protect::Error> for Error {
     fn from(e: protect::Error) -> Error {

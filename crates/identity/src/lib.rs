@@ -125,6 +125,27 @@ pub struct PlacedDepartment {
     pub kind: Option<String>,
 }
 
+/// The conversion of identity's errors into a domain crate's `Error`, which has the same
+/// `NotFound`, `Invalid`, `Denied`, `Storage` and `Internal` variants: a lookup that finds
+/// nothing, a refused value, a refusal and a storage failure keep their meaning; anything else
+/// is internal. `identity::from_identity_error!(Error);` in the crate that owns `Error`.
+#[macro_export]
+macro_rules! from_identity_error {
+    ($error:ident) => {
+        impl From<$crate::Error> for $error {
+            fn from(e: $crate::Error) -> $error {
+                match e {
+                    $crate::Error::NotFound(what) => $error::NotFound(what),
+                    $crate::Error::Invalid { field, reason } => $error::Invalid { field, reason },
+                    $crate::Error::Storage(s) => $error::Storage(s),
+                    $crate::Error::Denied(d) => $error::Denied(d),
+                    other => $error::Internal(other.to_string()),
+                }
+            }
+        }
+    };
+}
+
 /// Errors of the identity service. Each maps to one stable client code in the HTTP layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -76,16 +76,7 @@ impl Error {
     }
 }
 
-impl From<identity::Error> for Error {
-    fn from(e: identity::Error) -> Error {
-        match e {
-            identity::Error::NotFound(what) => Error::NotFound(what),
-            identity::Error::Storage(s) => Error::Storage(s),
-            identity::Error::Denied(d) => Error::Denied(d),
-            other => Error::Internal(other.to_string()),
-        }
-    }
-}
+identity::from_identity_error!(Error);
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())

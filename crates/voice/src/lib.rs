@@ -211,17 +211,7 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
-impl From<identity::Error> for Error {
-    fn from(e: identity::Error) -> Error {
-        match e {
-            identity::Error::NotFound(what) => Error::NotFound(what),
-            identity::Error::Invalid { field, reason } => Error::Invalid { field, reason },
-            identity::Error::Storage(s) => Error::Storage(s),
-            identity::Error::Denied(d) => Error::Denied(d),
-            other => Error::Internal(other.to_string()),
-        }
-    }
-}
+identity::from_identity_error!(Error);
 
 /// The voice module's handle: what its areas share.
 #[derive(Clone)]

@@ -50,8 +50,9 @@ fn field_error(l: &Layout, e: openness::Error) -> Result<Errors, PageError> {
         openness::Error::Invalid { field, reason } => {
             Ok(vec![(field, format!("{}：{reason}", l.t(&format!("open.field.{field}"))))])
         }
+        // Not one field's fault: the summary links to the page's main content.
         openness::Error::Conflict { code, .. } => {
-            Ok(vec![("form", l.t(&format!("error.{}", code.as_str())).to_string())])
+            Ok(vec![("main", l.t(&format!("error.{}", code.as_str())).to_string())])
         }
         other => Err(other.into()),
     }
