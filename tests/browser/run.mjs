@@ -377,6 +377,8 @@ const totpSecrets = new Map([
   ['leader.mingyue', DEMO_TOTP_SECRET],
   ['assessor', DEMO_TOTP_SECRET],
   ['open.mz.mingyue', DEMO_TOTP_SECRET],
+  ['grid.mingyue', DEMO_TOTP_SECRET],
+  ['trade.mingyue', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -1052,6 +1054,37 @@ check('政务公开: search and facets, a document with its history and ledger p
   expect(pathOf(page).startsWith('/open/documents/'), `the published notice follows (${await describePage(page)})`);
   await goto(page, `/open/reports/990102-MZ/${new Date().getFullYear()}`);
   await checkPage(page, 'disclosure: the annual report with its form');
+  await context.clearCookies();
+});
+
+check('public ledgers: a community\'s finances and a project\'s stages with their proofs; the community worker publishes a month', async ({ page, context }) => {
+  await goto(page, '/open/ledgers');
+  await checkPage(page, 'public ledgers: index');
+  const community = page.locator('#communities tbody a').first();
+  expect((await community.count()) === 1, 'the demo communities publish their finances');
+  await clickAndWait(page, community, 'open a community');
+  await checkPage(page, 'public ledgers: a community');
+  expect(((await page.locator('#ledger-records').textContent()) || '').includes('sha256'), 'each record shows its SHA-256');
+  expect((await page.locator('#ledger-records .tag').count()) >= 2, 'a correction and the record it corrects are both shown');
+  await goto(page, '/open/ledgers');
+  await clickAndWait(page, page.locator('#projects tbody a').first(), 'open a project');
+  await checkPage(page, 'public ledgers: a project');
+  expect((await page.locator('#ledger-records > li').count()) === 4, 'the project shows its four stages');
+  await setElder(page, true);
+  await checkPage(page, 'public ledgers: a project, elder mode');
+  await setElder(page, false);
+
+  await signIn(page, 'grid.mingyue');
+  await goto(page, '/staff/open/ledgers');
+  await checkPage(page, 'public ledgers: the community worker\'s form');
+  await page.fill('#lines', '收入，上级补助，abc');
+  await clickAndWait(page, page.locator('#statement-form button[type=submit]'), 'publish a bad line');
+  expect((await page.locator('.error-summary[role=alert]').count()) === 1, `a bad amount is refused (${await describePage(page)})`);
+  await checkPage(page, 'public ledgers: the form with an error');
+  await page.fill('#lines', '收入，上级补助，120000.00\n支出，办公费，3560.50，打印纸和墨盒');
+  await clickAndWait(page, page.locator('#statement-form button[type=submit]'), 'publish this month');
+  expect(pathOf(page).startsWith('/open/ledgers/community-finance/'), `the community's ledger follows (${await describePage(page)})`);
+  expect(((await page.locator('#ledger-records').textContent()) || '').includes('打印纸和墨盒'), 'the new month is listed');
   await context.clearCookies();
 });
 

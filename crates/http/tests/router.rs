@@ -442,6 +442,11 @@ async fn disclosure_is_published_read_requested_and_answered_over_http(t: TestDb
     send(&router, get("/api/v1/disclosure/documents?kind=nonsense"))
         .await
         .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    for out_of_bounds in ["year=1948", "page=0", "page=10001"] {
+        send(&router, get(&format!("/api/v1/disclosure/documents?{out_of_bounds}")))
+            .await
+            .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    }
     let page = send(&router, get("/open?q=%E5%85%BB%E8%80%81&kind=")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.text().contains("关于开展养老待遇资格认证的通知"));
@@ -499,4 +504,7 @@ async fn disclosure_is_published_read_requested_and_answered_over_http(t: TestDb
     send(&router, get("/api/v1/disclosure/reports/990102-MZ/1990"))
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    send(&router, get("/api/v1/disclosure/reports/990102-MZ/2100"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
 }

@@ -123,6 +123,10 @@ pub enum Action {
     DisclosureAnswered,
     /// A department entered the annual report's figures the platform cannot know.
     DisclosureReportInputSet,
+    /// A community published a month's income and spending (社区财务公开).
+    CommunityFinancePublished,
+    /// A public-resource transaction's notice, bid opening, award or contract was published.
+    PublicTransactionPublished,
     // insight
     AlertRaised,
     /// The assessment office put a new indicator system in force.

@@ -69,6 +69,10 @@ permissions! {
     DisclosurePublish => "disclosure.publish",
     /// Answer requests for the own department's government information (依申请公开).
     DisclosureAnswer => "disclosure.answer",
+    /// Publish the own community's monthly income and spending (社区财务公开).
+    CommunityFinancePublish => "ledger.community_finance",
+    /// Publish public-resource transactions of the own department (公共资源交易).
+    TransactionPublish => "ledger.transactions",
 }
 
 /// How far a grant reaches.

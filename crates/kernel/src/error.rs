@@ -103,6 +103,8 @@ pub enum ErrorCode {
     AlreadyExtended,
     /// Too late for this step: past its deadline.
     DeadlinePassed,
+    /// A public-ledger record of that month or stage is published: a change is a correction.
+    AlreadyPublished,
 }
 
 impl ErrorCode {

@@ -2,10 +2,12 @@
 //! its own accord (主动公开) — with the metadata Chinese portals carry, every revision kept
 //! and each publication, revision and repeal an entry on the `public` ledger — its disclosure
 //! guide and catalogue, the requests people make for information (依申请公开) answered
-//! within 20 working days, and the annual report computed from those records. Owns the
-//! tables of migration 0027.
+//! within 20 working days, and the annual report computed from those records; and the public
+//! ledgers of community finance and public-resource transactions. Owns the tables of
+//! migrations 0027 and 0028.
 
 mod documents;
+mod ledgers;
 mod repo;
 mod report;
 mod requests;
@@ -19,6 +21,10 @@ use sqlx::pool::PoolConnection;
 pub use documents::{
     Document, DocumentDraft, DocumentFilter, DocumentLink, DocumentSummary, DocumentText, Documents, Guide, Publishing,
     Revision, SearchResult,
+};
+pub use ledgers::{
+    Direction, FinanceLine, LedgerKind, MonthlyStatement, Party, PublicLedgers, PublicRecord, Stage, Subject,
+    TransactionRecord, fen_of_yuan, yuan,
 };
 pub use report::{AnnualReport, Outcomes, PublicationRow, ReportInputs, ReportRow, Reports};
 pub use requests::{
@@ -397,6 +403,11 @@ impl Openness {
     /// The annual report (年度报告).
     pub fn reports(&self) -> Reports<'_> {
         Reports(self)
+    }
+
+    /// The public ledgers of community finance and public-resource transactions.
+    pub fn ledgers(&self) -> PublicLedgers<'_> {
+        PublicLedgers(self)
     }
 }
 

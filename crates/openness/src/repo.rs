@@ -481,3 +481,77 @@ pub async fn set_report_inputs(
     .await?;
     Ok(())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PublicRecordRow {
+    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: super::LedgerKind,
+    pub subject_code: String,
+    pub subject_name: String,
+    pub period: String,
+    pub region_path: String,
+    pub department_id: Option<String>,
+    pub body: String,
+    pub sha256: String,
+    pub ledger_index: i64,
+    pub corrects: Option<String>,
+    pub published_by: String,
+    pub published_at: i64,
+}
+
+pub async fn insert_public_record(c: &mut AnyConnection, r: &PublicRecordRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO public_records (id, kind, subject_code, subject_name, period, region_path, department_id, body, \
+         sha256, ledger_index, corrects, published_by, published_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&r.id)
+    .bind(r.kind.as_str())
+    .bind(&r.subject_code)
+    .bind(&r.subject_name)
+    .bind(&r.period)
+    .bind(&r.region_path)
+    .bind(&r.department_id)
+    .bind(&r.body)
+    .bind(&r.sha256)
+    .bind(r.ledger_index)
+    .bind(&r.corrects)
+    .bind(&r.published_by)
+    .bind(r.published_at)
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// A community's statements or a project's stages, oldest first.
+pub async fn public_records(
+    c: &mut AnyConnection,
+    kind: super::LedgerKind,
+    subject_code: &str,
+) -> Result<Vec<PublicRecordRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, subject_code, subject_name, period, region_path, department_id, body, sha256, \
+         ledger_index, corrects, published_by, published_at FROM public_records \
+         WHERE kind = $1 AND subject_code = $2 ORDER BY published_at, ledger_index",
+    )
+    .bind(kind.as_str())
+    .bind(subject_code)
+    .fetch_all(c)
+    .await
+}
+
+/// The communities or projects with records: (code, name, records, last published), newest
+/// first.
+pub async fn public_subjects(
+    c: &mut AnyConnection,
+    kind: super::LedgerKind,
+) -> Result<Vec<(String, String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT subject_code, MIN(subject_name), COUNT(*), MAX(published_at) FROM public_records WHERE kind = $1 \
+         GROUP BY subject_code ORDER BY MAX(published_at) DESC LIMIT 1000",
+    )
+    .bind(kind.as_str())
+    .fetch_all(c)
+    .await
+}

@@ -215,8 +215,12 @@ impl Reports<'_> {
     }
 
     async fn reported(&self, department_code: &str, year: i32, now: DateTime<Utc>) -> Result<PlacedDepartment, Error> {
-        if !(FIRST_YEAR..=china_day(now).year()).contains(&year) {
-            return Err(Error::invalid("year", format!("a year from {FIRST_YEAR} to this one")));
+        if year < FIRST_YEAR {
+            return Err(Error::invalid("year", format!("a year from {FIRST_YEAR}")));
+        }
+        // A year that has not begun has no report yet.
+        if year > china_day(now).year() {
+            return Err(Error::NotFound("report"));
         }
         self.inner
             .identity

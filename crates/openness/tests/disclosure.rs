@@ -527,6 +527,7 @@ async fn the_annual_report_counts_from_the_records(t: TestDb) {
     assert_eq!((report.inputs.clone(), report.inputs.reconsideration.total()), (inputs.clone(), 2));
     let rs = w.publisher("officer.rs").await;
     assert!(matches!(reports.set_inputs(&rs, "990102-MZ", 2026, inputs, t0()).await, Err(Error::Denied(_))));
-    assert!(matches!(reports.annual("990102-MZ", 2027, t0()).await, Err(Error::Invalid { field: "year", .. })));
+    assert!(matches!(reports.annual("990102-MZ", 2027, t0()).await, Err(Error::NotFound("report"))));
+    assert!(matches!(reports.annual("990102-MZ", 2007, t0()).await, Err(Error::Invalid { field: "year", .. })));
     assert!(matches!(reports.annual("990102-XX", 2026, t0()).await, Err(Error::NotFound(_))));
 }

@@ -321,9 +321,14 @@ impl<'t> Founding<'t> {
     /// A staff member of `department` holding `role`; returns the account id.
     pub async fn staff(&mut self, username: &str, name: &str, department: &str, role: &str) -> String {
         let created = self.account(staff_account(username, name, department)).await;
-        let accounts = self.identity.accounts();
-        accounts.grant_role_in(&mut self.tx, &self.roles, &created, role, self.now).await.unwrap();
+        self.grant(&created, role).await;
         created
+    }
+
+    /// Grants `role` to an account.
+    pub async fn grant(&mut self, account_id: &str, role: &str) {
+        let accounts = self.identity.accounts();
+        accounts.grant_role_in(&mut self.tx, &self.roles, account_id, role, self.now).await.unwrap();
     }
 
     /// Any account; returns its id.

@@ -289,7 +289,8 @@ impl Seeding<'_> {
     }
 
     /// The 政务公开 officers of each staffed district's civil-affairs, human-resources and
-    /// finance bureaus, seeded last so the random stream before them stays.
+    /// finance bureaus, and its 公共资源交易 officer, seeded last so the random stream before
+    /// them stays.
     async fn disclosure_staff(&mut self) -> Result<Vec<(String, String, String)>, identity::Error> {
         let mut staff = Vec::new();
         for (district, district_name, pinyin) in staffed_districts() {
@@ -299,6 +300,10 @@ impl Seeding<'_> {
                     self.staff_account(username, "disclosure_officer", format!("{district}-{dept}"), None).await?;
                 staff.push((username, "disclosure_officer".to_string(), (*district_name).to_string()));
             }
+            let username = self
+                .staff_account(format!("trade.{pinyin}"), "trading_officer", format!("{district}-ZW"), None)
+                .await?;
+            staff.push((username, "trading_officer".to_string(), (*district_name).to_string()));
         }
         Ok(staff)
     }

@@ -126,6 +126,16 @@ mod disclosure {
         let theirs = openness.requests().mine(&enterprise, t0()).await.unwrap();
         assert!(theirs.iter().any(|r| r.deadline.status == DeadlineStatus::Paused));
         assert!(theirs.iter().any(|r| r.deadline.status == DeadlineStatus::Overdue));
+        // The public ledgers: each staffed district's community and its renovation project.
+        let communities = openness.ledgers().subjects(openness::LedgerKind::CommunityFinance).await.unwrap();
+        assert_eq!(communities.iter().map(|s| s.records).collect::<Vec<_>>(), [4, 4]);
+        let projects = openness.ledgers().subjects(openness::LedgerKind::Transaction).await.unwrap();
+        assert_eq!(projects.len(), 2);
+        let stages = openness.ledgers().records(openness::LedgerKind::Transaction, &projects[0].code).await.unwrap();
+        assert_eq!(
+            stages.iter().map(|r| r.period.as_str()).collect::<Vec<_>>(),
+            ["tender_notice", "bid_opening", "award", "contract"]
+        );
         // Once only.
         assert_eq!(tongban::demo::seed_disclosure(&t.identity, &openness, t0()).await.unwrap(), (0, 0));
     }

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Authorized, Caller};
 use kernel::authz::{DisclosureAnswer, DisclosurePublish};
 use openness::{
@@ -63,31 +63,46 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
-    pub fn filter(&self) -> DocumentFilter {
-        DocumentFilter {
+    /// The search asked for, or the parameter that is out of its bounds.
+    fn filter(&self) -> Result<(DocumentFilter, usize), ApiError> {
+        let bad = |what: &str| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, format!("{what} is out of bounds"))
+        };
+        if self.q.chars().count() > 200 {
+            return Err(bad("q"));
+        }
+        if self.department.as_ref().is_some_and(|d| d.chars().count() > 64) {
+            return Err(bad("department"));
+        }
+        if self.year.is_some_and(|y| !(1949..=2100).contains(&y)) {
+            return Err(bad("year"));
+        }
+        let page = self.page.unwrap_or(1);
+        if !(1..=10_000).contains(&page) {
+            return Err(bad("page"));
+        }
+        let filter = DocumentFilter {
             q: self.q.clone(),
             department: self.department.clone(),
             kind: self.kind,
             theme: self.theme,
             validity: self.validity,
             year: self.year,
-        }
-    }
-
-    pub fn page(&self) -> usize {
-        self.page.unwrap_or(1).clamp(1, 10_000)
+        };
+        Ok((filter, page))
     }
 }
 
 /// Published documents, best match first (newest first without words), 20 a page, with how
 /// many matched by kind, theme and department.
 #[utoipa::path(get, path = "/api/v1/disclosure/documents", tag = "disclosure", params(SearchQuery),
-    responses((status = 200, body = SearchResult), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SearchResult), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn disclosure_search(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<SearchResult>, ApiError> {
-    Ok(Json(state.openness.documents().search(&q.filter(), q.page(), PER_PAGE).await?))
+    let (filter, page) = q.filter()?;
+    Ok(Json(state.openness.documents().search(&filter, page, PER_PAGE).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -5,6 +5,7 @@ pub(crate) mod disclosure;
 pub(crate) mod exchange;
 mod kpis;
 mod ledger;
+mod public_ledgers;
 pub(crate) mod services;
 pub(crate) mod voice;
 
@@ -52,6 +53,7 @@ impl utoipa::Modify for BearerScheme {
     tags((name = "auth", description = "Tokens"), (name = "identity", description = "Accounts, people, organisation"),
         (name = "voice", description = "12345: requests from people, dispatch, departments' answers"),
         (name = "disclosure", description = "政府信息公开: published documents, requests for information, annual reports"),
+        (name = "public ledgers", description = "社区财务公开 and 公共资源交易: records on the public ledger"),
         (name = "insight", description = "Service KPIs for leaders: figures, trends, breakdowns"))
 )]
 struct ApiDoc;
@@ -65,6 +67,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::exchange::router())
         .merge(self::voice::router())
         .merge(self::disclosure::router())
+        .merge(self::public_ledgers::router())
         .merge(self::kpis::router())
 }
 

@@ -123,6 +123,7 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         can_insight: false,
         can_record: false,
         can_disclose: false,
+        can_ledger: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),
     };

@@ -149,6 +149,8 @@ pub struct Layout {
     pub can_record: bool,
     /// Publishes or answers for a department's 政务公开.
     pub can_disclose: bool,
+    /// Publishes a community's finances or public-resource transactions.
+    pub can_ledger: bool,
     pub display_name: String,
     pub title: String,
 }
@@ -196,6 +198,9 @@ impl Layout {
                 }
                 if self.can_disclose {
                     links.push(("/staff/open", "nav.disclosure"));
+                }
+                if self.can_ledger {
+                    links.push(("/staff/open/ledgers", "nav.ledgers"));
                 }
             }
             (true, false) => links.extend([
@@ -260,6 +265,10 @@ impl PageCtx {
             can_answer: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceHandle>()),
             can_insight: session.is_some_and(|s| s.principal.may::<kernel::authz::InsightRead>()),
             can_record: session.is_some_and(|s| s.principal.may::<kernel::authz::VoiceRecord>()),
+            can_ledger: session.is_some_and(|s| {
+                s.principal.may::<kernel::authz::CommunityFinancePublish>()
+                    || s.principal.may::<kernel::authz::TransactionPublish>()
+            }),
             can_disclose: session.is_some_and(|s| {
                 s.principal.may::<kernel::authz::DisclosurePublish>()
                     || s.principal.may::<kernel::authz::DisclosureAnswer>()
@@ -506,6 +515,7 @@ mod tests {
             can_insight: can_alerts,
             can_record: can_alerts,
             can_disclose: can_alerts,
+            can_ledger: can_alerts,
             display_name: String::new(),
             title: String::new(),
         }

@@ -67,6 +67,7 @@ const MIGRATIONS: &[Entry] = &[
     common!("0025_tallies.sql"),
     common!("0026_assessment.sql"),
     common!("0027_openness.sql"),
+    common!("0028_public_ledgers.sql"),
 ];
 
 /// The migrations of one backend, versioned and described as sqlx names them from their file

@@ -209,6 +209,7 @@ pub async fn seed_disclosure(
             .await?;
     }
     let requests = seed_requests_for_information(identity, openness, now).await?;
+    seed_public_ledgers(identity, openness, now).await?;
     Ok((documents, requests))
 }
 
@@ -296,4 +297,104 @@ async fn seed_requests_for_information(
     };
     handling.act(&cz, &r.id, HandlingAction::Answer(answer), now - Duration::days(6)).await?;
     Ok(6)
+}
+
+/// Each staffed district's community worker publishes the last three months of their
+/// community's finances (the first month corrected once); its trading officer publishes a
+/// renovation project from tender notice to contract.
+async fn seed_public_ledgers(identity: &Identity, openness: &Openness, now: DateTime<Utc>) -> anyhow::Result<()> {
+    use ::openness::{Direction, FinanceLine, MonthlyStatement, Party, Stage, TransactionRecord};
+    let line = |direction, category: &str, amount_fen| FinanceLine {
+        amount_fen,
+        category: category.into(),
+        direction,
+        note: None,
+    };
+    let ledgers = openness.ledgers();
+    for (n, (district, district_name, pinyin)) in staffed_districts().enumerate() {
+        let worker = identity.sign_in().console_principal(&format!("grid.{pinyin}")).await?;
+        let community =
+            worker.region.clone().ok_or_else(|| anyhow::anyhow!("the demo's community worker has no community"))?;
+        let cap = worker.authorize::<kernel::authz::CommunityFinancePublish>()?;
+        let scale = i64::try_from(n).unwrap_or(0) + 1;
+        for months_ago in (1..=3).rev() {
+            let at = now - Duration::days(30 * months_ago - 5);
+            let month = (now - Duration::days(30 * months_ago))
+                .with_timezone(&services::calendar::cst())
+                .format("%Y-%m")
+                .to_string();
+            let statement = MonthlyStatement {
+                community: community.code.clone(),
+                lines: vec![
+                    line(Direction::Income, "上级补助", 12_000_000 * scale),
+                    line(Direction::Income, "服务收入", 860_000 + 10_000 * months_ago),
+                    line(Direction::Spending, "办公费", 356_050),
+                    line(Direction::Spending, "环境整治", 1_200_000 + 50_000 * months_ago),
+                    line(Direction::Spending, "困难群众慰问", 600_000),
+                ],
+                month,
+                note: None,
+            };
+            let published = ledgers.publish_statement(&cap, &statement, None, at).await?;
+            if months_ago == 3 {
+                let mut fixed = statement.clone();
+                fixed.note = Some("更正：办公费金额录入有误".into());
+                if let Some(l) = fixed.lines.get_mut(2) {
+                    l.amount_fen = 365_050;
+                }
+                ledgers.publish_statement(&cap, &fixed, Some(&published.id), at + Duration::days(2)).await?;
+            }
+        }
+        let officer = identity.sign_in().console_principal(&format!("trade.{pinyin}")).await?;
+        let cap = officer.authorize::<kernel::authz::TransactionPublish>()?;
+        let code = format!("{district}-GC-2026-{:03}", n + 1);
+        let name = format!("{district_name}老旧小区改造工程（一期）");
+        let record = |stage, amount_fen, parties: Vec<Party>, details: &str| TransactionRecord {
+            amount_fen,
+            details: details.into(),
+            parties,
+            project_code: code.clone(),
+            project_name: name.clone(),
+            stage,
+        };
+        let party = |name: &str, amount_fen| Party { amount_fen, name: name.into() };
+        let stages = [
+            record(
+                Stage::TenderNotice,
+                Some(480_000_000),
+                vec![],
+                "公开招标，最高投标限价 480 万元，工期 180 日历天；投标截止时间为公告发布后第 20 日。",
+            ),
+            record(
+                Stage::BidOpening,
+                None,
+                vec![
+                    party("云岭建工集团有限公司", Some(462_000_000)),
+                    party("春城市政工程有限公司", Some(455_500_000)),
+                    party("明湖建设有限公司", Some(470_800_000)),
+                ],
+                "开标现场由公证人员监督，三家投标人报价如下。",
+            ),
+            record(
+                Stage::Award,
+                Some(455_500_000),
+                vec![party("春城市政工程有限公司", Some(455_500_000))],
+                "经评标委员会评审，推荐春城市政工程有限公司为中标人，公示期 3 日。",
+            ),
+            record(
+                Stage::Contract,
+                Some(455_500_000),
+                vec![
+                    party(&format!("{district_name}住房和城乡建设局"), None),
+                    party("春城市政工程有限公司", Some(455_500_000)),
+                ],
+                "双方签订施工合同，合同工期 180 日历天，质量标准为合格。",
+            ),
+        ];
+        for (i, r) in stages.iter().enumerate() {
+            let at = now - Duration::days(60 - 12 * i64::try_from(i).unwrap_or(0));
+            ledgers.publish_transaction(&cap, r, None, at).await?;
+        }
+    }
+    Ok(())
 }
