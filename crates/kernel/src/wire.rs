@@ -39,6 +39,35 @@ macro_rules! wire_name {
     )*};
 }
 
+/// Declares a vocabulary: an enum of unit variants stored and sent by its snake_case wire
+/// name (serde and strum agree on it), read back through `TryFrom<String>` ([`wire_name!`]),
+/// listed by `VariantArray` and described in the API (`utoipa::ToSchema`). What comes before
+/// `enum` (docs, further derives, `#[schema(as = …)]`) is kept. The crate using it depends on
+/// serde, strum and utoipa.
+#[macro_export]
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),* $(,)? }) => {
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            ::serde::Serialize,
+            ::serde::Deserialize,
+            ::utoipa::ToSchema,
+            ::strum::EnumString,
+            ::strum::IntoStaticStr,
+            ::strum::VariantArray
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        $(#[$meta])*
+        $vis enum $name { $($(#[$vmeta])* $variant),* }
+        $crate::wire_name!($name);
+    };
+}
+
 fn whole(n: &serde_json::Number) -> Option<i64> {
     // Within ±2^53 a float holds every whole number exactly, so the conversion loses nothing.
     const EXACT: f64 = 9_007_199_254_740_992.0;

@@ -28,75 +28,43 @@ pub const MAX_LINES: usize = 200;
 /// The largest amount a line states, in fen (一百亿元).
 pub const MAX_FEN: i64 = 1_000_000_000_000;
 
-/// Which public ledger a record is on.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = PublicLedgerKind)]
-pub enum LedgerKind {
-    /// 社区财务公开
-    CommunityFinance,
-    /// 公共资源交易
-    Transaction,
+kernel::vocabulary! {
+    /// Which public ledger a record is on.
+    #[schema(as = PublicLedgerKind)]
+    pub enum LedgerKind {
+        /// 社区财务公开
+        CommunityFinance,
+        /// 公共资源交易
+        Transaction,
+    }
 }
 
-/// Money in or out of a community's accounts.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = PublicLedgerDirection)]
-pub enum Direction {
-    /// 收入
-    Income,
-    /// 支出
-    Spending,
+kernel::vocabulary! {
+    /// Money in or out of a community's accounts.
+    #[schema(as = PublicLedgerDirection)]
+    pub enum Direction {
+        /// 收入
+        Income,
+        /// 支出
+        Spending,
+    }
 }
 
-/// The stages of a public-resource transaction.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = PublicLedgerStage)]
-pub enum Stage {
-    /// 招标公告: opens the project.
-    TenderNotice,
-    /// 开标记录: who bid, and for how much.
-    BidOpening,
-    /// 中标结果
-    Award,
-    /// 合同公开
-    Contract,
+kernel::vocabulary! {
+    /// The stages of a public-resource transaction.
+    #[derive(PartialOrd, Ord)]
+    #[schema(as = PublicLedgerStage)]
+    pub enum Stage {
+        /// 招标公告: opens the project.
+        TenderNotice,
+        /// 开标记录: who bid, and for how much.
+        BidOpening,
+        /// 中标结果
+        Award,
+        /// 合同公开
+        Contract,
+    }
 }
-
-kernel::wire_name!(LedgerKind, Direction, Stage);
 
 /// One line of a monthly statement. Amounts are in fen (分), so sums are exact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -15,7 +15,6 @@ mod search;
 
 use std::sync::{Arc, RwLock};
 
-use serde::{Deserialize, Serialize};
 use sqlx::pool::PoolConnection;
 
 pub use documents::{
@@ -44,207 +43,143 @@ pub const MAX_EXTENSION_WORKING_DAYS: u32 = 20;
 /// A deadline this many working days away or fewer is near: the department's list raises it.
 pub const NEAR_WORKING_DAYS: u32 = 3;
 
-/// What a published document is (the columns of a 政府信息公开目录).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureDocumentKind)]
-pub enum DocumentKind {
-    /// 政策文件
-    Policy,
-    /// 规章及规范性文件
-    Regulation,
-    /// 通知公告
-    Notice,
-    /// 规划计划
-    Plan,
-    /// 财政预算
-    Budget,
-    /// 财政决算
-    FinalAccount,
-    /// 人事信息
-    Personnel,
-    /// 政策解读: explains a policy it names.
-    Interpretation,
+kernel::vocabulary! {
+    /// What a published document is (the columns of a 政府信息公开目录).
+    #[schema(as = DisclosureDocumentKind)]
+    pub enum DocumentKind {
+        /// 政策文件
+        Policy,
+        /// 规章及规范性文件
+        Regulation,
+        /// 通知公告
+        Notice,
+        /// 规划计划
+        Plan,
+        /// 财政预算
+        Budget,
+        /// 财政决算
+        FinalAccount,
+        /// 人事信息
+        Personnel,
+        /// 政策解读: explains a policy it names.
+        Interpretation,
+    }
 }
 
-/// 主题分类: the subject classification of the State Council's portal (gov.cn 主题分类).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureTheme)]
-pub enum Theme {
-    /// 综合政务
-    General,
-    /// 国民经济管理、国有资产监管
-    Economy,
-    /// 财政、金融、审计
-    Finance,
-    /// 国土资源、能源
-    Land,
-    /// 农业、林业、水利
-    Agriculture,
-    /// 工业、交通
-    Industry,
-    /// 商贸、海关、旅游
-    Commerce,
-    /// 市场监管、安全生产监管
-    Market,
-    /// 城乡建设、环境保护
-    Urban,
-    /// 科技、教育
-    Education,
-    /// 文化、广电、新闻出版
-    Culture,
-    /// 卫生、体育
-    Health,
-    /// 人口与计划生育、妇女儿童工作
-    Population,
-    /// 劳动、人事、监察
-    Labour,
-    /// 公安、安全、司法
-    Justice,
-    /// 民政、扶贫、救灾
-    CivilAffairs,
+kernel::vocabulary! {
+    /// 主题分类: the subject classification of the State Council's portal (gov.cn 主题分类).
+    #[schema(as = DisclosureTheme)]
+    pub enum Theme {
+        /// 综合政务
+        General,
+        /// 国民经济管理、国有资产监管
+        Economy,
+        /// 财政、金融、审计
+        Finance,
+        /// 国土资源、能源
+        Land,
+        /// 农业、林业、水利
+        Agriculture,
+        /// 工业、交通
+        Industry,
+        /// 商贸、海关、旅游
+        Commerce,
+        /// 市场监管、安全生产监管
+        Market,
+        /// 城乡建设、环境保护
+        Urban,
+        /// 科技、教育
+        Education,
+        /// 文化、广电、新闻出版
+        Culture,
+        /// 卫生、体育
+        Health,
+        /// 人口与计划生育、妇女儿童工作
+        Population,
+        /// 劳动、人事、监察
+        Labour,
+        /// 公安、安全、司法
+        Justice,
+        /// 民政、扶贫、救灾
+        CivilAffairs,
+    }
 }
 
-/// 有效性
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureValidity)]
-pub enum Validity {
-    /// 有效
-    InForce,
-    /// 已废止
-    Repealed,
+kernel::vocabulary! {
+    /// 有效性
+    #[schema(as = DisclosureValidity)]
+    pub enum Validity {
+        /// 有效
+        InForce,
+        /// 已废止
+        Repealed,
+    }
 }
 
-/// What a revision of a document did.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureChange)]
-pub enum Change {
-    Published,
-    Revised,
-    Repealed,
+kernel::vocabulary! {
+    /// What a revision of a document did.
+    #[schema(as = DisclosureChange)]
+    pub enum Change {
+        Published,
+        Revised,
+        Repealed,
+    }
 }
 
-/// How the person wants the information (获取信息的方式).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureDelivery)]
-pub enum Delivery {
-    /// 在线查看
-    Online,
-    /// 电子邮件
-    Email,
-    /// 邮寄
-    Post,
-    /// 当面领取
-    Pickup,
+kernel::vocabulary! {
+    /// How the person wants the information (获取信息的方式).
+    #[schema(as = DisclosureDelivery)]
+    pub enum Delivery {
+        /// 在线查看
+        Online,
+        /// 电子邮件
+        Email,
+        /// 邮寄
+        Post,
+        /// 当面领取
+        Pickup,
+    }
 }
 
-/// Who asked: the annual report counts natural persons and organisations apart.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureApplicantKind)]
-pub enum ApplicantKind {
-    /// 自然人
-    Person,
-    /// 法人或其他组织
-    Enterprise,
+kernel::vocabulary! {
+    /// Who asked: the annual report counts natural persons and organisations apart.
+    #[schema(as = DisclosureApplicantKind)]
+    pub enum ApplicantKind {
+        /// 自然人
+        Person,
+        /// 法人或其他组织
+        Enterprise,
+    }
 }
 
-/// Where a request for information stands.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureRequestState)]
-pub enum RequestState {
-    /// 办理中
-    Handling,
-    /// 待补正: the department asked the person to make the request clear; the clock stops.
-    AwaitingClarification,
-    /// 已答复
-    Answered,
+kernel::vocabulary! {
+    /// Where a request for information stands.
+    #[schema(as = DisclosureRequestState)]
+    pub enum RequestState {
+        /// 办理中
+        Handling,
+        /// 待补正: the department asked the person to make the request clear; the clock stops.
+        AwaitingClarification,
+        /// 已答复
+        Answered,
+    }
 }
 
-/// The answers the regulation allows (条例 第三十六条).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureAnswerType)]
-pub enum AnswerType {
-    /// 予以公开
-    Disclosed,
-    /// 部分公开: the part withheld rests on a legal ground.
-    PartlyDisclosed,
-    /// 不予公开, on a legal ground.
-    Withheld,
-    /// 信息不存在 (经检索没有所申请公开信息)
-    NotExist,
-    /// 非本机关负责公开: names who holds it.
-    NotHeld,
+kernel::vocabulary! {
+    /// The answers the regulation allows (条例 第三十六条).
+    #[schema(as = DisclosureAnswerType)]
+    pub enum AnswerType {
+        /// 予以公开
+        Disclosed,
+        /// 部分公开: the part withheld rests on a legal ground.
+        PartlyDisclosed,
+        /// 不予公开, on a legal ground.
+        Withheld,
+        /// 信息不存在 (经检索没有所申请公开信息)
+        NotExist,
+        /// 非本机关负责公开: names who holds it.
+        NotHeld,
+    }
 }
 
 impl AnswerType {
@@ -253,72 +188,43 @@ impl AnswerType {
     }
 }
 
-/// Why information is withheld: the regulation's articles 14 to 16.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureLegalGround)]
-pub enum LegalGround {
-    /// 第十四条: 依法确定为国家秘密
-    StateSecret,
-    /// 第十四条: 法律、行政法规禁止公开
-    ProhibitedByLaw,
-    /// 第十四条: 公开后可能危及国家安全、公共安全、经济安全、社会稳定
-    EndangersSecurity,
-    /// 第十五条: 涉及商业秘密、个人隐私等，公开会对第三方合法权益造成损害
-    ThirdPartyRights,
-    /// 第十六条第一款: 内部事务信息
-    InternalAffairs,
-    /// 第十六条第二款: 过程性信息
-    ProcessInformation,
-    /// 第十六条第二款: 行政执法案卷信息
-    EnforcementFiles,
+kernel::vocabulary! {
+    /// Why information is withheld: the regulation's articles 14 to 16.
+    #[schema(as = DisclosureLegalGround)]
+    pub enum LegalGround {
+        /// 第十四条: 依法确定为国家秘密
+        StateSecret,
+        /// 第十四条: 法律、行政法规禁止公开
+        ProhibitedByLaw,
+        /// 第十四条: 公开后可能危及国家安全、公共安全、经济安全、社会稳定
+        EndangersSecurity,
+        /// 第十五条: 涉及商业秘密、个人隐私等，公开会对第三方合法权益造成损害
+        ThirdPartyRights,
+        /// 第十六条第一款: 内部事务信息
+        InternalAffairs,
+        /// 第十六条第二款: 过程性信息
+        ProcessInformation,
+        /// 第十六条第二款: 行政执法案卷信息
+        EnforcementFiles,
+    }
 }
 
-/// How close a request's deadline is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = DisclosureDeadlineStatus)]
-pub enum DeadlineStatus {
-    OnTrack,
-    /// Within [`NEAR_WORKING_DAYS`] working days.
-    Near,
-    /// Past the last day and not answered.
-    Overdue,
-    /// Waiting for the person's clarification.
-    Paused,
-    /// Answered by the last day.
-    AnsweredOnTime,
-    AnsweredLate,
+kernel::vocabulary! {
+    /// How close a request's deadline is.
+    #[schema(as = DisclosureDeadlineStatus)]
+    pub enum DeadlineStatus {
+        OnTrack,
+        /// Within [`NEAR_WORKING_DAYS`] working days.
+        Near,
+        /// Past the last day and not answered.
+        Overdue,
+        /// Waiting for the person's clarification.
+        Paused,
+        /// Answered by the last day.
+        AnsweredOnTime,
+        AnsweredLate,
+    }
 }
-
-kernel::wire_name!(
-    DocumentKind,
-    Theme,
-    Validity,
-    Change,
-    Delivery,
-    ApplicantKind,
-    RequestState,
-    AnswerType,
-    LegalGround,
-    DeadlineStatus
-);
 
 /// Errors of the openness module; each maps to one stable client code in the HTTP layer.
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,6 @@ mod views;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::pool::PoolConnection;
 
 pub use categories::{Categories, Category};
@@ -56,130 +55,85 @@ const WORKFLOW: &str = include_str!("../data/workflow.json");
 /// dispatcher; the workflow definition's `route` guard holds the same figure.
 pub const CONFIDENT: f64 = 0.8;
 
-/// What kind of request a person makes.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = VoiceRequestKind)]
-pub enum RequestKind {
-    /// 投诉
-    Complaint,
-    /// 求助
-    Help,
-    /// 建议
-    Suggestion,
-    /// 咨询
-    Enquiry,
-    /// 举报: the reporter is hidden from the department reported on.
-    Report,
-    /// 表扬
-    Praise,
+kernel::vocabulary! {
+    /// What kind of request a person makes.
+    #[schema(as = VoiceRequestKind)]
+    pub enum RequestKind {
+        /// 投诉
+        Complaint,
+        /// 求助
+        Help,
+        /// 建议
+        Suggestion,
+        /// 咨询
+        Enquiry,
+        /// 举报: the reporter is hidden from the department reported on.
+        Report,
+        /// 表扬
+        Praise,
+    }
 }
 
-/// Where a request came in.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = VoiceChannel)]
-pub enum Channel {
-    Portal,
-    Api,
-    Hotline,
-    Open311,
+kernel::vocabulary! {
+    /// Where a request came in.
+    #[schema(as = VoiceChannel)]
+    pub enum Channel {
+        Portal,
+        Api,
+        Hotline,
+        Open311,
+    }
 }
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = VoiceUrgency)]
-pub enum Urgency {
-    #[default]
-    Normal,
-    Urgent,
+kernel::vocabulary! {
+    #[derive(Default)]
+    #[schema(as = VoiceUrgency)]
+    pub enum Urgency {
+        #[default]
+        Normal,
+        Urgent,
+    }
 }
 
-/// Where a request stands: the states of the `hotline` workflow.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, strum::EnumString, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = VoiceStage)]
-pub enum Stage {
-    /// Only while being written: the workflow moves on at once.
-    Received,
-    /// 待派单: in the dispatchers' queue.
-    Dispatching,
-    /// 待签收: sent to a department.
-    Assigned,
-    /// 办理中
-    Handling,
-    /// 延期审核: the department asked for more time; a dispatcher decides. The handling
-    /// clock keeps running meanwhile.
-    Extending,
-    /// 已并单: merged into an earlier request about the same thing; it receives that one's
-    /// answer.
-    Merged,
-    /// 已答复: waiting for the person's rating.
-    Answered,
-    /// 已办结
-    Closed,
+kernel::vocabulary! {
+    /// Where a request stands: the states of the `hotline` workflow.
+    #[schema(as = VoiceStage)]
+    pub enum Stage {
+        /// Only while being written: the workflow moves on at once.
+        Received,
+        /// 待派单: in the dispatchers' queue.
+        Dispatching,
+        /// 待签收: sent to a department.
+        Assigned,
+        /// 办理中
+        Handling,
+        /// 延期审核: the department asked for more time; a dispatcher decides. The handling
+        /// clock keeps running meanwhile.
+        Extending,
+        /// 已并单: merged into an earlier request about the same thing; it receives that one's
+        /// answer.
+        Merged,
+        /// 已答复: waiting for the person's rating.
+        Answered,
+        /// 已办结
+        Closed,
+    }
 }
 
-/// The person's rating of the answer (回访).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[schema(as = VoiceRating)]
-pub enum Rating {
-    /// 满意
-    Satisfied,
-    /// 基本满意
-    BasicallySatisfied,
-    /// 不满意: reopens the request once.
-    Unsatisfied,
+kernel::vocabulary! {
+    /// The person's rating of the answer (回访).
+    #[schema(as = VoiceRating)]
+    pub enum Rating {
+        /// 满意
+        Satisfied,
+        /// 基本满意
+        BasicallySatisfied,
+        /// 不满意: reopens the request once.
+        Unsatisfied,
+    }
 }
 
-kernel::wire_name!(RequestKind, Channel, Urgency, Stage, Rating, Breakdown, ExtensionDecision);
+kernel::wire_name!(Breakdown, ExtensionDecision);
 
 /// Errors of the voice module; each maps to one stable client code in the HTTP layer.
 #[derive(Debug, thiserror::Error)]
