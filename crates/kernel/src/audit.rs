@@ -123,6 +123,8 @@ pub enum Action {
     DisclosureAnswered,
     /// A department entered the annual report's figures the platform cannot know.
     DisclosureReportInputSet,
+    /// The department was told a request's deadline is near, or past (督办).
+    DisclosureSupervised,
     /// A community published a month's income and spending (社区财务公开).
     CommunityFinancePublished,
     /// A public-resource transaction's notice, bid opening, award or contract was published.

@@ -28,7 +28,7 @@ pub use ledgers::{
 pub use report::{AnnualReport, Outcomes, PublicationRow, ReportInputs, ReportRow, Reports};
 pub use requests::{
     Answer, CLARIFY_WITHIN_WORKING_DAYS, Deadline, HandlingAction, InformationRequest, NewInformationRequest,
-    RequestHandling, Requests,
+    RequestHandling, Requests, Supervision,
 };
 
 use identity::{Denial, Identity};

@@ -242,6 +242,8 @@ pub struct RequestRow {
     pub referral: Option<String>,
     pub answered_by: Option<String>,
     pub answered_at: Option<i64>,
+    /// 督办 of the present deadline: 0 none, 1 told it is near, 2 told it is past.
+    pub supervised: i64,
     pub updated_at: i64,
 }
 
@@ -260,7 +262,7 @@ macro_rules! request_columns {
         "id, number, account_id, applicant_kind, department_id, region_path, description, purpose, delivery, \
          idempotency_key, state, received_at, clock_from, due_on, extension_days, extension_reason, \
          clarification_ask, clarification, answer_type, answer_text, legal_ground, referral, answered_by, \
-         answered_at, updated_at"
+         answered_at, supervised, updated_at"
     };
 }
 
@@ -280,7 +282,7 @@ pub async fn insert_request(c: &mut AnyConnection, r: &RequestRow) -> Result<(),
         "INSERT INTO disclosure_requests (",
         request_columns!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+         $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
     ))
     .bind(&r.id)
     .bind(&r.number)
@@ -306,6 +308,7 @@ pub async fn insert_request(c: &mut AnyConnection, r: &RequestRow) -> Result<(),
     .bind(&r.referral)
     .bind(&r.answered_by)
     .bind(r.answered_at)
+    .bind(r.supervised)
     .bind(r.updated_at)
     .execute(c)
     .await?;
@@ -317,8 +320,8 @@ pub async fn update_request(c: &mut AnyConnection, r: &RequestRow, read_at: i64)
     let done = sqlx::query(
         "UPDATE disclosure_requests SET state = $1, clock_from = $2, due_on = $3, extension_days = $4, \
          extension_reason = $5, clarification_ask = $6, clarification = $7, answer_type = $8, answer_text = $9, \
-         legal_ground = $10, referral = $11, answered_by = $12, answered_at = $13, updated_at = $14 \
-         WHERE id = $15 AND updated_at = $16",
+         legal_ground = $10, referral = $11, answered_by = $12, answered_at = $13, updated_at = $14, \
+         supervised = $17 WHERE id = $15 AND updated_at = $16",
     )
     .bind(r.state.as_str())
     .bind(&r.clock_from)
@@ -335,6 +338,38 @@ pub async fn update_request(c: &mut AnyConnection, r: &RequestRow, read_at: i64)
     .bind(r.answered_at)
     .bind(r.updated_at)
     .bind(&r.id)
+    .bind(read_at)
+    .bind(r.supervised)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Requests in handling whose last day is `cutoff` or earlier and that have not been told
+/// of the latest level yet (2, past).
+pub async fn due_requests(c: &mut AnyConnection, cutoff: &str) -> Result<Vec<RequestRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        request_columns!(),
+        " FROM disclosure_requests WHERE state = 'handling' AND due_on <= $1 AND supervised < 2 \
+         ORDER BY due_on LIMIT 1000"
+    ))
+    .bind(cutoff)
+    .fetch_all(c)
+    .await
+}
+
+/// Marks the level of 督办 told, unless the request moved or was told already.
+pub async fn mark_supervised(
+    c: &mut AnyConnection,
+    id: &str,
+    (read_at, level): (i64, i64),
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE disclosure_requests SET supervised = $1 WHERE id = $2 AND updated_at = $3 AND supervised < $1",
+    )
+    .bind(level)
+    .bind(id)
     .bind(read_at)
     .execute(c)
     .await?;

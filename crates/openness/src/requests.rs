@@ -188,6 +188,7 @@ impl Requests<'_> {
             referral: None,
             answered_by: None,
             answered_at: None,
+            supervised: 0,
             updated_at: millis(now),
         };
         if let Err(e) = repo::insert_request(&mut tx, &row).await {
@@ -248,6 +249,7 @@ impl Requests<'_> {
         row.clarification = Some(text);
         row.clock_from = today.to_string();
         row.due_on = Some(self.inner.calendar.add_working_days(today, days).to_string());
+        row.supervised = 0;
         self.write(row, read_at, (Action::DisclosureClarification, &person.account_id), now).await
     }
 
@@ -350,6 +352,7 @@ impl RequestHandling<'_> {
                 row.extension_days = i64::from(working_days);
                 row.extension_reason = Some(reason);
                 row.due_on = Some(self.inner.calendar.add_working_days(due, working_days).to_string());
+                row.supervised = 0;
                 Action::DisclosureExtended
             }
             HandlingAction::Answer(answer) => {
@@ -495,5 +498,72 @@ impl Openness {
             (_, None) => return Err(internal("a request without its deadline")),
         };
         Ok(Deadline { due_on: due, status, working_days_left })
+    }
+}
+
+/// What a pass of 督办 did: requests told near their deadline, and past it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Supervision {
+    pub near: usize,
+    pub overdue: usize,
+}
+
+impl Openness {
+    /// 督办 (every minute while serving): tells the department's officers and leaders when a
+    /// request's last day is within [`NEAR_WORKING_DAYS`] working days, and again when it has
+    /// passed, once each per deadline (an extension or a clarification starts a new one),
+    /// with an audit entry and a notification each through the outbox.
+    pub async fn supervise(&self, now: DateTime<Utc>) -> Result<Supervision, Error> {
+        let today = china_day(now);
+        let cutoff = self.inner.calendar.add_working_days(today, NEAR_WORKING_DAYS).to_string();
+        let mut c = self.conn().await?;
+        let rows = repo::due_requests(&mut c, &cutoff).await?;
+        drop(c);
+        let mut report = Supervision::default();
+        for row in rows {
+            let due = due_on(&row)?.ok_or_else(|| internal("a request in handling has no deadline"))?;
+            let overdue = today > due;
+            let level = if overdue { 2 } else { 1 };
+            if row.supervised >= level {
+                continue;
+            }
+            let mut told = Vec::new();
+            for role in ["disclosure_officer", "leader"] {
+                told.extend(self.inner.identity.organisation().staff_holding(&row.department_id, role).await?);
+            }
+            let mut tx = self.inner.db.begin().await?;
+            if !repo::mark_supervised(&mut tx, &row.id, (row.updated_at, level)).await? {
+                continue;
+            }
+            let mut entry = ledger::Entry::new(Action::DisclosureSupervised, Outcome::Success, now);
+            entry.actor = Some("system".into());
+            entry.object = Some(row.number.clone());
+            entry.jurisdiction = Some(row.region_path.clone());
+            entry.detail = Some(format!("{} {due}", if overdue { "overdue" } else { "near" }));
+            ledger::append_in(&mut tx, ledger::Log::Audit, &entry).await?;
+            let (zh, en) = if overdue {
+                ("已超过答复期限", "is past its deadline")
+            } else {
+                ("即将到期", "is due soon")
+            };
+            for (account_id, _) in told {
+                let payload = serde_json::json!({
+                    "account_id": account_id,
+                    "subject": format!("【政府信息公开督办】{} {zh}", row.number),
+                    "body": format!(
+                        "政府信息公开申请 {} {zh}（答复期限 {due}），请尽快答复。\n\nRequest for information {} {en} ({due}).\n",
+                        row.number, row.number
+                    ),
+                });
+                kernel::outbox::enqueue(&mut tx, kernel::outbox::Topic::Notification, &payload, now).await?;
+            }
+            tx.commit().await?;
+            if overdue {
+                report.overdue += 1;
+            } else {
+                report.near += 1;
+            }
+        }
+        Ok(report)
     }
 }

@@ -110,6 +110,7 @@ on_both_databases!(
     an_extension_is_granted_once_and_before_the_deadline,
     requests_stay_with_their_people_and_departments,
     the_annual_report_counts_from_the_records,
+    deadlines_near_and_past_are_escalated_once_each,
 );
 
 async fn publishing_revising_and_repealing_keep_the_history_on_the_public_ledger(t: TestDb) {
@@ -530,4 +531,42 @@ async fn the_annual_report_counts_from_the_records(t: TestDb) {
     assert!(matches!(reports.annual("990102-MZ", 2027, t0()).await, Err(Error::NotFound("report"))));
     assert!(matches!(reports.annual("990102-MZ", 2007, t0()).await, Err(Error::Invalid { field: "year", .. })));
     assert!(matches!(reports.annual("990102-XX", 2026, t0()).await, Err(Error::NotFound(_))));
+}
+
+async fn deadlines_near_and_past_are_escalated_once_each(t: TestDb) {
+    let w = world(t).await;
+    let person = w.principal("citizen.a").await;
+    let officer = w.answerer("officer.mz").await;
+    let r = w.openness.requests().submit(&person, ask("990102-MZ", None), t0()).await.unwrap();
+    let answered = w.openness.requests().submit(&person, ask("990102-MZ", None), t0()).await.unwrap();
+    w.openness.handling().act(&officer, &answered.id, answer(AnswerType::Disclosed, None, None), t0()).await.unwrap();
+    let supervised = |at: DateTime<Utc>| {
+        let o = w.openness.clone();
+        async move { o.supervise(at).await.unwrap() }
+    };
+    let count = |s: openness::Supervision| (s.near, s.overdue);
+    assert_eq!(count(supervised(t0()).await), (0, 0));
+    // Due 22 December: on the 17th it is three working days away, on the 24th past.
+    let near = Utc.with_ymd_and_hms(2026, 12, 17, 2, 0, 0).unwrap();
+    assert_eq!(count(supervised(near).await), (1, 0));
+    assert_eq!(count(supervised(near + Duration::hours(1)).await), (0, 0), "once per level");
+    let past = Utc.with_ymd_and_hms(2026, 12, 24, 2, 0, 0).unwrap();
+    assert_eq!(count(supervised(past).await), (0, 1));
+    assert_eq!(count(supervised(past + Duration::days(1)).await), (0, 0));
+    let entries = ledger::recent(&w.t.db, ledger::Log::Audit, Some("disclosure_supervised"), None, 10).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|(_, e)| e.object.as_deref() == Some(r.number.as_str())));
+    // The officer was told by mail, through the outbox, each time.
+    let told: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE payload LIKE '%政府信息公开督办%'")
+        .fetch_one(&w.t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(told, 2);
+    // An extension gives a new deadline, and a new round of 督办.
+    let r2 = w.openness.requests().submit(&person, ask("990102-MZ", None), t0()).await.unwrap();
+    assert_eq!(count(supervised(near).await), (1, 0));
+    let extend = HandlingAction::Extend { working_days: 5, reason: "需要向多个街道调取数据".into() };
+    w.openness.handling().act(&officer, &r2.id, extend, near).await.unwrap();
+    // 22 December + 5 working days: 29 December; near again from the 24th.
+    assert_eq!(count(supervised(past).await), (1, 0));
 }

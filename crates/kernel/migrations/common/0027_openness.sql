@@ -104,6 +104,8 @@ CREATE TABLE disclosure_requests (
     referral          TEXT,
     answered_by       TEXT REFERENCES accounts(id),
     answered_at       BIGINT,
+    -- 督办 of the present deadline: 0 none, 1 told it is near, 2 told it is past
+    supervised        INTEGER NOT NULL,
     updated_at        BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX disclosure_requests_idempotency ON disclosure_requests(account_id, idempotency_key);

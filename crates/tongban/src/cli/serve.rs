@@ -23,7 +23,7 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         seed_demo(&identity, &console, &services, &exchange, (&voice, &openness)).await?;
     }
     record_configuration(&db, &settings).await?;
-    let timers = tokio::spawn(run_timers(services.clone(), voice.clone()));
+    let timers = tokio::spawn(run_timers(services.clone(), voice.clone(), openness.clone()));
     let metrics = tongban_http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
     let monitor = tokio::spawn(monitor(
@@ -293,7 +293,7 @@ async fn sign_checkpoints(ledger: Ledger) {
 }
 
 /// Deadline warnings and escalation of overdue tasks, once a minute.
-async fn run_timers(services: services::Services, voice: ::voice::Voice) {
+async fn run_timers(services: services::Services, voice: ::voice::Voice, openness: ::openness::Openness) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -316,6 +316,13 @@ async fn run_timers(services: services::Services, voice: ::voice::Voice) {
             ),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "12345 supervision failed"),
+        }
+        match openness.supervise(Utc::now()).await {
+            Ok(r) if r.near + r.overdue > 0 => {
+                tracing::info!(near = r.near, overdue = r.overdue, "requests for information escalated")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "disclosure supervision failed"),
         }
     }
 }
