@@ -18,6 +18,17 @@ pub fn optional_whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i
     }
 }
 
+/// A text people typed, trimmed, when its length in characters is from `min` to `max`;
+/// otherwise the reason, for the caller's field error.
+pub fn text_within(text: &str, min: usize, max: usize) -> Result<String, String> {
+    let text = text.trim();
+    let n = text.chars().count();
+    if n < min || n > max {
+        return Err(format!("between {min} and {max} characters"));
+    }
+    Ok(text.to_string())
+}
+
 /// Gives enums deriving strum's `IntoStaticStr` and `EnumString` their wire name
 /// (`as_str`) and a `TryFrom<String>` through which stored values are read back, so that a
 /// value that is not a variant is an error rather than a default.

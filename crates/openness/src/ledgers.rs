@@ -12,9 +12,9 @@ use sha2::{Digest, Sha256};
 
 use super::repo::{self, PublicRecordRow};
 use super::{Error, Openness, china_day, conflict, internal, optional_text, text_between};
-use identity::{Capability, Denial, RegionLevel};
+use identity::{Capability, RegionLevel};
 use kernel::audit::{Action, Outcome};
-use kernel::authz::{CommunityFinancePublish, Permission, TransactionPublish};
+use kernel::authz::{CommunityFinancePublish, TransactionPublish};
 use kernel::db::{from_millis, millis};
 use kernel::error::ErrorCode;
 
@@ -122,6 +122,16 @@ pub struct TransactionRecord {
     pub stage: Stage,
 }
 
+/// What a record says: a community's month or a transaction's stage. Sent as the record
+/// itself (untagged), in the form its SHA-256 is taken over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = PublicLedgerRecordBody)]
+pub enum RecordBody {
+    Statement(MonthlyStatement),
+    Transaction(TransactionRecord),
+}
+
 /// A record on a public ledger, with its proof's coordinates.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(as = PublicLedgerRecord)]
@@ -133,9 +143,8 @@ pub struct PublicRecord {
     pub subject_name: String,
     /// The statement's month, or the transaction's stage.
     pub period: String,
-    /// The record as published (a `MonthlyStatement` or a `TransactionRecord`): its compact
-    /// JSON is what the SHA-256 is taken over.
-    pub body: serde_json::Value,
+    /// The record as published: its compact JSON is what the SHA-256 is taken over.
+    pub body: RecordBody,
     pub sha256: String,
     pub ledger_index: i64,
     pub published_at: DateTime<Utc>,
@@ -359,14 +368,16 @@ impl PublicLedgers<'_> {
             None if record.stage != Stage::TenderNotice => {
                 return Err(Error::invalid("stage", "a project opens with its tender notice"));
             }
-            Some(first) if first.department_id.as_deref() != Some(department_id) => {
-                // Another department's project.
-                return Err(Error::Denied(Denial::Forbidden(TransactionPublish::CODE)));
+            None => {}
+            Some(first) => {
+                // A project stays with the department that opened it.
+                let owner =
+                    first.department_id.as_deref().ok_or_else(|| internal("a transaction without its department"))?;
+                cap.check_department(owner)?;
+                if first.subject_name != record.project_name {
+                    return Err(Error::invalid("project_name", "the name the project's tender notice gave"));
+                }
             }
-            Some(first) if first.subject_name != record.project_name => {
-                return Err(Error::invalid("project_name", "the name the project's tender notice gave"));
-            }
-            _ => {}
         }
         let body = serde_json::to_string(&record).map_err(internal)?;
         let draft = Draft {
@@ -473,12 +484,14 @@ impl PublicLedgers<'_> {
 }
 
 fn record(r: PublicRecordRow, corrected: &BTreeMap<String, String>) -> Result<PublicRecord, Error> {
-    let body: serde_json::Value = serde_json::from_str(&r.body).map_err(internal)?;
-    let totals = match r.kind {
-        LedgerKind::CommunityFinance => {
-            Some(serde_json::from_str::<MonthlyStatement>(&r.body).map_err(internal)?.totals())
-        }
-        LedgerKind::Transaction => None,
+    // Written from these types: a body that does not read back is a fault.
+    let body = match r.kind {
+        LedgerKind::CommunityFinance => RecordBody::Statement(serde_json::from_str(&r.body).map_err(internal)?),
+        LedgerKind::Transaction => RecordBody::Transaction(serde_json::from_str(&r.body).map_err(internal)?),
+    };
+    let totals = match &body {
+        RecordBody::Statement(s) => Some(s.totals()),
+        RecordBody::Transaction(_) => None,
     };
     Ok(PublicRecord {
         corrected_by: corrected.get(&r.id).cloned(),

@@ -22,8 +22,8 @@ pub use documents::{
     Revision, SearchResult,
 };
 pub use ledgers::{
-    Direction, FinanceLine, LedgerKind, MonthlyStatement, Party, PublicLedgers, PublicRecord, Stage, Subject,
-    TransactionRecord, fen_of_yuan, yuan,
+    Direction, FinanceLine, LedgerKind, MonthlyStatement, Party, PublicLedgers, PublicRecord, RecordBody, Stage,
+    Subject, TransactionRecord, fen_of_yuan, yuan,
 };
 pub use report::{AnnualReport, Outcomes, PublicationRow, ReportInputs, ReportRow, Reports};
 pub use requests::{
@@ -319,12 +319,7 @@ impl Openness {
 
 /// Trims a text and checks its length in characters.
 fn text_between(field: &'static str, text: &str, min: usize, max: usize) -> Result<String, Error> {
-    let text = text.trim();
-    let n = text.chars().count();
-    if n < min || n > max {
-        return Err(Error::invalid(field, format!("between {min} and {max} characters")));
-    }
-    Ok(text.to_string())
+    kernel::wire::text_within(text, min, max).map_err(|reason| Error::invalid(field, reason))
 }
 
 /// An optional text: blank is none.

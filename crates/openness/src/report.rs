@@ -22,6 +22,9 @@ kernel::area! {
     Reports of Openness
 }
 
+/// The most reviews or lawsuits of one outcome a year's report states (its API bound).
+pub const MAX_CASES: u32 = 100_000;
+
 /// The first year a report covers: the regulation's first version took effect in 2008.
 pub const FIRST_YEAR: i32 = 2008;
 
@@ -126,22 +129,13 @@ impl Reports<'_> {
         for (kind, n) in repo::in_force_at(&mut c, id, before).await? {
             publications.get_mut(kind.as_str()).ok_or_else(|| internal(format!("stored kind {kind}")))?.in_force = n;
         }
-        let mut lines: Vec<(String, [i64; 2])> = Vec::new();
-        let mut add = |line: &str, kind: ApplicantKind| {
-            let column = usize::from(kind == ApplicantKind::Enterprise);
-            match lines.iter_mut().find(|(l, _)| l == line) {
-                Some((_, counts)) => {
-                    if let Some(n) = counts.get_mut(column) {
-                        *n += 1;
-                    }
-                }
-                None => {
-                    let mut counts = [0, 0];
-                    if let Some(n) = counts.get_mut(column) {
-                        *n = 1;
-                    }
-                    lines.push((line.to_string(), counts));
-                }
+        // line → (persons, organisations)
+        let mut lines: BTreeMap<&'static str, (i64, i64)> = BTreeMap::new();
+        let mut add = |line: &'static str, kind: ApplicantKind| {
+            let counts = lines.entry(line).or_default();
+            match kind {
+                ApplicantKind::Person => counts.0 += 1,
+                ApplicantKind::Enterprise => counts.1 += 1,
             }
         };
         for r in repo::requests_for_report(&mut c, id, (from, before)).await? {
@@ -164,7 +158,7 @@ impl Reports<'_> {
             .chain(["answered", "carried_out"]);
         let requests = order
             .map(|line| {
-                let [person, enterprise] = lines.iter().find(|(l, _)| l == line).map_or([0, 0], |(_, c)| *c);
+                let (person, enterprise) = lines.get(line).copied().unwrap_or((0, 0));
                 ReportRow { line: line.to_string(), person, enterprise, total: person + enterprise }
             })
             .collect();
@@ -196,6 +190,10 @@ impl Reports<'_> {
     ) -> Result<(), Error> {
         let department = self.reported(department_code, year, now).await?;
         cap.check_department(&department.department.id)?;
+        let counts = [&inputs.reconsideration, &inputs.lawsuit_direct, &inputs.lawsuit_after_reconsideration];
+        if counts.iter().any(|o| [o.upheld, o.corrected, o.other, o.pending].iter().any(|n| *n > MAX_CASES)) {
+            return Err(Error::invalid("reconsideration", format!("each count at most {MAX_CASES}")));
+        }
         for (field, text) in [("problems", &inputs.problems), ("other_matters", &inputs.other_matters)] {
             if text.chars().count() > 5_000 {
                 return Err(Error::invalid(field, "at most 5000 characters"));

@@ -179,7 +179,7 @@ async fn a_project_opens_with_its_tender_notice_and_stays_with_its_department(t:
     let records = l.records(LedgerKind::Transaction, "MY-GC-2026-001").await.unwrap();
     let stages: Vec<&str> = records.iter().map(|r| r.period.as_str()).collect();
     assert_eq!(stages, ["tender_notice", "bid_opening", "bid_opening", "award"]);
-    assert_eq!(records[3].body["parties"][0]["name"], "春城市政工程有限公司");
+    assert_eq!(serde_json::to_value(&records[3].body).unwrap()["parties"][0]["name"], "春城市政工程有限公司");
     let entries =
         ledger::recent(&w.t.db, ledger::Log::Public, Some("public_transaction_published"), None, 10).await.unwrap();
     assert_eq!(entries.len(), 4);

@@ -74,12 +74,7 @@ pub enum HandlerAction {
 pub const MAX_EXTENSION_DAYS: u32 = 10;
 
 fn text_between(field: &'static str, text: &str, min: usize, max: usize) -> Result<String, Error> {
-    let text = text.trim();
-    let n = text.chars().count();
-    if n < min || n > max {
-        return Err(Error::invalid(field, format!("between {min} and {max} characters")));
-    }
-    Ok(text.to_string())
+    kernel::wire::text_within(text, min, max).map_err(|reason| Error::invalid(field, reason))
 }
 
 /// A workflow action taken on a request: which, in which of the workflow's roles

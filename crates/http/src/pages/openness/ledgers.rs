@@ -22,12 +22,6 @@ pub(super) async fn ledgers(State(state): State<AppState>, ctx: PageCtx) -> Page
     Ok(ctx.page(StatusCode::OK, &LedgersPage { l: ctx.layout("ledger.title"), communities, projects }))
 }
 
-/// A record's body, as its ledger says.
-pub(super) enum LedgerBody {
-    Statement(MonthlyStatement),
-    Transaction(TransactionRecord),
-}
-
 #[derive(Template)]
 #[template(path = "open_ledger.html")]
 pub(super) struct LedgerPage {
@@ -35,44 +29,25 @@ pub(super) struct LedgerPage {
     kind: LedgerKind,
     code: String,
     name: String,
-    records: Vec<(PublicRecord, LedgerBody)>,
-    /// The `public` log's size at its latest signed checkpoint.
-    tree_size: u64,
+    records: Vec<PublicRecord>,
+    proofs: PublicProofs,
 }
 
 impl LedgerPage {
-    fn proof(&self, r: &PublicRecord) -> Option<String> {
-        let index = u64::try_from(r.ledger_index).ok()?;
-        (index < self.tree_size)
-            .then(|| format!("/ledger/public/proof/inclusion?index={index}&size={}", self.tree_size))
-    }
-
     fn yuan(&self, fen: &i64) -> String {
         openness::yuan(*fen)
     }
 }
 
 async fn ledger_page(state: &AppState, ctx: &PageCtx, kind: LedgerKind, code: String) -> PageResult {
-    let mut records = Vec::new();
-    for r in state.openness.ledgers().records(kind, &code).await? {
-        // The body was written from these types: one that does not read back is a fault.
-        let body = match kind {
-            LedgerKind::CommunityFinance => serde_json::from_value(r.body.clone()).map(LedgerBody::Statement),
-            LedgerKind::Transaction => serde_json::from_value(r.body.clone()).map(LedgerBody::Transaction),
-        }
-        .map_err(|e| {
-            tracing::error!(error = %e, record = %r.id, "a public-ledger record does not read back");
-            PageError::from(ApiError::internal())
-        })?;
-        records.push((r, body));
-    }
+    let records = state.openness.ledgers().records(kind, &code).await?;
     let name = records
         .first()
-        .map(|(r, _)| r.subject_name.clone())
+        .map(|r| r.subject_name.clone())
         .ok_or_else(|| PageError::from(ApiError::not_found("ledger")))?;
-    let tree_size = state.ledger.latest_checkpoint(ledger::Log::Public).await?.map_or(0, |(size, _)| size);
+    let proofs = PublicProofs::latest(state).await?;
     let l = ctx.layout("ledger.title").about(&name);
-    Ok(ctx.page(StatusCode::OK, &LedgerPage { l, kind, code, name, records, tree_size }))
+    Ok(ctx.page(StatusCode::OK, &LedgerPage { l, kind, code, name, records, proofs }))
 }
 
 pub(super) async fn community(State(state): State<AppState>, ctx: PageCtx, Path(code): Path<String>) -> PageResult {

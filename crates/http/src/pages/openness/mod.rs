@@ -170,6 +170,26 @@ async fn search(State(state): State<AppState>, ctx: PageCtx, Query(form): Query<
     Ok(ctx.page(StatusCode::OK, &page))
 }
 
+/// Where the `public` log's entries are proven: the size of its latest signed checkpoint,
+/// below which an entry has an inclusion proof.
+pub(super) struct PublicProofs {
+    tree_size: u64,
+}
+
+impl PublicProofs {
+    pub(super) async fn latest(state: &AppState) -> Result<PublicProofs, PageError> {
+        let tree_size = state.ledger.latest_checkpoint(ledger::Log::Public).await?.map_or(0, |(size, _)| size);
+        Ok(PublicProofs { tree_size })
+    }
+
+    /// The inclusion proof of the entry at `ledger_index`, once a checkpoint covers it.
+    pub(super) fn link(&self, ledger_index: &i64) -> Option<String> {
+        let index = u64::try_from(*ledger_index).ok()?;
+        (index < self.tree_size)
+            .then(|| format!("/ledger/public/proof/inclusion?index={index}&size={}", self.tree_size))
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct VersionQuery {
     version: Option<i64>,
@@ -182,17 +202,10 @@ struct DocumentPage {
     doc: Document,
     /// The revision shown: the one in force, or an earlier one asked for.
     shown: Revision,
-    /// The `public` log's size at its latest signed checkpoint: entries below it have a proof.
-    tree_size: u64,
+    proofs: PublicProofs,
 }
 
 impl DocumentPage {
-    fn proof(&self, r: &Revision) -> Option<String> {
-        let index = u64::try_from(r.ledger_index).ok()?;
-        (index < self.tree_size)
-            .then(|| format!("/ledger/public/proof/inclusion?index={index}&size={}", self.tree_size))
-    }
-
     fn is_current(&self) -> bool {
         self.shown.version == self.doc.summary.version
     }
@@ -210,9 +223,9 @@ async fn document(
         Some(v) => doc.history.iter().find(|r| r.version == v).cloned(),
     }
     .ok_or_else(|| PageError::from(ApiError::not_found("version")))?;
-    let tree_size = state.ledger.latest_checkpoint(ledger::Log::Public).await?.map_or(0, |(size, _)| size);
+    let proofs = PublicProofs::latest(&state).await?;
     let l = ctx.layout("open.document").about(&shown.title);
-    Ok(ctx.page(StatusCode::OK, &DocumentPage { l, doc, shown, tree_size }))
+    Ok(ctx.page(StatusCode::OK, &DocumentPage { l, doc, shown, proofs }))
 }
 
 #[derive(Template)]
