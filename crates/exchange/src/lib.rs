@@ -49,7 +49,7 @@ pub use import::{ImportMode, ImportProgress, ImportReport, ImportStatus, RowErro
 pub use mediated::{RecordFilter, RecordPage};
 pub use oversight::ConsentRecordPage;
 pub use quality::{DepartmentFigures, FieldCompleteness, RegistryQuality};
-pub use registry::{RecordView, RegistryView};
+pub use registry::{RecordView, RegistryView, Release};
 pub use repo::ConsentRecordQuery;
 pub use sharing::{
     AgreementRequest, AgreementStatus, AgreementView, Decision, ExchangeAnswer, ExchangeClient, Predicate, Receipt,

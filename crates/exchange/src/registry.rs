@@ -42,6 +42,18 @@ pub struct RegistryView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a de-identified release reads from a registry.
+#[derive(Debug, Clone)]
+pub struct Release<'a> {
+    pub registry: &'a str,
+    /// Fields opened as they are (the caller generalises them).
+    pub fields: &'a [String],
+    /// Fields replaced by a keyed hash.
+    pub pseudonymised: &'a [String],
+    /// Where the hashes hold: the same value hashes alike within it.
+    pub pseudonym_domain: &'a str,
+}
+
 /// A record with its values opened.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecordView {
@@ -444,6 +456,67 @@ impl Registries<'_> {
             created_at: from_millis(row.created_at),
             updated_at: from_millis(row.updated_at),
         })
+    }
+
+    /// Every record of a registry of the caller's department, for a de-identified release
+    /// (数据开放): only `fields` are opened; the values of `pseudonymised` fields are replaced
+    /// by a keyed hash in `pseudonym_domain`, the same for the same value within the domain
+    /// and not recomputable without the platform's key. Rows reach `sink` one at a time, in
+    /// insertion order, so a million records are never held at once. One audit entry
+    /// records the release.
+    pub async fn release(
+        &self,
+        cap: &Capability<RegistryManage>,
+        release: &Release<'_>,
+        now: DateTime<Utc>,
+        mut sink: impl FnMut(Map<String, Value>) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let mut c = self.conn().await?;
+        let (registry, compiled) = self.registry_in(&mut c, release.registry).await?;
+        cap.check_department(&registry.department_id)?;
+        for name in release.fields.iter().chain(release.pseudonymised) {
+            if compiled.field(name).is_none() {
+                return Err(Error::invalid("fields", format!("the registry has no field {name}")));
+            }
+        }
+        let mut after = 0;
+        let mut released = 0u64;
+        loop {
+            let batch = repo::records_after(&mut c, &registry.id, after, 1000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            for row in &batch {
+                let mut body: Map<String, Value> = serde_json::from_str(&row.body).map_err(internal)?;
+                let mut out = Map::with_capacity(release.fields.len() + release.pseudonymised.len());
+                for name in release.fields.iter().chain(release.pseudonymised) {
+                    let Some(value) = body.remove(name.as_str()) else { continue };
+                    let value = match (compiled.field(name).is_some_and(FieldEntry::sealed), value) {
+                        (true, Value::String(sealed)) => {
+                            let context = record_context(&row.registry_id, &row.id, name);
+                            let plain = self.inner.protector.open_in(&mut c, &sealed, &context).await?;
+                            serde_json::from_str(&plain).map_err(internal)?
+                        }
+                        (_, value) => value,
+                    };
+                    let value = if release.pseudonymised.contains(name) {
+                        let text = key_text(&value).unwrap_or_else(|| value.to_string());
+                        let domain = format!("{}:{name}", release.pseudonym_domain);
+                        Value::String(self.inner.protector.blind_index(&domain, &text).chars().take(16).collect())
+                    } else {
+                        value
+                    };
+                    out.insert(name.clone(), value);
+                }
+                sink(out)?;
+                released += 1;
+            }
+        }
+        let mut entry = ledger::Entry::new(Action::RegistryReleased, Outcome::Success, now);
+        entry.actor = Some(cap.account_id().into());
+        entry.object = Some(format!("registry:{}", registry.code));
+        entry.detail = Some(format!("{released} record(s) for {}", release.pseudonym_domain));
+        ledger::append(&mut c, Log::Audit, &entry).await?;
+        Ok(released)
     }
 
     /// The owning department's view of the records with this key (newest first).

@@ -156,7 +156,14 @@ impl From<openness::Error> for ApiError {
             E::NotFound(what) => ApiError::not_found(what),
             E::Invalid { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidField, message),
             E::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Rejected { code, .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message),
             E::Denied(d) => d.into(),
+            E::AccessRequired => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::AccessRequired, message),
+            E::InvalidApiKey => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidApiKey, message),
+            E::RateLimited { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
+            },
             E::Storage(s) => identity::Error::Storage(s).into(),
             E::Internal(cause) => identity::Error::Internal(cause).into(),
         }

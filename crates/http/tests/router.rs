@@ -40,7 +40,8 @@ fn router(t: &TestDb) -> (Router, tempfile::TempDir) {
     let exchange = exchange::Exchange::new(t.db.clone(), t.identity.clone(), &key);
     let voice = voice::Voice::new(t.db.clone(), t.identity.clone(), services.clone()).unwrap();
     let insight = insight::Insight::new(t.db.clone(), t.identity.clone(), services.clone(), exchange.clone());
-    let openness = openness::Openness::new(t.db.clone(), t.identity.clone(), services.calendar().clone());
+    let openness =
+        openness::Openness::new(t.db.clone(), t.identity.clone(), exchange.clone(), services.calendar().clone());
     let signer = NoteSigner::new("test", &[7u8; 32]).unwrap();
     let ledger = ledger::Ledger::new(t.db.clone(), "test.tongban", &signer, CheckpointPolicy::default()).unwrap();
     let state = tongban_http::AppState::from(tongban_http::AppParts {

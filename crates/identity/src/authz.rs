@@ -253,7 +253,8 @@ mod tests {
             include_str!("../../kernel/migrations/common/0025_tallies.sql"),
             include_str!("../../kernel/migrations/common/0026_assessment.sql"),
             include_str!("../../kernel/migrations/common/0027_openness.sql"),
-            include_str!("../../kernel/migrations/common/0028_public_ledgers.sql")
+            include_str!("../../kernel/migrations/common/0028_public_ledgers.sql"),
+            include_str!("../../kernel/migrations/common/0029_open_data.sql")
         );
         for code in ALL_PERMISSIONS {
             assert!(sql.contains(&format!("('{code}',")), "{code} missing from migration");

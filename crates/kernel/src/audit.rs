@@ -65,6 +65,8 @@ pub enum Action {
     RegistryFixtureLoaded,
     RegistrySystemsSet,
     RegistryRecordRead,
+    /// A registry's records were read for a de-identified open dataset (数据开放).
+    RegistryReleased,
     RegistryRecordWritten,
     RegistryRecordChecked,
     RegistryRecordDeleted,
@@ -129,6 +131,12 @@ pub enum Action {
     CommunityFinancePublished,
     /// A public-resource transaction's notice, bid opening, award or contract was published.
     PublicTransactionPublished,
+    /// A dataset, or a new version of it, was opened (数据开放).
+    OpenDatasetPublished,
+    /// An application for a conditional dataset was approved, refused or revoked.
+    OpenDataAccessDecided,
+    /// A 数据需求 was answered.
+    OpenDataRequestAnswered,
     // insight
     AlertRaised,
     /// The assessment office put a new indicator system in force.

@@ -73,6 +73,8 @@ permissions! {
     CommunityFinancePublish => "ledger.community_finance",
     /// Publish public-resource transactions of the own department (公共资源交易).
     TransactionPublish => "ledger.transactions",
+    /// Open the own department's datasets, decide applications for them and answer 数据需求.
+    OpenDataPublish => "opendata.publish",
 }
 
 /// How far a grant reaches.

@@ -105,6 +105,17 @@ pub enum ErrorCode {
     DeadlinePassed,
     /// A public-ledger record of that month or stage is published: a change is a correction.
     AlreadyPublished,
+    /// 数据开放: rows of an uploaded file do not match the dataset's declared columns.
+    RowsRejected,
+    /// A de-identified dataset would let someone be singled out: a combination of its
+    /// quasi-identifiers is shared by fewer rows than the k required.
+    KAnonymityNotMet,
+    /// Another dataset has that name.
+    DatasetNameTaken,
+    /// A conditional dataset (有条件开放) is read with an approved API key.
+    AccessRequired,
+    /// An API key that is unknown, refused or revoked.
+    InvalidApiKey,
 }
 
 impl ErrorCode {

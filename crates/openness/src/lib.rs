@@ -3,9 +3,10 @@
 //! and each publication, revision and repeal an entry on the `public` ledger — its disclosure
 //! guide and catalogue, the requests people make for information (依申请公开) answered
 //! within 20 working days, and the annual report computed from those records; and the public
-//! ledgers of community finance and public-resource transactions. Owns the tables of
-//! migrations 0027 and 0028.
+//! ledgers of community finance and public-resource transactions; and open data (数据开放).
+//! Owns the tables of migrations 0027, 0028 and 0029.
 
+pub mod data;
 mod documents;
 mod ledgers;
 mod repo;
@@ -237,8 +238,19 @@ pub enum Error {
     /// second click, a deadline passed).
     #[error("{reason}")]
     Conflict { code: ErrorCode, reason: &'static str },
+    /// What was submitted is well-formed but cannot be published as it is (rows that do
+    /// not fit their columns, a dataset that is not k-anonymous).
+    #[error("{reason}")]
+    Rejected { code: ErrorCode, reason: String },
     #[error(transparent)]
     Denied(#[from] Denial),
+    /// A conditional dataset read without a key.
+    #[error("this dataset is open on conditions: apply for it and read it with the API key you receive")]
+    AccessRequired,
+    #[error("the API key is unknown, refused, revoked or for another dataset")]
+    InvalidApiKey,
+    #[error("the key's calls per minute are used up: try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("storage: {0}")]
     Storage(#[from] sqlx::Error),
     #[error("internal: {0}")]
@@ -270,16 +282,21 @@ pub struct Openness {
 struct Inner {
     db: Db,
     identity: Identity,
+    /// Open data reads registries through the exchange, which owns them.
+    exchange: exchange::Exchange,
     calendar: WorkingCalendar,
     /// The search index over published documents and the state of the table it was built
     /// from; rebuilt when that state changes, so every node answers what is stored.
     index: RwLock<Option<(search::Generation, Arc<search::DocumentIndex>)>>,
+    /// The open-data catalogue as searched, and the state of the table it was read from.
+    datasets: RwLock<Option<(data::catalogue::Generation, Arc<data::catalogue::Shelf>)>>,
 }
 
 impl Openness {
     /// The module; deadlines count on `calendar`, the platform's working days.
-    pub fn new(db: Db, identity: Identity, calendar: WorkingCalendar) -> Openness {
-        Openness { inner: Arc::new(Inner { db, identity, calendar, index: RwLock::new(None) }) }
+    pub fn new(db: Db, identity: Identity, exchange: exchange::Exchange, calendar: WorkingCalendar) -> Openness {
+        let inner = Inner { db, identity, exchange, calendar, index: RwLock::new(None), datasets: RwLock::new(None) };
+        Openness { inner: Arc::new(inner) }
     }
 
     async fn conn(&self) -> Result<PoolConnection<sqlx::Any>, Error> {
@@ -314,6 +331,26 @@ impl Openness {
     /// The public ledgers of community finance and public-resource transactions.
     pub fn ledgers(&self) -> PublicLedgers<'_> {
         PublicLedgers(self)
+    }
+
+    /// Data officers open datasets (数据开放).
+    pub fn data_publishing(&self) -> data::DataPublishing<'_> {
+        data::DataPublishing(self)
+    }
+
+    /// The open-data catalogue anyone reads.
+    pub fn catalogue(&self) -> data::DataCatalogue<'_> {
+        data::DataCatalogue(self)
+    }
+
+    /// Applications for conditional datasets, and their keys.
+    pub fn access(&self) -> data::DataAccess<'_> {
+        data::DataAccess(self)
+    }
+
+    /// 数据需求: datasets people ask for.
+    pub fn data_demands(&self) -> data::DataDemands<'_> {
+        data::DataDemands(self)
     }
 }
 

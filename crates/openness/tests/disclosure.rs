@@ -78,7 +78,12 @@ async fn world(t: TestDb) -> World {
     .await;
     f.commit().await;
     let calendar = WorkingCalendar::from_toml(r#"holidays = ["2026-12-01"]"#).unwrap();
-    let openness = Openness::new(t.db.clone(), t.identity.clone(), calendar);
+    let openness = Openness::new(
+        t.db.clone(),
+        t.identity.clone(),
+        exchange::Exchange::new(t.db.clone(), t.identity.clone(), &kernel::secrets::MasterKey::from_bytes(t.key)),
+        calendar,
+    );
     World { openness, signed_in: Default::default(), t }
 }
 

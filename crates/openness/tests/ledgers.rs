@@ -55,7 +55,12 @@ async fn world(t: TestDb) -> World {
     f.staff("trade.zw", "交易中心专员", "990102-ZW", "trading_officer").await;
     f.staff("trade.cz", "财政局交易专员", "990102-CZ", "trading_officer").await;
     f.commit().await;
-    let openness = Openness::new(t.db.clone(), t.identity.clone(), WorkingCalendar::default());
+    let openness = Openness::new(
+        t.db.clone(),
+        t.identity.clone(),
+        exchange::Exchange::new(t.db.clone(), t.identity.clone(), &kernel::secrets::MasterKey::from_bytes(t.key)),
+        WorkingCalendar::default(),
+    );
     World { openness, signed_in: Default::default(), t }
 }
 

@@ -102,7 +102,12 @@ mod disclosure {
 
     async fn demo_departments_publish_and_answer_requests_in_every_state(t: TestDb) {
         tongban::demo::seed(&t.identity, &t.console(), t0()).await.unwrap();
-        let openness = Openness::new(t.db.clone(), t.identity.clone(), WorkingCalendar::default());
+        let openness = Openness::new(
+            t.db.clone(),
+            t.identity.clone(),
+            exchange::Exchange::new(t.db.clone(), t.identity.clone(), &kernel::secrets::MasterKey::from_bytes(t.key)),
+            WorkingCalendar::default(),
+        );
         let (documents, requests) = tongban::demo::seed_disclosure(&t.identity, &openness, t0()).await.unwrap();
         assert_eq!((documents, requests), (24, 6));
         let all = openness.documents().search(&DocumentFilter::default(), 1, 100).await.unwrap();

@@ -68,6 +68,7 @@ const MIGRATIONS: &[Entry] = &[
     common!("0026_assessment.sql"),
     common!("0027_openness.sql"),
     common!("0028_public_ledgers.sql"),
+    common!("0029_open_data.sql"),
 ];
 
 /// The migrations of one backend, versioned and described as sqlx names them from their file

@@ -18,7 +18,8 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
     let services = services_of(&settings, &db, &identity, key);
     let voice = ::voice::Voice::new(db.clone(), identity.clone(), services.clone())?;
     count_records_once(&db, &services, &voice).await?;
-    let openness = ::openness::Openness::new(db.clone(), identity.clone(), services.calendar().clone());
+    let openness =
+        ::openness::Openness::new(db.clone(), identity.clone(), exchange.clone(), services.calendar().clone());
     if settings.demo {
         seed_demo(&identity, &console, &services, &exchange, (&voice, &openness)).await?;
     }
