@@ -2,7 +2,9 @@
 
 1. /api/openapi.json validates as OpenAPI (openapi-spec-validator).
 2. Open311 GeoReport v2 read by a published client library (open311_client.py).
-3. schemathesis, with every check (its default; schemathesis.toml names the few operations
+3. The CKAN Action API read by ckanapi (ckan_client.py), and the DCAT-AP 3 catalogue
+   validated with pyshacl against SEMIC's SHACL shapes (dcat_ap.py).
+4. schemathesis, with every check (its default; schemathesis.toml names the few operations
    where one check cannot apply, and why), finds no failure: once without credentials, then as
    demo accounts of several roles (their tokens are taken first, before the fuzzed sign-ins
    can slow this address down).
@@ -22,6 +24,8 @@ import urllib.request
 import pyotp
 from openapi_spec_validator import validate
 
+import ckan_client
+import dcat_ap
 import open311_client
 
 PASSWORD = "Yunling-Demo-2026"
@@ -90,6 +94,8 @@ def main():
     validate(fetch_json(f"{base}/api/openapi.json"))
     print("openapi.json: a valid OpenAPI description", flush=True)
     open311_client.check(base)
+    ckan_client.check(base)
+    dcat_ap.check(base)
     tokens = [(name, token(base, name, totp)) for name, totp in ACCOUNTS]
     failed = []
     if schemathesis(base, "without credentials", []) != 0:

@@ -8,6 +8,7 @@ mod govstack;
 mod i18n;
 pub mod metrics;
 mod open311;
+mod open_data;
 mod pages;
 
 use std::sync::Arc;
@@ -95,6 +96,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
         .nest("/govstack/registries", govstack::registries::router())
         .nest("/govstack/consent", govstack::consent::router())
         .nest("/open311/v2", open311::router())
+        .merge(open_data::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(metrics::render))

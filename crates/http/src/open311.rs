@@ -175,11 +175,9 @@ struct Discovery {
 /// When this endpoint's description last changed.
 const CHANGESET: &str = "2026-12-07T00:00:00+08:00";
 
-/// This endpoint's address as clients reach it: https where the platform is served over TLS
-/// (directly or behind its proxy, as its secure cookies say).
+/// This endpoint's address as clients reach it.
 fn base_url(headers: &HeaderMap, secure: bool) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("{}://{host}/open311/v2", if secure { "https" } else { "http" })
+    format!("{}/open311/v2", crate::open_data::site_origin(headers, secure))
 }
 
 async fn collection(

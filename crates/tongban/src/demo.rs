@@ -13,11 +13,13 @@ use kernel::secrets::SecretString;
 
 mod applications;
 mod catalog;
+mod open_data;
 mod openness;
 mod voice;
 
 pub use applications::*;
 pub use catalog::*;
+pub use open_data::*;
 pub use openness::*;
 pub use voice::*;
 

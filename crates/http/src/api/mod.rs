@@ -5,6 +5,7 @@ pub(crate) mod disclosure;
 pub(crate) mod exchange;
 mod kpis;
 mod ledger;
+pub(crate) mod open_data;
 mod public_ledgers;
 pub(crate) mod services;
 pub(crate) mod voice;
@@ -54,6 +55,7 @@ impl utoipa::Modify for BearerScheme {
         (name = "voice", description = "12345: requests from people, dispatch, departments' answers"),
         (name = "disclosure", description = "政府信息公开: published documents, requests for information, annual reports"),
         (name = "public ledgers", description = "社区财务公开 and 公共资源交易: records on the public ledger"),
+        (name = "open data", description = "数据开放: the catalogue, rows and downloads, publishing, conditional access, 数据需求"),
         (name = "insight", description = "Service KPIs for leaders: figures, trends, breakdowns"))
 )]
 struct ApiDoc;
@@ -68,6 +70,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(self::voice::router())
         .merge(self::disclosure::router())
         .merge(self::public_ledgers::router())
+        .merge(self::open_data::router())
         .merge(self::kpis::router())
 }
 

@@ -27,6 +27,7 @@ use crate::Theme;
 
 kernel::vocabulary! {
     /// 开放属性: who may read a dataset.
+    #[schema(as = OpenDataOpenLevel)]
     pub enum OpenLevel {
         /// 无条件开放: anyone, without an account.
         Unconditional,
@@ -37,6 +38,7 @@ kernel::vocabulary! {
 
 kernel::vocabulary! {
     /// 更新频率
+    #[schema(as = OpenDataFrequency)]
     pub enum Frequency {
         Daily,
         Weekly,
@@ -64,6 +66,7 @@ impl Frequency {
 
 kernel::vocabulary! {
     /// The licence readers reuse a dataset under.
+    #[schema(as = OpenDataLicence)]
     pub enum Licence {
         /// Creative Commons Attribution 4.0: reuse with credit to the department.
         Attribution,
@@ -98,6 +101,7 @@ impl Licence {
 
 kernel::vocabulary! {
     /// Where a dataset's rows come from.
+    #[schema(as = OpenDataDataSource)]
     pub enum DataSource {
         /// An uploaded CSV, XLSX or JSON file.
         File,
@@ -108,6 +112,7 @@ kernel::vocabulary! {
 
 kernel::vocabulary! {
     /// The type of a column's values.
+    #[schema(as = OpenDataColumnType)]
     pub enum ColumnType {
         Text,
         Integer,
@@ -124,6 +129,7 @@ kernel::vocabulary! {
 
 kernel::vocabulary! {
     /// Where an application for a conditional dataset stands.
+    #[schema(as = OpenDataAccessState)]
     pub enum AccessState {
         Pending,
         Approved,
@@ -134,6 +140,7 @@ kernel::vocabulary! {
 
 kernel::vocabulary! {
     /// Where a 数据需求 stands.
+    #[schema(as = OpenDataDemandState)]
     pub enum DemandState {
         Open,
         Answered,

@@ -24,7 +24,10 @@ pub(super) async fn serve(settings: ServeSettings) -> anyhow::Result<()> {
         seed_demo(&identity, &console, &services, &exchange, (&voice, &openness)).await?;
     }
     record_configuration(&db, &settings).await?;
-    let timers = tokio::spawn(run_timers(services.clone(), voice.clone(), openness.clone()));
+    // Registry datasets refresh under the console's grant: the schedule acts for the
+    // departments that defined them.
+    let refresh = console.grant::<kernel::authz::RegistryManage>();
+    let timers = tokio::spawn(run_timers(services.clone(), voice.clone(), (openness.clone(), refresh)));
     let metrics = tongban_http::metrics::Metrics::new();
     let checkpointer = tokio::spawn(sign_checkpoints(ledger.clone()));
     let monitor = tokio::spawn(monitor(
@@ -147,6 +150,10 @@ async fn seed_demo(
     let (documents, requests) = crate::demo::seed_disclosure(identity, openness, Utc::now()).await?;
     if documents > 0 {
         println!("demo 政务公开: {documents} documents published, {requests} requests for information");
+    }
+    let datasets = crate::demo::seed_open_data(identity, exchange, openness, Utc::now()).await?;
+    if datasets > 0 {
+        println!("demo 数据开放: {datasets} datasets opened, two of them de-identified from registries");
     }
     Ok(())
 }
@@ -294,7 +301,11 @@ async fn sign_checkpoints(ledger: Ledger) {
 }
 
 /// Deadline warnings and escalation of overdue tasks, once a minute.
-async fn run_timers(services: services::Services, voice: ::voice::Voice, openness: ::openness::Openness) {
+async fn run_timers(
+    services: services::Services,
+    voice: ::voice::Voice,
+    (openness, refresh): (::openness::Openness, identity::Capability<kernel::authz::RegistryManage>),
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     loop {
         tick.tick().await;
@@ -324,6 +335,11 @@ async fn run_timers(services: services::Services, voice: ::voice::Voice, opennes
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "disclosure supervision failed"),
+        }
+        match openness.data_publishing().refresh_due(&refresh, Utc::now()).await {
+            Ok(n) if n > 0 => tracing::info!(refreshed = n, "open datasets refreshed from their registries"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "open dataset refresh failed"),
         }
     }
 }
