@@ -155,6 +155,7 @@ on_both_databases!(
     unknown_ids_answer_404_not_found,
     a_nul_character_is_bad_input_not_a_fault,
     disclosure_is_published_read_requested_and_answered_over_http,
+    open_data_is_published_searched_read_and_described_over_http,
 );
 
 /// Malformed JSON is 400 `malformed_json`; well-formed JSON of the wrong shape (a wrong type,
@@ -508,4 +509,131 @@ async fn disclosure_is_published_read_requested_and_answered_over_http(t: TestDb
     send(&router, get("/api/v1/disclosure/reports/990102-MZ/2100"))
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// 数据开放 over HTTP: a data officer publishes a file dataset (a bad row refused with its
+/// code), anyone finds it in the JSON API and over CKAN's Action API, reads its rows and
+/// downloads it, and reads its DCAT-AP description; a conditional dataset needs a key; the
+/// pages show the catalogue, the dataset and 数据需求.
+async fn open_data_is_published_searched_read_and_described_over_http(t: TestDb) {
+    use base64::Engine;
+    let (router, _uploads) = router(&t);
+    resident(&t).await;
+    let console = t.console();
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let acc = console.grant::<kernel::authz::AccountCreate>();
+    let roles = console.grant::<kernel::authz::RoleGrant>();
+    let now = Utc::now();
+    let mut tx = t.db.begin().await.unwrap();
+    let new = identity::NewDepartment {
+        code: "990102-SG",
+        name: "明月区数据管理局",
+        region_code: "990102",
+        kind: Some("SG"),
+    };
+    t.identity.organisation().create_department_in(&mut tx, &org, new, now).await.unwrap();
+    let officer = testkit::staff_account("data.sg", "数据专员", "990102-SG");
+    let officer = t.identity.accounts().create_account_in(&mut tx, &acc, officer, now).await.unwrap().id;
+    t.identity.accounts().grant_role_in(&mut tx, &roles, &officer, "data_officer", now).await.unwrap();
+    tx.commit().await.unwrap();
+    let staff = token_of(&router, "data.sg", Some(testkit::TOTP)).await;
+    let person = token(&router).await;
+
+    let csv = "name,street,spaces\n彩云停车场,彩云街道,120\n湖滨停车场,湖滨街道,80\n";
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let publication = |name: &str, level: &str, file: &str| {
+        json!({"dataset": {"name": name, "title": "公共停车场", "description": "公共停车场的名称、街道和泊位数。",
+            "department": "990102-SG", "theme": "industry", "open_level": level, "frequency": "monthly",
+            "licence": "attribution", "tags": ["停车"]},
+          "columns": [{"name": "name", "title": "名称", "type": "text", "required": true},
+                      {"name": "street", "title": "街道", "type": "text", "required": true},
+                      {"name": "spaces", "title": "泊位数", "type": "integer", "required": true}],
+          "file": b64(file)})
+    };
+    let bad = publication("car-parks", "unconditional", "name,street,spaces\n彩云停车场,彩云街道,很多\n");
+    send(&router, with_token(Method::POST, "/api/v1/open-data/datasets", &staff, Some(bad)))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "rows_rejected");
+    let open = publication("car-parks", "unconditional", csv);
+    send(&router, with_token(Method::POST, "/api/v1/open-data/datasets", &person, Some(open.clone())))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    let published = send(&router, with_token(Method::POST, "/api/v1/open-data/datasets", &staff, Some(open))).await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.text());
+    let id = published.json()["id"].as_str().unwrap().to_string();
+    let conditional = publication("car-park-usage", "conditional", csv);
+    let published =
+        send(&router, with_token(Method::POST, "/api/v1/open-data/datasets", &staff, Some(conditional))).await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.text());
+
+    // The JSON API: search, rows, bounds.
+    let found = send(&router, get("/api/v1/open-data/datasets?q=%E5%81%9C%E8%BD%A6&open_level=unconditional")).await;
+    assert_eq!((found.status, found.json()["total"].as_u64()), (StatusCode::OK, Some(1)), "{}", found.text());
+    let rows = send(&router, get("/api/v1/open-data/datasets/car-parks/rows?sort=spaces%20desc&limit=1")).await;
+    assert_eq!(rows.status, StatusCode::OK, "{}", rows.text());
+    assert_eq!(rows.json()["rows"][0]["spaces"], 120);
+    send(&router, get("/api/v1/open-data/datasets/car-parks/rows?limit=0"))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    send(&router, get("/api/v1/open-data/datasets/car-park-usage/rows"))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "access_required");
+    let mut keyed = get("/api/v1/open-data/datasets/car-park-usage/rows");
+    keyed.headers_mut().insert("x-api-key", "tbod_wrong".parse().unwrap());
+    send(&router, keyed).await.assert_error(StatusCode::UNAUTHORIZED, "invalid_api_key");
+
+    // CKAN: the envelope, a search with a filter query, the datastore, an error object.
+    let ckan = send(&router, get("/api/3/action/package_search?fq=organization:990102-sg&rows=1")).await;
+    let body = ckan.json();
+    assert_eq!(
+        (ckan.status, body["success"].as_bool(), body["result"]["count"].as_u64()),
+        (StatusCode::OK, Some(true), Some(2))
+    );
+    let search = send(
+        &router,
+        post(
+            "/api/action/datastore_search",
+            Some("application/json"),
+            json!({"resource_id": format!("{id}-csv"), "filters": {"street": "湖滨街道"}}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(search.json()["result"]["records"][0]["name"], "湖滨停车场", "{}", search.text());
+    let missing = send(&router, get("/api/3/action/package_show?id=nothing")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"]["__type"], "Not Found Error");
+    let unknown = send(&router, get("/api/3/action/package_delete")).await;
+    assert_eq!((unknown.status, unknown.json()["success"].as_bool()), (StatusCode::BAD_REQUEST, Some(false)));
+
+    // Downloads hash to the version's SHA-256; DCAT in three syntaxes and by negotiation.
+    let download = send(&router, get("/data/datasets/car-parks/data.csv")).await;
+    assert_eq!(download.status, StatusCode::OK);
+    let dataset = send(&router, get("/api/v1/open-data/datasets/car-parks")).await.json();
+    use sha2::Digest;
+    assert_eq!(dataset["versions"][0]["sha256"].as_str().unwrap(), hex::encode(sha2::Sha256::digest(&download.body)));
+    assert_eq!(dataset["usage"]["downloads"], 1);
+    for (path, media) in [
+        ("/catalog.ttl", "text/turtle"),
+        ("/catalog.rdf", "application/rdf+xml"),
+        ("/catalog.jsonld", "application/ld+json"),
+    ] {
+        let answer = send(&router, get(path)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert!(answer.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(media), "{path}");
+        assert!(answer.text().contains("car-parks"), "{path}");
+    }
+    let negotiated =
+        Request::get("/data/datasets/car-parks").header(header::ACCEPT, "text/turtle").body(Body::empty()).unwrap();
+    let negotiated = send(&router, negotiated).await;
+    assert!(negotiated.text().contains("dcat:Dataset"), "{}", negotiated.text());
+
+    // The pages.
+    let page = send(&router, get("/data?q=%E5%81%9C%E8%BD%A6")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("/data/datasets/car-parks"));
+    let page = send(&router, get("/data/datasets/car-parks")).await;
+    assert!(page.text().contains("彩云停车场"), "the preview shows the first rows");
+    let page = send(&router, get("/data/datasets/car-park-usage")).await;
+    assert!(!page.text().contains("彩云停车场"), "a conditional dataset is not previewed");
+    assert_eq!(send(&router, get("/data/requests")).await.status, StatusCode::OK);
 }

@@ -90,6 +90,52 @@ mod province {
     }
 }
 
+/// The demo's 数据开放: file datasets of the staffed districts and datasets de-identified
+/// from the registries, each k-anonymous, with no name or ID number in them.
+mod open_data {
+    use openness::Openness;
+    use openness::data::{DataSource, DatasetQuery, DownloadFormat, OpenLevel, Reader};
+    use services::calendar::WorkingCalendar;
+    use testkit::{TestDb, on_both_databases};
+
+    use super::identity_fixture::t0;
+
+    on_both_databases!(demo_departments_open_datasets_de_identified_where_they_hold_people,);
+
+    async fn demo_departments_open_datasets_de_identified_where_they_hold_people(t: TestDb) {
+        tongban::demo::seed(&t.identity, &t.console(), t0()).await.unwrap();
+        let key = kernel::secrets::MasterKey::from_bytes(t.key);
+        let exchange = exchange::Exchange::new(t.db.clone(), t.identity.clone(), &key);
+        tongban::demo::seed_registries(&t.identity, &t.console(), &exchange, t0()).await.unwrap();
+        let openness = Openness::new(t.db.clone(), t.identity.clone(), exchange.clone(), WorkingCalendar::default());
+        let opened = tongban::demo::seed_open_data(&t.identity, &exchange, &openness, t0()).await.unwrap();
+        assert_eq!(opened, 18);
+        assert_eq!(tongban::demo::seed_open_data(&t.identity, &exchange, &openness, t0()).await.unwrap(), 0, "once");
+        let all = openness.catalogue().search(&DatasetQuery { rows: 100, ..DatasetQuery::default() }).await.unwrap();
+        assert_eq!(all.total, 18);
+        assert_eq!(all.facets.open_level.get("conditional"), Some(&2));
+        for d in all.datasets.iter().filter(|d| d.source == DataSource::Registry) {
+            assert!(d.k_reached.unwrap() >= 5, "{} reached k {:?}", d.name, d.k_reached);
+            assert!(d.row_count > 100, "{}: {} rows", d.name, d.row_count);
+            let (_, csv) =
+                openness.catalogue().download(&d.name, None, DownloadFormat::Csv, Reader::Anyone, t0()).await.unwrap();
+            let text = String::from_utf8(csv).unwrap();
+            assert!(!text.contains("居民0"), "{}: no names (居民0000 …)", d.name);
+            // The first column is the pseudonym: 16 hex digits where the ID number was.
+            for line in text.lines().skip(1) {
+                let first = line.split(',').next().unwrap();
+                assert!(first.len() == 16 && first.chars().all(|c| c.is_ascii_hexdigit()), "{}: {line}", d.name);
+            }
+        }
+        let conditional = all.datasets.iter().find(|d| d.open_level == OpenLevel::Conditional).unwrap();
+        let q = openness::data::RowQuery { limit: 5, ..Default::default() };
+        assert!(openness.catalogue().rows(&conditional.name, Reader::Anyone, &q, t0()).await.is_err());
+        let demands = openness.data_demands().list(None).await.unwrap();
+        assert_eq!(demands.len(), 2);
+        assert_eq!(demands.iter().filter(|d| d.answer.is_some()).count(), 1);
+    }
+}
+
 /// The demo's 政务公开 (openness).
 mod disclosure {
     use openness::{DeadlineStatus, DocumentFilter, DocumentKind, Openness, RequestState, Validity};

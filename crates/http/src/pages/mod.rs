@@ -34,6 +34,7 @@ mod dashboard;
 mod exchange;
 mod hall;
 mod my_data;
+mod open_data;
 mod openness;
 mod request;
 mod voice;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(voice::router())
         .merge(dashboard::router())
         .merge(openness::router())
+        .merge(open_data::router())
         .route("/", get(home))
         .route("/about/{page}", get(about))
         .route("/static/app.css", get(stylesheet))
@@ -124,6 +126,7 @@ pub fn error_page(prefs: &PagePrefs, csrf: &str, error: &ApiError, request_id: &
         can_record: false,
         can_disclose: false,
         can_ledger: false,
+        can_open_data: false,
         display_name: String::new(),
         title: text(prefs.lang, "error.title").to_string(),
     };

@@ -151,6 +151,8 @@ pub struct Layout {
     pub can_disclose: bool,
     /// Publishes a community's finances or public-resource transactions.
     pub can_ledger: bool,
+    /// Opens a department's datasets and decides applications for them (数据开放).
+    pub can_open_data: bool,
     pub display_name: String,
     pub title: String,
 }
@@ -174,7 +176,7 @@ impl Layout {
     /// The main navigation for who is signed in, the current page marked.
     pub fn nav(&self) -> Vec<NavLink> {
         let mut links: Vec<(&'static str, &'static str)> =
-            vec![("/", "nav.home"), ("/services", "nav.services"), ("/open", "nav.open")];
+            vec![("/", "nav.home"), ("/services", "nav.services"), ("/open", "nav.open"), ("/data", "nav.data")];
         match (self.signed_in, self.is_staff) {
             (false, _) => links.push(("/signin", "nav.signin")),
             (true, true) => {
@@ -201,6 +203,9 @@ impl Layout {
                 }
                 if self.can_ledger {
                     links.push(("/staff/open/ledgers", "nav.ledgers"));
+                }
+                if self.can_open_data {
+                    links.push(("/staff/data", "nav.data_desk"));
                 }
             }
             (true, false) => links.extend([
@@ -269,6 +274,7 @@ impl PageCtx {
                 s.principal.may::<kernel::authz::CommunityFinancePublish>()
                     || s.principal.may::<kernel::authz::TransactionPublish>()
             }),
+            can_open_data: session.is_some_and(|s| s.principal.may::<kernel::authz::OpenDataPublish>()),
             can_disclose: session.is_some_and(|s| {
                 s.principal.may::<kernel::authz::DisclosurePublish>()
                     || s.principal.may::<kernel::authz::DisclosureAnswer>()
@@ -516,6 +522,7 @@ mod tests {
             can_record: can_alerts,
             can_disclose: can_alerts,
             can_ledger: can_alerts,
+            can_open_data: can_alerts,
             display_name: String::new(),
             title: String::new(),
         }

@@ -166,7 +166,8 @@ const TEMPLATES: &[Template] = &[
                 .enumerate()
                 .map(|(i, s)| {
                     let level = pick(&levels, i);
-                    let name = format!("{district}{}{}", s.trim_end_matches("街道"), pick(&["小学", "中学", "学校"], i));
+                    let name =
+                        format!("{district}{}{}", s.trim_end_matches("街道"), pick(&["小学", "中学", "学校"], i));
                     vec![name, level.to_string(), s, rng.gen_range(300..2500).to_string()]
                 })
                 .collect()
