@@ -379,6 +379,7 @@ const totpSecrets = new Map([
   ['open.mz.mingyue', DEMO_TOTP_SECRET],
   ['grid.mingyue', DEMO_TOTP_SECRET],
   ['trade.mingyue', DEMO_TOTP_SECRET],
+  ['dataofficer.mingyue', DEMO_TOTP_SECRET],
 ]);
 
 async function submitSignin(page, username, password) {
@@ -1085,6 +1086,70 @@ check('public ledgers: a community\'s finances and a project\'s stages with thei
   await clickAndWait(page, page.locator('#statement-form button[type=submit]'), 'publish this month');
   expect(pathOf(page).startsWith('/open/ledgers/community-finance/'), `the community's ledger follows (${await describePage(page)})`);
   expect(((await page.locator('#ledger-records').textContent()) || '').includes('打印纸和墨盒'), 'the new month is listed');
+  await context.clearCookies();
+});
+
+check('数据开放: catalogue with facets, a dataset with its preview and de-identification, a conditional dataset applied for, approved and its key taken, 数据需求', async ({ page, context }) => {
+  await goto(page, '/data');
+  await checkPage(page, 'open data: catalogue');
+  await page.fill('#q', '停车');
+  await clickAndWait(page, page.locator('#data-search button[type=submit]'), 'search for 停车');
+  expect((await page.locator('#data-results h2 a').count()) === 2, `both districts' car parks are found (${await describePage(page)})`);
+  await page.selectOption('#open_level', 'unconditional');
+  await clickAndWait(page, page.locator('#data-search button[type=submit]'), 'filter to open datasets');
+  await clickAndWait(page, page.locator('#data-results h2 a').first(), 'open a dataset');
+  await checkPage(page, 'open data: a dataset');
+  expect((await page.locator('#preview tbody tr').count()) > 0, 'the first rows are previewed');
+  expect((await page.locator('#versions code.hash').count()) === 1, 'the version shows its SHA-256');
+  const csv = await page.request.get(`${pathOf(page)}/data.csv`);
+  expect(csv.ok() && (await csv.text()).startsWith('name,'), 'the CSV downloads');
+  await setElder(page, true);
+  await checkPage(page, 'open data: a dataset, elder mode');
+  await setElder(page, false);
+  await switchLang(page, 'en');
+  await checkPage(page, 'open data: a dataset in English');
+  await switchLang(page, 'zh-CN');
+  await goto(page, '/data/datasets/province-population-age-structure');
+  await checkPage(page, 'open data: a de-identified dataset');
+  expect((await page.locator('#rules tbody tr').count()) === 4, 'the rules applied are shown');
+  expect(((await page.locator('#k-anonymity').textContent()) || '').includes('5'), 'the k reached is shown');
+
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/data/datasets/mingyue-relief-households-by-community');
+  expect((await page.locator('#preview').count()) === 0, 'a conditional dataset is not previewed');
+  await clickAndWait(page, page.locator('#apply-form button[type=submit]'), 'apply without a purpose');
+  expect((await page.locator('.error-summary[role=alert] a').count()) === 1, `the purpose is asked for (${await describePage(page)})`);
+  await checkPage(page, 'open data: application with an error');
+  await page.fill('#purpose', '研究本区社会救助政策的覆盖情况，仅用于统计分析。');
+  await clickAndWait(page, page.locator('#apply-form button[type=submit]'), 'apply');
+  expect(pathOf(page) === '/data/applications', `my applications follow (${await describePage(page)})`);
+  await checkPage(page, 'open data: my applications');
+  await goto(page, '/data/requests');
+  await checkPage(page, 'open data: 数据需求');
+  await page.selectOption('#department', '990102-SG');
+  await page.fill('#title', '社区食堂名录');
+  await page.fill('#description', '希望开放各社区老年食堂的地址和供餐时间。');
+  await clickAndWait(page, page.locator('#demand-form button[type=submit]'), 'ask for a dataset');
+  expect(((await page.locator('#data-requests').textContent()) || '').includes('社区食堂名录'), 'the request is listed');
+  await context.clearCookies();
+
+  await signIn(page, 'dataofficer.mingyue');
+  await goto(page, '/staff/data');
+  await checkPage(page, 'open data: the officer\'s desk');
+  const application = page.locator('#desk-applications form').first();
+  await application.locator('input[name="note"]').fill('同意，仅限统计分析使用。');
+  await clickAndWait(page, application.locator('button[value="approve"]'), 'approve the application');
+  expect(pathOf(page) === '/staff/data', `the desk follows (${await describePage(page)})`);
+  await context.clearCookies();
+
+  await signIn(page, CITIZEN_USER);
+  await goto(page, '/data/applications');
+  await clickAndWait(page, page.locator('#applications button[type=submit]').first(), 'take the key');
+  const key = ((await page.locator('#issued-key code').textContent()) || '').trim();
+  expect(key.startsWith('tbod_'), `the key is shown once (${await describePage(page)})`);
+  await checkPage(page, 'open data: the key shown once');
+  const rows = await page.request.get('/api/v1/open-data/datasets/mingyue-relief-households-by-community/rows', { headers: { 'X-API-Key': key } });
+  expect(rows.ok(), `the key reads the conditional dataset (${rows.status()})`);
   await context.clearCookies();
 });
 

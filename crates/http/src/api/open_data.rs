@@ -76,12 +76,25 @@ pub struct CatalogueQuery {
     /// A keyword every result has.
     #[param(max_length = 30)]
     pub tag: Option<String>,
-    /// relevance (default), newest, updated, name or title.
-    #[param(max_length = 20)]
-    pub sort: Option<String>,
+    /// Best match first when not given.
+    #[param(inline)]
+    pub sort: Option<CatalogueSort>,
     /// From 1; 20 datasets a page.
     #[param(minimum = 1, maximum = 10000)]
     pub page: Option<usize>,
+}
+
+/// How the catalogue orders what it finds.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogueSort {
+    /// Best match first; newest first without words.
+    Relevance,
+    Newest,
+    /// Last changed first.
+    Updated,
+    Name,
+    Title,
 }
 
 /// Datasets a catalogue page holds.
@@ -102,13 +115,12 @@ impl CatalogueQuery {
         if !(1..=10_000).contains(&page) {
             return Err(bad("page"));
         }
-        let sort = match self.sort.as_deref().unwrap_or("relevance") {
-            "relevance" | "" => DatasetSort::Relevance,
-            "newest" => DatasetSort::Newest,
-            "updated" => DatasetSort::Updated,
-            "name" => DatasetSort::Name,
-            "title" => DatasetSort::Title,
-            _ => return Err(bad("sort")),
+        let sort = match self.sort.unwrap_or(CatalogueSort::Relevance) {
+            CatalogueSort::Relevance => DatasetSort::Relevance,
+            CatalogueSort::Newest => DatasetSort::Newest,
+            CatalogueSort::Updated => DatasetSort::Updated,
+            CatalogueSort::Name => DatasetSort::Name,
+            CatalogueSort::Title => DatasetSort::Title,
         };
         Ok(DatasetQuery {
             q: self.q.clone(),
@@ -461,6 +473,7 @@ pub enum AccessDecision {
 pub struct AccessDecisionRequest {
     pub decision: AccessDecision,
     /// The reason (2–500 characters), shown to the applicant.
+    #[schema(min_length = 2, max_length = 500)]
     pub note: String,
     /// For an approval: calls per minute (1–6,000; 60 when not given).
     #[schema(minimum = 1, maximum = 6000)]
