@@ -9,9 +9,12 @@
 //!   each) vs plain indexed row reads of the same database over HTTP (target ≥ 30 %), and in
 //!   process for comparison;
 //! - bulk import of generated population records (target ≥ 20,000 rows/s on SQLite);
-//! - the 12345 classifier on one core (target ≥ 5,000 texts/s).
+//! - the 12345 classifier on one core (target ≥ 5,000 texts/s);
+//! - CKAN `package_search` over 10,000 open datasets (p95) vs the same searches in process,
+//!   and de-identifying a generated registry into a dataset vs a plain export of its rows.
 
 mod forecast;
+mod open_data;
 mod reads;
 mod server;
 mod storage;
@@ -50,7 +53,7 @@ pub struct BenchArgs {
     #[arg(long)]
     database_url: Option<String>,
     /// Which measurements: http, submit, nodes (PostgreSQL only), ledger, protect, import,
-    /// exchange, voice, forecast or all.
+    /// exchange, voice, forecast, opendata or all.
     #[arg(long, default_value = "all")]
     only: String,
     /// Ledger size for the proof and verification measurements (the targets are
@@ -63,6 +66,9 @@ pub struct BenchArgs {
     /// Generated population records for the registry import measurement.
     #[arg(long, default_value_t = 1_000_000)]
     import_rows: u64,
+    /// Open datasets in the catalogue the search measurement searches.
+    #[arg(long, default_value_t = 10_000)]
+    open_datasets: usize,
 }
 
 // mimalloc, as in the measured binary, so the in-process figures compare.
@@ -95,10 +101,10 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
         SERVER.set(server).ok();
     }
     let all = args.only == "all";
-    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange", "voice", "forecast"]
+    if !["all", "http", "submit", "nodes", "ledger", "protect", "import", "exchange", "voice", "forecast", "opendata"]
         .contains(&args.only.as_str())
     {
-        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange, voice, forecast or all");
+        bail!("--only takes http, submit, nodes, ledger, protect, import, exchange, voice, forecast, opendata or all");
     }
     if all || args.only == "http" {
         let data = scratch_dir()?;
@@ -131,6 +137,10 @@ async fn run(mut args: BenchArgs) -> anyhow::Result<()> {
     if all || args.only == "exchange" {
         let data = scratch_dir()?;
         keep_on_failure(exchange_bench(&args, &data).await, &data)?;
+    }
+    if all || args.only == "opendata" {
+        let data = scratch_dir()?;
+        keep_on_failure(open_data::open_data_bench(&args, &data).await, &data)?;
     }
     if all || args.only == "import" {
         let data = scratch_dir()?;

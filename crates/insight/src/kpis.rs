@@ -64,6 +64,9 @@ pub enum Kpi {
     HotlineSatisfactionRate,
     HallBookings,
     HallNoShowRate,
+    OpenDataViews,
+    OpenDataDownloads,
+    OpenDataApiCalls,
 }
 
 /// What a KPI's value is measured in.
@@ -78,6 +81,8 @@ pub enum Unit {
     Calls,
     Hours,
     Bookings,
+    /// Uses of open datasets: page views, downloads or API calls.
+    Uses,
 }
 
 /// Where a KPI's numerator and denominator come from.
@@ -142,6 +147,9 @@ impl Kpi {
             Kpi::HotlineSatisfactionRate => t(M::HotlineSatisfied, M::HotlineRated),
             Kpi::HallBookings => Source::Count(M::HallBooked),
             Kpi::HallNoShowRate => t(M::HallNoShow, M::HallBooked),
+            Kpi::OpenDataViews => Source::Count(M::DatasetViewed),
+            Kpi::OpenDataDownloads => Source::Count(M::DatasetDownloaded),
+            Kpi::OpenDataApiCalls => Source::Count(M::DatasetApiCalled),
         }
     }
 
@@ -272,6 +280,27 @@ impl Kpi {
                 "期内时段结束仍未签到的预约数 ÷ 期内未取消的预约数（尚未到来的时段计入分母）。",
                 "Bookings whose slot in the period ended without a check-in ÷ bookings in the period not cancelled (slots still to come count in the denominator).",
                 Unit::Ratio,
+            ),
+            Kpi::OpenDataViews => d(
+                "开放数据浏览量",
+                "Open-data page views",
+                "期内开放数据集页面的浏览次数（按发布部门和数据集计）。",
+                "Views of open datasets' pages in the period (by publishing department and dataset).",
+                Unit::Uses,
+            ),
+            Kpi::OpenDataDownloads => d(
+                "开放数据下载量",
+                "Open-data downloads",
+                "期内开放数据集的下载次数（任一格式、任一版本）。",
+                "Downloads of open datasets in the period (any format, any version).",
+                Unit::Uses,
+            ),
+            Kpi::OpenDataApiCalls => d(
+                "开放数据接口调用量",
+                "Open-data API calls",
+                "期内通过接口（JSON 接口或 CKAN datastore_search）读取开放数据集的次数。",
+                "Reads of open datasets' rows through the API (the JSON API or CKAN's datastore_search) in the period.",
+                Unit::Uses,
             ),
         }
     }

@@ -82,6 +82,13 @@ pub enum Measure {
     HotlineRated,
     /// Ratings that are 满意 or 基本满意.
     HotlineSatisfied,
+    // openness (数据开放), on the day of the use; `service` is the dataset's name
+    /// A dataset's page viewed.
+    DatasetViewed,
+    /// A dataset downloaded (any format, any version).
+    DatasetDownloaded,
+    /// A dataset's rows read through the API (the JSON API or CKAN's datastore).
+    DatasetApiCalled,
 }
 
 impl Measure {
@@ -96,6 +103,7 @@ impl Measure {
             HotlineReceived | HotlineSigned | HotlineSignedOnTime | HotlineAnswered | HotlineReopened
             | HotlineRated | HotlineSatisfied => Subject::HotlineRequest,
             HallBooked | HallAttended | HallNoShow => Subject::Booking,
+            DatasetViewed | DatasetDownloaded | DatasetApiCalled => Subject::DatasetUse,
             Submitted | SubmittedInstant | MaterialsRequired | MaterialsExempted | Finished | FinishedOnTime
             | FinishedOnline | WorkingDays | Visits | Withdrawn | Rated | RatedGood | RatedBad | BadRectifiedOnTime => {
                 Subject::Application
@@ -108,6 +116,7 @@ impl Measure {
         match self.subject() {
             Subject::Application | Subject::Booking => Module::Services,
             Subject::HotlineRequest => Module::Voice,
+            Subject::DatasetUse => Module::Openness,
         }
     }
 
@@ -132,6 +141,8 @@ pub enum Subject {
     Booking,
     /// A 12345 request.
     HotlineRequest,
+    /// A use of an open dataset.
+    DatasetUse,
 }
 
 /// The modules that keep tallies.
@@ -140,6 +151,7 @@ pub enum Subject {
 pub enum Module {
     Services,
     Voice,
+    Openness,
 }
 
 /// How a request or application reached the platform.
@@ -169,8 +181,8 @@ impl TryFrom<String> for Channel {
     }
 }
 
-/// Where and when what is counted happened. `service` is a service code for applications and
-/// a category code for 12345 requests.
+/// Where and when what is counted happened. `service` is a service code for applications, a
+/// category code for 12345 requests and a dataset's name for its uses.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     /// The China-time day.

@@ -144,6 +144,7 @@ fn value_text(l: &Layout, v: &KpiValue) -> String {
         Unit::Calls => format!("{x:.0} {}", l.t("insight.unit_calls")),
         Unit::Hours => format!("{x:.1} {}", l.t("insight.unit_hours")),
         Unit::Bookings => format!("{x:.0} {}", l.t("insight.unit_bookings")),
+        Unit::Uses => format!("{x:.0} {}", l.t("insight.unit_uses")),
     }
 }
 

@@ -264,10 +264,47 @@ impl DataCatalogue<'_> {
         })
     }
 
-    /// Counts a use of a dataset (a page view, a download, an API call) on today's tally.
+    /// Counts a use of a dataset (a page view, a download, an API call): on the dataset's
+    /// day in `open_usage`, and in the same transaction on insight's tallies.
     pub async fn count_use(&self, dataset_id: &str, kind: UseKind, now: DateTime<Utc>) -> Result<(), Error> {
         let mut c = self.conn().await?;
-        repo::count_use(&mut c, dataset_id, &china_day(now).to_string(), kind).await?;
+        let row = repo::dataset(&mut c, dataset_id).await?.ok_or(Error::NotFound("dataset"))?;
+        drop(c);
+        self.count_row_use(&row, kind, now).await
+    }
+
+    async fn count_row_use(&self, row: &DatasetRow, kind: UseKind, now: DateTime<Utc>) -> Result<(), Error> {
+        let day = china_day(now);
+        let mut tx = self.inner.db.begin().await?;
+        repo::count_use(&mut tx, &row.id, &day.to_string(), kind).await?;
+        kernel::tally::add(&mut tx, &[use_count(row, day, kind, 1)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every tally of dataset uses, derived again from `open_usage`.
+    pub async fn recount(&self) -> Result<Vec<kernel::tally::Count>, Error> {
+        let mut c = self.conn().await?;
+        let rows = repo::datasets(&mut c).await?;
+        let usage = repo::usage_days(&mut c).await?;
+        drop(c);
+        let by_id: HashMap<&str, &DatasetRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut counts = Vec::new();
+        for (dataset_id, day, views, downloads, api_calls) in usage {
+            let row = by_id.get(dataset_id.as_str()).ok_or_else(|| internal("a use of an unknown dataset"))?;
+            let day: chrono::NaiveDate = day.parse().map_err(internal)?;
+            for (kind, n) in [(UseKind::View, views), (UseKind::Download, downloads), (UseKind::ApiCall, api_calls)] {
+                counts.push(use_count(row, day, kind, n));
+            }
+        }
+        Ok(kernel::tally::settle(counts))
+    }
+
+    /// Replaces the stored tallies of dataset uses with a recount, in one transaction.
+    pub async fn store_recount(&self, counts: &[kernel::tally::Count]) -> Result<(), Error> {
+        let mut tx = self.inner.db.begin().await?;
+        kernel::tally::replace(&mut tx, kernel::tally::Module::Openness, counts).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -347,7 +384,7 @@ impl DataCatalogue<'_> {
             }
             columns.into_iter().filter(|c| q.fields.contains(&c.name)).collect()
         };
-        self.count_use(&row.id, UseKind::ApiCall, now).await?;
+        self.count_row_use(&row, UseKind::ApiCall, now).await?;
         Ok(RowPage { dataset: row.name, version: row.version, total, fields, rows })
     }
 
@@ -404,7 +441,7 @@ impl DataCatalogue<'_> {
         }
         drop(c);
         let (code, name) = self.department_of(&row.department_id).await?;
-        self.count_use(&row.id, UseKind::Download, now).await?;
+        self.count_row_use(&row, UseKind::Download, now).await?;
         Ok((summary(&row, code, name)?, out))
     }
 
@@ -425,6 +462,25 @@ impl DataCatalogue<'_> {
         });
         Ok(out)
     }
+}
+
+/// A use of a dataset as insight's tallies count it: on the China day, at the publishing
+/// department's region, under the dataset's name.
+fn use_count(row: &DatasetRow, day: chrono::NaiveDate, kind: UseKind, value: i64) -> kernel::tally::Count {
+    use kernel::tally::{Channel, Count, Key, Measure};
+    let measure = match kind {
+        UseKind::View => Measure::DatasetViewed,
+        UseKind::Download => Measure::DatasetDownloaded,
+        UseKind::ApiCall => Measure::DatasetApiCalled,
+    };
+    let key = Key {
+        day,
+        region_path: kernel::tally::tally_region(&row.region_path),
+        department_id: row.department_id.clone(),
+        service: row.name.clone(),
+        channel: Channel::Online,
+    };
+    Count { key, measure, value }
 }
 
 /// The formats a dataset downloads in.

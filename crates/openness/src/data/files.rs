@@ -279,6 +279,39 @@ mod tests {
     }
 
     #[test]
+    fn xlsx_sheets_are_read_by_header_title_with_numbers_as_spreadsheets_store_them() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in ["街道", "机构名称", "床位数"].iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        sheet.write_string(1, 0, "彩云街道").unwrap();
+        sheet.write_string(1, 1, "彩云养老院").unwrap();
+        sheet.write_number(1, 2, 120.0).unwrap();
+        sheet.write_string(2, 0, "湖滨街道").unwrap();
+        sheet.write_string(2, 1, "湖滨颐养中心").unwrap();
+        sheet.write_number(2, 2, 80.5).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let columns: Vec<Column> = columns().into_iter().filter(|c| c.name != "kind" && c.name != "opened").collect();
+        let columns = [
+            vec![Column {
+                name: "name".into(),
+                title: "机构名称".into(),
+                kind: ColumnType::Text,
+                required: true,
+                codes: vec![],
+            }],
+            columns,
+        ]
+        .concat();
+        let file = read(bytes, &columns).unwrap();
+        assert_eq!(file.report.format, "xlsx");
+        assert_eq!((file.report.rows, file.report.rows_refused), (2, 1));
+        assert_eq!(file.rows[0]["beds"], serde_json::json!(120), "a whole number stored as 120.0");
+        assert_eq!(file.report.problems[0].row, 3, "80.5 beds is not a whole number");
+    }
+
+    #[test]
     fn json_arrays_are_read_and_a_missing_required_header_is_refused() {
         let json = r#"[{"street": "彩云街道", "beds": 80}, {"street": "湖滨街道", "beds": "12"}]"#;
         let file = read(json.as_bytes().to_vec(), &columns()).unwrap();

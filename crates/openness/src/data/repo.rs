@@ -244,6 +244,13 @@ pub async fn usage(c: &mut AnyConnection, since_day: &str) -> Result<Vec<(String
     .await
 }
 
+/// Every dataset's uses by day: (dataset, day, views, downloads, API calls).
+pub async fn usage_days(c: &mut AnyConnection) -> Result<Vec<(String, String, i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT dataset_id, day, views, downloads, api_calls FROM open_usage ORDER BY dataset_id, day")
+        .fetch_all(c)
+        .await
+}
+
 pub async fn usage_of(c: &mut AnyConnection, dataset_id: &str) -> Result<(i64, i64, i64), sqlx::Error> {
     sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(views), 0) AS BIGINT), CAST(COALESCE(SUM(downloads), 0) AS BIGINT), \

@@ -137,18 +137,21 @@ async fn corrections(data: DataArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `insight recount`: the tallies of applications and of 12345 recounted from the records,
-/// compared with the stored ones (and, with `repair`, put in their place).
+/// `insight recount`: the tallies of applications, of 12345 and of open-data uses recounted
+/// from the records, compared with the stored ones (and, with `repair`, put in their place).
 pub(super) async fn recount(settings: &ServeSettings, repair: bool) -> anyhow::Result<()> {
     let Platform { db, identity, key, .. } =
         open_with_policy(&settings.data, settings.session, settings.checkpoints).await?;
-    let services = super::serve::services_of(settings, &db, &identity, key);
-    let voice = ::voice::Voice::new(db.clone(), identity, services.clone())?;
+    let services = super::serve::services_of(settings, &db, &identity, key.clone());
+    let voice = ::voice::Voice::new(db.clone(), identity.clone(), services.clone())?;
+    let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
+    let openness = ::openness::Openness::new(db.clone(), identity, exchange, services.calendar().clone());
     let mut differing = 0;
-    for module in [kernel::tally::Module::Services, kernel::tally::Module::Voice] {
+    for module in <kernel::tally::Module as strum::VariantArray>::VARIANTS.iter().copied() {
         let recount = match module {
             kernel::tally::Module::Services => services.recount().await?,
             kernel::tally::Module::Voice => voice.recount().await?,
+            kernel::tally::Module::Openness => openness.catalogue().recount().await?,
         };
         let mut c = db.pool.acquire().await?;
         let stored = kernel::tally::stored(&mut c, module).await?;
@@ -168,6 +171,7 @@ pub(super) async fn recount(settings: &ServeSettings, repair: bool) -> anyhow::R
             match module {
                 kernel::tally::Module::Services => services.store_recount(&recount).await?,
                 kernel::tally::Module::Voice => voice.store_recount(&recount).await?,
+                kernel::tally::Module::Openness => openness.catalogue().store_recount(&recount).await?,
             }
             println!("{name}: the stored tallies are replaced by the recount");
         }

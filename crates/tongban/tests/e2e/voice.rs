@@ -223,7 +223,7 @@ async fn hotline_journey(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{values}");
     let received = values.as_array().unwrap().iter().find(|v| v["code"] == "hotline_response_rate").unwrap();
     assert!(received["denominator"].as_i64().unwrap() > 0, "{received}");
-    assert_eq!(values.as_array().unwrap().len(), 17);
+    assert_eq!(values.as_array().unwrap().len(), 20);
     let r = s.client.get(s.url(&kpis("990103"))).bearer_auth(&leader).send().await.unwrap();
     expect_error(r, StatusCode::FORBIDDEN, "outside_jurisdiction").await;
     let r = s.client.get(s.url(&kpis("990102"))).bearer_auth(&dispatcher).send().await.unwrap();
