@@ -1140,6 +1140,27 @@ check('数据开放: catalogue with facets, a dataset with its preview and de-id
   await application.locator('input[name="note"]').fill('同意，仅限统计分析使用。');
   await clickAndWait(page, application.locator('button[value="approve"]'), 'approve the application');
   expect(pathOf(page) === '/staff/data', `the desk follows (${await describePage(page)})`);
+  await goto(page, '/staff/data/publish');
+  await checkPage(page, 'open data: the publishing form');
+  await page.fill('#name', 'mingyue-community-canteens');
+  await page.fill('#title', '明月区社区老年食堂名录');
+  await page.fill('#description', '各社区老年食堂的名称、地址和每餐价格。');
+  await page.selectOption('#theme', 'civil_affairs');
+  await page.locator('input[name="open_level"][value="unconditional"]').check();
+  await page.selectOption('#frequency', 'monthly');
+  await page.selectOption('#licence', 'attribution');
+  await page.fill('#tags', '养老，助餐');
+  await page.fill('#columns', 'name,名称,text,required\naddress,地址,text,required\nprice,每餐价格（元）,number,required');
+  const canteens = (price) => ({ name: 'canteens.csv', mimeType: 'text/csv',
+    buffer: Buffer.from(`name,address,price\n和平社区老年食堂,和平路 1 号,${price}\n幸福社区老年食堂,幸福街 8 号,12\n`) });
+  await page.setInputFiles('#file', canteens('十元'));
+  await clickAndWait(page, page.locator('#publish-form button[value="check"]'), 'check a file with a bad row');
+  expect((await page.locator('#problems tbody tr').count()) === 1, `the report names the bad row (${await describePage(page)})`);
+  await checkPage(page, 'open data: the check report');
+  await page.setInputFiles('#file', canteens('10'));
+  await clickAndWait(page, page.locator('#publish-form button[value="publish"]'), 'publish the canteens');
+  expect(pathOf(page) === '/data/datasets/mingyue-community-canteens', `the dataset's page follows (${await describePage(page)})`);
+  expect((await page.locator('#preview tbody tr').count()) === 2, 'both canteens are previewed');
   await context.clearCookies();
 
   await signIn(page, CITIZEN_USER);

@@ -79,8 +79,16 @@ async fn search_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
     println!("starting tongban serve with the demo province (its 18 open datasets) …");
     let (first, _) = start(data, args.database_url.as_deref(), &[], &client).await?;
     drop(first);
-    let (db, _identity, openness, console) = platform(args, data).await?;
-    let cap = console.grant::<OpenDataPublish>();
+    let (db, identity, openness, _console) = platform(args, data).await?;
+    // The demo districts' data officers publish, each for their own data authority.
+    let officer = |username: &'static str| {
+        let identity = identity.clone();
+        async move {
+            let principal = identity.sign_in().console_principal(username).await?;
+            anyhow::Ok(principal.authorize::<OpenDataPublish>()?)
+        }
+    };
+    let (mingyue, qinghu) = (officer("dataofficer.mingyue").await?, officer("dataofficer.qinghu").await?);
     let have = openness.catalogue().search(&DatasetQuery { rows: 1, ..DatasetQuery::default() }).await?.total;
     let columns = vec![
         Column { name: "name".into(), title: "名称".into(), kind: ColumnType::Text, required: true, codes: vec![] },
@@ -93,7 +101,7 @@ async fn search_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
         let place = PLACES.get(i % PLACES.len()).copied().unwrap_or_default();
         let (topic, tag, theme) = TOPICS.get((i / PLACES.len()) % TOPICS.len()).copied().context("topics")?;
         let kind = KINDS.get(i % KINDS.len()).copied().unwrap_or_default();
-        let department = if i % 2 == 0 { "990102-SG" } else { "990103-SG" };
+        let (department, cap) = if i % 2 == 0 { ("990102-SG", &mingyue) } else { ("990103-SG", &qinghu) };
         let spec = DatasetSpec {
             name: format!("bench-{i:05}"),
             title: format!("{place}{topic}{kind}（{i}）"),
@@ -108,7 +116,7 @@ async fn search_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
         let file = format!("name,count\n{place}{topic}一,{}\n{place}{topic}二,{}\n", i % 97, i % 89);
         openness
             .data_publishing()
-            .publish_file(&cap, &spec, columns.clone(), file.into_bytes(), chrono::Utc::now())
+            .publish_file(cap, &spec, columns.clone(), file.into_bytes(), chrono::Utc::now())
             .await?;
     }
     let published = args.open_datasets.saturating_sub(have);
@@ -207,7 +215,19 @@ async fn deidentify_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::R
     let dept =
         identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
     identity.organisation().create_department_in(&mut tx, &org, dept, now).await?;
+    // The bureau's data officer, who publishes the dataset (versions name their publisher).
+    let officer = identity::NewAccount {
+        kind: Some(identity::AccountKind::Staff),
+        username: "data.ga".into(),
+        display_name: "公安厅数据专员".into(),
+        password: Some(kernel::secrets::SecretString::new(tongban::demo::DEMO_PASSWORD.into())),
+        department_code: Some("990000-GA".into()),
+        ..identity::NewAccount::default()
+    };
+    let officer = identity.accounts().create_account_in(&mut tx, &console.grant(), officer, now).await?;
+    identity.accounts().grant_role_in(&mut tx, &console.grant(), &officer.id, "data_officer", now).await?;
     tx.commit().await?;
+    let officer = identity.sign_in().console_principal("data.ga").await?;
     let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let manage = console.grant::<RegistryManage>();
     let population =
@@ -274,10 +294,8 @@ async fn deidentify_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::R
         tags: vec!["人口".into()],
     };
     let started = Instant::now();
-    let dataset = openness
-        .data_publishing()
-        .publish_registry(&console.grant::<OpenDataPublish>(), &manage, &spec, &source, now)
-        .await?;
+    let (publish, officer_manage) = (officer.authorize::<OpenDataPublish>()?, officer.authorize::<RegistryManage>()?);
+    let dataset = openness.data_publishing().publish_registry(&publish, &officer_manage, &spec, &source, now).await?;
     let took = started.elapsed();
     let rows = u64::try_from(dataset.summary.row_count)?;
     println!();

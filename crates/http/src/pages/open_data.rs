@@ -14,7 +14,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::openness::PublicProofs;
-use super::{CsrfForm, Layout, PageCtx, PageError, PageResult};
+use super::{CsrfForm, CsrfMultipart, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use crate::api::open_data::{CatalogueQuery, PER_PAGE};
 use crate::error::{ApiError, ErrorCode};
@@ -22,9 +22,10 @@ use crate::open_data::dcat::{self, Syntax};
 use crate::open_data::{DISTRIBUTIONS, Distribution};
 use kernel::authz::OpenDataPublish;
 use openness::Theme;
+use openness::data::files::FileReport;
 use openness::data::{
-    AccessApplication, DataDemand, DataSource, Dataset, DatasetPage, Frequency, IssuedKey, OpenLevel, Reader, RowPage,
-    RowQuery, UseKind,
+    AccessApplication, Column, ColumnType, DataDemand, DataSource, Dataset, DatasetPage, DatasetSpec, Frequency,
+    IssuedKey, Licence, OpenLevel, Reader, RowPage, RowQuery, UseKind,
 };
 
 pub fn router() -> Router<AppState> {
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/data/applications/{id}/key", post(take_key))
         .route("/data/requests", get(demands).post(ask))
         .route("/staff/data", get(desk))
+        .route("/staff/data/publish", get(publish_page).post(publish))
         .route("/staff/data/applications/{id}", post(decide))
         .route("/staff/data/requests/{id}", post(answer))
 }
@@ -452,6 +454,166 @@ async fn answer(
         Err(e) => {
             let errors = field_error(&ctx.layout("data.desk"), e)?;
             desk_page(&state, &ctx, errors).await
+        }
+    }
+}
+
+// --- publishing a file ----------------------------------------------------------------
+
+/// The publishing form's fields, kept to show again with what was wrong.
+#[derive(Debug, Default)]
+struct PublishForm {
+    name: String,
+    title: String,
+    description: String,
+    theme: String,
+    open_level: String,
+    frequency: String,
+    licence: String,
+    tags: String,
+    /// One column a line: name, title, type, `required` or not, and for a coded column its
+    /// codes separated by `|`.
+    columns: String,
+}
+
+impl PublishForm {
+    fn of(form: &CsrfMultipart) -> PublishForm {
+        let f = |name: &str| form.field(name).unwrap_or_default().to_string();
+        PublishForm {
+            name: f("name"),
+            title: f("title"),
+            description: f("description"),
+            theme: f("theme"),
+            open_level: f("open_level"),
+            frequency: f("frequency"),
+            licence: f("licence"),
+            tags: f("tags"),
+            columns: f("columns"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "data_publish.html")]
+struct PublishPage {
+    l: Layout,
+    department: String,
+    form: PublishForm,
+    themes: &'static [Theme],
+    levels: &'static [OpenLevel],
+    frequencies: &'static [Frequency],
+    licences: &'static [Licence],
+    report: Option<FileReport>,
+    errors: Errors,
+}
+
+async fn publish_form(
+    state: &AppState,
+    ctx: &PageCtx,
+    form: PublishForm,
+    report: Option<FileReport>,
+    errors: Errors,
+) -> PageResult {
+    ctx.authorize::<OpenDataPublish>(state).await?;
+    let s = ctx.ready()?;
+    let department = s.principal.department.as_ref().map(|d| d.name.clone()).unwrap_or_default();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = PublishPage {
+        l: ctx.layout("data.publish"),
+        department,
+        form,
+        themes: <Theme as strum::VariantArray>::VARIANTS,
+        levels: <OpenLevel as strum::VariantArray>::VARIANTS,
+        frequencies: <Frequency as strum::VariantArray>::VARIANTS,
+        licences: <Licence as strum::VariantArray>::VARIANTS,
+        report,
+        errors,
+    };
+    Ok(ctx.page(status, &page))
+}
+
+async fn publish_page(State(state): State<AppState>, ctx: PageCtx) -> PageResult {
+    let form = PublishForm { columns: "name,名称,text,required\n".into(), ..PublishForm::default() };
+    publish_form(&state, &ctx, form, None, Vec::new()).await
+}
+
+/// The declared columns, one a line: `name,title,type[,required][,code|code…]`.
+fn parse_columns(l: &Layout, text: &str) -> Result<Vec<Column>, Errors> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+        let parts: Vec<&str> = line.split([',', '，']).map(str::trim).collect();
+        let bad = || vec![("columns", format!("{} {}：{line}", l.t("data.bad_column"), i + 1))];
+        let (Some(name), Some(title), Some(kind)) = (parts.first(), parts.get(1), parts.get(2)) else {
+            return Err(bad());
+        };
+        let kind: ColumnType = kind.parse().map_err(|_| bad())?;
+        let rest = parts.get(3..).unwrap_or_default();
+        let required = rest.contains(&"required");
+        let codes = rest
+            .iter()
+            .filter(|p| **p != "required" && !p.is_empty())
+            .flat_map(|p| p.split('|'))
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect();
+        out.push(Column { name: (*name).to_string(), title: (*title).to_string(), kind, required, codes });
+    }
+    Ok(out)
+}
+
+async fn publish(State(state): State<AppState>, ctx: PageCtx, multipart: CsrfMultipart) -> PageResult {
+    let cap = ctx.authorize::<OpenDataPublish>(&state).await?;
+    let l = ctx.layout("data.publish");
+    let form = PublishForm::of(&multipart);
+    let columns = match parse_columns(&l, &form.columns) {
+        Ok(c) => c,
+        Err(errors) => return publish_form(&state, &ctx, form, None, errors).await,
+    };
+    let Some((_, file)) = multipart.file.clone().filter(|(_, bytes)| !bytes.is_empty()) else {
+        let errors = vec![("file", l.t("data.choose_file").to_string())];
+        return publish_form(&state, &ctx, form, None, errors).await;
+    };
+    let publishing = state.openness.data_publishing();
+    if multipart.field("action") == Some("check") {
+        return match publishing.check_file(&cap, &columns, file).await {
+            Ok(report) => publish_form(&state, &ctx, form, Some(report), Vec::new()).await,
+            Err(e) => {
+                let errors = field_error(&l, e)?;
+                publish_form(&state, &ctx, form, None, errors).await
+            }
+        };
+    }
+    let (Some(theme), Some(open_level), Some(frequency), Some(licence)) = (
+        choice::<Theme>("theme", &form.theme)?,
+        choice::<OpenLevel>("open_level", &form.open_level)?,
+        choice::<Frequency>("frequency", &form.frequency)?,
+        choice::<Licence>("licence", &form.licence)?,
+    ) else {
+        let errors = vec![("theme", l.t("data.choose_all").to_string())];
+        return publish_form(&state, &ctx, form, None, errors).await;
+    };
+    let department = ctx.ready()?.principal.department.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+    let spec = DatasetSpec {
+        name: form.name.clone(),
+        title: form.title.clone(),
+        description: form.description.clone(),
+        department,
+        theme,
+        open_level,
+        frequency,
+        licence,
+        tags: form.tags.split([',', '，', '、']).map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+    };
+    match publishing.publish_file(&cap, &spec, columns.clone(), file.clone(), Utc::now()).await {
+        Ok(d) => Ok(Redirect::to(&format!("/data/datasets/{}", d.summary.name)).into_response()),
+        // Rows that do not fit: the report says which, row by row.
+        Err(openness::Error::Rejected { reason, .. }) => {
+            let report = publishing.check_file(&cap, &columns, file).await.ok();
+            publish_form(&state, &ctx, form, report, vec![("file", reason)]).await
+        }
+        Err(e) => {
+            let errors = field_error(&l, e)?;
+            publish_form(&state, &ctx, form, None, errors).await
         }
     }
 }
