@@ -930,7 +930,7 @@ check('service dashboard: a leader\'s KPIs with their figures, the weekly chart 
   await clickAndWait(page, page.locator('a[href="/staff/insight"]').first(), 'open the dashboard');
   await expectPath(page, '/staff/insight', 'the dashboard');
   await checkPage(page, 'dashboard');
-  expect((await page.locator('#kpi-tiles > li').count()) === 17, 'every KPI has its tile');
+  expect((await page.locator('#kpi-tiles > li').count()) === 20, 'every KPI has its tile');
   const submitted = ((await page.locator('#kpi-instant_rate .meta').textContent()) || '');
   expect(/分母 [1-9]/.test(submitted), `the demo's applications are counted (${submitted})`);
   expect((await page.locator('#insight-trend tbody tr').count()) >= 13, 'thirteen weeks by default');

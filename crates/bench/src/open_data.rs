@@ -198,23 +198,8 @@ fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
 /// A generated population registry, then a plain export of its rows (the reference) and
 /// their de-identification into a dataset (pseudonym, age band, city, sex; k = 5).
 async fn deidentify_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
-    let url = match &args.database_url {
-        Some(u) => u.clone(),
-        None => format!("sqlite://{}?mode=rwc", data.join("deidentify.db").display()),
-    };
-    let db = kernel::db::Db::connect(&url).await?;
-    db.migrate().await?;
-    let key = kernel::secrets::MasterKey::from_bytes([9u8; 32]);
-    let identity = identity::Identity::new(db.clone(), key.clone(), Default::default());
+    let (db, identity, exchange, console) = population_registry(args, data, "deidentify.db").await?;
     let now = chrono::Utc::now();
-    identity.protector().ensure_key(now).await?;
-    let console = identity.console(&key)?;
-    let org = console.grant::<kernel::authz::OrganisationManage>();
-    let mut tx = db.begin().await?;
-    identity.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await?;
-    let dept =
-        identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
-    identity.organisation().create_department_in(&mut tx, &org, dept, now).await?;
     // The bureau's data officer, who publishes the dataset (versions name their publisher).
     let officer = identity::NewAccount {
         kind: Some(identity::AccountKind::Staff),
@@ -224,15 +209,12 @@ async fn deidentify_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::R
         department_code: Some("990000-GA".into()),
         ..identity::NewAccount::default()
     };
+    let mut tx = db.begin().await?;
     let officer = identity.accounts().create_account_in(&mut tx, &console.grant(), officer, now).await?;
     identity.accounts().grant_role_in(&mut tx, &console.grant(), &officer.id, "data_officer", now).await?;
     tx.commit().await?;
     let officer = identity.sign_in().console_principal("data.ga").await?;
-    let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
     let manage = console.grant::<RegistryManage>();
-    let population =
-        tongban::demo::registry_specs()?.into_iter().find(|s| s.code == "population").context("population spec")?;
-    exchange.registries().publish_registry(&manage, population, now).await?;
     let (csv, _) = population_csv(args.import_rows);
     let table = exchange::Table::read(csv.into_bytes())?;
     println!("importing {} generated population rows for the de-identification …", args.import_rows);

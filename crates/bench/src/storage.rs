@@ -6,30 +6,9 @@ use super::*;
 /// row typed, validated against the schema, four fields sealed, the ID number blind-indexed,
 /// durably committed in batches.
 pub(super) async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Result<()> {
-    use kernel::authz::RegistryManage;
-    let url = match &args.database_url {
-        Some(u) => u.clone(),
-        None => format!("sqlite://{}?mode=rwc", data.join("import.db").display()),
-    };
-    let db = kernel::db::Db::connect(&url).await?;
-    db.migrate().await?;
-    let key = kernel::secrets::MasterKey::from_bytes([7u8; 32]);
-    let identity = identity::Identity::new(db.clone(), key.clone(), Default::default());
+    let (db, _, exchange, console) = population_registry(args, data, "import.db").await?;
+    let manage = console.grant::<kernel::authz::RegistryManage>();
     let now = chrono::Utc::now();
-    identity.protector().ensure_key(now).await?;
-    let console = identity.console(&key)?;
-    let org = console.grant::<kernel::authz::OrganisationManage>();
-    let mut tx = db.begin().await?;
-    identity.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await?;
-    let dept =
-        identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
-    identity.organisation().create_department_in(&mut tx, &org, dept, now).await?;
-    tx.commit().await?;
-    let exchange = exchange::Exchange::new(db.clone(), identity, &key);
-    let manage = console.grant::<RegistryManage>();
-    let population =
-        tongban::demo::registry_specs()?.into_iter().find(|s| s.code == "population").context("population spec")?;
-    exchange.registries().publish_registry(&manage, population, now).await?;
     let (csv, _) = population_csv(args.import_rows);
     let table = exchange::Table::read(csv.into_bytes())?;
     let mode = exchange::ImportMode::SkipBadRows;
@@ -49,6 +28,38 @@ pub(super) async fn import_bench(args: &BenchArgs, data: &std::path::Path) -> an
     );
     db.close().await;
     Ok(())
+}
+
+/// A platform in `data` (or on `--database-url`) with the province, its public-security
+/// bureau (990000-GA) and the demo's population registry published, empty.
+pub(super) async fn population_registry(
+    args: &BenchArgs,
+    data: &std::path::Path,
+    file: &str,
+) -> anyhow::Result<(kernel::db::Db, identity::Identity, exchange::Exchange, identity::Console)> {
+    let url = match &args.database_url {
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}?mode=rwc", data.join(file).display()),
+    };
+    let db = kernel::db::Db::connect(&url).await?;
+    db.migrate().await?;
+    let key = kernel::secrets::MasterKey::from_bytes([7u8; 32]);
+    let identity = identity::Identity::new(db.clone(), key.clone(), Default::default());
+    let now = chrono::Utc::now();
+    identity.protector().ensure_key(now).await?;
+    let console = identity.console(&key)?;
+    let org = console.grant::<kernel::authz::OrganisationManage>();
+    let mut tx = db.begin().await?;
+    identity.organisation().create_region_in(&mut tx, &org, "990000", "云岭省", None, now).await?;
+    let dept =
+        identity::NewDepartment { code: "990000-GA", name: "公安厅", region_code: "990000", kind: Some("GA") };
+    identity.organisation().create_department_in(&mut tx, &org, dept, now).await?;
+    tx.commit().await?;
+    let exchange = exchange::Exchange::new(db.clone(), identity.clone(), &key);
+    let population =
+        tongban::demo::registry_specs()?.into_iter().find(|s| s.code == "population").context("population spec")?;
+    exchange.registries().publish_registry(&console.grant(), population, now).await?;
+    Ok((db, identity, exchange, console))
 }
 
 /// `n` generated population rows as CSV, and their ID numbers.

@@ -359,16 +359,7 @@ impl Publishing<'_> {
 
     /// The department an officer publishes for: their own (the console, any).
     async fn publisher(&self, cap: &Capability<DisclosurePublish>, code: &str) -> Result<PlacedDepartment, Error> {
-        let department = self
-            .inner
-            .identity
-            .organisation()
-            .placed_department(code.trim())
-            .await?
-            .ok_or_else(|| Error::invalid("department", "no department has this code"))?;
-        cap.check_department(&department.department.id)?;
-        cap.check_record(&department.region_path, 1)?;
-        Ok(department)
+        self.department_for(cap, code).await
     }
 
     /// A document of the officer's department.

@@ -303,6 +303,25 @@ impl Openness {
         Ok(self.inner.db.pool.acquire().await?)
     }
 
+    /// The department with this code, where the capability acts for it: its own department,
+    /// within its jurisdiction.
+    async fn department_for<P: identity::Permission>(
+        &self,
+        cap: &identity::Capability<P>,
+        code: &str,
+    ) -> Result<identity::PlacedDepartment, Error> {
+        let department = self
+            .inner
+            .identity
+            .organisation()
+            .placed_department(code.trim())
+            .await?
+            .ok_or_else(|| Error::invalid("department", "no department has this code"))?;
+        cap.check_department(&department.department.id)?;
+        cap.check_record(&department.region_path, 1)?;
+        Ok(department)
+    }
+
     /// A department's officers publish, revise and repeal documents and set its guide.
     pub fn publishing(&self) -> Publishing<'_> {
         Publishing(self)

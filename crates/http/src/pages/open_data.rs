@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::openness::PublicProofs;
+use super::openness::{Errors, PublicProofs, bad_value, choice, field_error_in};
 use super::{CsrfForm, CsrfMultipart, Layout, PageCtx, PageError, PageResult};
 use crate::AppState;
 use crate::api::open_data::{CatalogueQuery, PER_PAGE};
@@ -42,30 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/staff/data/requests/{id}", post(answer))
 }
 
-type Errors = Vec<(&'static str, String)>;
-
-/// The message of a refused field, in the reader's language.
+/// The message of a refused field, labelled from `data.field`.
 fn field_error(l: &Layout, e: openness::Error) -> Result<Errors, PageError> {
-    match e {
-        openness::Error::Invalid { field, reason } => {
-            Ok(vec![(field, format!("{}：{reason}", l.t(&format!("data.field.{field}"))))])
-        }
-        openness::Error::Conflict { code, .. } => {
-            Ok(vec![("main", l.t(&format!("error.{}", code.as_str())).to_string())])
-        }
-        other => Err(other.into()),
-    }
-}
-
-fn bad_value(what: &str) -> PageError {
-    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, format!("{what} is not one of the choices")).into()
-}
-
-fn choice<T: std::str::FromStr>(field: &str, value: &str) -> Result<Option<T>, PageError> {
-    match value.trim() {
-        "" => Ok(None),
-        v => v.parse().map(Some).map_err(|_| bad_value(field)),
-    }
+    field_error_in(l, "data.field", e)
 }
 
 // --- the catalogue --------------------------------------------------------------------
@@ -592,7 +571,10 @@ async fn publish(State(state): State<AppState>, ctx: PageCtx, multipart: CsrfMul
         let errors = vec![("theme", l.t("data.choose_all").to_string())];
         return publish_form(&state, &ctx, form, None, errors).await;
     };
-    let department = ctx.ready()?.principal.department.as_ref().map(|d| d.code.clone()).unwrap_or_default();
+    let Some(department) = ctx.ready()?.principal.department.as_ref().map(|d| d.code.clone()) else {
+        let e = ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "datasets are published for a department");
+        return Err(e.into());
+    };
     let spec = DatasetSpec {
         name: form.name.clone(),
         title: form.title.clone(),

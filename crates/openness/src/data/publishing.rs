@@ -493,16 +493,7 @@ impl DataPublishing<'_> {
     }
 
     async fn department(&self, cap: &Capability<OpenDataPublish>, code: &str) -> Result<PlacedDepartment, Error> {
-        let department = self
-            .inner
-            .identity
-            .organisation()
-            .placed_department(code.trim())
-            .await?
-            .ok_or_else(|| Error::invalid("department", "no department has this code"))?;
-        cap.check_department(&department.department.id)?;
-        cap.check_record(&department.region_path, 1)?;
-        Ok(department)
+        self.department_for(cap, code).await
     }
 
     async fn name_free(&self, name: &str) -> Result<(), Error> {

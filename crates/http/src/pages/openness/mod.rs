@@ -55,13 +55,18 @@ pub fn router() -> Router<AppState> {
         .route("/staff/open/requests/{id}", get(handled).post(act))
 }
 
-type Errors = Vec<(&'static str, String)>;
+pub(super) type Errors = Vec<(&'static str, String)>;
 
 /// The message of a refused field, in the reader's language where the field has a label.
 fn field_error(l: &Layout, e: openness::Error) -> Result<Errors, PageError> {
+    field_error_in(l, "open.field", e)
+}
+
+/// [`field_error`] with the field labels of `group` (`open.field`, `data.field`).
+pub(super) fn field_error_in(l: &Layout, group: &str, e: openness::Error) -> Result<Errors, PageError> {
     match e {
         openness::Error::Invalid { field, reason } => {
-            Ok(vec![(field, format!("{}：{reason}", l.t(&format!("open.field.{field}"))))])
+            Ok(vec![(field, format!("{}：{reason}", l.t(&format!("{group}.{field}"))))])
         }
         // Not one field's fault: the summary links to the page's main content.
         openness::Error::Conflict { code, .. } => {
@@ -71,12 +76,12 @@ fn field_error(l: &Layout, e: openness::Error) -> Result<Errors, PageError> {
     }
 }
 
-fn bad_value(what: &str) -> PageError {
+pub(super) fn bad_value(what: &str) -> PageError {
     ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, format!("{what} is not one of the choices")).into()
 }
 
 /// A choice from a form: empty is none, anything else must be one of the values.
-fn choice<T: std::str::FromStr>(field: &str, value: &str) -> Result<Option<T>, PageError> {
+pub(super) fn choice<T: std::str::FromStr>(field: &str, value: &str) -> Result<Option<T>, PageError> {
     match value.trim() {
         "" => Ok(None),
         v => v.parse().map(Some).map_err(|_| bad_value(field)),
