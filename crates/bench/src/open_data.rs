@@ -176,23 +176,9 @@ async fn search_bench(args: &BenchArgs, data: &std::path::Path) -> anyhow::Resul
     Ok(())
 }
 
+/// A query string of these pairs.
 fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(k);
-        out.push('=');
-        for b in v.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    out
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 /// A generated population registry, then a plain export of its rows (the reference) and
